@@ -1,0 +1,110 @@
+# latscope — top-level build. Everything generated goes under build/.
+#   make          build build/latscope
+#   make deps     install the Debian packages in deps/packages.txt that are missing
+#   make test     deps + build + every test (tests/run.sh)
+#   make demo     deps + build + latscope against the example server under load
+#   make bench    deps + build + benchmarks (results in BENCHMARKS.md)
+#   make V=1      show the commands
+
+BUILD    := build
+CC       ?= gcc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+ARCH     := x86
+
+Q := @
+ifeq ($(V),1)
+Q :=
+endif
+
+WARN     := -Wall -Wextra -Werror
+CFLAGS   ?= -O2 -g
+CFLAGS   += $(WARN) -std=gnu11 -fno-omit-frame-pointer -D_GNU_SOURCE
+CPPFLAGS += -Ilib -Isymbolizer -Ibpf -I$(BUILD)
+LDLIBS   += -lbpf -lelf -ldw -lz -lnghttp2 -lcapstone -lncursesw -lpthread -lm
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+
+LIB_SRCS  := $(wildcard lib/*.c)
+LIB_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRCS))
+SYM_SRCS  := $(wildcard symbolizer/*.c)
+SYM_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(SYM_SRCS))
+CLI_SRCS  := $(wildcard cli/*.c)
+CLI_OBJS  := $(patsubst %.c,$(BUILD)/%.o,$(CLI_SRCS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+LIBLS  := $(BUILD)/liblatscope.a
+LIBSYM := $(BUILD)/libsymbolizer.a
+
+# Fragments add to these.
+EXAMPLES  :=
+TEST_BINS :=
+FUZZ_BINS :=
+
+.PHONY: all deps test demo bench clean
+.SECONDARY:
+all: $(BUILD)/latscope
+
+include $(wildcard examples/*/build.mk tests/*/build.mk bench/build.mk)
+
+all: $(EXAMPLES) $(TEST_BINS) $(UNIT_BINS)
+
+$(BUILD)/vmlinux.h:
+	$(Q)mkdir -p $(@D)
+	@echo "  BTF     $@"
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/*.h $(BUILD)/vmlinux.h
+	$(Q)mkdir -p $(@D)
+	@echo "  BPF     $@"
+	$(Q)$(CLANG) -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Ibpf -I$(BUILD) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	@echo "  SKEL    $@"
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.o: %.c $(BPF_SKELS)
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBLS): $(LIB_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBSYM): $(SYM_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/latscope: $(CLI_OBJS) $(LIBLS) $(LIBSYM)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(LIBLS) $(LIBSYM) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBLS) $(LIBSYM)
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBLS) $(LIBSYM) $(LDLIBS)
+
+-include $(LIB_OBJS:.o=.d) $(SYM_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+
+deps:
+	$(Q)scripts/deps.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(FUZZ_BINS)
+	$(Q)tests/run.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/run.sh
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,62 @@
+/* Shared pieces of the latscope command line. */
+#ifndef LS_CLI_H
+#define LS_CLI_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "session.h"
+#include "util.h"
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+#define MAX_PIDS 64
+
+/* Options most subcommands share. */
+struct cli_common {
+	pid_t pids[MAX_PIDS];
+	size_t npids;
+	uint64_t duration_ns;  /* 0: until interrupted */
+	int json;
+	int verbose;
+	enum ls_khook khook;
+	const char *btf_path;
+};
+
+/* Set by SIGINT/SIGTERM: the main loop winds down and reports. */
+extern volatile sig_atomic_t cli_stop;
+extern int cli_verbose;
+
+void cli_install_signals(void);
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Handle a shared option (returns 1), or 0 when opt is not one of them;
+ * a bad value prints an error and returns -1 (usage error).
+ */
+int cli_common_opt(struct cli_common *c, int opt, const char *arg);
+#define CLI_COMMON_SHORT "p:d:vh"
+#define CLI_OPT_JSON 1000
+#define CLI_OPT_KHOOK 1001
+#define CLI_OPT_BTF 1002
+#define CLI_COMMON_LONG \
+	{ "pid", required_argument, NULL, 'p' }, \
+	{ "duration", required_argument, NULL, 'd' }, \
+	{ "json", no_argument, NULL, CLI_OPT_JSON }, \
+	{ "kernel-hook", required_argument, NULL, CLI_OPT_KHOOK }, \
+	{ "btf", required_argument, NULL, CLI_OPT_BTF }, \
+	{ "verbose", no_argument, NULL, 'v' }, \
+	{ "help", no_argument, NULL, 'h' }
+
+/* "12.3us", "4.56ms", "1.20s" */
+const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
+/* A JSON string literal with escapes. */
+void cli_json_str(FILE *f, const char *s);
+
+int cmd_probes(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+
+#endif

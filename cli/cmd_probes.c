@@ -1,0 +1,182 @@
+/* latscope probes: what would be attached to a process, and what is missing and why. */
+#include "cli.h"
+#include "procmaps.h"
+
+#include <getopt.h>
+#include <string.h>
+
+static const char usage_text[] =
+	"usage: latscope probes -p PID [-p PID...] [--json] [--kernel-hook auto|fentry|kprobe|tracepoint] [-v]\n"
+	"\n"
+	"Lists every catalog probe for each process: the object and file offset it\n"
+	"resolves to, or why it is missing; and the kernel hook latscope would use\n"
+	"for tcp_sendmsg/tcp_recvmsg, with the result of each variant it tried.\n"
+	"Nothing is attached to the process.\n"
+	"\n"
+	"  -p, --pid PID        target process (repeatable)\n"
+	"      --json           one JSON object per process\n"
+	"      --kernel-hook H  force a kernel hook variant\n"
+	"      --btf FILE       kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
+	"  -v, --verbose        libbpf diagnostics\n"
+	"\n"
+	"exit status: 0 success, 1 runtime error, 2 usage error\n";
+
+static const char *khook_target(enum ls_khook h, int send)
+{
+	switch (h) {
+	case LS_KHOOK_FENTRY: return send ? "fentry/fexit tcp_sendmsg" : "fentry/fexit tcp_recvmsg";
+	case LS_KHOOK_KPROBE: return send ? "kprobe/kretprobe tcp_sendmsg" : "kprobe/kretprobe tcp_recvmsg";
+	case LS_KHOOK_TRACEPOINT:
+		return send ? "tracepoint sock:sock_send_length (from syscall entry)"
+			    : "tracepoint sock:sock_recv_length (from syscall entry)";
+	default: return "none";
+	}
+}
+
+static void print_json(struct ls_session *s, pid_t pid)
+{
+	const struct ls_site *sites;
+	struct ls_proc_info info;
+	char err[LS_ERR_LEN];
+	const char *rep, *line;
+	size_t n;
+	int first = 1;
+
+	ls_proc_info(pid, &info, err);
+	sites = ls_session_sites(s, &n);
+	printf("{\"type\":\"probes\",\"pid\":%d,\"comm\":", (int)pid);
+	cli_json_str(stdout, info.comm);
+	printf(",\"kernel_hook\":\"%s\",\"kernel_hook_tried\":[", ls_khook_name(ls_session_khook(s)));
+	rep = ls_session_khook_report(s);
+	for (line = rep; *line;) {
+		size_t len = strcspn(line, "\n");
+		char buf[512];
+		const char *colon;
+
+		snprintf(buf, sizeof(buf), "%.*s", (int)len, line);
+		colon = strstr(buf, ": ");
+		if (colon) {
+			printf("%s{\"hook\":\"%.*s\",\"result\":", first ? "" : ",", (int)(colon - buf), buf);
+			cli_json_str(stdout, colon + 2);
+			printf("}");
+			first = 0;
+		}
+		line += len + (line[len] == '\n');
+	}
+	printf("],\"probes\":[");
+	first = 1;
+	for (size_t i = 0; i < n; i++) {
+		const struct ls_site *site = &sites[i];
+
+		if (site->pid != pid)
+			continue;
+		printf("%s{\"symbol\":\"%s\",\"library\":\"%s\",\"phase\":\"%s\",\"found\":%s", first ? "" : ",",
+		       site->entry->symbol, site->entry->library, site->entry->phase, site->found ? "true" : "false");
+		if (site->path[0]) {
+			printf(",\"path\":");
+			cli_json_str(stdout, site->path);
+		}
+		if (site->found)
+			printf(",\"offset\":%llu,\"vaddr\":%llu,\"return_probe\":\"%s\"",
+			       (unsigned long long)site->offset, (unsigned long long)site->vaddr,
+			       (site->entry->flags & LS_CAT_RETPROBE) ? "uretprobe" : "none");
+		else {
+			printf(",\"reason\":");
+			cli_json_str(stdout, site->reason);
+		}
+		printf("}");
+		first = 0;
+	}
+	printf(",{\"symbol\":\"tcp_sendmsg\",\"library\":\"kernel\",\"phase\":\"net\",\"found\":true,\"hook\":\"%s\"}",
+	       khook_target(ls_session_khook(s), 1));
+	printf(",{\"symbol\":\"tcp_recvmsg\",\"library\":\"kernel\",\"phase\":\"net\",\"found\":true,\"hook\":\"%s\"}",
+	       khook_target(ls_session_khook(s), 0));
+	printf("]}\n");
+}
+
+static void print_plain(struct ls_session *s, pid_t pid)
+{
+	const struct ls_site *sites;
+	struct ls_proc_info info;
+	char err[LS_ERR_LEN];
+	const char *rep, *line;
+	size_t n;
+
+	ls_proc_info(pid, &info, err);
+	sites = ls_session_sites(s, &n);
+	printf("pid %d (%s)\n", (int)pid, info.comm);
+	printf("kernel hook: %s\n", ls_khook_name(ls_session_khook(s)));
+	rep = ls_session_khook_report(s);
+	for (line = rep; *line;) {
+		size_t len = strcspn(line, "\n");
+
+		printf("  tried %.*s\n", (int)len, line);
+		line += len + (line[len] == '\n');
+	}
+	printf("\n%-18s %-6s %-8s %-10s %s\n", "PROBE", "PHASE", "STATUS", "OFFSET", "WHERE");
+	for (size_t i = 0; i < n; i++) {
+		const struct ls_site *site = &sites[i];
+
+		if (site->pid != pid)
+			continue;
+		if (site->found)
+			printf("%-18s %-6s %-8s 0x%-8llx %s\n", site->entry->symbol, site->entry->phase, "found",
+			       (unsigned long long)site->offset, site->path);
+		else
+			printf("%-18s %-6s %-8s %-10s %s\n", site->entry->symbol, site->entry->phase, "missing", "-",
+			       site->reason);
+	}
+	printf("%-18s %-6s %-8s %-10s %s\n", "tcp_sendmsg", "net", "found", "-", khook_target(ls_session_khook(s), 1));
+	printf("%-18s %-6s %-8s %-10s %s\n", "tcp_recvmsg", "net", "found", "-", khook_target(ls_session_khook(s), 0));
+}
+
+int cmd_probes(int argc, char **argv)
+{
+	static const struct option longopts[] = { CLI_COMMON_LONG, { 0 } };
+	struct cli_common c = { 0 };
+	struct ls_session_opts so = { .sz = sizeof(so) };
+	struct ls_session *s = NULL;
+	char err[LS_ERR_LEN];
+	int opt, ret = EXIT_OK;
+
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, longopts, NULL)) != -1) {
+		int r = cli_common_opt(&c, opt, optarg);
+
+		if (r == 1)
+			continue;
+		if (opt == 'h') {
+			fputs(usage_text, stdout);
+			return EXIT_OK;
+		}
+		if (r == 0)
+			fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	if (optind < argc || !c.npids) {
+		cli_error(optind < argc ? "unexpected argument '%s'" : "%s", optind < argc ? argv[optind] : "probes needs -p PID");
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	so.pids = c.pids;
+	so.npids = c.npids;
+	so.khook = c.khook;
+	so.btf_path = c.btf_path;
+	if (ls_session_new(&so, &s, err)) {
+		cli_error("%s", err);
+		return EXIT_RUNTIME;
+	}
+	if (ls_session_start(s)) {
+		cli_error("%s", ls_session_error(s));
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	for (size_t i = 0; i < c.npids; i++) {
+		if (c.json)
+			print_json(s, c.pids[i]);
+		else
+			print_plain(s, c.pids[i]);
+	}
+cleanup:
+	ls_session_free(s);
+	return ret;
+}

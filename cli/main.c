@@ -1,0 +1,59 @@
+/* latscope: where does a slow request's time go? One binary, subcommands from a table. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <bpf/libbpf.h>
+
+#define LATSCOPE_VERSION "0.1.0"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "probes", cmd_probes, "list the probes latscope would attach to a process, and the kernel hook" },
+	{ "trace", cmd_trace, "stream TLS calls and kernel network records of a process" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: latscope COMMAND [OPTIONS]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'latscope COMMAND --help' shows a command's options.\n"
+		   "exit status: 0 success, 1 runtime error, 2 usage error\n");
+}
+
+/* libbpf's diagnostics only under -v: the error we print already names the cause. */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (cli_verbose < (level == LIBBPF_DEBUG ? 2 : 1))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("latscope %s\n", LATSCOPE_VERSION);
+		return EXIT_OK;
+	}
+	libbpf_set_print(libbpf_log);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	cli_error("unknown command '%s'", argv[1]);
+	usage(stderr);
+	return EXIT_USAGE;
+}

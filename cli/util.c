@@ -1,0 +1,125 @@
+#include "cli.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <getopt.h>
+
+volatile sig_atomic_t cli_stop;
+int cli_verbose;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	cli_stop = 1;
+}
+
+void cli_install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	/* A closed output pipe ends the run through EPIPE, with cleanup, not by a signal. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("latscope: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("latscope: warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int cli_common_opt(struct cli_common *c, int opt, const char *arg)
+{
+	char *end;
+	long v;
+
+	switch (opt) {
+	case 'p':
+		errno = 0;
+		v = strtol(arg, &end, 10);
+		if (errno || *end || v <= 0 || v > 0x7fffffff) {
+			cli_error("invalid pid '%s'", arg);
+			return -1;
+		}
+		if (c->npids == MAX_PIDS) {
+			cli_error("too many pids (at most %d)", MAX_PIDS);
+			return -1;
+		}
+		c->pids[c->npids++] = (pid_t)v;
+		return 1;
+	case 'd':
+		if (ls_parse_duration(arg, &c->duration_ns) || c->duration_ns == 0) {
+			cli_error("invalid duration '%s' (examples: 250us, 500ms, 10s, 2m)", arg);
+			return -1;
+		}
+		return 1;
+	case 'v':
+		c->verbose++;
+		cli_verbose = c->verbose;
+		return 1;
+	case CLI_OPT_JSON:
+		c->json = 1;
+		return 1;
+	case CLI_OPT_KHOOK:
+		if (ls_khook_parse(arg, &c->khook)) {
+			cli_error("invalid kernel hook '%s' (fentry, kprobe, tracepoint or auto)", arg);
+			return -1;
+		}
+		return 1;
+	case CLI_OPT_BTF:
+		c->btf_path = arg;
+		return 1;
+	}
+	return 0;
+}
+
+const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len)
+{
+	if (ns < 1000)
+		snprintf(buf, len, "%lluns", (unsigned long long)ns);
+	else if (ns < 1000000)
+		snprintf(buf, len, "%.1fus", (double)ns / 1e3);
+	else if (ns < 1000000000)
+		snprintf(buf, len, "%.2fms", (double)ns / 1e6);
+	else
+		snprintf(buf, len, "%.2fs", (double)ns / 1e9);
+	return buf;
+}
+
+void cli_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}

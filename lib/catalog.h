@@ -1,0 +1,34 @@
+/*
+ * The probe catalog: which symbol of which library means which phase, how its
+ * arguments are read, and whether a return probe is safe. Data, not code.
+ */
+#ifndef LS_CATALOG_H
+#define LS_CATALOG_H
+
+#include <stddef.h>
+
+#include <linux/types.h>
+#include "latscope.h"
+
+#define LS_CAT_RETPROBE (1u << 0) /* needs a return probe */
+#define LS_CAT_GO       (1u << 1) /* Go function: never a uretprobe */
+
+struct ls_catalog_entry {
+	const char *library; /* human name of the library or runtime: "openssl" */
+	const char *symbol;
+	const char *phase;   /* "tls", "h2", "proto", "net" */
+	enum ls_probe probe;
+	enum ls_argconv conv;
+	unsigned int flags;
+};
+
+/* The whole catalog; *n receives its length. */
+const struct ls_catalog_entry *ls_catalog(size_t *n);
+
+/* Name of a probe id ("SSL_read", "tcp_sendmsg"); "?" when unknown. */
+const char *ls_probe_name(unsigned int probe);
+
+/* Name of a kernel hook variant. */
+const char *ls_khook_name(enum ls_khook h);
+
+#endif

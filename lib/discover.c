@@ -1,0 +1,135 @@
+#include "discover.h"
+#include "elfsym.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+/* A library whose file name says it should define the entry ("libssl" for openssl). */
+static int named_for(const char *path, const char *library)
+{
+	static const struct { const char *library, *stem; } stems[] = {
+		{ "openssl", "libssl." },
+		{ "nghttp2", "libnghttp2." },
+		{ "protobuf", "libprotobuf." },
+		{ "protobuf-c", "libprotobuf-c." },
+	};
+
+	for (size_t i = 0; i < sizeof(stems) / sizeof(stems[0]); i++)
+		if (!strcmp(stems[i].library, library) && !strncmp(base_name(path), stems[i].stem, strlen(stems[i].stem)))
+			return 1;
+	return 0;
+}
+
+static void missing_reason(struct ls_site *s, const struct ls_object *objs, struct ls_elf **elfs, size_t nobj)
+{
+	const struct ls_catalog_entry *c = s->entry;
+
+	for (size_t i = 0; i < nobj; i++) {
+		if (!named_for(objs[i].path, c->library))
+			continue;
+		snprintf(s->path, sizeof(s->path), "%s", objs[i].path);
+		if (!elfs[i])
+			snprintf(s->reason, sizeof(s->reason), "%s mapped but unreadable", base_name(objs[i].path));
+		else if (!ls_elf_has_symtab(elfs[i]) && !ls_elf_has_dynsym(elfs[i]))
+			snprintf(s->reason, sizeof(s->reason), "%s has no symbol table (stripped)", base_name(objs[i].path));
+		else
+			snprintf(s->reason, sizeof(s->reason), "not exported by %s (older library version?)",
+				 base_name(objs[i].path));
+		return;
+	}
+	if (nobj && elfs[0] && objs[0].is_main && !ls_elf_has_symtab(elfs[0]))
+		snprintf(s->reason, sizeof(s->reason),
+			 "not mapped: no %s library loaded, and the executable is stripped (a static copy would be invisible)",
+			 c->library);
+	else
+		snprintf(s->reason, sizeof(s->reason), "not mapped: no loaded object defines it (%s not used)",
+			 c->library);
+}
+
+int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
+{
+	const struct ls_catalog_entry *cat;
+	struct ls_object *objs = NULL;
+	struct ls_elf **elfs = NULL;
+	struct ls_site *v = NULL;
+	size_t ncat, nobj = 0, cnt = 0, cap = 0;
+	int ret;
+
+	*sites = NULL;
+	*n = 0;
+	cat = ls_catalog(&ncat);
+	ret = ls_proc_objects(pid, &objs, &nobj, err);
+	if (ret)
+		goto cleanup;
+	elfs = calloc(nobj ? nobj : 1, sizeof(*elfs));
+	if (!elfs) {
+		ret = ls_err(err, ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < nobj; i++) {
+		char e2[LS_ERR_LEN];
+
+		/* An object we cannot read is reported per entry below, not fatal. */
+		if (ls_elf_open(objs[i].open_path, &elfs[i], e2))
+			elfs[i] = NULL;
+	}
+	for (size_t c = 0; c < ncat; c++) {
+		int found = 0;
+
+		for (size_t i = 0; i <= nobj; i++) {
+			struct ls_elf_sym sym;
+			struct ls_site *s;
+
+			if (i == nobj && found)
+				break;
+			if (i < nobj && (!elfs[i] || ls_elf_find(elfs[i], cat[c].symbol, &sym)))
+				continue;
+			if (cnt == cap) {
+				size_t ncap = cap ? cap * 2 : 32;
+				struct ls_site *nv = realloc(v, ncap * sizeof(*v));
+
+				if (!nv) {
+					ret = ls_err(err, ENOMEM, "out of memory");
+					goto cleanup;
+				}
+				v = nv;
+				cap = ncap;
+			}
+			s = &v[cnt++];
+			memset(s, 0, sizeof(*s));
+			s->entry = &cat[c];
+			s->pid = pid;
+			if (i == nobj) {
+				missing_reason(s, objs, elfs, nobj);
+				break;
+			}
+			s->found = 1;
+			s->is_go = ls_elf_is_go(elfs[i]);
+			snprintf(s->path, sizeof(s->path), "%s", objs[i].path);
+			snprintf(s->open_path, sizeof(s->open_path), "%s", objs[i].open_path);
+			s->vaddr = sym.vaddr;
+			s->offset = sym.file_offset;
+			found++;
+		}
+	}
+	*sites = v;
+	*n = cnt;
+	v = NULL;
+cleanup:
+	for (size_t i = 0; elfs && i < nobj; i++)
+		ls_elf_free(elfs[i]);
+	free(elfs);
+	free(objs);
+	free(v);
+	return ret;
+}

@@ -1,0 +1,31 @@
+/* Target discovery: where each catalog symbol lives in a process, or why it is missing. */
+#ifndef LS_DISCOVER_H
+#define LS_DISCOVER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "catalog.h"
+#include "procmaps.h"
+
+struct ls_site {
+	const struct ls_catalog_entry *entry;
+	pid_t pid;
+	int found;
+	int is_go;                   /* the object is a Go binary */
+	char path[LS_PATH_LEN];      /* object as the target sees it ("" when missing) */
+	char open_path[LS_PATH_LEN]; /* the same file through /proc/PID/root */
+	uint64_t vaddr;
+	uint64_t offset;             /* file offset: where the uprobe goes */
+	char reason[256];            /* why it is missing */
+};
+
+/*
+ * Resolve every catalog entry in pid's mapped objects. An entry found in
+ * several objects (a library and a statically linked copy) yields one site
+ * each; an entry found nowhere yields one site with found = 0 and a reason.
+ * *sites is malloc'ed; free() it.
+ */
+int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err);
+
+#endif

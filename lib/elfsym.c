@@ -1,0 +1,229 @@
+#include "elfsym.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct elf_fn {
+	const char *name; /* points into the mapped string table */
+	uint64_t vaddr;
+	uint64_t size;
+	int from_symtab;
+};
+
+struct ls_load {
+	uint64_t vaddr, memsz, offset, filesz;
+};
+
+struct ls_elf {
+	int fd;
+	void *map;
+	size_t map_len;
+	Elf *elf;
+	struct elf_fn *fns;
+	size_t nfns;
+	struct ls_load *loads;
+	size_t nloads;
+	int has_symtab, has_dynsym, is_go;
+};
+
+static int fn_cmp(const void *a, const void *b)
+{
+	const struct elf_fn *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	/* Prefer .symtab (carries sizes of local symbols too), then lower address. */
+	if (x->from_symtab != y->from_symtab)
+		return y->from_symtab - x->from_symtab;
+	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+static int add_symbols(struct ls_elf *e, Elf_Scn *scn, GElf_Shdr *sh, int symtab, char *err)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t n, i;
+
+	if (!data || sh->sh_entsize == 0)
+		return 0;
+	n = sh->sh_size / sh->sh_entsize;
+	struct elf_fn *nv = realloc(e->fns, (e->nfns + n) * sizeof(*nv));
+	if (!nv && n)
+		return ls_err(err, ENOMEM, "out of memory");
+	e->fns = nv;
+	for (i = 0; i < n; i++) {
+		GElf_Sym sym;
+		const char *name;
+
+		if (!gelf_getsym(data, (int)i, &sym))
+			continue;
+		if (GELF_ST_TYPE(sym.st_info) != STT_FUNC && GELF_ST_TYPE(sym.st_info) != STT_GNU_IFUNC)
+			continue;
+		if (sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
+			continue;
+		name = elf_strptr(e->elf, sh->sh_link, sym.st_name);
+		if (!name || !*name)
+			continue;
+		if (!strcmp(name, "runtime.main") || !strcmp(name, "runtime.goexit"))
+			e->is_go = 1;
+		e->fns[e->nfns].name = name;
+		e->fns[e->nfns].vaddr = sym.st_value;
+		e->fns[e->nfns].size = sym.st_size;
+		e->fns[e->nfns].from_symtab = symtab;
+		e->nfns++;
+	}
+	return 0;
+}
+
+int ls_elf_open(const char *path, struct ls_elf **out, char *err)
+{
+	struct ls_elf *e;
+	Elf_Scn *scn = NULL;
+	size_t shstrndx, nph;
+	struct stat st;
+	int ret = 0;
+
+	*out = NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return ls_err(err, ENOMEM, "out of memory");
+	e->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (e->fd < 0) {
+		ret = ls_err(err, errno, "%s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	if (fstat(e->fd, &st) < 0 || st.st_size < 64) {
+		ret = ls_err(err, ENOEXEC, "%s: not an ELF file", path);
+		goto cleanup;
+	}
+	e->map_len = (size_t)st.st_size;
+	e->map = mmap(NULL, e->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE, e->fd, 0);
+	if (e->map == MAP_FAILED) {
+		e->map = NULL;
+		ret = ls_err(err, errno, "%s: mmap: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	elf_version(EV_CURRENT);
+	e->elf = elf_memory(e->map, e->map_len);
+	if (!e->elf || elf_kind(e->elf) != ELF_K_ELF || elf_getshdrstrndx(e->elf, &shstrndx) != 0) {
+		ret = ls_err(err, ENOEXEC, "%s: not an ELF file", path);
+		goto cleanup;
+	}
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		GElf_Shdr sh;
+		const char *sname;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		sname = elf_strptr(e->elf, shstrndx, sh.sh_name);
+		if (sname && (!strcmp(sname, ".go.buildinfo") || !strcmp(sname, ".gopclntab")))
+			e->is_go = 1;
+		if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
+			int symtab = sh.sh_type == SHT_SYMTAB;
+
+			if (symtab)
+				e->has_symtab = 1;
+			else
+				e->has_dynsym = 1;
+			ret = add_symbols(e, scn, &sh, symtab, err);
+			if (ret)
+				goto cleanup;
+		}
+	}
+	if (elf_getphdrnum(e->elf, &nph) == 0 && nph) {
+		e->loads = calloc(nph, sizeof(*e->loads));
+		if (!e->loads) {
+			ret = ls_err(err, ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		for (size_t i = 0; i < nph; i++) {
+			GElf_Phdr ph;
+
+			if (!gelf_getphdr(e->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
+				continue;
+			e->loads[e->nloads++] = (struct ls_load){ ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz };
+		}
+	}
+	qsort(e->fns, e->nfns, sizeof(*e->fns), fn_cmp);
+	*out = e;
+	e = NULL;
+cleanup:
+	ls_elf_free(e);
+	return ret;
+}
+
+void ls_elf_free(struct ls_elf *e)
+{
+	if (!e)
+		return;
+	if (e->elf)
+		elf_end(e->elf);
+	if (e->map)
+		munmap(e->map, e->map_len);
+	if (e->fd >= 0)
+		close(e->fd);
+	free(e->fns);
+	free(e->loads);
+	free(e);
+}
+
+static int vaddr_to_offset(const struct ls_elf *e, uint64_t vaddr, uint64_t *off)
+{
+	for (size_t i = 0; i < e->nloads; i++) {
+		const struct ls_load *l = &e->loads[i];
+
+		if (vaddr >= l->vaddr && vaddr < l->vaddr + l->filesz) {
+			*off = vaddr - l->vaddr + l->offset;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int ls_elf_find(const struct ls_elf *e, const char *name, struct ls_elf_sym *out)
+{
+	size_t lo = 0, hi = e->nfns, len = strcspn(name, "@");
+	char key[512];
+
+	if (len >= sizeof(key))
+		return -ENOENT;
+	memcpy(key, name, len);
+	key[len] = '\0';
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(e->fns[mid].name, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= e->nfns || strcmp(e->fns[lo].name, key) != 0)
+		return -ENOENT;
+	out->vaddr = e->fns[lo].vaddr;
+	out->size = e->fns[lo].size;
+	out->from_symtab = e->fns[lo].from_symtab;
+	if (vaddr_to_offset(e, out->vaddr, &out->file_offset))
+		return -ENOENT;
+	return 0;
+}
+
+int ls_elf_has_symtab(const struct ls_elf *e) { return e->has_symtab; }
+int ls_elf_has_dynsym(const struct ls_elf *e) { return e->has_dynsym; }
+int ls_elf_is_go(const struct ls_elf *e) { return e->is_go; }
+
+const uint8_t *ls_elf_code(const struct ls_elf *e, uint64_t vaddr, size_t len)
+{
+	uint64_t off;
+
+	if (vaddr_to_offset(e, vaddr, &off) || off + len > e->map_len)
+		return NULL;
+	return (const uint8_t *)e->map + off;
+}

@@ -1,0 +1,31 @@
+/* ELF function symbols of one file, by name, with the file offset a uprobe needs. */
+#ifndef LS_ELFSYM_H
+#define LS_ELFSYM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ls_elf;
+
+struct ls_elf_sym {
+	uint64_t vaddr;
+	uint64_t size;
+	uint64_t file_offset; /* where a uprobe on this symbol goes */
+	int from_symtab;      /* 1: .symtab, 0: .dynsym */
+};
+
+/* Open path and index its function symbols. Returns 0 or -errno; err names the file and cause. */
+int ls_elf_open(const char *path, struct ls_elf **out, char *err);
+void ls_elf_free(struct ls_elf *e);
+
+/* Look up a function by name (a "@VERSION" suffix in the query is ignored). 0 or -ENOENT. */
+int ls_elf_find(const struct ls_elf *e, const char *name, struct ls_elf_sym *out);
+
+int ls_elf_has_symtab(const struct ls_elf *e);
+int ls_elf_has_dynsym(const struct ls_elf *e);
+/* 1 when the file carries a Go build-info section or runtime symbols. */
+int ls_elf_is_go(const struct ls_elf *e);
+/* The file's code bytes at vaddr (for disassembly); NULL when out of range. Valid until ls_elf_free. */
+const uint8_t *ls_elf_code(const struct ls_elf *e, uint64_t vaddr, size_t len);
+
+#endif

@@ -1,0 +1,147 @@
+#include "procmaps.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int ls_proc_info(pid_t pid, struct ls_proc_info *info, char *err)
+{
+	char path[64], buf[1024];
+	long n;
+	char *p;
+
+	memset(info, 0, sizeof(*info));
+	info->pid = pid;
+	if (pid <= 0)
+		return ls_err(err, EINVAL, "pid %d: not a valid pid", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = ls_read_file(path, buf, sizeof(buf));
+	if (n < 0)
+		return ls_err(err, n == -ENOENT ? ESRCH : (int)-n, "pid %d: no such process", (int)pid);
+	/* comm is in parentheses and may itself hold ')': the state follows the last one. */
+	p = strrchr(buf, ')');
+	if (p && p[1] == ' ')
+		info->zombie = p[2] == 'Z' || p[2] == 'X';
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if (ls_read_file(path, info->comm, sizeof(info->comm)) > 0)
+		info->comm[strcspn(info->comm, "\n")] = '\0';
+	if (info->zombie)
+		return ls_err(err, ESRCH, "pid %d (%s): process has exited", (int)pid, info->comm);
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, info->exe, sizeof(info->exe) - 1);
+	if (n < 0) {
+		int e = errno;
+
+		if (e == ENOENT) {
+			/* Kernel threads have no executable and no address space. */
+			info->kernel_thread = 1;
+			return ls_err(err, EINVAL, "pid %d (%s): is a kernel thread, not a user process",
+				      (int)pid, info->comm);
+		}
+		if (e == EACCES || e == EPERM)
+			return ls_err(err, EPERM, "pid %d: cannot inspect process: %s", (int)pid, strerror(e));
+		return ls_err(err, e, "pid %d: %s: %s", (int)pid, path, strerror(e));
+	}
+	info->exe[n] = '\0';
+	return 0;
+}
+
+int ls_proc_alive(pid_t pid)
+{
+	struct ls_proc_info info;
+	char err[LS_ERR_LEN];
+
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return 0;
+	return ls_proc_info(pid, &info, err) == 0 || info.kernel_thread;
+}
+
+int ls_proc_objects(pid_t pid, struct ls_object **objs, size_t *n, char *err)
+{
+	char path[64], exe[LS_PATH_LEN], line[LS_PATH_LEN + 256];
+	struct ls_object *v = NULL;
+	size_t cnt = 0, cap = 0;
+	FILE *f = NULL;
+	ssize_t elen;
+	int ret = 0;
+
+	*objs = NULL;
+	*n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	elen = readlink(path, exe, sizeof(exe) - 1);
+	exe[elen > 0 ? elen : 0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	f = fopen(path, "re");
+	if (!f) {
+		ret = ls_err(err, errno == ENOENT ? ESRCH : errno, "pid %d: %s: %s", (int)pid, path,
+			     strerror(errno));
+		goto cleanup;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t start, end, off, inode;
+		unsigned int maj, min;
+		char perms[8];
+		int pos = 0;
+		char *file;
+		size_t len, i;
+
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %x:%x %" SCNu64 " %n",
+			   &start, &end, perms, &off, &maj, &min, &inode, &pos) < 7 || pos == 0)
+			continue;
+		file = line + pos;
+		len = strcspn(file, "\n");
+		file[len] = '\0';
+		if (perms[2] != 'x' || file[0] != '/' || inode == 0)
+			continue;
+		for (i = 0; i < cnt; i++)
+			if (v[i].inode == inode && v[i].dev == (((uint64_t)maj << 32) | min))
+				break;
+		if (i < cnt)
+			continue;
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 32;
+			struct ls_object *nv = realloc(v, ncap * sizeof(*v));
+
+			if (!nv) {
+				ret = ls_err(err, ENOMEM, "out of memory");
+				goto cleanup;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		memset(&v[cnt], 0, sizeof(v[cnt]));
+		v[cnt].inode = inode;
+		v[cnt].dev = (((uint64_t)maj << 32) | min);
+		if (len > 10 && strcmp(file + len - 10, " (deleted)") == 0) {
+			file[len - 10] = '\0';
+			v[cnt].deleted = 1;
+		}
+		snprintf(v[cnt].path, sizeof(v[cnt].path), "%s", file);
+		snprintf(v[cnt].open_path, sizeof(v[cnt].open_path), "/proc/%d/root%s", (int)pid, file);
+		v[cnt].is_main = strcmp(file, exe) == 0;
+		cnt++;
+	}
+	/* Main executable first: statically linked libraries are most often found there. */
+	for (size_t i = 1; i < cnt; i++) {
+		if (v[i].is_main) {
+			struct ls_object t = v[i];
+
+			memmove(&v[1], &v[0], i * sizeof(*v));
+			v[0] = t;
+			break;
+		}
+	}
+	*objs = v;
+	*n = cnt;
+	v = NULL;
+cleanup:
+	free(v);
+	if (f)
+		fclose(f);
+	return ret;
+}

@@ -1,0 +1,40 @@
+/* A target process: identity, and the ELF objects it has mapped. */
+#ifndef LS_PROCMAPS_H
+#define LS_PROCMAPS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define LS_PATH_LEN 4096
+
+struct ls_proc_info {
+	pid_t pid;
+	char comm[64];
+	char exe[LS_PATH_LEN];   /* as the target sees it */
+	int kernel_thread;       /* no user address space */
+	int zombie;
+};
+
+/* One file mapped with execute permission (an executable or a shared library). */
+struct ls_object {
+	char path[LS_PATH_LEN];      /* as in /proc/PID/maps */
+	char open_path[LS_PATH_LEN]; /* /proc/PID/root/<path>: valid across mount namespaces */
+	uint64_t inode;
+	uint64_t dev;
+	int is_main;                 /* the process's executable */
+	int deleted;                 /* "(deleted)": replaced on disk since it was mapped */
+};
+
+/* Fill info for pid. Returns 0, -ESRCH (no such process) or another -errno; err says why. */
+int ls_proc_info(pid_t pid, struct ls_proc_info *info, char *err);
+
+/* 1 while pid exists and is not a zombie, 0 otherwise. */
+int ls_proc_alive(pid_t pid);
+
+/*
+ * The executable-mapped ELF objects of pid, de-duplicated, main executable
+ * first, then in address order. *objs is malloc'ed; free() it.
+ */
+int ls_proc_objects(pid_t pid, struct ls_object **objs, size_t *n, char *err);
+
+#endif

@@ -1,0 +1,463 @@
+#include "session.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "latscope.skel.h"
+
+#define DEFAULT_BTF "/sys/kernel/btf/vmlinux"
+
+struct ls_session {
+	struct latscope_bpf *skel;
+	struct bpf_link **links;
+	size_t nlinks, caplinks;
+	size_t nuprobes;
+	struct ring_buffer *rb;
+	struct ls_site *sites;
+	size_t nsites;
+	pid_t *pids;
+	size_t npids;
+	enum ls_khook want, khook;
+	char khook_report[1024];
+	char btf_path[LS_PATH_LEN];
+	int records, attach_uprobes;
+	ls_event_fn on_event;
+	void *ctx;
+	void *statbuf;
+	int ncpus;
+	char err[LS_ERR_LEN];
+};
+
+int ls_khook_parse(const char *s, enum ls_khook *out)
+{
+	static const struct { const char *name; enum ls_khook h; } names[] = {
+		{ "auto", LS_KHOOK_NONE }, { "fentry", LS_KHOOK_FENTRY },
+		{ "kprobe", LS_KHOOK_KPROBE }, { "tracepoint", LS_KHOOK_TRACEPOINT },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(s, names[i].name)) {
+			*out = names[i].h;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Root, or CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN) in the effective set. */
+static int have_privileges(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	unsigned long long eff;
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) != 0)
+		return geteuid() == 0;
+	eff = (unsigned long long)data[0].effective | ((unsigned long long)data[1].effective << 32);
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+	if (eff & (1ull << CAP_SYS_ADMIN))
+		return 1;
+	return (eff & (1ull << CAP_BPF)) && (eff & (1ull << CAP_PERFMON));
+}
+
+int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, char *err)
+{
+	struct ls_session *s = NULL;
+	int ret = 0;
+
+	*out = NULL;
+	if (!opts || opts->sz < sizeof(*opts) || !opts->npids)
+		return ls_err(err, EINVAL, "no target process given");
+	if (!have_privileges())
+		return ls_err(err, EPERM, "permission denied: latscope needs root (or CAP_BPF and CAP_PERFMON)");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return ls_err(err, ENOMEM, "out of memory");
+	s->want = opts->khook;
+	s->records = opts->records;
+	s->attach_uprobes = opts->attach_uprobes;
+	s->on_event = opts->on_event;
+	s->ctx = opts->ctx;
+	snprintf(s->btf_path, sizeof(s->btf_path), "%s", opts->btf_path ? opts->btf_path : DEFAULT_BTF);
+	if (access(s->btf_path, R_OK) != 0) {
+		ret = ls_err(err, errno, "no kernel BTF at %s (kernel built without CONFIG_DEBUG_INFO_BTF?): %s",
+			     s->btf_path, strerror(errno));
+		goto cleanup;
+	}
+	s->pids = calloc(opts->npids, sizeof(*s->pids));
+	if (!s->pids) {
+		ret = ls_err(err, ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < opts->npids; i++) {
+		struct ls_proc_info info;
+		struct ls_site *sites = NULL, *nv;
+		size_t n = 0;
+
+		ret = ls_proc_info(opts->pids[i], &info, err);
+		if (ret)
+			goto cleanup;
+		s->pids[s->npids++] = opts->pids[i];
+		ret = ls_discover(opts->pids[i], &sites, &n, err);
+		if (ret)
+			goto cleanup;
+		nv = realloc(s->sites, (s->nsites + n) * sizeof(*nv));
+		if (!nv && n) {
+			free(sites);
+			ret = ls_err(err, ENOMEM, "out of memory");
+			goto cleanup;
+		}
+		s->sites = nv;
+		if (n)
+			memcpy(s->sites + s->nsites, sites, n * sizeof(*sites));
+		s->nsites += n;
+		free(sites);
+	}
+	s->ncpus = libbpf_num_possible_cpus();
+	if (s->ncpus <= 0) {
+		ret = ls_err(err, -s->ncpus, "cannot count CPUs");
+		goto cleanup;
+	}
+	s->statbuf = calloc((size_t)s->ncpus, sizeof(struct ls_stats));
+	if (!s->statbuf) {
+		ret = ls_err(err, ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	*out = s;
+	s = NULL;
+cleanup:
+	ls_session_free(s);
+	return ret;
+}
+
+static int add_link(struct ls_session *s, struct bpf_link *l)
+{
+	if (s->nlinks == s->caplinks) {
+		size_t ncap = s->caplinks ? s->caplinks * 2 : 32;
+		struct bpf_link **nv = realloc(s->links, ncap * sizeof(*nv));
+
+		if (!nv) {
+			bpf_link__destroy(l);
+			return -ENOMEM;
+		}
+		s->links = nv;
+		s->caplinks = ncap;
+	}
+	s->links[s->nlinks++] = l;
+	return 0;
+}
+
+static void detach_all(struct ls_session *s)
+{
+	/* Reverse order: return probes and kernel hooks go before what they pair with. */
+	while (s->nlinks)
+		bpf_link__destroy(s->links[--s->nlinks]);
+	s->nuprobes = 0;
+}
+
+/* The kernel programs of one hook variant (NULL-terminated). */
+static void variant_progs(struct latscope_bpf *skel, enum ls_khook h, struct bpf_program *out[5])
+{
+	struct bpf_program *fe[] = { skel->progs.fe_send, skel->progs.fx_send, skel->progs.fe_recv, skel->progs.fx_recv, NULL };
+	struct bpf_program *kp[] = { skel->progs.kp_send, skel->progs.kr_send, skel->progs.kp_recv, skel->progs.kr_recv, NULL };
+	struct bpf_program *tp[] = { skel->progs.tp_send, skel->progs.tp_recv, NULL, NULL, NULL };
+	struct bpf_program **src = h == LS_KHOOK_FENTRY ? fe : h == LS_KHOOK_KPROBE ? kp : tp;
+
+	memcpy(out, src, 5 * sizeof(*out));
+}
+
+static void report(struct ls_session *s, enum ls_khook h, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void report(struct ls_session *s, enum ls_khook h, const char *fmt, ...)
+{
+	size_t len = strlen(s->khook_report);
+	va_list ap;
+
+	if (len >= sizeof(s->khook_report) - 2)
+		return;
+	len += (size_t)snprintf(s->khook_report + len, sizeof(s->khook_report) - len, "%s: ", ls_khook_name(h));
+	va_start(ap, fmt);
+	if (len < sizeof(s->khook_report))
+		len += (size_t)vsnprintf(s->khook_report + len, sizeof(s->khook_report) - len, fmt, ap);
+	va_end(ap);
+	if (len < sizeof(s->khook_report) - 1)
+		strcat(s->khook_report, "\n");
+}
+
+/* Open, configure, load and attach the kernel side with hook variant h. 0 or -errno. */
+static int try_variant(struct ls_session *s, enum ls_khook h)
+{
+	static const enum ls_khook all[] = { LS_KHOOK_FENTRY, LS_KHOOK_KPROBE, LS_KHOOK_TRACEPOINT };
+	LIBBPF_OPTS(bpf_object_open_opts, oo);
+	struct bpf_program *progs[5];
+	struct bpf_link *l;
+	int ret;
+
+	if (h == LS_KHOOK_KPROBE && access("/sys/bus/event_source/devices/kprobe", F_OK) != 0) {
+		report(s, h, "not available (kernel without kprobe support: CONFIG_KPROBES off)");
+		return -EOPNOTSUPP;
+	}
+	if (strcmp(s->btf_path, DEFAULT_BTF) != 0)
+		oo.btf_custom_path = s->btf_path;
+
+	/* 1. open */
+	s->skel = latscope_bpf__open_opts(&oo);
+	if (!s->skel) {
+		ret = -errno;
+		report(s, h, "cannot open BPF object: %s", strerror(-ret));
+		return ret;
+	}
+	/* 2. configure: read-only data, and only this variant's kernel programs */
+	s->skel->rodata->emit_records = s->records ? 1 : 0;
+	for (size_t v = 0; v < sizeof(all) / sizeof(all[0]); v++) {
+		variant_progs(s->skel, all[v], progs);
+		for (int i = 0; progs[i]; i++)
+			bpf_program__set_autoload(progs[i], all[v] == h);
+	}
+	/* 3. load */
+	ret = latscope_bpf__load(s->skel);
+	if (ret) {
+		report(s, h, "load failed: %s%s", strerror(-ret),
+		       ret == -EACCES ? " (verifier rejected a program; -vv shows its log)" : "");
+		goto fail;
+	}
+	for (size_t i = 0; i < s->npids; i++) {
+		__u32 key = (__u32)s->pids[i], one = 1;
+
+		if (bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &one, sizeof(one), BPF_ANY)) {
+			ret = -errno;
+			report(s, h, "cannot register pid %d: %s", (int)s->pids[i], strerror(-ret));
+			goto fail;
+		}
+	}
+	/* 4. attach: kernel hooks first, so a failure leaves no uprobe behind */
+	variant_progs(s->skel, h, progs);
+	for (int i = 0; progs[i]; i++) {
+		l = bpf_program__attach(progs[i]);
+		if (!l) {
+			ret = -errno;
+			report(s, h, "attach %s failed: %s", bpf_program__name(progs[i]), strerror(-ret));
+			goto fail;
+		}
+		if ((ret = add_link(s, l)))
+			goto fail;
+	}
+	l = bpf_program__attach(s->skel->progs.sys_enter);
+	if (!l) {
+		ret = -errno;
+		report(s, h, "attach raw_syscalls:sys_enter failed: %s", strerror(-ret));
+		goto fail;
+	}
+	if ((ret = add_link(s, l)))
+		goto fail;
+	report(s, h, "attached");
+	s->khook = h;
+	return 0;
+fail:
+	detach_all(s);
+	latscope_bpf__destroy(s->skel);
+	s->skel = NULL;
+	return ret;
+}
+
+static int attach_uprobes(struct ls_session *s)
+{
+	for (size_t i = 0; i < s->nsites; i++) {
+		const struct ls_site *site = &s->sites[i];
+		const struct ls_catalog_entry *c = site->entry;
+		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+		struct bpf_link *l;
+		int ret;
+
+		if (!site->found)
+			continue;
+		if ((c->flags & LS_CAT_RETPROBE) && (site->is_go || (c->flags & LS_CAT_GO)))
+			return ls_err(s->err, EINVAL, "%s: %s: refusing a uretprobe on a Go function (it corrupts goroutine stacks)",
+				      site->path, c->symbol);
+		uo.bpf_cookie = LS_COOKIE(c->probe, c->conv);
+		uo.retprobe = false;
+		l = bpf_program__attach_uprobe_opts(s->skel->progs.ssl_enter, site->pid, site->open_path,
+						    site->offset, &uo);
+		if (!l)
+			goto fail;
+		if ((ret = add_link(s, l)))
+			return ls_err(s->err, ret, "out of memory");
+		s->nuprobes++;
+		if (!(c->flags & LS_CAT_RETPROBE))
+			continue;
+		uo.retprobe = true;
+		l = bpf_program__attach_uprobe_opts(s->skel->progs.ssl_exit, site->pid, site->open_path,
+						    site->offset, &uo);
+		if (!l)
+			goto fail;
+		if ((ret = add_link(s, l)))
+			return ls_err(s->err, ret, "out of memory");
+		s->nuprobes++;
+		continue;
+fail:
+		ret = errno;
+		if (!ls_proc_alive(site->pid))
+			return ls_err(s->err, ESRCH, "pid %d: process exited while attaching", (int)site->pid);
+		return ls_err(s->err, ret, "%s: %s: cannot attach uprobe at offset 0x%llx: %s", site->path,
+			      c->symbol, (unsigned long long)site->offset, strerror(ret));
+	}
+	return 0;
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct ls_session *s = ctx;
+
+	if (size < sizeof(struct ls_event) || !s->on_event)
+		return 0;
+	return s->on_event(s->ctx, data);
+}
+
+int ls_session_start(struct ls_session *s)
+{
+	static const enum ls_khook order[] = { LS_KHOOK_FENTRY, LS_KHOOK_KPROBE, LS_KHOOK_TRACEPOINT };
+	int ret = -ENOENT;
+
+	if (s->skel)
+		return ls_err(s->err, EALREADY, "session already started");
+	s->khook_report[0] = '\0';
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		if (s->want != LS_KHOOK_NONE && order[i] != s->want)
+			continue;
+		ret = try_variant(s, order[i]);
+		if (!ret)
+			break;
+	}
+	if (ret) {
+		if (ret == -EPERM)
+			return ls_err(s->err, ret, "loading BPF programs: %s (needs root, or CAP_BPF and CAP_PERFMON)",
+				      strerror(-ret));
+		if (s->want != LS_KHOOK_NONE)
+			return ls_err(s->err, ret, "kernel hook %s cannot be used: %.400s", ls_khook_name(s->want),
+				      s->khook_report);
+		return ls_err(s->err, ret, "no kernel hook could be attached:\n%.400s", s->khook_report);
+	}
+	if (s->attach_uprobes) {
+		ret = attach_uprobes(s);
+		if (ret)
+			goto fail;
+	}
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_record, s, NULL);
+	if (!s->rb) {
+		ret = ls_err(s->err, errno, "cannot open ring buffer: %s", strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	detach_all(s);
+	latscope_bpf__destroy(s->skel);
+	s->skel = NULL;
+	return ret;
+}
+
+int ls_session_poll(struct ls_session *s, int timeout_ms)
+{
+	int n, m;
+
+	if (!s->rb)
+		return ls_err(s->err, EINVAL, "session not started");
+	/* Records come without wake-ups: the wait usually runs to its timeout, then everything is drained. */
+	n = ring_buffer__poll(s->rb, timeout_ms);
+	if (n < 0 && n != -EINTR)
+		return ls_err(s->err, -n, "ring buffer poll: %s", strerror(-n));
+	m = ring_buffer__consume(s->rb);
+	if (m < 0 && m != -EINTR)
+		return ls_err(s->err, -m, "ring buffer consume: %s", strerror(-m));
+	return (n > 0 ? n : 0) + (m > 0 ? m : 0);
+}
+
+int ls_session_stats(struct ls_session *s, unsigned int probe, struct ls_stats *out)
+{
+	struct ls_stats *per = s->statbuf;
+	__u32 key = probe;
+
+	memset(out, 0, sizeof(*out));
+	if (!s->skel)
+		return ls_err(s->err, EINVAL, "session not started");
+	if (bpf_map__lookup_elem(s->skel->maps.stats, &key, sizeof(key), per,
+				 sizeof(*per) * (size_t)s->ncpus, 0))
+		return ls_err(s->err, errno, "reading statistics: %s", strerror(errno));
+	for (int c = 0; c < s->ncpus; c++) {
+		out->calls += per[c].calls;
+		out->ok += per[c].ok;
+		out->fail += per[c].fail;
+		out->bytes += per[c].bytes;
+		out->dur_sum_ns += per[c].dur_sum_ns;
+		out->nested += per[c].nested;
+		if (per[c].dur_max_ns > out->dur_max_ns)
+			out->dur_max_ns = per[c].dur_max_ns;
+		for (int b = 0; b < LS_HIST_BUCKETS; b++)
+			out->hist[b] += per[c].hist[b];
+	}
+	return 0;
+}
+
+uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which)
+{
+	__u64 vals[256] = { 0 }, sum = 0;
+	__u32 key = which;
+
+	if (!s->skel || s->ncpus > 256)
+		return 0;
+	if (bpf_map__lookup_elem(s->skel->maps.counters, &key, sizeof(key), vals, sizeof(__u64) * (size_t)s->ncpus, 0))
+		return 0;
+	for (int c = 0; c < s->ncpus; c++)
+		sum += vals[c];
+	return sum;
+}
+
+size_t ls_session_alive(struct ls_session *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->npids; i++)
+		n += ls_proc_alive(s->pids[i]) ? 1 : 0;
+	return n;
+}
+
+enum ls_khook ls_session_khook(const struct ls_session *s) { return s->khook; }
+const char *ls_session_khook_report(const struct ls_session *s) { return s->khook_report; }
+size_t ls_session_nprobes(const struct ls_session *s) { return s->nuprobes; }
+const char *ls_session_error(const struct ls_session *s) { return s->err; }
+
+const struct ls_site *ls_session_sites(const struct ls_session *s, size_t *n)
+{
+	*n = s->nsites;
+	return s->sites;
+}
+
+void ls_session_free(struct ls_session *s)
+{
+	if (!s)
+		return;
+	ring_buffer__free(s->rb);
+	detach_all(s);
+	latscope_bpf__destroy(s->skel);
+	free(s->links);
+	free(s->sites);
+	free(s->pids);
+	free(s->statbuf);
+	free(s);
+}

@@ -1,0 +1,65 @@
+/*
+ * A tracing session: open -> configure -> load -> attach -> poll -> detach.
+ * Not thread-safe: one thread drives a session.
+ */
+#ifndef LS_SESSION_H
+#define LS_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <linux/types.h>
+#include "latscope.h"
+#include "discover.h"
+
+struct ls_session;
+
+/* Called from ls_session_poll() for each record; a non-zero return stops that poll. */
+typedef int (*ls_event_fn)(void *ctx, const struct ls_event *e);
+
+struct ls_session_opts {
+	size_t sz;               /* sizeof(struct ls_session_opts) */
+	const pid_t *pids;
+	size_t npids;
+	enum ls_khook khook;     /* LS_KHOOK_NONE: best available */
+	const char *btf_path;    /* NULL: /sys/kernel/btf/vmlinux */
+	int records;             /* stream per-call records (else histograms only) */
+	int attach_uprobes;      /* 0: kernel hook only (for `probes`) */
+	ls_event_fn on_event;
+	void *ctx;
+};
+
+/* Validate options, check privileges and BTF, discover the targets. Returns 0 or -errno; err says why. */
+int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, char *err);
+
+/* Load the BPF object with the chosen kernel hook and attach every probe. 0 or -errno (see ls_session_error). */
+int ls_session_start(struct ls_session *s);
+
+/* Wait up to timeout_ms, then deliver the records that arrived. Returns the count or -errno. */
+int ls_session_poll(struct ls_session *s, int timeout_ms);
+
+/* Sum a probe's per-CPU statistics. 0 or -errno. */
+int ls_session_stats(struct ls_session *s, unsigned int probe, struct ls_stats *out);
+
+/* A global counter (enum ls_counter) summed over CPUs. */
+uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which);
+
+/* Number of target processes still alive. */
+size_t ls_session_alive(struct ls_session *s);
+
+enum ls_khook ls_session_khook(const struct ls_session *s);
+/* One line per variant tried: "fentry: ...", "kprobe: ...", "tracepoint: attached". */
+const char *ls_session_khook_report(const struct ls_session *s);
+const struct ls_site *ls_session_sites(const struct ls_session *s, size_t *n);
+/* Attached uprobe count (entry and return probes). */
+size_t ls_session_nprobes(const struct ls_session *s);
+const char *ls_session_error(const struct ls_session *s);
+
+/* Detach everything and free. NULL is a no-op. */
+void ls_session_free(struct ls_session *s);
+
+/* Parse "fentry", "kprobe", "tracepoint" (or "auto"). 0 or -EINVAL. */
+int ls_khook_parse(const char *s, enum ls_khook *out);
+
+#endif
