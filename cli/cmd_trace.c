@@ -23,7 +23,7 @@ static const char usage_text[] =
 	"      --no-records     summary only (histograms are kept in the kernel)\n"
 	"      --kernel-hook H  force a kernel hook variant (fails if it cannot attach)\n"
 	"      --btf FILE       kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
-	"  -v, --verbose        show the kernel hook choice and libbpf diagnostics\n"
+	"  -v, --verbose        show the kernel hook choice and missing probes (-vv: libbpf diagnostics)\n"
 	"\n"
 	"exit status: 0 success (also when the target exits), 1 runtime error, 2 usage error\n";
 

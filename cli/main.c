@@ -27,10 +27,10 @@ static void usage(FILE *f)
 		   "exit status: 0 success, 1 runtime error, 2 usage error\n");
 }
 
-/* libbpf's diagnostics only under -v: the error we print already names the cause. */
+/* libbpf diagnostics only under -vv (-vvv for debug): the error we print already names the cause. */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (cli_verbose < (level == LIBBPF_DEBUG ? 2 : 1))
+	if (cli_verbose < (level == LIBBPF_DEBUG ? 3 : 2))
 		return 0;
 	return vfprintf(stderr, fmt, ap);
 }

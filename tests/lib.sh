@@ -1,0 +1,106 @@
+# Shared helpers for latscope's end-to-end tests (bash). Source it from a test:
+#   . "$(dirname "$0")/../lib.sh"
+# A test prints what it checks, exits 0 on success and non-zero on the first failure.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LATSCOPE=$ROOT/build/latscope
+TMP=$(mktemp -d /tmp/latscope-test.XXXXXX)
+PIDS_TO_KILL=()
+# The kernel hook a test run uses: auto here, forced by the VM runs.
+KHOOK=${LATSCOPE_KHOOK:-auto}
+
+cleanup() {
+	local p
+	for p in "${PIDS_TO_KILL[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS_TO_KILL[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok - $*"; }
+check() { # check DESCRIPTION COMMAND...: run COMMAND, fail with DESCRIPTION if it fails
+	local what=$1; shift
+	if "$@"; then pass "$what"; else fail "$what"; fi
+}
+
+# tracefs is where legacy probes would show; mount it if nobody did.
+ensure_tracefs() {
+	[[ -e /sys/kernel/tracing/uprobe_events ]] || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+}
+
+# No BPF program of latscope loaded, no legacy uprobe or kprobe left.
+assert_no_probes() {
+	local left i
+	ensure_tracefs
+	# Programs are freed after an RCU grace period once their last fd closes: allow 3 s.
+	for i in $(seq 30); do
+		left=$(bpftool -j prog list 2>/dev/null | jq -r '.[] | select(.name? // "" | test("^(ssl_enter|ssl_exit|sys_enter|tp_send|tp_recv|kp_send|kr_send|kp_recv|kr_recv|fe_send|fx_send|fe_recv|fx_recv)$")) | "\(.id):\(.name)"' | tr '\n' ' ')
+		[[ -z $left ]] && break
+		sleep 0.1
+	done
+	[[ -z $left ]] || fail "latscope BPF programs still loaded after exit: $left"
+	if [[ -s /sys/kernel/tracing/uprobe_events ]] && grep -q latscope /sys/kernel/tracing/uprobe_events; then
+		fail "legacy uprobes left in tracefs: $(cat /sys/kernel/tracing/uprobe_events)"
+	fi
+	if [[ -s /sys/kernel/tracing/kprobe_events ]] && grep -q tcp_ /sys/kernel/tracing/kprobe_events; then
+		fail "legacy kprobes left in tracefs"
+	fi
+	pass "no latscope probe left in the kernel${1:+ ($1)}"
+}
+
+# A throwaway self-signed certificate (never committed).
+make_cert() {
+	[[ -s $TMP/cert.pem ]] && return
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+		-addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+		-keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+}
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() { # wait_port PORT: until something listens on 127.0.0.1:PORT (10 s)
+	local i
+	for i in $(seq 100); do
+		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "nothing listens on port $1"
+}
+
+# start_nghttpd: sets NGHTTPD_PID and PORT; serves $TMP/doc over TLS + h2.
+start_nghttpd() {
+	make_cert
+	mkdir -p "$TMP/doc"
+	head -c "${1:-100}" /dev/zero | tr '\0' x > "$TMP/doc/index.html"
+	PORT=$(free_port)
+	nghttpd -a 127.0.0.1 -d "$TMP/doc" "$PORT" "$TMP/key.pem" "$TMP/cert.pem" >/dev/null 2>&1 &
+	NGHTTPD_PID=$!
+	PIDS_TO_KILL+=("$NGHTTPD_PID")
+	wait_port "$PORT"
+}
+
+# start_trace OUT ARGS...: latscope trace in the background; sets TRACE_PID.
+# Returns once latscope has attached (its -v line on stderr), so load that follows is seen.
+start_trace() {
+	local out=$1; shift
+	"$LATSCOPE" trace --kernel-hook "$KHOOK" -v "$@" > "$out" 2> "$out.err" &
+	TRACE_PID=$!
+	PIDS_TO_KILL+=("$TRACE_PID")
+	local i
+	for i in $(seq 300); do
+		grep -q 'uprobes attached' "$out.err" 2>/dev/null && return 0
+		kill -0 "$TRACE_PID" 2>/dev/null || { cat "$out.err" >&2; fail "latscope trace exited early"; }
+		sleep 0.1
+	done
+	cat "$out.err" >&2
+	fail "latscope trace did not attach within 30 s"
+}
+
+wait_trace() { # wait_trace: until latscope trace exits; its status in TRACE_RC
+	TRACE_RC=0
+	wait "$TRACE_PID" || TRACE_RC=$?
+}
