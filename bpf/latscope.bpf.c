@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 /*
- * latscope's kernel side: TLS library uprobes, kernel TCP send/receive timing
- * (three interchangeable hook variants), per-probe histograms and a ring
- * buffer of per-call records. Policy and formatting live in user space.
+ * latscope's kernel side.
+ *
+ * Library uprobes (TLS, HTTP/2) push and pop a per-thread call stack, so every
+ * call's self time is known exclusive of the probed calls nested inside it and
+ * of the kernel network time it spent. HTTP/2 frames are followed in the TLS
+ * plaintext of each connection; the streams a call carried receive its time as
+ * a phase of their request. A request ends when the buffer carrying its
+ * END_STREAM has been handed to the kernel; its record and the per-process
+ * phase histograms are produced here. Header blocks go to user space, which
+ * owns HPACK. Policy and formatting live in user space.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -13,35 +20,128 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by user space before load. */
-const volatile __u32 rb_wakeup_bytes = 1 << 20; /* wake the consumer past this fill */
-const volatile __u8 emit_records = 1;           /* 0: histograms only */
+const volatile __u32 rb_wakeup_bytes = 4 << 20; /* wake the consumer past this fill */
+const volatile __u8 emit_calls = 1;             /* per-call TLS and net records */
+const volatile __u8 emit_requests = 1;          /* per-request records */
 const volatile __u64 stale_ns = 10ULL * 1000000000ULL;
+/* Live-tunable: requests at or over it are flagged slow. */
+__u64 threshold_ns = 10 * 1000000ULL;
 
-/* Processes under observation: tgid -> 1. */
+#define STACK_MAX 6
+#define FRAMES_MAX 512  /* frame headers followed per buffer */
+#define BATCH_MAX 128   /* streams one buffer can carry */
+#define PEND_MAX 16     /* streams waiting for their HTTP/2 processing time */
+
+#define H2_DATA 0
+#define H2_HEADERS 1
+#define H2_RST_STREAM 3
+#define H2_CONTINUATION 9
+#define H2_F_END_STREAM 0x1
+#define H2_F_END_HEADERS 0x4
+#define H2_F_PADDED 0x8
+#define H2_F_PRIORITY 0x20
+
+/* ---- Maps ------------------------------------------------------------------- */
+
+/* Processes under observation: tgid -> slot (0 .. LS_MAX_TARGETS-1). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
+	__uint(max_entries, LS_MAX_TARGETS);
 	__type(key, __u32);
 	__type(value, __u32);
 } targets SEC(".maps");
 
-/* A TLS call in flight on a thread. */
-struct ssl_call {
-	__u64 ts;
-	__u64 ssl;
-	__u64 done_ptr; /* _ex: size_t *readbytes/written */
+/* One probed library call in flight on a thread. */
+struct ls_call {
+	__u64 start;
+	__u64 child_ns;  /* time in nested probed calls of another kind, and in the kernel */
+	__u64 net_ns;    /* kernel network time inside this call */
+	__u64 obj;       /* SSL * or nghttp2_session * */
+	__u64 buf;
+	__u64 aux;       /* _ex: size_t *done; mem_send: const uint8_t **data */
 	__u32 cookie;
-	__u32 depth;    /* nested TLS calls on the same thread (SSL_accept -> SSL_do_handshake) */
-	__s32 fd;       /* first socket fd used by a syscall inside the call */
-	__u32 _pad;
+	__s32 fd;
+};
+
+struct ls_thread {
+	__u32 depth;
+	__u32 overflow;  /* pushes beyond STACK_MAX, popped without accounting */
+	__u64 last_conn; /* the TLS connection this thread touched last */
+	struct ls_call c[STACK_MAX];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 8192);
 	__type(key, __u32); /* tid */
-	__type(value, struct ssl_call);
-} ssl_calls SEC(".maps");
+	__type(value, struct ls_thread);
+} threads SEC(".maps");
+
+/* Following the HTTP/2 framing of one direction of a connection. */
+struct ls_h2dir {
+	__u32 skip;        /* payload bytes of the current frame still to come */
+	__u32 cur_stream;
+	__u8 cur_type;
+	__u8 cur_flags;
+	__u8 hdr_have;     /* bytes of a split frame header collected in hdr */
+	__u8 started;      /* a buffer has been seen in this direction */
+	__u8 desync;
+	__u8 hdr[9];
+	__u8 _pad[2];
+};
+
+struct ls_conn_key {
+	__u64 conn;
+	__u32 pid;
+	__u32 _pad;
+};
+
+struct ls_conn {
+	struct ls_h2dir in, out;
+	__u64 pend_h2_out;          /* HTTP/2 output time not yet handed to a write */
+	__u32 pend_in[PEND_MAX];    /* streams read but not yet through HTTP/2 processing */
+	__u32 npend_in;
+	__u32 flags;                /* LS_RQ_JOINED */
+	__u8 is_h2;                 /* HTTP/2 framing recognised */
+	__u8 _pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ls_conn_key);
+	__type(value, struct ls_conn);
+} conns SEC(".maps");
+
+/* nghttp2_session * -> the TLS connection it runs on (learnt on its thread). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} sessions SEC(".maps");
+
+struct ls_req_key {
+	__u64 conn;
+	__u32 pid;
+	__u32 stream;
+};
+
+struct ls_req {
+	__u64 start;
+	__u64 ph[LS_PHASE_COUNT];
+	__u64 bytes_in, bytes_out;
+	__u16 shared;
+	__u16 flags;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ls_req_key);
+	__type(value, struct ls_req);
+} reqs SEC(".maps");
 
 /* SSL * -> socket fd learnt from a syscall made inside one of its calls. */
 struct {
@@ -51,7 +151,7 @@ struct {
 	__type(value, __s32);
 } ssl_fds SEC(".maps");
 
-/* SSL * -> time of the first SSL_do_handshake/accept/connect entry. */
+/* SSL * -> time of the first handshake call. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -60,7 +160,7 @@ struct {
 } hs_start SEC(".maps");
 
 /* The socket syscall a thread is in. */
-struct sys_call {
+struct ls_sys_call {
 	__u64 ts;
 	__s32 fd;
 	__u32 nr;
@@ -68,22 +168,22 @@ struct sys_call {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 8192);
 	__type(key, __u32);
-	__type(value, struct sys_call);
+	__type(value, struct ls_sys_call);
 } sys_calls SEC(".maps");
 
 /* A kernel tcp_sendmsg/tcp_recvmsg in flight (kprobe/fentry variants). */
-struct net_call {
+struct ls_net_call {
 	__u64 ts;
 	__u64 sk;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 8192);
 	__type(key, __u32);
-	__type(value, struct net_call);
+	__type(value, struct ls_net_call);
 } net_calls SEC(".maps");
 
 struct {
@@ -95,19 +195,40 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LS_MAX_TARGETS * LS_PH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ls_phase_stats);
+} phase_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, LS_CNT_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
 } counters SEC(".maps");
 
+/* Scratch space for variable-length records (too large for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ls_headers);
+} hd_scratch SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20);
+	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
-static __always_inline int is_target(__u32 tgid)
+/* Zeroed templates for new map entries (too large to build on the stack). */
+static struct ls_thread zero_thread;
+static struct ls_conn zero_conn;
+
+/* ---- Small helpers ------------------------------------------------------------ */
+
+static __always_inline __u32 *target_slot(__u32 tgid)
 {
-	return bpf_map_lookup_elem(&targets, &tgid) != NULL;
+	return bpf_map_lookup_elem(&targets, &tgid);
 }
 
 static __always_inline void count(__u32 which)
@@ -118,10 +239,20 @@ static __always_inline void count(__u32 which)
 		*c += 1;
 }
 
+static __always_inline void hist_add(__u64 *hist, __u64 v)
+{
+	__u64 b = ls_hist_bucket(v);
+
+	/* One register for the check and the index, or the verifier loses the bound. */
+	barrier_var(b);
+	if (b >= LS_HIST_BUCKETS)
+		b = LS_HIST_BUCKETS - 1;
+	hist[b]++;
+}
+
 static __always_inline void account(__u32 probe, int ok, __u64 bytes, __u64 dur)
 {
 	struct ls_stats *st = bpf_map_lookup_elem(&stats, &probe);
-	__u64 b;
 
 	if (!st)
 		return;
@@ -135,34 +266,27 @@ static __always_inline void account(__u32 probe, int ok, __u64 bytes, __u64 dur)
 	st->dur_sum_ns += dur;
 	if (dur > st->dur_max_ns)
 		st->dur_max_ns = dur;
-	b = ls_hist_bucket(dur);
-	/* One register for the check and the index, or the verifier loses the bound. */
-	barrier_var(b);
-	if (b >= LS_HIST_BUCKETS)
-		b = LS_HIST_BUCKETS - 1;
-	st->hist[b]++;
+	hist_add(st->hist, dur);
 }
 
 /*
  * Records are published without a wake-up; the consumer polls on a timer.
- * Only a buffer filling up forces one, so a burst is never lost to latency.
+ * Only a buffer filling up forces one, so a burst is not lost to latency.
  */
-static __always_inline void submit(struct ls_event *e)
+static __always_inline __u64 rb_flags(void)
 {
-	__u64 flags = BPF_RB_NO_WAKEUP;
-
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= rb_wakeup_bytes) {
-		flags = BPF_RB_FORCE_WAKEUP;
 		count(LS_CNT_RB_WAKEUPS);
+		return BPF_RB_FORCE_WAKEUP;
 	}
-	bpf_ringbuf_submit(e, flags);
+	return BPF_RB_NO_WAKEUP;
 }
 
-static __always_inline struct ls_event *reserve(void)
+static __always_inline struct ls_event *reserve_event(void)
 {
 	struct ls_event *e;
 
-	if (!emit_records)
+	if (!emit_calls)
 		return NULL;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -173,140 +297,768 @@ static __always_inline struct ls_event *reserve(void)
 	return e;
 }
 
-/* ---- TLS library calls ---------------------------------------------------- */
+static __always_inline struct ls_call *top(struct ls_thread *t)
+{
+	__u32 i = t->depth - 1;
+
+	barrier_var(i);
+	if (i >= STACK_MAX)
+		return NULL;
+	return &t->c[i];
+}
+
+/* ---- HTTP/2 framing ------------------------------------------------------------ */
+
+struct ls_batch_ent {
+	__u32 stream;
+	__u32 flags; /* bit 0: END_STREAM seen, bit 1: HEADERS opened it */
+	__u64 bytes;
+};
+
+struct ls_walk {
+	/* input */
+	const __u8 *buf;
+	__u32 len;
+	__u32 pid;
+	__u64 conn;
+	__u64 start;     /* entry time of the call that carried the buffer */
+	__u16 hd_flags;  /* LS_HD_OUT, LS_HD_JOINED */
+	__u8 out;
+	__u8 _pad;
+	/* state */
+	__u32 off;
+	__u32 nbatch;
+	struct ls_batch_ent batch[BATCH_MAX];
+};
+
+struct ls_attrib;
+
+/*
+ * What bpf_loop callbacks work on. It lives on the stack: the verifier passes
+ * only stack pointers as loop context, and pointers kept in map values would
+ * lose their type.
+ */
+struct ls_loop {
+	struct ls_walk *w;
+	struct ls_attrib *a;
+	struct ls_conn *c;
+	struct ls_h2dir *d;
+};
+
+static __always_inline void batch_add(struct ls_walk *w, __u32 stream, __u32 flags, __u64 bytes)
+{
+	__u32 i = w->nbatch - 1;
+
+	/* Frames of one stream are usually adjacent: try the last entry first. */
+	barrier_var(i);
+	if (i < BATCH_MAX && w->batch[i].stream == stream) {
+		w->batch[i].flags |= flags;
+		w->batch[i].bytes += bytes;
+		return;
+	}
+	for (i = 0; i < BATCH_MAX; i++) {
+		if (i >= w->nbatch)
+			break;
+		barrier_var(i);
+		if (i >= BATCH_MAX)
+			break;
+		if (w->batch[i].stream == stream) {
+			w->batch[i].flags |= flags;
+			w->batch[i].bytes += bytes;
+			return;
+		}
+	}
+	i = w->nbatch;
+	barrier_var(i);
+	if (i >= BATCH_MAX) {
+		count(LS_CNT_BATCH_FULL);
+		return;
+	}
+	w->batch[i].stream = stream;
+	w->batch[i].flags = flags;
+	w->batch[i].bytes = bytes;
+	w->nbatch++;
+}
+
+/* Copy part of a header block to user space, which owns HPACK. */
+static __always_inline void emit_headers(struct ls_walk *w, __u32 stream, const __u8 *src, __u32 len, __u16 flags)
+{
+	__u32 zero = 0, n = len;
+	struct ls_headers *h;
+
+	if (!emit_requests)
+		return;
+	h = bpf_map_lookup_elem(&hd_scratch, &zero);
+	if (!h)
+		return;
+	if (n >= LS_HD_MAX) {
+		n = LS_HD_MAX - 1;
+		flags |= LS_HD_TRUNC;
+	}
+	h->type = LS_REC_HEADERS;
+	h->flags = flags | w->hd_flags;
+	h->pid = w->pid;
+	h->stream = stream;
+	h->conn = w->conn;
+	barrier_var(n);
+	n &= LS_HD_MAX - 1; /* a no-op after the clamp, and the bound the verifier needs */
+	if (n && bpf_probe_read_user(h->data, n, src))
+		return;
+	h->len = n;
+	if (bpf_ringbuf_output(&events, h, offsetof(struct ls_headers, data) + n, rb_flags()))
+		count(LS_CNT_RB_DROPS);
+}
+
+static __always_inline void open_request(struct ls_walk *w, __u32 stream)
+{
+	struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = stream };
+	struct ls_req r = {};
+
+	if (bpf_map_lookup_elem(&reqs, &k))
+		return;
+	r.start = w->start;
+	if (bpf_map_update_elem(&reqs, &k, &r, BPF_NOEXIST))
+		count(LS_CNT_REQ_TABLE_FULL);
+}
+
+/* A complete frame header: act on it, then skip its payload. */
+static __always_inline int on_frame(struct ls_loop *L, const __u8 *h, __u32 pay_off)
+{
+	struct ls_walk *w = L->w;
+	struct ls_h2dir *d = L->d;
+	__u32 flen = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
+	__u8 type = h[3], flags = h[4];
+	__u32 stream = (((__u32)h[5] << 24) | ((__u32)h[6] << 16) | ((__u32)h[7] << 8) | h[8]) & 0x7fffffff;
+	__u32 avail = pay_off < w->len ? w->len - pay_off : 0;
+
+	/* A frame longer than any peer would send means the walk lost the framing. */
+	if (flen > (1 << 24) - 1 || type > 0x20) {
+		d->desync = 1;
+		count(LS_CNT_H2_DESYNC);
+		return 1;
+	}
+	if (avail > flen)
+		avail = flen;
+	if (stream) {
+		if (type == H2_HEADERS || type == H2_CONTINUATION) {
+			__u32 skip = 0, pad = 0;
+			__u16 hf = (flags & H2_F_END_HEADERS) && avail == flen ? LS_HD_END : 0;
+
+			if (type == H2_HEADERS) {
+				if ((flags & H2_F_PADDED) && avail >= 1) {
+					__u8 p = 0;
+
+					bpf_probe_read_user(&p, 1, w->buf + pay_off);
+					pad = p;
+					skip = 1;
+				}
+				if (flags & H2_F_PRIORITY)
+					skip += 5;
+				if (!w->out && (stream & 1))
+					open_request(w, stream);
+			} else {
+				hf |= LS_HD_CONT;
+			}
+			/* Padding trails the block; a block cut by the buffer end carries none yet. */
+			if (avail == flen && flen >= skip + pad)
+				emit_headers(w, stream, w->buf + pay_off + skip, flen - skip - pad, hf);
+			else if (avail > skip)
+				emit_headers(w, stream, w->buf + pay_off + skip, avail - skip, hf);
+			batch_add(w, stream, (flags & H2_F_END_STREAM) ? 1 : 0, 0);
+		} else if (type == H2_DATA) {
+			batch_add(w, stream, (flags & H2_F_END_STREAM) ? 1 : 0, flen);
+		} else if (type == H2_RST_STREAM) {
+			struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = stream };
+
+			bpf_map_delete_elem(&reqs, &k);
+		}
+	}
+	w->off = pay_off + flen;
+	if (w->off > w->len) {
+		d->skip = w->off - w->len;
+		d->cur_type = type;
+		d->cur_flags = flags;
+		d->cur_stream = stream;
+	}
+	return 0;
+}
+
+static long walk_one(__u32 i, void *ctx)
+{
+	struct ls_loop *L = ctx;
+	struct ls_walk *w = L->w;
+	struct ls_h2dir *d = L->d;
+	__u8 h[9];
+
+	if (d->desync || w->off >= w->len)
+		return 1;
+	if (w->len - w->off < 9) {
+		/* A frame header split across buffers: keep its first bytes. */
+		__u32 n = w->len - w->off;
+
+		if (n > 8)
+			return 1;
+		barrier_var(n);
+		n &= 15; /* the verifier's bound; n <= 8 already */
+		if (n > 8)
+			return 1;
+		if (n && bpf_probe_read_user(d->hdr, n, w->buf + w->off))
+			return 1;
+		d->hdr_have = n;
+		w->off = w->len;
+		return 1;
+	}
+	if (bpf_probe_read_user(h, 9, w->buf + w->off))
+		return 1;
+	return on_frame(L, h, w->off + 9);
+}
+
+static const char preface[24] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+static __always_inline int is_preface(const char *head)
+{
+	int i;
+
+#pragma unroll
+	for (i = 0; i < 24; i++)
+		if (head[i] != preface[i])
+			return 0;
+	return 1;
+}
+
+/* Follow the frames of one buffer of a connection direction; fills w->batch. */
+static __always_inline void walk_buffer(struct ls_loop *L)
+{
+	struct ls_walk *w = L->w;
+	struct ls_conn *c = L->c;
+	struct ls_h2dir *d = L->d;
+
+	w->off = 0;
+	if (!d->started) {
+		char head[24] = {};
+
+		d->started = 1;
+		if (w->len >= 24 && !bpf_probe_read_user(head, 24, w->buf) &&
+		    is_preface(head)) {
+			w->off = 24;
+			c->is_h2 = 1;
+		} else if (!c->in.started || !c->out.started) {
+			/* First buffer of the connection without a preface: joined mid-flight. */
+			c->flags |= LS_RQ_JOINED;
+		}
+	}
+	if (c->flags & LS_RQ_JOINED)
+		w->hd_flags |= LS_HD_JOINED;
+	if (d->desync)
+		return;
+	/* The payload of a frame that started in an earlier buffer. */
+	if (d->skip) {
+		__u32 n = d->skip < w->len ? d->skip : w->len;
+
+		if (d->cur_stream && (d->cur_type == H2_HEADERS || d->cur_type == H2_CONTINUATION)) {
+			__u16 hf = LS_HD_CONT;
+
+			if (n == d->skip && (d->cur_flags & H2_F_END_HEADERS))
+				hf |= LS_HD_END;
+			emit_headers(w, d->cur_stream, w->buf, n, hf);
+		}
+		if (d->cur_stream)
+			batch_add(w, d->cur_stream, n == d->skip && (d->cur_flags & H2_F_END_STREAM) ? 1 : 0, 0);
+		d->skip -= n;
+		w->off = n;
+	}
+	/* The rest of a frame header split across buffers. */
+	if (d->hdr_have && w->off < w->len) {
+		__u8 h[9] = {};
+		__u32 have = d->hdr_have, need = 9 - have;
+
+		if (have > 8)
+			return;
+		__builtin_memcpy(h, d->hdr, 8);
+		if (w->len - w->off < need) {
+			d->desync = 1; /* pathological: a header split over three buffers */
+			return;
+		}
+		barrier_var(have);
+		have &= 15; /* 1..8 already: the bound for the verifier */
+		need = 9 - have;
+		barrier_var(need);
+		need &= 15;
+		if (need < 1 || need > 8)
+			return;
+		if (bpf_probe_read_user(&h[9 - need], need, w->buf + w->off))
+			return;
+		d->hdr_have = 0;
+		if (on_frame(L, h, w->off + need))
+			return;
+	}
+	bpf_loop(FRAMES_MAX, walk_one, L, 0);
+	if (w->off < w->len && !d->desync && !d->hdr_have) {
+		d->desync = 1;
+		count(LS_CNT_H2_DESYNC);
+	}
+	if (d->desync) {
+		/* Resynchronise at the next buffer: writers flush whole frames most of the time. */
+		d->desync = 0;
+		d->skip = 0;
+		d->hdr_have = 0;
+		c->flags |= LS_RQ_JOINED;
+	}
+}
+
+/* ---- Requests -------------------------------------------------------------------- */
+
+struct ls_attrib {
+	__u64 self_ns;
+	__u64 net_ns;
+	__u64 h2_ns;
+	__u64 now;
+	__u32 tid;
+};
+
+struct ls_scratch {
+	struct ls_walk w;
+	struct ls_attrib a;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ls_scratch);
+} walk_scratch SEC(".maps");
+
+static __always_inline struct ls_scratch *scratch(void)
+{
+	__u32 zero = 0;
+	struct ls_scratch *sc = bpf_map_lookup_elem(&walk_scratch, &zero);
+
+	if (sc) {
+		__builtin_memset(&sc->a, 0, sizeof(sc->a));
+		sc->w.off = 0;
+		sc->w.nbatch = 0;
+		sc->w.hd_flags = 0;
+	}
+	return sc;
+}
+
+static __always_inline void finish_request(struct ls_loop *L, struct ls_req_key *k, struct ls_req *r)
+{
+	struct ls_attrib *a = L->a;
+	__u32 *slot = target_slot(k->pid);
+	__u64 total = a->now - r->start, sum = 0;
+	struct ls_request *rec;
+	__u32 base, i;
+
+	for (i = 0; i < LS_PHASE_COUNT; i++)
+		if (i != LS_PH_APP)
+			sum += r->ph[i];
+	if (sum > total) {
+		r->ph[LS_PH_APP] = 0;
+		r->flags |= LS_RQ_OVERLAP;
+	} else {
+		r->ph[LS_PH_APP] = total - sum;
+	}
+	if (total >= threshold_ns)
+		r->flags |= LS_RQ_SLOW;
+	if (slot) {
+		base = (*slot % LS_MAX_TARGETS) * LS_PH_SLOTS;
+		for (i = 0; i < LS_PH_SLOTS; i++) {
+			__u32 key = base + i;
+			struct ls_phase_stats *ps = bpf_map_lookup_elem(&phase_stats, &key);
+			__u64 v;
+
+			if (!ps)
+				continue;
+			v = i < LS_PHASE_COUNT ? r->ph[i & 15] : total;
+			ps->count++;
+			ps->sum_ns += v;
+			if (v > ps->max_ns)
+				ps->max_ns = v;
+			hist_add(ps->hist, v);
+		}
+	}
+	if (emit_requests) {
+		rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+		if (rec) {
+			rec->type = LS_REC_REQUEST;
+			rec->flags = r->flags | (L->c->flags & LS_RQ_JOINED);
+			rec->pid = k->pid;
+			rec->tid = a->tid;
+			rec->stream = k->stream;
+			rec->conn = k->conn;
+			rec->start_ns = r->start;
+			rec->total_ns = total;
+			for (i = 0; i < LS_PHASE_COUNT; i++)
+				rec->phase_ns[i] = r->ph[i];
+			rec->bytes_in = r->bytes_in;
+			rec->bytes_out = r->bytes_out;
+			rec->shared = r->shared;
+			__builtin_memset(rec->_pad, 0, sizeof(rec->_pad));
+			bpf_ringbuf_submit(rec, rb_flags());
+		} else {
+			count(LS_CNT_RB_DROPS);
+		}
+	}
+	bpf_map_delete_elem(&reqs, k);
+}
+
+/* Give one stream of a buffer its share of the call that carried it. */
+static long attrib_one(__u32 i, void *ctx)
+{
+	struct ls_loop *L = ctx;
+	struct ls_attrib *a = L->a;
+	struct ls_walk *w = L->w;
+	struct ls_conn *c = L->c;
+	struct ls_batch_ent *b;
+	struct ls_req_key k = {};
+	struct ls_req *r;
+
+	if (i >= w->nbatch)
+		return 1;
+	barrier_var(i);
+	if (i >= BATCH_MAX)
+		return 1;
+	b = &w->batch[i];
+	k.conn = w->conn;
+	k.pid = w->pid;
+	k.stream = b->stream;
+	r = bpf_map_lookup_elem(&reqs, &k);
+	if (!r) {
+		if (w->out)
+			count(LS_CNT_REQ_UNMATCHED);
+		return 0;
+	}
+	if (w->nbatch > r->shared)
+		r->shared = w->nbatch;
+	if (!w->out) {
+		r->ph[LS_PH_TLS_IN] += a->self_ns;
+		r->ph[LS_PH_NET_IN] += a->net_ns;
+		r->bytes_in += b->bytes;
+		/* The HTTP/2 library processes these bytes next. */
+		__u32 n = c->npend_in;
+
+		barrier_var(n);
+		if (n < PEND_MAX) {
+			c->pend_in[n] = b->stream;
+			c->npend_in = n + 1;
+		}
+		return 0;
+	}
+	r->ph[LS_PH_TLS_OUT] += a->self_ns;
+	r->ph[LS_PH_NET_OUT] += a->net_ns;
+	r->ph[LS_PH_H2_OUT] += a->h2_ns;
+	r->bytes_out += b->bytes;
+	if (b->flags & 1)
+		finish_request(L, &k, r);
+	return 0;
+}
+
+/* HTTP/2 input processing time goes to the streams read since the last such call. */
+static long h2in_one(__u32 i, void *ctx)
+{
+	struct ls_loop *L = ctx;
+	struct ls_attrib *a = L->a;
+	struct ls_req_key k = {};
+	struct ls_req *r;
+
+	if (i >= L->c->npend_in)
+		return 1;
+	barrier_var(i);
+	if (i >= PEND_MAX)
+		return 1;
+	k.conn = L->w->conn;
+	k.pid = L->w->pid;
+	k.stream = L->c->pend_in[i];
+	r = bpf_map_lookup_elem(&reqs, &k);
+	if (r)
+		r->ph[LS_PH_H2_IN] += a->self_ns;
+	return 0;
+}
+
+static __always_inline struct ls_conn *get_conn(__u32 pid, __u64 id)
+{
+	struct ls_conn_key k = { .conn = id, .pid = pid };
+	struct ls_conn *c = bpf_map_lookup_elem(&conns, &k);
+
+	if (c)
+		return c;
+	bpf_map_update_elem(&conns, &k, &zero_conn, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&conns, &k);
+}
+
+/* A TLS read or write moved plaintext: follow its frames and attribute the call. */
+static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_call *cl, int out, __u64 bytes, __u64 self,
+				     __u64 now)
+{
+	struct ls_scratch *sc;
+	struct ls_walk *w;
+	struct ls_attrib *a;
+	struct ls_conn *c;
+	struct ls_loop L;
+
+	if (!emit_requests)
+		return;
+	c = get_conn(pid, cl->obj);
+	sc = scratch();
+	if (!c || !sc)
+		return;
+	w = &sc->w;
+	a = &sc->a;
+	L.w = w;
+	L.a = a;
+	L.c = c;
+	L.d = out ? &c->out : &c->in;
+	w->buf = (const __u8 *)cl->buf;
+	w->len = bytes > 0x7fffffff ? 0x7fffffff : (__u32)bytes;
+	w->pid = pid;
+	w->conn = cl->obj;
+	w->start = cl->start;
+	w->out = out;
+	w->hd_flags = out ? LS_HD_OUT : 0;
+	walk_buffer(&L);
+	if (!w->nbatch)
+		return;
+	a->self_ns = self;
+	a->net_ns = cl->net_ns;
+	a->now = now;
+	a->tid = tid;
+	if (out) {
+		a->h2_ns = c->pend_h2_out;
+		c->pend_h2_out = 0;
+	}
+	bpf_loop(BATCH_MAX, attrib_one, &L, 0);
+}
+
+/* ---- Library calls: one entry and one return program for every catalog entry ------ */
 
 SEC("uprobe")
-int BPF_KPROBE(ssl_enter, void *ssl, void *buf, __u64 num, void *done)
+int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 tid = (__u32)id, cookie = (__u32)bpf_get_attach_cookie(ctx);
 	__u64 now = bpf_ktime_get_ns();
-	struct ssl_call *cur, c = {};
+	struct ls_thread *t;
+	struct ls_call *cl, *parent;
+	__u32 d;
 
-	if (!is_target(id >> 32))
+	if (!target_slot(id >> 32))
 		return 0;
-	cur = bpf_map_lookup_elem(&ssl_calls, &tid);
-	if (cur) {
-		if (now - cur->ts < stale_ns) {
-			cur->depth++;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t) {
+		bpf_map_update_elem(&threads, &tid, &zero_thread, BPF_NOEXIST);
+		t = bpf_map_lookup_elem(&threads, &tid);
+		if (!t)
 			return 0;
-		}
+	}
+	/* A return never seen (a thread that longjmp'ed or died): start over. */
+	parent = top(t);
+	if (parent && now - parent->start > stale_ns) {
+		t->depth = 0;
+		t->overflow = 0;
 		count(LS_CNT_STALE);
 	}
-	c.ts = now;
-	c.ssl = (__u64)ssl;
-	c.cookie = (__u32)cookie;
-	c.depth = 1;
-	c.fd = -1;
-	if (LS_COOKIE_CONV(cookie) == LS_ARG_SSL_RW_EX)
-		c.done_ptr = (__u64)done;
-	if (LS_COOKIE_CONV(cookie) == LS_ARG_SSL_HS) {
-		__u64 ssl_key = (__u64)ssl;
-
-		bpf_map_update_elem(&hs_start, &ssl_key, &now, BPF_NOEXIST);
+	if (t->overflow || t->depth >= STACK_MAX) {
+		t->overflow++;
+		count(LS_CNT_DEPTH);
+		return 0;
 	}
-	bpf_map_update_elem(&ssl_calls, &tid, &c, BPF_ANY);
+	parent = top(t);
+	/* HTTP/2 output that reaches a nested TLS write: its time so far belongs to that write's streams. */
+	if (parent && LS_COOKIE_KIND(parent->cookie) == LS_KIND_H2_OUT && LS_COOKIE_KIND(cookie) == LS_KIND_TLS_WRITE) {
+		__u64 *conn_id = bpf_map_lookup_elem(&sessions, &parent->obj);
+		__u64 self = now - parent->start - parent->child_ns;
+		struct ls_conn *c = get_conn(id >> 32, (__u64)obj);
+
+		if (!conn_id)
+			bpf_map_update_elem(&sessions, &parent->obj, &obj, BPF_ANY);
+		if (c && parent->start + parent->child_ns <= now)
+			c->pend_h2_out += self;
+		parent->start = now;
+		parent->child_ns = 0;
+	}
+	d = t->depth;
+	if (d >= STACK_MAX)
+		return 0;
+	cl = &t->c[d];
+	cl->start = now;
+	cl->child_ns = 0;
+	cl->net_ns = 0;
+	cl->obj = (__u64)obj;
+	cl->buf = (__u64)buf;
+	cl->aux = (__u64)aux;
+	cl->cookie = cookie;
+	cl->fd = -1;
+	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_SEND)
+		cl->aux = (__u64)buf; /* const uint8_t **data */
+	t->depth = d + 1;
+	if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_HANDSHAKE) {
+		__u64 ssl = (__u64)obj;
+
+		bpf_map_update_elem(&hs_start, &ssl, &now, BPF_NOEXIST);
+	}
 	return 0;
 }
 
 SEC("uretprobe")
-int BPF_KRETPROBE(ssl_exit, long ret)
+int BPF_KRETPROBE(probe_exit, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
+	__u32 pid = id >> 32, tid = (__u32)id;
 	__u64 now = bpf_ktime_get_ns();
-	struct ssl_call *c;
+	__u64 total, self, bytes = 0, span = 0;
+	struct ls_call cl, *parent;
+	struct ls_thread *t;
+	__u32 probe, conv, kind, flags = 0, d;
 	struct ls_event *e;
-	__u32 probe, conv, flags = 0;
-	__u64 bytes = 0, span = 0, ssl, dur;
 	__s32 fd;
 	int ok;
 
-	c = bpf_map_lookup_elem(&ssl_calls, &tid);
-	if (!c)
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t)
 		return 0;
-	if (c->depth > 1) {
-		/* A nested call returned: its time belongs to the outer call. */
-		c->depth--;
-		probe = LS_COOKIE_PROBE(bpf_get_attach_cookie(ctx));
-		if (probe < LS_PROBE_MAX) {
-			struct ls_stats *st = bpf_map_lookup_elem(&stats, &probe);
-
-			if (st)
-				st->nested++;
-		}
+	if (t->overflow) {
+		t->overflow--;
 		return 0;
 	}
-	probe = LS_COOKIE_PROBE(c->cookie);
-	conv = LS_COOKIE_CONV(c->cookie);
-	ssl = c->ssl;
-	fd = c->fd;
-	dur = now - c->ts;
-	if (conv == LS_ARG_SSL_RW_EX) {
-		__u64 done = 0;
+	d = t->depth - 1;
+	barrier_var(d);
+	if (d >= STACK_MAX)
+		return 0;
+	t->depth = d;
+	cl = t->c[d];
+	probe = LS_COOKIE_PROBE(cl.cookie);
+	conv = LS_COOKIE_CONV(cl.cookie);
+	kind = LS_COOKIE_KIND(cl.cookie);
+	total = now - cl.start;
+	self = total > cl.child_ns ? total - cl.child_ns : 0;
+	parent = top(t);
+	if (parent) {
+		if (LS_COOKIE_KIND(parent->cookie) == kind) {
+			/* Same kind nested (SSL_accept -> SSL_do_handshake): the outer call owns it. */
+			parent->child_ns += cl.child_ns;
+			parent->net_ns += cl.net_ns;
+			if (cl.fd >= 0 && parent->fd < 0)
+				parent->fd = cl.fd;
+			if (probe < LS_PROBE_MAX) {
+				struct ls_stats *st = bpf_map_lookup_elem(&stats, &probe);
 
+				if (st)
+					st->nested++;
+			}
+			return 0;
+		}
+		parent->child_ns += total;
+	}
+
+	switch (conv) {
+	case LS_ARG_SSL_RW_EX:
 		ret = (int)ret;
 		ok = ret == 1;
-		if (ok && c->done_ptr)
-			bpf_probe_read_user(&done, sizeof(done), (void *)c->done_ptr);
-		bytes = done;
-	} else if (conv == LS_ARG_SSL_HS) {
+		if (ok && cl.aux)
+			bpf_probe_read_user(&bytes, sizeof(bytes), (void *)cl.aux);
+		break;
+	case LS_ARG_SSL_HS:
 		ret = (int)ret;
 		ok = ret == 1;
 		if (ok) {
-			__u64 *t0 = bpf_map_lookup_elem(&hs_start, &ssl);
+			__u64 *t0 = bpf_map_lookup_elem(&hs_start, &cl.obj);
 
 			flags |= LS_F_HANDSHAKE;
 			if (t0) {
 				span = now - *t0;
-				bpf_map_delete_elem(&hs_start, &ssl);
+				bpf_map_delete_elem(&hs_start, &cl.obj);
 			}
 		}
-	} else {
+		break;
+	case LS_ARG_SSL_RW:
 		/* The result is a C int: the upper half of the register is not part of it. */
 		ret = (int)ret;
 		ok = ret > 0;
 		bytes = ok ? (__u64)ret : 0;
+		break;
+	default: /* nghttp2: ssize_t or int, negative on error */
+		ok = ret >= 0;
+		bytes = ok ? (__u64)ret : 0;
+		break;
 	}
-	bpf_map_delete_elem(&ssl_calls, &tid);
-
-	if (fd >= 0) {
-		bpf_map_update_elem(&ssl_fds, &ssl, &fd, BPF_ANY);
-	} else {
-		__s32 *known = bpf_map_lookup_elem(&ssl_fds, &ssl);
-
-		if (known)
-			fd = *known;
-	}
-	if (fd >= 0)
-		flags |= LS_F_FD_KNOWN;
-
 	if (probe >= LS_PROBE_MAX)
 		return 0;
-	account(probe, ok, bytes, dur);
-	if (!ok)
+	account(probe, ok, bytes, total);
+
+	if (kind == LS_KIND_TLS_READ || kind == LS_KIND_TLS_WRITE || kind == LS_KIND_TLS_HANDSHAKE) {
+		fd = cl.fd;
+		if (fd >= 0) {
+			bpf_map_update_elem(&ssl_fds, &cl.obj, &fd, BPF_ANY);
+		} else {
+			__s32 *known = bpf_map_lookup_elem(&ssl_fds, &cl.obj);
+
+			if (known)
+				fd = *known;
+		}
+		if (fd >= 0)
+			flags |= LS_F_FD_KNOWN;
+		t->last_conn = cl.obj;
+		if (ok && bytes && kind != LS_KIND_TLS_HANDSHAKE)
+			tls_data(pid, tid, &cl, kind == LS_KIND_TLS_WRITE, bytes, self, now);
+		if (!ok || (!bytes && !(flags & LS_F_HANDSHAKE)))
+			return 0;
+		e = reserve_event();
+		if (!e)
+			return 0;
+		e->type = LS_REC_CALL;
+		e->probe = probe;
+		e->pid = pid;
+		e->tid = tid;
+		e->fd = fd;
+		e->ts_ns = now;
+		e->dur_ns = total;
+		e->conn = cl.obj;
+		e->ret = ret;
+		e->bytes = bytes;
+		e->span_ns = span;
+		e->flags = flags;
+		bpf_ringbuf_submit(e, rb_flags());
 		return 0;
-	e = reserve();
-	if (!e)
+	}
+
+	if (!ok || !emit_requests)
 		return 0;
-	e->type = LS_REC_CALL;
-	e->probe = probe;
-	e->pid = id >> 32;
-	e->tid = tid;
-	e->fd = fd;
-	e->ts_ns = now;
-	e->dur_ns = dur;
-	e->conn = ssl;
-	e->ret = ret;
-	e->bytes = bytes;
-	e->span_ns = span;
-	e->flags = flags;
-	submit(e);
+	if (kind == LS_KIND_H2_IN) {
+		struct ls_scratch *sc = scratch();
+		__u64 *known = bpf_map_lookup_elem(&sessions, &cl.obj);
+		__u64 conn_id = known ? *known : t->last_conn;
+		struct ls_conn *c;
+
+		if (!conn_id)
+			return 0;
+		if (!known)
+			bpf_map_update_elem(&sessions, &cl.obj, &conn_id, BPF_ANY);
+		c = get_conn(pid, conn_id);
+		if (!c || !c->npend_in || !sc)
+			return 0;
+		struct ls_loop L = { .w = &sc->w, .a = &sc->a, .c = c, .d = &c->in };
+
+		sc->w.conn = conn_id;
+		sc->w.pid = pid;
+		sc->a.self_ns = self;
+		bpf_loop(PEND_MAX, h2in_one, &L, 0);
+		c->npend_in = 0;
+	} else if (kind == LS_KIND_H2_OUT) {
+		__u64 *known = bpf_map_lookup_elem(&sessions, &cl.obj);
+		__u64 conn_id = known ? *known : t->last_conn;
+		struct ls_conn *c;
+
+		if (!conn_id)
+			return 0;
+		c = get_conn(pid, conn_id);
+		if (c)
+			c->pend_h2_out += self;
+	}
 	return 0;
 }
 
-/* ---- Socket syscalls: fd of a TLS call, start of a tracepoint-timed send/recv */
+/* ---- Socket syscalls: fd of a TLS call, start of a tracepoint-timed send/recv ---- */
 
 static __always_inline int is_sock_io(long nr)
 {
@@ -333,37 +1085,52 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	__u32 tid = (__u32)id;
 	long nr = (long)ctx->args[1];
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-	struct sys_call sc = {};
-	struct ssl_call *c;
+	struct ls_sys_call sc = {};
+	struct ls_thread *t;
+	struct ls_call *cl;
 
-	if (!is_sock_io(nr) || !is_target(id >> 32))
+	if (!is_sock_io(nr) || !target_slot(id >> 32))
 		return 0;
 	sc.ts = bpf_ktime_get_ns();
 	sc.fd = (__s32)PT_REGS_PARM1_CORE_SYSCALL(regs);
 	sc.nr = (__u32)nr;
 	bpf_map_update_elem(&sys_calls, &tid, &sc, BPF_ANY);
-	c = bpf_map_lookup_elem(&ssl_calls, &tid);
-	if (c && c->fd < 0)
-		c->fd = sc.fd;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t)
+		return 0;
+	cl = top(t);
+	if (cl && cl->fd < 0)
+		cl->fd = sc.fd;
 	return 0;
 }
 
-static __always_inline void net_done(void *ctx, __u32 probe, __u64 sk, __u64 t0, long ret)
+static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	__u64 now = bpf_ktime_get_ns();
-	struct sys_call *sc;
+	__u64 now = bpf_ktime_get_ns(), dur = now - t0;
+	struct ls_sys_call *sc;
+	struct ls_thread *t;
 	struct ls_event *e;
 	__s32 fd = -1;
 
 	sc = bpf_map_lookup_elem(&sys_calls, &tid);
 	if (sc && sc->ts <= t0)
 		fd = sc->fd;
-	account(probe, ret > 0, ret > 0 ? (__u64)ret : 0, now - t0);
+	account(probe, ret > 0, ret > 0 ? (__u64)ret : 0, dur);
+	/* Kernel time inside a library call is that call's network phase, not its own. */
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t) {
+		struct ls_call *cl = top(t);
+
+		if (cl && cl->start <= t0) {
+			cl->net_ns += dur;
+			cl->child_ns += dur;
+		}
+	}
 	if (ret <= 0)
 		return;
-	e = reserve();
+	e = reserve_event();
 	if (!e)
 		return;
 	e->type = LS_REC_NET;
@@ -372,12 +1139,12 @@ static __always_inline void net_done(void *ctx, __u32 probe, __u64 sk, __u64 t0,
 	e->tid = tid;
 	e->fd = fd;
 	e->ts_ns = now;
-	e->dur_ns = now - t0;
+	e->dur_ns = dur;
 	e->conn = sk;
 	e->ret = ret;
 	e->bytes = (__u64)ret;
 	e->flags = fd >= 0 ? LS_F_FD_KNOWN : 0;
-	submit(e);
+	bpf_ringbuf_submit(e, rb_flags());
 }
 
 /* ---- Variant 3: tracepoints. Start = the socket syscall's entry. ---------- */
@@ -386,16 +1153,16 @@ static __always_inline int tp_sock(__u32 probe, struct sock *sk, int ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	struct sys_call *sc;
+	struct ls_sys_call *sc;
 
-	if (!is_target(id >> 32))
+	if (!target_slot(id >> 32))
 		return 0;
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	sc = bpf_map_lookup_elem(&sys_calls, &tid);
 	if (!sc)
 		return 0;
-	net_done(NULL, probe, (__u64)sk, sc->ts, ret);
+	net_done(probe, (__u64)sk, sc->ts, ret);
 	return 0;
 }
 
@@ -420,9 +1187,9 @@ static __always_inline int net_enter(struct sock *sk)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	struct net_call nc;
+	struct ls_net_call nc;
 
-	if (!is_target(id >> 32))
+	if (!target_slot(id >> 32))
 		return 0;
 	nc.ts = bpf_ktime_get_ns();
 	nc.sk = (__u64)sk;
@@ -433,14 +1200,14 @@ static __always_inline int net_enter(struct sock *sk)
 static __always_inline int net_exit(__u32 probe, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct net_call *nc = bpf_map_lookup_elem(&net_calls, &tid);
-	struct net_call copy;
+	struct ls_net_call *nc = bpf_map_lookup_elem(&net_calls, &tid);
+	struct ls_net_call copy;
 
 	if (!nc)
 		return 0;
 	copy = *nc;
 	bpf_map_delete_elem(&net_calls, &tid);
-	net_done(NULL, probe, copy.sk, copy.ts, ret);
+	net_done(probe, copy.sk, copy.ts, ret);
 	return 0;
 }
 

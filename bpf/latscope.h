@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 1
+#define LS_ABI_VERSION 2
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -20,6 +20,12 @@ enum ls_probe {
 	LS_PROBE_SSL_CONNECT,
 	LS_PROBE_NET_SEND,
 	LS_PROBE_NET_RECV,
+	LS_PROBE_H2_MEM_RECV,
+	LS_PROBE_H2_MEM_RECV2,
+	LS_PROBE_H2_MEM_SEND,
+	LS_PROBE_H2_MEM_SEND2,
+	LS_PROBE_H2_SEND,
+	LS_PROBE_H2_RECV,
 	LS_PROBE_COUNT,
 	LS_PROBE_MAX = 32, /* size of the statistics array: room to grow */
 };
@@ -29,19 +35,62 @@ enum ls_argconv {
 	LS_ARG_SSL_RW = 1,     /* int f(SSL *, void *buf, int num): ret = bytes */
 	LS_ARG_SSL_RW_EX = 2,  /* int f(SSL *, void *buf, size_t num, size_t *done) */
 	LS_ARG_SSL_HS = 3,     /* int f(SSL *): 1 = handshake complete */
+	LS_ARG_H2_MEM_RECV = 4, /* ssize_t f(session *, const uint8_t *in, size_t inlen) */
+	LS_ARG_H2_MEM_SEND = 5, /* ssize_t f(session *, const uint8_t **data): ret = bytes to send */
+	LS_ARG_H2_SESSION = 6,  /* int f(session *): send/recv through callbacks */
+};
+
+/*
+ * Phases of a request. Exclusive: each nanosecond of a request is in exactly
+ * one, and they sum to the request's total. APP is the remainder.
+ */
+enum ls_phase {
+	LS_PH_NET_IN = 0,
+	LS_PH_TLS_IN,
+	LS_PH_H2_IN,
+	LS_PH_DECODE,
+	LS_PH_APP,
+	LS_PH_ENCODE,
+	LS_PH_H2_OUT,
+	LS_PH_TLS_OUT,
+	LS_PH_NET_OUT,
+	LS_PH_QUEUE,
+	LS_PHASE_COUNT,
+	LS_PH_TOTAL = LS_PHASE_COUNT, /* histogram slot for the request total */
+	LS_PH_SLOTS,
+};
+
+/* What a probed call is, for the per-thread call stack (which phase its self time is). */
+enum ls_kind {
+	LS_KIND_TLS_READ = 1,
+	LS_KIND_TLS_WRITE,
+	LS_KIND_TLS_HANDSHAKE,
+	LS_KIND_H2_IN,
+	LS_KIND_H2_OUT,
 };
 
 /*
  * A uprobe's BPF cookie: probe id in the low 16 bits, argument convention
  * in the next 8. One generic program serves every catalog entry.
  */
-#define LS_COOKIE(probe, conv) ((unsigned long long)(probe) | ((unsigned long long)(conv) << 16))
+#define LS_COOKIE(probe, conv, kind) \
+	((unsigned long long)(probe) | ((unsigned long long)(conv) << 16) | ((unsigned long long)(kind) << 24))
 #define LS_COOKIE_PROBE(c) ((c) & 0xffff)
 #define LS_COOKIE_CONV(c) (((c) >> 16) & 0xff)
+#define LS_COOKIE_KIND(c) (((c) >> 24) & 0xff)
 
 enum ls_rec_type {
-	LS_REC_CALL = 1, /* a TLS library call that moved bytes or finished a handshake */
-	LS_REC_NET = 2,  /* a kernel TCP send or receive */
+	LS_REC_CALL = 1,    /* a TLS library call that moved bytes or finished a handshake (struct ls_event) */
+	LS_REC_NET = 2,     /* a kernel TCP send or receive (struct ls_event) */
+	LS_REC_REQUEST = 3, /* a finished request with its phases (struct ls_request) */
+	LS_REC_HEADERS = 4, /* an HTTP/2 header block fragment, for HPACK (struct ls_headers) */
+};
+
+/* Every record starts with these 8 bytes. */
+struct ls_rec_hdr {
+	__u16 type;
+	__u16 probe;
+	__u32 pid;
 };
 
 /* Record flags. */
@@ -96,12 +145,69 @@ struct ls_stats {
 	__u64 hist[LS_HIST_BUCKETS]; /* durations of ok calls */
 };
 
+/* Request flags. */
+#define LS_RQ_SLOW       (1u << 0) /* total >= threshold */
+#define LS_RQ_JOINED     (1u << 1) /* connection first seen mid-flight */
+#define LS_RQ_RESET      (1u << 2) /* ended by RST_STREAM */
+#define LS_RQ_OVERLAP    (1u << 3) /* measured phases exceeded the total: app clamped to 0 */
+
+struct ls_request {
+	__u16 type;       /* LS_REC_REQUEST */
+	__u16 flags;      /* LS_RQ_* */
+	__u32 pid;
+	__u32 tid;        /* thread that finished the response */
+	__u32 stream;
+	__u64 conn;
+	__u64 start_ns;
+	__u64 total_ns;
+	__u64 phase_ns[LS_PHASE_COUNT];
+	__u64 bytes_in;   /* HTTP/2 payload bytes of the request (DATA) */
+	__u64 bytes_out;  /* HTTP/2 payload bytes of the response (DATA) */
+	__u16 shared;     /* most streams served by one call of this request */
+	__u16 _pad[3];
+};
+
+/* Header block fragment flags. */
+#define LS_HD_OUT        (1u << 0) /* server -> client direction (sent by the process) */
+#define LS_HD_END        (1u << 1) /* END_HEADERS: the block is complete */
+#define LS_HD_CONT       (1u << 2) /* continues the previous fragment of this direction */
+#define LS_HD_TRUNC      (1u << 3) /* fragment longer than LS_HD_MAX: the rest was not copied */
+#define LS_HD_JOINED     (1u << 4) /* connection first seen mid-flight: no HPACK context */
+#define LS_HD_PRIORITY   (1u << 5) /* HEADERS with PRIORITY: 5 bytes precede the block (already skipped) */
+
+#define LS_HD_MAX 1024
+
+struct ls_headers {
+	__u16 type;       /* LS_REC_HEADERS */
+	__u16 flags;      /* LS_HD_* */
+	__u32 pid;
+	__u32 stream;
+	__u32 len;        /* bytes in data[] */
+	__u64 conn;
+	__u8 data[LS_HD_MAX];
+};
+
+/* Per target-slot and phase (LS_PH_SLOTS per slot): request phase distributions, exact under drops. */
+#define LS_MAX_TARGETS 8
+struct ls_phase_stats {
+	__u64 count;
+	__u64 sum_ns;
+	__u64 max_ns;
+	__u64 _pad;
+	__u64 hist[LS_HIST_BUCKETS];
+};
+
 /* Per-CPU counters that are not per probe. */
 enum ls_counter {
 	LS_CNT_RB_DROPS = 0,   /* records lost: ring buffer full */
 	LS_CNT_RB_WAKEUPS,     /* forced wake-ups past the fill threshold */
 	LS_CNT_STALE,          /* in-flight entries replaced because their return never came */
-	LS_CNT_MAX = 8,
+	LS_CNT_DEPTH,          /* calls nested deeper than the per-thread stack holds */
+	LS_CNT_H2_DESYNC,      /* buffers whose HTTP/2 framing could not be followed */
+	LS_CNT_REQ_UNMATCHED,  /* response frames of a stream never seen starting */
+	LS_CNT_REQ_TABLE_FULL, /* requests not tracked: table full */
+	LS_CNT_BATCH_FULL,     /* streams beyond what one buffer's bookkeeping holds: their frames were not attributed */
+	LS_CNT_MAX = 16,
 };
 
 static inline __attribute__((always_inline)) unsigned int ls_log2_u64(__u64 v)

@@ -1,7 +1,8 @@
-/* latscope trace: stream what a process's TLS and network calls do, then summarise. */
+/* latscope trace: stream slow requests (or every call) of a process, then summarise. */
 #include "cli.h"
 #include "catalog.h"
 #include "hist.h"
+#include "requests.h"
 #include "util.h"
 
 #include <errno.h>
@@ -9,36 +10,41 @@
 #include <string.h>
 
 static const char usage_text[] =
-	"usage: latscope trace -p PID [-p PID...] [-d DURATION] [--json] [--no-records]\n"
-	"                      [--kernel-hook auto|fentry|kprobe|tracepoint] [-v]\n"
+	"usage: latscope trace -p PID [-p PID...] [-d DURATION] [--threshold DURATION] [--all]\n"
+	"                      [--calls] [--json] [--no-records] [--kernel-hook auto|fentry|kprobe|tracepoint] [-v]\n"
 	"\n"
-	"Attaches to running processes and prints one line per TLS call (SSL_read,\n"
-	"SSL_write, handshakes) and per kernel TCP send/receive. Runs for DURATION,\n"
-	"until SIGINT/SIGTERM, or until every target exits; then prints a summary\n"
-	"with per-probe counts, latency p50/p99/max and dropped records.\n"
+	"Attaches to running processes and prints every request slower than the\n"
+	"threshold with its phases (net_in, tls_in, h2_in, decode, app, encode,\n"
+	"h2_out, tls_out, net_out, queue), which add up to its total. Runs for\n"
+	"DURATION, until SIGINT/SIGTERM, or until every target exits; then prints a\n"
+	"summary per method and per probe.\n"
 	"\n"
-	"  -p, --pid PID        target process (repeatable)\n"
-	"  -d, --duration DUR   stop after DUR (250us, 500ms, 10s, 2m; a bare number is seconds)\n"
-	"      --json           one JSON object per line, each with a \"type\"\n"
-	"      --no-records     summary only (histograms are kept in the kernel)\n"
-	"      --kernel-hook H  force a kernel hook variant (fails if it cannot attach)\n"
-	"      --btf FILE       kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
-	"  -v, --verbose        show the kernel hook choice and missing probes (-vv: libbpf diagnostics)\n"
+	"  -p, --pid PID          target process (repeatable, up to 8)\n"
+	"  -d, --duration DUR     stop after DUR (250us, 500ms, 10s, 2m; a bare number is seconds)\n"
+	"  -t, --threshold DUR    a request at least this long is slow (default 10ms)\n"
+	"  -a, --all              print every request, not only slow ones\n"
+	"      --calls            also print every TLS call and kernel send/receive\n"
+	"      --json             one JSON object per line, each with a \"type\"\n"
+	"      --no-records       summary only (histograms are kept in the kernel)\n"
+	"      --kernel-hook H    force a kernel hook variant (fails if it cannot attach)\n"
+	"      --btf FILE         kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
+	"  -v, --verbose          show the kernel hook choice and missing probes (-vv: libbpf diagnostics)\n"
 	"\n"
 	"exit status: 0 success (also when the target exits), 1 runtime error, 2 usage error\n";
 
 struct trace_ctx {
-	int json;
+	int json, calls, all;
 	uint64_t t0;
 	uint64_t printed;
 	int out_err;
+	struct ls_reqs *reqs;
+	int feed_err;
 };
 
-static int on_event(void *ctxp, const struct ls_event *e)
+static void print_call(struct trace_ctx *t, const struct ls_event *e)
 {
-	struct trace_ctx *t = ctxp;
 	const char *probe = ls_probe_name(e->probe);
-	char d[32], sp[32];
+	char d[32], sp[32], fd[16] = "-";
 
 	if (t->json) {
 		if (e->type == LS_REC_CALL) {
@@ -60,20 +66,91 @@ static int on_event(void *ctxp, const struct ls_event *e)
 			printf(",\"bytes\":%llu,\"dur_ns\":%llu,\"ts_ns\":%llu}\n", (unsigned long long)e->bytes,
 			       (unsigned long long)e->dur_ns, (unsigned long long)e->ts_ns);
 		}
-	} else {
-		char fd[16] = "-";
+		return;
+	}
+	if (e->flags & LS_F_FD_KNOWN)
+		snprintf(fd, sizeof(fd), "%d", e->fd);
+	if (t->printed++ % 40 == 0)
+		printf("%-12s %-7s %-7s %-17s %-18s %5s %9s %9s\n", "TIME(s)", "PID", "TID", "PROBE", "CONN", "FD",
+		       "BYTES", "DUR");
+	printf("%-12.6f %-7u %-7u %-17s 0x%-16llx %5s %9llu %9s", (double)(e->ts_ns - t->t0) / 1e9, e->pid, e->tid,
+	       probe, (unsigned long long)e->conn, fd, (unsigned long long)e->bytes, cli_fmt_ns(e->dur_ns, d, sizeof(d)));
+	if (e->flags & LS_F_HANDSHAKE)
+		printf("  handshake done, %s since first attempt", cli_fmt_ns(e->span_ns, sp, sizeof(sp)));
+	putchar('\n');
+}
 
-		if (e->flags & LS_F_FD_KNOWN)
-			snprintf(fd, sizeof(fd), "%d", e->fd);
-		if (t->printed++ % 40 == 0)
-			printf("%-12s %-7s %-7s %-17s %-18s %5s %9s %9s\n", "TIME(s)", "PID", "TID", "PROBE", "CONN", "FD",
-			       "BYTES", "DUR");
-		printf("%-12.6f %-7u %-7u %-17s 0x%-16llx %5s %9llu %9s", (double)(e->ts_ns - t->t0) / 1e9, e->pid,
-		       e->tid, probe, (unsigned long long)e->conn, fd, (unsigned long long)e->bytes,
-		       cli_fmt_ns(e->dur_ns, d, sizeof(d)));
-		if (e->flags & LS_F_HANDSHAKE)
-			printf("  handshake done, %s since first attempt", cli_fmt_ns(e->span_ns, sp, sizeof(sp)));
-		putchar('\n');
+static void print_request(struct trace_ctx *t, const struct ls_req_view *v)
+{
+	const struct ls_request *q = v->rec;
+	char a[32];
+
+	if (t->json) {
+		printf("{\"type\":\"request\",\"pid\":%u,\"tid\":%u,\"conn\":\"0x%llx\",\"stream\":%u,\"method\":", q->pid,
+		       q->tid, (unsigned long long)q->conn, q->stream);
+		cli_json_str(stdout, v->method);
+		if (v->method_reason) {
+			printf(",\"method_reason\":");
+			cli_json_str(stdout, v->method_reason);
+		}
+		if (v->http_method[0])
+			printf(",\"http_method\":\"%s\"", v->http_method);
+		if (v->status >= 0)
+			printf(",\"status\":%d", v->status);
+		else
+			printf(",\"status\":null");
+		if (v->grpc_status >= 0)
+			printf(",\"grpc_status\":%d", v->grpc_status);
+		printf(",\"error\":%s,\"slow\":%s,\"start_ns\":%llu,\"total_ns\":%llu,\"phases\":{", v->error ? "true" : "false",
+		       (q->flags & LS_RQ_SLOW) ? "true" : "false", (unsigned long long)q->start_ns,
+		       (unsigned long long)q->total_ns);
+		for (int p = 0; p < LS_PHASE_COUNT; p++)
+			printf("%s\"%s\":%llu", p ? "," : "", ls_phase_name((unsigned)p), (unsigned long long)q->phase_ns[p]);
+		printf("},\"shared\":%u,\"bytes_in\":%llu,\"bytes_out\":%llu", q->shared, (unsigned long long)q->bytes_in,
+		       (unsigned long long)q->bytes_out);
+		if (q->flags & LS_RQ_OVERLAP)
+			printf(",\"overlap\":true");
+		printf("}\n");
+		return;
+	}
+	if (t->printed++ % 40 == 0)
+		printf("%-12s %-7s %-6s %-32s %6s %9s  %s\n", "TIME(s)", "PID", "STREAM", "METHOD", "STATUS", "TOTAL",
+		       "PHASES (non-zero)");
+	printf("%-12.6f %-7u %-6u %-32.64s %6d %9s ", (double)(q->start_ns - t->t0) / 1e9, q->pid, q->stream, v->method,
+	       v->grpc_status >= 0 ? v->grpc_status : v->status, cli_fmt_ns(q->total_ns, a, sizeof(a)));
+	for (int p = 0; p < LS_PHASE_COUNT; p++)
+		if (q->phase_ns[p])
+			printf(" %s=%s", ls_phase_name((unsigned)p), cli_fmt_ns(q->phase_ns[p], a, sizeof(a)));
+	if (q->shared > 1)
+		printf(" shared=%u", q->shared);
+	if (v->method_reason)
+		printf("  [%s]", v->method_reason);
+	putchar('\n');
+}
+
+static int on_event(void *ctxp, const void *rec, size_t size)
+{
+	struct trace_ctx *t = ctxp;
+	const struct ls_rec_hdr *h = rec;
+	struct ls_req_view v;
+	int r;
+
+	switch (h->type) {
+	case LS_REC_CALL:
+	case LS_REC_NET:
+		if (t->calls && size >= sizeof(struct ls_event))
+			print_call(t, rec);
+		break;
+	case LS_REC_HEADERS:
+	case LS_REC_REQUEST:
+		r = ls_reqs_feed(t->reqs, rec, size, &v);
+		if (r < 0) {
+			t->feed_err = -r;
+			return -1;
+		}
+		if (r == 1 && (t->all || (v.rec->flags & LS_RQ_SLOW)))
+			print_request(t, &v);
+		break;
 	}
 	if (ferror(stdout)) {
 		t->out_err = errno ? errno : EIO;
@@ -82,18 +159,74 @@ static int on_event(void *ctxp, const struct ls_event *e)
 	return 0;
 }
 
-static void summary(struct ls_session *s, int json, uint64_t elapsed_ns, const char *end_reason)
+static void summary_methods(struct trace_ctx *t, int json)
 {
-	static struct ls_stats st; /* 8.7 KiB: kept off the stack */
+	const struct ls_method_stats *const *m;
+	char b[6][32];
+	size_t n;
+
+	m = ls_reqs_methods(t->reqs, &n);
+	if (json)
+		printf(",\"methods\":[");
+	else if (n)
+		printf("\n%-7s %-36s %8s %9s %6s %9s %9s %9s %9s\n", "PID", "METHOD", "COUNT", "RPS", "ERRORS", "P50", "P90",
+		       "P99", "MAX");
+	for (size_t i = 0; i < n; i++) {
+		const struct ls_method_stats *s = m[i];
+		double span = s->last_ns > s->first_ns ? (double)(s->last_ns - s->first_ns) / 1e9 : 0;
+		double rps = span > 0 ? (double)s->count / span : 0;
+		uint64_t p50 = ls_hist_quantile(s->total_hist, LS_HIST_BUCKETS, 0.50);
+		uint64_t p90 = ls_hist_quantile(s->total_hist, LS_HIST_BUCKETS, 0.90);
+		uint64_t p99 = ls_hist_quantile(s->total_hist, LS_HIST_BUCKETS, 0.99);
+
+		if (json) {
+			printf("%s{\"pid\":%d,\"method\":", i ? "," : "", (int)s->pid);
+			cli_json_str(stdout, s->method);
+			printf(",\"count\":%llu,\"rps\":%.1f,\"errors\":%llu,\"slow\":%llu,\"p50_ns\":%llu,\"p90_ns\":%llu,"
+			       "\"p99_ns\":%llu,\"max_ns\":%llu,\"phases\":{",
+			       (unsigned long long)s->count, rps, (unsigned long long)s->errors,
+			       (unsigned long long)s->slow, (unsigned long long)p50, (unsigned long long)p90,
+			       (unsigned long long)p99, (unsigned long long)s->total_max);
+			for (int p = 0; p < LS_PHASE_COUNT; p++)
+				printf("%s\"%s\":{\"p50_ns\":%llu,\"p99_ns\":%llu,\"share\":%.4f}", p ? "," : "",
+				       ls_phase_name((unsigned)p),
+				       (unsigned long long)ls_hist_quantile(s->phase_hist[p], LS_HIST_BUCKETS, 0.5),
+				       (unsigned long long)ls_hist_quantile(s->phase_hist[p], LS_HIST_BUCKETS, 0.99),
+				       s->total_sum ? (double)s->phase_sum[p] / (double)s->total_sum : 0.0);
+			printf("}}");
+			continue;
+		}
+		printf("%-7d %-36.36s %8llu %9.1f %6llu %9s %9s %9s %9s\n", (int)s->pid, s->method,
+		       (unsigned long long)s->count, rps, (unsigned long long)s->errors, cli_fmt_ns(p50, b[0], 32),
+		       cli_fmt_ns(p90, b[1], 32), cli_fmt_ns(p99, b[2], 32), cli_fmt_ns(s->total_max, b[3], 32));
+		printf("        %-10s %9s %9s %7s\n", "phase", "p50", "p99", "share");
+		for (int p = 0; p < LS_PHASE_COUNT; p++) {
+			if (!s->phase_sum[p])
+				continue;
+			printf("        %-10s %9s %9s %6.1f%%\n", ls_phase_name((unsigned)p),
+			       cli_fmt_ns(ls_hist_quantile(s->phase_hist[p], LS_HIST_BUCKETS, 0.5), b[4], 32),
+			       cli_fmt_ns(ls_hist_quantile(s->phase_hist[p], LS_HIST_BUCKETS, 0.99), b[5], 32),
+			       100.0 * (double)s->phase_sum[p] / (double)s->total_sum);
+		}
+	}
+	if (json)
+		printf("]");
+}
+
+static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_common *c, uint64_t elapsed_ns,
+		    const char *end_reason)
+{
+	static struct ls_stats st;         /* 8.7 KiB each: kept off the stack */
+	static struct ls_phase_stats ps;
 	uint64_t drops = ls_session_counter(s, LS_CNT_RB_DROPS), handshakes = 0;
-	char a[32], b[32], c[32];
-	int first = 1;
+	int json = c->json, first = 1;
+	char a[32], b[32], d[32];
 
 	if (json)
 		printf("{\"type\":\"summary\",\"duration_ns\":%llu,\"kernel_hook\":\"%s\",\"end\":\"%s\",\"probes\":[",
 		       (unsigned long long)elapsed_ns, ls_khook_name(ls_session_khook(s)), end_reason);
 	else
-		printf("\nsummary: %.2fs, kernel hook %s, %s\n%-17s %10s %10s %10s %14s %10s %10s %10s\n",
+		printf("\nsummary: %.2fs, kernel hook %s, %s\n%-26s %10s %10s %10s %14s %10s %10s %10s\n",
 		       (double)elapsed_ns / 1e9, ls_khook_name(ls_session_khook(s)), end_reason, "PROBE", "CALLS",
 		       "OK", "FAIL", "BYTES", "P50", "P99", "MAX");
 	for (unsigned int p = 0; p < LS_PROBE_COUNT; p++) {
@@ -112,48 +245,90 @@ static void summary(struct ls_session *s, int json, uint64_t elapsed_ns, const c
 			       (unsigned long long)st.fail, (unsigned long long)st.nested, (unsigned long long)st.bytes,
 			       (unsigned long long)p50, (unsigned long long)p99, (unsigned long long)st.dur_max_ns);
 		} else {
-			printf("%-17s %10llu %10llu %10llu %14llu %10s %10s %10s\n", ls_probe_name(p),
+			printf("%-26s %10llu %10llu %10llu %14llu %10s %10s %10s\n", ls_probe_name(p),
 			       (unsigned long long)st.calls, (unsigned long long)st.ok, (unsigned long long)st.fail,
 			       (unsigned long long)st.bytes, cli_fmt_ns(p50, a, sizeof(a)), cli_fmt_ns(p99, b, sizeof(b)),
-			       cli_fmt_ns(st.dur_max_ns, c, sizeof(c)));
+			       cli_fmt_ns(st.dur_max_ns, d, sizeof(d)));
 		}
 		first = 0;
 	}
 	if (json)
-		printf("],\"handshakes\":%llu,\"dropped\":%llu}\n", (unsigned long long)handshakes,
-		       (unsigned long long)drops);
+		printf("],\"handshakes\":%llu,\"dropped\":%llu,\"unnamed_requests\":%llu,\"requests\":[",
+		       (unsigned long long)handshakes, (unsigned long long)drops,
+		       (unsigned long long)ls_reqs_unnamed(t->reqs));
 	else
 		printf("handshakes completed: %llu, records dropped: %llu%s\n", (unsigned long long)handshakes,
-		       (unsigned long long)drops, drops ? " (ring buffer full: counts above are still exact)" : "");
+		       (unsigned long long)drops, drops ? " (ring buffer full: the counts and histograms are still exact)" : "");
+	/* Per-process totals from the kernel's histograms: exact even when records were dropped. */
+	for (size_t i = 0; i < c->npids; i++) {
+		if (ls_session_phase_stats(s, c->pids[i], LS_PH_TOTAL, &ps))
+			continue;
+		if (json) {
+			printf("%s{\"pid\":%d,\"count\":%llu,\"p50_ns\":%llu,\"p99_ns\":%llu,\"max_ns\":%llu}", i ? "," : "",
+			       (int)c->pids[i], (unsigned long long)ps.count,
+			       (unsigned long long)ls_hist_quantile(ps.hist, LS_HIST_BUCKETS, 0.5),
+			       (unsigned long long)ls_hist_quantile(ps.hist, LS_HIST_BUCKETS, 0.99),
+			       (unsigned long long)ps.max_ns);
+		} else if (ps.count) {
+			printf("pid %d: %llu requests, p50 %s, p99 %s, max %s\n", (int)c->pids[i],
+			       (unsigned long long)ps.count, cli_fmt_ns(ls_hist_quantile(ps.hist, LS_HIST_BUCKETS, 0.5), a, 32),
+			       cli_fmt_ns(ls_hist_quantile(ps.hist, LS_HIST_BUCKETS, 0.99), b, 32),
+			       cli_fmt_ns(ps.max_ns, d, 32));
+		}
+	}
+	if (json)
+		printf("]");
+	summary_methods(t, json);
+	if (json)
+		printf("}\n");
 	fflush(stdout);
 }
 
 int cmd_trace(int argc, char **argv)
 {
-	enum { OPT_NO_RECORDS = 2000 };
-	static const struct option longopts[] = { CLI_COMMON_LONG, { "no-records", no_argument, NULL, OPT_NO_RECORDS }, { 0 } };
+	enum { OPT_NO_RECORDS = 2000, OPT_CALLS };
+	static const struct option longopts[] = {
+		CLI_COMMON_LONG,
+		{ "no-records", no_argument, NULL, OPT_NO_RECORDS },
+		{ "calls", no_argument, NULL, OPT_CALLS },
+		{ "threshold", required_argument, NULL, 't' },
+		{ "all", no_argument, NULL, 'a' },
+		{ 0 },
+	};
 	struct cli_common c = { 0 };
-	struct ls_session_opts so = { .sz = sizeof(so), .records = 1, .attach_uprobes = 1 };
+	struct ls_session_opts so = { .sz = sizeof(so), .records = 0, .requests = 1, .attach_uprobes = 1 };
 	struct trace_ctx t = { 0 };
 	struct ls_session *s = NULL;
 	const struct ls_site *sites;
 	char err[LS_ERR_LEN];
 	const char *end_reason = "interrupted";
-	uint64_t start, deadline = 0;
+	uint64_t start, deadline = 0, threshold = 10000000;
 	size_t nsites;
-	int opt, ret = EXIT_OK;
+	int opt, ret = EXIT_OK, no_records = 0;
 
-	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT "t:a", longopts, NULL)) != -1) {
 		int r = cli_common_opt(&c, opt, optarg);
 
 		if (r == 1)
 			continue;
-		if (opt == 'h') {
+		switch (opt) {
+		case 'h':
 			fputs(usage_text, stdout);
 			return EXIT_OK;
-		}
-		if (opt == OPT_NO_RECORDS) {
-			so.records = 0;
+		case OPT_NO_RECORDS:
+			no_records = 1;
+			continue;
+		case OPT_CALLS:
+			t.calls = 1;
+			continue;
+		case 'a':
+			t.all = 1;
+			continue;
+		case 't':
+			if (ls_parse_duration(optarg, &threshold)) {
+				cli_error("invalid threshold '%s' (examples: 500us, 10ms, 1s)", optarg);
+				return EXIT_USAGE;
+			}
 			continue;
 		}
 		if (r == 0)
@@ -165,8 +340,16 @@ int cmd_trace(int argc, char **argv)
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
+	if (c.npids > LS_SESSION_MAX_PIDS) {
+		cli_error("too many pids (at most %d)", LS_SESSION_MAX_PIDS);
+		return EXIT_USAGE;
+	}
 	/* Signals first: an interrupt during attach must still detach everything. */
 	cli_install_signals();
+	if (ls_reqs_new(&t.reqs)) {
+		cli_error("out of memory");
+		return EXIT_RUNTIME;
+	}
 	t.json = c.json;
 	so.pids = c.pids;
 	so.npids = c.npids;
@@ -174,9 +357,13 @@ int cmd_trace(int argc, char **argv)
 	so.btf_path = c.btf_path;
 	so.on_event = on_event;
 	so.ctx = &t;
+	so.records = t.calls && !no_records;
+	so.requests = !no_records;
+	so.threshold_ns = threshold;
 	if (ls_session_new(&so, &s, err)) {
 		cli_error("%s", err);
-		return EXIT_RUNTIME;
+		ret = EXIT_RUNTIME;
+		goto cleanup;
 	}
 	sites = ls_session_sites(s, &nsites);
 	for (size_t i = 0; i < nsites; i++)
@@ -191,7 +378,7 @@ int cmd_trace(int argc, char **argv)
 		fprintf(stderr, "latscope: kernel hook %s; %zu uprobes attached\n%s",
 			ls_khook_name(ls_session_khook(s)), ls_session_nprobes(s), ls_session_khook_report(s));
 	if (ls_session_nprobes(s) == 0)
-		cli_warn("no TLS library found in the target%s: only kernel network records will show",
+		cli_warn("no TLS or HTTP/2 library found in the target%s: only kernel network timing will show",
 			 c.npids > 1 ? "s" : "");
 	start = ls_now_ns();
 	t.t0 = start;
@@ -199,7 +386,7 @@ int cmd_trace(int argc, char **argv)
 		deadline = start + c.duration_ns;
 	while (!cli_stop) {
 		uint64_t now = ls_now_ns();
-		int wait = 100, n;
+		int wait = 50, n;
 
 		if (deadline && now >= deadline) {
 			end_reason = "duration reached";
@@ -208,6 +395,11 @@ int cmd_trace(int argc, char **argv)
 		if (deadline && (deadline - now) / 1000000 < (uint64_t)wait)
 			wait = (int)((deadline - now) / 1000000) + 1;
 		n = ls_session_poll(s, wait);
+		if (t.feed_err) {
+			cli_error("request assembly: %s", strerror(t.feed_err));
+			ret = EXIT_RUNTIME;
+			break;
+		}
 		if (n < 0) {
 			cli_error("%s", ls_session_error(s));
 			ret = EXIT_RUNTIME;
@@ -227,9 +419,10 @@ int cmd_trace(int argc, char **argv)
 	/* Whatever is still in the ring buffer belongs to this run. */
 	if (!t.out_err)
 		ls_session_poll(s, 0);
-	if (!t.out_err)
-		summary(s, c.json, ls_now_ns() - start, end_reason);
+	if (!t.out_err && ret == EXIT_OK)
+		summary(s, &t, &c, ls_now_ns() - start, end_reason);
 cleanup:
 	ls_session_free(s);
+	ls_reqs_free(t.reqs);
 	return ret;
 }

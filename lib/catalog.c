@@ -2,15 +2,39 @@
 
 static const struct ls_catalog_entry catalog[] = {
 	/* OpenSSL 1.1 / 3: libssl.so or statically linked into any executable. */
-	{ "openssl", "SSL_read",         "tls", LS_PROBE_SSL_READ,         LS_ARG_SSL_RW,    LS_CAT_RETPROBE },
-	{ "openssl", "SSL_write",        "tls", LS_PROBE_SSL_WRITE,        LS_ARG_SSL_RW,    LS_CAT_RETPROBE },
-	{ "openssl", "SSL_read_ex",      "tls", LS_PROBE_SSL_READ_EX,      LS_ARG_SSL_RW_EX, LS_CAT_RETPROBE },
-	{ "openssl", "SSL_write_ex",     "tls", LS_PROBE_SSL_WRITE_EX,     LS_ARG_SSL_RW_EX, LS_CAT_RETPROBE },
-	{ "openssl", "SSL_do_handshake", "tls", LS_PROBE_SSL_DO_HANDSHAKE, LS_ARG_SSL_HS,    LS_CAT_RETPROBE },
+	/* SSL_read_ex/SSL_write_ex are separate entry points, not wrappers of SSL_read/SSL_write. */
+	{ "openssl", "SSL_read",         "tls", LS_PROBE_SSL_READ,         LS_ARG_SSL_RW,    LS_KIND_TLS_READ,      LS_CAT_RETPROBE, NULL },
+	{ "openssl", "SSL_write",        "tls", LS_PROBE_SSL_WRITE,        LS_ARG_SSL_RW,    LS_KIND_TLS_WRITE,     LS_CAT_RETPROBE, NULL },
+	{ "openssl", "SSL_read_ex",      "tls", LS_PROBE_SSL_READ_EX,      LS_ARG_SSL_RW_EX, LS_KIND_TLS_READ,      LS_CAT_RETPROBE, NULL },
+	{ "openssl", "SSL_write_ex",     "tls", LS_PROBE_SSL_WRITE_EX,     LS_ARG_SSL_RW_EX, LS_KIND_TLS_WRITE,     LS_CAT_RETPROBE, NULL },
+	{ "openssl", "SSL_do_handshake", "tls", LS_PROBE_SSL_DO_HANDSHAKE, LS_ARG_SSL_HS,    LS_KIND_TLS_HANDSHAKE, LS_CAT_RETPROBE, NULL },
 	/* SSL_accept/SSL_connect call SSL_do_handshake: the nested call is folded into them. */
-	{ "openssl", "SSL_accept",       "tls", LS_PROBE_SSL_ACCEPT,       LS_ARG_SSL_HS,    LS_CAT_RETPROBE },
-	{ "openssl", "SSL_connect",      "tls", LS_PROBE_SSL_CONNECT,      LS_ARG_SSL_HS,    LS_CAT_RETPROBE },
+	{ "openssl", "SSL_accept",       "tls", LS_PROBE_SSL_ACCEPT,       LS_ARG_SSL_HS,    LS_KIND_TLS_HANDSHAKE, LS_CAT_RETPROBE, NULL },
+	{ "openssl", "SSL_connect",      "tls", LS_PROBE_SSL_CONNECT,      LS_ARG_SSL_HS,    LS_KIND_TLS_HANDSHAKE, LS_CAT_RETPROBE, NULL },
+
+	/*
+	 * nghttp2. From 1.61 on, mem_recv/mem_send are bare jumps to mem_recv2/mem_send2:
+	 * where both exist only the *2 functions are probed, or every call counts twice.
+	 */
+	{ "nghttp2", "nghttp2_session_mem_recv2", "h2", LS_PROBE_H2_MEM_RECV2, LS_ARG_H2_MEM_RECV, LS_KIND_H2_IN,  LS_CAT_RETPROBE, NULL },
+	{ "nghttp2", "nghttp2_session_mem_recv",  "h2", LS_PROBE_H2_MEM_RECV,  LS_ARG_H2_MEM_RECV, LS_KIND_H2_IN,  LS_CAT_RETPROBE, "nghttp2_session_mem_recv2" },
+	{ "nghttp2", "nghttp2_session_mem_send2", "h2", LS_PROBE_H2_MEM_SEND2, LS_ARG_H2_MEM_SEND, LS_KIND_H2_OUT, LS_CAT_RETPROBE, NULL },
+	{ "nghttp2", "nghttp2_session_mem_send",  "h2", LS_PROBE_H2_MEM_SEND,  LS_ARG_H2_MEM_SEND, LS_KIND_H2_OUT, LS_CAT_RETPROBE, "nghttp2_session_mem_send2" },
+	{ "nghttp2", "nghttp2_session_send",      "h2", LS_PROBE_H2_SEND,      LS_ARG_H2_SESSION,  LS_KIND_H2_OUT, LS_CAT_RETPROBE, NULL },
+	{ "nghttp2", "nghttp2_session_recv",      "h2", LS_PROBE_H2_RECV,      LS_ARG_H2_SESSION,  LS_KIND_H2_IN,  LS_CAT_RETPROBE, NULL },
 };
+
+static const char *const phase_names[LS_PH_SLOTS] = {
+	[LS_PH_NET_IN] = "net_in", [LS_PH_TLS_IN] = "tls_in", [LS_PH_H2_IN] = "h2_in",
+	[LS_PH_DECODE] = "decode", [LS_PH_APP] = "app", [LS_PH_ENCODE] = "encode",
+	[LS_PH_H2_OUT] = "h2_out", [LS_PH_TLS_OUT] = "tls_out", [LS_PH_NET_OUT] = "net_out",
+	[LS_PH_QUEUE] = "queue", [LS_PH_TOTAL] = "total",
+};
+
+const char *ls_phase_name(unsigned int phase)
+{
+	return phase < LS_PH_SLOTS ? phase_names[phase] : "?";
+}
 
 static const char *const probe_names[LS_PROBE_COUNT] = {
 	[LS_PROBE_SSL_READ] = "SSL_read",
@@ -22,6 +46,12 @@ static const char *const probe_names[LS_PROBE_COUNT] = {
 	[LS_PROBE_SSL_CONNECT] = "SSL_connect",
 	[LS_PROBE_NET_SEND] = "tcp_sendmsg",
 	[LS_PROBE_NET_RECV] = "tcp_recvmsg",
+	[LS_PROBE_H2_MEM_RECV] = "nghttp2_session_mem_recv",
+	[LS_PROBE_H2_MEM_RECV2] = "nghttp2_session_mem_recv2",
+	[LS_PROBE_H2_MEM_SEND] = "nghttp2_session_mem_send",
+	[LS_PROBE_H2_MEM_SEND2] = "nghttp2_session_mem_send2",
+	[LS_PROBE_H2_SEND] = "nghttp2_session_send",
+	[LS_PROBE_H2_RECV] = "nghttp2_session_recv",
 };
 
 const struct ls_catalog_entry *ls_catalog(size_t *n)

@@ -19,7 +19,9 @@ struct ls_catalog_entry {
 	const char *phase;   /* "tls", "h2", "proto", "net" */
 	enum ls_probe probe;
 	enum ls_argconv conv;
+	enum ls_kind kind;
 	unsigned int flags;
+	const char *alias_of; /* a wrapper of this symbol: probe only one of the two (e.g. mem_recv -> mem_recv2) */
 };
 
 /* The whole catalog; *n receives its length. */
@@ -27,6 +29,9 @@ const struct ls_catalog_entry *ls_catalog(size_t *n);
 
 /* Name of a probe id ("SSL_read", "tcp_sendmsg"); "?" when unknown. */
 const char *ls_probe_name(unsigned int probe);
+
+/* Name of a phase ("net_in", "app", ...); "total" for LS_PH_TOTAL. */
+const char *ls_phase_name(unsigned int phase);
 
 /* Name of a kernel hook variant. */
 const char *ls_khook_name(enum ls_khook h);

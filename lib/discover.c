@@ -84,7 +84,7 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 			elfs[i] = NULL;
 	}
 	for (size_t c = 0; c < ncat; c++) {
-		int found = 0;
+		int found = 0, alias_skip = 0;
 
 		for (size_t i = 0; i <= nobj; i++) {
 			struct ls_elf_sym sym;
@@ -94,6 +94,15 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 				break;
 			if (i < nobj && (!elfs[i] || ls_elf_find(elfs[i], cat[c].symbol, &sym)))
 				continue;
+			if (i < nobj && cat[c].alias_of) {
+				struct ls_elf_sym real;
+
+				/* The wrapper jumps to the real function, which is probed instead. */
+				if (ls_elf_find(elfs[i], cat[c].alias_of, &real) == 0) {
+					alias_skip = 1;
+					continue;
+				}
+			}
 			if (cnt == cap) {
 				size_t ncap = cap ? cap * 2 : 32;
 				struct ls_site *nv = realloc(v, ncap * sizeof(*v));
@@ -111,6 +120,9 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 			s->pid = pid;
 			if (i == nobj) {
 				missing_reason(s, objs, elfs, nobj);
+				if (alias_skip)
+					snprintf(s->reason, sizeof(s->reason), "wrapper of %s, which is probed instead",
+						 cat[c].alias_of);
 				break;
 			}
 			s->found = 1;

@@ -30,10 +30,12 @@ struct ls_session {
 	enum ls_khook want, khook;
 	char khook_report[1024];
 	char btf_path[LS_PATH_LEN];
-	int records, attach_uprobes;
+	int records, requests, attach_uprobes;
+	uint64_t threshold_ns;
 	ls_event_fn on_event;
 	void *ctx;
 	void *statbuf;
+	void *phase_buf;
 	int ncpus;
 	char err[LS_ERR_LEN];
 };
@@ -84,6 +86,8 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 	*out = NULL;
 	if (!opts || opts->sz < sizeof(*opts) || !opts->npids)
 		return ls_err(err, EINVAL, "no target process given");
+	if (opts->npids > LS_SESSION_MAX_PIDS)
+		return ls_err(err, EINVAL, "too many target processes (at most %d)", LS_SESSION_MAX_PIDS);
 	if (!have_privileges())
 		return ls_err(err, EPERM, "permission denied: latscope needs root (or CAP_BPF and CAP_PERFMON)");
 	s = calloc(1, sizeof(*s));
@@ -91,6 +95,8 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 		return ls_err(err, ENOMEM, "out of memory");
 	s->want = opts->khook;
 	s->records = opts->records;
+	s->requests = opts->requests;
+	s->threshold_ns = opts->threshold_ns ? opts->threshold_ns : 10000000ull;
 	s->attach_uprobes = opts->attach_uprobes;
 	s->on_event = opts->on_event;
 	s->ctx = opts->ctx;
@@ -135,7 +141,8 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 		goto cleanup;
 	}
 	s->statbuf = calloc((size_t)s->ncpus, sizeof(struct ls_stats));
-	if (!s->statbuf) {
+	s->phase_buf = calloc((size_t)s->ncpus, sizeof(struct ls_phase_stats));
+	if (!s->statbuf || !s->phase_buf) {
 		ret = ls_err(err, ENOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -225,7 +232,9 @@ static int try_variant(struct ls_session *s, enum ls_khook h)
 		return ret;
 	}
 	/* 2. configure: read-only data, and only this variant's kernel programs */
-	s->skel->rodata->emit_records = s->records ? 1 : 0;
+	s->skel->rodata->emit_calls = s->records ? 1 : 0;
+	s->skel->rodata->emit_requests = s->requests ? 1 : 0;
+	s->skel->data->threshold_ns = s->threshold_ns;
 	for (size_t v = 0; v < sizeof(all) / sizeof(all[0]); v++) {
 		variant_progs(s->skel, all[v], progs);
 		for (int i = 0; progs[i]; i++)
@@ -239,9 +248,9 @@ static int try_variant(struct ls_session *s, enum ls_khook h)
 		goto fail;
 	}
 	for (size_t i = 0; i < s->npids; i++) {
-		__u32 key = (__u32)s->pids[i], one = 1;
+		__u32 key = (__u32)s->pids[i], slot = (__u32)i;
 
-		if (bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &one, sizeof(one), BPF_ANY)) {
+		if (bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &slot, sizeof(slot), BPF_ANY)) {
 			ret = -errno;
 			report(s, h, "cannot register pid %d: %s", (int)s->pids[i], strerror(-ret));
 			goto fail;
@@ -291,9 +300,9 @@ static int attach_uprobes(struct ls_session *s)
 		if ((c->flags & LS_CAT_RETPROBE) && (site->is_go || (c->flags & LS_CAT_GO)))
 			return ls_err(s->err, EINVAL, "%s: %s: refusing a uretprobe on a Go function (it corrupts goroutine stacks)",
 				      site->path, c->symbol);
-		uo.bpf_cookie = LS_COOKIE(c->probe, c->conv);
+		uo.bpf_cookie = LS_COOKIE(c->probe, c->conv, c->kind);
 		uo.retprobe = false;
-		l = bpf_program__attach_uprobe_opts(s->skel->progs.ssl_enter, site->pid, site->open_path,
+		l = bpf_program__attach_uprobe_opts(s->skel->progs.probe_enter, site->pid, site->open_path,
 						    site->offset, &uo);
 		if (!l)
 			goto fail;
@@ -303,7 +312,7 @@ static int attach_uprobes(struct ls_session *s)
 		if (!(c->flags & LS_CAT_RETPROBE))
 			continue;
 		uo.retprobe = true;
-		l = bpf_program__attach_uprobe_opts(s->skel->progs.ssl_exit, site->pid, site->open_path,
+		l = bpf_program__attach_uprobe_opts(s->skel->progs.probe_exit, site->pid, site->open_path,
 						    site->offset, &uo);
 		if (!l)
 			goto fail;
@@ -325,9 +334,9 @@ static int on_record(void *ctx, void *data, size_t size)
 {
 	struct ls_session *s = ctx;
 
-	if (size < sizeof(struct ls_event) || !s->on_event)
+	if (size < sizeof(struct ls_rec_hdr) || !s->on_event)
 		return 0;
-	return s->on_event(s->ctx, data);
+	return s->on_event(s->ctx, data, size);
 }
 
 int ls_session_start(struct ls_session *s)
@@ -414,6 +423,41 @@ int ls_session_stats(struct ls_session *s, unsigned int probe, struct ls_stats *
 	return 0;
 }
 
+int ls_session_phase_stats(struct ls_session *s, pid_t pid, unsigned int phase, struct ls_phase_stats *out)
+{
+	struct ls_phase_stats *per = s->phase_buf;
+	__u32 key;
+	size_t slot;
+
+	memset(out, 0, sizeof(*out));
+	if (!s->skel)
+		return ls_err(s->err, EINVAL, "session not started");
+	for (slot = 0; slot < s->npids && s->pids[slot] != pid; slot++)
+		;
+	if (slot == s->npids || phase >= LS_PH_SLOTS)
+		return ls_err(s->err, EINVAL, "pid %d is not a target", (int)pid);
+	key = (__u32)(slot * LS_PH_SLOTS + phase);
+	if (bpf_map__lookup_elem(s->skel->maps.phase_stats, &key, sizeof(key), per, sizeof(*per) * (size_t)s->ncpus, 0))
+		return ls_err(s->err, errno, "reading phase statistics: %s", strerror(errno));
+	for (int c = 0; c < s->ncpus; c++) {
+		out->count += per[c].count;
+		out->sum_ns += per[c].sum_ns;
+		if (per[c].max_ns > out->max_ns)
+			out->max_ns = per[c].max_ns;
+		for (int b = 0; b < LS_HIST_BUCKETS; b++)
+			out->hist[b] += per[c].hist[b];
+	}
+	return 0;
+}
+
+int ls_session_set_threshold(struct ls_session *s, uint64_t ns)
+{
+	s->threshold_ns = ns;
+	if (s->skel)
+		s->skel->data->threshold_ns = ns;
+	return 0;
+}
+
 uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which)
 {
 	__u64 vals[256] = { 0 }, sum = 0;
@@ -459,5 +503,6 @@ void ls_session_free(struct ls_session *s)
 	free(s->sites);
 	free(s->pids);
 	free(s->statbuf);
+	free(s->phase_buf);
 	free(s);
 }

@@ -15,8 +15,12 @@
 
 struct ls_session;
 
-/* Called from ls_session_poll() for each record; a non-zero return stops that poll. */
-typedef int (*ls_event_fn)(void *ctx, const struct ls_event *e);
+/*
+ * Called from ls_session_poll() for each record: rec starts with a struct
+ * ls_rec_hdr whose type says which ABI struct it is (struct ls_event,
+ * ls_request, ls_headers). A non-zero return stops that poll.
+ */
+typedef int (*ls_event_fn)(void *ctx, const void *rec, size_t size);
 
 struct ls_session_opts {
 	size_t sz;               /* sizeof(struct ls_session_opts) */
@@ -24,11 +28,15 @@ struct ls_session_opts {
 	size_t npids;
 	enum ls_khook khook;     /* LS_KHOOK_NONE: best available */
 	const char *btf_path;    /* NULL: /sys/kernel/btf/vmlinux */
-	int records;             /* stream per-call records (else histograms only) */
+	int records;             /* stream per-call records (TLS calls, kernel sends/receives) */
 	int attach_uprobes;      /* 0: kernel hook only (for `probes`) */
 	ls_event_fn on_event;
 	void *ctx;
+	int requests;            /* stream request and header records */
+	uint64_t threshold_ns;   /* requests at or over it are slow (0: 10 ms) */
 };
+
+#define LS_SESSION_MAX_PIDS LS_MAX_TARGETS
 
 /* Validate options, check privileges and BTF, discover the targets. Returns 0 or -errno; err says why. */
 int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, char *err);
@@ -41,6 +49,12 @@ int ls_session_poll(struct ls_session *s, int timeout_ms);
 
 /* Sum a probe's per-CPU statistics. 0 or -errno. */
 int ls_session_stats(struct ls_session *s, unsigned int probe, struct ls_stats *out);
+
+/* Request phase statistics of one target (phase: enum ls_phase or LS_PH_TOTAL), summed over CPUs. */
+int ls_session_phase_stats(struct ls_session *s, pid_t pid, unsigned int phase, struct ls_phase_stats *out);
+
+/* Change the slow-request threshold of a running session. */
+int ls_session_set_threshold(struct ls_session *s, uint64_t ns);
 
 /* A global counter (enum ls_counter) summed over CPUs. */
 uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which);

@@ -7,7 +7,7 @@
 CONNS=${CONNS:-7}
 REQS=${REQS:-3000}
 start_nghttpd 200
-start_trace "$TMP/trace.json" -p "$NGHTTPD_PID" --json -d "${TRACE_SECS:-30}"
+start_trace "$TMP/trace.json" -p "$NGHTTPD_PID" --calls --json -d "${TRACE_SECS:-30}"
 h2load -n "$REQS" -c "$CONNS" -m 10 -t 1 "https://127.0.0.1:$PORT/index.html" > "$TMP/h2load.txt" 2>&1 ||
 	{ cat "$TMP/h2load.txt"; fail "h2load failed"; }
 grep -q "$REQS succeeded" "$TMP/h2load.txt" || { cat "$TMP/h2load.txt"; fail "h2load requests did not all succeed"; }

@@ -1,0 +1,459 @@
+#include "requests.h"
+#include "hpack.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCK_MAX (64 * 1024)
+#define STREAMS_MAX 4096   /* named streams kept per connection */
+#define METHODS_MAX 4096   /* distinct pid x method rows; the rest go to "(other)" */
+
+/* What the headers told about one stream. */
+struct stream_info {
+	uint32_t stream;
+	uint32_t used;
+	char path[LS_METHOD_LEN];
+	char http_method[16];
+	int status, grpc_status;
+	const char *reason; /* why path is unknown */
+};
+
+/* One direction of a connection: its HPACK context and the block being assembled. */
+struct dir {
+	struct hpack_dec *dec;
+	const char *broken;   /* why this direction can no longer be decoded */
+	uint8_t *block;
+	size_t len;
+	uint32_t stream;
+	int truncated;
+};
+
+struct conn {
+	uint32_t pid;
+	uint64_t conn;
+	int used;
+	int joined;
+	struct dir in, out;
+	struct stream_info *streams; /* open addressing, STREAMS_MAX slots */
+	size_t nstreams;
+};
+
+struct ls_reqs {
+	struct conn *conns;
+	size_t nconns, capconns;
+	struct ls_method_stats **methods; /* open addressing by pid x method */
+	size_t nmethods, capmethods;
+	struct ls_method_stats **sorted;
+	int sorted_valid;
+	uint64_t unnamed;
+	struct stream_info scratch;
+};
+
+static uint64_t hash64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	x ^= x >> 33;
+	return x;
+}
+
+static uint64_t hash_str(uint32_t pid, const char *s)
+{
+	uint64_t h = 1469598103934665603ULL ^ pid;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
+int ls_reqs_new(struct ls_reqs **out)
+{
+	struct ls_reqs *r = calloc(1, sizeof(*r));
+
+	*out = NULL;
+	if (!r)
+		return -ENOMEM;
+	r->capconns = 1024;
+	r->conns = calloc(r->capconns, sizeof(*r->conns));
+	r->capmethods = 256;
+	r->methods = calloc(r->capmethods, sizeof(*r->methods));
+	if (!r->conns || !r->methods) {
+		ls_reqs_free(r);
+		return -ENOMEM;
+	}
+	*out = r;
+	return 0;
+}
+
+static void conn_release(struct conn *c)
+{
+	hpack_dec_free(c->in.dec);
+	hpack_dec_free(c->out.dec);
+	free(c->in.block);
+	free(c->out.block);
+	free(c->streams);
+	memset(c, 0, sizeof(*c));
+}
+
+void ls_reqs_free(struct ls_reqs *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; r->conns && i < r->capconns; i++)
+		if (r->conns[i].used)
+			conn_release(&r->conns[i]);
+	free(r->conns);
+	for (size_t i = 0; r->methods && i < r->capmethods; i++)
+		free(r->methods[i]);
+	free(r->methods);
+	free(r->sorted);
+	free(r);
+}
+
+static struct conn *conn_find(struct ls_reqs *r, uint32_t pid, uint64_t id, int create);
+
+static int conns_grow(struct ls_reqs *r)
+{
+	struct conn *old = r->conns;
+	size_t oldcap = r->capconns;
+
+	r->capconns *= 2;
+	r->conns = calloc(r->capconns, sizeof(*r->conns));
+	if (!r->conns) {
+		r->conns = old;
+		r->capconns = oldcap;
+		return -ENOMEM;
+	}
+	r->nconns = 0;
+	for (size_t i = 0; i < oldcap; i++) {
+		if (!old[i].used)
+			continue;
+		struct conn *c = conn_find(r, old[i].pid, old[i].conn, 1);
+
+		*c = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+static struct conn *conn_find(struct ls_reqs *r, uint32_t pid, uint64_t id, int create)
+{
+	size_t mask = r->capconns - 1, i = hash64(id ^ ((uint64_t)pid << 48)) & mask;
+
+	for (;; i = (i + 1) & mask) {
+		struct conn *c = &r->conns[i];
+
+		if (c->used && c->conn == id && c->pid == pid)
+			return c;
+		if (!c->used) {
+			if (!create)
+				return NULL;
+			if ((r->nconns + 1) * 2 > r->capconns) {
+				if (conns_grow(r))
+					return NULL;
+				return conn_find(r, pid, id, 1);
+			}
+			memset(c, 0, sizeof(*c));
+			c->used = 1;
+			c->pid = pid;
+			c->conn = id;
+			r->nconns++;
+			return c;
+		}
+	}
+}
+
+static struct stream_info *stream_find(struct conn *c, uint32_t stream, int create)
+{
+	size_t mask = STREAMS_MAX - 1, i;
+
+	if (!c->streams) {
+		if (!create)
+			return NULL;
+		c->streams = calloc(STREAMS_MAX, sizeof(*c->streams));
+		if (!c->streams)
+			return NULL;
+	}
+	i = hash64(stream) & mask;
+	for (size_t probes = 0; probes < STREAMS_MAX; probes++, i = (i + 1) & mask) {
+		struct stream_info *s = &c->streams[i];
+
+		if (s->used && s->stream == stream)
+			return s;
+		if (!s->used) {
+			if (!create || c->nstreams * 4 >= STREAMS_MAX * 3)
+				return NULL;
+			memset(s, 0, sizeof(*s));
+			s->used = 1;
+			s->stream = stream;
+			s->status = -1;
+			s->grpc_status = -1;
+			c->nstreams++;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+/* Remove a stream, keeping the probe chains of open addressing intact. */
+static void stream_forget(struct conn *c, struct stream_info *s)
+{
+	size_t mask = STREAMS_MAX - 1, i = (size_t)(s - c->streams), j = i;
+
+	s->used = 0;
+	c->nstreams--;
+	for (;;) {
+		j = (j + 1) & mask;
+		if (!c->streams[j].used)
+			return;
+		size_t home = hash64(c->streams[j].stream) & mask;
+
+		/* Move j back to i when its home slot does not lie cyclically in (i, j]. */
+		if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+			c->streams[i] = c->streams[j];
+			c->streams[j].used = 0;
+			i = j;
+		}
+	}
+}
+
+static void decode(struct conn *c, struct dir *d, int out)
+{
+	struct h2_headers h;
+	struct stream_info *s;
+	int ret;
+
+	s = stream_find(c, d->stream, 1);
+	if (d->broken) {
+		if (s && !out && !s->path[0])
+			s->reason = d->broken;
+		return;
+	}
+	if (!d->dec && !(d->dec = hpack_dec_new())) {
+		d->broken = "out of memory";
+		return;
+	}
+	if (d->truncated) {
+		d->broken = "a header block was larger than latscope copies: HPACK context lost";
+		if (s && !out)
+			s->reason = d->broken;
+		return;
+	}
+	ret = hpack_dec_block(d->dec, d->block, d->len, 1, &h);
+	if (ret < 0) {
+		/* The decoder's dynamic table is now out of step with the peer's: no more decoding here. */
+		d->broken = c->joined ? "unknown (joined mid-connection: headers refer to entries sent before latscope attached)"
+				      : "unknown (HPACK decoding failed)";
+		if (s && !out)
+			s->reason = d->broken;
+		return;
+	}
+	if (!s)
+		return;
+	if (!out) {
+		if (h.have & H2H_PATH)
+			snprintf(s->path, sizeof(s->path), "%s", h.path);
+		if (h.have & H2H_METHOD)
+			snprintf(s->http_method, sizeof(s->http_method), "%s", h.method);
+	} else {
+		if (h.have & H2H_STATUS)
+			s->status = h.status;
+		if (h.have & H2H_GRPC_STATUS)
+			s->grpc_status = h.grpc_status;
+	}
+}
+
+static int feed_headers(struct ls_reqs *r, const struct ls_headers *h, size_t size)
+{
+	int out = (h->flags & LS_HD_OUT) != 0;
+	struct conn *c;
+	struct dir *d;
+
+	if (size < offsetof(struct ls_headers, data) || h->len > LS_HD_MAX ||
+	    size < offsetof(struct ls_headers, data) + h->len)
+		return 0;
+	c = conn_find(r, h->pid, h->conn, 1);
+	if (!c)
+		return -ENOMEM;
+	if (h->flags & LS_HD_JOINED)
+		c->joined = 1;
+	d = out ? &c->out : &c->in;
+	if (!(h->flags & LS_HD_CONT)) {
+		d->len = 0;
+		d->truncated = 0;
+		d->stream = h->stream;
+	}
+	if (!d->block && !(d->block = malloc(BLOCK_MAX)))
+		return -ENOMEM;
+	if (d->len + h->len > BLOCK_MAX || (h->flags & LS_HD_TRUNC))
+		d->truncated = 1;
+	else {
+		memcpy(d->block + d->len, h->data, h->len);
+		d->len += h->len;
+	}
+	if (h->flags & LS_HD_END)
+		decode(c, d, out);
+	return 0;
+}
+
+static struct ls_method_stats *method_stats(struct ls_reqs *r, uint32_t pid, const char *name)
+{
+	size_t mask, i;
+
+	if (r->nmethods >= METHODS_MAX)
+		name = "(other)";
+	if ((r->nmethods + 1) * 2 > r->capmethods) {
+		struct ls_method_stats **old = r->methods, **nv;
+		size_t oldcap = r->capmethods;
+
+		nv = calloc(oldcap * 2, sizeof(*nv));
+		if (!nv)
+			return NULL;
+		r->methods = nv;
+		r->capmethods = oldcap * 2;
+		for (size_t k = 0; k < oldcap; k++) {
+			if (!old[k])
+				continue;
+			mask = r->capmethods - 1;
+			for (i = hash_str((uint32_t)old[k]->pid, old[k]->method) & mask; nv[i]; i = (i + 1) & mask)
+				;
+			nv[i] = old[k];
+		}
+		free(old);
+	}
+	mask = r->capmethods - 1;
+	for (i = hash_str(pid, name) & mask; r->methods[i]; i = (i + 1) & mask)
+		if (r->methods[i]->pid == (pid_t)pid && !strcmp(r->methods[i]->method, name))
+			return r->methods[i];
+	r->methods[i] = calloc(1, sizeof(**r->methods));
+	if (!r->methods[i])
+		return NULL;
+	r->methods[i]->pid = (pid_t)pid;
+	snprintf(r->methods[i]->method, sizeof(r->methods[i]->method), "%s", name);
+	r->nmethods++;
+	r->sorted_valid = 0;
+	return r->methods[i];
+}
+
+static void add_hist(__u64 *hist, uint64_t v)
+{
+	unsigned int b = ls_hist_bucket(v);
+
+	hist[b < LS_HIST_BUCKETS ? b : LS_HIST_BUCKETS - 1]++;
+}
+
+int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_view *view)
+{
+	const struct ls_rec_hdr *hdr = rec;
+	const struct ls_request *q = rec;
+	struct stream_info *s = NULL;
+	struct ls_method_stats *m;
+	struct conn *c;
+
+	if (size < sizeof(*hdr))
+		return 0;
+	if (hdr->type == LS_REC_HEADERS)
+		return feed_headers(r, rec, size);
+	if (hdr->type != LS_REC_REQUEST || size < sizeof(*q))
+		return 0;
+
+	memset(view, 0, sizeof(*view));
+	view->rec = q;
+	view->status = -1;
+	view->grpc_status = -1;
+	view->http_method = "";
+	c = conn_find(r, q->pid, q->conn, 0);
+	if (c)
+		s = stream_find(c, q->stream, 0);
+	if (s && s->path[0]) {
+		r->scratch = *s;
+		view->method = r->scratch.path;
+		view->http_method = r->scratch.http_method;
+	} else {
+		view->method = "?";
+		if (s && s->reason)
+			view->method_reason = s->reason;
+		else if ((q->flags & LS_RQ_JOINED) || (c && c->joined))
+			view->method_reason = "unknown (joined mid-connection)";
+		else
+			view->method_reason = "unknown (request headers not seen: records dropped?)";
+		r->unnamed++;
+	}
+	if (s) {
+		view->status = s->status;
+		view->grpc_status = s->grpc_status;
+		stream_forget(c, s);
+	}
+	view->error = view->status >= 500 || (view->grpc_status > 0);
+
+	m = method_stats(r, q->pid, view->method);
+	if (!m)
+		return -ENOMEM;
+	if (!m->count || q->start_ns < m->first_ns)
+		m->first_ns = q->start_ns;
+	if (q->start_ns + q->total_ns > m->last_ns)
+		m->last_ns = q->start_ns + q->total_ns;
+	m->count++;
+	m->errors += view->error ? 1 : 0;
+	m->slow += (q->flags & LS_RQ_SLOW) ? 1 : 0;
+	m->total_sum += q->total_ns;
+	if (q->total_ns > m->total_max)
+		m->total_max = q->total_ns;
+	add_hist(m->total_hist, q->total_ns);
+	for (int p = 0; p < LS_PHASE_COUNT; p++) {
+		m->phase_sum[p] += q->phase_ns[p];
+		add_hist(m->phase_hist[p], q->phase_ns[p]);
+	}
+	return 1;
+}
+
+static int by_pid_method(const void *a, const void *b)
+{
+	const struct ls_method_stats *x = *(const struct ls_method_stats *const *)a;
+	const struct ls_method_stats *y = *(const struct ls_method_stats *const *)b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return strcmp(x->method, y->method);
+}
+
+const struct ls_method_stats *const *ls_reqs_methods(struct ls_reqs *r, size_t *n)
+{
+	size_t k = 0;
+
+	if (!r->sorted_valid) {
+		free(r->sorted);
+		r->sorted = calloc(r->nmethods ? r->nmethods : 1, sizeof(*r->sorted));
+		if (!r->sorted) {
+			*n = 0;
+			return NULL;
+		}
+		for (size_t i = 0; i < r->capmethods; i++)
+			if (r->methods[i])
+				r->sorted[k++] = r->methods[i];
+		qsort(r->sorted, k, sizeof(*r->sorted), by_pid_method);
+		r->sorted_valid = 1;
+	}
+	*n = r->nmethods;
+	return (const struct ls_method_stats *const *)r->sorted;
+}
+
+void ls_reqs_reset(struct ls_reqs *r)
+{
+	for (size_t i = 0; i < r->capmethods; i++) {
+		free(r->methods[i]);
+		r->methods[i] = NULL;
+	}
+	r->nmethods = 0;
+	r->sorted_valid = 0;
+	r->unnamed = 0;
+}
+
+uint64_t ls_reqs_unnamed(const struct ls_reqs *r)
+{
+	return r->unnamed;
+}
