@@ -59,13 +59,14 @@ struct ls_call {
 	__u64 obj;       /* SSL * or nghttp2_session * */
 	__u64 buf;
 	__u64 aux;       /* _ex: size_t *done; mem_send: const uint8_t **data */
+	__u64 sp;        /* stack pointer at entry: its return comes back at sp + 8 */
 	__u32 cookie;
 	__s32 fd;
 };
 
 struct ls_thread {
 	__u32 depth;
-	__u32 overflow;  /* pushes beyond STACK_MAX, popped without accounting */
+	__u32 _pad0;
 	__u64 last_conn; /* the TLS connection this thread touched last */
 	struct ls_call c[STACK_MAX];
 };
@@ -840,6 +841,7 @@ int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
 	__u64 now = bpf_ktime_get_ns();
 	struct ls_thread *t;
 	struct ls_call *cl, *parent;
+	__u64 sp;
 	__u32 d;
 
 	if (!target_slot(id >> 32))
@@ -851,15 +853,21 @@ int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
 		if (!t)
 			return 0;
 	}
-	/* A return never seen (a thread that longjmp'ed or died): start over. */
-	parent = top(t);
-	if (parent && now - parent->start > stale_ns) {
-		t->depth = 0;
-		t->overflow = 0;
+	/*
+	 * A frame at or above this call's stack position cannot still be running:
+	 * its return was missed (attached mid-call, longjmp). Drop it, or it would
+	 * pose as this call's parent.
+	 */
+	sp = PT_REGS_SP(ctx);
+	for (int i = 0; i < STACK_MAX; i++) {
+		parent = top(t);
+		if (!parent || (parent->sp > sp && now - parent->start < stale_ns))
+			break;
+		t->depth--;
 		count(LS_CNT_STALE);
 	}
-	if (t->overflow || t->depth >= STACK_MAX) {
-		t->overflow++;
+	/* Deeper calls go unrecorded; their returns match no frame and are ignored. */
+	if (t->depth >= STACK_MAX) {
 		count(LS_CNT_DEPTH);
 		return 0;
 	}
@@ -888,14 +896,20 @@ int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
 	cl->buf = (__u64)buf;
 	cl->aux = (__u64)aux;
 	cl->cookie = cookie;
+	cl->sp = sp;
 	cl->fd = -1;
 	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_SEND)
 		cl->aux = (__u64)buf; /* const uint8_t **data */
 	t->depth = d + 1;
 	if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_HANDSHAKE) {
+		struct ls_conn_key ck = { .conn = (__u64)obj, .pid = id >> 32 };
 		__u64 ssl = (__u64)obj;
 
-		bpf_map_update_elem(&hs_start, &ssl, &now, BPF_NOEXIST);
+		/* A new connection may reuse a freed SSL's address: forget what the old one left. */
+		if (bpf_map_update_elem(&hs_start, &ssl, &now, BPF_NOEXIST) == 0) {
+			bpf_map_delete_elem(&conns, &ck);
+			bpf_map_delete_elem(&ssl_fds, &ssl);
+		}
 	}
 	return 0;
 }
@@ -910,6 +924,7 @@ int BPF_KRETPROBE(probe_exit, long ret)
 	struct ls_call cl, *parent;
 	struct ls_thread *t;
 	__u32 probe, conv, kind, flags = 0, d;
+	__u64 sp;
 	struct ls_event *e;
 	__s32 fd;
 	int ok;
@@ -917,13 +932,23 @@ int BPF_KRETPROBE(probe_exit, long ret)
 	t = bpf_map_lookup_elem(&threads, &tid);
 	if (!t)
 		return 0;
-	if (t->overflow) {
-		t->overflow--;
-		return 0;
+	/*
+	 * Match the return to its entry by stack pointer: frames deeper than this
+	 * return lost theirs (attached mid-call, longjmp) and are dropped; a return
+	 * whose entry was never recorded matches nothing and is ignored.
+	 */
+	sp = PT_REGS_SP(ctx);
+	for (int i = 0; i < STACK_MAX; i++) {
+		struct ls_call *tc = top(t);
+
+		if (!tc || tc->sp + 8 >= sp)
+			break;
+		t->depth--;
+		count(LS_CNT_STALE);
 	}
 	d = t->depth - 1;
 	barrier_var(d);
-	if (d >= STACK_MAX)
+	if (d >= STACK_MAX || t->c[d].sp + 8 != sp)
 		return 0;
 	t->depth = d;
 	cl = t->c[d];
@@ -1027,12 +1052,13 @@ int BPF_KRETPROBE(probe_exit, long ret)
 	if (kind == LS_KIND_H2_IN) {
 		struct ls_scratch *sc = scratch();
 		__u64 *known = bpf_map_lookup_elem(&sessions, &cl.obj);
-		__u64 conn_id = known ? *known : t->last_conn;
+		/* HTTP/2 input follows the TLS read on its thread: that read names the connection. */
+		__u64 conn_id = t->last_conn ? t->last_conn : known ? *known : 0;
 		struct ls_conn *c;
 
 		if (!conn_id)
 			return 0;
-		if (!known)
+		if (!known || *known != conn_id)
 			bpf_map_update_elem(&sessions, &cl.obj, &conn_id, BPF_ANY);
 		c = get_conn(pid, conn_id);
 		if (!c || !c->npend_in || !sc)

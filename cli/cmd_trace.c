@@ -252,10 +252,22 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 		}
 		first = 0;
 	}
-	if (json)
-		printf("],\"handshakes\":%llu,\"dropped\":%llu,\"unnamed_requests\":%llu,\"requests\":[",
+	if (json) {
+		static const struct { enum ls_counter c; const char *name; } counters[] = {
+			{ LS_CNT_RB_WAKEUPS, "ring_wakeups" }, { LS_CNT_STALE, "stale_calls" },
+			{ LS_CNT_DEPTH, "stack_overflow" }, { LS_CNT_H2_DESYNC, "h2_desync" },
+			{ LS_CNT_REQ_UNMATCHED, "unmatched_responses" }, { LS_CNT_REQ_TABLE_FULL, "request_table_full" },
+			{ LS_CNT_BATCH_FULL, "batch_full" },
+		};
+
+		printf("],\"handshakes\":%llu,\"dropped\":%llu,\"unnamed_requests\":%llu,\"counters\":{",
 		       (unsigned long long)handshakes, (unsigned long long)drops,
 		       (unsigned long long)ls_reqs_unnamed(t->reqs));
+		for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+			printf("%s\"%s\":%llu", i ? "," : "", counters[i].name,
+			       (unsigned long long)ls_session_counter(s, counters[i].c));
+		printf("},\"requests\":[");
+	}
 	else
 		printf("handshakes completed: %llu, records dropped: %llu%s\n", (unsigned long long)handshakes,
 		       (unsigned long long)drops, drops ? " (ring buffer full: the counts and histograms are still exact)" : "");

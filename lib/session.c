@@ -301,18 +301,19 @@ static int attach_uprobes(struct ls_session *s)
 			return ls_err(s->err, EINVAL, "%s: %s: refusing a uretprobe on a Go function (it corrupts goroutine stacks)",
 				      site->path, c->symbol);
 		uo.bpf_cookie = LS_COOKIE(c->probe, c->conv, c->kind);
+		/* Return side first: an entry seen without its return would linger as a stale frame. */
+		if (c->flags & LS_CAT_RETPROBE) {
+			uo.retprobe = true;
+			l = bpf_program__attach_uprobe_opts(s->skel->progs.probe_exit, site->pid, site->open_path,
+							    site->offset, &uo);
+			if (!l)
+				goto fail;
+			if ((ret = add_link(s, l)))
+				return ls_err(s->err, ret, "out of memory");
+			s->nuprobes++;
+		}
 		uo.retprobe = false;
 		l = bpf_program__attach_uprobe_opts(s->skel->progs.probe_enter, site->pid, site->open_path,
-						    site->offset, &uo);
-		if (!l)
-			goto fail;
-		if ((ret = add_link(s, l)))
-			return ls_err(s->err, ret, "out of memory");
-		s->nuprobes++;
-		if (!(c->flags & LS_CAT_RETPROBE))
-			continue;
-		uo.retprobe = true;
-		l = bpf_program__attach_uprobe_opts(s->skel->progs.probe_exit, site->pid, site->open_path,
 						    site->offset, &uo);
 		if (!l)
 			goto fail;

@@ -104,3 +104,37 @@ wait_trace() { # wait_trace: until latscope trace exits; its status in TRACE_RC
 	TRACE_RC=0
 	wait "$TRACE_PID" || TRACE_RC=$?
 }
+
+# start_h2server ARGS...: the example gRPC server on a free port; sets H2SERVER_PID and PORT.
+start_h2server() {
+	make_cert
+	"$ROOT/build/examples/h2server" --cert "$TMP/cert.pem" --key "$TMP/key.pem" -p 0 "$@" > "$TMP/h2server.out" 2> "$TMP/h2server.err" &
+	H2SERVER_PID=$!
+	PIDS_TO_KILL+=("$H2SERVER_PID")
+	local i
+	for i in $(seq 100); do
+		PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$TMP/h2server.out")
+		[[ -n $PORT ]] && return 0
+		sleep 0.1
+	done
+	cat "$TMP/h2server.err" >&2
+	fail "h2server did not start"
+}
+
+# grpc_load METHOD N ARGS...: h2load raw gRPC requests (empty message unless -d is given in ARGS).
+grpc_load() {
+	local method=$1 n=$2; shift 2
+	[[ -s $TMP/empty.bin ]] || "$ROOT/build/examples/grpcbody" -o "$TMP/empty.bin"
+	h2load -n "$n" -d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers' "$@" \
+		"https://127.0.0.1:$PORT/latscope.example.Echo/$method"
+}
+
+# pct FILE Q: the Q-quantile (0..1, nearest rank) of the numbers in FILE, one per line.
+pct() {
+	sort -n "$1" | awk -v q="$2" '{ v[NR] = $1 } END { if (!NR) { print 0; exit } r = int(q * NR + 0.999999); if (r < 1) r = 1; print v[r] }'
+}
+
+# within A B TOL: |A - B| <= TOL * B (floating point).
+within() {
+	awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t * b) }'
+}

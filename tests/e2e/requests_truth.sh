@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The request model against ground truth: the example server injects a known
+# delay on one method and none on another; latscope's per-request phases must
+# find it in `app`, add up to each request's total, count every request once,
+# and stay within what the client measured.
+. "$(dirname "$0")/../lib.sh"
+
+SLOW_N=${SLOW_N:-1000}
+FAST_N=${FAST_N:-3000}
+start_h2server --method Slow:sleep=20
+start_trace "$TMP/t.json" -p "$H2SERVER_PID" --json --all -d 60
+grpc_load Slow "$SLOW_N" -c 4 -m 10 -t 1 --log-file="$TMP/slow.log" > "$TMP/h2load-slow.txt" 2>&1 || fail "h2load Slow failed"
+grpc_load Fast "$FAST_N" -c 4 -m 10 -t 1 --log-file="$TMP/fast.log" > "$TMP/h2load-fast.txt" 2>&1 || fail "h2load Fast failed"
+kill -INT "$TRACE_PID"
+wait_trace
+[[ $TRACE_RC == 0 ]] || { cat "$TMP/t.json.err"; fail "trace exited with $TRACE_RC"; }
+T=$TMP/t.json
+echo "kernel hook: $(jq -r 'select(.type=="summary") | .kernel_hook' "$T")"
+slow_ok=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$TMP/h2load-slow.txt")
+fast_ok=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$TMP/h2load-fast.txt")
+[[ $slow_ok == "$SLOW_N" && $fast_ok == "$FAST_N" ]] || fail "h2load: $slow_ok/$SLOW_N and $fast_ok/$FAST_N succeeded"
+check "no records dropped" test "$(jq -r 'select(.type=="summary") | .dropped' "$T")" -eq 0
+
+# Every request counted once, under its method.
+nslow=$(jq -s '[.[] | select(.type=="request" and .method=="/latscope.example.Echo/Slow")] | length' "$T")
+nfast=$(jq -s '[.[] | select(.type=="request" and .method=="/latscope.example.Echo/Fast")] | length' "$T")
+nall=$(jq -s '[.[] | select(.type=="request")] | length' "$T")
+kcount=$(jq -r 'select(.type=="summary") | .requests[0].count' "$T")
+check "Slow requests seen ($nslow) = h2load's completed ($SLOW_N)" test "$nslow" -eq "$SLOW_N"
+check "Fast requests seen ($nfast) = h2load's completed ($FAST_N)" test "$nfast" -eq "$FAST_N"
+check "no other request ($nall = $SLOW_N + $FAST_N), kernel count $kcount agrees" test "$nall" -eq $((SLOW_N + FAST_N)) -a "$kcount" -eq "$nall"
+# A later connection may reuse a closed one's SSL address: compare within one h2load run (one method).
+dup=$(jq -s '[.[] | select(.type=="request")] | group_by(.method) | map(map("\(.conn)/\(.stream)") | length - (unique | length)) | add' "$T")
+check "every (connection, stream) once within a run ($dup duplicates)" test "$dup" -eq 0
+odd=$(jq -s '[.[] | select(.type=="request" and (.stream % 2 == 0))] | length' "$T")
+check "stream ids are client-initiated (odd): $odd even" test "$odd" -eq 0
+grpc=$(jq -s '[.[] | select(.type=="request" and .grpc_status == 0 and .status == 200)] | length' "$T")
+check "every request has :status 200 and grpc-status 0 ($grpc)" test "$grpc" -eq "$nall"
+
+# Phases add up: app is the remainder, so the measured phases must never exceed the total.
+bad=$(jq -s '[.[] | select(.type=="request") | (.phases | add) as $s | select(($s - .total_ns | fabs) > ([.total_ns * 0.01, 2000] | max) or .overlap == true)] | length' "$T")
+check "phases add up to the total within 1% (or 2us) for every request ($bad do not)" test "$bad" -eq 0
+
+# Ground truth: Slow sleeps 20 ms in its handler, Fast does nothing.
+jq -r 'select(.type=="request" and .method=="/latscope.example.Echo/Slow") | .phases.app' "$T" > "$TMP/slow_app"
+jq -r 'select(.type=="request" and .method=="/latscope.example.Echo/Fast") | .phases.app' "$T" > "$TMP/fast_app"
+slow_app50=$(pct "$TMP/slow_app" 0.5); fast_app50=$(pct "$TMP/fast_app" 0.5)
+check "Slow app p50 $((slow_app50 / 1000))us within 5% of 20 ms" within "$slow_app50" 20000000 0.05
+check "Fast app p50 $((fast_app50 / 1000))us below 2 ms" test "$fast_app50" -lt 2000000
+for ph in tls_in h2_in tls_out h2_out net_out; do
+	n=$(jq -s "[.[] | select(.type==\"request\" and .phases.$ph > 0)] | length" "$T")
+	# Every request's bytes went through these calls; a read or write shared by many streams counts for each.
+	check "$ph > 0 for most requests ($n of $nall)" test "$n" -ge $((nall * 9 / 10))
+done
+
+# Server-side totals never exceed what the client saw for the same requests.
+for m in slow fast; do
+	M=$([[ $m == slow ]] && echo Slow || echo Fast)
+	jq -r "select(.type==\"request\" and .method==\"/latscope.example.Echo/$M\") | .total_ns / 1000 | floor" "$T" > "$TMP/${m}_srv"
+	awk '{ print $3 }' "$TMP/$m.log" > "$TMP/${m}_cli"
+	for q in 0.5 0.99; do
+		s=$(pct "$TMP/${m}_srv" $q); c=$(pct "$TMP/${m}_cli" $q)
+		check "$M p$q: server total ${s}us <= client latency ${c}us" test "$s" -le "$c"
+	done
+done
+assert_no_probes
