@@ -224,6 +224,7 @@ struct {
 /* Zeroed templates for new map entries (too large to build on the stack). */
 static struct ls_thread zero_thread;
 static struct ls_conn zero_conn;
+static struct ls_req zero_req;
 
 /* ---- Small helpers ------------------------------------------------------------ */
 
@@ -329,6 +330,7 @@ struct ls_walk {
 	/* state */
 	__u32 off;
 	__u32 nbatch;
+	char head[24];   /* the first bytes of a direction: the client preface? */
 	struct ls_batch_ent batch[BATCH_MAX];
 };
 
@@ -413,13 +415,17 @@ static __always_inline void emit_headers(struct ls_walk *w, __u32 stream, const 
 static __always_inline void open_request(struct ls_walk *w, __u32 stream)
 {
 	struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = stream };
-	struct ls_req r = {};
+	struct ls_req *r;
 
 	if (bpf_map_lookup_elem(&reqs, &k))
 		return;
-	r.start = w->start;
-	if (bpf_map_update_elem(&reqs, &k, &r, BPF_NOEXIST))
+	if (bpf_map_update_elem(&reqs, &k, &zero_req, BPF_NOEXIST)) {
 		count(LS_CNT_REQ_TABLE_FULL);
+		return;
+	}
+	r = bpf_map_lookup_elem(&reqs, &k);
+	if (r)
+		r->start = w->start;
 }
 
 /* A complete frame header: act on it, then skip its payload. */
@@ -536,11 +542,9 @@ static __always_inline void walk_buffer(struct ls_loop *L)
 
 	w->off = 0;
 	if (!d->started) {
-		char head[24] = {};
-
 		d->started = 1;
-		if (w->len >= 24 && !bpf_probe_read_user(head, 24, w->buf) &&
-		    is_preface(head)) {
+		if (w->len >= 24 && !bpf_probe_read_user(w->head, 24, w->buf) &&
+		    is_preface(w->head)) {
 			w->off = 24;
 			c->is_h2 = 1;
 		} else if (!c->in.started || !c->out.started) {
@@ -921,7 +925,7 @@ int BPF_KRETPROBE(probe_exit, long ret)
 	__u32 pid = id >> 32, tid = (__u32)id;
 	__u64 now = bpf_ktime_get_ns();
 	__u64 total, self, bytes = 0, span = 0;
-	struct ls_call cl, *parent;
+	struct ls_call *cl, *parent;
 	struct ls_thread *t;
 	__u32 probe, conv, kind, flags = 0, d;
 	__u64 sp;
@@ -951,20 +955,20 @@ int BPF_KRETPROBE(probe_exit, long ret)
 	if (d >= STACK_MAX || t->c[d].sp + 8 != sp)
 		return 0;
 	t->depth = d;
-	cl = t->c[d];
-	probe = LS_COOKIE_PROBE(cl.cookie);
-	conv = LS_COOKIE_CONV(cl.cookie);
-	kind = LS_COOKIE_KIND(cl.cookie);
-	total = now - cl.start;
-	self = total > cl.child_ns ? total - cl.child_ns : 0;
+	cl = &t->c[d];
+	probe = LS_COOKIE_PROBE(cl->cookie);
+	conv = LS_COOKIE_CONV(cl->cookie);
+	kind = LS_COOKIE_KIND(cl->cookie);
+	total = now - cl->start;
+	self = total > cl->child_ns ? total - cl->child_ns : 0;
 	parent = top(t);
 	if (parent) {
 		if (LS_COOKIE_KIND(parent->cookie) == kind) {
 			/* Same kind nested (SSL_accept -> SSL_do_handshake): the outer call owns it. */
-			parent->child_ns += cl.child_ns;
-			parent->net_ns += cl.net_ns;
-			if (cl.fd >= 0 && parent->fd < 0)
-				parent->fd = cl.fd;
+			parent->child_ns += cl->child_ns;
+			parent->net_ns += cl->net_ns;
+			if (cl->fd >= 0 && parent->fd < 0)
+				parent->fd = cl->fd;
 			if (probe < LS_PROBE_MAX) {
 				struct ls_stats *st = bpf_map_lookup_elem(&stats, &probe);
 
@@ -980,19 +984,19 @@ int BPF_KRETPROBE(probe_exit, long ret)
 	case LS_ARG_SSL_RW_EX:
 		ret = (int)ret;
 		ok = ret == 1;
-		if (ok && cl.aux)
-			bpf_probe_read_user(&bytes, sizeof(bytes), (void *)cl.aux);
+		if (ok && cl->aux)
+			bpf_probe_read_user(&bytes, sizeof(bytes), (void *)cl->aux);
 		break;
 	case LS_ARG_SSL_HS:
 		ret = (int)ret;
 		ok = ret == 1;
 		if (ok) {
-			__u64 *t0 = bpf_map_lookup_elem(&hs_start, &cl.obj);
+			__u64 *t0 = bpf_map_lookup_elem(&hs_start, &cl->obj);
 
 			flags |= LS_F_HANDSHAKE;
 			if (t0) {
 				span = now - *t0;
-				bpf_map_delete_elem(&hs_start, &cl.obj);
+				bpf_map_delete_elem(&hs_start, &cl->obj);
 			}
 		}
 		break;
@@ -1012,20 +1016,20 @@ int BPF_KRETPROBE(probe_exit, long ret)
 	account(probe, ok, bytes, total);
 
 	if (kind == LS_KIND_TLS_READ || kind == LS_KIND_TLS_WRITE || kind == LS_KIND_TLS_HANDSHAKE) {
-		fd = cl.fd;
+		fd = cl->fd;
 		if (fd >= 0) {
-			bpf_map_update_elem(&ssl_fds, &cl.obj, &fd, BPF_ANY);
+			bpf_map_update_elem(&ssl_fds, &cl->obj, &fd, BPF_ANY);
 		} else {
-			__s32 *known = bpf_map_lookup_elem(&ssl_fds, &cl.obj);
+			__s32 *known = bpf_map_lookup_elem(&ssl_fds, &cl->obj);
 
 			if (known)
 				fd = *known;
 		}
 		if (fd >= 0)
 			flags |= LS_F_FD_KNOWN;
-		t->last_conn = cl.obj;
+		t->last_conn = cl->obj;
 		if (ok && bytes && kind != LS_KIND_TLS_HANDSHAKE)
-			tls_data(pid, tid, &cl, kind == LS_KIND_TLS_WRITE, bytes, self, now);
+			tls_data(pid, tid, cl, kind == LS_KIND_TLS_WRITE, bytes, self, now);
 		if (!ok || (!bytes && !(flags & LS_F_HANDSHAKE)))
 			return 0;
 		e = reserve_event();
@@ -1038,7 +1042,7 @@ int BPF_KRETPROBE(probe_exit, long ret)
 		e->fd = fd;
 		e->ts_ns = now;
 		e->dur_ns = total;
-		e->conn = cl.obj;
+		e->conn = cl->obj;
 		e->ret = ret;
 		e->bytes = bytes;
 		e->span_ns = span;
@@ -1051,7 +1055,7 @@ int BPF_KRETPROBE(probe_exit, long ret)
 		return 0;
 	if (kind == LS_KIND_H2_IN) {
 		struct ls_scratch *sc = scratch();
-		__u64 *known = bpf_map_lookup_elem(&sessions, &cl.obj);
+		__u64 *known = bpf_map_lookup_elem(&sessions, &cl->obj);
 		/* HTTP/2 input follows the TLS read on its thread: that read names the connection. */
 		__u64 conn_id = t->last_conn ? t->last_conn : known ? *known : 0;
 		struct ls_conn *c;
@@ -1059,7 +1063,7 @@ int BPF_KRETPROBE(probe_exit, long ret)
 		if (!conn_id)
 			return 0;
 		if (!known || *known != conn_id)
-			bpf_map_update_elem(&sessions, &cl.obj, &conn_id, BPF_ANY);
+			bpf_map_update_elem(&sessions, &cl->obj, &conn_id, BPF_ANY);
 		c = get_conn(pid, conn_id);
 		if (!c || !c->npend_in || !sc)
 			return 0;
@@ -1071,7 +1075,7 @@ int BPF_KRETPROBE(probe_exit, long ret)
 		bpf_loop(PEND_MAX, h2in_one, &L, 0);
 		c->npend_in = 0;
 	} else if (kind == LS_KIND_H2_OUT) {
-		__u64 *known = bpf_map_lookup_elem(&sessions, &cl.obj);
+		__u64 *known = bpf_map_lookup_elem(&sessions, &cl->obj);
 		__u64 conn_id = known ? *known : t->last_conn;
 		struct ls_conn *c;
 

@@ -7,7 +7,10 @@
 
 SLOW_N=${SLOW_N:-1000}
 FAST_N=${FAST_N:-3000}
-start_h2server --method Slow:sleep=20
+# The injected delay. Under software emulation (the 6.1 VM) the server itself needs ~2 ms
+# to wake and answer, so the VM run injects 100 ms to keep that inside the 5% tolerance.
+SLOW_MS=${SLOW_MS:-20}
+start_h2server --method Slow:sleep=$SLOW_MS
 start_trace "$TMP/t.json" -p "$H2SERVER_PID" --json --all -d 60
 grpc_load Slow "$SLOW_N" -c 4 -m 10 -t 1 --log-file="$TMP/slow.log" > "$TMP/h2load-slow.txt" 2>&1 || fail "h2load Slow failed"
 grpc_load Fast "$FAST_N" -c 4 -m 10 -t 1 --log-file="$TMP/fast.log" > "$TMP/h2load-fast.txt" 2>&1 || fail "h2load Fast failed"
@@ -41,11 +44,11 @@ check "every request has :status 200 and grpc-status 0 ($grpc)" test "$grpc" -eq
 bad=$(jq -s '[.[] | select(.type=="request") | (.phases | add) as $s | select(($s - .total_ns | fabs) > ([.total_ns * 0.01, 2000] | max) or .overlap == true)] | length' "$T")
 check "phases add up to the total within 1% (or 2us) for every request ($bad do not)" test "$bad" -eq 0
 
-# Ground truth: Slow sleeps 20 ms in its handler, Fast does nothing.
+# Ground truth: Slow sleeps SLOW_MS in its handler, Fast does nothing.
 jq -r 'select(.type=="request" and .method=="/latscope.example.Echo/Slow") | .phases.app' "$T" > "$TMP/slow_app"
 jq -r 'select(.type=="request" and .method=="/latscope.example.Echo/Fast") | .phases.app' "$T" > "$TMP/fast_app"
 slow_app50=$(pct "$TMP/slow_app" 0.5); fast_app50=$(pct "$TMP/fast_app" 0.5)
-check "Slow app p50 $((slow_app50 / 1000))us within 5% of 20 ms" within "$slow_app50" 20000000 0.05
+check "Slow app p50 $((slow_app50 / 1000))us within 5% of $SLOW_MS ms" within "$slow_app50" $((SLOW_MS * 1000000)) 0.05
 check "Fast app p50 $((fast_app50 / 1000))us below 2 ms" test "$fast_app50" -lt 2000000
 for ph in tls_in h2_in tls_out h2_out net_out; do
 	n=$(jq -s "[.[] | select(.type==\"request\" and .phases.$ph > 0)] | length" "$T")

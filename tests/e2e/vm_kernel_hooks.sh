@@ -4,11 +4,17 @@
 . "$(dirname "$0")/../lib.sh"
 VMRUN=${VMRUN:-$ROOT/../shared/tools/vmrun.sh}
 [[ -x $VMRUN ]] || fail "vmrun not found at $VMRUN (../shared/tools/vmrun.sh)"
+vm() { # vm HOOK TEST ENV...: run one test script in the 6.1 guest with HOOK forced
+	local hook=$1 test=$2; shift 2
+	echo "--- 6.1 kernel, --kernel-hook $hook: $test"
+	(cd "$ROOT" && env LATSCOPE_KHOOK="$hook" "$@" "$VMRUN" --kernel-deb 'linux-image-6.1*-amd64' --timeout 400 -- \
+		"tests/e2e/$test.sh") > "$TMP/vm.log" 2>&1 || { cat "$TMP/vm.log"; fail "$test failed in the 6.1 VM with $hook"; }
+	sed 's/^/  /' "$TMP/vm.log"
+	grep -q "^kernel hook: $hook" "$TMP/vm.log" || fail "the VM run did not use $hook"
+	pass "$test green in the 6.1 VM with --kernel-hook $hook"
+}
 for hook in kprobe fentry; do
-	echo "--- 6.1 kernel, --kernel-hook $hook"
-	(cd "$ROOT" && LATSCOPE_KHOOK=$hook REQS=1000 "$VMRUN" --kernel-deb 'linux-image-6.1*-amd64' --timeout 400 -- \
-		tests/e2e/trace_nghttpd.sh) > "$TMP/vm-$hook.log" 2>&1 || { cat "$TMP/vm-$hook.log"; fail "trace test failed in the 6.1 VM with $hook"; }
-	sed 's/^/  /' "$TMP/vm-$hook.log"
-	grep -q "^kernel hook: $hook;" "$TMP/vm-$hook.log" || fail "the VM run did not use $hook"
-	pass "trace test green in the 6.1 VM with --kernel-hook $hook"
+	vm "$hook" trace_nghttpd REQS=1000
 done
+# Software emulation: fewer requests, and a longer injected delay (see requests_truth.sh).
+vm kprobe requests_truth SLOW_N=400 FAST_N=1000 SLOW_MS=100
