@@ -24,6 +24,7 @@ const volatile __u32 rb_wakeup_bytes = 4 << 20; /* wake the consumer past this f
 const volatile __u8 emit_calls = 1;             /* per-call TLS and net records */
 const volatile __u8 emit_requests = 1;          /* per-request records */
 const volatile __u64 stale_ns = 10ULL * 1000000000ULL;
+const volatile __u8 offcpu_all_threads = 1;   /* 0: only threads working on a request */
 /* Live-tunable: requests at or over it are flagged slow. */
 __u64 threshold_ns = 10 * 1000000ULL;
 
@@ -66,8 +67,10 @@ struct ls_call {
 
 struct ls_thread {
 	__u32 depth;
-	__u32 _pad0;
+	__u8 slow_seen;  /* the threshold crossing of req_start's request was captured */
+	__u8 _pad0[3];
 	__u64 last_conn; /* the TLS connection this thread touched last */
+	__u64 req_start; /* start of the request this thread last began reading, 0 when it finished */
 	struct ls_call c[STACK_MAX];
 };
 
@@ -330,6 +333,8 @@ struct ls_walk {
 	/* state */
 	__u32 off;
 	__u32 nbatch;
+	__u32 opened;    /* requests this buffer started */
+	__u32 finished;  /* requests this buffer ended */
 	char head[24];   /* the first bytes of a direction: the client preface? */
 	struct ls_batch_ent batch[BATCH_MAX];
 };
@@ -424,8 +429,10 @@ static __always_inline void open_request(struct ls_walk *w, __u32 stream)
 		return;
 	}
 	r = bpf_map_lookup_elem(&reqs, &k);
-	if (r)
+	if (r) {
 		r->start = w->start;
+		w->opened++;
+	}
 }
 
 /* A complete frame header: act on it, then skip its payload. */
@@ -642,6 +649,8 @@ static __always_inline struct ls_scratch *scratch(void)
 		__builtin_memset(&sc->a, 0, sizeof(sc->a));
 		sc->w.off = 0;
 		sc->w.nbatch = 0;
+		sc->w.opened = 0;
+		sc->w.finished = 0;
 		sc->w.hd_flags = 0;
 	}
 	return sc;
@@ -754,8 +763,10 @@ static long attrib_one(__u32 i, void *ctx)
 	r->ph[LS_PH_NET_OUT] += a->net_ns;
 	r->ph[LS_PH_H2_OUT] += a->h2_ns;
 	r->bytes_out += b->bytes;
-	if (b->flags & 1)
+	if (b->flags & 1) {
 		finish_request(L, &k, r);
+		w->finished++;
+	}
 	return 0;
 }
 
@@ -1028,8 +1039,20 @@ int BPF_KRETPROBE(probe_exit, long ret)
 		if (fd >= 0)
 			flags |= LS_F_FD_KNOWN;
 		t->last_conn = cl->obj;
-		if (ok && bytes && kind != LS_KIND_TLS_HANDSHAKE)
+		if (ok && bytes && kind != LS_KIND_TLS_HANDSHAKE) {
+			__u32 zero = 0;
+			struct ls_scratch *sc;
+
 			tls_data(pid, tid, cl, kind == LS_KIND_TLS_WRITE, bytes, self, now);
+			/* Which request this thread works on: what the profiler tags its samples with. */
+			sc = bpf_map_lookup_elem(&walk_scratch, &zero);
+			if (sc && kind == LS_KIND_TLS_READ && sc->w.opened && !t->req_start) {
+				t->req_start = cl->start;
+				t->slow_seen = 0;
+			} else if (sc && kind == LS_KIND_TLS_WRITE && sc->w.finished) {
+				t->req_start = 0;
+			}
+		}
 		if (!ok || (!bytes && !(flags & LS_F_HANDSHAKE)))
 			return 0;
 		e = reserve_event();
@@ -1293,4 +1316,159 @@ int fx_recv(void *ctx)
 
 	bpf_get_func_ret(ctx, &ret);
 	return net_exit(LS_PROBE_NET_RECV, (int)ret);
+}
+
+/* ---- Profiler: CPU samples, threshold crossings, off-CPU time ------------------ */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 16384);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, LS_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ls_sample_key);
+	__type(value, __u64);
+} samples SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ls_sample_key);
+	__type(value, __u64);
+} offcpu SEC(".maps");
+
+struct ls_offstart {
+	__u64 ts;
+	struct ls_sample_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct ls_offstart);
+} offstart SEC(".maps");
+
+static __always_inline __u8 kind_phase(__u32 kind)
+{
+	switch (kind) {
+	case LS_KIND_TLS_READ: return LS_PH_TLS_IN;
+	case LS_KIND_TLS_WRITE: return LS_PH_TLS_OUT;
+	case LS_KIND_H2_IN: return LS_PH_H2_IN;
+	case LS_KIND_H2_OUT: return LS_PH_H2_OUT;
+	}
+	return LS_PH_OTHER;
+}
+
+/* The phase a thread is in right now, and whether its request is over the threshold. */
+static __always_inline void thread_phase(__u32 tid, __u64 now, struct ls_sample_key *k, struct ls_thread **tp)
+{
+	struct ls_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	struct ls_call *cl;
+
+	*tp = t;
+	k->phase = LS_PH_OTHER;
+	k->slow = 0;
+	if (!t)
+		return;
+	cl = top(t);
+	if (cl) {
+		k->phase = kind_phase(LS_COOKIE_KIND(cl->cookie));
+	} else if (t->req_start) {
+		k->phase = LS_PH_APP;
+	}
+	if (t->req_start && now - t->req_start >= threshold_ns)
+		k->slow = 1;
+}
+
+static __always_inline void stack_ids(void *ctx, struct ls_sample_key *k)
+{
+	k->ustack = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	k->kstack = bpf_get_stackid(ctx, &stacks, 0);
+	if (k->ustack < 0 && k->kstack < 0)
+		count(LS_CNT_STACK_LOST);
+}
+
+SEC("perf_event")
+int on_cpu_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, pid = id >> 32;
+	__u64 now = bpf_ktime_get_ns(), one = 1, *cnt;
+	struct ls_sample_key k = {};
+	struct ls_thread *t;
+
+	if (!pid || !target_slot(pid))
+		return 0;
+	count(LS_CNT_SAMPLES);
+	k.pid = pid;
+	thread_phase(tid, now, &k, &t);
+	stack_ids(ctx, &k);
+	cnt = bpf_map_lookup_elem(&samples, &k);
+	if (cnt)
+		__sync_fetch_and_add(cnt, 1);
+	else if (bpf_map_update_elem(&samples, &k, &one, BPF_NOEXIST))
+		count(LS_CNT_SAMPLE_LOST);
+	/* The first sample after a request crosses the threshold shows what it is doing then. */
+	if (k.slow && t && !t->slow_seen && emit_requests) {
+		struct ls_slow_stack *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+		t->slow_seen = 1;
+		if (!r) {
+			count(LS_CNT_RB_DROPS);
+			return 0;
+		}
+		r->type = LS_REC_SLOW_STACK;
+		r->phase = k.phase;
+		r->pid = pid;
+		r->tid = tid;
+		r->ustack = k.ustack;
+		r->kstack = k.kstack;
+		r->_pad = 0;
+		r->ts_ns = now;
+		r->age_ns = now - t->req_start;
+		bpf_ringbuf_submit(r, rb_flags());
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u32 prev_pid = BPF_CORE_READ(prev, tgid), next_tid = BPF_CORE_READ(next, pid);
+	__u64 now = bpf_ktime_get_ns();
+	struct ls_offstart *os;
+
+	/* Going off CPU: remember where (prev is the current task here). */
+	if (prev_pid && target_slot(prev_pid)) {
+		struct ls_offstart o = {};
+		struct ls_thread *t;
+		__u32 prev_tid = BPF_CORE_READ(prev, pid);
+
+		o.ts = now;
+		o.key.pid = prev_pid;
+		thread_phase(prev_tid, now, &o.key, &t);
+		if (offcpu_all_threads || (t && t->req_start)) {
+			stack_ids(ctx, &o.key);
+			bpf_map_update_elem(&offstart, &prev_tid, &o, BPF_ANY);
+		}
+	}
+	/* Coming back: the time in between is blocked time of that stack. */
+	os = bpf_map_lookup_elem(&offstart, &next_tid);
+	if (os) {
+		__u64 delta = now - os->ts, *v;
+		struct ls_sample_key k = os->key;
+
+		bpf_map_delete_elem(&offstart, &next_tid);
+		v = bpf_map_lookup_elem(&offcpu, &k);
+		if (v)
+			__sync_fetch_and_add(v, delta);
+		else
+			bpf_map_update_elem(&offcpu, &k, &delta, BPF_NOEXIST);
+	}
+	return 0;
 }

@@ -84,6 +84,7 @@ enum ls_rec_type {
 	LS_REC_NET = 2,     /* a kernel TCP send or receive (struct ls_event) */
 	LS_REC_REQUEST = 3, /* a finished request with its phases (struct ls_request) */
 	LS_REC_HEADERS = 4, /* an HTTP/2 header block fragment, for HPACK (struct ls_headers) */
+	LS_REC_SLOW_STACK = 5, /* a thread's stacks when its request crossed the threshold (struct ls_slow_stack) */
 };
 
 /* Every record starts with these 8 bytes. */
@@ -197,6 +198,35 @@ struct ls_phase_stats {
 	__u64 hist[LS_HIST_BUCKETS];
 };
 
+/*
+ * Profiler: samples and off-CPU time aggregate in the kernel, keyed by the
+ * stacks (ids in the stack-trace map; negative when not captured), the
+ * thread's phase and whether its request was over the threshold.
+ */
+#define LS_PH_OTHER LS_PHASE_COUNT  /* sample taken outside any request */
+#define LS_STACK_DEPTH 127
+
+struct ls_sample_key {
+	__u32 pid;
+	__s32 ustack;
+	__s32 kstack;
+	__u8 phase;   /* enum ls_phase, or LS_PH_OTHER */
+	__u8 slow;
+	__u8 _pad[2];
+};
+
+struct ls_slow_stack {
+	__u16 type;   /* LS_REC_SLOW_STACK */
+	__u16 phase;
+	__u32 pid;
+	__u32 tid;
+	__s32 ustack;
+	__s32 kstack;
+	__u32 _pad;
+	__u64 ts_ns;
+	__u64 age_ns; /* how long the request had been running */
+};
+
 /* Per-CPU counters that are not per probe. */
 enum ls_counter {
 	LS_CNT_RB_DROPS = 0,   /* records lost: ring buffer full */
@@ -207,6 +237,9 @@ enum ls_counter {
 	LS_CNT_REQ_UNMATCHED,  /* response frames of a stream never seen starting */
 	LS_CNT_REQ_TABLE_FULL, /* requests not tracked: table full */
 	LS_CNT_BATCH_FULL,     /* streams beyond what one buffer's bookkeeping holds: their frames were not attributed */
+	LS_CNT_SAMPLES,        /* CPU samples of target threads */
+	LS_CNT_SAMPLE_LOST,    /* samples not aggregated (table full) */
+	LS_CNT_STACK_LOST,     /* stacks not captured (stack map full or unwinding failed) */
 	LS_CNT_MAX = 16,
 };
 

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/capability.h>
+#include <linux/perf_event.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -32,6 +33,8 @@ struct ls_session {
 	char btf_path[LS_PATH_LEN];
 	int records, requests, attach_uprobes;
 	uint64_t threshold_ns;
+	unsigned int sample_hz;
+	int offcpu, offcpu_inflight_only;
 	ls_event_fn on_event;
 	void *ctx;
 	void *statbuf;
@@ -97,6 +100,9 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 	s->records = opts->records;
 	s->requests = opts->requests;
 	s->threshold_ns = opts->threshold_ns ? opts->threshold_ns : 10000000ull;
+	s->sample_hz = opts->sample_hz;
+	s->offcpu = opts->offcpu;
+	s->offcpu_inflight_only = opts->offcpu_inflight_only;
 	s->attach_uprobes = opts->attach_uprobes;
 	s->on_event = opts->on_event;
 	s->ctx = opts->ctx;
@@ -235,6 +241,7 @@ static int try_variant(struct ls_session *s, enum ls_khook h)
 	s->skel->rodata->emit_calls = s->records ? 1 : 0;
 	s->skel->rodata->emit_requests = s->requests ? 1 : 0;
 	s->skel->data->threshold_ns = s->threshold_ns;
+	s->skel->rodata->offcpu_all_threads = s->offcpu_inflight_only ? 0 : 1;
 	for (size_t v = 0; v < sizeof(all) / sizeof(all[0]); v++) {
 		variant_progs(s->skel, all[v], progs);
 		for (int i = 0; progs[i]; i++)
@@ -331,6 +338,105 @@ fail:
 	return 0;
 }
 
+/* A software cpu-clock event on every CPU: no hardware PMU needed. The program filters by process. */
+static int attach_sampling(struct ls_session *s)
+{
+	int ncpu = libbpf_num_possible_cpus();
+
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		struct perf_event_attr attr;
+		struct bpf_link *l;
+		int fd, ret;
+
+		memset(&attr, 0, sizeof(attr));
+		attr.type = PERF_TYPE_SOFTWARE;
+		attr.config = PERF_COUNT_SW_CPU_CLOCK;
+		attr.size = sizeof(attr);
+		attr.freq = 1;
+		attr.sample_freq = s->sample_hz;
+		fd = (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENODEV || errno == ENOENT)
+				continue; /* a possible but offline CPU */
+			return ls_err(s->err, errno, "perf_event_open cpu-clock on cpu %d: %s", cpu, strerror(errno));
+		}
+		l = bpf_program__attach_perf_event(s->skel->progs.on_cpu_sample, fd);
+		if (!l) {
+			ret = errno;
+			close(fd);
+			return ls_err(s->err, ret, "attach sampling program on cpu %d: %s", cpu, strerror(ret));
+		}
+		/* The link owns the perf event fd from here on. */
+		if ((ret = add_link(s, l)))
+			return ls_err(s->err, ret, "out of memory");
+	}
+	return 0;
+}
+
+static int read_aggregate(struct ls_session *s, struct bpf_map *map, struct ls_stack_sample **out, size_t *n)
+{
+	struct ls_sample_key key, next, *prev = NULL;
+	struct ls_stack_sample *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int fd = bpf_map__fd(map);
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		__u64 val;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &val))
+			continue; /* removed meanwhile */
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 1024;
+			struct ls_stack_sample *nv = realloc(v, ncap * sizeof(*nv));
+
+			if (!nv) {
+				free(v);
+				return ls_err(s->err, ENOMEM, "out of memory");
+			}
+			v = nv;
+			cap = ncap;
+		}
+		v[cnt].key = key;
+		v[cnt].value = val;
+		cnt++;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int ls_session_samples(struct ls_session *s, int offcpu, struct ls_stack_sample **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (!s->skel)
+		return ls_err(s->err, EINVAL, "session not started");
+	return read_aggregate(s, offcpu ? s->skel->maps.offcpu : s->skel->maps.samples, out, n);
+}
+
+int ls_session_stack(struct ls_session *s, int32_t id, uint64_t *ips, size_t max, size_t *n)
+{
+	__u64 buf[LS_STACK_DEPTH];
+	__u32 key = (__u32)id;
+	size_t k = 0;
+
+	*n = 0;
+	if (!s->skel)
+		return ls_err(s->err, EINVAL, "session not started");
+	if (id < 0)
+		return -ENOENT;
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.stacks), &key, buf))
+		return errno == ENOENT ? -ENOENT : ls_err(s->err, errno, "reading stack %d: %s", id, strerror(errno));
+	while (k < LS_STACK_DEPTH && k < max && buf[k]) {
+		ips[k] = buf[k];
+		k++;
+	}
+	*n = k;
+	return 0;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct ls_session *s = ctx;
@@ -367,6 +473,21 @@ int ls_session_start(struct ls_session *s)
 	if (s->attach_uprobes) {
 		ret = attach_uprobes(s);
 		if (ret)
+			goto fail;
+	}
+	if (s->sample_hz) {
+		ret = attach_sampling(s);
+		if (ret)
+			goto fail;
+	}
+	if (s->offcpu) {
+		struct bpf_link *l = bpf_program__attach(s->skel->progs.on_switch);
+
+		if (!l) {
+			ret = ls_err(s->err, errno, "attach sched:sched_switch for off-CPU time: %s", strerror(errno));
+			goto fail;
+		}
+		if ((ret = add_link(s, l)))
 			goto fail;
 	}
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_record, s, NULL);

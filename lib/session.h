@@ -34,6 +34,15 @@ struct ls_session_opts {
 	void *ctx;
 	int requests;            /* stream request and header records */
 	uint64_t threshold_ns;   /* requests at or over it are slow (0: 10 ms) */
+	unsigned int sample_hz;  /* CPU samples per second of each CPU (0: no sampling) */
+	int offcpu;              /* record where target threads block, and for how long */
+	int offcpu_inflight_only; /* only threads working on a request */
+};
+
+/* One aggregated profile entry: stacks + tags, and samples (CPU) or nanoseconds (off-CPU). */
+struct ls_stack_sample {
+	struct ls_sample_key key;
+	uint64_t value;
 };
 
 #define LS_SESSION_MAX_PIDS LS_MAX_TARGETS
@@ -52,6 +61,15 @@ int ls_session_stats(struct ls_session *s, unsigned int probe, struct ls_stats *
 
 /* Request phase statistics of one target (phase: enum ls_phase or LS_PH_TOTAL), summed over CPUs. */
 int ls_session_phase_stats(struct ls_session *s, pid_t pid, unsigned int phase, struct ls_phase_stats *out);
+
+/*
+ * The aggregated CPU samples (offcpu = 0) or off-CPU times (offcpu = 1) so far.
+ * *out is malloc'ed; free() it. 0 or -errno.
+ */
+int ls_session_samples(struct ls_session *s, int offcpu, struct ls_stack_sample **out, size_t *n);
+
+/* The addresses of stack id (innermost first). 0, -ENOENT (evicted or never captured) or -errno. */
+int ls_session_stack(struct ls_session *s, int32_t id, uint64_t *ips, size_t max, size_t *n);
 
 /* Change the slow-request threshold of a running session. */
 int ls_session_set_threshold(struct ls_session *s, uint64_t ns);
