@@ -42,6 +42,8 @@ __u64 threshold_ns = 10 * 1000000ULL;
 #define H2_F_PADDED 0x8
 #define H2_F_PRIORITY 0x20
 
+#define LS_RQ_RESP_STARTED (1u << 15) /* internal: response HEADERS seen */
+
 /* ---- Maps ------------------------------------------------------------------- */
 
 /* Processes under observation: tgid -> slot (0 .. LS_MAX_TARGETS-1). */
@@ -65,18 +67,34 @@ struct ls_call {
 	__s32 fd;
 };
 
+#define FIFO 32 /* decodes/encodes waiting to be matched with their request, per thread */
+
+struct ls_pending {
+	__u64 conn;
+	__u32 stream;
+	__u32 _pad;
+};
+
 struct ls_thread {
 	__u32 depth;
 	__u8 slow_seen;  /* the threshold crossing of req_start's request was captured */
 	__u8 _pad0[3];
 	__u64 last_conn; /* the TLS connection this thread touched last */
 	__u64 req_start; /* start of the request this thread last began reading, 0 when it finished */
+	/*
+	 * Requests completed by this thread's reads, in order: each outermost
+	 * decode belongs to the oldest. Encodes, in order: each response that
+	 * starts on this thread takes the oldest.
+	 */
+	__u32 dq_head, dq_tail, eq_head, eq_tail;
+	struct ls_pending dq[FIFO];
+	__u64 eq[FIFO];
 	struct ls_call c[STACK_MAX];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
+	__uint(max_entries, 4096);
 	__type(key, __u32); /* tid */
 	__type(value, struct ls_thread);
 } threads SEC(".maps");
@@ -351,6 +369,7 @@ struct ls_loop {
 	struct ls_attrib *a;
 	struct ls_conn *c;
 	struct ls_h2dir *d;
+	struct ls_thread *t;
 };
 
 static __always_inline void batch_add(struct ls_walk *w, __u32 stream, __u32 flags, __u64 bytes)
@@ -478,7 +497,7 @@ static __always_inline int on_frame(struct ls_loop *L, const __u8 *h, __u32 pay_
 				emit_headers(w, stream, w->buf + pay_off + skip, flen - skip - pad, hf);
 			else if (avail > skip)
 				emit_headers(w, stream, w->buf + pay_off + skip, avail - skip, hf);
-			batch_add(w, stream, (flags & H2_F_END_STREAM) ? 1 : 0, 0);
+			batch_add(w, stream, ((flags & H2_F_END_STREAM) ? 1 : 0) | (type == H2_HEADERS ? 2 : 0), 0);
 		} else if (type == H2_DATA) {
 			batch_add(w, stream, (flags & H2_F_END_STREAM) ? 1 : 0, flen);
 		} else if (type == H2_RST_STREAM) {
@@ -696,7 +715,7 @@ static __always_inline void finish_request(struct ls_loop *L, struct ls_req_key 
 		rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 		if (rec) {
 			rec->type = LS_REC_REQUEST;
-			rec->flags = r->flags | (L->c->flags & LS_RQ_JOINED);
+			rec->flags = (r->flags & ~LS_RQ_RESP_STARTED) | (L->c->flags & LS_RQ_JOINED);
 			rec->pid = k->pid;
 			rec->tid = a->tid;
 			rec->stream = k->stream;
@@ -749,6 +768,17 @@ static long attrib_one(__u32 i, void *ctx)
 		r->ph[LS_PH_TLS_IN] += a->self_ns;
 		r->ph[LS_PH_NET_IN] += a->net_ns;
 		r->bytes_in += b->bytes;
+		/* A complete request: the next decode on this thread is its. */
+		if ((b->flags & 1) && L->t) {
+			struct ls_thread *t = L->t;
+			__u32 tail = t->dq_tail;
+
+			if (tail - t->dq_head >= FIFO)
+				t->dq_head = tail - FIFO + 1; /* never decoded: forget the oldest */
+			t->dq[tail & (FIFO - 1)].conn = k.conn;
+			t->dq[tail & (FIFO - 1)].stream = k.stream;
+			t->dq_tail = tail + 1;
+		}
 		/* The HTTP/2 library processes these bytes next. */
 		__u32 n = c->npend_in;
 
@@ -758,6 +788,17 @@ static long attrib_one(__u32 i, void *ctx)
 			c->npend_in = n + 1;
 		}
 		return 0;
+	}
+	/* A response starting here was encoded just before, on this thread. */
+	if ((b->flags & 2) && !(r->flags & LS_RQ_RESP_STARTED)) {
+		struct ls_thread *t = L->t;
+
+		r->flags |= LS_RQ_RESP_STARTED;
+		if (t && t->eq_head != t->eq_tail) {
+			r->ph[LS_PH_ENCODE] += t->eq[t->eq_head & (FIFO - 1)];
+			r->flags |= LS_RQ_PROTO_FIFO;
+			t->eq_head++;
+		}
 	}
 	r->ph[LS_PH_TLS_OUT] += a->self_ns;
 	r->ph[LS_PH_NET_OUT] += a->net_ns;
@@ -804,8 +845,8 @@ static __always_inline struct ls_conn *get_conn(__u32 pid, __u64 id)
 }
 
 /* A TLS read or write moved plaintext: follow its frames and attribute the call. */
-static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_call *cl, int out, __u64 bytes, __u64 self,
-				     __u64 now)
+static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, struct ls_call *cl, int out,
+				     __u64 bytes, __u64 self, __u64 now)
 {
 	struct ls_scratch *sc;
 	struct ls_walk *w;
@@ -825,6 +866,7 @@ static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_call *cl, i
 	L.a = a;
 	L.c = c;
 	L.d = out ? &c->out : &c->in;
+	L.t = t;
 	w->buf = (const __u8 *)cl->buf;
 	w->len = bytes > 0x7fffffff ? 0x7fffffff : (__u32)bytes;
 	w->pid = pid;
@@ -1017,6 +1059,16 @@ int BPF_KRETPROBE(probe_exit, long ret)
 		ok = ret > 0;
 		bytes = ok ? (__u64)ret : 0;
 		break;
+	case LS_ARG_PTR_RESULT:
+		ok = ret != 0;
+		break;
+	case LS_ARG_SIZE_RESULT:
+		ok = 1;
+		bytes = (__u64)ret;
+		break;
+	case LS_ARG_BOOL_RESULT:
+		ok = (ret & 0xff) != 0;
+		break;
 	default: /* nghttp2: ssize_t or int, negative on error */
 		ok = ret >= 0;
 		bytes = ok ? (__u64)ret : 0;
@@ -1043,7 +1095,7 @@ int BPF_KRETPROBE(probe_exit, long ret)
 			__u32 zero = 0;
 			struct ls_scratch *sc;
 
-			tls_data(pid, tid, cl, kind == LS_KIND_TLS_WRITE, bytes, self, now);
+			tls_data(pid, tid, t, cl, kind == LS_KIND_TLS_WRITE, bytes, self, now);
 			/* Which request this thread works on: what the profiler tags its samples with. */
 			sc = bpf_map_lookup_elem(&walk_scratch, &zero);
 			if (sc && kind == LS_KIND_TLS_READ && sc->w.opened && !t->req_start) {
@@ -1076,6 +1128,36 @@ int BPF_KRETPROBE(probe_exit, long ret)
 
 	if (!ok || !emit_requests)
 		return 0;
+	if (kind == LS_KIND_DECODE) {
+		struct ls_req_key k = {};
+		struct ls_req *r = NULL;
+
+		if (t->dq_head != t->dq_tail) {
+			k.conn = t->dq[t->dq_head & (FIFO - 1)].conn;
+			k.stream = t->dq[t->dq_head & (FIFO - 1)].stream;
+			k.pid = pid;
+			t->dq_head++;
+			r = bpf_map_lookup_elem(&reqs, &k);
+		}
+		if (r) {
+			r->ph[LS_PH_DECODE] += self;
+			r->flags |= LS_RQ_PROTO_FIFO;
+		} else {
+			count(LS_CNT_PROTO_UNMATCHED);
+		}
+		return 0;
+	}
+	if (kind == LS_KIND_ENCODE) {
+		__u32 tail = t->eq_tail;
+
+		if (tail - t->eq_head >= FIFO) {
+			t->eq_head = tail - FIFO + 1;
+			count(LS_CNT_PROTO_UNMATCHED);
+		}
+		t->eq[tail & (FIFO - 1)] = self;
+		t->eq_tail = tail + 1;
+		return 0;
+	}
 	if (kind == LS_KIND_H2_IN) {
 		struct ls_scratch *sc = scratch();
 		__u64 *known = bpf_map_lookup_elem(&sessions, &cl->obj);
@@ -1090,7 +1172,7 @@ int BPF_KRETPROBE(probe_exit, long ret)
 		c = get_conn(pid, conn_id);
 		if (!c || !c->npend_in || !sc)
 			return 0;
-		struct ls_loop L = { .w = &sc->w, .a = &sc->a, .c = c, .d = &c->in };
+		struct ls_loop L = { .w = &sc->w, .a = &sc->a, .c = c, .d = &c->in, .t = t };
 
 		sc->w.conn = conn_id;
 		sc->w.pid = pid;
@@ -1360,6 +1442,8 @@ static __always_inline __u8 kind_phase(__u32 kind)
 	case LS_KIND_TLS_WRITE: return LS_PH_TLS_OUT;
 	case LS_KIND_H2_IN: return LS_PH_H2_IN;
 	case LS_KIND_H2_OUT: return LS_PH_H2_OUT;
+	case LS_KIND_DECODE: return LS_PH_DECODE;
+	case LS_KIND_ENCODE: return LS_PH_ENCODE;
 	}
 	return LS_PH_OTHER;
 }

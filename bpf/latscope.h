@@ -26,6 +26,11 @@ enum ls_probe {
 	LS_PROBE_H2_MEM_SEND2,
 	LS_PROBE_H2_SEND,
 	LS_PROBE_H2_RECV,
+	LS_PROBE_PBC_UNPACK,
+	LS_PROBE_PBC_PACK,
+	LS_PROBE_PBC_PACK_TO_BUFFER,
+	LS_PROBE_PB_PARSE,       /* libprotobuf MessageLite::Parse*, Merge* */
+	LS_PROBE_PB_SERIALIZE,   /* libprotobuf MessageLite::Serialize* */
 	LS_PROBE_COUNT,
 	LS_PROBE_MAX = 32, /* size of the statistics array: room to grow */
 };
@@ -38,6 +43,9 @@ enum ls_argconv {
 	LS_ARG_H2_MEM_RECV = 4, /* ssize_t f(session *, const uint8_t *in, size_t inlen) */
 	LS_ARG_H2_MEM_SEND = 5, /* ssize_t f(session *, const uint8_t **data): ret = bytes to send */
 	LS_ARG_H2_SESSION = 6,  /* int f(session *): send/recv through callbacks */
+	LS_ARG_PTR_RESULT = 7,  /* returns a pointer: NULL on failure (protobuf_c_message_unpack) */
+	LS_ARG_SIZE_RESULT = 8, /* returns a size (protobuf_c_message_pack) */
+	LS_ARG_BOOL_RESULT = 9, /* returns a C++ bool (MessageLite::ParseFrom*) */
 };
 
 /*
@@ -67,6 +75,8 @@ enum ls_kind {
 	LS_KIND_TLS_HANDSHAKE,
 	LS_KIND_H2_IN,
 	LS_KIND_H2_OUT,
+	LS_KIND_DECODE,
+	LS_KIND_ENCODE,
 };
 
 /*
@@ -151,6 +161,7 @@ struct ls_stats {
 #define LS_RQ_JOINED     (1u << 1) /* connection first seen mid-flight */
 #define LS_RQ_RESET      (1u << 2) /* ended by RST_STREAM */
 #define LS_RQ_OVERLAP    (1u << 3) /* measured phases exceeded the total: app clamped to 0 */
+#define LS_RQ_PROTO_FIFO (1u << 4) /* decode/encode matched to the request by their order on the thread */
 
 struct ls_request {
 	__u16 type;       /* LS_REC_REQUEST */
@@ -240,6 +251,7 @@ enum ls_counter {
 	LS_CNT_SAMPLES,        /* CPU samples of target threads */
 	LS_CNT_SAMPLE_LOST,    /* samples not aggregated (table full) */
 	LS_CNT_STACK_LOST,     /* stacks not captured (stack map full or unwinding failed) */
+	LS_CNT_PROTO_UNMATCHED, /* decodes/encodes no request could be matched to */
 	LS_CNT_MAX = 16,
 };
 

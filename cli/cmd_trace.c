@@ -257,7 +257,8 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 			{ LS_CNT_RB_WAKEUPS, "ring_wakeups" }, { LS_CNT_STALE, "stale_calls" },
 			{ LS_CNT_DEPTH, "stack_overflow" }, { LS_CNT_H2_DESYNC, "h2_desync" },
 			{ LS_CNT_REQ_UNMATCHED, "unmatched_responses" }, { LS_CNT_REQ_TABLE_FULL, "request_table_full" },
-			{ LS_CNT_BATCH_FULL, "batch_full" },
+			{ LS_CNT_BATCH_FULL, "batch_full" }, { LS_CNT_PROTO_UNMATCHED, "proto_unmatched" },
+			{ LS_CNT_SAMPLES, "samples" }, { LS_CNT_STACK_LOST, "stacks_lost" },
 		};
 
 		printf("],\"handshakes\":%llu,\"dropped\":%llu,\"unnamed_requests\":%llu,\"counters\":{",

@@ -22,6 +22,28 @@ static const struct ls_catalog_entry catalog[] = {
 	{ "nghttp2", "nghttp2_session_mem_send",  "h2", LS_PROBE_H2_MEM_SEND,  LS_ARG_H2_MEM_SEND, LS_KIND_H2_OUT, LS_CAT_RETPROBE, "nghttp2_session_mem_send2" },
 	{ "nghttp2", "nghttp2_session_send",      "h2", LS_PROBE_H2_SEND,      LS_ARG_H2_SESSION,  LS_KIND_H2_OUT, LS_CAT_RETPROBE, NULL },
 	{ "nghttp2", "nghttp2_session_recv",      "h2", LS_PROBE_H2_RECV,      LS_ARG_H2_SESSION,  LS_KIND_H2_IN,  LS_CAT_RETPROBE, NULL },
+
+	/* protobuf-c: unpack recurses through itself for nested messages; the outermost call counts. */
+	{ "protobuf-c", "protobuf_c_message_unpack",         "proto", LS_PROBE_PBC_UNPACK,         LS_ARG_PTR_RESULT,  LS_KIND_DECODE, LS_CAT_RETPROBE, NULL },
+	{ "protobuf-c", "protobuf_c_message_pack",           "proto", LS_PROBE_PBC_PACK,           LS_ARG_SIZE_RESULT, LS_KIND_ENCODE, LS_CAT_RETPROBE, NULL },
+	{ "protobuf-c", "protobuf_c_message_pack_to_buffer", "proto", LS_PROBE_PBC_PACK_TO_BUFFER, LS_ARG_SIZE_RESULT, LS_KIND_ENCODE, LS_CAT_RETPROBE, NULL },
+
+	/* libprotobuf (C++): MessageLite's public parse and serialize entry points (mangled). */
+#define PB_PARSE(sym) { "protobuf", sym, "proto", LS_PROBE_PB_PARSE, LS_ARG_BOOL_RESULT, LS_KIND_DECODE, LS_CAT_RETPROBE, NULL }
+#define PB_SERIALIZE(sym) { "protobuf", sym, "proto", LS_PROBE_PB_SERIALIZE, LS_ARG_BOOL_RESULT, LS_KIND_ENCODE, LS_CAT_RETPROBE, NULL }
+	PB_PARSE("_ZN6google8protobuf11MessageLite14ParseFromArrayEPKvi"),
+	PB_PARSE("_ZN6google8protobuf11MessageLite15ParseFromStringERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE"),
+	PB_PARSE("_ZN6google8protobuf11MessageLite23ParseFromZeroCopyStreamEPNS0_2io19ZeroCopyInputStreamE"),
+	PB_PARSE("_ZN6google8protobuf11MessageLite20ParseFromCodedStreamEPNS0_2io16CodedInputStreamE"),
+	PB_PARSE("_ZN6google8protobuf11MessageLite15MergeFromStringERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE"),
+	PB_PARSE("_ZN6google8protobuf11MessageLite20MergeFromCodedStreamEPNS0_2io16CodedInputStreamE"),
+	PB_PARSE("_ZN6google8protobuf11MessageLite30ParseFromBoundedZeroCopyStreamEPNS0_2io19ZeroCopyInputStreamEi"),
+	PB_SERIALIZE("_ZNK6google8protobuf11MessageLite16SerializeToArrayEPvi"),
+	PB_SERIALIZE("_ZNK6google8protobuf11MessageLite17SerializeToStringEPNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE"),
+	PB_SERIALIZE("_ZNK6google8protobuf11MessageLite25SerializeToZeroCopyStreamEPNS0_2io20ZeroCopyOutputStreamE"),
+	PB_SERIALIZE("_ZNK6google8protobuf11MessageLite22SerializeToCodedStreamEPNS0_2io17CodedOutputStreamE"),
+#undef PB_PARSE
+#undef PB_SERIALIZE
 };
 
 static const char *const phase_names[LS_PH_SLOTS] = {
@@ -52,6 +74,11 @@ static const char *const probe_names[LS_PROBE_COUNT] = {
 	[LS_PROBE_H2_MEM_SEND2] = "nghttp2_session_mem_send2",
 	[LS_PROBE_H2_SEND] = "nghttp2_session_send",
 	[LS_PROBE_H2_RECV] = "nghttp2_session_recv",
+	[LS_PROBE_PBC_UNPACK] = "protobuf_c_message_unpack",
+	[LS_PROBE_PBC_PACK] = "protobuf_c_message_pack",
+	[LS_PROBE_PBC_PACK_TO_BUFFER] = "protobuf_c_message_pack_to_buffer",
+	[LS_PROBE_PB_PARSE] = "MessageLite::Parse",
+	[LS_PROBE_PB_SERIALIZE] = "MessageLite::Serialize",
 };
 
 const struct ls_catalog_entry *ls_catalog(size_t *n)

@@ -21,6 +21,7 @@ static int named_for(const char *path, const char *library)
 		{ "openssl", "libssl." },
 		{ "nghttp2", "libnghttp2." },
 		{ "protobuf", "libprotobuf." },
+		{ "protobuf", "libprotobuf-lite." },
 		{ "protobuf-c", "libprotobuf-c." },
 	};
 

@@ -50,7 +50,7 @@ jq -r 'select(.type=="request" and .method=="/latscope.example.Echo/Fast") | .ph
 slow_app50=$(pct "$TMP/slow_app" 0.5); fast_app50=$(pct "$TMP/fast_app" 0.5)
 check "Slow app p50 $((slow_app50 / 1000))us within 5% of $SLOW_MS ms" within "$slow_app50" $((SLOW_MS * 1000000)) 0.05
 check "Fast app p50 $((fast_app50 / 1000))us below 2 ms" test "$fast_app50" -lt 2000000
-for ph in tls_in h2_in tls_out h2_out net_out; do
+for ph in tls_in h2_in decode encode tls_out h2_out net_out; do
 	n=$(jq -s "[.[] | select(.type==\"request\" and .phases.$ph > 0)] | length" "$T")
 	# Every request's bytes went through these calls; a read or write shared by many streams counts for each.
 	check "$ph > 0 for most requests ($n of $nall)" test "$n" -ge $((nall * 9 / 10))
