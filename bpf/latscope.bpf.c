@@ -890,35 +890,24 @@ static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, 
 
 /* ---- Library calls: one entry and one return program for every catalog entry ------ */
 
-SEC("uprobe")
-int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
+/*
+ * Push a probed call on its thread's (or goroutine's) call stack. ret_sp is the
+ * stack pointer its return will show, 0 when returns are matched by probe id.
+ */
+static __always_inline int call_enter(struct ls_thread *t, __u32 pid, __u32 cookie, __u64 obj, __u64 buf,
+				      __u64 aux, __u64 ret_sp, __u64 now)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id, cookie = (__u32)bpf_get_attach_cookie(ctx);
-	__u64 now = bpf_ktime_get_ns();
-	struct ls_thread *t;
 	struct ls_call *cl, *parent;
-	__u64 sp;
 	__u32 d;
 
-	if (!target_slot(id >> 32))
-		return 0;
-	t = bpf_map_lookup_elem(&threads, &tid);
-	if (!t) {
-		bpf_map_update_elem(&threads, &tid, &zero_thread, BPF_NOEXIST);
-		t = bpf_map_lookup_elem(&threads, &tid);
-		if (!t)
-			return 0;
-	}
 	/*
 	 * A frame at or above this call's stack position cannot still be running:
 	 * its return was missed (attached mid-call, longjmp). Drop it, or it would
 	 * pose as this call's parent.
 	 */
-	sp = PT_REGS_SP(ctx);
 	for (int i = 0; i < STACK_MAX; i++) {
 		parent = top(t);
-		if (!parent || (parent->sp > sp && now - parent->start < stale_ns))
+		if (!parent || ((!ret_sp || parent->sp > ret_sp) && now - parent->start < stale_ns))
 			break;
 		t->depth--;
 		count(LS_CNT_STALE);
@@ -933,7 +922,7 @@ int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
 	if (parent && LS_COOKIE_KIND(parent->cookie) == LS_KIND_H2_OUT && LS_COOKIE_KIND(cookie) == LS_KIND_TLS_WRITE) {
 		__u64 *conn_id = bpf_map_lookup_elem(&sessions, &parent->obj);
 		__u64 self = now - parent->start - parent->child_ns;
-		struct ls_conn *c = get_conn(id >> 32, (__u64)obj);
+		struct ls_conn *c = get_conn(pid, obj);
 
 		if (!conn_id)
 			bpf_map_update_elem(&sessions, &parent->obj, &obj, BPF_ANY);
@@ -949,63 +938,66 @@ int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
 	cl->start = now;
 	cl->child_ns = 0;
 	cl->net_ns = 0;
-	cl->obj = (__u64)obj;
-	cl->buf = (__u64)buf;
-	cl->aux = (__u64)aux;
+	cl->obj = obj;
+	cl->buf = buf;
+	cl->aux = aux;
 	cl->cookie = cookie;
-	cl->sp = sp;
+	cl->sp = ret_sp;
 	cl->fd = -1;
-	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_SEND)
-		cl->aux = (__u64)buf; /* const uint8_t **data */
 	t->depth = d + 1;
 	if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_HANDSHAKE) {
-		struct ls_conn_key ck = { .conn = (__u64)obj, .pid = id >> 32 };
-		__u64 ssl = (__u64)obj;
+		struct ls_conn_key ck = { .conn = obj, .pid = pid };
 
-		/* A new connection may reuse a freed SSL's address: forget what the old one left. */
-		if (bpf_map_update_elem(&hs_start, &ssl, &now, BPF_NOEXIST) == 0) {
+		/* A new connection may reuse a freed connection's address: forget what the old one left. */
+		if (bpf_map_update_elem(&hs_start, &obj, &now, BPF_NOEXIST) == 0) {
 			bpf_map_delete_elem(&conns, &ck);
-			bpf_map_delete_elem(&ssl_fds, &ssl);
+			bpf_map_delete_elem(&ssl_fds, &obj);
 		}
 	}
 	return 0;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(probe_exit, long ret)
+static __always_inline struct ls_thread *thread_state(void *map, void *key)
+{
+	struct ls_thread *t = bpf_map_lookup_elem(map, key);
+
+	if (t)
+		return t;
+	bpf_map_update_elem(map, key, &zero_thread, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 pid = id >> 32, tid = (__u32)id;
-	__u64 now = bpf_ktime_get_ns();
+	__u32 tid = (__u32)id, cookie = (__u32)bpf_get_attach_cookie(ctx);
+	struct ls_thread *t;
+
+	if (!target_slot(id >> 32))
+		return 0;
+	t = thread_state(&threads, &tid);
+	if (!t)
+		return 0;
+	/* mem_send's result pointer is its second argument. */
+	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_SEND)
+		aux = buf;
+	/* At a function's entry the return address is on the stack: the return pops it. */
+	return call_enter(t, id >> 32, cookie, (__u64)obj, (__u64)buf, (__u64)aux, PT_REGS_SP(ctx) + 8,
+			  bpf_ktime_get_ns());
+}
+
+/* Pop the call frame d (already matched to this return) and account for it. */
+static __always_inline int call_return(struct ls_thread *t, __u32 d, long ret, __u32 pid, __u32 tid, __u64 now)
+{
 	__u64 total, self, bytes = 0, span = 0;
 	struct ls_call *cl, *parent;
-	struct ls_thread *t;
-	__u32 probe, conv, kind, flags = 0, d;
-	__u64 sp;
+	__u32 probe, conv, kind, flags = 0;
 	struct ls_event *e;
 	__s32 fd;
 	int ok;
 
-	t = bpf_map_lookup_elem(&threads, &tid);
-	if (!t)
-		return 0;
-	/*
-	 * Match the return to its entry by stack pointer: frames deeper than this
-	 * return lost theirs (attached mid-call, longjmp) and are dropped; a return
-	 * whose entry was never recorded matches nothing and is ignored.
-	 */
-	sp = PT_REGS_SP(ctx);
-	for (int i = 0; i < STACK_MAX; i++) {
-		struct ls_call *tc = top(t);
-
-		if (!tc || tc->sp + 8 >= sp)
-			break;
-		t->depth--;
-		count(LS_CNT_STALE);
-	}
-	d = t->depth - 1;
-	barrier_var(d);
-	if (d >= STACK_MAX || t->c[d].sp + 8 != sp)
+	if (d >= STACK_MAX)
 		return 0;
 	t->depth = d;
 	cl = &t->c[d];
@@ -1191,6 +1183,39 @@ int BPF_KRETPROBE(probe_exit, long ret)
 			c->pend_h2_out += self;
 	}
 	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(probe_exit, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct ls_thread *t;
+	__u64 sp;
+	__u32 d;
+
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t)
+		return 0;
+	/*
+	 * Match the return to its entry by stack pointer: frames deeper than this
+	 * return lost theirs (attached mid-call, longjmp) and are dropped; a return
+	 * whose entry was never recorded matches nothing and is ignored.
+	 */
+	sp = PT_REGS_SP(ctx);
+	for (int i = 0; i < STACK_MAX; i++) {
+		struct ls_call *tc = top(t);
+
+		if (!tc || tc->sp >= sp)
+			break;
+		t->depth--;
+		count(LS_CNT_STALE);
+	}
+	d = t->depth - 1;
+	barrier_var(d);
+	if (d >= STACK_MAX || t->c[d].sp != sp)
+		return 0;
+	return call_return(t, d, ret, id >> 32, tid, bpf_ktime_get_ns());
 }
 
 /* ---- Socket syscalls: fd of a TLS call, start of a tracepoint-timed send/recv ---- */

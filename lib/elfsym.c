@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -32,6 +33,8 @@ struct ls_elf {
 	struct ls_load *loads;
 	size_t nloads;
 	int has_symtab, has_dynsym, is_go;
+	const char *buildinfo;   /* .go.buildinfo contents, in the mapping */
+	size_t buildinfo_len;
 };
 
 static int fn_cmp(const void *a, const void *b)
@@ -126,6 +129,11 @@ int ls_elf_open(const char *path, struct ls_elf **out, char *err)
 		sname = elf_strptr(e->elf, shstrndx, sh.sh_name);
 		if (sname && (!strcmp(sname, ".go.buildinfo") || !strcmp(sname, ".gopclntab")))
 			e->is_go = 1;
+		if (sname && !strcmp(sname, ".go.buildinfo") && sh.sh_type != SHT_NOBITS &&
+		    sh.sh_offset + sh.sh_size <= e->map_len) {
+			e->buildinfo = (const char *)e->map + sh.sh_offset;
+			e->buildinfo_len = sh.sh_size;
+		}
 		if (sh.sh_type == SHT_SYMTAB || sh.sh_type == SHT_DYNSYM) {
 			int symtab = sh.sh_type == SHT_SYMTAB;
 
@@ -213,6 +221,25 @@ int ls_elf_find(const struct ls_elf *e, const char *name, struct ls_elf_sym *out
 	if (vaddr_to_offset(e, out->vaddr, &out->file_offset))
 		return -ENOENT;
 	return 0;
+}
+
+int ls_elf_go_version(const struct ls_elf *e, char *buf, size_t len)
+{
+	/* Go 1.18+ keeps the version string near the start of the build info, as "go1.N[.M]". */
+	size_t lim = e->buildinfo_len < 512 ? e->buildinfo_len : 512;
+
+	for (size_t i = 0; e->buildinfo && i + 4 < lim; i++) {
+		size_t j = i;
+
+		if (memcmp(e->buildinfo + i, "go1.", 4) != 0)
+			continue;
+		while (j < lim && (e->buildinfo[j] == '.' || (e->buildinfo[j] >= '0' && e->buildinfo[j] <= '9') ||
+				   (e->buildinfo[j] >= 'a' && e->buildinfo[j] <= 'z')))
+			j++;
+		snprintf(buf, len, "%.*s", (int)(j - i), e->buildinfo + i);
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int ls_elf_has_symtab(const struct ls_elf *e) { return e->has_symtab; }
