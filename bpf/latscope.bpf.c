@@ -109,7 +109,8 @@ struct ls_h2dir {
 	__u8 started;      /* a buffer has been seen in this direction */
 	__u8 desync;
 	__u8 hdr[9];
-	__u8 _pad[2];
+	__u8 cont_skip;    /* header-block prefix bytes (pad length, priority) still to skip */
+	__u8 cont_pad;     /* padding that trails the current header block */
 };
 
 struct ls_conn_key {
@@ -472,16 +473,27 @@ static __always_inline int on_frame(struct ls_loop *L, const __u8 *h, __u32 pay_
 	}
 	if (avail > flen)
 		avail = flen;
+	/*
+	 * Headers on a connection whose preface was never seen (in either
+	 * direction: a server may send SETTINGS before reading the client's
+	 * preface): latscope joined it mid-flight, without its HPACK context.
+	 */
+	if (type == H2_HEADERS && !L->c->is_h2 && !(L->c->flags & LS_RQ_JOINED)) {
+		L->c->flags |= LS_RQ_JOINED;
+		w->hd_flags |= LS_HD_JOINED;
+	}
 	if (stream) {
 		if (type == H2_HEADERS || type == H2_CONTINUATION) {
 			__u32 skip = 0, pad = 0;
 			__u16 hf = (flags & H2_F_END_HEADERS) && avail == flen ? LS_HD_END : 0;
 
 			if (type == H2_HEADERS) {
-				if ((flags & H2_F_PADDED) && avail >= 1) {
+				if (flags & H2_F_PADDED) {
 					__u8 p = 0;
 
-					bpf_probe_read_user(&p, 1, w->buf + pay_off);
+					/* A pad length not in this buffer: the block cannot be delimited. */
+					if (avail < 1 || bpf_probe_read_user(&p, 1, w->buf + pay_off))
+						hf |= LS_HD_TRUNC;
 					pad = p;
 					skip = 1;
 				}
@@ -492,11 +504,21 @@ static __always_inline int on_frame(struct ls_loop *L, const __u8 *h, __u32 pay_
 			} else {
 				hf |= LS_HD_CONT;
 			}
-			/* Padding trails the block; a block cut by the buffer end carries none yet. */
+			/*
+			 * Every block fragment is sent, even an empty one: it tells user
+			 * space a new block starts on this stream. Padding trails the block;
+			 * a block cut by the buffer end carries none yet.
+			 */
 			if (avail == flen && flen >= skip + pad)
 				emit_headers(w, stream, w->buf + pay_off + skip, flen - skip - pad, hf);
 			else if (avail > skip)
 				emit_headers(w, stream, w->buf + pay_off + skip, avail - skip, hf);
+			else
+				emit_headers(w, stream, w->buf, 0, hf);
+			if (avail < flen) {
+				d->cont_skip = avail < skip ? skip - avail : 0;
+				d->cont_pad = pad;
+			}
 			batch_add(w, stream, ((flags & H2_F_END_STREAM) ? 1 : 0) | (type == H2_HEADERS ? 2 : 0), 0);
 		} else if (type == H2_DATA) {
 			batch_add(w, stream, (flags & H2_F_END_STREAM) ? 1 : 0, flen);
@@ -573,9 +595,6 @@ static __always_inline void walk_buffer(struct ls_loop *L)
 		    is_preface(w->head)) {
 			w->off = 24;
 			c->is_h2 = 1;
-		} else if (!c->in.started || !c->out.started) {
-			/* First buffer of the connection without a preface: joined mid-flight. */
-			c->flags |= LS_RQ_JOINED;
 		}
 	}
 	if (c->flags & LS_RQ_JOINED)
@@ -588,10 +607,17 @@ static __always_inline void walk_buffer(struct ls_loop *L)
 
 		if (d->cur_stream && (d->cur_type == H2_HEADERS || d->cur_type == H2_CONTINUATION)) {
 			__u16 hf = LS_HD_CONT;
+			__u32 lead = d->cont_skip < n ? d->cont_skip : n, len = n - lead;
+			__u32 pad = n == d->skip ? d->cont_pad : 0;
 
 			if (n == d->skip && (d->cur_flags & H2_F_END_HEADERS))
 				hf |= LS_HD_END;
-			emit_headers(w, d->cur_stream, w->buf, n, hf);
+			d->cont_skip -= lead;
+			if (pad > len)
+				hf |= LS_HD_TRUNC;
+			else
+				len -= pad;
+			emit_headers(w, d->cur_stream, w->buf + lead, len, hf);
 		}
 		if (d->cur_stream)
 			batch_add(w, d->cur_stream, n == d->skip && (d->cur_flags & H2_F_END_STREAM) ? 1 : 0, 0);
@@ -1035,15 +1061,16 @@ static __always_inline int call_return(struct ls_thread *t, __u32 d, long ret, _
 	case LS_ARG_SSL_HS:
 		ret = (int)ret;
 		ok = ret == 1;
-		if (ok) {
-			__u64 *t0 = bpf_map_lookup_elem(&hs_start, &cl->obj);
-
-			flags |= LS_F_HANDSHAKE;
-			if (t0) {
-				span = now - *t0;
-				bpf_map_delete_elem(&hs_start, &cl->obj);
-			}
-		}
+		break;
+	case LS_ARG_GO_RW:
+		ok = ret > 0;
+		bytes = ok ? (__u64)ret : 0;
+		break;
+	case LS_ARG_GO_ERR:
+		ok = ret == 0;
+		break;
+	case LS_ARG_GO_ANY:
+		ok = 1;
 		break;
 	case LS_ARG_SSL_RW:
 		/* The result is a C int: the upper half of the register is not part of it. */
@@ -1065,6 +1092,15 @@ static __always_inline int call_return(struct ls_thread *t, __u32 d, long ret, _
 		ok = ret >= 0;
 		bytes = ok ? (__u64)ret : 0;
 		break;
+	}
+	if (kind == LS_KIND_TLS_HANDSHAKE && ok) {
+		__u64 *t0 = bpf_map_lookup_elem(&hs_start, &cl->obj);
+
+		flags |= LS_F_HANDSHAKE;
+		if (t0) {
+			span = now - *t0;
+			bpf_map_delete_elem(&hs_start, &cl->obj);
+		}
 	}
 	if (probe >= LS_PROBE_MAX)
 		return 0;
@@ -1218,6 +1254,91 @@ int BPF_KRETPROBE(probe_exit, long ret)
 	return call_return(t, d, ret, id >> 32, tid, bpf_ktime_get_ns());
 }
 
+/* ---- Go: per-goroutine call stacks, entry after the stack check, uprobes on RETs ---- */
+
+struct ls_gkey {
+	__u32 pid;
+	__u32 _pad;
+	__u64 g;   /* the goroutine (R14 in Go's register ABI) */
+};
+
+/* Goroutines move between threads: their calls are kept per goroutine. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct ls_gkey);
+	__type(value, struct ls_thread);
+} gthreads SEC(".maps");
+
+/* The goroutine a thread last entered a probed Go function with: kernel time on the thread is its. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct ls_gkey);
+} gcur SEC(".maps");
+
+SEC("uprobe")
+int go_enter(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, cookie = (__u32)bpf_get_attach_cookie(ctx);
+	struct ls_gkey key = { .pid = id >> 32, .g = ctx->r14 };
+	struct ls_thread *t;
+	struct ls_call *cl;
+
+	if (!target_slot(id >> 32) || !key.g)
+		return 0;
+	t = thread_state(&gthreads, &key);
+	if (!t)
+		return 0;
+	/* Entered again before returning: morestack restarted it (when the probe is not past the check). */
+	cl = top(t);
+	if (cl && LS_COOKIE_PROBE(cl->cookie) == LS_COOKIE_PROBE(cookie))
+		return 0;
+	bpf_map_update_elem(&gcur, &tid, &key, BPF_ANY);
+	return call_enter(t, key.pid, cookie, ctx->ax, ctx->bx, ctx->cx, 0, bpf_ktime_get_ns());
+}
+
+SEC("uprobe")
+int go_ret(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 probe = LS_COOKIE_PROBE(bpf_get_attach_cookie(ctx));
+	struct ls_gkey key = { .pid = id >> 32, .g = ctx->r14 };
+	struct ls_thread *t = bpf_map_lookup_elem(&gthreads, &key);
+	__u32 d;
+
+	if (!t)
+		return 0;
+	/* Calls above this one on the goroutine's stack lost their returns. */
+	for (int i = 0; i < STACK_MAX; i++) {
+		struct ls_call *tc = top(t);
+
+		if (!tc || LS_COOKIE_PROBE(tc->cookie) == probe)
+			break;
+		t->depth--;
+		count(LS_CNT_STALE);
+	}
+	d = t->depth - 1;
+	barrier_var(d);
+	if (d >= STACK_MAX || LS_COOKIE_PROBE(t->c[d].cookie) != probe)
+		return 0;
+	return call_return(t, d, (long)ctx->ax, key.pid, (__u32)id, bpf_ktime_get_ns());
+}
+
+/* The call stack kernel work on this thread belongs to: the thread's, or its current goroutine's. */
+static __always_inline struct ls_thread *cur_thread(__u32 tid)
+{
+	struct ls_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	struct ls_gkey *k;
+
+	if (t)
+		return t;
+	k = bpf_map_lookup_elem(&gcur, &tid);
+	return k ? bpf_map_lookup_elem(&gthreads, k) : NULL;
+}
+
 /* ---- Socket syscalls: fd of a TLS call, start of a tracepoint-timed send/recv ---- */
 
 static __always_inline int is_sock_io(long nr)
@@ -1255,7 +1376,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	sc.fd = (__s32)PT_REGS_PARM1_CORE_SYSCALL(regs);
 	sc.nr = (__u32)nr;
 	bpf_map_update_elem(&sys_calls, &tid, &sc, BPF_ANY);
-	t = bpf_map_lookup_elem(&threads, &tid);
+	t = cur_thread(tid);
 	if (!t)
 		return 0;
 	cl = top(t);
@@ -1279,7 +1400,7 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 		fd = sc->fd;
 	account(probe, ret > 0, ret > 0 ? (__u64)ret : 0, dur);
 	/* Kernel time inside a library call is that call's network phase, not its own. */
-	t = bpf_map_lookup_elem(&threads, &tid);
+	t = cur_thread(tid);
 	if (t) {
 		struct ls_call *cl = top(t);
 

@@ -31,6 +31,14 @@ enum ls_probe {
 	LS_PROBE_PBC_PACK_TO_BUFFER,
 	LS_PROBE_PB_PARSE,       /* libprotobuf MessageLite::Parse*, Merge* */
 	LS_PROBE_PB_SERIALIZE,   /* libprotobuf MessageLite::Serialize* */
+	LS_PROBE_GO_TLS_READ,
+	LS_PROBE_GO_TLS_WRITE,
+	LS_PROBE_GO_TLS_HANDSHAKE,
+	LS_PROBE_GO_H2_READ_FRAME,
+	LS_PROBE_GO_H2_WRITE_HEADERS,
+	LS_PROBE_GO_H2_WRITE_DATA,
+	LS_PROBE_GO_PB_UNMARSHAL,
+	LS_PROBE_GO_PB_MARSHAL,
 	LS_PROBE_COUNT,
 	LS_PROBE_MAX = 32, /* size of the statistics array: room to grow */
 };
@@ -46,6 +54,10 @@ enum ls_argconv {
 	LS_ARG_PTR_RESULT = 7,  /* returns a pointer: NULL on failure (protobuf_c_message_unpack) */
 	LS_ARG_SIZE_RESULT = 8, /* returns a size (protobuf_c_message_pack) */
 	LS_ARG_BOOL_RESULT = 9, /* returns a C++ bool (MessageLite::ParseFrom*) */
+	/* Go's register ABI: arguments in RAX, RBX, RCX, ...; results in RAX, RBX, ... */
+	LS_ARG_GO_RW = 10,      /* (c *T) f(b []byte) (n int, err error): RAX=c, RBX=b.ptr, RCX=b.len; n in RAX */
+	LS_ARG_GO_ERR = 11,     /* (c *T) f(...) error: ok when the error (RAX, its type word) is nil */
+	LS_ARG_GO_ANY = 12,     /* timing only */
 };
 
 /*

@@ -44,6 +44,27 @@ static const struct ls_catalog_entry catalog[] = {
 	PB_SERIALIZE("_ZNK6google8protobuf11MessageLite22SerializeToCodedStreamEPNS0_2io17CodedOutputStreamE"),
 #undef PB_PARSE
 #undef PB_SERIALIZE
+
+	/*
+	 * Go (register ABI). The exported Handshake is inlined into its callers:
+	 * the server and client handshake functions are what runs once per
+	 * connection. x/net/http2's Framer.WriteData is inlined; WriteDataPadded
+	 * is what fires. net/http carries its own copy as http2Framer.
+	 */
+#define GO(lib, sym, phase, probe, conv, kind) { lib, sym, phase, probe, conv, kind, LS_CAT_GO, NULL }
+	GO("go", "crypto/tls.(*Conn).Read",            "tls", LS_PROBE_GO_TLS_READ,      LS_ARG_GO_RW,  LS_KIND_TLS_READ),
+	GO("go", "crypto/tls.(*Conn).Write",           "tls", LS_PROBE_GO_TLS_WRITE,     LS_ARG_GO_RW,  LS_KIND_TLS_WRITE),
+	GO("go", "crypto/tls.(*Conn).serverHandshake", "tls", LS_PROBE_GO_TLS_HANDSHAKE, LS_ARG_GO_ERR, LS_KIND_TLS_HANDSHAKE),
+	GO("go", "crypto/tls.(*Conn).clientHandshake", "tls", LS_PROBE_GO_TLS_HANDSHAKE, LS_ARG_GO_ERR, LS_KIND_TLS_HANDSHAKE),
+	GO("go", "golang.org/x/net/http2.(*Framer).ReadFrame",       "h2", LS_PROBE_GO_H2_READ_FRAME,    LS_ARG_GO_ANY, LS_KIND_H2_IN),
+	GO("go", "golang.org/x/net/http2.(*Framer).WriteHeaders",    "h2", LS_PROBE_GO_H2_WRITE_HEADERS, LS_ARG_GO_ANY, LS_KIND_H2_OUT),
+	GO("go", "golang.org/x/net/http2.(*Framer).WriteDataPadded", "h2", LS_PROBE_GO_H2_WRITE_DATA,    LS_ARG_GO_ANY, LS_KIND_H2_OUT),
+	GO("go", "net/http.(*http2Framer).ReadFrame",       "h2", LS_PROBE_GO_H2_READ_FRAME,    LS_ARG_GO_ANY, LS_KIND_H2_IN),
+	GO("go", "net/http.(*http2Framer).WriteHeaders",    "h2", LS_PROBE_GO_H2_WRITE_HEADERS, LS_ARG_GO_ANY, LS_KIND_H2_OUT),
+	GO("go", "net/http.(*http2Framer).WriteDataPadded", "h2", LS_PROBE_GO_H2_WRITE_DATA,    LS_ARG_GO_ANY, LS_KIND_H2_OUT),
+	GO("go", "google.golang.org/protobuf/proto.UnmarshalOptions.unmarshal", "proto", LS_PROBE_GO_PB_UNMARSHAL, LS_ARG_GO_ANY, LS_KIND_DECODE),
+	GO("go", "google.golang.org/protobuf/proto.MarshalOptions.marshal",     "proto", LS_PROBE_GO_PB_MARSHAL,   LS_ARG_GO_ANY, LS_KIND_ENCODE),
+#undef GO
 };
 
 static const char *const phase_names[LS_PH_SLOTS] = {
@@ -79,6 +100,14 @@ static const char *const probe_names[LS_PROBE_COUNT] = {
 	[LS_PROBE_PBC_PACK_TO_BUFFER] = "protobuf_c_message_pack_to_buffer",
 	[LS_PROBE_PB_PARSE] = "MessageLite::Parse",
 	[LS_PROBE_PB_SERIALIZE] = "MessageLite::Serialize",
+	[LS_PROBE_GO_TLS_READ] = "crypto/tls.(*Conn).Read",
+	[LS_PROBE_GO_TLS_WRITE] = "crypto/tls.(*Conn).Write",
+	[LS_PROBE_GO_TLS_HANDSHAKE] = "crypto/tls handshake",
+	[LS_PROBE_GO_H2_READ_FRAME] = "http2.(*Framer).ReadFrame",
+	[LS_PROBE_GO_H2_WRITE_HEADERS] = "http2.(*Framer).WriteHeaders",
+	[LS_PROBE_GO_H2_WRITE_DATA] = "http2.(*Framer).WriteDataPadded",
+	[LS_PROBE_GO_PB_UNMARSHAL] = "proto.UnmarshalOptions.unmarshal",
+	[LS_PROBE_GO_PB_MARSHAL] = "proto.MarshalOptions.marshal",
 };
 
 const struct ls_catalog_entry *ls_catalog(size_t *n)

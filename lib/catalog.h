@@ -11,7 +11,7 @@
 #include "latscope.h"
 
 #define LS_CAT_RETPROBE (1u << 0) /* needs a return probe */
-#define LS_CAT_GO       (1u << 1) /* Go function: never a uretprobe */
+#define LS_CAT_GO       (1u << 1) /* Go function: RET-site uprobes, never a uretprobe */
 
 struct ls_catalog_entry {
 	const char *library; /* human name of the library or runtime: "openssl" */

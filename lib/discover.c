@@ -1,5 +1,6 @@
 #include "discover.h"
 #include "elfsym.h"
+#include "gofunc.h"
 #include "util.h"
 
 #include <errno.h>
@@ -64,7 +65,7 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 	struct ls_elf **elfs = NULL;
 	struct ls_site *v = NULL;
 	size_t ncat, nobj = 0, cnt = 0, cap = 0;
-	int ret;
+	int ret, any_go = 0;
 
 	*sites = NULL;
 	*n = 0;
@@ -84,6 +85,8 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 		if (ls_elf_open(objs[i].open_path, &elfs[i], e2))
 			elfs[i] = NULL;
 	}
+	for (size_t i = 0; i < nobj; i++)
+		any_go |= elfs[i] && ls_elf_is_go(elfs[i]);
 	for (size_t c = 0; c < ncat; c++) {
 		int found = 0, alias_skip = 0;
 
@@ -94,6 +97,9 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 			if (i == nobj && found)
 				break;
 			if (i < nobj && (!elfs[i] || ls_elf_find(elfs[i], cat[c].symbol, &sym)))
+				continue;
+			/* Go entries concern Go binaries only; C entries with a return probe never go into one. */
+			if (i < nobj && (cat[c].flags & LS_CAT_GO) && !ls_elf_is_go(elfs[i]))
 				continue;
 			if (i < nobj && cat[c].alias_of) {
 				struct ls_elf_sym real;
@@ -119,6 +125,15 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 			memset(s, 0, sizeof(*s));
 			s->entry = &cat[c];
 			s->pid = pid;
+			if (i == nobj && (cat[c].flags & LS_CAT_GO) && !any_go) {
+				cnt--; /* not a Go process: Go entries do not concern it */
+				break;
+			}
+			if (i == nobj && (cat[c].flags & LS_CAT_GO)) {
+				snprintf(s->reason, sizeof(s->reason),
+					 "not in the Go binary (package not linked, or the function was inlined)");
+				break;
+			}
 			if (i == nobj) {
 				missing_reason(s, objs, elfs, nobj);
 				if (alias_skip)
@@ -128,6 +143,33 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 			}
 			s->found = 1;
 			s->is_go = ls_elf_is_go(elfs[i]);
+			if (s->is_go)
+				ls_go_version(elfs[i], s->go_version, sizeof(s->go_version));
+			if (s->is_go && (cat[c].flags & LS_CAT_RETPROBE)) {
+				s->found = 0;
+				snprintf(s->path, sizeof(s->path), "%s", objs[i].path);
+				snprintf(s->reason, sizeof(s->reason),
+					 "in a Go binary: would need a uretprobe, which is never used on Go binaries");
+				found++;
+				continue;
+			}
+			if (cat[c].flags & LS_CAT_GO) {
+				struct ls_go_func gf;
+				char e2[LS_ERR_LEN];
+
+				if (ls_go_func(elfs[i], sym.vaddr, sym.size, &gf, e2) ||
+				    ls_elf_offset(elfs[i], gf.entry, &sym.file_offset)) {
+					s->found = 0;
+					snprintf(s->path, sizeof(s->path), "%s", objs[i].path);
+					snprintf(s->reason, sizeof(s->reason), "cannot place Go probes: %.200s", e2);
+					found++;
+					continue;
+				}
+				s->after_check = gf.after_check;
+				for (size_t r = 0; r < gf.nrets && r < 32; r++)
+					if (ls_elf_offset(elfs[i], gf.rets[r], &s->ret_offsets[s->nrets]) == 0)
+						s->nrets++;
+			}
 			snprintf(s->path, sizeof(s->path), "%s", objs[i].path);
 			snprintf(s->open_path, sizeof(s->open_path), "%s", objs[i].open_path);
 			s->vaddr = sym.vaddr;

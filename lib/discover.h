@@ -18,6 +18,11 @@ struct ls_site {
 	uint64_t vaddr;
 	uint64_t offset;             /* file offset: where the uprobe goes */
 	char reason[256];            /* why it is missing */
+	/* Go functions: RET sites instead of a return probe */
+	int after_check;             /* the entry probe skips the stack-growth check */
+	size_t nrets;
+	uint64_t ret_offsets[32];
+	char go_version[32];
 };
 
 /*

@@ -223,6 +223,11 @@ int ls_elf_find(const struct ls_elf *e, const char *name, struct ls_elf_sym *out
 	return 0;
 }
 
+int ls_elf_offset(const struct ls_elf *e, uint64_t vaddr, uint64_t *off)
+{
+	return vaddr_to_offset(e, vaddr, off);
+}
+
 int ls_elf_go_version(const struct ls_elf *e, char *buf, size_t len)
 {
 	/* Go 1.18+ keeps the version string near the start of the build info, as "go1.N[.M]". */

@@ -25,6 +25,8 @@ int ls_elf_has_symtab(const struct ls_elf *e);
 int ls_elf_has_dynsym(const struct ls_elf *e);
 /* 1 when the file carries a Go build-info section or runtime symbols. */
 int ls_elf_is_go(const struct ls_elf *e);
+/* File offset of a virtual address (for uprobes). 0 or -ENOENT. */
+int ls_elf_offset(const struct ls_elf *e, uint64_t vaddr, uint64_t *off);
 /* The Go toolchain version in the build info ("go1.19.8"). 0 or -ENOENT. */
 int ls_elf_go_version(const struct ls_elf *e, char *buf, size_t len);
 /* The file's code bytes at vaddr (for disassembly); NULL when out of range. Valid until ls_elf_free. */

@@ -215,7 +215,7 @@ static void report(struct ls_session *s, enum ls_khook h, const char *fmt, ...)
 }
 
 /* Open, configure, load and attach the kernel side with hook variant h. 0 or -errno. */
-static int try_variant(struct ls_session *s, enum ls_khook h)
+static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 {
 	static const enum ls_khook all[] = { LS_KHOOK_FENTRY, LS_KHOOK_KPROBE, LS_KHOOK_TRACEPOINT };
 	LIBBPF_OPTS(bpf_object_open_opts, oo);
@@ -242,10 +242,35 @@ static int try_variant(struct ls_session *s, enum ls_khook h)
 	s->skel->rodata->emit_requests = s->requests ? 1 : 0;
 	s->skel->data->threshold_ns = s->threshold_ns;
 	s->skel->rodata->offcpu_all_threads = s->offcpu_inflight_only ? 0 : 1;
+	/*
+	 * A trial loads only the kernel hook's own programs: whether a variant
+	 * attaches is known without verifying the large library-call programs
+	 * once per variant (seconds on a busy machine).
+	 */
+	if (trial) {
+		struct bpf_program *p;
+
+		bpf_object__for_each_program(p, s->skel->obj)
+			bpf_program__set_autoload(p, false);
+		bpf_program__set_autoload(s->skel->progs.sys_enter, true);
+	}
 	for (size_t v = 0; v < sizeof(all) / sizeof(all[0]); v++) {
 		variant_progs(s->skel, all[v], progs);
 		for (int i = 0; progs[i]; i++)
 			bpf_program__set_autoload(progs[i], all[v] == h);
+	}
+	/* Only what this session uses: each program left out is verification time saved. */
+	if (!trial) {
+		int go = 0;
+
+		for (size_t i = 0; i < s->nsites; i++)
+			go |= s->sites[i].found && (s->sites[i].entry->flags & LS_CAT_GO);
+		bpf_program__set_autoload(s->skel->progs.go_enter, go && s->attach_uprobes);
+		bpf_program__set_autoload(s->skel->progs.go_ret, go && s->attach_uprobes);
+		bpf_program__set_autoload(s->skel->progs.probe_enter, s->attach_uprobes);
+		bpf_program__set_autoload(s->skel->progs.probe_exit, s->attach_uprobes);
+		bpf_program__set_autoload(s->skel->progs.on_cpu_sample, s->sample_hz > 0);
+		bpf_program__set_autoload(s->skel->progs.on_switch, s->offcpu);
 	}
 	/* 3. load */
 	ret = latscope_bpf__load(s->skel);
@@ -283,7 +308,12 @@ static int try_variant(struct ls_session *s, enum ls_khook h)
 	}
 	if ((ret = add_link(s, l)))
 		goto fail;
-	report(s, h, "attached");
+	if (trial) {
+		report(s, h, "attached");
+		detach_all(s);
+		latscope_bpf__destroy(s->skel);
+		s->skel = NULL;
+	}
 	s->khook = h;
 	return 0;
 fail:
@@ -304,10 +334,31 @@ static int attach_uprobes(struct ls_session *s)
 
 		if (!site->found)
 			continue;
+		/* Never a uretprobe into Go code: the runtime checks and moves return addresses. */
 		if ((c->flags & LS_CAT_RETPROBE) && (site->is_go || (c->flags & LS_CAT_GO)))
 			return ls_err(s->err, EINVAL, "%s: %s: refusing a uretprobe on a Go function (it corrupts goroutine stacks)",
 				      site->path, c->symbol);
 		uo.bpf_cookie = LS_COOKIE(c->probe, c->conv, c->kind);
+		if (c->flags & LS_CAT_GO) {
+			uo.retprobe = false;
+			for (size_t r = 0; r < site->nrets; r++) {
+				l = bpf_program__attach_uprobe_opts(s->skel->progs.go_ret, site->pid, site->open_path,
+								    site->ret_offsets[r], &uo);
+				if (!l)
+					goto fail;
+				if ((ret = add_link(s, l)))
+					return ls_err(s->err, ret, "out of memory");
+				s->nuprobes++;
+			}
+			l = bpf_program__attach_uprobe_opts(s->skel->progs.go_enter, site->pid, site->open_path,
+							    site->offset, &uo);
+			if (!l)
+				goto fail;
+			if ((ret = add_link(s, l)))
+				return ls_err(s->err, ret, "out of memory");
+			s->nuprobes++;
+			continue;
+		}
 		/* Return side first: an entry seen without its return would linger as a stale frame. */
 		if (c->flags & LS_CAT_RETPROBE) {
 			uo.retprobe = true;
@@ -457,10 +508,13 @@ int ls_session_start(struct ls_session *s)
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		if (s->want != LS_KHOOK_NONE && order[i] != s->want)
 			continue;
-		ret = try_variant(s, order[i]);
+		ret = try_variant(s, order[i], 1);
 		if (!ret)
 			break;
 	}
+	/* The real load, with everything, for the variant that attached. */
+	if (!ret)
+		ret = try_variant(s, s->khook, 0);
 	if (ret) {
 		if (ret == -EPERM)
 			return ls_err(s->err, ret, "loading BPF programs: %s (needs root, or CAP_BPF and CAP_PERFMON)",

@@ -49,7 +49,7 @@ bad=$(jq -s '[.[] | select(.type=="request") | select(((.phases | add) - .total_
 check "nghttpd: phases add up for every request ($bad do not)" test "$bad" -eq 0
 
 # Joining mid-connection: connections open (and their first headers sent) before latscope starts.
-h2load -D 5 -c 2 -m 2 -t 1 "https://127.0.0.1:$PORT/index.html" > "$TMP/j.txt" 2>&1 &
+h2load -D 10 -c 2 -m 2 -t 1 "https://127.0.0.1:$PORT/index.html" > "$TMP/j.txt" 2>&1 &
 LOAD=$!
 sleep 1.5
 start_trace "$TMP/j.json" -p "$NGHTTPD_PID" --json --all -d 2
