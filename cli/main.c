@@ -15,7 +15,8 @@ struct command {
 
 static const struct command commands[] = {
 	{ "probes", cmd_probes, "list the probes latscope would attach to a process, and the kernel hook" },
-	{ "trace", cmd_trace, "stream TLS calls and kernel network records of a process" },
+	{ "trace", cmd_trace, "stream slow requests with their phases, then summarise per method" },
+	{ "record", cmd_record, "profile a process's CPU (and off-CPU) time as folded stacks" },
 };
 
 static void usage(FILE *f)

@@ -403,8 +403,8 @@ static int attach_sampling(struct ls_session *s)
 		attr.type = PERF_TYPE_SOFTWARE;
 		attr.config = PERF_COUNT_SW_CPU_CLOCK;
 		attr.size = sizeof(attr);
-		attr.freq = 1;
-		attr.sample_freq = s->sample_hz;
+		/* A fixed period of CPU time (cpu-clock counts nanoseconds): frequency mode drifts on idle CPUs. */
+		attr.sample_period = 1000000000ull / s->sample_hz;
 		fd = (int)syscall(SYS_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 		if (fd < 0) {
 			if (errno == ENODEV || errno == ENOENT)

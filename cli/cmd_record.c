@@ -1,0 +1,371 @@
+/* latscope record: a one-shot CPU (and off-CPU) profile of a process, as folded stacks. */
+#include "cli.h"
+#include "catalog.h"
+#include "procsym.h"
+#include "util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage_text[] =
+	"usage: latscope record -p PID [-d DURATION] [-F HZ] [-o FILE] [--only-slow] [--by-phase]\n"
+	"                       [--off-cpu] [--threshold DURATION] [-v]\n"
+	"\n"
+	"Samples the target's threads on every CPU (software cpu-clock, kernel and\n"
+	"user stacks) for DURATION (default 10s) and writes the profile as folded\n"
+	"stacks (\"root;...;leaf count\", one per line, for any flame-graph tool).\n"
+	"\n"
+	"  -p, --pid PID          target process (repeatable, up to 8)\n"
+	"  -d, --duration DUR     how long to sample (default 10s)\n"
+	"  -F, --freq HZ          samples per second per CPU (default 99)\n"
+	"  -o, --output FILE      where to write (default: stdout); format from the extension:\n"
+	"                         .folded (or .txt)\n"
+	"      --format F         folded\n"
+	"      --only-slow        keep only samples taken while the thread's request was over the threshold\n"
+	"      --by-phase         root every stack at its request phase ([phase:app], [phase:tls_in], ...)\n"
+	"      --off-cpu          also record where threads block, weighted by blocked microseconds\n"
+	"  -t, --threshold DUR    slow-request threshold for --only-slow (default 10ms)\n"
+	"  -v, --verbose          more diagnostics\n"
+	"\n"
+	"exit status: 0 success, 1 runtime error, 2 usage error\n";
+
+struct rec_opts {
+	int only_slow, by_phase, offcpu;
+	unsigned int hz;
+	const char *output, *format;
+};
+
+/* One output line being assembled: the folded stack and its weight. */
+struct line {
+	char *stack;
+	uint64_t value;
+};
+
+struct lines {
+	struct line *v;
+	size_t n, cap;
+};
+
+static int lines_add(struct lines *l, char *stack, uint64_t value)
+{
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 1024;
+		struct line *nv = realloc(l->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		l->v = nv;
+		l->cap = ncap;
+	}
+	l->v[l->n].stack = stack;
+	l->v[l->n].value = value;
+	l->n++;
+	return 0;
+}
+
+static int by_stack(const void *a, const void *b)
+{
+	return strcmp(((const struct line *)a)->stack, ((const struct line *)b)->stack);
+}
+
+/* Append one frame name, with the folded format's separators made safe. */
+static void put_frame(char **buf, size_t *len, size_t *cap, const char *name, const char *suffix)
+{
+	size_t need = strlen(name) + strlen(suffix) + 2;
+
+	if (*len + need >= *cap) {
+		size_t ncap = (*cap + need) * 2;
+		char *nb = realloc(*buf, ncap);
+
+		if (!nb)
+			return;
+		*buf = nb;
+		*cap = ncap;
+	}
+	if (*len)
+		(*buf)[(*len)++] = ';';
+	for (const char *p = name; *p; p++)
+		(*buf)[(*len)++] = (*p == ';' || *p == '\n' || *p == ' ') ? '_' : *p;
+	for (const char *p = suffix; *p; p++)
+		(*buf)[(*len)++] = *p;
+	(*buf)[*len] = '\0';
+}
+
+static void frame_name(const struct procsym_frame *f, char *out, size_t len)
+{
+	const char *mod = f->module ? strrchr(f->module, '/') : NULL;
+
+	if (f->func)
+		snprintf(out, len, "%s", f->func);
+	else
+		snprintf(out, len, "[unknown in %s]", mod ? mod + 1 : f->module ? f->module : "?");
+}
+
+/* Root-first folded stack for one aggregated sample; NULL when it has no frames at all. */
+static char *fold(struct ls_session *s, struct procsym *ps, const struct ls_stack_sample *smp, const struct rec_opts *o,
+		  int offcpu)
+{
+	uint64_t uips[LS_STACK_DEPTH], kips[LS_STACK_DEPTH];
+	struct procsym_frame uf[LS_STACK_DEPTH], kf[LS_STACK_DEPTH];
+	size_t nu = 0, nk = 0, len = 0, cap = 256;
+	char *buf = malloc(cap), name[512];
+
+	if (!buf)
+		return NULL;
+	buf[0] = '\0';
+	ls_session_stack(s, smp->key.ustack, uips, LS_STACK_DEPTH, &nu);
+	ls_session_stack(s, smp->key.kstack, kips, LS_STACK_DEPTH, &nk);
+	if (nu)
+		procsym_user(ps, (pid_t)smp->key.pid, uips, nu, uf);
+	if (nk)
+		procsym_kernel(ps, kips, nk, kf);
+	if (offcpu)
+		put_frame(&buf, &len, &cap, "[off-cpu]", "");
+	if (o->by_phase) {
+		snprintf(name, sizeof(name), "[phase:%s]",
+			 smp->key.phase < LS_PHASE_COUNT ? ls_phase_name(smp->key.phase) : "none");
+		put_frame(&buf, &len, &cap, name, "");
+	}
+	if (!nu && !nk)
+		put_frame(&buf, &len, &cap, "[no stack]", "");
+	for (size_t i = nu; i-- > 0;) {
+		frame_name(&uf[i], name, sizeof(name));
+		put_frame(&buf, &len, &cap, name, "");
+	}
+	/* The innermost kernel frames of a sched_switch stack are the tracing machinery itself. */
+	while (nk && kf[0].func && (!strncmp(kf[0].func, "bpf_", 4) || !strncmp(kf[0].func, "__bpf_", 6))) {
+		memmove(kf, kf + 1, (nk - 1) * sizeof(*kf));
+		nk--;
+	}
+	for (size_t i = nk; i-- > 0;) {
+		frame_name(&kf[i], name, sizeof(name));
+		put_frame(&buf, &len, &cap, name, "_[k]");
+	}
+	return buf;
+}
+
+static int collect(struct ls_session *s, struct procsym *ps, const struct rec_opts *o, int offcpu, struct lines *out,
+		   uint64_t *total)
+{
+	struct ls_stack_sample *v = NULL;
+	size_t n = 0;
+	int ret;
+
+	ret = ls_session_samples(s, offcpu, &v, &n);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t value = offcpu ? v[i].value / 1000 : v[i].value; /* off-CPU weight: microseconds */
+		char *stack;
+
+		if (o->only_slow && !v[i].key.slow)
+			continue;
+		if (!value)
+			continue;
+		stack = fold(s, ps, &v[i], o, offcpu);
+		if (!stack || lines_add(out, stack, value)) {
+			free(stack);
+			free(v);
+			return -ENOMEM;
+		}
+		*total += value;
+	}
+	free(v);
+	return 0;
+}
+
+/* Identical stacks (different stack ids, same names) merge into one line. */
+static size_t merge(struct lines *l)
+{
+	size_t k = 0;
+
+	qsort(l->v, l->n, sizeof(*l->v), by_stack);
+	for (size_t i = 0; i < l->n; i++) {
+		if (k && !strcmp(l->v[k - 1].stack, l->v[i].stack)) {
+			l->v[k - 1].value += l->v[i].value;
+			free(l->v[i].stack);
+			continue;
+		}
+		l->v[k++] = l->v[i];
+	}
+	l->n = k;
+	return k;
+}
+
+static int write_folded(FILE *f, const struct lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		fprintf(f, "%s %llu\n", l->v[i].stack, (unsigned long long)l->v[i].value);
+	return ferror(f) ? -EIO : 0;
+}
+
+static const char *format_of(const struct rec_opts *o)
+{
+	const char *dot;
+
+	if (o->format)
+		return o->format;
+	if (!o->output || !(dot = strrchr(o->output, '.')))
+		return "folded";
+	if (!strcmp(dot, ".folded") || !strcmp(dot, ".txt"))
+		return "folded";
+	return dot + 1;
+}
+
+int cmd_record(int argc, char **argv)
+{
+	enum { OPT_ONLY_SLOW = 3000, OPT_BY_PHASE, OPT_OFFCPU, OPT_FORMAT };
+	static const struct option longopts[] = {
+		CLI_COMMON_LONG,
+		{ "freq", required_argument, NULL, 'F' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "only-slow", no_argument, NULL, OPT_ONLY_SLOW },
+		{ "by-phase", no_argument, NULL, OPT_BY_PHASE },
+		{ "off-cpu", no_argument, NULL, OPT_OFFCPU },
+		{ "threshold", required_argument, NULL, 't' },
+		{ 0 },
+	};
+	struct cli_common c = { 0 };
+	struct rec_opts o = { .hz = 99 };
+	struct ls_session_opts so = { .sz = sizeof(so), .requests = 1, .attach_uprobes = 1 };
+	struct ls_session *s = NULL;
+	struct procsym *ps = NULL;
+	struct lines lines = { 0 };
+	uint64_t threshold = 10000000, start, deadline, total = 0, offtotal = 0;
+	char err[LS_ERR_LEN], *end;
+	const char *fmt;
+	FILE *out = stdout;
+	int opt, ret = EXIT_OK, tty = isatty(STDERR_FILENO);
+	long v;
+
+	c.duration_ns = 10000000000ull;
+	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT "F:o:t:", longopts, NULL)) != -1) {
+		int r = cli_common_opt(&c, opt, optarg);
+
+		if (r == 1)
+			continue;
+		switch (opt) {
+		case 'h':
+			fputs(usage_text, stdout);
+			return EXIT_OK;
+		case 'F':
+			v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 10000) {
+				cli_error("invalid frequency '%s' (1..10000 Hz)", optarg);
+				return EXIT_USAGE;
+			}
+			o.hz = (unsigned int)v;
+			continue;
+		case 'o':
+			o.output = optarg;
+			continue;
+		case OPT_FORMAT:
+			o.format = optarg;
+			continue;
+		case OPT_ONLY_SLOW:
+			o.only_slow = 1;
+			continue;
+		case OPT_BY_PHASE:
+			o.by_phase = 1;
+			continue;
+		case OPT_OFFCPU:
+			o.offcpu = 1;
+			continue;
+		case 't':
+			if (ls_parse_duration(optarg, &threshold)) {
+				cli_error("invalid threshold '%s'", optarg);
+				return EXIT_USAGE;
+			}
+			continue;
+		}
+		if (r == 0)
+			fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	if (optind < argc || !c.npids) {
+		cli_error(optind < argc ? "unexpected argument '%s'" : "%s", optind < argc ? argv[optind] : "record needs -p PID");
+		fputs(usage_text, stderr);
+		return EXIT_USAGE;
+	}
+	fmt = format_of(&o);
+	if (strcmp(fmt, "folded") != 0) {
+		cli_error("%s: unknown output format '%s' (folded)", o.output ? o.output : "-", fmt);
+		return EXIT_USAGE;
+	}
+	cli_install_signals();
+	so.pids = c.pids;
+	so.npids = c.npids;
+	so.khook = c.khook;
+	so.btf_path = c.btf_path;
+	so.threshold_ns = threshold;
+	so.sample_hz = o.hz;
+	so.offcpu = o.offcpu;
+	if (ls_session_new(&so, &s, err)) {
+		cli_error("%s", err);
+		return EXIT_RUNTIME;
+	}
+	if (ls_session_start(s)) {
+		cli_error("%s", ls_session_error(s));
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	start = ls_now_ns();
+	deadline = start + c.duration_ns;
+	while (!cli_stop) {
+		uint64_t now = ls_now_ns();
+
+		if (now >= deadline)
+			break;
+		/* Request records keep the per-thread phase state current; their content is not needed here. */
+		if (ls_session_poll(s, 100) < 0) {
+			cli_error("%s", ls_session_error(s));
+			ret = EXIT_RUNTIME;
+			goto cleanup;
+		}
+		if (tty)
+			fprintf(stderr, "\rlatscope: recording pid %d at %u Hz: %.0fs left, %llu samples ", (int)c.pids[0],
+				o.hz, (double)(deadline - now) / 1e9,
+				(unsigned long long)ls_session_counter(s, LS_CNT_SAMPLES));
+		if (ls_session_alive(s) == 0) {
+			fprintf(stderr, "%slatscope: pid %d exited\n", tty ? "\n" : "", (int)c.pids[0]);
+			break;
+		}
+	}
+	if (tty)
+		fputc('\n', stderr);
+	ps = procsym_new();
+	if (!ps || collect(s, ps, &o, 0, &lines, &total) || (o.offcpu && collect(s, ps, &o, 1, &lines, &offtotal))) {
+		cli_error("collecting the profile: %s", ls_session_error(s)[0] ? ls_session_error(s) : "out of memory");
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	merge(&lines);
+	if (o.output && !(out = fopen(o.output, "we"))) {
+		cli_error("%s: %s", o.output, strerror(errno));
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	if (write_folded(out, &lines) || (out != stdout && fclose(out))) {
+		cli_error("%s: write failed", o.output ? o.output : "stdout");
+		ret = EXIT_RUNTIME;
+	}
+	if (out != stdout)
+		out = NULL;
+	if (o.offcpu)
+		fprintf(stderr, "latscope: %.3fs blocked (off-CPU, in microseconds in the profile)\n", (double)offtotal / 1e6);
+	fprintf(stderr, "latscope: %llu CPU samples%s in %zu stacks, %.1fs at %u Hz, %llu stacks lost%s%s\n",
+		(unsigned long long)total, o.only_slow ? " (slow requests only)" : "", lines.n,
+		(double)(ls_now_ns() - start) / 1e9, o.hz, (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
+		o.output ? " -> " : "", o.output ? o.output : "");
+cleanup:
+	for (size_t i = 0; i < lines.n; i++)
+		free(lines.v[i].stack);
+	free(lines.v);
+	procsym_free(ps);
+	ls_session_free(s);
+	return ret;
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# latscope record on targets with known behaviour: a program spending 70%/30%
+# of its CPU in two functions on three threads, and one that sleeps 50 ms per
+# loop in a known function (off-CPU).
+. "$(dirname "$0")/../lib.sh"
+
+"$ROOT/build/progs/cpusplit" 3 > "$TMP/split.out" &
+SPLIT=$!; PIDS_TO_KILL+=("$SPLIT")
+for i in $(seq 50); do grep -q ready "$TMP/split.out" && break; sleep 0.1; done
+"$LATSCOPE" record -p "$SPLIT" -d 6 -F 999 -o "$TMP/split.folded" 2> "$TMP/rec.err" || { cat "$TMP/rec.err"; fail "record failed"; }
+cat "$TMP/rec.err"
+total=$(awk '{ s += $NF } END { print s }' "$TMP/split.folded")
+seventy=$(awk '/spin_seventy/ { s += $NF } END { print s + 0 }' "$TMP/split.folded")
+thirty=$(awk '/spin_thirty/ { s += $NF } END { print s + 0 }' "$TMP/split.folded")
+with_main=$(awk '/(^|;)main;/ { s += $NF } END { print s + 0 }' "$TMP/split.folded")
+p70=$(awk -v a="$seventy" -v b="$seventy" -v c="$thirty" 'BEGIN { printf "%.1f", 100 * a / (b + c) }')
+echo "samples: $total; spin_seventy $seventy, spin_thirty $thirty ($p70% / $(awk -v p="$p70" 'BEGIN{print 100-p}')%)"
+check "enough samples for a ~1-point standard error ($total >= 1500)" test "$total" -ge 1500
+check "spin_seventy's share $p70% is 70 +- 3 points" awk -v p="$p70" 'BEGIN { exit !(p >= 67 && p <= 73) }'
+check "the two functions hold >= 95% of the samples ($((seventy + thirty)) of $total)" test $(((seventy + thirty) * 100)) -ge $((total * 95))
+check "stacks reach main through the threads' start ($with_main of $((seventy + thirty)) via main;)" test "$with_main" -gt 0
+# The main thread runs the loop from main; the others start in worker (from libc's start_thread).
+rooted=$(awk '/(^|;)(main|worker);(spin_|worker;spin_)/ { s += $NF } END { print s + 0 }' "$TMP/split.folded")
+check "every spin sample unwinds to its thread's start function, main or worker ($rooted of $((seventy + thirty)))" test "$rooted" -eq $((seventy + thirty))
+if command -v perf > /dev/null && perf record -e cpu-clock -F 999 -g -o "$TMP/perf.data" -p "$SPLIT" -- sleep 2 > /dev/null 2>&1; then
+	perf report -i "$TMP/perf.data" --stdio --no-children --sort sym 2> /dev/null | grep -E 'spin_(seventy|thirty)' | head -2 | sed 's/^/  perf: /'
+else
+	echo "  (perf cannot sample here: compared with the known split only)"
+fi
+kill "$SPLIT"
+
+"$ROOT/build/progs/sleeper" > "$TMP/sleep.out" &
+SLEEPER=$!; PIDS_TO_KILL+=("$SLEEPER")
+for i in $(seq 50); do grep -q ready "$TMP/sleep.out" && break; sleep 0.1; done
+"$LATSCOPE" record -p "$SLEEPER" -d 3 --off-cpu -o "$TMP/off.folded" 2> "$TMP/off.err" || { cat "$TMP/off.err"; fail "record --off-cpu failed"; }
+blocked_us=$(awk '/^\[off-cpu\];.*wait_for_it/ { s += $NF } END { print s + 0 }' "$TMP/off.folded")
+# 3 s of recording, 50 ms per loop: ~60 loops, ~3 s blocked in wait_for_it.
+check "off-CPU: wait_for_it blocked ${blocked_us} us of ~3 s (2.4..3.1 s)" test "$blocked_us" -ge 2400000 -a "$blocked_us" -le 3100000
+loops=$(awk -v b="$blocked_us" 'BEGIN { printf "%d", b / 50000 }')
+check "off-CPU: ~50 ms per iteration ($loops iterations of 50 ms in 3 s: 48..62)" test "$loops" -ge 48 -a "$loops" -le 62
+grep -q 'nanosleep' "$TMP/off.folded" || grep -q 'hrtimer_nanosleep_\[k\]\|schedule_\[k\]' "$TMP/off.folded" || fail "off-CPU stacks show no sleeping frames"
+pass "off-CPU stacks show where it sleeps: $(grep wait_for_it "$TMP/off.folded" | sort -t' ' -k2 -nr | head -1 | cut -c1-160)"
+kill "$SLEEPER"
+assert_no_probes
