@@ -1,0 +1,83 @@
+/*
+ * bench/floor: attach empty BPF programs at the sites latscope would probe in
+ * a process (same discovery, same entry + return probes), until SIGINT/SIGTERM.
+ * What remains of a probe's cost with nothing to run is the floor latscope's
+ * own programs are compared with.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "discover.h"
+#include "util.h"
+#include "bench_floor.skel.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_floor_bpf *skel = NULL;
+	struct bpf_link **links = NULL;
+	struct ls_site *sites = NULL;
+	char err[LS_ERR_LEN];
+	size_t nsites = 0, nlinks = 0;
+	const char *only = argc > 2 ? argv[2] : NULL;
+	int ret = 1;
+	pid_t pid;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: floor PID [SYMBOL-PREFIX]\n");
+		return 2;
+	}
+	pid = (pid_t)atoi(argv[1]);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (ls_discover(pid, &sites, &nsites, err)) {
+		fprintf(stderr, "floor: %s\n", err);
+		return 1;
+	}
+	skel = bench_floor_bpf__open_and_load();
+	links = calloc(nsites * 2 + 1, sizeof(*links));
+	if (!skel || !links) {
+		fprintf(stderr, "floor: cannot load: %s\n", strerror(errno));
+		goto cleanup;
+	}
+	for (size_t i = 0; i < nsites; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, uo);
+
+		if (!sites[i].found || (only && strncmp(sites[i].entry->symbol, only, strlen(only))))
+			continue;
+		uo.retprobe = true;
+		links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_exit, pid, sites[i].open_path,
+								sites[i].offset, &uo);
+		if (links[nlinks])
+			nlinks++;
+		uo.retprobe = false;
+		links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_enter, pid, sites[i].open_path,
+								sites[i].offset, &uo);
+		if (links[nlinks])
+			nlinks++;
+	}
+	fprintf(stderr, "floor: %zu empty probes attached\n", nlinks);
+	while (!stop)
+		pause();
+	ret = 0;
+cleanup:
+	for (size_t i = 0; i < nlinks; i++)
+		bpf_link__destroy(links[i]);
+	free(links);
+	bench_floor_bpf__destroy(skel);
+	free(sites);
+	return ret;
+}
