@@ -9,4 +9,9 @@ $(BUILD)/bench/sslloop: bench/sslloop.c
 	@echo "  CC      $@"
 	$(Q)$(CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lssl -lcrypto
 
-TEST_BINS += $(BUILD)/bench/floor $(BUILD)/bench/sslloop
+$(BUILD)/bench/reqrate: bench/reqrate.c $(LIBLS)
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBLS) $(LDLIBS)
+
+TEST_BINS += $(BUILD)/bench/floor $(BUILD)/bench/sslloop $(BUILD)/bench/reqrate

@@ -98,4 +98,10 @@ grpc_load Fast 1 > /dev/null 2>&1 || true
 bench_server "example server (unary gRPC Fast)" "$H2SERVER_PID" "https://127.0.0.1:$PORT/latscope.example.Echo/Fast" \
 	-d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers'
 say ""
+
+# ---- 3. User-space request assembly on one core ------------------------------------
+say "## 3. User-space request assembly (bench/reqrate: HPACK + per-method aggregation, 4 records per request)"
+say ""
+say "    $(taskset -c 0 build/bench/reqrate 1000000)"
+say ""
 echo "results written to $OUT"
