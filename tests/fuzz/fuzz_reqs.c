@@ -1,0 +1,66 @@
+/*
+ * libFuzzer target for the user-space request path: arbitrary sequences of
+ * header-block fragments (any flags, streams, split points, bytes) and request
+ * records go through HPACK decoding and per-method aggregation. Nothing may
+ * crash, leak or read out of bounds, whatever the kernel side hands over.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <linux/types.h>
+#include "latscope.h"
+#include "requests.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct ls_headers h;
+	struct ls_reqs *r;
+	struct ls_req_view v;
+	size_t off = 0;
+
+	if (ls_reqs_new(&r))
+		return 0;
+	/* Each record: kind, flags, stream (low byte), connection (low byte), length, bytes. */
+	while (off + 5 <= size) {
+		uint8_t kind = data[off], flags = data[off + 1], stream = data[off + 2], conn = data[off + 3];
+		size_t len = data[off + 4];
+
+		off += 5;
+		if (len > size - off)
+			len = size - off;
+		if (kind & 1) {
+			struct ls_request q;
+
+			memset(&q, 0, sizeof(q));
+			q.type = LS_REC_REQUEST;
+			q.pid = 1;
+			q.conn = conn;
+			q.stream = stream;
+			q.total_ns = len * 1000;
+			q.phase_ns[LS_PH_APP] = len * 1000;
+			ls_reqs_feed(r, &q, sizeof(q), &v);
+		} else {
+			memset(&h, 0, offsetof(struct ls_headers, data));
+			h.type = LS_REC_HEADERS;
+			h.pid = 1;
+			h.conn = conn;
+			h.stream = stream;
+			h.flags = flags;
+			h.len = (__u32)len;
+			memcpy(h.data, data + off, len);
+			/* A record may also arrive shorter than its header claims. */
+			ls_reqs_feed(r, &h, offsetof(struct ls_headers, data) + len - ((kind & 2) && len ? 1 : 0), &v);
+		}
+		off += len;
+		if (kind & 4) {
+			size_t n;
+
+			ls_reqs_methods(r, &n);
+		}
+		if (kind == 0xfe)
+			ls_reqs_reset(r);
+	}
+	ls_reqs_free(r);
+	return 0;
+}
