@@ -854,8 +854,12 @@ static long h2in_one(__u32 i, void *ctx)
 	k.pid = L->w->pid;
 	k.stream = L->c->pend_in[i];
 	r = bpf_map_lookup_elem(&reqs, &k);
-	if (r)
-		r->ph[LS_PH_H2_IN] += a->self_ns;
+	if (r) {
+		/* Only what happened since the request began is its time (a blocking reader may have waited before). */
+		__u64 since = a->now > r->start ? a->now - r->start : 0;
+
+		r->ph[LS_PH_H2_IN] += a->self_ns < since ? a->self_ns : since;
+	}
 	return 0;
 }
 
@@ -1205,6 +1209,7 @@ static __always_inline int call_return(struct ls_thread *t, __u32 d, long ret, _
 		sc->w.conn = conn_id;
 		sc->w.pid = pid;
 		sc->a.self_ns = self;
+		sc->a.now = now;
 		bpf_loop(PEND_MAX, h2in_one, &L, 0);
 		c->npend_in = 0;
 	} else if (kind == LS_KIND_H2_OUT) {

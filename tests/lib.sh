@@ -138,3 +138,19 @@ pct() {
 within() {
 	awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t * b) }'
 }
+
+# start_gohttp2 ARGS...: the Go net/http h2 test server on a free port; sets GOHTTP2_PID and PORT.
+start_gohttp2() {
+	make_cert
+	"$ROOT/build/progs/gohttp2" -cert "$TMP/cert.pem" -key "$TMP/key.pem" "$@" > "$TMP/gohttp2.out" 2> "$TMP/gohttp2.err" &
+	GOHTTP2_PID=$!
+	PIDS_TO_KILL+=("$GOHTTP2_PID")
+	local i
+	for i in $(seq 100); do
+		PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$TMP/gohttp2.out")
+		[[ -n $PORT ]] && return 0
+		sleep 0.1
+	done
+	cat "$TMP/gohttp2.err" >&2
+	fail "gohttp2 did not start"
+}

@@ -7,3 +7,12 @@ $(BUILD)/progs/%: tests/progs/%.c
 	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lpthread
 
 TEST_BINS += $(BUILD)/progs/cpusplit $(BUILD)/progs/sleeper
+
+# A Go net/http h2 server, built offline with Debian's Go (standard library only).
+$(BUILD)/progs/gohttp2: tests/progs/gohttp2/main.go
+	$(Q)mkdir -p $(@D) $(BUILD)/go-cache
+	@echo "  GO      $@"
+	$(Q)GO111MODULE=off GOFLAGS= GOPROXY=off GOPATH=$(abspath $(BUILD))/gopath GOCACHE=$(abspath $(BUILD))/go-cache \
+		go build -o $@ ./tests/progs/gohttp2
+
+TEST_BINS += $(BUILD)/progs/gohttp2
