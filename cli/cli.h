@@ -51,6 +51,12 @@ int cli_common_opt(struct cli_common *c, int opt, const char *arg);
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "help", no_argument, NULL, 'h' }
 
+/*
+ * After option parsing: no stray arguments and at least one -p. Prints the
+ * error and the usage text and returns EXIT_USAGE, or returns 0.
+ */
+int cli_need_pids(const struct cli_common *c, int argc, char **argv, const char *cmd, const char *usage);
+
 /* "12.3us", "4.56ms", "1.20s" */
 const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
 /* A JSON string literal with escapes. */

@@ -155,11 +155,8 @@ int cmd_probes(int argc, char **argv)
 			fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
-	if (optind < argc || !c.npids) {
-		cli_error(optind < argc ? "unexpected argument '%s'" : "%s", optind < argc ? argv[optind] : "probes needs -p PID");
-		fputs(usage_text, stderr);
+	if (cli_need_pids(&c, argc, argv, "probes", usage_text))
 		return EXIT_USAGE;
-	}
 	so.pids = c.pids;
 	so.npids = c.npids;
 	so.khook = c.khook;

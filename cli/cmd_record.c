@@ -286,11 +286,8 @@ int cmd_record(int argc, char **argv)
 			fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
-	if (optind < argc || !c.npids) {
-		cli_error(optind < argc ? "unexpected argument '%s'" : "%s", optind < argc ? argv[optind] : "record needs -p PID");
-		fputs(usage_text, stderr);
+	if (cli_need_pids(&c, argc, argv, "record", usage_text))
 		return EXIT_USAGE;
-	}
 	fmt = format_of(&o);
 	if (strcmp(fmt, "folded") != 0) {
 		cli_error("%s: unknown output format '%s' (folded)", o.output ? o.output : "-", fmt);

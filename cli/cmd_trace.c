@@ -348,15 +348,8 @@ int cmd_trace(int argc, char **argv)
 			fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
-	if (optind < argc || !c.npids) {
-		cli_error(optind < argc ? "unexpected argument '%s'" : "%s", optind < argc ? argv[optind] : "trace needs -p PID");
-		fputs(usage_text, stderr);
+	if (cli_need_pids(&c, argc, argv, "trace", usage_text))
 		return EXIT_USAGE;
-	}
-	if (c.npids > LS_SESSION_MAX_PIDS) {
-		cli_error("too many pids (at most %d)", LS_SESSION_MAX_PIDS);
-		return EXIT_USAGE;
-	}
 	/* Signals first: an interrupt during attach must still detach everything. */
 	cli_install_signals();
 	if (ls_reqs_new(&t.reqs)) {

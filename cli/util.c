@@ -97,6 +97,20 @@ int cli_common_opt(struct cli_common *c, int opt, const char *arg)
 	return 0;
 }
 
+int cli_need_pids(const struct cli_common *c, int argc, char **argv, const char *cmd, const char *usage)
+{
+	if (optind < argc)
+		cli_error("unexpected argument '%s'", argv[optind]);
+	else if (!c->npids)
+		cli_error("%s needs -p PID", cmd);
+	else if (c->npids > LS_SESSION_MAX_PIDS)
+		cli_error("too many pids (at most %d)", LS_SESSION_MAX_PIDS);
+	else
+		return 0;
+	fputs(usage, stderr);
+	return EXIT_USAGE;
+}
+
 const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len)
 {
 	if (ns < 1000)

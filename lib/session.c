@@ -323,13 +323,36 @@ fail:
 	return ret;
 }
 
+/* One uprobe of a site; 0, or -errno with the cause in s->err. */
+static int attach_one(struct ls_session *s, struct bpf_program *prog, const struct ls_site *site, uint64_t offset,
+		      int retprobe, uint64_t cookie)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo);
+	struct bpf_link *l;
+	int ret;
+
+	uo.bpf_cookie = cookie;
+	uo.retprobe = retprobe;
+	l = bpf_program__attach_uprobe_opts(prog, site->pid, site->open_path, offset, &uo);
+	if (!l) {
+		ret = errno;
+		if (!ls_proc_alive(site->pid))
+			return ls_err(s->err, ESRCH, "pid %d: process exited while attaching", (int)site->pid);
+		return ls_err(s->err, ret, "%s: %s: cannot attach uprobe at offset 0x%llx: %s", site->path,
+			      site->entry->symbol, (unsigned long long)offset, strerror(ret));
+	}
+	if ((ret = add_link(s, l)))
+		return ls_err(s->err, ret, "out of memory");
+	s->nuprobes++;
+	return 0;
+}
+
 static int attach_uprobes(struct ls_session *s)
 {
 	for (size_t i = 0; i < s->nsites; i++) {
 		const struct ls_site *site = &s->sites[i];
 		const struct ls_catalog_entry *c = site->entry;
-		LIBBPF_OPTS(bpf_uprobe_opts, uo);
-		struct bpf_link *l;
+		uint64_t cookie = LS_COOKIE(c->probe, c->conv, c->kind);
 		int ret;
 
 		if (!site->found)
@@ -338,53 +361,20 @@ static int attach_uprobes(struct ls_session *s)
 		if ((c->flags & LS_CAT_RETPROBE) && (site->is_go || (c->flags & LS_CAT_GO)))
 			return ls_err(s->err, EINVAL, "%s: %s: refusing a uretprobe on a Go function (it corrupts goroutine stacks)",
 				      site->path, c->symbol);
-		uo.bpf_cookie = LS_COOKIE(c->probe, c->conv, c->kind);
 		if (c->flags & LS_CAT_GO) {
-			uo.retprobe = false;
-			for (size_t r = 0; r < site->nrets; r++) {
-				l = bpf_program__attach_uprobe_opts(s->skel->progs.go_ret, site->pid, site->open_path,
-								    site->ret_offsets[r], &uo);
-				if (!l)
-					goto fail;
-				if ((ret = add_link(s, l)))
-					return ls_err(s->err, ret, "out of memory");
-				s->nuprobes++;
-			}
-			l = bpf_program__attach_uprobe_opts(s->skel->progs.go_enter, site->pid, site->open_path,
-							    site->offset, &uo);
-			if (!l)
-				goto fail;
-			if ((ret = add_link(s, l)))
-				return ls_err(s->err, ret, "out of memory");
-			s->nuprobes++;
+			for (size_t r = 0; r < site->nrets; r++)
+				if ((ret = attach_one(s, s->skel->progs.go_ret, site, site->ret_offsets[r], 0, cookie)))
+					return ret;
+			if ((ret = attach_one(s, s->skel->progs.go_enter, site, site->offset, 0, cookie)))
+				return ret;
 			continue;
 		}
 		/* Return side first: an entry seen without its return would linger as a stale frame. */
-		if (c->flags & LS_CAT_RETPROBE) {
-			uo.retprobe = true;
-			l = bpf_program__attach_uprobe_opts(s->skel->progs.probe_exit, site->pid, site->open_path,
-							    site->offset, &uo);
-			if (!l)
-				goto fail;
-			if ((ret = add_link(s, l)))
-				return ls_err(s->err, ret, "out of memory");
-			s->nuprobes++;
-		}
-		uo.retprobe = false;
-		l = bpf_program__attach_uprobe_opts(s->skel->progs.probe_enter, site->pid, site->open_path,
-						    site->offset, &uo);
-		if (!l)
-			goto fail;
-		if ((ret = add_link(s, l)))
-			return ls_err(s->err, ret, "out of memory");
-		s->nuprobes++;
-		continue;
-fail:
-		ret = errno;
-		if (!ls_proc_alive(site->pid))
-			return ls_err(s->err, ESRCH, "pid %d: process exited while attaching", (int)site->pid);
-		return ls_err(s->err, ret, "%s: %s: cannot attach uprobe at offset 0x%llx: %s", site->path,
-			      c->symbol, (unsigned long long)site->offset, strerror(ret));
+		if ((c->flags & LS_CAT_RETPROBE) &&
+		    (ret = attach_one(s, s->skel->progs.probe_exit, site, site->offset, 1, cookie)))
+			return ret;
+		if ((ret = attach_one(s, s->skel->progs.probe_enter, site, site->offset, 0, cookie)))
+			return ret;
 	}
 	return 0;
 }

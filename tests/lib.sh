@@ -105,20 +105,27 @@ wait_trace() { # wait_trace: until latscope trace exits; its status in TRACE_RC
 	wait "$TRACE_PID" || TRACE_RC=$?
 }
 
-# start_h2server ARGS...: the example gRPC server on a free port; sets H2SERVER_PID and PORT.
-start_h2server() {
-	make_cert
-	"$ROOT/build/examples/h2server" --cert "$TMP/cert.pem" --key "$TMP/key.pem" -p 0 "$@" > "$TMP/h2server.out" 2> "$TMP/h2server.err" &
-	H2SERVER_PID=$!
-	PIDS_TO_KILL+=("$H2SERVER_PID")
-	local i
+# start_listener NAME COMMAND...: start a server that prints "listening on 127.0.0.1:PORT";
+# sets SERVER_PID and PORT, and stops it at exit.
+start_listener() {
+	local name=$1 i; shift
+	"$@" > "$TMP/$name.out" 2> "$TMP/$name.err" &
+	SERVER_PID=$!
+	PIDS_TO_KILL+=("$SERVER_PID")
 	for i in $(seq 100); do
-		PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$TMP/h2server.out")
+		PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$TMP/$name.out")
 		[[ -n $PORT ]] && return 0
 		sleep 0.1
 	done
-	cat "$TMP/h2server.err" >&2
-	fail "h2server did not start"
+	cat "$TMP/$name.err" >&2
+	fail "$name did not start"
+}
+
+# start_h2server ARGS...: the example gRPC server on a free port; sets H2SERVER_PID and PORT.
+start_h2server() {
+	make_cert
+	start_listener h2server "$ROOT/build/examples/h2server" --cert "$TMP/cert.pem" --key "$TMP/key.pem" -p 0 "$@"
+	H2SERVER_PID=$SERVER_PID
 }
 
 # grpc_load METHOD N ARGS...: h2load raw gRPC requests (empty message unless -d is given in ARGS).
@@ -142,15 +149,6 @@ within() {
 # start_gohttp2 ARGS...: the Go net/http h2 test server on a free port; sets GOHTTP2_PID and PORT.
 start_gohttp2() {
 	make_cert
-	"$ROOT/build/progs/gohttp2" -cert "$TMP/cert.pem" -key "$TMP/key.pem" "$@" > "$TMP/gohttp2.out" 2> "$TMP/gohttp2.err" &
-	GOHTTP2_PID=$!
-	PIDS_TO_KILL+=("$GOHTTP2_PID")
-	local i
-	for i in $(seq 100); do
-		PORT=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$TMP/gohttp2.out")
-		[[ -n $PORT ]] && return 0
-		sleep 0.1
-	done
-	cat "$TMP/gohttp2.err" >&2
-	fail "gohttp2 did not start"
+	start_listener gohttp2 "$ROOT/build/progs/gohttp2" -cert "$TMP/cert.pem" -key "$TMP/key.pem" "$@"
+	GOHTTP2_PID=$SERVER_PID
 }
