@@ -77,19 +77,22 @@ bench_server() { # bench_server LABEL PID URL [h2load args...]
 		"$LATSCOPE" trace -p "$pid" --no-records -v > /dev/null 2> "$TMP/t.err" & BG=$!
 		wait_attached "$TMP/t.err" "uprobes attached"
 		throughput norec "$pid" "$url" "$@"; bg_stop
-		"$LATSCOPE" trace -p "$pid" -v > /dev/null 2> "$TMP/t.err" & BG=$!
+		"$LATSCOPE" trace -p "$pid" -v --json > "$TMP/trace.json" 2> "$TMP/t.err" & BG=$!
 		wait_attached "$TMP/t.err" "uprobes attached"
 		throughput trace "$pid" "$url" "$@"; bg_stop
 	done
-	local a b c
+	local a b c hits
 	a=$(median < "$TMP/rps.none"); b=$(median < "$TMP/rps.norec"); c=$(median < "$TMP/rps.trace")
-	awk -v l="$label" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {
-		printf "| %s | %.0f | %.0f (%.0f%%) | %.0f (%.0f%%) |\n", l, a, b, 100 * b / a, c, 100 * c / a }' | tee -a "$OUT"
+	# Library probe hits (entry + return count as one call) per request, from the last traced run.
+	hits=$(jq -r 'select(.type=="summary") | ([.probes[] | select(.probe | test("^tcp_") | not) | .calls] | add) / ([.requests[].count] | add)' "$TMP/trace.json")
+	awk -v l="$label" -v a="$a" -v b="$b" -v c="$c" -v h="$hits" 'BEGIN {
+		printf "| %s | %.0f | %.0f (%.0f%%) | %.0f (%.0f%%) | %.1f | %.1f us |\n", l, a, b, 100 * b / a, c, 100 * c / a, h,
+			(1e6 / b - 1e6 / a) / h }' | tee -a "$OUT"
 }
 say "## 2. Throughput at saturation (h2load -n ${BENCH_REQS:-30000} -c 10 -m 10 -t 1, median of $ROUNDS runs each, interleaved)"
 say ""
-say "| server | req/s without latscope | with trace --no-records | with trace (request records) |"
-say "|---|---|---|---|"
+say "| server | req/s without latscope | with trace --no-records | with trace (request records) | probed calls per request | added time per call (no-records) |"
+say "|---|---|---|---|---|---|"
 start_nghttpd 200
 bench_server "nghttpd (GET, 200 B)" "$NGHTTPD_PID" "https://127.0.0.1:$PORT/index.html"
 kill "$NGHTTPD_PID"

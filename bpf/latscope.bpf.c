@@ -25,6 +25,9 @@ const volatile __u8 emit_calls = 1;             /* per-call TLS and net records 
 const volatile __u8 emit_requests = 1;          /* per-request records */
 const volatile __u64 stale_ns = 10ULL * 1000000000ULL;
 const volatile __u8 offcpu_all_threads = 1;   /* 0: only threads working on a request */
+/* Features compiled out by the verifier when unused (older verifiers have less room). */
+const volatile __u8 track_proto = 1;          /* decode/encode probes are attached */
+const volatile __u8 track_thread_req = 1;     /* the profiler needs each thread's current request */
 /* Live-tunable: requests at or over it are flagged slow. */
 __u64 threshold_ns = 10 * 1000000ULL;
 
@@ -795,7 +798,7 @@ static long attrib_one(__u32 i, void *ctx)
 		r->ph[LS_PH_NET_IN] += a->net_ns;
 		r->bytes_in += b->bytes;
 		/* A complete request: the next decode on this thread is its. */
-		if ((b->flags & 1) && L->t) {
+		if (track_proto && (b->flags & 1) && L->t) {
 			struct ls_thread *t = L->t;
 			__u32 tail = t->dq_tail;
 
@@ -816,7 +819,7 @@ static long attrib_one(__u32 i, void *ctx)
 		return 0;
 	}
 	/* A response starting here was encoded just before, on this thread. */
-	if ((b->flags & 2) && !(r->flags & LS_RQ_RESP_STARTED)) {
+	if (track_proto && (b->flags & 2) && !(r->flags & LS_RQ_RESP_STARTED)) {
 		struct ls_thread *t = L->t;
 
 		r->flags |= LS_RQ_RESP_STARTED;
@@ -1018,7 +1021,36 @@ int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
 }
 
 /* Pop the call frame d (already matched to this return) and account for it. */
-static __always_inline int call_return(struct ls_thread *t, __u32 d, long ret, __u32 pid, __u32 tid, __u64 now)
+/* What a TLS return hands to the HTTP/2 walk program (per CPU, read right after the tail call). */
+struct ls_handoff {
+	__u64 g;      /* goroutine for Go calls, 0 for threads */
+	__u32 pid, tid;
+	__u32 d;      /* the returned call's frame index */
+	__u32 out;
+	__u64 bytes, self, now;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ls_handoff);
+} handoff SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tails SEC(".maps");
+
+/*
+ * tls selects the half compiled in: TLS calls (1) or HTTP/2 and protobuf calls
+ * (0). Each return program carries one half, which keeps each within what
+ * older verifiers accept; the loader attaches the matching one.
+ */
+static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, long ret, __u32 pid, __u32 tid,
+				       __u64 now, const int tls, __u64 g)
 {
 	__u64 total, self, bytes = 0, span = 0;
 	struct ls_call *cl, *parent;
@@ -1027,6 +1059,7 @@ static __always_inline int call_return(struct ls_thread *t, __u32 d, long ret, _
 	__s32 fd;
 	int ok;
 
+	barrier_var(d);
 	if (d >= STACK_MAX)
 		return 0;
 	t->depth = d;
@@ -1110,7 +1143,7 @@ static __always_inline int call_return(struct ls_thread *t, __u32 d, long ret, _
 		return 0;
 	account(probe, ok, bytes, total);
 
-	if (kind == LS_KIND_TLS_READ || kind == LS_KIND_TLS_WRITE || kind == LS_KIND_TLS_HANDSHAKE) {
+	if (tls) {
 		fd = cl->fd;
 		if (fd >= 0) {
 			bpf_map_update_elem(&ssl_fds, &cl->obj, &fd, BPF_ANY);
@@ -1123,38 +1156,44 @@ static __always_inline int call_return(struct ls_thread *t, __u32 d, long ret, _
 		if (fd >= 0)
 			flags |= LS_F_FD_KNOWN;
 		t->last_conn = cl->obj;
-		if (ok && bytes && kind != LS_KIND_TLS_HANDSHAKE) {
-			__u32 zero = 0;
-			struct ls_scratch *sc;
-
-			tls_data(pid, tid, t, cl, kind == LS_KIND_TLS_WRITE, bytes, self, now);
-			/* Which request this thread works on: what the profiler tags its samples with. */
-			sc = bpf_map_lookup_elem(&walk_scratch, &zero);
-			if (sc && kind == LS_KIND_TLS_READ && sc->w.opened && !t->req_start) {
-				t->req_start = cl->start;
-				t->slow_seen = 0;
-			} else if (sc && kind == LS_KIND_TLS_WRITE && sc->w.finished) {
-				t->req_start = 0;
+		if (ok && (bytes || (flags & LS_F_HANDSHAKE))) {
+			e = reserve_event();
+			if (e) {
+				e->type = LS_REC_CALL;
+				e->probe = probe;
+				e->pid = pid;
+				e->tid = tid;
+				e->fd = fd;
+				e->ts_ns = now;
+				e->dur_ns = total;
+				e->conn = cl->obj;
+				e->ret = ret;
+				e->bytes = bytes;
+				e->span_ns = span;
+				e->flags = flags;
+				bpf_ringbuf_submit(e, rb_flags());
 			}
 		}
-		if (!ok || (!bytes && !(flags & LS_F_HANDSHAKE)))
-			return 0;
-		e = reserve_event();
-		if (!e)
-			return 0;
-		e->type = LS_REC_CALL;
-		e->probe = probe;
-		e->pid = pid;
-		e->tid = tid;
-		e->fd = fd;
-		e->ts_ns = now;
-		e->dur_ns = total;
-		e->conn = cl->obj;
-		e->ret = ret;
-		e->bytes = bytes;
-		e->span_ns = span;
-		e->flags = flags;
-		bpf_ringbuf_submit(e, rb_flags());
+		/*
+		 * The HTTP/2 walk of the plaintext runs in its own program, reached by
+		 * a tail call: each program stays within what older verifiers accept.
+		 */
+		if (ok && bytes && kind != LS_KIND_TLS_HANDSHAKE && emit_requests) {
+			__u32 zero = 0;
+			struct ls_handoff *h = bpf_map_lookup_elem(&handoff, &zero);
+
+			if (!h)
+				return 0;
+			h->g = g;
+			h->pid = pid;
+			h->tid = tid;
+			h->d = d;
+			h->out = kind == LS_KIND_TLS_WRITE;
+			h->bytes = bytes;
+			h->self = self;
+			h->now = now;
+			bpf_tail_call(ctx, &tails, 0);
+		}
 		return 0;
 	}
 
@@ -1226,24 +1265,16 @@ static __always_inline int call_return(struct ls_thread *t, __u32 d, long ret, _
 	return 0;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(probe_exit, long ret)
+/* Match a uretprobe to its entry by stack pointer; returns the frame index or -1. */
+static __always_inline int match_return(struct ls_thread *t, __u64 sp)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct ls_thread *t;
-	__u64 sp;
 	__u32 d;
 
-	t = bpf_map_lookup_elem(&threads, &tid);
-	if (!t)
-		return 0;
 	/*
-	 * Match the return to its entry by stack pointer: frames deeper than this
-	 * return lost theirs (attached mid-call, longjmp) and are dropped; a return
-	 * whose entry was never recorded matches nothing and is ignored.
+	 * Frames deeper than this return lost theirs (attached mid-call,
+	 * longjmp) and are dropped; a return whose entry was never recorded
+	 * matches nothing and is ignored.
 	 */
-	sp = PT_REGS_SP(ctx);
 	for (int i = 0; i < STACK_MAX; i++) {
 		struct ls_call *tc = top(t);
 
@@ -1255,8 +1286,34 @@ int BPF_KRETPROBE(probe_exit, long ret)
 	d = t->depth - 1;
 	barrier_var(d);
 	if (d >= STACK_MAX || t->c[d].sp != sp)
+		return -1;
+	return (int)d;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(probe_exit, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct ls_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	int d;
+
+	if (!t || (d = match_return(t, PT_REGS_SP(ctx))) < 0)
 		return 0;
-	return call_return(t, d, ret, id >> 32, tid, bpf_ktime_get_ns());
+	return call_return(ctx, t, (__u32)d, ret, id >> 32, tid, bpf_ktime_get_ns(), 1, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(probe_exit_lib, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct ls_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	int d;
+
+	if (!t || (d = match_return(t, PT_REGS_SP(ctx))) < 0)
+		return 0;
+	return call_return(ctx, t, (__u32)d, ret, id >> 32, tid, bpf_ktime_get_ns(), 0, 0);
 }
 
 /* ---- Go: per-goroutine call stacks, entry after the stack check, uprobes on RETs ---- */
@@ -1305,8 +1362,7 @@ int go_enter(struct pt_regs *ctx)
 	return call_enter(t, key.pid, cookie, ctx->ax, ctx->bx, ctx->cx, 0, bpf_ktime_get_ns());
 }
 
-SEC("uprobe")
-int go_ret(struct pt_regs *ctx)
+static __always_inline int go_return(struct pt_regs *ctx, const int tls)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 probe = LS_COOKIE_PROBE(bpf_get_attach_cookie(ctx));
@@ -1329,7 +1385,56 @@ int go_ret(struct pt_regs *ctx)
 	barrier_var(d);
 	if (d >= STACK_MAX || LS_COOKIE_PROBE(t->c[d].cookie) != probe)
 		return 0;
-	return call_return(t, d, (long)ctx->ax, key.pid, (__u32)id, bpf_ktime_get_ns());
+	return call_return(ctx, t, d, (long)ctx->ax, key.pid, (__u32)id, bpf_ktime_get_ns(), tls, key.g);
+}
+
+SEC("uprobe")
+int go_ret(struct pt_regs *ctx)
+{
+	return go_return(ctx, 1);
+}
+
+SEC("uprobe")
+int go_ret_lib(struct pt_regs *ctx)
+{
+	return go_return(ctx, 0);
+}
+
+/* Tail-called by a TLS read or write return: follow its frames and attribute the call to their streams. */
+SEC("uprobe")
+int tls_walk(struct pt_regs *ctx)
+{
+	__u32 zero = 0, d;
+	struct ls_handoff *h = bpf_map_lookup_elem(&handoff, &zero);
+	struct ls_gkey key = {};
+	struct ls_scratch *sc;
+	struct ls_thread *t;
+	struct ls_call *cl;
+
+	if (!h)
+		return 0;
+	if (h->g) {
+		key.pid = h->pid;
+		key.g = h->g;
+		t = bpf_map_lookup_elem(&gthreads, &key);
+	} else {
+		t = bpf_map_lookup_elem(&threads, &h->tid);
+	}
+	d = h->d;
+	barrier_var(d);
+	if (!t || d >= STACK_MAX)
+		return 0;
+	cl = &t->c[d];
+	tls_data(h->pid, h->tid, t, cl, h->out, h->bytes, h->self, h->now);
+	/* Which request this thread works on: what the profiler tags its samples with. */
+	sc = track_thread_req ? bpf_map_lookup_elem(&walk_scratch, &zero) : NULL;
+	if (sc && !h->out && sc->w.opened && !t->req_start) {
+		t->req_start = cl->start;
+		t->slow_seen = 0;
+	} else if (sc && h->out && sc->w.finished) {
+		t->req_start = 0;
+	}
+	return 0;
 }
 
 /* The call stack kernel work on this thread belongs to: the thread's, or its current goroutine's. */

@@ -242,6 +242,11 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 	s->skel->rodata->emit_requests = s->requests ? 1 : 0;
 	s->skel->data->threshold_ns = s->threshold_ns;
 	s->skel->rodata->offcpu_all_threads = s->offcpu_inflight_only ? 0 : 1;
+	s->skel->rodata->track_thread_req = s->sample_hz || s->offcpu;
+	s->skel->rodata->track_proto = 0;
+	for (size_t i = 0; i < s->nsites; i++)
+		if (s->sites[i].found && (s->sites[i].entry->kind == LS_KIND_DECODE || s->sites[i].entry->kind == LS_KIND_ENCODE))
+			s->skel->rodata->track_proto = 1;
 	/*
 	 * A trial loads only the kernel hook's own programs: whether a variant
 	 * attaches is known without verifying the large library-call programs
@@ -267,8 +272,11 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 			go |= s->sites[i].found && (s->sites[i].entry->flags & LS_CAT_GO);
 		bpf_program__set_autoload(s->skel->progs.go_enter, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_ret, go && s->attach_uprobes);
+		bpf_program__set_autoload(s->skel->progs.go_ret_lib, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_enter, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit, s->attach_uprobes);
+		bpf_program__set_autoload(s->skel->progs.probe_exit_lib, s->attach_uprobes);
+		bpf_program__set_autoload(s->skel->progs.tls_walk, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.on_cpu_sample, s->sample_hz > 0);
 		bpf_program__set_autoload(s->skel->progs.on_switch, s->offcpu);
 	}
@@ -278,6 +286,16 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		report(s, h, "load failed: %s%s", strerror(-ret),
 		       ret == -EACCES ? " (verifier rejected a program; -vv shows its log)" : "");
 		goto fail;
+	}
+	if (!trial && s->attach_uprobes) {
+		__u32 key = 0;
+		int fd = bpf_program__fd(s->skel->progs.tls_walk);
+
+		if (bpf_map__update_elem(s->skel->maps.tails, &key, sizeof(key), &fd, sizeof(fd), BPF_ANY)) {
+			ret = -errno;
+			report(s, h, "cannot install the HTTP/2 walk program: %s", strerror(-ret));
+			goto fail;
+		}
 	}
 	for (size_t i = 0; i < s->npids; i++) {
 		__u32 key = (__u32)s->pids[i], slot = (__u32)i;
@@ -353,7 +371,7 @@ static int attach_uprobes(struct ls_session *s)
 		const struct ls_site *site = &s->sites[i];
 		const struct ls_catalog_entry *c = site->entry;
 		uint64_t cookie = LS_COOKIE(c->probe, c->conv, c->kind);
-		int ret;
+		int ret, tls;
 
 		if (!site->found)
 			continue;
@@ -361,9 +379,11 @@ static int attach_uprobes(struct ls_session *s)
 		if ((c->flags & LS_CAT_RETPROBE) && (site->is_go || (c->flags & LS_CAT_GO)))
 			return ls_err(s->err, EINVAL, "%s: %s: refusing a uretprobe on a Go function (it corrupts goroutine stacks)",
 				      site->path, c->symbol);
+		tls = c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE || c->kind == LS_KIND_TLS_HANDSHAKE;
 		if (c->flags & LS_CAT_GO) {
 			for (size_t r = 0; r < site->nrets; r++)
-				if ((ret = attach_one(s, s->skel->progs.go_ret, site, site->ret_offsets[r], 0, cookie)))
+				if ((ret = attach_one(s, tls ? s->skel->progs.go_ret : s->skel->progs.go_ret_lib, site,
+						      site->ret_offsets[r], 0, cookie)))
 					return ret;
 			if ((ret = attach_one(s, s->skel->progs.go_enter, site, site->offset, 0, cookie)))
 				return ret;
@@ -371,7 +391,8 @@ static int attach_uprobes(struct ls_session *s)
 		}
 		/* Return side first: an entry seen without its return would linger as a stale frame. */
 		if ((c->flags & LS_CAT_RETPROBE) &&
-		    (ret = attach_one(s, s->skel->progs.probe_exit, site, site->offset, 1, cookie)))
+		    (ret = attach_one(s, tls ? s->skel->progs.probe_exit : s->skel->progs.probe_exit_lib, site,
+				      site->offset, 1, cookie)))
 			return ret;
 		if ((ret = attach_one(s, s->skel->progs.probe_enter, site, site->offset, 0, cookie)))
 			return ret;
