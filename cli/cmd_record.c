@@ -1,6 +1,7 @@
 /* latscope record: a one-shot CPU (and off-CPU) profile of a process, as folded stacks. */
 #include "cli.h"
 #include "catalog.h"
+#include "flamegraph.h"
 #include "procsym.h"
 #include "util.h"
 
@@ -22,8 +23,8 @@ static const char usage_text[] =
 	"  -d, --duration DUR     how long to sample (default 10s)\n"
 	"  -F, --freq HZ          samples per second per CPU (default 99)\n"
 	"  -o, --output FILE      where to write (default: stdout); format from the extension:\n"
-	"                         .folded (or .txt)\n"
-	"      --format F         folded\n"
+	"                         .folded (or .txt), .svg (interactive flame graph)\n"
+	"      --format F         folded or svg\n"
 	"      --only-slow        keep only samples taken while the thread's request was over the threshold\n"
 	"      --by-phase         root every stack at its request phase ([phase:app], [phase:tls_in], ...)\n"
 	"      --off-cpu          also record where threads block, weighted by blocked microseconds\n"
@@ -212,6 +213,8 @@ static const char *format_of(const struct rec_opts *o)
 		return "folded";
 	if (!strcmp(dot, ".folded") || !strcmp(dot, ".txt"))
 		return "folded";
+	if (!strcmp(dot, ".svg"))
+		return "svg";
 	return dot + 1;
 }
 
@@ -289,8 +292,8 @@ int cmd_record(int argc, char **argv)
 	if (cli_need_pids(&c, argc, argv, "record", usage_text))
 		return EXIT_USAGE;
 	fmt = format_of(&o);
-	if (strcmp(fmt, "folded") != 0) {
-		cli_error("%s: unknown output format '%s' (folded)", o.output ? o.output : "-", fmt);
+	if (strcmp(fmt, "folded") != 0 && strcmp(fmt, "svg") != 0) {
+		cli_error("%s: unknown output format '%s' (folded, svg)", o.output ? o.output : "-", fmt);
 		return EXIT_USAGE;
 	}
 	cli_install_signals();
@@ -346,7 +349,30 @@ int cmd_record(int argc, char **argv)
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
-	if (write_folded(out, &lines) || (out != stdout && fclose(out))) {
+	if (!strcmp(fmt, "svg")) {
+		char title[128], sub[256];
+		struct ls_flame_opts fo = { .sz = sizeof(fo), .title = title, .subtitle = sub, .unit = "samples" };
+		struct ls_folded *fl = calloc(lines.n ? lines.n : 1, sizeof(*fl));
+
+		snprintf(title, sizeof(title), "latscope record: pid %d%s%s", (int)c.pids[0],
+			 o.by_phase ? ", by phase" : "", o.only_slow ? ", slow requests only" : "");
+		snprintf(sub, sizeof(sub), "%.1f s at %u Hz: %llu samples%s, %llu stacks lost, %llu records dropped",
+			 (double)(ls_now_ns() - start) / 1e9, o.hz, (unsigned long long)total,
+			 o.offcpu ? " + off-CPU microseconds" : "",
+			 (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
+			 (unsigned long long)ls_session_counter(s, LS_CNT_RB_DROPS));
+		for (size_t i = 0; fl && i < lines.n; i++) {
+			fl[i].stack = lines.v[i].stack;
+			fl[i].value = lines.v[i].value;
+		}
+		int bad = !fl || ls_flamegraph_write(out, fl, lines.n, &fo);
+
+		free(fl);
+		if ((out != stdout && fclose(out)) || bad) {
+			cli_error("%s: write failed", o.output ? o.output : "stdout");
+			ret = EXIT_RUNTIME;
+		}
+	} else if (write_folded(out, &lines) || (out != stdout && fclose(out))) {
 		cli_error("%s: write failed", o.output ? o.output : "stdout");
 		ret = EXIT_RUNTIME;
 	}

@@ -27,6 +27,26 @@ if command -v perf > /dev/null && perf record -e cpu-clock -F 999 -g -o "$TMP/pe
 else
 	echo "  (perf cannot sample here: compared with the known split only)"
 fi
+# The same target as an SVG flame graph: valid XML, and every frame as wide as its share of samples.
+"$LATSCOPE" record -p "$SPLIT" -d 2 -F 999 -o "$TMP/split.svg" 2> "$TMP/svg.err" || { cat "$TMP/svg.err"; fail "record -o .svg failed"; }
+python3 - "$TMP/split.svg" > "$TMP/svg.check" <<'PY' || { cat "$TMP/svg.check"; fail "SVG check failed"; }
+import re, sys, xml.dom.minidom
+doc = xml.dom.minidom.parse(sys.argv[1])            # raises on invalid XML
+svg = doc.documentElement
+width, total = float(svg.getAttribute("width")), int(svg.getAttribute("data-total"))
+worst, n = 0.0, 0
+for g in doc.getElementsByTagName("g"):
+    title = g.getElementsByTagName("title")[0].firstChild.data
+    count = int(re.search(r"\((\d+) samples", title).group(1))
+    w = float(g.getElementsByTagName("rect")[0].getAttribute("width"))
+    worst = max(worst, abs(w - width * count / total))
+    n += 1
+names = " ".join(g.getElementsByTagName("title")[0].firstChild.data for g in doc.getElementsByTagName("g"))
+assert "spin_seventy" in names and "spin_thirty" in names, "expected frames missing"
+assert worst < 0.01, "a frame's width is off by %.3f px" % worst
+print("%d frames, widths within %.4f px of count/total x %d px" % (n, worst, width))
+PY
+pass "SVG flame graph: valid XML, $(cat "$TMP/svg.check")"
 kill "$SPLIT"
 
 "$ROOT/build/progs/sleeper" > "$TMP/sleep.out" &
