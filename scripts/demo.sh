@@ -1,34 +1,44 @@
 #!/usr/bin/env bash
-# make demo: a TLS + HTTP/2 server under load, and latscope watching it.
-# Starts nghttpd with a throwaway certificate, drives it with h2load, and runs
-# `latscope trace` against it; stops everything it started on exit.
+# make demo: the bundled example server (TLS + HTTP/2 + protobuf-c gRPC) under load
+# with a fast and a slow method, and latscope watching it: which probes it found,
+# the slow requests with their phases, a per-method summary, and a flame graph.
+# Stops everything it started on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LATSCOPE=build/latscope
-DEMO_SECS=${DEMO_SECS:-5}
+DEMO_SECS=${DEMO_SECS:-6}
 tmp=$(mktemp -d /tmp/latscope-demo.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT INT TERM
 
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
-	-addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
-mkdir -p "$tmp/doc" && head -c 2048 /dev/urandom | base64 > "$tmp/doc/index.html"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-nghttpd -a 127.0.0.1 -d "$tmp/doc" "$port" "$tmp/key.pem" "$tmp/cert.pem" >/dev/null 2>&1 &
+examples/h2server/gencert.sh "$tmp" > /dev/null 2>&1
+build/examples/h2server --cert "$tmp/cert.pem" --key "$tmp/key.pem" -p 0 --method Slow:sleep=20,burn=3 > "$tmp/server.out" 2>&1 &
 server=$!; pids+=("$server")
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 50); do port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/server.out"); [[ -n $port ]] && break; sleep 0.1; done
+build/examples/grpcbody -o "$tmp/body.bin"
+load() { # load METHOD RATE: h2load at RATE requests/s for the demo's duration
+	h2load -D "$((DEMO_SECS + 8))" -c 2 -m 4 --rps "$2" -d "$tmp/body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+		"https://127.0.0.1:$port/latscope.example.Echo/$1" > /dev/null 2>&1 &
+	pids+=("$!")
+}
 
-echo "== nghttpd (pid $server) on https://127.0.0.1:$port/ =="
-echo "== latscope probes -p $server =="
-"$LATSCOPE" probes -p "$server"
+echo "== example server (pid $server) on https://127.0.0.1:$port, methods Fast and Slow (20 ms sleep + 3 ms of CPU in the handler)"
+echo "== latscope probes -p $server"
+"$LATSCOPE" probes -p "$server" | grep -Ev 'missing.*not mapped'
 echo
-echo "== latscope trace -p $server -d ${DEMO_SECS}s, while h2load sends requests (first 25 lines, then the summary) =="
-"$LATSCOPE" trace -p "$server" -d "$DEMO_SECS" > "$tmp/trace.txt" &
+echo "== latscope trace -p $server -t 10ms -d ${DEMO_SECS}s: slow requests (first 12) and the summary"
+# Attach first, then open the connections, so their header compression context is seen from the start.
+"$LATSCOPE" trace -p "$server" -t 10ms -d "$DEMO_SECS" -v > "$tmp/trace.txt" 2> "$tmp/trace.err" &
 tracer=$!; pids+=("$tracer")
-sleep 1
-h2load -n 20000 -c 10 -m 10 -t 2 "https://127.0.0.1:$port/index.html" | grep -E '^(finished|requests|traffic|time for request)' || true
-wait "$tracer"
-head -25 "$tmp/trace.txt"
+for _ in $(seq 100); do grep -q 'uprobes attached' "$tmp/trace.err" && break; sleep 0.1; done
+load Fast 500; load Slow 50
+wait "$tracer" || { cat "$tmp/trace.err"; exit 1; }
+grep -v '^$' "$tmp/trace.txt" | sed -n '1,13p'
 echo "   ..."
 sed -n '/^summary:/,$p' "$tmp/trace.txt"
+echo
+mkdir -p build
+echo "== latscope record -p $server -d 3s --by-phase -o build/demo-flame.svg"
+"$LATSCOPE" record -p "$server" -d 3 --by-phase -o build/demo-flame.svg
+echo "open build/demo-flame.svg in a browser: one flame graph, rooted at each request phase"
