@@ -57,6 +57,13 @@ int cli_common_opt(struct cli_common *c, int opt, const char *arg);
  */
 int cli_need_pids(const struct cli_common *c, int argc, char **argv, const char *cmd, const char *usage);
 
+/*
+ * Copy the shared options into so, open the session (warning under -v about
+ * every catalog probe that is missing) and start it. Prints the error; returns
+ * 0 with *out set, or EXIT_RUNTIME with *out NULL.
+ */
+int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, struct ls_session **out);
+
 /* "12.3us", "4.56ms", "1.20s" */
 const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
 /* A JSON string literal with escapes. */

@@ -139,8 +139,7 @@ int cmd_probes(int argc, char **argv)
 	struct cli_common c = { 0 };
 	struct ls_session_opts so = { .sz = sizeof(so) };
 	struct ls_session *s = NULL;
-	char err[LS_ERR_LEN];
-	int opt, ret = EXIT_OK;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT, longopts, NULL)) != -1) {
 		int r = cli_common_opt(&c, opt, optarg);
@@ -157,26 +156,14 @@ int cmd_probes(int argc, char **argv)
 	}
 	if (cli_need_pids(&c, argc, argv, "probes", usage_text))
 		return EXIT_USAGE;
-	so.pids = c.pids;
-	so.npids = c.npids;
-	so.khook = c.khook;
-	so.btf_path = c.btf_path;
-	if (ls_session_new(&so, &s, err)) {
-		cli_error("%s", err);
+	if (cli_session_start(&c, &so, &s))
 		return EXIT_RUNTIME;
-	}
-	if (ls_session_start(s)) {
-		cli_error("%s", ls_session_error(s));
-		ret = EXIT_RUNTIME;
-		goto cleanup;
-	}
 	for (size_t i = 0; i < c.npids; i++) {
 		if (c.json)
 			print_json(s, c.pids[i]);
 		else
 			print_plain(s, c.pids[i]);
 	}
-cleanup:
 	ls_session_free(s);
-	return ret;
+	return EXIT_OK;
 }

@@ -239,7 +239,7 @@ int cmd_record(int argc, char **argv)
 	struct procsym *ps = NULL;
 	struct lines lines = { 0 };
 	uint64_t threshold = 10000000, start, deadline, total = 0, offtotal = 0;
-	char err[LS_ERR_LEN], *end;
+	char *end;
 	const char *fmt;
 	FILE *out = stdout;
 	int opt, ret = EXIT_OK, tty = isatty(STDERR_FILENO);
@@ -297,22 +297,11 @@ int cmd_record(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	cli_install_signals();
-	so.pids = c.pids;
-	so.npids = c.npids;
-	so.khook = c.khook;
-	so.btf_path = c.btf_path;
 	so.threshold_ns = threshold;
 	so.sample_hz = o.hz;
 	so.offcpu = o.offcpu;
-	if (ls_session_new(&so, &s, err)) {
-		cli_error("%s", err);
+	if (cli_session_start(&c, &so, &s))
 		return EXIT_RUNTIME;
-	}
-	if (ls_session_start(s)) {
-		cli_error("%s", ls_session_error(s));
-		ret = EXIT_RUNTIME;
-		goto cleanup;
-	}
 	start = ls_now_ns();
 	deadline = start + c.duration_ns;
 	while (!cli_stop) {

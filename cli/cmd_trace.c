@@ -312,11 +312,8 @@ int cmd_trace(int argc, char **argv)
 	struct ls_session_opts so = { .sz = sizeof(so), .records = 0, .requests = 1, .attach_uprobes = 1 };
 	struct trace_ctx t = { 0 };
 	struct ls_session *s = NULL;
-	const struct ls_site *sites;
-	char err[LS_ERR_LEN];
 	const char *end_reason = "interrupted";
 	uint64_t start, deadline = 0, threshold = 10000000;
-	size_t nsites;
 	int opt, ret = EXIT_OK, no_records = 0;
 
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT "t:a", longopts, NULL)) != -1) {
@@ -357,26 +354,12 @@ int cmd_trace(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	t.json = c.json;
-	so.pids = c.pids;
-	so.npids = c.npids;
-	so.khook = c.khook;
-	so.btf_path = c.btf_path;
 	so.on_event = on_event;
 	so.ctx = &t;
 	so.records = t.calls && !no_records;
 	so.requests = !no_records;
 	so.threshold_ns = threshold;
-	if (ls_session_new(&so, &s, err)) {
-		cli_error("%s", err);
-		ret = EXIT_RUNTIME;
-		goto cleanup;
-	}
-	sites = ls_session_sites(s, &nsites);
-	for (size_t i = 0; i < nsites; i++)
-		if (!sites[i].found && c.verbose)
-			cli_warn("pid %d: %s: %s", (int)sites[i].pid, sites[i].entry->symbol, sites[i].reason);
-	if (ls_session_start(s)) {
-		cli_error("%s", ls_session_error(s));
+	if (cli_session_start(&c, &so, &s)) {
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}

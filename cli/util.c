@@ -111,6 +111,34 @@ int cli_need_pids(const struct cli_common *c, int argc, char **argv, const char 
 	return EXIT_USAGE;
 }
 
+int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, struct ls_session **out)
+{
+	const struct ls_site *sites;
+	char err[LS_ERR_LEN];
+	size_t n;
+
+	*out = NULL;
+	so->pids = c->pids;
+	so->npids = c->npids;
+	so->khook = c->khook;
+	so->btf_path = c->btf_path;
+	if (ls_session_new(so, out, err)) {
+		cli_error("%s", err);
+		return EXIT_RUNTIME;
+	}
+	sites = ls_session_sites(*out, &n);
+	for (size_t i = 0; c->verbose && i < n; i++)
+		if (!sites[i].found)
+			cli_warn("pid %d: %s: %s", (int)sites[i].pid, sites[i].entry->symbol, sites[i].reason);
+	if (ls_session_start(*out)) {
+		cli_error("%s", ls_session_error(*out));
+		ls_session_free(*out);
+		*out = NULL;
+		return EXIT_RUNTIME;
+	}
+	return 0;
+}
+
 const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len)
 {
 	if (ns < 1000)
