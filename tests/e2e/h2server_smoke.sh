@@ -26,7 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { echo "ok   - $*"; pass=$((pass + 1)); }
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
 not_ok() { echo "FAIL - $*"; fail=$((fail + 1)); }
 check() {
 	local what=$1
