@@ -30,17 +30,34 @@ ensure_tracefs() {
 	[[ -e /sys/kernel/tracing/uprobe_events ]] || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 }
 
+# The names of latscope's BPF programs, as the kernel shows them (15 characters),
+# read from the built object so that a new program is covered without editing a list.
+latscope_prog_names() {
+	readelf -sW "$ROOT/build/bpf/latscope.bpf.o" | awk '$4 == "FUNC" && $5 == "GLOBAL" { print substr($8, 1, 15) }' | sort -u | paste -sd'|'
+}
+
 # No BPF program of latscope loaded, no legacy uprobe or kprobe left.
 assert_no_probes() {
-	local left i
+	local left i held list names
 	ensure_tracefs
+	names=$(latscope_prog_names)
+	[[ -n $names ]] || fail "no program names in $ROOT/build/bpf/latscope.bpf.o"
 	# Programs are freed after an RCU grace period once their last fd closes: allow 3 s.
 	# A program some live process still holds (another latscope run on this machine)
 	# is not a leak: a leaked one is held by the kernel alone.
 	for i in $(seq 30); do
-		local held
-		held=$(cat /proc/[0-9]*/fdinfo/* 2>/dev/null | sed -n 's/^prog_id:[[:space:]]*//p' | sort -u | tr '\n' ' ')
-		left=$(bpftool -j prog list 2>/dev/null | jq -r --arg held " $held" '.[] | select(.name? // "" | test("^(probe_enter|probe_exit|probe_exit_lib|tls_walk|go_enter|go_ret|go_ret_lib|on_cpu_sample|on_switch|sys_enter|tp_send|tp_recv|kp_send|kr_send|kp_recv|kr_recv|fe_send|fx_send|fe_recv|fx_recv)$")) | select($held | contains(" \(.id) ") | not) | "\(.id):\(.name)"' | tr '\n' ' ')
+		# Processes exit while they are read: cat's failure there is not the test's.
+		held=$({ cat /proc/[0-9]*/fdinfo/* 2>/dev/null || true; } | sed -n 's/^prog_id:[[:space:]]*//p' | sort -u | tr '\n' ' ')
+		list=$(bpftool -j prog list 2>/dev/null || true)
+		# A program unloaded mid-listing makes bpftool print an error object: list again.
+		if ! jq -e 'type == "array"' <<< "$list" > /dev/null 2>&1; then
+			left="(bpftool prog list failed)"
+			sleep 0.1
+			continue
+		fi
+		left=$(jq -r --arg held " $held" --arg names "^($names)\$" '.[] | objects
+			| select(.name? // "" | test($names))
+			| select(.id as $id | $held | contains(" \($id) ") | not) | "\(.id):\(.name)"' <<< "$list" | tr '\n' ' ')
 		[[ -z $left ]] && break
 		sleep 0.1
 	done
