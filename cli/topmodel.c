@@ -30,6 +30,7 @@ struct row_state {
 	struct top_slowreq slow[TOP_SLOW_KEEP]; /* ring, slow_next is the oldest */
 	size_t nslow, slow_next;
 	uint64_t slow_count;
+	struct top_quant last_iv;  /* the last interval with requests */
 };
 
 struct top_model {
@@ -285,8 +286,8 @@ static void coarse_hist(const __u64 *hist, struct top_row *row)
 	}
 }
 
-static void fill_row(struct top_model *m, struct row_state *st, const struct ls_method_stats *ms, double iv_s,
-		     double cum_s, struct top_row *row)
+static void fill_row(struct row_state *st, const struct ls_method_stats *ms, double iv_s, double cum_s, int alive,
+		     struct top_row *row)
 {
 	row->pid = st->pid;
 	snprintf(row->method, sizeof(row->method), "%s", st->method);
@@ -295,6 +296,11 @@ static void fill_row(struct top_model *m, struct row_state *st, const struct ls_
 	row->iv.rps = iv_s > 0 ? (double)st->iv_count / iv_s : 0;
 	row->iv.max = st->iv_max;
 	quantiles(st->iv_hist, &row->iv);
+	/* An exited target's rows keep showing what it last did. */
+	if (st->iv_count)
+		st->last_iv = row->iv;
+	else if (!alive)
+		row->iv = st->last_iv;
 	row->slow = st->slow_count;
 	if (ms) {
 		row->cum.count = ms->count;
@@ -313,7 +319,6 @@ static void fill_row(struct top_model *m, struct row_state *st, const struct ls_
 	for (size_t i = 0; i < st->nslow; i++)
 		row->slowreq[i] = st->slow[(st->slow_next + TOP_SLOW_KEEP - 1 - i) % TOP_SLOW_KEEP];
 	row->nslowreq = st->nslow;
-	(void)m;
 }
 
 static int by_pid_method(const void *a, const void *b)
@@ -459,7 +464,12 @@ struct top_snap *top_model_snapshot(struct top_model *m, struct ls_session *s)
 		for (size_t j = 0; ms && j < nms && !found; j++)
 			if (ms[j]->pid == st->pid && !strcmp(ms[j]->method, st->method))
 				found = ms[j];
-		fill_row(m, st, found, iv_s, cum_s, &snap->rows[i]);
+		int alive = 1;
+
+		for (size_t j = 0; j < m->npids; j++)
+			if (m->pids[j] == st->pid)
+				alive = m->alive[j];
+		fill_row(st, found, iv_s, cum_s, alive, &snap->rows[i]);
 		iv_errors += st->iv_errors;
 		st->iv_count = st->iv_errors = st->iv_max = 0;
 		memset(st->iv_hist, 0, sizeof(st->iv_hist));
