@@ -351,17 +351,74 @@ static void frame_text(const struct procsym_frame *f, int kernel, char *out, siz
 		snprintf(out, len, "[unknown in %s]", mod ? mod + 1 : f->module ? f->module : "?");
 }
 
+#define STACK_CANDIDATES 32 /* stack ids symbolized per snapshot: ids that differ only by return address merge by name */
+
+static int same_stack(const struct top_stack *a, const struct top_stack *b)
+{
+	if (a->pid != b->pid || a->phase != b->phase || a->nframes != b->nframes)
+		return 0;
+	for (size_t i = 0; i < a->nframes; i++)
+		if (strcmp(a->frames[i], b->frames[i]))
+			return 0;
+	return 1;
+}
+
+static int by_stack_samples(const void *a, const void *b)
+{
+	const struct top_stack *x = a, *y = b;
+
+	if (x->samples != y->samples)
+		return x->samples > y->samples ? -1 : 1;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->nframes && y->nframes ? strcmp(x->frames[0], y->frames[0]) : 0;
+}
+
+/* Name one aggregated sample's stacks, innermost frame first (kernel frames, then user). */
+static void name_stack(struct top_model *m, struct ls_session *s, const struct ls_stack_sample *v, struct top_stack *st)
+{
+	uint64_t ips[LS_STACK_DEPTH];
+	struct procsym_frame f[LS_STACK_DEPTH];
+	size_t nu = 0, nk = 0;
+
+	st->pid = (pid_t)v->key.pid;
+	st->phase = v->key.phase;
+	st->samples = v->value;
+	st->nframes = 0;
+	if (ls_session_stack(s, v->key.kstack, ips, LS_STACK_DEPTH, &nk) == 0 && nk &&
+	    procsym_kernel(m->ps, ips, nk, f) == 0) {
+		for (size_t j = 0; j < nk && st->nframes < TOP_STACK_FRAMES; j++) {
+			/* The innermost kernel frames of a sample are the sampling machinery itself. */
+			if (f[j].func && (!strncmp(f[j].func, "bpf_", 4) || !strncmp(f[j].func, "__bpf_", 6) ||
+					  !strncmp(f[j].func, "perf_", 5)))
+				continue;
+			frame_text(&f[j], 1, st->frames[st->nframes++], TOP_FRAME_LEN);
+		}
+	}
+	if (ls_session_stack(s, v->key.ustack, ips, LS_STACK_DEPTH, &nu) == 0 && nu &&
+	    procsym_user(m->ps, st->pid, ips, nu, f) == 0) {
+		for (size_t j = 0; j < nu && st->nframes < TOP_STACK_FRAMES; j++)
+			frame_text(&f[j], 0, st->frames[st->nframes++], TOP_FRAME_LEN);
+	}
+	if (!st->nframes)
+		snprintf(st->frames[st->nframes++], TOP_FRAME_LEN, "[no stack]");
+}
+
 /*
  * The stacks with the most CPU samples taken inside slow requests, named.
- * Only the few that are shown get symbolized; a dead target keeps the last ones.
+ * Only the few that can be shown get symbolized; a dead target keeps the last ones.
  */
 static void hot_stacks(struct top_model *m, struct ls_session *s)
 {
 	struct ls_stack_sample *v = NULL;
-	size_t n = 0, k = 0, ns = 0;
+	struct top_stack *cand = NULL;
+	size_t n = 0, k = 0, nc = 0;
 
 	if (ls_session_samples(s, 0, &v, &n))
 		return;
+	cand = calloc(STACK_CANDIDATES, sizeof(*cand));
+	if (!cand)
+		goto cleanup;
 	for (size_t i = 0; i < n; i++)
 		if (v[i].key.slow && v[i].value)
 			v[k++] = v[i];
@@ -371,38 +428,25 @@ static void hot_stacks(struct top_model *m, struct ls_session *s)
 		if (v[i].key.phase < LS_PHASE_COUNT && v[i].value)
 			v[k++] = v[i];
 	qsort(v, k, sizeof(*v), by_samples);
-	for (size_t i = 0; i < k && ns < TOP_STACKS; i++) {
-		uint64_t ips[LS_STACK_DEPTH];
-		struct procsym_frame f[LS_STACK_DEPTH];
-		struct top_stack *st = &m->stacks[ns];
-		size_t nu = 0, nk = 0;
+	for (size_t i = 0, tried = 0; i < k && tried < STACK_CANDIDATES; i++) {
+		size_t j;
 
 		if (!ls_proc_alive((pid_t)v[i].key.pid))
 			continue;
-		st->pid = (pid_t)v[i].key.pid;
-		st->phase = v[i].key.phase;
-		st->samples = v[i].value;
-		st->nframes = 0;
-		if (ls_session_stack(s, v[i].key.kstack, ips, LS_STACK_DEPTH, &nk) == 0 && nk &&
-		    procsym_kernel(m->ps, ips, nk, f) == 0) {
-			for (size_t j = 0; j < nk && st->nframes < TOP_STACK_FRAMES; j++) {
-				/* The innermost kernel frames of a sample are the sampling machinery itself. */
-				if (f[j].func && (!strncmp(f[j].func, "bpf_", 4) || !strncmp(f[j].func, "__bpf_", 6) ||
-						  !strncmp(f[j].func, "perf_", 5)))
-					continue;
-				frame_text(&f[j], 1, st->frames[st->nframes++], TOP_FRAME_LEN);
-			}
-		}
-		if (ls_session_stack(s, v[i].key.ustack, ips, LS_STACK_DEPTH, &nu) == 0 && nu &&
-		    procsym_user(m->ps, st->pid, ips, nu, f) == 0) {
-			for (size_t j = 0; j < nu && st->nframes < TOP_STACK_FRAMES; j++)
-				frame_text(&f[j], 0, st->frames[st->nframes++], TOP_FRAME_LEN);
-		}
-		if (!st->nframes)
-			snprintf(st->frames[st->nframes++], TOP_FRAME_LEN, "[no stack]");
-		ns++;
+		tried++;
+		name_stack(m, s, &v[i], &cand[nc]);
+		for (j = 0; j < nc && !same_stack(&cand[j], &cand[nc]); j++)
+			;
+		if (j < nc)
+			cand[j].samples += cand[nc].samples;
+		else
+			nc++;
 	}
-	m->nstacks = ns;
+	qsort(cand, nc, sizeof(*cand), by_stack_samples);
+	m->nstacks = nc < TOP_STACKS ? nc : TOP_STACKS;
+	memcpy(m->stacks, cand, m->nstacks * sizeof(*cand));
+cleanup:
+	free(cand);
 	free(v);
 }
 

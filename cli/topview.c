@@ -13,7 +13,8 @@
 #define W_RPS 8
 #define W_ERR 5
 #define W_LAT 8
-#define W_FIXED (W_PID + 1 + 1 + W_RPS + 1 + W_ERR + 1 + 4 * (W_LAT + 1) + 1)
+/* Everything before the method column and between it and the bar (single spaces between columns). */
+#define W_FIXED (W_PID + 1 + 1 + W_RPS + 1 + W_ERR + 1 + 4 * (W_LAT + 1))
 #define W_METHOD_MIN 12
 #define W_METHOD_MAX 36
 #define W_BAR_MAX 60
@@ -30,7 +31,7 @@ const char *top_col_name(enum top_col c)
 
 static void widths(int width, int *mw, int *bw)
 {
-	int rest = width - W_FIXED;
+	int rest = width - W_FIXED - 1; /* the last column stays free: a full line would wrap on some terminals */
 
 	if (rest < W_METHOD_MIN + 4)
 		rest = W_METHOD_MIN + 4;
