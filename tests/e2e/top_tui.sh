@@ -101,6 +101,26 @@ check "help lists the sort and flame keys" bash -c "tmux -L $SOCK capture-pane -
 tm send-keys -t top x
 sleep 0.3
 
+# Threshold, pause, flame graph, reset: each says what it did in the status line.
+tm send-keys -t top t 5 m s Enter
+wait_screen 'threshold now 5.00ms' 5
+wait_screen '^latscope top - .*threshold 5.00ms' 5
+pass "t 5ms changes the threshold live (header says 5.00ms)"
+tm send-keys -t top p
+wait_screen 'paused \(data is still collected' 5
+up1=$(screen | grep -Eo 'up [0-9]+s' | head -1); sleep 2.2; up2=$(screen | grep -Eo 'up [0-9]+s' | head -1)
+check "p pauses the screen ($up1, 2 s later $up2)" test "$up1" = "$up2"
+tm send-keys -t top p
+tm send-keys -t top f
+wait_screen 'flame graph written to latscope-top-[0-9]+-[0-9-]+\.svg' 10
+svg=$(screen | grep -Eo 'latscope-top-[0-9]+-[0-9-]+\.svg' | head -1)
+check "f wrote $svg, an SVG flame graph" bash -c "grep -q '<svg' '$TMP/$svg' && grep -q 'phase:' '$TMP/$svg'"
+tm send-keys -t top r
+wait_screen 'statistics reset' 5
+pass "r resets the statistics"
+tm send-keys -t top t 1 0 m s Enter
+wait_screen 'threshold now 10.00ms' 5
+
 # Resizing: the header and table survive at 80x24 and 200x60; below that the screen says so.
 for size in 80x24 200x60; do
 	w=${size%x*} h=${size#*x}
@@ -123,7 +143,7 @@ wait_screen '^PID +METHOD' 5
 
 # q: exit status 0, the shell is back, no alternate screen left.
 tm send-keys -t top q
-wait_screen '^RC=[0-9]+' 15
+wait_screen '^RC=[0-9]+' 40
 check "q exits with status 0 ($(screen | grep -Eo '^RC=[0-9]+'))" bash -c "tmux -L $SOCK capture-pane -p -t top | grep -q '^RC=0$'"
 check "terminal restored: alternate screen off" test "$(tm display -p -t top '#{alternate_on}')" = 0
 stop_load
@@ -143,7 +163,7 @@ sleep 1.2
 check "the last data stays on screen after the exit" bash -c "tmux -L $SOCK capture-pane -p -t top | grep -Eq 'Echo/Slow +[0-9.]+ +[0-9]+ +[0-9.]+ms'"
 tm capture-pane -e -p -t top > "$ART/top-exited.ansi"
 tm send-keys -t top q
-wait_screen '^RC=[0-9]+' 15
+wait_screen '^RC=[0-9]+' 40
 check "q after the exit: status 0" bash -c "tmux -L $SOCK capture-pane -p -t top | grep -q '^RC=0$'"
 check "terminal restored after the exit" test "$(tm display -p -t top '#{alternate_on}')" = 0
 assert_no_probes
