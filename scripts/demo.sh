@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LATSCOPE=build/latscope
-DEMO_SECS=${DEMO_SECS:-6}
+DEMO_SECS=${DEMO_SECS:-5}
 tmp=$(mktemp -d /tmp/latscope-demo.XXXXXX)
 pids=()
 cleanup() {
@@ -29,31 +29,18 @@ load() { # load METHOD RATE SECONDS: h2load at RATE requests/s (2 connections)
 		"https://127.0.0.1:$port/latscope.example.Echo/$1" > /dev/null 2>&1 &
 	echo "$!" >> "$tmp/load.pids"
 }
-# attached PID: until process PID holds its probes (the count of its perf-event and link fds stops growing)
-attached() {
-	local n last=-1 same=0
-	for _ in $(seq 300); do
-		n=$(ls -l "/proc/$1/fd" 2>/dev/null | grep -Ec 'perf_event|bpf[-_]link' || true)
-		if ((n > 0 && n == last)); then same=$((same + 1)); ((same >= 5)) && return 0; else same=0; fi
-		last=$n
-		sleep 0.1
-	done
-	return 1
-}
-
 if [[ -t 0 && -t 1 ]]; then
-	# Connections open after the attach, so their header compression context is seen from the start.
+	# Connections open after the attach (top -v says when, on stderr), so their header
+	# compression context is seen from the start.
 	(
-		for _ in $(seq 300); do
-			top=$(pgrep -n -f "^$LATSCOPE top -p $server " || true)
-			[[ -n $top ]] && break
-			sleep 0.1
-		done
-		[[ -n $top ]] && attached "$top" && { load Fast 1000 3600; load Slow 40 3600; }
+		for _ in $(seq 300); do grep -q 'uprobes attached' "$tmp/top.err" 2>/dev/null && break; sleep 0.1; done
+		load Fast 1000 3600; load Slow 40 3600
 	) &
 	pids+=("$!")
-	"$LATSCOPE" top -p "$server" -t 2ms
-	exit 0
+	rc=0
+	"$LATSCOPE" top -p "$server" -t 2ms -v 2> "$tmp/top.err" || rc=$?
+	((rc == 0)) || grep -v 'warning:' "$tmp/top.err" >&2
+	exit "$rc"
 fi
 
 echo "== example server (pid $server) on https://127.0.0.1:$port, methods Fast and Slow (20 ms sleep + 3 ms of CPU in the handler)"
