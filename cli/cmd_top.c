@@ -297,6 +297,12 @@ int cmd_top(int argc, char **argv)
 		cli_error("top needs a terminal on stdin and stdout (use --batch -n N for plain text)");
 		return EXIT_USAGE;
 	}
+	if (!batch && tui_check_terminal()) {
+		const char *term = getenv("TERM");
+
+		cli_error("terminal type '%s': unknown to terminfo (set TERM, or use --batch)", term ? term : "");
+		return EXIT_USAGE;
+	}
 	cli_install_signals();
 	r = top_model_new(c.pids, c.npids, &run.model);
 	if (r) {

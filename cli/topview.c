@@ -362,8 +362,10 @@ void top_print_text(FILE *f, const struct top_snap *snap)
 {
 	enum { WIDTH = 160 };
 	char line[2048];
-	size_t idx[snap->nrows ? snap->nrows : 1], n;
+	size_t *idx = calloc(snap->nrows ? snap->nrows : 1, sizeof(*idx)), n;
 
+	if (!idx)
+		return;
 	fprintf(f, "=== snapshot %llu (interval %.2fs)\n", (unsigned long long)snap->seq, snap->interval_s);
 	top_fmt_header(snap, 0, line, sizeof(line));
 	fprintf(f, "%s\n", line);
@@ -390,6 +392,7 @@ void top_print_text(FILE *f, const struct top_snap *snap)
 				fprintf(f, "%s\n", l.v[j]);
 		top_lines_free(&l);
 	}
+	free(idx);
 	fflush(f);
 }
 

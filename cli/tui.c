@@ -3,9 +3,11 @@
 #include "catalog.h"
 
 #include <curses.h>
+#include <term.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MIN_COLS 80
 #define MIN_LINES 24
@@ -50,6 +52,7 @@ static const struct binding bindings[] = {
 enum { PAIR_DROP = LS_PHASE_COUNT + 1, PAIR_TITLE };
 
 struct tui {
+	SCREEN *screen;
 	int colour;
 	enum view view, back;
 	enum top_col sort;
@@ -100,6 +103,16 @@ static void init_colours(void)
 	init_pair(PAIR_TITLE, COLOR_BLACK, COLOR_CYAN);
 }
 
+int tui_check_terminal(void)
+{
+	int err = 0;
+
+	if (setupterm(NULL, STDOUT_FILENO, &err) != OK)
+		return -ENOTTY;
+	del_curterm(cur_term);
+	return 0;
+}
+
 int tui_open(int colour, struct tui **out)
 {
 	struct tui *t = calloc(1, sizeof(*t));
@@ -107,10 +120,13 @@ int tui_open(int colour, struct tui **out)
 	*out = NULL;
 	if (!t)
 		return -ENOMEM;
-	if (!initscr()) {
+	/* newterm, not initscr: an unknown TERM is an error to report, not an exit. */
+	t->screen = newterm(NULL, stdout, stdin);
+	if (!t->screen) {
 		free(t);
 		return -ENOTTY;
 	}
+	set_term(t->screen);
 	cbreak();
 	noecho();
 	nonl();
@@ -132,6 +148,7 @@ void tui_close(struct tui *t)
 	if (!t)
 		return;
 	endwin();
+	delscreen(t->screen);
 	free(t->idx);
 	free(t);
 }

@@ -23,6 +23,9 @@ enum tui_action {
 
 struct tui;
 
+/* Whether the terminal type ($TERM) is known, before anything is attached. 0 or -ENOTTY. */
+int tui_check_terminal(void);
+
 /* Take over the terminal (alternate screen). colour 0: attributes only. 0 or -errno. */
 int tui_open(int colour, struct tui **out);
 /* Give the terminal back as it was. NULL is a no-op. */

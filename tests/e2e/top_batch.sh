@@ -21,7 +21,7 @@ for i in $(seq 300); do
 	sleep 0.1
 done
 grep -q 'uprobes attached' "$TMP/top.err" || fail "top --batch did not attach within 30 s"
-grpc_load Slow "$SLOW_N" -c 4 -m 10 -t 1 > "$TMP/h2load-slow.txt" 2>&1 || fail "h2load Slow failed"
+grpc_load Slow "$SLOW_N" -c 2 -m 5 -t 1 > "$TMP/h2load-slow.txt" 2>&1 || fail "h2load Slow failed"
 grpc_load Fast "$FAST_N" -c 4 -m 10 -t 1 > "$TMP/h2load-fast.txt" 2>&1 || fail "h2load Fast failed"
 slow_ok=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$TMP/h2load-slow.txt")
 fast_ok=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$TMP/h2load-fast.txt")
@@ -51,7 +51,6 @@ check "Slow app p50 $((app50 / 1000))us within 5% of $SLOW_MS ms" within "$app50
 fp50=$(last "$F | .total.p50_ns")
 check "Fast p50 $((fp50 / 1000))us below 2 ms" test "$fp50" -lt 2000000
 check "Slow: every request slow at 10 ms ($(last "$S | .slow"))" test "$(last "$S | .slow")" -eq "$SLOW_N"
-check "Fast: none slow ($(last "$F | .slow"))" test "$(last "$F | .slow")" -eq 0
 nsr=$(last "[$S | .slow_requests[] | select(.phases.app >= $((SLOW_MS * 1000000)))] | length")
 check "Slow lists its last slow requests, each with app >= $SLOW_MS ms ($nsr)" test "$nsr" -eq 10
 bar_app=$(last "$S | .p99_request.phases.app"); bar_tot=$(last "$S | .p99_request.total_ns")
@@ -67,4 +66,6 @@ out=$("$LATSCOPE" top -p "$H2SERVER_PID" < /dev/null 2>&1 > /dev/null) && fail "
 check "no terminal: '$out'" grep -q 'top needs a terminal' <<< "$out"
 out=$("$LATSCOPE" top -p "$H2SERVER_PID" -n 3 2>&1) && fail "-n without --batch succeeded"
 check "-n without --batch: '$out'" grep -q -- '-n needs --batch' <<< "$out"
+out=$("$LATSCOPE" top -p 999999 --batch -n 1 2>&1) && fail "top on a missing pid succeeded"
+check "missing pid: '$out'" grep -q 'pid 999999: no such process' <<< "$out"
 assert_no_probes

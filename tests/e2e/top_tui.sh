@@ -143,7 +143,7 @@ wait_screen '^PID +METHOD' 5
 
 # q: exit status 0, the shell is back, no alternate screen left.
 tm send-keys -t top q
-wait_screen '^RC=[0-9]+' 40
+wait_screen '^RC=[0-9]+' 60
 check "q exits with status 0 ($(screen | grep -Eo '^RC=[0-9]+'))" bash -c "tmux -L $SOCK capture-pane -p -t top | grep -q '^RC=0$'"
 check "terminal restored: alternate screen off" test "$(tm display -p -t top '#{alternate_on}')" = 0
 stop_load
@@ -151,11 +151,15 @@ tm send-keys -t top 'clear' Enter
 sleep 0.3
 
 # The target exiting: the last data stays on screen with the message; q still exits cleanly.
-tm send-keys -t top "$LATSCOPE top --kernel-hook $KHOOK -p $H2SERVER_PID -t 10ms; echo RC=\$?" Enter
+# This run without colour (NO_COLOR): the phase letters alone tell the segments apart.
+tm send-keys -t top "NO_COLOR=1 $LATSCOPE top --kernel-hook $KHOOK -p $H2SERVER_PID -t 10ms; echo RC=\$?" Enter
 wait_screen "^latscope top - pid $H2SERVER_PID" 30
 start_load 20
 wait_screen "Echo/Slow .*[a-z]{5}"
 wait_screen "Echo/Fast "
+tm capture-pane -e -p -t top > "$TMP/nocolor.ansi"
+check "NO_COLOR: no colour escape on screen, bars still lettered" bash -c "! grep -Eq \$'\\e\\[([0-9]+;)*(3[0-7]|4[0-7])(;[0-9]+)*m' '$TMP/nocolor.ansi' && grep -Eq 'Echo/Slow .* a{5}' '$TMP/nocolor.ansi'"
+check "with colour, the first run's screen had colour escapes" grep -Eq $'\e\[([0-9]+;)*(3[0-7]|4[0-7])(;[0-9]+)*m' "$ART/top-main.ansi"
 kill "$H2SERVER_PID"
 wait_screen "pid $H2SERVER_PID exited" 10
 pass "killing the server shows 'pid $H2SERVER_PID exited'"
@@ -163,7 +167,7 @@ sleep 1.2
 check "the last data stays on screen after the exit" bash -c "tmux -L $SOCK capture-pane -p -t top | grep -Eq 'Echo/Slow +[0-9.]+ +[0-9]+ +[0-9.]+ms'"
 tm capture-pane -e -p -t top > "$ART/top-exited.ansi"
 tm send-keys -t top q
-wait_screen '^RC=[0-9]+' 40
+wait_screen '^RC=[0-9]+' 60
 check "q after the exit: status 0" bash -c "tmux -L $SOCK capture-pane -p -t top | grep -q '^RC=0$'"
 check "terminal restored after the exit" test "$(tm display -p -t top '#{alternate_on}')" = 0
 assert_no_probes
