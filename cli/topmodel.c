@@ -427,7 +427,8 @@ static void hot_stacks(struct top_model *m, struct ls_session *s)
 	for (size_t i = 0; i < n && m->stacks_any; i++)
 		if (v[i].key.phase < LS_PHASE_COUNT && v[i].value)
 			v[k++] = v[i];
-	qsort(v, k, sizeof(*v), by_samples);
+	if (k)
+		qsort(v, k, sizeof(*v), by_samples);
 	for (size_t i = 0, tried = 0; i < k && tried < STACK_CANDIDATES; i++) {
 		size_t j;
 

@@ -275,10 +275,9 @@ static int quant_line(struct top_lines *out, const char *what, const struct top_
 {
 	char b[4][32];
 
-	return add_line(out, "%-12s %8llu req %9.1f rps %6llu errors   p50 %s  p90 %s  p99 %s  max %s", what,
-			(unsigned long long)q->count, q->rps, (unsigned long long)q->errors,
-			lat(q->p50, q->count, b[0], 32), lat(q->p90, q->count, b[1], 32), lat(q->p99, q->count, b[2], 32),
-			lat(q->max, q->count, b[3], 32));
+	return add_line(out, "%-11s %8llu %9.1f %6llu %8s %8s %8s %8s", what, (unsigned long long)q->count, q->rps,
+			(unsigned long long)q->errors, lat(q->p50, q->count, b[0], 32), lat(q->p90, q->count, b[1], 32),
+			lat(q->p99, q->count, b[2], 32), lat(q->max, q->count, b[3], 32));
 }
 
 int top_fmt_detail(const struct top_snap *snap, const struct top_row *r, int width, struct top_lines *out)
@@ -292,9 +291,10 @@ int top_fmt_detail(const struct top_snap *snap, const struct top_row *r, int wid
 	if (bw > 60)
 		bw = 60;
 	ret |= add_line(out, "pid %d  %s", (int)r->pid, r->method);
+	ret |= add_line(out, "%-11s %8s %9s %6s %8s %8s %8s %8s", "", "COUNT", "RPS", "ERRORS", "P50", "P90", "P99", "MAX");
 	ret |= quant_line(out, "interval", &r->iv);
 	ret |= quant_line(out, "since start", &r->cum);
-	ret |= add_line(out, "%-12s %8llu slow (at or over %s)", "", (unsigned long long)r->slow,
+	ret |= add_line(out, "%llu slow since start (at or over %s)", (unsigned long long)r->slow,
 			cli_fmt_ns(snap->threshold_ns, a, sizeof(a)));
 	ret |= add_line(out, "%s", "");
 	ret |= add_line(out, "  %-10s %9s %9s %7s   (since start)", "PHASE", "P50", "P99", "SHARE");
