@@ -280,6 +280,73 @@ static int quant_line(struct top_lines *out, const char *what, const struct top_
 			lat(q->p99, q->count, b[2], 32), lat(q->max, q->count, b[3], 32));
 }
 
+/* One node of the hot-stack tree: a frame under its caller (the root's children are phases). */
+struct tnode {
+	const char *name;
+	uint64_t samples;
+	int parent;
+};
+
+#define TREE_MAX (TOP_STACKS * (TOP_STACK_FRAMES + 1))
+
+static int tree_child(struct tnode *t, int *n, int parent, const char *name)
+{
+	for (int i = 0; i < *n; i++)
+		if (t[i].parent == parent && !strcmp(t[i].name, name))
+			return i;
+	t[*n] = (struct tnode){ name, 0, parent };
+	return (*n)++;
+}
+
+/* Children of parent, most samples first (ties by name), each line indented by depth. */
+static int tree_print(const struct tnode *t, int n, int parent, int depth, uint64_t total, struct top_lines *out)
+{
+	int done[TREE_MAX] = { 0 }, ret = 0;
+
+	for (;;) {
+		int best = -1;
+
+		for (int i = 0; i < n; i++)
+			if (t[i].parent == parent && !done[i] &&
+			    (best < 0 || t[i].samples > t[best].samples ||
+			     (t[i].samples == t[best].samples && strcmp(t[i].name, t[best].name) < 0)))
+				best = i;
+		if (best < 0)
+			return ret;
+		done[best] = 1;
+		/* Deep stacks stop indenting at 24 columns so frame names stay readable at 80. */
+		ret |= add_line(out, "  %6llu %5.1f%% %*s%s", (unsigned long long)t[best].samples,
+				100.0 * (double)t[best].samples / (double)total, depth < 12 ? 2 * depth : 24, "",
+				t[best].name);
+		ret |= tree_print(t, n, best, depth + 1, total, out);
+	}
+}
+
+static int stack_tree(const struct top_snap *snap, pid_t pid, uint64_t total, struct top_lines *out)
+{
+	static const char *const none = "[outside requests]";
+	struct tnode t[TREE_MAX];
+	char phase[LS_PHASE_COUNT + 1][24];
+	int n = 0;
+
+	for (unsigned int p = 0; p <= LS_PHASE_COUNT; p++)
+		snprintf(phase[p], sizeof(phase[p]), "[%s]", p < LS_PHASE_COUNT ? ls_phase_name(p) : none);
+	for (size_t i = 0; i < snap->nstacks; i++) {
+		const struct top_stack *st = &snap->stacks[i];
+		int at;
+
+		if (st->pid != pid)
+			continue;
+		at = tree_child(t, &n, -1, phase[st->phase < LS_PHASE_COUNT ? st->phase : LS_PHASE_COUNT]);
+		t[at].samples += st->samples;
+		for (size_t j = st->nframes; j-- > 0;) {
+			at = tree_child(t, &n, at, st->frames[j]);
+			t[at].samples += st->samples;
+		}
+	}
+	return tree_print(t, n, -1, 0, total, out);
+}
+
 int top_fmt_detail(const struct top_snap *snap, const struct top_row *r, int width, struct top_lines *out)
 {
 	char a[32], b[32], text[1024];
@@ -339,22 +406,13 @@ int top_fmt_detail(const struct top_snap *snap, const struct top_row *r, int wid
 	for (size_t i = 0; i < snap->nstacks; i++)
 		if (snap->stacks[i].pid == r->pid)
 			psamples += snap->stacks[i].samples;
-	ret |= add_line(out, "HOT STACKS OF %s (pid %d, CPU samples; innermost frame first)",
-			snap->stacks_any ? "REQUESTS (none sampled past the threshold yet)" : "SLOW REQUESTS", (int)r->pid);
+	ret |= add_line(out, "HOT STACKS OF %s (pid %d: CPU samples, top %d stacks as a tree from the phase down)",
+			snap->stacks_any ? "REQUESTS (none sampled past the threshold yet)" : "SLOW REQUESTS", (int)r->pid,
+			TOP_STACKS);
 	if (!psamples)
 		ret |= add_line(out, "  no CPU sample taken inside a request yet");
-	for (size_t i = 0; i < snap->nstacks; i++) {
-		const struct top_stack *st = &snap->stacks[i];
-		size_t pos = 0;
-
-		if (st->pid != r->pid)
-			continue;
-		text[0] = '\0';
-		for (size_t j = 0; j < st->nframes; j++)
-			put(text, sizeof(text), &pos, "%s%s", j ? " <- " : "", st->frames[j]);
-		ret |= add_line(out, "  %6llu %-7s %s", (unsigned long long)st->samples,
-				st->phase < LS_PHASE_COUNT ? ls_phase_name(st->phase) : "none", text);
-	}
+	else
+		ret |= stack_tree(snap, r->pid, psamples, out);
 	return ret ? -ENOMEM : 0;
 }
 
