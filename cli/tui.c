@@ -248,6 +248,39 @@ static void draw_row(struct tui *t, int y, const struct top_row *r, int selected
 static const char footer[] = "q quit  Enter detail  Esc back  s/</> sort  / filter  t threshold  p pause  r reset  "
 			     "f flame graph  h help";
 
+/*
+ * The rows in view order (t->idx) and the selection in it: the same pid x
+ * method across snapshots and sorts, or the index a move key left. Returns
+ * the number of rows shown.
+ */
+static size_t resolve_sel(struct tui *t, const struct top_snap *snap)
+{
+	size_t n;
+
+	if (t->capidx < snap->nrows + 1) {
+		size_t *ni = realloc(t->idx, (snap->nrows + 1) * sizeof(*ni));
+
+		if (!ni)
+			return 0;
+		t->idx = ni;
+		t->capidx = snap->nrows + 1;
+	}
+	n = top_order(snap, t->sort, t->filter, t->idx);
+	if (t->sel_pid != -2) {
+		t->sel = 0;
+		for (size_t i = 0; i < n; i++)
+			if (snap->rows[t->idx[i]].pid == t->sel_pid && !strcmp(snap->rows[t->idx[i]].method, t->sel_method))
+				t->sel = i;
+	}
+	if (n && t->sel >= n)
+		t->sel = n - 1;
+	if (n) {
+		t->sel_pid = snap->rows[t->idx[t->sel]].pid;
+		snprintf(t->sel_method, sizeof(t->sel_method), "%s", snap->rows[t->idx[t->sel]].method);
+	}
+	return n;
+}
+
 static void draw_main(struct tui *t, const struct top_snap *snap, const char *status)
 {
 	char line[1024];
@@ -263,28 +296,7 @@ static void draw_main(struct tui *t, const struct top_snap *snap, const char *st
 	printw("%-*.*s", COLS, COLS, line);
 	attroff(A_REVERSE);
 	y++;
-	if (t->capidx < snap->nrows + 1) {
-		size_t *ni = realloc(t->idx, (snap->nrows + 1) * sizeof(*ni));
-
-		if (!ni)
-			return;
-		t->idx = ni;
-		t->capidx = snap->nrows + 1;
-	}
-	n = top_order(snap, t->sort, t->filter, t->idx);
-	/* Keep the selection on the same pid x method across snapshots and sorts. */
-	if (t->sel_pid != -2) {
-		t->sel = 0;
-		for (size_t i = 0; i < n; i++)
-			if (snap->rows[t->idx[i]].pid == t->sel_pid && !strcmp(snap->rows[t->idx[i]].method, t->sel_method))
-				t->sel = i;
-	}
-	if (n && t->sel >= n)
-		t->sel = n - 1;
-	if (n) {
-		t->sel_pid = snap->rows[t->idx[t->sel]].pid;
-		snprintf(t->sel_method, sizeof(t->sel_method), "%s", snap->rows[t->idx[t->sel]].method);
-	}
+	n = resolve_sel(t, snap);
 	rows = (size_t)(LINES - 1 - y);
 	t->nvisible = rows;
 	if (t->sel < t->top)
@@ -302,6 +314,8 @@ static void draw_main(struct tui *t, const struct top_snap *snap, const char *st
 
 static const struct top_row *selected_row(struct tui *t, const struct top_snap *snap)
 {
+	if (!resolve_sel(t, snap))
+		return NULL;
 	for (size_t i = 0; i < snap->nrows; i++)
 		if (snap->rows[i].pid == t->sel_pid && !strcmp(snap->rows[i].method, t->sel_method))
 			return &snap->rows[i];

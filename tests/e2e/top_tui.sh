@@ -75,6 +75,12 @@ tm send-keys -t top s s
 wait_screen 'P50\*'
 check "s s sorts by P50: Slow before Fast ($(order))" test "$(order)" = "Slow Fast "
 
+tm send-keys -t top Down Enter
+wait_screen "^pid $H2SERVER_PID  /latscope.example.Echo/Fast$" 5
+pass "Down then Enter opens the second row's detail (Fast)"
+tm send-keys -t top Escape Home
+sleep 0.3
+
 # Filter, then the detail view of the one row left.
 tm send-keys -t top / S l o w Enter
 sleep 0.3
@@ -146,6 +152,7 @@ tm send-keys -t top q
 wait_screen '^RC=[0-9]+' 60
 check "q exits with status 0 ($(screen | grep -Eo '^RC=[0-9]+'))" bash -c "tmux -L $SOCK capture-pane -p -t top | grep -q '^RC=0$'"
 check "terminal restored: alternate screen off" test "$(tm display -p -t top '#{alternate_on}')" = 0
+check "terminal restored: cursor visible again" test "$(tm display -p -t top '#{cursor_flag}')" = 1
 stop_load
 tm send-keys -t top 'clear' Enter
 sleep 0.3
