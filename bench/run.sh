@@ -107,4 +107,5 @@ say "## 3. User-space request assembly (bench/reqrate: HPACK + per-method aggreg
 say ""
 say "    $(taskset -c 0 build/bench/reqrate 1000000)"
 say ""
+OUT=$OUT bench/top.sh # 4. latscope top's own CPU at 1 s refresh against 20k req/s
 echo "results written to $OUT"

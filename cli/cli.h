@@ -72,5 +72,9 @@ void cli_json_str(FILE *f, const char *s);
 int cmd_probes(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_record(int argc, char **argv);
+int cmd_top(int argc, char **argv);
+
+/* The CPU samples collected so far as an SVG flame graph rooted at each phase. 0 or -errno (err says why). */
+int cli_write_flamegraph(struct ls_session *s, const char *path, const char *title, char *err, size_t errlen);
 
 #endif

@@ -381,3 +381,52 @@ cleanup:
 	ls_session_free(s);
 	return ret;
 }
+
+int cli_write_flamegraph(struct ls_session *s, const char *path, const char *title, char *err, size_t errlen)
+{
+	struct rec_opts o = { .by_phase = 1 };
+	struct lines lines = { 0 };
+	struct ls_folded *fl = NULL;
+	struct procsym *ps = NULL;
+	uint64_t total = 0;
+	FILE *out = NULL;
+	char sub[256];
+	int ret = -ENOMEM;
+
+	ps = procsym_new();
+	if (!ps || collect(s, ps, &o, 0, &lines, &total)) {
+		snprintf(err, errlen, "collecting the profile: %s", ls_session_error(s)[0] ? ls_session_error(s) : "out of memory");
+		goto cleanup;
+	}
+	merge(&lines);
+	fl = calloc(lines.n ? lines.n : 1, sizeof(*fl));
+	if (!fl) {
+		snprintf(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < lines.n; i++) {
+		fl[i].stack = lines.v[i].stack;
+		fl[i].value = lines.v[i].value;
+	}
+	snprintf(sub, sizeof(sub), "%llu samples, by phase", (unsigned long long)total);
+	out = fopen(path, "we");
+	if (!out) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto cleanup;
+	}
+	ret = ls_flamegraph_write(out, fl, lines.n, &(struct ls_flame_opts){ .sz = sizeof(struct ls_flame_opts),
+									      .title = title, .subtitle = sub,
+									      .unit = "samples" });
+	if (fclose(out) && !ret)
+		ret = -EIO;
+	if (ret)
+		snprintf(err, errlen, "%s: write failed", path);
+cleanup:
+	free(fl);
+	for (size_t i = 0; i < lines.n; i++)
+		free(lines.v[i].stack);
+	free(lines.v);
+	procsym_free(ps);
+	return ret;
+}

@@ -17,6 +17,7 @@ static const struct command commands[] = {
 	{ "probes", cmd_probes, "list the probes latscope would attach to a process, and the kernel hook" },
 	{ "trace", cmd_trace, "stream slow requests with their phases, then summarise per method" },
 	{ "record", cmd_record, "profile a process's CPU (and off-CPU) time as folded stacks" },
+	{ "top", cmd_top, "live view of requests per method: rates, latency, phases, slow requests, hot stacks" },
 };
 
 static void usage(FILE *f)
