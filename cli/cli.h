@@ -72,5 +72,6 @@ void cli_json_str(FILE *f, const char *s);
 int cmd_probes(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_record(int argc, char **argv);
+int cmd_symbolize(int argc, char **argv);
 
 #endif

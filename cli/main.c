@@ -17,6 +17,7 @@ static const struct command commands[] = {
 	{ "probes", cmd_probes, "list the probes latscope would attach to a process, and the kernel hook" },
 	{ "trace", cmd_trace, "stream slow requests with their phases, then summarise per method" },
 	{ "record", cmd_record, "profile a process's CPU (and off-CPU) time as folded stacks" },
+	{ "symbolize", cmd_symbolize, "addresses of a process, an ELF file or the kernel to functions and source lines" },
 };
 
 static void usage(FILE *f)

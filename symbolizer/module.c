@@ -1,0 +1,752 @@
+/*
+ * One ELF object: segments, build-id, symbol table, and a DWARF index of its
+ * functions and inlined calls, built one compilation unit at a time on first
+ * use. Lookups follow what elfutils' eu-addr2line answers, so the two agree:
+ * symbols are chosen as dwfl_module_addrsym chooses them, the innermost
+ * function scope and the inline chain as dwarf_getscopes finds them, lines as
+ * dwarf_getsrc_die finds them.
+ */
+#include "symint.h"
+
+#include <dwarf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct msym {
+	uint64_t value, size;
+	const char *name;
+	uint32_t order;  /* position in the table: the first of equals wins */
+	uint8_t bind;
+};
+
+/* One symbol table part (globals or locals), sorted by value, with prefix indexes. */
+struct symtab {
+	struct msym *v;
+	size_t n;
+	uint64_t *maxend;  /* max(value + size) over v[0..i] */
+	int32_t *sizeless; /* the preferred size-less symbol in v[0..i], or -1 */
+};
+
+struct seg {
+	uint64_t vaddr, off, filesz;
+};
+
+/* A function scope of one CU: a subprogram, an inlined call or a lexical block. */
+enum { NODE_BLOCK, NODE_FUNC, NODE_INLINE };
+
+struct dnode {
+	const char *name;
+	uint64_t entry;
+	int32_t parent;
+	uint32_t call_file, call_line, call_col;
+	uint8_t kind;
+};
+
+struct dpiece {
+	uint64_t lo, hi;
+	int32_t node, up;  /* up: the piece enclosing this one */
+	uint32_t depth;
+};
+
+struct cuidx {
+	Dwarf_Off off;
+	Dwarf_Die cudie;
+	Dwarf_Files *files;
+	size_t nfiles;
+	struct dnode *nodes;
+	size_t nnodes, capnodes;
+	struct dpiece *pieces;
+	size_t npieces, cappieces;
+};
+
+struct ls_module {
+	char *path;
+	char build_id[2 * 64 + 1];
+	int fd;
+	Elf *elf;
+	struct seg *segs;
+	size_t nsegs;
+	struct symtab globals, locals;
+	char error[160];
+	int no_dwarf;
+	const char *debug_dir;
+	/* DWARF, opened on first use */
+	int dwarf_tried;
+	int dfd;
+	Elf *delf;
+	Dwarf *dw;
+	struct cuidx **cus;  /* open-addressing table keyed by CU offset */
+	size_t ncus, capcus;
+	struct ls_demangler *dem;
+	/* Go, for binaries without symbols */
+	int is_go;
+	struct ls_gosym *go;
+};
+
+int ls_framevec_push(struct ls_framevec *fv, const char *func, const char *file, uint32_t line, uint32_t column)
+{
+	if (fv->n == fv->cap) {
+		size_t ncap = fv->cap ? fv->cap * 2 : 256;
+		struct ls_sym_frame *nv = realloc(fv->v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		fv->v = nv;
+		fv->cap = ncap;
+	}
+	fv->v[fv->n++] = (struct ls_sym_frame){ .func = func, .file = file, .line = line, .column = column };
+	return 0;
+}
+
+/* ---- symbol table ---------------------------------------------------------- */
+
+static int msym_cmp(const void *a, const void *b)
+{
+	const struct msym *x = a, *y = b;
+
+	if (x->value != y->value)
+		return x->value < y->value ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int symtab_index(struct symtab *t)
+{
+	qsort(t->v, t->n, sizeof(*t->v), msym_cmp);
+	t->maxend = malloc((t->n ? t->n : 1) * sizeof(*t->maxend));
+	t->sizeless = malloc((t->n ? t->n : 1) * sizeof(*t->sizeless));
+	if (!t->maxend || !t->sizeless)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct msym *s = &t->v[i];
+		uint64_t end = s->value + s->size;
+		int32_t best = i ? t->sizeless[i - 1] : -1;
+
+		t->maxend[i] = i && t->maxend[i - 1] > end ? t->maxend[i - 1] : end;
+		/* dwfl prefers the closer size-less label, then the stronger binding, then the first. */
+		if (!s->size && (best < 0 || s->value > t->v[best].value || s->bind > t->v[best].bind))
+			best = (int32_t)i;
+		t->sizeless[i] = best;
+	}
+	return 0;
+}
+
+static void symtab_free(struct symtab *t)
+{
+	free(t->v);
+	free(t->maxend);
+	free(t->sizeless);
+}
+
+struct symstate {
+	const struct msym *closest, *sizeless;
+	uint64_t min_label;
+};
+
+/* One table's candidates for addr, merged into st as dwfl_module_addrsym merges them. */
+static void symtab_search(const struct symtab *t, uint64_t addr, struct symstate *st)
+{
+	size_t lo = 0, hi = t->n;
+	const struct msym *c = NULL;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->v[mid].value <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return;
+	if (t->maxend[lo - 1] > st->min_label)
+		st->min_label = t->maxend[lo - 1];
+	/* Only symbols whose prefix reaches past addr can contain it. */
+	for (size_t i = lo; i-- > 0 && t->maxend[i] > addr;) {
+		const struct msym *s = &t->v[i];
+
+		if (!s->size || addr - s->value >= s->size)
+			continue;
+		if (!c) {
+			c = s;
+			continue;
+		}
+		if (s->value != c->value)
+			break;
+		/* Same start: the stronger binding, then the smaller, then the first in the table. */
+		if (s->bind > c->bind || (s->bind == c->bind && s->size < c->size) ||
+		    (s->bind == c->bind && s->size == c->size))
+			c = s;
+	}
+	if (c && (!st->closest || c->value > st->closest->value || c->bind > st->closest->bind))
+		st->closest = c;
+	if (t->sizeless[lo - 1] >= 0) {
+		const struct msym *s = &t->v[t->sizeless[lo - 1]];
+
+		if (!st->sizeless || s->value > st->sizeless->value || s->bind > st->sizeless->bind)
+			st->sizeless = s;
+	}
+}
+
+static const struct msym *sym_lookup(const struct ls_module *m, uint64_t addr)
+{
+	struct symstate st = { 0 };
+
+	/* Globals first; locals only when no global holds the address. */
+	symtab_search(&m->globals, addr, &st);
+	if (!st.closest && (!st.sizeless || st.sizeless->value != addr))
+		symtab_search(&m->locals, addr, &st);
+	if (st.closest)
+		return st.closest;
+	if (st.sizeless && st.sizeless->value >= st.min_label)
+		return st.sizeless;
+	return NULL;
+}
+
+static int push_sym(struct symtab *t, const GElf_Sym *s, const char *name, uint32_t order)
+{
+	struct msym *nv;
+
+	if (!(t->n & (t->n + 1)) || !t->v) {
+		nv = realloc(t->v, (t->n + 1) * 2 * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		t->v = nv;
+	}
+	t->v[t->n++] = (struct msym){ .value = s->st_value, .size = s->st_size, .name = name, .order = order,
+				      .bind = (uint8_t)GELF_ST_BIND(s->st_info) };
+	return 0;
+}
+
+/* .symtab when present, otherwise .dynsym, as dwfl does; names point into the mapped file. */
+static int load_symbols(struct ls_module *m)
+{
+	Elf_Scn *scn = NULL, *use = NULL;
+	GElf_Shdr sh, ush;
+	Elf_Data *data;
+	size_t n;
+
+	while ((scn = elf_nextscn(m->elf, scn))) {
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_SYMTAB || (sh.sh_type == SHT_DYNSYM && !use)) {
+			use = scn;
+			ush = sh;
+		}
+		if (sh.sh_type == SHT_SYMTAB)
+			break;
+	}
+	if (!use || !ush.sh_entsize || !(data = elf_getdata(use, NULL)))
+		return 0;
+	n = ush.sh_size / ush.sh_entsize;
+	for (size_t i = 1; i < n; i++) {
+		GElf_Sym s;
+		const char *name;
+		int type;
+
+		if (!gelf_getsym(data, (int)i, &s) || s.st_shndx == SHN_UNDEF)
+			continue;
+		type = GELF_ST_TYPE(s.st_info);
+		if (type == STT_SECTION || type == STT_FILE || type == STT_TLS)
+			continue;
+		name = elf_strptr(m->elf, ush.sh_link, s.st_name);
+		if (!name || !*name)
+			continue;
+		/* The table's sh_info is the first global: dwfl splits it there. */
+		if (push_sym(i < ush.sh_info ? &m->locals : &m->globals, &s, name, (uint32_t)i))
+			return -ENOMEM;
+	}
+	if (symtab_index(&m->globals) || symtab_index(&m->locals))
+		return -ENOMEM;
+	return 0;
+}
+
+/* ---- ELF ------------------------------------------------------------------- */
+
+static void read_build_id(struct ls_module *m)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(m->elf, scn))) {
+		Elf_Data *d;
+		GElf_Nhdr nh;
+		size_t off = 0, noff, doff;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE || !(d = elf_getdata(scn, NULL)))
+			continue;
+		while ((off = gelf_getnote(d, off, &nh, &noff, &doff)) > 0) {
+			if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 && !memcmp((char *)d->d_buf + noff, "GNU", 4)) {
+				const unsigned char *b = (const unsigned char *)d->d_buf + doff;
+
+				for (size_t i = 0; i < nh.n_descsz && i < 64; i++)
+					snprintf(m->build_id + 2 * i, 3, "%02x", b[i]);
+				return;
+			}
+		}
+	}
+}
+
+static int has_section(Elf *elf, const char *name)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx;
+	GElf_Shdr sh;
+
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		return 0;
+	while ((scn = elf_nextscn(elf, scn))) {
+		const char *n;
+
+		if (gelf_getshdr(scn, &sh) && (n = elf_strptr(elf, shstrndx, sh.sh_name)) && !strcmp(n, name))
+			return 1;
+	}
+	return 0;
+}
+
+struct ls_module *ls_module_open(int fd, const char *path, const struct ls_symbolizer_opts *opts)
+{
+	struct ls_module *m = calloc(1, sizeof(*m));
+	size_t nph = 0;
+
+	if (!m || !(m->path = strdup(path)) || !(m->dem = ls_demangler_new())) {
+		if (m) {
+			free(m->path);
+			free(m);
+		}
+		close(fd);
+		return NULL;
+	}
+	m->fd = fd;
+	m->dfd = -1;
+	m->no_dwarf = opts->no_dwarf;
+	m->debug_dir = opts->debug_dir;
+	elf_version(EV_CURRENT);
+	m->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!m->elf || elf_kind(m->elf) != ELF_K_ELF) {
+		snprintf(m->error, sizeof(m->error), "not an ELF file");
+		return m;
+	}
+	read_build_id(m);
+	if (elf_getphdrnum(m->elf, &nph) == 0 && nph && (m->segs = calloc(nph, sizeof(*m->segs)))) {
+		for (size_t i = 0; i < nph; i++) {
+			GElf_Phdr ph;
+
+			if (gelf_getphdr(m->elf, (int)i, &ph) && ph.p_type == PT_LOAD)
+				m->segs[m->nsegs++] = (struct seg){ ph.p_vaddr, ph.p_offset, ph.p_filesz };
+		}
+	}
+	if (load_symbols(m)) {
+		snprintf(m->error, sizeof(m->error), "out of memory");
+		return m;
+	}
+	m->is_go = has_section(m->elf, ".gopclntab") || has_section(m->elf, ".go.buildinfo");
+	if (m->is_go && !m->globals.n && !m->locals.n && ls_gosym_open(m->elf, &m->go))
+		m->go = NULL;
+	return m;
+}
+
+const char *ls_module_build_id(const struct ls_module *m)
+{
+	return m->build_id;
+}
+
+const char *ls_module_error(const struct ls_module *m)
+{
+	return m->error[0] ? m->error : NULL;
+}
+
+int ls_module_file_to_vaddr(const struct ls_module *m, uint64_t off, uint64_t *vaddr)
+{
+	for (size_t i = 0; i < m->nsegs; i++) {
+		if (off >= m->segs[i].off && off < m->segs[i].off + m->segs[i].filesz) {
+			*vaddr = off - m->segs[i].off + m->segs[i].vaddr;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* ---- DWARF ------------------------------------------------------------------ */
+
+/* The object's own DWARF, or that of its build-id debug file. */
+static void open_dwarf(struct ls_module *m)
+{
+	char path[4096];
+
+	m->dwarf_tried = 1;
+	if (m->no_dwarf)
+		return;
+	if (has_section(m->elf, ".debug_info")) {
+		m->dw = dwarf_begin_elf(m->elf, DWARF_C_READ, NULL);
+		return;
+	}
+	if (strlen(m->build_id) < 4)
+		return;
+	snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", m->debug_dir ? m->debug_dir : "/usr/lib/debug",
+		 m->build_id, m->build_id + 2);
+	m->dfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->dfd < 0)
+		return;
+	m->delf = elf_begin(m->dfd, ELF_C_READ_MMAP, NULL);
+	if (m->delf)
+		m->dw = dwarf_begin_elf(m->delf, DWARF_C_READ, NULL);
+}
+
+static void cuidx_free(struct cuidx *c)
+{
+	if (!c)
+		return;
+	free(c->nodes);
+	free(c->pieces);
+	free(c);
+}
+
+/* eu-addr2line's name for a scope: the linkage name when there is one, else DW_AT_name. */
+static const char *die_name(Dwarf_Die *die)
+{
+	Dwarf_Attribute a;
+	const char *name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a)
+						    ?: dwarf_attr_integrate(die, DW_AT_linkage_name, &a));
+
+	if (!name)
+		name = dwarf_diename(die);
+	return name ? name : "??";
+}
+
+static uint32_t die_udata(Dwarf_Die *die, unsigned int at)
+{
+	Dwarf_Attribute a;
+	Dwarf_Word v;
+
+	if (dwarf_formudata(dwarf_attr(die, at, &a), &v) != 0)
+		return 0;
+	return (uint32_t)v;
+}
+
+static int add_piece(struct cuidx *c, uint64_t lo, uint64_t hi, int32_t node, uint32_t depth)
+{
+	if (c->npieces == c->cappieces) {
+		size_t ncap = c->cappieces ? c->cappieces * 2 : 64;
+		struct dpiece *nv = realloc(c->pieces, ncap * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		c->pieces = nv;
+		c->cappieces = ncap;
+	}
+	c->pieces[c->npieces++] = (struct dpiece){ .lo = lo, .hi = hi, .node = node, .up = -1, .depth = depth };
+	return 0;
+}
+
+/*
+ * Record the scopes under die that cover code. As in dwarf_getscopes, a scope
+ * without an address range is not entered: nothing under it can hold a pc.
+ */
+static int walk(struct cuidx *c, Dwarf_Die *parent, int32_t parent_node, uint32_t depth)
+{
+	Dwarf_Die child;
+
+	if (depth > 256 || dwarf_child(parent, &child) != 0)
+		return 0;
+	do {
+		int tag = dwarf_tag(&child), kind;
+		Dwarf_Addr base, lo, hi;
+		ptrdiff_t off = 0;
+		int32_t node;
+		size_t before;
+
+		switch (tag) {
+		case DW_TAG_subprogram:
+		case DW_TAG_entry_point:
+			kind = NODE_FUNC;
+			break;
+		case DW_TAG_inlined_subroutine:
+			kind = NODE_INLINE;
+			break;
+		case DW_TAG_lexical_block:
+		case DW_TAG_try_block:
+		case DW_TAG_catch_block:
+		case DW_TAG_with_stmt:
+		case DW_TAG_namespace:
+		case DW_TAG_module:
+			kind = NODE_BLOCK;
+			break;
+		default:
+			continue;
+		}
+		if (c->nnodes == c->capnodes) {
+			size_t ncap = c->capnodes ? c->capnodes * 2 : 64;
+			struct dnode *nv = realloc(c->nodes, ncap * sizeof(*nv));
+
+			if (!nv)
+				return -ENOMEM;
+			c->nodes = nv;
+			c->capnodes = ncap;
+		}
+		node = (int32_t)c->nnodes;
+		before = c->npieces;
+		while ((off = dwarf_ranges(&child, off, &base, &lo, &hi)) > 0)
+			if (lo < hi && add_piece(c, lo, hi, node, depth))
+				return -ENOMEM;
+		if (c->npieces == before)
+			continue;
+		c->nodes[c->nnodes++] = (struct dnode){
+			.name = kind == NODE_BLOCK ? NULL : die_name(&child),
+			.entry = c->pieces[before].lo,
+			.parent = parent_node,
+			.call_file = kind == NODE_INLINE ? die_udata(&child, DW_AT_call_file) : 0,
+			.call_line = kind == NODE_INLINE ? die_udata(&child, DW_AT_call_line) : 0,
+			.call_col = kind == NODE_INLINE ? die_udata(&child, DW_AT_call_column) : 0,
+			.kind = (uint8_t)kind,
+		};
+		if (kind != NODE_BLOCK) {
+			Dwarf_Addr entry;
+
+			if (dwarf_lowpc(&child, &entry) == 0)
+				c->nodes[node].entry = entry;
+		}
+		if (walk(c, &child, node, depth + 1))
+			return -ENOMEM;
+	} while (dwarf_siblingof(&child, &child) == 0);
+	return 0;
+}
+
+static int piece_cmp(const void *a, const void *b)
+{
+	const struct dpiece *x = a, *y = b;
+
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	if (x->hi != y->hi)
+		return x->hi > y->hi ? -1 : 1;
+	return x->depth < y->depth ? -1 : x->depth > y->depth;
+}
+
+static struct cuidx *cuidx_build(Dwarf_Die *cudie)
+{
+	struct cuidx *c = calloc(1, sizeof(*c));
+	int32_t *stack = NULL;
+	size_t sp = 0;
+
+	if (!c)
+		return NULL;
+	c->off = dwarf_dieoffset(cudie);
+	c->cudie = *cudie;
+	if (dwarf_getsrcfiles(cudie, &c->files, &c->nfiles) != 0) {
+		c->files = NULL;
+		c->nfiles = 0;
+	}
+	if (walk(c, cudie, -1, 1))
+		goto fail;
+	qsort(c->pieces, c->npieces, sizeof(*c->pieces), piece_cmp);
+	/* Scopes nest: a stack sweep in start order gives each piece the one enclosing it. */
+	stack = malloc((c->npieces ? c->npieces : 1) * sizeof(*stack));
+	if (!stack)
+		goto fail;
+	for (size_t i = 0; i < c->npieces; i++) {
+		while (sp && c->pieces[stack[sp - 1]].hi <= c->pieces[i].lo)
+			sp--;
+		c->pieces[i].up = sp ? stack[sp - 1] : -1;
+		stack[sp++] = (int32_t)i;
+	}
+	free(stack);
+	return c;
+fail:
+	free(stack);
+	cuidx_free(c);
+	return NULL;
+}
+
+/* The index of the CU at cudie, built once. */
+static struct cuidx *get_cu(struct ls_module *m, Dwarf_Die *cudie)
+{
+	Dwarf_Off off = dwarf_dieoffset(cudie);
+	size_t h;
+
+	if (m->ncus * 2 >= m->capcus) {
+		size_t ncap = m->capcus ? m->capcus * 2 : 64;
+		struct cuidx **nv = calloc(ncap, sizeof(*nv));
+
+		if (!nv)
+			return NULL;
+		for (size_t i = 0; i < m->capcus; i++) {
+			if (!m->cus[i])
+				continue;
+			for (h = (m->cus[i]->off * 0x9e3779b97f4a7c15ull) & (ncap - 1); nv[h]; h = (h + 1) & (ncap - 1))
+				;
+			nv[h] = m->cus[i];
+		}
+		free(m->cus);
+		m->cus = nv;
+		m->capcus = ncap;
+	}
+	for (h = (off * 0x9e3779b97f4a7c15ull) & (m->capcus - 1); m->cus[h]; h = (h + 1) & (m->capcus - 1))
+		if (m->cus[h]->off == off)
+			return m->cus[h];
+	m->cus[h] = cuidx_build(cudie);
+	if (m->cus[h])
+		m->ncus++;
+	return m->cus[h];
+}
+
+/* The innermost scope holding pc, or -1. */
+static int32_t innermost(const struct cuidx *c, uint64_t pc)
+{
+	size_t lo = 0, hi = c->npieces;
+	int32_t p;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->pieces[mid].lo <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo)
+		return -1;
+	for (p = (int32_t)lo - 1; p >= 0 && pc >= c->pieces[p].hi; p = c->pieces[p].up)
+		;
+	return p < 0 ? -1 : c->pieces[p].node;
+}
+
+static const char *cu_file(const struct cuidx *c, uint32_t idx)
+{
+	if (!c->files || idx >= c->nfiles)
+		return NULL;
+	return dwarf_filesrc(c->files, idx, NULL, NULL);
+}
+
+/* Frames from DWARF; 1 when it said nothing about the function (the symbol table then names it). */
+static int dwarf_frames(struct ls_module *m, uint64_t pc, struct ls_framevec *fv, struct ls_sym *sym, const char *symname)
+{
+	Dwarf_Die cudie;
+	struct cuidx *c;
+	Dwarf_Line *line;
+	const char *file = NULL;
+	int lineno = 0, col = 0;
+	int32_t n;
+
+	if (!m->dwarf_tried)
+		open_dwarf(m);
+	if (!m->dw || !dwarf_addrdie(m->dw, pc, &cudie))
+		return 1;
+	if ((line = dwarf_getsrc_die(&cudie, pc))) {
+		file = dwarf_linesrc(line, NULL, NULL);
+		dwarf_lineno(line, &lineno);
+		dwarf_linecol(line, &col);
+	}
+	c = get_cu(m, &cudie);
+	n = c ? innermost(c, pc) : -1;
+	while (n >= 0 && c->nodes[n].kind == NODE_BLOCK)
+		n = c->nodes[n].parent;
+	if (n < 0) {
+		if (!symname)
+			return 1;
+		sym->func = symname;
+		return ls_framevec_push(fv, symname, file, (uint32_t)lineno, (uint32_t)col) ? -ENOMEM : 0;
+	}
+	if (ls_framevec_push(fv, ls_demangle(m->dem, c->nodes[n].name), file, (uint32_t)lineno, (uint32_t)col))
+		return -ENOMEM;
+	sym->nframes = 1;
+	/* Each inlined call adds its caller, at the call site. */
+	while (c->nodes[n].kind == NODE_INLINE) {
+		int32_t p = c->nodes[n].parent;
+
+		while (p >= 0 && c->nodes[p].kind == NODE_BLOCK)
+			p = c->nodes[p].parent;
+		if (p < 0)
+			break;
+		if (ls_framevec_push(fv, ls_demangle(m->dem, c->nodes[p].name), cu_file(c, c->nodes[n].call_file),
+				     c->nodes[n].call_line, c->nodes[n].call_col))
+			return -ENOMEM;
+		sym->nframes++;
+		n = p;
+	}
+	sym->func = fv->v[fv->n - 1].func;
+	if (c->nodes[n].kind == NODE_FUNC)
+		sym->offset = sym->file_addr - c->nodes[n].entry;
+	return 0;
+}
+
+int ls_module_resolve(struct ls_module *m, uint64_t vaddr, uint64_t lookup, struct ls_framevec *fv, struct ls_sym *sym)
+{
+	const struct msym *s;
+	const char *name = NULL;
+	size_t first = fv->n;
+	int r;
+
+	sym->file_addr = vaddr;
+	if (m->error[0]) {
+		sym->reason = m->error;
+		return 0;
+	}
+	s = sym_lookup(m, lookup);
+	if (s) {
+		name = ls_demangle(m->dem, s->name);
+		sym->offset = vaddr - s->value;
+	}
+	r = dwarf_frames(m, lookup, fv, sym, name);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		sym->nframes = fv->n - first;
+		sym->frames = (const struct ls_sym_frame *)(uintptr_t)first;
+		return 0;
+	}
+	if (!name && m->go) {
+		const char *file = NULL;
+		uint64_t start = 0;
+		uint32_t line = 0;
+
+		if (ls_gosym_lookup(m->go, lookup, &name, &start, &file, &line) == 0) {
+			sym->offset = vaddr - start;
+			sym->func = name;
+			sym->nframes = 1;
+			sym->frames = (const struct ls_sym_frame *)(uintptr_t)first;
+			return ls_framevec_push(fv, name, file, line, 0);
+		}
+	}
+	if (!name) {
+		if (m->is_go && !m->globals.n && !m->locals.n)
+			sym->reason = "stripped Go binary";
+		else if (!m->globals.n && !m->locals.n)
+			sym->reason = "no symbol table (stripped)";
+		else
+			sym->reason = "in no symbol (stripped local function?)";
+		return 0;
+	}
+	sym->func = name;
+	sym->nframes = 1;
+	sym->frames = (const struct ls_sym_frame *)(uintptr_t)first;
+	return ls_framevec_push(fv, name, NULL, 0, 0);
+}
+
+void ls_module_free(struct ls_module *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->capcus; i++)
+		cuidx_free(m->cus[i]);
+	free(m->cus);
+	if (m->dw)
+		dwarf_end(m->dw);
+	if (m->delf)
+		elf_end(m->delf);
+	if (m->dfd >= 0)
+		close(m->dfd);
+	ls_gosym_free(m->go);
+	symtab_free(&m->globals);
+	symtab_free(&m->locals);
+	free(m->segs);
+	if (m->elf)
+		elf_end(m->elf);
+	close(m->fd);
+	ls_demangler_free(m->dem);
+	free(m->path);
+	free(m);
+}
