@@ -20,6 +20,7 @@ struct msym {
 	uint64_t value, size;
 	const char *name;
 	uint32_t order;  /* position in the table: the first of equals wins */
+	uint32_t shndx;
 	uint8_t bind;
 };
 
@@ -28,7 +29,12 @@ struct symtab {
 	struct msym *v;
 	size_t n;
 	uint64_t *maxend;  /* max(value + size) over v[0..i] */
-	int32_t *sizeless; /* the preferred size-less symbol in v[0..i], or -1 */
+	int32_t *prevsl;   /* the last size-less symbol in v[0..i], or -1 */
+};
+
+struct section {
+	uint64_t addr, size;
+	uint32_t index;
 };
 
 struct seg {
@@ -57,10 +63,19 @@ struct cuidx {
 	Dwarf_Die cudie;
 	Dwarf_Files *files;
 	size_t nfiles;
+	char **paths;        /* file names made absolute with the CU's directory, on first use */
+	const char *comp_dir;
 	struct dnode *nodes;
 	size_t nnodes, capnodes;
 	struct dpiece *pieces;
 	size_t npieces, cappieces;
+};
+
+/* A run of address ranges of one CU, as libdwfl groups them: the gaps up to the next run belong to it. */
+struct curun {
+	uint64_t start;
+	Dwarf_Off off;
+	struct cuidx *cu;
 };
 
 struct ls_module {
@@ -71,6 +86,8 @@ struct ls_module {
 	struct seg *segs;
 	size_t nsegs;
 	struct symtab globals, locals;
+	struct section *secs;  /* of the file the symbols come from */
+	size_t nsecs;
 	char error[160];
 	int no_dwarf;
 	const char *debug_dir;
@@ -79,6 +96,9 @@ struct ls_module {
 	int dfd;
 	Elf *delf;
 	Dwarf *dw;
+	struct curun *runs;
+	size_t nruns;
+	uint64_t runs_end;   /* the last range's end */
 	struct cuidx **cus;  /* open-addressing table keyed by CU offset */
 	size_t ncus, capcus;
 	struct ls_demangler *dem;
@@ -117,19 +137,15 @@ static int symtab_index(struct symtab *t)
 {
 	qsort(t->v, t->n, sizeof(*t->v), msym_cmp);
 	t->maxend = malloc((t->n ? t->n : 1) * sizeof(*t->maxend));
-	t->sizeless = malloc((t->n ? t->n : 1) * sizeof(*t->sizeless));
-	if (!t->maxend || !t->sizeless)
+	t->prevsl = malloc((t->n ? t->n : 1) * sizeof(*t->prevsl));
+	if (!t->maxend || !t->prevsl)
 		return -ENOMEM;
 	for (size_t i = 0; i < t->n; i++) {
 		const struct msym *s = &t->v[i];
 		uint64_t end = s->value + s->size;
-		int32_t best = i ? t->sizeless[i - 1] : -1;
 
 		t->maxend[i] = i && t->maxend[i - 1] > end ? t->maxend[i - 1] : end;
-		/* dwfl prefers the closer size-less label, then the stronger binding, then the first. */
-		if (!s->size && (best < 0 || s->value > t->v[best].value || s->bind > t->v[best].bind))
-			best = (int32_t)i;
-		t->sizeless[i] = best;
+		t->prevsl[i] = !s->size ? (int32_t)i : i ? t->prevsl[i - 1] : -1;
 	}
 	return 0;
 }
@@ -138,7 +154,7 @@ static void symtab_free(struct symtab *t)
 {
 	free(t->v);
 	free(t->maxend);
-	free(t->sizeless);
+	free(t->prevsl);
 }
 
 struct symstate {
@@ -146,9 +162,14 @@ struct symstate {
 	uint64_t min_label;
 };
 
-/* One table's candidates for addr, merged into st as dwfl_module_addrsym merges them. */
-static void symtab_search(const struct symtab *t, uint64_t addr, struct symstate *st)
+/*
+ * One table's candidates for addr, merged into st as dwfl_module_addrsym
+ * merges them. A size-less label counts only in addr's own section (sec,
+ * starting at sec_start; absolute ones only at addr itself).
+ */
+static void symtab_search(const struct symtab *t, uint64_t addr, uint32_t sec, uint64_t sec_start, struct symstate *st)
 {
+	const struct msym *best = NULL;
 	size_t lo = 0, hi = t->n;
 	const struct msym *c = NULL;
 
@@ -183,22 +204,45 @@ static void symtab_search(const struct symtab *t, uint64_t addr, struct symstate
 	}
 	if (c && (!st->closest || c->value > st->closest->value || c->bind > st->closest->bind))
 		st->closest = c;
-	if (t->sizeless[lo - 1] >= 0) {
-		const struct msym *s = &t->v[t->sizeless[lo - 1]];
+	for (int32_t j = t->prevsl[lo - 1]; sec && j >= 0; j = j ? t->prevsl[j - 1] : -1) {
+		const struct msym *s = &t->v[j];
 
-		if (!st->sizeless || s->value > st->sizeless->value || s->bind > st->sizeless->bind)
-			st->sizeless = s;
+		if (s->shndx < SHN_LORESERVE && s->value < sec_start)
+			break;
+		if (best && s->value != best->value)
+			break;
+		if (s->shndx >= SHN_LORESERVE ? s->value != addr : s->shndx != sec)
+			continue;
+		/* The closest, then the stronger binding, then the first in the table. */
+		if (!best || s->bind >= best->bind)
+			best = s;
 	}
+	if (best && (!st->sizeless || best->value > st->sizeless->value || best->bind > st->sizeless->bind))
+		st->sizeless = best;
+}
+
+/* The allocated section holding addr (its index, 0 for none) and where it starts. */
+static uint32_t addr_section(const struct ls_module *m, uint64_t addr, uint64_t *start)
+{
+	for (size_t i = 0; i < m->nsecs; i++) {
+		if (addr >= m->secs[i].addr && addr - m->secs[i].addr < m->secs[i].size) {
+			*start = m->secs[i].addr;
+			return m->secs[i].index;
+		}
+	}
+	return 0;
 }
 
 static const struct msym *sym_lookup(const struct ls_module *m, uint64_t addr)
 {
 	struct symstate st = { 0 };
+	uint64_t sec_start = 0;
+	uint32_t sec = addr_section(m, addr, &sec_start);
 
 	/* Globals first; locals only when no global holds the address. */
-	symtab_search(&m->globals, addr, &st);
+	symtab_search(&m->globals, addr, sec, sec_start, &st);
 	if (!st.closest && (!st.sizeless || st.sizeless->value != addr))
-		symtab_search(&m->locals, addr, &st);
+		symtab_search(&m->locals, addr, sec, sec_start, &st);
 	if (st.closest)
 		return st.closest;
 	if (st.sizeless && st.sizeless->value >= st.min_label)
@@ -217,21 +261,25 @@ static int push_sym(struct symtab *t, const GElf_Sym *s, const char *name, uint3
 		t->v = nv;
 	}
 	t->v[t->n++] = (struct msym){ .value = s->st_value, .size = s->st_size, .name = name, .order = order,
-				      .bind = (uint8_t)GELF_ST_BIND(s->st_info) };
+				      .shndx = s->st_shndx, .bind = (uint8_t)GELF_ST_BIND(s->st_info) };
 	return 0;
 }
 
-/* .symtab when present, otherwise .dynsym, as dwfl does; names point into the mapped file. */
-static int load_symbols(struct ls_module *m)
+/* .symtab of elf when present, otherwise its .dynsym, as dwfl does; names point into the mapped file. */
+static int load_symbols(struct ls_module *m, Elf *elf)
 {
 	Elf_Scn *scn = NULL, *use = NULL;
 	GElf_Shdr sh, ush;
 	Elf_Data *data;
-	size_t n;
+	size_t n, nsec = 0;
 
-	while ((scn = elf_nextscn(m->elf, scn))) {
+	if (elf_getshdrnum(elf, &nsec) == 0 && nsec && !(m->secs = calloc(nsec, sizeof(*m->secs))))
+		return -ENOMEM;
+	while ((scn = elf_nextscn(elf, scn))) {
 		if (!gelf_getshdr(scn, &sh))
 			continue;
+		if ((sh.sh_flags & SHF_ALLOC) && sh.sh_size && m->nsecs < nsec)
+			m->secs[m->nsecs++] = (struct section){ sh.sh_addr, sh.sh_size, (uint32_t)elf_ndxscn(scn) };
 		if (sh.sh_type == SHT_SYMTAB || (sh.sh_type == SHT_DYNSYM && !use)) {
 			use = scn;
 			ush = sh;
@@ -252,7 +300,7 @@ static int load_symbols(struct ls_module *m)
 		type = GELF_ST_TYPE(s.st_info);
 		if (type == STT_SECTION || type == STT_FILE || type == STT_TLS)
 			continue;
-		name = elf_strptr(m->elf, ush.sh_link, s.st_name);
+		name = elf_strptr(elf, ush.sh_link, s.st_name);
 		if (!name || !*name)
 			continue;
 		/* The table's sh_info is the first global: dwfl splits it there. */
@@ -307,6 +355,19 @@ static int has_section(Elf *elf, const char *name)
 	return 0;
 }
 
+static Elf *open_debug_file(struct ls_module *m);
+
+static int has_symtab(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	while ((scn = elf_nextscn(elf, scn)))
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB)
+			return 1;
+	return 0;
+}
+
 struct ls_module *ls_module_open(int fd, const char *path, const struct ls_symbolizer_opts *opts)
 {
 	struct ls_module *m = calloc(1, sizeof(*m));
@@ -321,7 +382,7 @@ struct ls_module *ls_module_open(int fd, const char *path, const struct ls_symbo
 		return NULL;
 	}
 	m->fd = fd;
-	m->dfd = -1;
+	m->dfd = -1; /* -2: looked for, none */
 	m->no_dwarf = opts->no_dwarf;
 	m->debug_dir = opts->debug_dir;
 	elf_version(EV_CURRENT);
@@ -339,7 +400,8 @@ struct ls_module *ls_module_open(int fd, const char *path, const struct ls_symbo
 				m->segs[m->nsegs++] = (struct seg){ ph.p_vaddr, ph.p_offset, ph.p_filesz };
 		}
 	}
-	if (load_symbols(m)) {
+	/* Without its own .symtab, the debug file's (with local functions), as dwfl does. */
+	if (load_symbols(m, has_symtab(m->elf) || !open_debug_file(m) || !has_symtab(m->delf) ? m->elf : m->delf)) {
 		snprintf(m->error, sizeof(m->error), "out of memory");
 		return m;
 	}
@@ -372,34 +434,96 @@ int ls_module_file_to_vaddr(const struct ls_module *m, uint64_t off, uint64_t *v
 
 /* ---- DWARF ------------------------------------------------------------------ */
 
+static struct cuidx *get_cu(struct ls_module *m, Dwarf_Die *cudie);
+
+/* CU runs from .debug_aranges (sorted by libdw), one per change of CU. */
+static void build_runs(struct ls_module *m)
+{
+	Dwarf_Aranges *ar;
+	size_t n;
+
+	if (dwarf_getaranges(m->dw, &ar, &n) != 0 || !n || !(m->runs = calloc(n, sizeof(*m->runs))))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		Dwarf_Addr start;
+		Dwarf_Word len;
+		Dwarf_Off off;
+
+		if (dwarf_getarangeinfo(dwarf_onearange(ar, i), &start, &len, &off) != 0)
+			continue;
+		if (!m->nruns || m->runs[m->nruns - 1].off != off)
+			m->runs[m->nruns++] = (struct curun){ .start = start, .off = off };
+		m->runs_end = start + len;
+	}
+}
+
+/* The build-id debug file (as installed by Debian's -dbgsym/-dbg packages), or NULL. */
+static Elf *open_debug_file(struct ls_module *m)
+{
+	char path[4096];
+
+	if (m->delf || m->dfd == -2)
+		return m->delf;
+	m->dfd = -2;
+	if (strlen(m->build_id) < 4)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", m->debug_dir ? m->debug_dir : "/usr/lib/debug",
+		 m->build_id, m->build_id + 2);
+	m->dfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->dfd < 0) {
+		m->dfd = -2;
+		return NULL;
+	}
+	m->delf = elf_begin(m->dfd, ELF_C_READ_MMAP, NULL);
+	return m->delf;
+}
+
 /* The object's own DWARF, or that of its build-id debug file. */
 static void open_dwarf(struct ls_module *m)
 {
-	char path[4096];
+	Elf *d;
 
 	m->dwarf_tried = 1;
 	if (m->no_dwarf)
 		return;
-	if (has_section(m->elf, ".debug_info")) {
+	if (has_section(m->elf, ".debug_info"))
 		m->dw = dwarf_begin_elf(m->elf, DWARF_C_READ, NULL);
-		return;
+	else if ((d = open_debug_file(m)) && has_section(d, ".debug_info"))
+		m->dw = dwarf_begin_elf(d, DWARF_C_READ, NULL);
+	if (m->dw)
+		build_runs(m);
+}
+
+/* The CU whose run holds pc, libdwfl's way: a gap between runs belongs to the run before it. */
+static struct cuidx *find_cu(struct ls_module *m, uint64_t pc)
+{
+	size_t lo = 0, hi = m->nruns;
+	struct curun *r;
+	Dwarf_Die cudie;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->runs[mid].start <= pc)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	if (strlen(m->build_id) < 4)
-		return;
-	snprintf(path, sizeof(path), "%s/.build-id/%.2s/%s.debug", m->debug_dir ? m->debug_dir : "/usr/lib/debug",
-		 m->build_id, m->build_id + 2);
-	m->dfd = open(path, O_RDONLY | O_CLOEXEC);
-	if (m->dfd < 0)
-		return;
-	m->delf = elf_begin(m->dfd, ELF_C_READ_MMAP, NULL);
-	if (m->delf)
-		m->dw = dwarf_begin_elf(m->delf, DWARF_C_READ, NULL);
+	if (!lo || (lo == m->nruns && pc > m->runs_end))
+		return NULL;
+	r = &m->runs[lo - 1];
+	if (!r->cu && dwarf_offdie(m->dw, r->off, &cudie))
+		r->cu = get_cu(m, &cudie);
+	return r->cu;
 }
 
 static void cuidx_free(struct cuidx *c)
 {
 	if (!c)
 		return;
+	for (size_t i = 0; c->paths && i < c->nfiles; i++)
+		free(c->paths[i]);
+	free(c->paths);
 	free(c->nodes);
 	free(c->pieces);
 	free(c);
@@ -523,7 +647,10 @@ static int piece_cmp(const void *a, const void *b)
 		return x->lo < y->lo ? -1 : 1;
 	if (x->hi != y->hi)
 		return x->hi > y->hi ? -1 : 1;
-	return x->depth < y->depth ? -1 : x->depth > y->depth;
+	if (x->depth != y->depth)
+		return x->depth < y->depth ? -1 : 1;
+	/* Scopes with one range (aliases): lookups take the last, so the first in DIE order goes last, as dwarf_getscopes takes it. */
+	return x->node > y->node ? -1 : x->node < y->node;
 }
 
 static struct cuidx *cuidx_build(Dwarf_Die *cudie)
@@ -540,6 +667,13 @@ static struct cuidx *cuidx_build(Dwarf_Die *cudie)
 		c->files = NULL;
 		c->nfiles = 0;
 	}
+	{
+		Dwarf_Attribute a;
+
+		c->comp_dir = dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &a));
+	}
+	if (c->nfiles && !(c->paths = calloc(c->nfiles, sizeof(*c->paths))))
+		goto fail;
 	if (walk(c, cudie, -1, 1))
 		goto fail;
 	qsort(c->pieces, c->npieces, sizeof(*c->pieces), piece_cmp);
@@ -614,17 +748,39 @@ static int32_t innermost(const struct cuidx *c, uint64_t pc)
 	return p < 0 ? -1 : c->pieces[p].node;
 }
 
-static const char *cu_file(const struct cuidx *c, uint32_t idx)
+/* File idx of the CU, relative names joined to the compilation directory (as eu-addr2line prints them). */
+static const char *cu_file(struct cuidx *c, size_t idx)
 {
-	if (!c->files || idx >= c->nfiles)
+	const char *name;
+	size_t len;
+
+	if (!c->files || idx >= c->nfiles || !(name = dwarf_filesrc(c->files, idx, NULL, NULL)))
 		return NULL;
-	return dwarf_filesrc(c->files, idx, NULL, NULL);
+	if (name[0] == '/' || !c->comp_dir)
+		return name;
+	if (c->paths[idx])
+		return c->paths[idx];
+	len = strlen(c->comp_dir) + strlen(name) + 2;
+	if (!(c->paths[idx] = malloc(len)))
+		return name;
+	snprintf(c->paths[idx], len, "%s/%s", c->comp_dir, name);
+	return c->paths[idx];
+}
+
+/* The file of a line record, by its index in the CU's file table when it is that table. */
+static const char *line_file(struct cuidx *c, Dwarf_Line *line)
+{
+	Dwarf_Files *files;
+	size_t idx;
+
+	if (c && dwarf_line_file(line, &files, &idx) == 0 && files == c->files)
+		return cu_file(c, idx);
+	return dwarf_linesrc(line, NULL, NULL);
 }
 
 /* Frames from DWARF; 1 when it said nothing about the function (the symbol table then names it). */
 static int dwarf_frames(struct ls_module *m, uint64_t pc, struct ls_framevec *fv, struct ls_sym *sym, const char *symname)
 {
-	Dwarf_Die cudie;
 	struct cuidx *c;
 	Dwarf_Line *line;
 	const char *file = NULL;
@@ -633,15 +789,14 @@ static int dwarf_frames(struct ls_module *m, uint64_t pc, struct ls_framevec *fv
 
 	if (!m->dwarf_tried)
 		open_dwarf(m);
-	if (!m->dw || !dwarf_addrdie(m->dw, pc, &cudie))
+	if (!m->dw || !(c = find_cu(m, pc)))
 		return 1;
-	if ((line = dwarf_getsrc_die(&cudie, pc))) {
-		file = dwarf_linesrc(line, NULL, NULL);
+	if ((line = dwarf_getsrc_die(&c->cudie, pc))) {
+		file = line_file(c, line);
 		dwarf_lineno(line, &lineno);
 		dwarf_linecol(line, &col);
 	}
-	c = get_cu(m, &cudie);
-	n = c ? innermost(c, pc) : -1;
+	n = innermost(c, pc);
 	while (n >= 0 && c->nodes[n].kind == NODE_BLOCK)
 		n = c->nodes[n].parent;
 	if (n < 0) {
@@ -733,6 +888,7 @@ void ls_module_free(struct ls_module *m)
 	for (size_t i = 0; i < m->capcus; i++)
 		cuidx_free(m->cus[i]);
 	free(m->cus);
+	free(m->runs);
 	if (m->dw)
 		dwarf_end(m->dw);
 	if (m->delf)
@@ -743,6 +899,7 @@ void ls_module_free(struct ls_module *m)
 	symtab_free(&m->globals);
 	symtab_free(&m->locals);
 	free(m->segs);
+	free(m->secs);
 	if (m->elf)
 		elf_end(m->elf);
 	close(m->fd);
