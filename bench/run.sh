@@ -107,4 +107,8 @@ say "## 3. User-space request assembly (bench/reqrate: HPACK + per-method aggreg
 say ""
 say "    $(taskset -c 0 build/bench/reqrate 1000000)"
 say ""
+say "## 4. Symbolizer throughput (bench/symbolize.sh: one corpus per binary, CPU time decides)"
+say ""
+bench/symbolize.sh | tee -a "$OUT"
+say ""
 echo "results written to $OUT"
