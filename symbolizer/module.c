@@ -47,7 +47,8 @@ enum { NODE_BLOCK, NODE_FUNC, NODE_INLINE };
 struct dnode {
 	const char *name;
 	uint64_t entry;
-	int32_t parent;
+	int32_t parent, first_child, next_sibling; /* in DIE order */
+	uint32_t rfirst, rcount;                   /* its ranges in cuidx.ranges */
 	uint32_t call_file, call_line, call_col;
 	uint8_t kind;
 };
@@ -69,6 +70,7 @@ struct cuidx {
 	size_t nnodes, capnodes;
 	struct dpiece *pieces;
 	size_t npieces, cappieces;
+	struct dpiece *ranges;  /* the pieces again, grouped by node, before sorting */
 };
 
 /* A run of address ranges of one CU, as libdwfl groups them: the gaps up to the next run belong to it. */
@@ -103,7 +105,7 @@ struct ls_module {
 	size_t ncus, capcus;
 	struct ls_demangler *dem;
 	/* Go, for binaries without symbols */
-	int is_go;
+	int is_go, has_symtab;
 	struct ls_gosym *go;
 };
 
@@ -401,12 +403,16 @@ struct ls_module *ls_module_open(int fd, const char *path, const struct ls_symbo
 		}
 	}
 	/* Without its own .symtab, the debug file's (with local functions), as dwfl does. */
-	if (load_symbols(m, has_symtab(m->elf) || !open_debug_file(m) || !has_symtab(m->delf) ? m->elf : m->delf)) {
+	m->has_symtab = has_symtab(m->elf);
+	if (!m->has_symtab && open_debug_file(m) && has_symtab(m->delf))
+		m->has_symtab = 2;
+	if (load_symbols(m, m->has_symtab == 2 ? m->delf : m->elf)) {
 		snprintf(m->error, sizeof(m->error), "out of memory");
 		return m;
 	}
 	m->is_go = has_section(m->elf, ".gopclntab") || has_section(m->elf, ".go.buildinfo");
-	if (m->is_go && !m->globals.n && !m->locals.n && ls_gosym_open(m->elf, &m->go))
+	/* A Go binary's .dynsym names only what it imports: without .symtab, pclntab is the name source. */
+	if (m->is_go && !m->has_symtab && ls_gosym_open(m->elf, &m->go))
 		m->go = NULL;
 	return m;
 }
@@ -526,6 +532,7 @@ static void cuidx_free(struct cuidx *c)
 	free(c->paths);
 	free(c->nodes);
 	free(c->pieces);
+	free(c->ranges);
 	free(c);
 }
 
@@ -573,6 +580,7 @@ static int add_piece(struct cuidx *c, uint64_t lo, uint64_t hi, int32_t node, ui
 static int walk(struct cuidx *c, Dwarf_Die *parent, int32_t parent_node, uint32_t depth)
 {
 	Dwarf_Die child;
+	int32_t last = -1;
 
 	if (depth > 256 || dwarf_child(parent, &child) != 0)
 		return 0;
@@ -622,11 +630,20 @@ static int walk(struct cuidx *c, Dwarf_Die *parent, int32_t parent_node, uint32_
 			.name = kind == NODE_BLOCK ? NULL : die_name(&child),
 			.entry = c->pieces[before].lo,
 			.parent = parent_node,
+			.first_child = -1,
+			.next_sibling = -1,
+			.rfirst = (uint32_t)before,
+			.rcount = (uint32_t)(c->npieces - before),
 			.call_file = kind == NODE_INLINE ? die_udata(&child, DW_AT_call_file) : 0,
 			.call_line = kind == NODE_INLINE ? die_udata(&child, DW_AT_call_line) : 0,
 			.call_col = kind == NODE_INLINE ? die_udata(&child, DW_AT_call_column) : 0,
 			.kind = (uint8_t)kind,
 		};
+		if (last >= 0)
+			c->nodes[last].next_sibling = node;
+		else if (parent_node >= 0)
+			c->nodes[parent_node].first_child = node;
+		last = node;
 		if (kind != NODE_BLOCK) {
 			Dwarf_Addr entry;
 
@@ -676,6 +693,9 @@ static struct cuidx *cuidx_build(Dwarf_Die *cudie)
 		goto fail;
 	if (walk(c, cudie, -1, 1))
 		goto fail;
+	if (c->npieces && !(c->ranges = malloc(c->npieces * sizeof(*c->ranges))))
+		goto fail;
+	memcpy(c->ranges, c->pieces, c->npieces * sizeof(*c->ranges));
 	qsort(c->pieces, c->npieces, sizeof(*c->pieces), piece_cmp);
 	/* Scopes nest: a stack sweep in start order gives each piece the one enclosing it. */
 	stack = malloc((c->npieces ? c->npieces : 1) * sizeof(*stack));
@@ -727,8 +747,8 @@ static struct cuidx *get_cu(struct ls_module *m, Dwarf_Die *cudie)
 	return m->cus[h];
 }
 
-/* The innermost scope holding pc, or -1. */
-static int32_t innermost(const struct cuidx *c, uint64_t pc)
+/* The deepest range holding pc, by binary search and the enclosing-piece links; a node or -1. */
+static int32_t innermost_range(const struct cuidx *c, uint64_t pc)
 {
 	size_t lo = 0, hi = c->npieces;
 	int32_t p;
@@ -746,6 +766,41 @@ static int32_t innermost(const struct cuidx *c, uint64_t pc)
 	for (p = (int32_t)lo - 1; p >= 0 && pc >= c->pieces[p].hi; p = c->pieces[p].up)
 		;
 	return p < 0 ? -1 : c->pieces[p].node;
+}
+
+static int node_has(const struct cuidx *c, int32_t n, uint64_t pc)
+{
+	for (uint32_t i = 0; i < c->nodes[n].rcount; i++)
+		if (pc >= c->ranges[c->nodes[n].rfirst + i].lo && pc < c->ranges[c->nodes[n].rfirst + i].hi)
+			return 1;
+	return 0;
+}
+
+/*
+ * The innermost scope holding pc, or -1. The range index finds the function;
+ * from there, as dwarf_getscopes does, the first child in DIE order that
+ * holds pc is entered, level by level (overlapping siblings are not rare in
+ * C++ code).
+ */
+static int32_t innermost(const struct cuidx *c, uint64_t pc)
+{
+	int32_t n = innermost_range(c, pc);
+
+	if (n < 0)
+		return -1;
+	while (c->nodes[n].parent >= 0)
+		n = c->nodes[n].parent;
+	if (!node_has(c, n, pc))
+		return innermost_range(c, pc);
+	for (int32_t k = c->nodes[n].first_child; k >= 0;) {
+		if (node_has(c, k, pc)) {
+			n = k;
+			k = c->nodes[k].first_child;
+		} else {
+			k = c->nodes[k].next_sibling;
+		}
+	}
+	return n;
 }
 
 /* File idx of the CU, relative names joined to the compilation directory (as eu-addr2line prints them). */
@@ -853,7 +908,7 @@ int ls_module_resolve(struct ls_module *m, uint64_t vaddr, uint64_t lookup, stru
 		sym->frames = (const struct ls_sym_frame *)(uintptr_t)first;
 		return 0;
 	}
-	if (!name && m->go) {
+	if (m->go && (!name || !m->has_symtab)) {
 		const char *file = NULL;
 		uint64_t start = 0;
 		uint32_t line = 0;
@@ -867,7 +922,7 @@ int ls_module_resolve(struct ls_module *m, uint64_t vaddr, uint64_t lookup, stru
 		}
 	}
 	if (!name) {
-		if (m->is_go && !m->globals.n && !m->locals.n)
+		if (m->is_go && !m->has_symtab)
 			sym->reason = "stripped Go binary";
 		else if (!m->globals.n && !m->locals.n)
 			sym->reason = "no symbol table (stripped)";

@@ -9,7 +9,7 @@
 
 LIBDIR=/usr/lib/x86_64-linux-gnu
 python3 - "$LATSCOPE" "$TMP" \
-	"$ROOT/build/progs/inlines:4000" "$LATSCOPE:2000" \
+	"$ROOT/build/progs/inlines:4000" "$LATSCOPE:2000" "$ROOT/build/progs/cxxinline:1500" \
 	"$LIBDIR/libssl.so.3:1500" "$LIBDIR/libcrypto.so.3:2500" "$LIBDIR/libc.so.6:2500" <<'PY' || fail "symbolizer differs from eu-addr2line"
 import json, random, subprocess, sys
 
@@ -74,8 +74,18 @@ for t in targets:
     total += len(addrs)
     good += ok
     bad += [(path, a, w, g) for a, w, g in zip(addrs, want, got) if w != g]
+def short(frames):
+    return " <- ".join("%s %s:%d:%d" % (f[0] if len(f[0]) < 60 else f[0][:57] + "...", (f[1] or "??").split("/")[-1],
+                                      f[2], f[3]) for f in frames) or "??"
+def binutils(path, a):
+    """binutils' addr2line -f -i -C for one address, as frames (names and file:line only): a second opinion."""
+    out = subprocess.run(["addr2line", "-f", "-i", "-C", "-e", path, "0x%x" % a], capture_output=True, text=True).stdout.splitlines()
+    return [(out[i], loc(out[i + 1].split(" (discriminator")[0])[:2]) for i in range(0, len(out) - 1, 2)]
 for path, a, w, g in bad[:40]:
-    print("  mismatch %s 0x%x\n    eu-addr2line: %s\n    latscope:     %s" % (path, a, w, g))
+    second = binutils(path, a)
+    agree = "latscope" if second == [(f[0], f[1:3]) for f in g] else "eu-addr2line" if second == [(f[0], f[1:3]) for f in w] else "neither"
+    print("  mismatch %s 0x%x (binutils addr2line agrees with %s)\n    eu-addr2line: %s\n    latscope:     %s"
+          % (path, a, agree, short(w), short(g)))
 pct = 100.0 * good / total
 print("ok - symbolizer equals eu-addr2line -f -i on %d of %d addresses (%.2f%%, need >= 99.5%%)" % (good, total, pct)
       if pct >= 99.5 and total >= 10000 else "not ok - %d of %d (%.2f%%)" % (good, total, pct))
@@ -114,3 +124,27 @@ print("%d kernel addresses, %d equal the kallsyms lookup" % (len(addrs), len(add
 sys.exit(1 if bad or len(got) != len(addrs) else 0)
 PY
 pass "symbolizer: 2000 kernel addresses equal the kallsyms lookup (name and offset)"
+
+# A Go binary stripped of .symtab and DWARF: names come from .gopclntab when the tree has the
+# reader (symbolizer/gopclntab.h), otherwise every address says why it is unknown.
+strip -o "$TMP/gostripped" "$ROOT/build/progs/gohttp2"
+read -r lo size < <(readelf -SW "$TMP/gostripped" | sed 's/\[ /[/' | awk '$2 == ".text" { print $4, $6 }')
+goaddr=$(printf '0x%x' $((0x$lo + 0x$size / 2)))
+gojson=$("$LATSCOPE" symbolize -e "$TMP/gostripped" --json "$goaddr")
+if [[ -f $ROOT/symbolizer/gopclntab.h ]]; then
+	check "stripped Go binary: $goaddr names a Go function ($gojson)" \
+		jq -e '.func != null and (.func | test("^[a-z0-9_./]+\\."))' <<< "$gojson"
+else
+	check "stripped Go binary: $goaddr is unknown, reason \"stripped Go binary\" ($gojson)" \
+		jq -e '.func == null and .reason == "stripped Go binary"' <<< "$gojson"
+fi
+
+# Bad input: clear errors, documented exit codes.
+rc=0; "$LATSCOPE" symbolize -p 2147483000 0x1 2> "$TMP/err" || rc=$?
+check "symbolize -p of a missing pid: exit 1, '$(cat "$TMP/err")'" \
+	sh -c "[ $rc = 1 ] && grep -qx 'latscope: pid 2147483000: no such process' '$TMP/err'"
+rc=0; "$LATSCOPE" symbolize -e /nonexistent/file 0x1 2> "$TMP/err" || rc=$?
+check "symbolize -e of a missing file: exit 1, '$(cat "$TMP/err")'" \
+	sh -c "[ $rc = 1 ] && grep -q '^latscope: /nonexistent/file: ' '$TMP/err'"
+rc=0; "$LATSCOPE" symbolize -e "$LATSCOPE" 0xzz 2> "$TMP/err" || rc=$?
+check "symbolize of a bad address: exit 2, '$(head -1 "$TMP/err")'" sh -c "[ $rc = 2 ]"

@@ -39,3 +39,11 @@ $(BUILD)/progs/inlines: $(INLINES_OBJS)
 	$(Q)$(CC) -o $@ $^
 
 TEST_BINS += $(BUILD)/progs/inlines
+
+# C++: mangled names and inlined templates for the symbolizer test.
+$(BUILD)/progs/cxxinline: tests/progs/cxxinline.cc
+	$(Q)mkdir -p $(@D)
+	@echo "  CXX     $@"
+	$(Q)$(CXX) -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+TEST_BINS += $(BUILD)/progs/cxxinline
