@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -163,12 +164,16 @@ static struct modent *get_module(struct ls_symbolizer *s, const char *path, uint
 	for (size_t i = 0; i < s->nmods; i++)
 		if (s->mods[i]->ino == ino && s->mods[i]->dev == dev && !strcmp(s->mods[i]->path, path))
 			return s->mods[i];
-	fd = open(open_path, O_RDONLY | O_CLOEXEC);
+	/* "fd:N": an image already in a file descriptor (the vdso), taken over. */
+	if (!strncmp(open_path, "fd:", 3))
+		fd = atoi(open_path + 3);
+	else
+		fd = open(open_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		*reason = errno == ENOENT ? "object file gone" : "object file unreadable";
 		return NULL;
 	}
-	if (!dev && !ino && fstat(fd, &st) == 0) {
+	if (!dev && !ino && strncmp(open_path, "fd:", 3) && fstat(fd, &st) == 0) {
 		dev = st.st_dev;
 		ino = st.st_ino;
 	}
@@ -200,6 +205,32 @@ static struct modent *get_module(struct ls_symbolizer *s, const char *path, uint
 	e->elf_map = (struct ls_sym_mapping){ .path = e->path, .build_id = ls_module_build_id(e->mod) };
 	s->mods[s->nmods++] = e;
 	return e;
+}
+
+/* A copy of pid's vdso (an ELF image the kernel maps) in a memory file, or -1. */
+static int vdso_image(pid_t pid, uint64_t start, uint64_t end)
+{
+	char path[64];
+	char *buf = NULL;
+	int mem, fd = -1;
+	size_t len = end - start;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	mem = open(path, O_RDONLY | O_CLOEXEC);
+	if (mem < 0 || len > (64u << 20) || !(buf = malloc(len)))
+		goto cleanup;
+	if (pread(mem, buf, len, (off_t)start) != (ssize_t)len)
+		goto cleanup;
+	fd = memfd_create("latscope-vdso", MFD_CLOEXEC);
+	if (fd >= 0 && write(fd, buf, len) != (ssize_t)len) {
+		close(fd);
+		fd = -1;
+	}
+cleanup:
+	free(buf);
+	if (mem >= 0)
+		close(mem);
+	return fd;
 }
 
 static struct proc *find_proc(struct ls_symbolizer *s, pid_t pid)
@@ -252,10 +283,29 @@ int ls_symbolizer_add_process(struct ls_symbolizer *s, pid_t pid)
 			goto cleanup;
 		}
 		nmaps++;
+		if (!strcmp(name, "[vdso]")) {
+			/* Every process of this kernel maps the same vdso: one copy of its image serves all. */
+			struct modent *e = NULL;
+
+			for (size_t i = 0; i < s->nmods && !e; i++)
+				if (!s->mods[i]->dev && !s->mods[i]->ino && !strcmp(s->mods[i]->path, name))
+					e = s->mods[i];
+			if (!e) {
+				int fd = vdso_image(pid, start, end);
+
+				snprintf(open_path, sizeof(open_path), "fd:%d", fd);
+				e = fd >= 0 ? get_module(s, name, 0, 0, open_path, &m->reason) : NULL;
+			}
+			m->mod = e ? e->mod : NULL;
+			if (!m->mod)
+				m->reason = "in the vdso, unreadable (no access to /proc/PID/mem)";
+			else
+				m->m.build_id = ls_module_build_id(m->mod);
+			continue;
+		}
 		if (name[0] != '/') {
-			m->reason = !strcmp(name, "[vdso]") || !strcmp(name, "[vsyscall]")
-					    ? "in the kernel's vdso"
-					    : "anonymous executable memory (generated code)";
+			m->reason = !strcmp(name, "[vsyscall]") ? "in the kernel's vsyscall page"
+								: "anonymous executable memory (generated code)";
 			continue;
 		}
 		/* The mapped file itself, even when deleted or in another mount namespace; else the path in its root. */

@@ -9,8 +9,8 @@
 
 LIBDIR=/usr/lib/x86_64-linux-gnu
 python3 - "$LATSCOPE" "$TMP" \
-	"$ROOT/build/progs/inlines:4000" "$LATSCOPE:2000" "$ROOT/build/progs/cxxinline:1500" \
-	"$LIBDIR/libssl.so.3:1500" "$LIBDIR/libcrypto.so.3:2500" "$LIBDIR/libc.so.6:2500" <<'PY' || fail "symbolizer differs from eu-addr2line"
+	"$ROOT/build/progs/inlines:3500" "$LATSCOPE:2000" "$ROOT/build/progs/cxxinline:1500" \
+	"$LIBDIR/libssl.so.3:1500" "$LIBDIR/libcrypto.so.3:2000" "$LIBDIR/libc.so.6:2000" <<'PY' || fail "symbolizer differs from eu-addr2line"
 import json, random, subprocess, sys
 
 latscope, tmp, targets = sys.argv[1], sys.argv[2], sys.argv[3:]
