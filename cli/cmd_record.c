@@ -116,12 +116,12 @@ static void unknown_name(const struct ls_sym *f, char *out, size_t len)
 }
 
 /* Every frame of a stack, root first: inlined calls become frames of their own. */
-static void put_stack(char **buf, size_t *len, size_t *cap, const struct ls_sym_result *r, size_t n, const char *suffix)
+static void put_stack(char **buf, size_t *len, size_t *cap, const struct ls_sym *syms, size_t n, const char *suffix)
 {
 	char name[512];
 
 	for (size_t i = n; i-- > 0;) {
-		const struct ls_sym *f = &r->syms[i];
+		const struct ls_sym *f = &syms[i];
 
 		if (!f->func) {
 			unknown_name(f, name, sizeof(name));
@@ -134,14 +134,14 @@ static void put_stack(char **buf, size_t *len, size_t *cap, const struct ls_sym_
 }
 
 /* The pprof locations of a stack (leaf first) appended to locs. */
-static int pprof_locations(struct ls_pprof *pp, const struct ls_sym_result *r, size_t n, int kernel, uint64_t *locs,
+static int pprof_locations(struct ls_pprof *pp, const struct ls_sym *syms, size_t n, int kernel, uint64_t *locs,
 			   size_t *nlocs)
 {
 	struct ls_pprof_line lines[64];
 	char name[512];
 
 	for (size_t i = 0; i < n; i++) {
-		const struct ls_sym *f = &r->syms[i];
+		const struct ls_sym *f = &syms[i];
 		const struct ls_sym_mapping *m = f->mapping;
 		uint64_t map = 0, loc;
 		size_t nl = 0;
@@ -192,33 +192,27 @@ static char *fold(struct rec_ctx *x, const struct ls_stack_sample *smp, int offc
 	if (!nu && !nk)
 		put_frame(&buf, &len, &cap, "[no stack]", "");
 	if (ur)
-		put_stack(&buf, &len, &cap, ur, nu, "");
+		put_stack(&buf, &len, &cap, ur->syms, nu, "");
 	/* The innermost kernel frames of a sched_switch stack are the tracing machinery itself. */
 	while (kr && kskip < nk && kr->syms[kskip].func &&
 	       (!strncmp(kr->syms[kskip].func, "bpf_", 4) || !strncmp(kr->syms[kskip].func, "__bpf_", 6)))
 		kskip++;
-	if (kr) {
-		kr->syms += kskip;
-		put_stack(&buf, &len, &cap, kr, nk - kskip, "_[k]");
-	}
+	if (kr)
+		put_stack(&buf, &len, &cap, kr->syms + kskip, nk - kskip, "_[k]");
 	if (x->pp) {
 		int64_t values[3] = { offcpu ? 0 : (int64_t)value, offcpu ? 0 : (int64_t)(value * x->period_ns),
 				      offcpu ? (int64_t)value : 0 };
 		const char *labels[4] = { "phase", phase, "slow", smp->key.slow ? "yes" : NULL };
 
-		if ((kr && pprof_locations(x->pp, kr, nk - kskip, 1, locs, &nlocs)) ||
-		    (ur && pprof_locations(x->pp, ur, nu, 0, locs, &nlocs)) ||
+		if ((kr && pprof_locations(x->pp, kr->syms + kskip, nk - kskip, 1, locs, &nlocs)) ||
+		    (ur && pprof_locations(x->pp, ur->syms, nu, 0, locs, &nlocs)) ||
 		    ls_pprof_sample(x->pp, locs, nlocs, values, labels, 2))
 			goto fail;
 	}
-	if (kr)
-		kr->syms -= kskip;
 	ls_sym_result_free(ur);
 	ls_sym_result_free(kr);
 	return buf;
 fail:
-	if (kr)
-		kr->syms -= kskip;
 	ls_sym_result_free(ur);
 	ls_sym_result_free(kr);
 	free(buf);

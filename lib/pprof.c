@@ -308,7 +308,8 @@ int ls_pprof_sample(struct ls_pprof *p, const uint64_t *locs, size_t nlocs, cons
 	    grow((void **)&p->labels, &p->caplabels, p->nlabels + 2 * nlabels, sizeof(*p->labels)))
 		return -ENOMEM;
 	p->samples[p->nsamples] = (struct sample){ p->nsample_locs, nlocs, p->nvalues, p->nlabels, 0 };
-	memcpy(p->sample_locs + p->nsample_locs, locs, nlocs * sizeof(*locs));
+	if (nlocs)
+		memcpy(p->sample_locs + p->nsample_locs, locs, nlocs * sizeof(*locs));
 	p->nsample_locs += nlocs;
 	memcpy(p->values + p->nvalues, values, p->o.ntypes * sizeof(*values));
 	p->nvalues += p->o.ntypes;

@@ -137,7 +137,8 @@ static int msym_cmp(const void *a, const void *b)
 
 static int symtab_index(struct symtab *t)
 {
-	qsort(t->v, t->n, sizeof(*t->v), msym_cmp);
+	if (t->n)
+		qsort(t->v, t->n, sizeof(*t->v), msym_cmp);
 	t->maxend = malloc((t->n ? t->n : 1) * sizeof(*t->maxend));
 	t->prevsl = malloc((t->n ? t->n : 1) * sizeof(*t->prevsl));
 	if (!t->maxend || !t->prevsl)
@@ -271,7 +272,7 @@ static int push_sym(struct symtab *t, const GElf_Sym *s, const char *name, uint3
 static int load_symbols(struct ls_module *m, Elf *elf)
 {
 	Elf_Scn *scn = NULL, *use = NULL;
-	GElf_Shdr sh, ush;
+	GElf_Shdr sh, ush = { 0 };
 	Elf_Data *data;
 	size_t n, nsec = 0;
 
@@ -696,7 +697,8 @@ static struct cuidx *cuidx_build(Dwarf_Die *cudie)
 	if (c->npieces && !(c->ranges = malloc(c->npieces * sizeof(*c->ranges))))
 		goto fail;
 	memcpy(c->ranges, c->pieces, c->npieces * sizeof(*c->ranges));
-	qsort(c->pieces, c->npieces, sizeof(*c->pieces), piece_cmp);
+	if (c->npieces)
+		qsort(c->pieces, c->npieces, sizeof(*c->pieces), piece_cmp);
 	/* Scopes nest: a stack sweep in start order gives each piece the one enclosing it. */
 	stack = malloc((c->npieces ? c->npieces : 1) * sizeof(*stack));
 	if (!stack)
