@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* One executable mapping of a process. */
@@ -24,6 +25,8 @@ struct proc {
 	struct pmap *maps;
 	size_t nmaps;
 	int read;               /* the mappings were read at least once */
+	int gone;               /* a re-reading found no process */
+	uint64_t read_ns;       /* when the mappings were last read (CLOCK_MONOTONIC) */
 	/* Mappings replaced by a later reading: earlier results still point into them. */
 	struct pmap **old;
 	size_t *nold, nolds;
@@ -233,6 +236,14 @@ cleanup:
 	return fd;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static struct proc *find_proc(struct ls_symbolizer *s, pid_t pid)
 {
 	for (size_t i = 0; i < s->nprocs; i++)
@@ -351,6 +362,7 @@ int ls_symbolizer_add_process(struct ls_symbolizer *s, pid_t pid)
 	p->maps = maps;
 	p->nmaps = nmaps;
 	p->read = 1;
+	p->read_ns = now_ns();
 	maps = NULL;
 	nmaps = 0;
 cleanup:
@@ -472,11 +484,19 @@ int ls_symbolize(struct ls_symbolizer *s, const struct ls_sym_src *src, const ui
 			sym->reason = "process gone before symbolization";
 		} else {
 			m = find_map(p, lookup);
-			/* An address past the known mappings: perhaps an object loaded since; read them again, once. */
-			if (!m && !refreshed) {
+			/*
+			 * An address past the known mappings: perhaps an object loaded since. Read them
+			 * again, at most once a batch and once a second (a bad frame in every stack must
+			 * not mean a re-read per stack), and never after the process is gone.
+			 */
+			if (!m && !refreshed && !p->gone && now_ns() - p->read_ns > 1000000000ull) {
+				int e;
+
 				refreshed = 1;
-				if (ls_symbolizer_add_process(s, src->pid) == 0)
-					p = find_proc(s, src->pid);
+				e = ls_symbolizer_add_process(s, src->pid);
+				p = find_proc(s, src->pid);
+				if (e == -ESRCH)
+					p->gone = 1;
 				m = find_map(p, lookup);
 			}
 			if (!m) {

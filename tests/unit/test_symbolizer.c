@@ -3,6 +3,7 @@
  * file, the return-address rule, reasons for what does not resolve, a process
  * that exits between add_process and symbolization, and the kernel.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -67,6 +68,20 @@ int main(void)
 
 		CHECK(ls_symbolize(s, &elf, &fa, 1, LS_SYM_ADDR_EXACT, &r2) == 0 && !strcmp(name_of(r2, 0), "probe_target"),
 		      "file address 0x%llx of the executable is probe_target too", (unsigned long long)fa);
+		ls_sym_result_free(r2);
+		r2 = NULL;
+	}
+
+	/* An object loaded after the mappings were read: found when they are read again (at most once a second). */
+	{
+		void *h = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
+		void *fn = h ? dlsym(h, "EVP_MD_CTX_new") : NULL;
+		uint64_t a = (uint64_t)(uintptr_t)fn;
+
+		usleep(1100000);
+		CHECK(fn && ls_symbolize(s, &self, &a, 1, LS_SYM_ADDR_EXACT, &r2) == 0 && !strcmp(name_of(r2, 0), "EVP_MD_CTX_new"),
+		      "a library dlopen()ed after the first lookup resolves (%s in %s)", name_of(r2, 0),
+		      r2 && r2->syms[0].mapping ? r2->syms[0].mapping->path : "?");
 		ls_sym_result_free(r2);
 		r2 = NULL;
 	}
