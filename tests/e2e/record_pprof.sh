@@ -69,4 +69,14 @@ check "sample types: samples/count, cpu/nanoseconds (the default), off_cpu/nanos
 	grep -qE '^samples/count cpu/nanoseconds\[dflt\] off_cpu/nanoseconds' "$TMP/raw.txt"
 check "every sample's CPU time is its count times the period" awk '/^Period:/ { p = $2 }
 	/^ +[0-9]+ +[0-9]+ +[0-9]+: / { n++; if ($2 != $1 * p) bad++ } END { exit !(n > 0 && !bad) }' "$TMP/raw.txt"
+
+# Off-CPU time in pprof: a thread sleeping 50 ms per loop in wait_for_it, for 3 s.
+"$ROOT/build/progs/sleeper" > "$TMP/sleep.out" &
+SLEEPER=$!; PIDS_TO_KILL+=("$SLEEPER")
+for i in $(seq 50); do grep -q ready "$TMP/sleep.out" && break; sleep 0.1; done
+"$LATSCOPE" record -p "$SLEEPER" -d 3 --off-cpu -o "$TMP/off.pb.gz" 2> "$TMP/off.err" || { cat "$TMP/off.err"; fail "record --off-cpu failed"; }
+kill "$SLEEPER"
+go tool pprof -top -cum -sample_index=off_cpu -unit=ms -nodefraction=0 "$TMP/off.pb.gz" > "$TMP/off.txt" 2>&1 || { cat "$TMP/off.txt"; fail "go tool pprof on the off-CPU profile failed"; }
+off_ms=$(awk '$NF == "wait_for_it" { v = $4; sub(/ms$/, "", v); print int(v) }' "$TMP/off.txt")
+check "off_cpu/nanoseconds: wait_for_it blocked ${off_ms:-?} ms of ~3 s (2400..3100)" test "${off_ms:-0}" -ge 2400 -a "${off_ms:-0}" -le 3100
 assert_no_probes
