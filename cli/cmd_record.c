@@ -430,14 +430,19 @@ int cmd_record(int argc, char **argv)
 		fputc('\n', stderr);
 	x = (struct rec_ctx){ .s = s, .sym = sym, .o = &o, .period_ns = 1000000000ull / o.hz };
 	if (want_pprof) {
+		char comment[256];
 		struct ls_pprof_opts po = {
 			.sz = sizeof(po), .ntypes = 3,
 			.types = { "samples", "cpu", "off_cpu" }, .units = { "count", "nanoseconds", "nanoseconds" },
 			.period_type = "cpu", .period_unit = "nanoseconds", .period = (int64_t)x.period_ns,
 			.time_nanos = (int64_t)wall_start, .duration_nanos = (int64_t)(ls_now_ns() - start),
-			.default_type = o.offcpu ? 2 : 1,
+			.default_type = 1,
+			.comment = comment,
 		};
 
+		snprintf(comment, sizeof(comment), "latscope record: pid %d, %u Hz%s%s%s, %llu stacks lost", (int)c.pids[0], o.hz,
+			 o.offcpu ? ", off-CPU" : "", o.by_phase ? ", by phase" : "", o.only_slow ? ", slow requests only" : "",
+			 (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST));
 		if (ls_pprof_new(&po, &pp)) {
 			cli_error("out of memory");
 			ret = EXIT_RUNTIME;
