@@ -27,7 +27,7 @@ struct msym {
 /* One symbol table part (globals or locals), sorted by value, with prefix indexes. */
 struct symtab {
 	struct msym *v;
-	size_t n;
+	size_t n, cap;
 	uint64_t *maxend;  /* max(value + size) over v[0..i] */
 	int32_t *prevsl;   /* the last size-less symbol in v[0..i], or -1 */
 };
@@ -255,13 +255,14 @@ static const struct msym *sym_lookup(const struct ls_module *m, uint64_t addr)
 
 static int push_sym(struct symtab *t, const GElf_Sym *s, const char *name, uint32_t order)
 {
-	struct msym *nv;
+	if (t->n == t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 256;
+		struct msym *nv = realloc(t->v, ncap * sizeof(*nv));
 
-	if (!(t->n & (t->n + 1)) || !t->v) {
-		nv = realloc(t->v, (t->n + 1) * 2 * sizeof(*nv));
 		if (!nv)
 			return -ENOMEM;
 		t->v = nv;
+		t->cap = ncap;
 	}
 	t->v[t->n++] = (struct msym){ .value = s->st_value, .size = s->st_size, .name = name, .order = order,
 				      .shndx = s->st_shndx, .bind = (uint8_t)GELF_ST_BIND(s->st_info) };
