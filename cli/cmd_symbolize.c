@@ -31,34 +31,64 @@ struct sym_opts {
 	int inlines, json;
 };
 
+/* Numbers by hand: printf is most of the time spent on a large batch. */
+static void put_num(FILE *f, uint64_t v, int hex)
+{
+	char buf[24], *p = buf + sizeof(buf);
+
+	*--p = '\0';
+	do {
+		*--p = "0123456789abcdef"[v % (hex ? 16 : 10)];
+		v /= hex ? 16 : 10;
+	} while (v);
+	if (hex) {
+		*--p = 'x';
+		*--p = '0';
+	}
+	fputs_unlocked(p, f);
+}
+
 static void print_loc(FILE *f, const struct ls_sym_frame *fr)
 {
 	if (!fr->file)
 		return;
-	fprintf(f, " at %s:%" PRIu32, fr->file, fr->line);
-	if (fr->column)
-		fprintf(f, ":%" PRIu32, fr->column);
+	fputs_unlocked(" at ", f);
+	fputs_unlocked(fr->file, f);
+	putc_unlocked(':', f);
+	put_num(f, fr->line, 0);
+	if (fr->column) {
+		putc_unlocked(':', f);
+		put_num(f, fr->column, 0);
+	}
 }
 
 static void print_text(FILE *f, const struct ls_sym *s, const struct sym_opts *o)
 {
 	const char *mod = s->mapping ? s->mapping->path : NULL;
 
+	put_num(f, s->addr, 1);
 	if (!s->func) {
-		fprintf(f, "0x%" PRIx64 " [unknown] (%s%s%s)\n", s->addr, mod ? mod : "", mod ? ": " : "", s->reason);
+		fprintf(f, " [unknown] (%s%s%s)\n", mod ? mod : "", mod ? ": " : "", s->reason);
 		return;
 	}
-	fprintf(f, "0x%" PRIx64 " %s+0x%" PRIx64, s->addr, s->func, s->offset);
+	putc_unlocked(' ', f);
+	fputs_unlocked(s->func, f);
+	putc_unlocked('+', f);
+	put_num(f, s->offset, 1);
 	print_loc(f, &s->frames[0]);
-	if (mod)
-		fprintf(f, " (%s)", mod);
-	fputc('\n', f);
+	if (mod) {
+		fputs_unlocked(" (", f);
+		fputs_unlocked(mod, f);
+		putc_unlocked(')', f);
+	}
+	putc_unlocked('\n', f);
 	if (!o->inlines || s->nframes < 2)
 		return;
 	for (size_t i = 0; i < s->nframes; i++) {
-		fprintf(f, "    %s", s->frames[i].func);
+		fputs_unlocked("    ", f);
+		fputs_unlocked(s->frames[i].func, f);
 		print_loc(f, &s->frames[i]);
-		fputs(i + 1 < s->nframes ? " (inlined)\n" : "\n", f);
+		fputs_unlocked(i + 1 < s->nframes ? " (inlined)\n" : "\n", f);
 	}
 }
 

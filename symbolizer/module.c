@@ -51,6 +51,7 @@ struct dnode {
 	uint32_t rfirst, rcount;                   /* its ranges in cuidx.ranges */
 	uint32_t call_file, call_line, call_col;
 	uint8_t kind;
+	uint8_t kids_overlap;  /* two children share an address: only DIE order decides */
 };
 
 struct dpiece {
@@ -672,6 +673,54 @@ static int piece_cmp(const void *a, const void *b)
 	return x->node > y->node ? -1 : x->node < y->node;
 }
 
+static int range_cmp(const void *a, const void *b)
+{
+	const struct dpiece *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/*
+ * Flag the nodes whose children overlap. Where none do, the deepest range
+ * holding a pc is the scope dwarf_getscopes finds, and lookups need no walk
+ * in DIE order. Uses the pieces before they are sorted for lookups.
+ */
+static void mark_overlaps(struct cuidx *c)
+{
+	struct dpiece *kids = NULL;
+	size_t cap = 0;
+
+	for (size_t n = 0; n < c->nnodes; n++) {
+		size_t nk = 0;
+
+		for (int32_t k = c->nodes[n].first_child; k >= 0; k = c->nodes[k].next_sibling) {
+			if (nk + c->nodes[k].rcount > cap) {
+				size_t ncap = (cap + c->nodes[k].rcount) * 2;
+				struct dpiece *nv = realloc(kids, ncap * sizeof(*nv));
+
+				if (!nv) {
+					/* Without the check, every node takes the careful path. */
+					for (size_t i = 0; i < c->nnodes; i++)
+						c->nodes[i].kids_overlap = 1;
+					free(kids);
+					return;
+				}
+				kids = nv;
+				cap = ncap;
+			}
+			memcpy(kids + nk, c->ranges + c->nodes[k].rfirst, c->nodes[k].rcount * sizeof(*kids));
+			nk += c->nodes[k].rcount;
+		}
+		if (nk < 2)
+			continue;
+		qsort(kids, nk, sizeof(*kids), range_cmp);
+		for (size_t i = 1; i < nk && !c->nodes[n].kids_overlap; i++)
+			if (kids[i].lo < kids[i - 1].hi && kids[i].node != kids[i - 1].node)
+				c->nodes[n].kids_overlap = 1;
+	}
+	free(kids);
+}
+
 static struct cuidx *cuidx_build(Dwarf_Die *cudie)
 {
 	struct cuidx *c = calloc(1, sizeof(*c));
@@ -698,6 +747,7 @@ static struct cuidx *cuidx_build(Dwarf_Die *cudie)
 	if (c->npieces && !(c->ranges = malloc(c->npieces * sizeof(*c->ranges))))
 		goto fail;
 	memcpy(c->ranges, c->pieces, c->npieces * sizeof(*c->ranges));
+	mark_overlaps(c);
 	if (c->npieces)
 		qsort(c->pieces, c->npieces, sizeof(*c->pieces), piece_cmp);
 	/* Scopes nest: a stack sweep in start order gives each piece the one enclosing it. */
@@ -787,12 +837,14 @@ static int node_has(const struct cuidx *c, int32_t n, uint64_t pc)
  */
 static int32_t innermost(const struct cuidx *c, uint64_t pc)
 {
-	int32_t n = innermost_range(c, pc);
+	int32_t n = innermost_range(c, pc), found = n, careful = 0;
 
 	if (n < 0)
 		return -1;
-	while (c->nodes[n].parent >= 0)
+	for (careful = c->nodes[n].kids_overlap; c->nodes[n].parent >= 0; careful |= c->nodes[n].kids_overlap)
 		n = c->nodes[n].parent;
+	if (!careful)
+		return found;
 	if (!node_has(c, n, pc))
 		return innermost_range(c, pc);
 	for (int32_t k = c->nodes[n].first_child; k >= 0;) {
