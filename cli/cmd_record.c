@@ -392,16 +392,20 @@ int cmd_record(int argc, char **argv)
 	so.threshold_ns = threshold;
 	so.sample_hz = o.hz;
 	so.offcpu = o.offcpu;
-	if (cli_session_start(&c, &so, &s))
-		return EXIT_RUNTIME;
-	/* Mappings read (and objects opened) now: the target may be gone when the profile is symbolized. */
+	/*
+	 * Mappings read (and objects opened) before recording, so that neither a target gone
+	 * by the end nor the time this takes changes the profile.
+	 */
 	if (ls_symbolizer_new(NULL, &sym)) {
 		cli_error("out of memory");
-		ret = EXIT_RUNTIME;
-		goto cleanup;
+		return EXIT_RUNTIME;
 	}
 	for (size_t i = 0; i < c.npids; i++)
 		ls_symbolizer_add_process(sym, c.pids[i]);
+	if (cli_session_start(&c, &so, &s)) {
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
 	start = ls_now_ns();
 	clock_gettime(CLOCK_REALTIME, &wall);
 	wall_start = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
