@@ -108,4 +108,8 @@ say ""
 say "    $(taskset -c 0 build/bench/reqrate 1000000)"
 say ""
 OUT=$OUT bench/top.sh # 4. latscope top's own CPU at 1 s refresh against 20k req/s
+say "## 5. Symbolizer throughput (bench/symbolize.sh: one corpus per binary, CPU time decides)"
+say ""
+bench/symbolize.sh | tee -a "$OUT"
+say ""
 echo "results written to $OUT"

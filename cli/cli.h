@@ -76,5 +76,6 @@ int cmd_top(int argc, char **argv);
 
 /* The CPU samples collected so far as an SVG flame graph rooted at each phase. 0 or -errno (err says why). */
 int cli_write_flamegraph(struct ls_session *s, const char *path, const char *title, char *err, size_t errlen);
+int cmd_symbolize(int argc, char **argv);
 
 #endif

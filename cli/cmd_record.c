@@ -1,14 +1,16 @@
-/* latscope record: a one-shot CPU (and off-CPU) profile of a process, as folded stacks. */
+/* latscope record: a one-shot CPU (and off-CPU) profile of a process: folded stacks, SVG flame graph or pprof. */
 #include "cli.h"
 #include "catalog.h"
 #include "flamegraph.h"
-#include "procsym.h"
+#include "pprof.h"
+#include "symbolizer.h"
 #include "util.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char usage_text[] =
@@ -22,9 +24,10 @@ static const char usage_text[] =
 	"  -p, --pid PID          target process (repeatable, up to 8)\n"
 	"  -d, --duration DUR     how long to sample (default 10s)\n"
 	"  -F, --freq HZ          samples per second per CPU (default 99)\n"
-	"  -o, --output FILE      where to write (default: stdout); format from the extension:\n"
-	"                         .folded (or .txt), .svg (interactive flame graph)\n"
-	"      --format F         folded or svg\n"
+	"  -o, --output FILE      where to write (default: stdout; repeat for several formats of one\n"
+	"                         recording); format from the extension:\n"
+	"                         .folded (or .txt), .svg (interactive flame graph), .pb.gz (pprof)\n"
+	"      --format F         folded, svg or pprof\n"
 	"      --only-slow        keep only samples taken while the thread's request was over the threshold\n"
 	"      --by-phase         root every stack at its request phase ([phase:app], [phase:tls_in], ...)\n"
 	"      --off-cpu          also record where threads block, weighted by blocked microseconds\n"
@@ -36,7 +39,8 @@ static const char usage_text[] =
 struct rec_opts {
 	int only_slow, by_phase, offcpu;
 	unsigned int hz;
-	const char *output, *format;
+	const char *outputs[4], *format;
+	size_t noutputs;
 };
 
 /* One output line being assembled: the folded stack and its weight. */
@@ -95,78 +99,145 @@ static void put_frame(char **buf, size_t *len, size_t *cap, const char *name, co
 	(*buf)[*len] = '\0';
 }
 
-static void frame_name(const struct procsym_frame *f, char *out, size_t len)
-{
-	const char *mod = f->module ? strrchr(f->module, '/') : NULL;
+/* Where the profile goes besides the folded lines: the pprof builder, when writing pprof. */
+struct rec_ctx {
+	struct ls_session *s;
+	struct ls_symbolizer *sym;
+	const struct rec_opts *o;
+	struct ls_pprof *pp;
+	uint64_t period_ns;
+};
 
-	if (f->func)
-		snprintf(out, len, "%s", f->func);
-	else
-		snprintf(out, len, "[unknown in %s]", mod ? mod + 1 : f->module ? f->module : "?");
+static void unknown_name(const struct ls_sym *f, char *out, size_t len)
+{
+	const char *path = f->mapping ? f->mapping->path : NULL, *mod = path ? strrchr(path, '/') : NULL;
+
+	snprintf(out, len, "[unknown in %s]", mod ? mod + 1 : path ? path : "?");
 }
 
-/* Root-first folded stack for one aggregated sample; NULL when it has no frames at all. */
-static char *fold(struct ls_session *s, struct procsym *ps, const struct ls_stack_sample *smp, const struct rec_opts *o,
-		  int offcpu)
+/* Every frame of a stack, root first: inlined calls become frames of their own. */
+static void put_stack(char **buf, size_t *len, size_t *cap, const struct ls_sym *syms, size_t n, const char *suffix)
 {
-	uint64_t uips[LS_STACK_DEPTH], kips[LS_STACK_DEPTH];
-	struct procsym_frame uf[LS_STACK_DEPTH], kf[LS_STACK_DEPTH];
-	size_t nu = 0, nk = 0, len = 0, cap = 256;
+	char name[512];
+
+	for (size_t i = n; i-- > 0;) {
+		const struct ls_sym *f = &syms[i];
+
+		if (!f->func) {
+			unknown_name(f, name, sizeof(name));
+			put_frame(buf, len, cap, name, suffix);
+			continue;
+		}
+		for (size_t k = f->nframes; k-- > 0;)
+			put_frame(buf, len, cap, f->frames[k].func, suffix);
+	}
+}
+
+/* The pprof locations of a stack (leaf first) appended to locs. */
+static int pprof_locations(struct ls_pprof *pp, const struct ls_sym *syms, size_t n, int kernel, uint64_t *locs,
+			   size_t *nlocs)
+{
+	struct ls_pprof_line lines[64];
+	char name[512];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct ls_sym *f = &syms[i];
+		const struct ls_sym_mapping *m = f->mapping;
+		uint64_t map = 0, loc;
+		size_t nl = 0;
+
+		if (m)
+			map = kernel ? ls_pprof_mapping(pp, 0xffff800000000000ull, ~0ull, 0, m->path, "")
+				     : ls_pprof_mapping(pp, m->start, m->end, m->file_offset, m->path, m->build_id);
+		if (!f->func) {
+			unknown_name(f, name, sizeof(name));
+			lines[nl++] = (struct ls_pprof_line){ .func = name };
+		}
+		for (size_t k = 0; k < f->nframes && nl < 64; k++)
+			lines[nl++] = (struct ls_pprof_line){ f->frames[k].func, f->frames[k].file, f->frames[k].line };
+		loc = ls_pprof_location(pp, map, f->addr, lines, nl);
+		if (!loc)
+			return -ENOMEM;
+		locs[(*nlocs)++] = loc;
+	}
+	return 0;
+}
+
+/* Root-first folded stack for one aggregated sample (and its pprof sample); NULL when out of memory. */
+static char *fold(struct rec_ctx *x, const struct ls_stack_sample *smp, int offcpu, uint64_t value)
+{
+	uint64_t uips[LS_STACK_DEPTH], kips[LS_STACK_DEPTH], locs[2 * LS_STACK_DEPTH];
+	struct ls_sym_src usrc = { .kind = LS_SYM_SRC_PROCESS, .pid = (pid_t)smp->key.pid };
+	struct ls_sym_src ksrc = { .kind = LS_SYM_SRC_KERNEL };
+	struct ls_sym_result *ur = NULL, *kr = NULL;
+	size_t nu = 0, nk = 0, len = 0, cap = 256, nlocs = 0, kskip = 0;
 	char *buf = malloc(cap), name[512];
+	const char *phase = smp->key.phase < LS_PHASE_COUNT ? ls_phase_name(smp->key.phase) : "none";
 
 	if (!buf)
 		return NULL;
 	buf[0] = '\0';
-	ls_session_stack(s, smp->key.ustack, uips, LS_STACK_DEPTH, &nu);
-	ls_session_stack(s, smp->key.kstack, kips, LS_STACK_DEPTH, &nk);
-	if (nu)
-		procsym_user(ps, (pid_t)smp->key.pid, uips, nu, uf);
-	if (nk)
-		procsym_kernel(ps, kips, nk, kf);
+	ls_session_stack(x->s, smp->key.ustack, uips, LS_STACK_DEPTH, &nu);
+	ls_session_stack(x->s, smp->key.kstack, kips, LS_STACK_DEPTH, &nk);
+	/* A stack is the sampled address, then return addresses. */
+	if ((nu && ls_symbolize(x->sym, &usrc, uips, nu, LS_SYM_ADDR_STACK, &ur)) ||
+	    (nk && ls_symbolize(x->sym, &ksrc, kips, nk, LS_SYM_ADDR_STACK, &kr)))
+		goto fail;
 	if (offcpu)
 		put_frame(&buf, &len, &cap, "[off-cpu]", "");
-	if (o->by_phase) {
-		snprintf(name, sizeof(name), "[phase:%s]",
-			 smp->key.phase < LS_PHASE_COUNT ? ls_phase_name(smp->key.phase) : "none");
+	if (x->o->by_phase) {
+		snprintf(name, sizeof(name), "[phase:%s]", phase);
 		put_frame(&buf, &len, &cap, name, "");
 	}
 	if (!nu && !nk)
 		put_frame(&buf, &len, &cap, "[no stack]", "");
-	for (size_t i = nu; i-- > 0;) {
-		frame_name(&uf[i], name, sizeof(name));
-		put_frame(&buf, &len, &cap, name, "");
-	}
+	if (ur)
+		put_stack(&buf, &len, &cap, ur->syms, nu, "");
 	/* The innermost kernel frames of a sched_switch stack are the tracing machinery itself. */
-	while (nk && kf[0].func && (!strncmp(kf[0].func, "bpf_", 4) || !strncmp(kf[0].func, "__bpf_", 6))) {
-		memmove(kf, kf + 1, (nk - 1) * sizeof(*kf));
-		nk--;
+	while (kr && kskip < nk && kr->syms[kskip].func &&
+	       (!strncmp(kr->syms[kskip].func, "bpf_", 4) || !strncmp(kr->syms[kskip].func, "__bpf_", 6)))
+		kskip++;
+	if (kr)
+		put_stack(&buf, &len, &cap, kr->syms + kskip, nk - kskip, "_[k]");
+	if (x->pp) {
+		int64_t values[3] = { offcpu ? 0 : (int64_t)value, offcpu ? 0 : (int64_t)(value * x->period_ns),
+				      offcpu ? (int64_t)value : 0 };
+		const char *labels[4] = { "phase", phase, "slow", smp->key.slow ? "yes" : NULL };
+
+		if ((kr && pprof_locations(x->pp, kr->syms + kskip, nk - kskip, 1, locs, &nlocs)) ||
+		    (ur && pprof_locations(x->pp, ur->syms, nu, 0, locs, &nlocs)) ||
+		    ls_pprof_sample(x->pp, locs, nlocs, values, labels, 2))
+			goto fail;
 	}
-	for (size_t i = nk; i-- > 0;) {
-		frame_name(&kf[i], name, sizeof(name));
-		put_frame(&buf, &len, &cap, name, "_[k]");
-	}
+	ls_sym_result_free(ur);
+	ls_sym_result_free(kr);
 	return buf;
+fail:
+	ls_sym_result_free(ur);
+	ls_sym_result_free(kr);
+	free(buf);
+	return NULL;
 }
 
-static int collect(struct ls_session *s, struct procsym *ps, const struct rec_opts *o, int offcpu, struct lines *out,
-		   uint64_t *total)
+static int collect(struct rec_ctx *x, int offcpu, struct lines *out, uint64_t *total)
 {
 	struct ls_stack_sample *v = NULL;
 	size_t n = 0;
 	int ret;
 
-	ret = ls_session_samples(s, offcpu, &v, &n);
+	ret = ls_session_samples(x->s, offcpu, &v, &n);
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t value = offcpu ? v[i].value / 1000 : v[i].value; /* off-CPU weight: microseconds */
 		char *stack;
 
-		if (o->only_slow && !v[i].key.slow)
+		if (x->o->only_slow && !v[i].key.slow)
 			continue;
 		if (!value)
 			continue;
-		stack = fold(s, ps, &v[i], o, offcpu);
+		/* pprof takes the off-CPU time in nanoseconds. */
+		stack = fold(x, &v[i], offcpu, offcpu ? v[i].value : value);
 		if (!stack || lines_add(out, stack, value)) {
 			free(stack);
 			free(v);
@@ -203,18 +274,21 @@ static int write_folded(FILE *f, const struct lines *l)
 	return ferror(f) ? -EIO : 0;
 }
 
-static const char *format_of(const struct rec_opts *o)
+static const char *format_of(const struct rec_opts *o, const char *output)
 {
 	const char *dot;
 
 	if (o->format)
 		return o->format;
-	if (!o->output || !(dot = strrchr(o->output, '.')))
+	if (!output || !(dot = strrchr(output, '.')))
 		return "folded";
 	if (!strcmp(dot, ".folded") || !strcmp(dot, ".txt"))
 		return "folded";
 	if (!strcmp(dot, ".svg"))
 		return "svg";
+	if (!strcmp(dot, ".pb") || !strcmp(dot, ".pprof") || (!strcmp(dot, ".gz") && dot - output >= 3 &&
+							       !strncmp(dot - 3, ".pb", 3)))
+		return "pprof";
 	return dot + 1;
 }
 
@@ -236,11 +310,16 @@ int cmd_record(int argc, char **argv)
 	struct rec_opts o = { .hz = 99 };
 	struct ls_session_opts so = { .sz = sizeof(so), .requests = 1, .attach_uprobes = 1 };
 	struct ls_session *s = NULL;
-	struct procsym *ps = NULL;
+	struct ls_symbolizer *sym = NULL;
+	struct ls_pprof *pp = NULL;
+	struct rec_ctx x = { 0 };
+	struct timespec wall;
+	uint64_t wall_start;
 	struct lines lines = { 0 };
 	uint64_t threshold = 10000000, start, deadline, total = 0, offtotal = 0;
 	char *end;
 	const char *fmt;
+	int want_pprof = 0;
 	FILE *out = stdout;
 	int opt, ret = EXIT_OK, tty = isatty(STDERR_FILENO);
 	long v;
@@ -264,7 +343,11 @@ int cmd_record(int argc, char **argv)
 			o.hz = (unsigned int)v;
 			continue;
 		case 'o':
-			o.output = optarg;
+			if (o.noutputs == 4) {
+				cli_error("at most 4 outputs (-o)");
+				return EXIT_USAGE;
+			}
+			o.outputs[o.noutputs++] = optarg;
 			continue;
 		case OPT_FORMAT:
 			o.format = optarg;
@@ -291,18 +374,41 @@ int cmd_record(int argc, char **argv)
 	}
 	if (cli_need_pids(&c, argc, argv, "record", usage_text))
 		return EXIT_USAGE;
-	fmt = format_of(&o);
-	if (strcmp(fmt, "folded") != 0 && strcmp(fmt, "svg") != 0) {
-		cli_error("%s: unknown output format '%s' (folded, svg)", o.output ? o.output : "-", fmt);
+	if (o.format && o.noutputs > 1) {
+		cli_error("--format with several outputs: each takes its format from its extension");
 		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < (o.noutputs ? o.noutputs : 1); i++) {
+		const char *path = o.noutputs ? o.outputs[i] : NULL;
+
+		fmt = format_of(&o, path);
+		if (strcmp(fmt, "folded") != 0 && strcmp(fmt, "svg") != 0 && strcmp(fmt, "pprof") != 0) {
+			cli_error("%s: unknown output format '%s' (folded, svg, pprof)", path ? path : "-", fmt);
+			return EXIT_USAGE;
+		}
+		want_pprof |= !strcmp(fmt, "pprof");
 	}
 	cli_install_signals();
 	so.threshold_ns = threshold;
 	so.sample_hz = o.hz;
 	so.offcpu = o.offcpu;
-	if (cli_session_start(&c, &so, &s))
+	/*
+	 * Mappings read (and objects opened) before recording, so that neither a target gone
+	 * by the end nor the time this takes changes the profile.
+	 */
+	if (ls_symbolizer_new(NULL, &sym)) {
+		cli_error("out of memory");
 		return EXIT_RUNTIME;
+	}
+	for (size_t i = 0; i < c.npids; i++)
+		ls_symbolizer_add_process(sym, c.pids[i]);
+	if (cli_session_start(&c, &so, &s)) {
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
 	start = ls_now_ns();
+	clock_gettime(CLOCK_REALTIME, &wall);
+	wall_start = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
 	deadline = start + c.duration_ns;
 	while (!cli_stop) {
 		uint64_t now = ls_now_ns();
@@ -326,58 +432,84 @@ int cmd_record(int argc, char **argv)
 	}
 	if (tty)
 		fputc('\n', stderr);
-	ps = procsym_new();
-	if (!ps || collect(s, ps, &o, 0, &lines, &total) || (o.offcpu && collect(s, ps, &o, 1, &lines, &offtotal))) {
+	x = (struct rec_ctx){ .s = s, .sym = sym, .o = &o, .period_ns = 1000000000ull / o.hz };
+	if (want_pprof) {
+		char comment[256];
+		struct ls_pprof_opts po = {
+			.sz = sizeof(po), .ntypes = 3,
+			.types = { "samples", "cpu", "off_cpu" }, .units = { "count", "nanoseconds", "nanoseconds" },
+			.period_type = "cpu", .period_unit = "nanoseconds", .period = (int64_t)x.period_ns,
+			.time_nanos = (int64_t)wall_start, .duration_nanos = (int64_t)(ls_now_ns() - start),
+			.default_type = 1,
+			.comment = comment,
+		};
+
+		snprintf(comment, sizeof(comment), "latscope record: pid %d, %u Hz%s%s%s, %llu stacks lost", (int)c.pids[0], o.hz,
+			 o.offcpu ? ", off-CPU" : "", o.by_phase ? ", by phase" : "", o.only_slow ? ", slow requests only" : "",
+			 (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST));
+		if (ls_pprof_new(&po, &pp)) {
+			cli_error("out of memory");
+			ret = EXIT_RUNTIME;
+			goto cleanup;
+		}
+		x.pp = pp;
+	}
+	if (collect(&x, 0, &lines, &total) || (o.offcpu && collect(&x, 1, &lines, &offtotal))) {
 		cli_error("collecting the profile: %s", ls_session_error(s)[0] ? ls_session_error(s) : "out of memory");
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
 	merge(&lines);
-	if (o.output && !(out = fopen(o.output, "we"))) {
-		cli_error("%s: %s", o.output, strerror(errno));
-		ret = EXIT_RUNTIME;
-		goto cleanup;
-	}
-	if (!strcmp(fmt, "svg")) {
-		char title[128], sub[256];
-		struct ls_flame_opts fo = { .sz = sizeof(fo), .title = title, .subtitle = sub, .unit = "samples" };
-		struct ls_folded *fl = calloc(lines.n ? lines.n : 1, sizeof(*fl));
+	for (size_t i = 0; i < (o.noutputs ? o.noutputs : 1); i++) {
+		const char *path = o.noutputs ? o.outputs[i] : NULL, *f = format_of(&o, path);
+		int bad;
 
-		snprintf(title, sizeof(title), "latscope record: pid %d%s%s", (int)c.pids[0],
-			 o.by_phase ? ", by phase" : "", o.only_slow ? ", slow requests only" : "");
-		snprintf(sub, sizeof(sub), "%.1f s at %u Hz: %llu samples%s, %llu stacks lost, %llu records dropped",
-			 (double)(ls_now_ns() - start) / 1e9, o.hz, (unsigned long long)total,
-			 o.offcpu ? " + off-CPU microseconds" : "",
-			 (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
-			 (unsigned long long)ls_session_counter(s, LS_CNT_RB_DROPS));
-		for (size_t i = 0; fl && i < lines.n; i++) {
-			fl[i].stack = lines.v[i].stack;
-			fl[i].value = lines.v[i].value;
+		if (path && !(out = fopen(path, "we"))) {
+			cli_error("%s: %s", path, strerror(errno));
+			ret = EXIT_RUNTIME;
+			goto cleanup;
 		}
-		int bad = !fl || ls_flamegraph_write(out, fl, lines.n, &fo);
+		if (!strcmp(f, "svg")) {
+			char title[128], sub[256];
+			struct ls_flame_opts fo = { .sz = sizeof(fo), .title = title, .subtitle = sub, .unit = "samples" };
+			struct ls_folded *fl = calloc(lines.n ? lines.n : 1, sizeof(*fl));
 
-		free(fl);
+			snprintf(title, sizeof(title), "latscope record: pid %d%s%s", (int)c.pids[0],
+				 o.by_phase ? ", by phase" : "", o.only_slow ? ", slow requests only" : "");
+			snprintf(sub, sizeof(sub), "%.1f s at %u Hz: %llu samples%s, %llu stacks lost, %llu records dropped",
+				 (double)(ls_now_ns() - start) / 1e9, o.hz, (unsigned long long)total,
+				 o.offcpu ? " + off-CPU microseconds" : "",
+				 (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
+				 (unsigned long long)ls_session_counter(s, LS_CNT_RB_DROPS));
+			for (size_t k = 0; fl && k < lines.n; k++) {
+				fl[k].stack = lines.v[k].stack;
+				fl[k].value = lines.v[k].value;
+			}
+			bad = !fl || ls_flamegraph_write(out, fl, lines.n, &fo);
+			free(fl);
+		} else if (!strcmp(f, "pprof")) {
+			bad = ls_pprof_write(pp, out) != 0;
+		} else {
+			bad = write_folded(out, &lines) != 0;
+		}
 		if ((out != stdout && fclose(out)) || bad) {
-			cli_error("%s: write failed", o.output ? o.output : "stdout");
+			cli_error("%s: write failed", path ? path : "stdout");
 			ret = EXIT_RUNTIME;
 		}
-	} else if (write_folded(out, &lines) || (out != stdout && fclose(out))) {
-		cli_error("%s: write failed", o.output ? o.output : "stdout");
-		ret = EXIT_RUNTIME;
+		out = stdout;
 	}
-	if (out != stdout)
-		out = NULL;
 	if (o.offcpu)
 		fprintf(stderr, "latscope: %.3fs blocked (off-CPU, in microseconds in the profile)\n", (double)offtotal / 1e6);
 	fprintf(stderr, "latscope: %llu CPU samples%s in %zu stacks, %.1fs at %u Hz, %llu stacks lost%s%s\n",
 		(unsigned long long)total, o.only_slow ? " (slow requests only)" : "", lines.n,
 		(double)(ls_now_ns() - start) / 1e9, o.hz, (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
-		o.output ? " -> " : "", o.output ? o.output : "");
+		o.noutputs ? " -> " : "", o.noutputs ? o.outputs[0] : "");
 cleanup:
 	for (size_t i = 0; i < lines.n; i++)
 		free(lines.v[i].stack);
 	free(lines.v);
-	procsym_free(ps);
+	ls_pprof_free(pp);
+	ls_symbolizer_free(sym);
 	ls_session_free(s);
 	return ret;
 }

@@ -18,6 +18,7 @@ static const struct command commands[] = {
 	{ "trace", cmd_trace, "stream slow requests with their phases, then summarise per method" },
 	{ "record", cmd_record, "profile a process's CPU (and off-CPU) time as folded stacks" },
 	{ "top", cmd_top, "live view of requests per method: rates, latency, phases, slow requests, hot stacks" },
+	{ "symbolize", cmd_symbolize, "addresses of a process, an ELF file or the kernel to functions and source lines" },
 };
 
 static void usage(FILE *f)

@@ -1,9 +1,7 @@
 /*
- * Process and kernel address symbolization by ELF symbol tables and
- * /proc/kallsyms: function name and offset for each address, in batches,
- * with a reason for every address it cannot resolve. Objects are cached by
- * path and inode for the life of the handle. Not thread-safe: one handle per
- * thread.
+ * One name per address, for callers that want no more: a thin layer over
+ * symbolizer.h (which has inline chains, file:line, mappings and the
+ * return-address rule). Not thread-safe: one handle per thread.
  */
 #ifndef LS_PROCSYM_H
 #define LS_PROCSYM_H
@@ -26,9 +24,9 @@ struct procsym *procsym_new(void);
 void procsym_free(struct procsym *ps);
 
 /*
- * Resolve n user addresses of pid. Strings stay valid until procsym_free().
- * The process's mappings are read once per pid and kept: call this while the
- * process lives. 0 or -errno.
+ * Resolve n user addresses of pid (exact addresses; func is the containing
+ * function). Strings stay valid until procsym_free(). The process's mappings
+ * are read on first use and kept: call this while the process lives. 0 or -errno.
  */
 int procsym_user(struct procsym *ps, pid_t pid, const uint64_t *addrs, size_t n, struct procsym_frame *out);
 

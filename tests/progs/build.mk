@@ -16,3 +16,34 @@ $(BUILD)/progs/gohttp2: tests/progs/gohttp2/main.go
 		go build -o $@ ./tests/progs/gohttp2
 
 TEST_BINS += $(BUILD)/progs/gohttp2
+
+# A generated -O2 -g program with many functions and deep chains of inlined calls (symbolizer test and benchmark).
+INLINES_UNITS := 8
+INLINES_SRC   := $(BUILD)/progs/inlines-src
+INLINES_OBJS  := $(patsubst %,$(INLINES_SRC)/unit%.o,$(shell seq 0 $$(($(INLINES_UNITS) - 1)))) $(INLINES_SRC)/main.o
+
+$(INLINES_SRC)/inl.h: tests/progs/inlines/gen.py
+	$(Q)mkdir -p $(@D)
+	@echo "  GEN     $(INLINES_SRC)"
+	$(Q)python3 $< $(INLINES_SRC) $(INLINES_UNITS) 120
+
+$(INLINES_SRC)/%.c: $(INLINES_SRC)/inl.h
+	@:
+
+$(INLINES_SRC)/%.o: $(INLINES_SRC)/%.c $(INLINES_SRC)/inl.h
+	@echo "  CC      $@"
+	$(Q)$(CC) -O2 -g -Wall -Werror -c -o $@ $<
+
+$(BUILD)/progs/inlines: $(INLINES_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^
+
+TEST_BINS += $(BUILD)/progs/inlines
+
+# C++: mangled names and inlined templates for the symbolizer test.
+$(BUILD)/progs/cxxinline: tests/progs/cxxinline.cc
+	$(Q)mkdir -p $(@D)
+	@echo "  CXX     $@"
+	$(Q)$(CXX) -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+TEST_BINS += $(BUILD)/progs/cxxinline
