@@ -519,14 +519,19 @@ int cli_write_flamegraph(struct ls_session *s, const char *path, const char *tit
 	struct rec_opts o = { .by_phase = 1 };
 	struct lines lines = { 0 };
 	struct ls_folded *fl = NULL;
-	struct procsym *ps = NULL;
+	struct ls_symbolizer *sym = NULL;
+	struct rec_ctx x;
 	uint64_t total = 0;
 	FILE *out = NULL;
 	char sub[256];
 	int ret = -ENOMEM;
 
-	ps = procsym_new();
-	if (!ps || collect(s, ps, &o, 0, &lines, &total)) {
+	if (ls_symbolizer_new(NULL, &sym)) {
+		snprintf(err, errlen, "out of memory");
+		goto cleanup;
+	}
+	x = (struct rec_ctx){ .s = s, .sym = sym, .o = &o };
+	if (collect(&x, 0, &lines, &total)) {
 		snprintf(err, errlen, "collecting the profile: %s", ls_session_error(s)[0] ? ls_session_error(s) : "out of memory");
 		goto cleanup;
 	}
@@ -559,6 +564,6 @@ cleanup:
 	for (size_t i = 0; i < lines.n; i++)
 		free(lines.v[i].stack);
 	free(lines.v);
-	procsym_free(ps);
+	ls_symbolizer_free(sym);
 	return ret;
 }
