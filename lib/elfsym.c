@@ -259,3 +259,8 @@ const uint8_t *ls_elf_code(const struct ls_elf *e, uint64_t vaddr, size_t len)
 		return NULL;
 	return (const uint8_t *)e->map + off;
 }
+
+void *ls_elf_handle(const struct ls_elf *e)
+{
+	return e->elf;
+}
