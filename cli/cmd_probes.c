@@ -6,7 +6,8 @@
 #include <string.h>
 
 static const char usage_text[] =
-	"usage: latscope probes -p PID [-p PID...] [--json] [--kernel-hook auto|fentry|kprobe|tracepoint] [-v]\n"
+	"usage: latscope probes -p PID [-p PID...] [--json] [--kernel-hook auto|fentry|kprobe|tracepoint]\n"
+	"                       [--placement auto|entry|callsite] [--phases tls,h2,proto,net] [-v]\n"
 	"\n"
 	"Lists every catalog probe for each process: the object and file offset it\n"
 	"resolves to, or why it is missing; and the kernel hook latscope would use\n"
@@ -17,7 +18,13 @@ static const char usage_text[] =
 	"      --json           one JSON object per process\n"
 	"      --kernel-hook H  force a kernel hook variant\n"
 	"      --btf FILE       kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
-	"  -v, --verbose        libbpf diagnostics\n"
+	"      --placement P    where library probes go: at the function (entry), at its\n"
+	"                       direct call sites (callsite), or call sites where the entry\n"
+	"                       would be single-stepped and every call is seen (auto, default)\n"
+	"      --phases LIST    only the probes of these phases (default: all)\n"
+	"  -v, --verbose        also each probe's placement: the instruction under every\n"
+	"                       probe, its class (trampoline, emulated, single-step) and\n"
+	"                       expected cost (-vv: libbpf diagnostics)\n"
 	"\n"
 	"exit status: 0 success, 1 runtime error, 2 usage error\n";
 
@@ -80,6 +87,37 @@ static void print_json(struct ls_session *s, pid_t pid)
 			printf(",\"offset\":%llu,\"vaddr\":%llu,\"return_probe\":\"%s\"",
 			       (unsigned long long)site->offset, (unsigned long long)site->vaddr,
 			       (site->entry->flags & LS_CAT_RETPROBE) ? "uretprobe" : "none");
+		if (site->found) {
+			const struct ls_placement *pl = ls_placement_of(ls_session_placements(s), i);
+
+			if (pl) {
+				printf(",\"placement\":\"%s\",\"entry_probe\":%s,\"entry_insn\":", ls_place_mode_name(pl->used),
+				       pl->entry_probe ? "true" : "false");
+				cli_json_str(stdout, pl->entry_insn.text);
+				printf(",\"entry_class\":\"%s\",\"entry_cost_ns\":%u,\"expected_call_ns\":%u,\"why\":",
+				       ls_insn_class_name(pl->entry_insn.cls), pl->entry_insn.cost_ns, pl->call_cost_ns);
+				cli_json_str(stdout, pl->why);
+				printf(",\"callsites\":[");
+				for (size_t k = 0; k < pl->ncs; k++) {
+					const struct ls_callsite *cs = &pl->cs[k];
+
+					printf("%s{\"object\":", k ? "," : "");
+					cli_json_str(stdout, ls_placements_obj_path(ls_session_placements(s), cs->obj));
+					printf(",\"call_vaddr\":%llu,\"ok\":%s", (unsigned long long)cs->call_vaddr,
+					       cs->ok ? "true" : "false");
+					if (cs->ok)
+						printf(",\"return_vaddr\":%llu,\"return_insn\":\"%s\",\"return_class\":\"%s\",\"result_reg\":\"%s\"",
+						       (unsigned long long)cs->ret_vaddr, cs->ret_insn.text,
+						       ls_insn_class_name(cs->ret_insn.cls), ls_reg_name(cs->ret_reg));
+					else {
+						printf(",\"reason\":");
+						cli_json_str(stdout, cs->reason);
+					}
+					printf("}");
+				}
+				printf("]");
+			}
+		}
 		if (site->found && (site->entry->flags & LS_CAT_GO))
 			printf(",\"ret_sites\":%zu,\"entry_after_stack_check\":%s,\"go_version\":\"%s\"", site->nrets,
 			       site->after_check ? "true" : "false", site->go_version);
@@ -162,7 +200,11 @@ int cmd_probes(int argc, char **argv)
 		if (c.json)
 			print_json(s, c.pids[i]);
 		else
+		{
 			print_plain(s, c.pids[i]);
+			if (c.verbose)
+				cli_print_placements(stdout, s, c.pids[i]);
+		}
 	}
 	ls_session_free(s);
 	return EXIT_OK;
