@@ -16,3 +16,11 @@ $(BUILD)/progs/gohttp2: tests/progs/gohttp2/main.go
 		go build -o $@ ./tests/progs/gohttp2
 
 TEST_BINS += $(BUILD)/progs/gohttp2
+
+# TLS callers for the placement tests: a direct call, a function pointer, and a caller whose return span is a branch target.
+$(BUILD)/progs/tlscalls: tests/progs/tlscalls.c tests/progs/tlscalls_asm.S
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
+
+TEST_BINS += $(BUILD)/progs/tlscalls
