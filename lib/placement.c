@@ -597,6 +597,9 @@ static int scan_object(struct ls_placements *p, size_t oi, const uint64_t *tg, s
 			real = real_ref(po, c[i - 1] == 0xe8 || c[i - 1] == 0xe9 ? at : at + 1, t);
 			if (real == 0)
 				continue;
+			/* Padding between functions ends in zero bytes that "resolve" to the next function. */
+			if (real < 0 && t == base + i + 4 && c[i - 1] != 0xe8 && c[i - 1] != 0xe9)
+				continue;
 			if (c[i - 1] == 0xe8) {
 				int ret = add_callsite(pl, oi, at, po, width);
 
@@ -707,12 +710,6 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 		cost_of(pl);
 		return 0;
 	}
-	if (mode == LS_PLACE_AUTO && pl->entry_insn.cls != LS_INSN_SSTEP) {
-		snprintf(pl->why, sizeof(pl->why), "the entry instruction is %s: no single-step to avoid",
-			 ls_insn_class_name(pl->entry_insn.cls));
-		cost_of(pl);
-		return 0;
-	}
 	/* Callers: only objects that can reach the function (its own, or one with a relocation naming it). */
 	for (size_t i = 0; i < p->nobjs; i++) {
 		struct pobj *po = &p->objs[i];
@@ -739,10 +736,23 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 	if (!pl->nok) {
 		snprintf(pl->why, sizeof(pl->why), "no call site could be placed%s%.190s", u.n ? ": " : "", u.first);
 	} else if (!u.n) {
+		unsigned int entry_cost;
+
+		cost_of(pl);
+		entry_cost = pl->call_cost_ns;
 		pl->used = LS_PLACE_CALLSITE;
 		pl->entry_probe = 0;
-		snprintf(pl->why, sizeof(pl->why), "every call is at one of %zu call sites (no pointer, tail jump or refused site)",
-			 pl->nok);
+		cost_of(pl);
+		/* Where the entry is not single-stepped, call sites must also be cheaper than entry + uretprobe. */
+		if (mode == LS_PLACE_AUTO && pl->call_cost_ns >= entry_cost) {
+			snprintf(pl->why, sizeof(pl->why), "entry kept: %s entry + uretprobe (%.2fus) is no dearer than its %zu call sites (%.2fus)",
+				 ls_insn_class_name(pl->entry_insn.cls), entry_cost / 1e3, pl->nok, pl->call_cost_ns / 1e3);
+			pl->used = LS_PLACE_ENTRY;
+			pl->entry_probe = 1;
+		} else {
+			snprintf(pl->why, sizeof(pl->why), "every call is at one of %zu call sites (no pointer, tail jump or refused site)",
+				 pl->nok);
+		}
 	} else if (mode == LS_PLACE_CALLSITE) {
 		pl->used = LS_PLACE_CALLSITE;
 		snprintf(pl->why, sizeof(pl->why), "%zu call sites; entry probe kept for %zu call%s they cannot see (%.120s)",

@@ -74,6 +74,8 @@ for probe in SSL_read SSL_write; do
 	[[ $got == "callsite false" ]] || { jq --arg p "$probe" '.probes[] | select(.symbol==$p)' "$TMP/ng.json"; fail "nghttpd $probe: placement $got"; }
 done
 pass "nghttpd: SSL_read and SSL_write placed at their call sites only"
+got=$(jq -r '[.probes[] | select(.found and .placement=="callsite") | .symbol] | join(" ")' "$TMP/ng.json")
+pass "nghttpd: at call sites: $got"
 for mode in entry auto; do
 	start_trace "$TMP/ng-$mode.json" -p "$NGHTTPD_PID" --placement "$mode" --json
 	h2load -n 2000 -c 4 -m 4 -t 1 "https://127.0.0.1:$PORT/index.html" > "$TMP/h2load.txt" 2>&1 ||
@@ -84,9 +86,10 @@ for mode in entry auto; do
 	[[ $TRACE_RC == 0 ]] || { cat "$TMP/ng-$mode.json.err"; fail "trace --placement $mode exited with $TRACE_RC"; }
 	cp "$TMP/ng-$mode.json" "$TMP/$mode.json"
 done
-for probe in SSL_read SSL_write; do
+for probe in SSL_read SSL_write nghttp2_session_mem_recv nghttp2_session_mem_send; do
 	for f in ok bytes; do
 		a=$(field auto $probe $f); b=$(field entry $probe $f)
+		[[ $b -gt 0 ]] || fail "nghttpd $probe $f: none seen with entry placement"
 		within "$a" "$b" 0.02 || fail "nghttpd $probe $f: call sites $a vs entry $b (more than 2% apart)"
 		pass "nghttpd $probe $f: call sites $a, entry $b (within 2%)"
 	done
