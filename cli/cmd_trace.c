@@ -351,7 +351,8 @@ int cmd_trace(int argc, char **argv)
 	struct trace_ctx t = { 0 };
 	struct ls_session *s = NULL;
 	const char *end_reason = "interrupted";
-	uint64_t start, deadline = 0, threshold = 10000000;
+	uint64_t start, deadline = 0, threshold = 10000000, last_maps_check = 0;
+	int newobj_warned = 0;
 	int opt, ret = EXIT_OK, no_records = 0;
 
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT "t:a", longopts, NULL)) != -1) {
@@ -435,6 +436,20 @@ int cmd_trace(int argc, char **argv)
 		if (t.out_err) {
 			end_reason = "output closed";
 			break;
+		}
+		/* An object mapped after attach (dlopen) may call what is probed at call sites only. */
+		if (now - last_maps_check >= 2000000000ull) {
+			last_maps_check = now;
+			for (size_t i = 0; i < c.npids && !newobj_warned; i++) {
+				char path[LS_PATH_LEN];
+
+				if (ls_placements_new_object(ls_session_placements(s), c.pids[i], path, sizeof(path))) {
+					cli_warn("pid %d mapped %s after latscope attached: its calls to functions probed at call "
+						 "sites only are not seen (restart latscope, or use --placement entry)",
+						 (int)c.pids[i], path);
+					newobj_warned = 1;
+				}
+			}
 		}
 		if (ls_session_alive(s) == 0) {
 			for (size_t i = 0; i < c.npids; i++)

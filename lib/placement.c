@@ -803,6 +803,32 @@ cleanup:
 	return ret;
 }
 
+int ls_placements_new_object(const struct ls_placements *p, pid_t pid, char *path, size_t len)
+{
+	struct ls_object *objs = NULL;
+	char err[LS_ERR_LEN];
+	size_t n = 0;
+	int callsite_only = 0, found = 0;
+
+	for (size_t i = 0; p && i < p->npl; i++)
+		callsite_only |= p->pl[i].used == LS_PLACE_CALLSITE && !p->pl[i].entry_probe;
+	if (!callsite_only || ls_proc_objects(pid, &objs, &n, err))
+		return 0;
+	for (size_t i = 0; i < n && !found; i++) {
+		size_t k;
+
+		for (k = 0; k < p->nobjs; k++)
+			if (p->objs[k].pid == pid && p->objs[k].o.inode == objs[i].inode && p->objs[k].o.dev == objs[i].dev)
+				break;
+		if (k == p->nobjs) {
+			snprintf(path, len, "%s", objs[i].path);
+			found = 1;
+		}
+	}
+	free(objs);
+	return found;
+}
+
 const struct ls_placement *ls_placement_of(const struct ls_placements *p, size_t site)
 {
 	return p && site < p->npl ? &p->pl[site] : NULL;

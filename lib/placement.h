@@ -72,6 +72,14 @@ const char *ls_placements_obj_path(const struct ls_placements *p, size_t obj);
 const char *ls_placements_obj_open_path(const struct ls_placements *p, size_t obj);
 void ls_placements_free(struct ls_placements *p);
 
+/*
+ * A call-site-only placement sees the callers that were mapped when it was
+ * made. 1 (and the object's path) when pid has since mapped an executable
+ * object that was not analysed, while some function is probed at call sites
+ * only; 0 otherwise.
+ */
+int ls_placements_new_object(const struct ls_placements *p, pid_t pid, char *path, size_t len);
+
 int ls_place_mode_parse(const char *s, enum ls_place_mode *out);
 const char *ls_place_mode_name(enum ls_place_mode m);
 /* "rax", "rsi", ... for an enum ls_reg. */
