@@ -55,7 +55,7 @@ for r in $(seq "$ROUNDS"); do
 	sample_loop calls; bg_stop
 done
 "$LATSCOPE" probes -p "$LOOP" -v 2>/dev/null | sed -n '/^placement/,$p' |
-	awk '$2 ~ /\+0x/ { on = ($1 == "SSL_read" || $1 == "SSL_write") } on' > "$TMP/loop.place" || true
+	awk '/^[^ ]/ { on = ($1 == "SSL_read" || $1 == "SSL_write") } on' > "$TMP/loop.place" || true
 kill "$LOOP"
 n0=$(median < "$TMP/loop.none"); fe=$(median < "$TMP/loop.floor_entry"); fa=$(median < "$TMP/loop.floor_auto")
 ne=$(median < "$TMP/loop.entry"); nr=$(median < "$TMP/loop.norec"); nc=$(median < "$TMP/loop.calls")
