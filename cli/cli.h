@@ -77,8 +77,13 @@ void cli_json_str(FILE *f, const char *s);
 
 /* The placement of every probe of pid and its expected cost (probes -v). */
 void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid);
-/* Expected probe cost of one call of probe id (the placement of its first attached site); 0 when not attached. */
-unsigned int cli_probe_call_cost(struct ls_session *s, unsigned int probe, unsigned int *hits_per_call);
+/*
+ * Expected probe cost of one call of probe id (the placement of its first
+ * attached site), its probe hits per call and its placement ("entry",
+ * "callsite", "callsite+entry"); 0 when not attached.
+ */
+unsigned int cli_probe_call_cost(struct ls_session *s, unsigned int probe, unsigned int *hits_per_call,
+				 const char **placement);
 
 int cmd_probes(int argc, char **argv);
 int cmd_trace(int argc, char **argv);

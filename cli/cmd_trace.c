@@ -238,10 +238,11 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 	for (unsigned int p = 0; p < LS_PROBE_COUNT; p++) {
 		uint64_t p50, p99;
 		unsigned int per_call, hits_per_call;
+		const char *place;
 
 		if (ls_session_stats(s, p, &st) || st.calls == 0)
 			continue;
-		per_call = cli_probe_call_cost(s, p, &hits_per_call);
+		per_call = cli_probe_call_cost(s, p, &hits_per_call, &place);
 		ovh_hits += st.calls * hits_per_call;
 		ovh_ns += st.calls * per_call;
 		if (p == LS_PROBE_SSL_DO_HANDSHAKE || p == LS_PROBE_SSL_ACCEPT || p == LS_PROBE_SSL_CONNECT)
@@ -255,8 +256,8 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 			       (unsigned long long)st.fail, (unsigned long long)st.nested, (unsigned long long)st.bytes,
 			       (unsigned long long)p50, (unsigned long long)p99, (unsigned long long)st.dur_max_ns);
 			if (hits_per_call)
-				printf(",\"hits\":%llu,\"est_cost_ns_per_call\":%u}", (unsigned long long)(st.calls * hits_per_call),
-				       per_call);
+				printf(",\"placement\":\"%s\",\"hits\":%llu,\"est_cost_ns_per_call\":%u}", place,
+				       (unsigned long long)(st.calls * hits_per_call), per_call);
 			else
 				printf("}");
 		} else {

@@ -63,13 +63,15 @@ void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid)
 	}
 }
 
-unsigned int cli_probe_call_cost(struct ls_session *s, unsigned int probe, unsigned int *hits_per_call)
+unsigned int cli_probe_call_cost(struct ls_session *s, unsigned int probe, unsigned int *hits_per_call,
+				 const char **placement)
 {
 	const struct ls_placements *pls = ls_session_placements(s);
 	const struct ls_site *sites;
 	size_t n;
 
 	*hits_per_call = 0;
+	*placement = "none";
 	sites = ls_session_sites(s, &n);
 	for (size_t i = 0; i < n; i++) {
 		const struct ls_placement *pl = ls_placement_of(pls, i);
@@ -77,6 +79,7 @@ unsigned int cli_probe_call_cost(struct ls_session *s, unsigned int probe, unsig
 		if (!sites[i].found || !pl || sites[i].entry->probe != probe)
 			continue;
 		*hits_per_call = pl->used == LS_PLACE_CALLSITE && pl->nok ? 2 + (pl->entry_probe ? 2 : 0) : 2;
+		*placement = pl->used != LS_PLACE_CALLSITE ? "entry" : pl->entry_probe ? "callsite+entry" : "callsite";
 		return pl->call_cost_ns;
 	}
 	return 0;

@@ -60,6 +60,9 @@ for pf in SSL_read:ok SSL_read:bytes SSL_read:p50_ns SSL_write:ok SSL_write:byte
 		pass "$probe $f: callsite $a, entry $b (within 2%)"
 	}
 done
+place=$(jq -r 'select(.type=="summary") | [.probes[] | select(.probe=="SSL_read")][0].placement' "$TMP/callsite.json")
+[[ $place == callsite+entry ]] || fail "trace summary: SSL_read placement $place, expected callsite+entry"
+pass "trace summary: SSL_read placed callsite+entry, $(field callsite SSL_read hits) probe hits"
 # Every read is counted, the quarter made through the pointer included (the batch's first read began before attach).
 r=$(field callsite SSL_read ok)
 [[ $r -ge $((ROUNDS - 1)) && $r -le $ROUNDS ]] || fail "callsite placement counted $r of $ROUNDS reads"
@@ -94,6 +97,10 @@ for probe in SSL_read SSL_write nghttp2_session_mem_recv nghttp2_session_mem_sen
 		pass "nghttpd $probe $f: call sites $a, entry $b (within 2%)"
 	done
 done
+est=$(jq -r 'select(.type=="summary") | "\(.probe_hits_per_request) hits, \(.probe_est_ns_per_request) ns"' "$TMP/auto.json")
+jq -e 'select(.type=="summary") | .probe_hits_per_request > 0 and .probe_est_ns_per_request > 0' "$TMP/auto.json" > /dev/null ||
+	fail "nghttpd: no probe hits or probe time per request in the summary"
+pass "nghttpd: estimated probe cost per request with call sites: $est"
 reqs() { jq -r 'select(.type=="summary") | [.requests[].count] | add // 0' "$TMP/$1.json"; }
 a=$(reqs auto); b=$(reqs entry)
 [[ $b -ge 1900 ]] || fail "nghttpd: entry placement saw $b of 2000 requests"
