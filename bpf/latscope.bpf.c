@@ -1460,7 +1460,8 @@ static __always_inline int go_return(struct pt_regs *ctx, const int tls)
 	barrier_var(d);
 	if (d >= STACK_MAX || LS_COOKIE_PROBE(t->c[d].cookie) != probe)
 		return 0;
-	return call_return(ctx, t, d, (long)ctx->ax, key.pid, (__u32)id, bpf_ktime_get_ns(), tls, key.g);
+	/* At a RET the result is in rax; at a call site's return site, where the caller moved it. */
+	return call_return(ctx, t, d, result_reg(ctx), key.pid, (__u32)id, bpf_ktime_get_ns(), tls, key.g);
 }
 
 SEC("uprobe")

@@ -102,6 +102,7 @@ static unsigned int result_width(enum ls_argconv conv)
 	switch (conv) {
 	case LS_ARG_BOOL_RESULT: return 8;
 	case LS_ARG_SSL_RW: case LS_ARG_SSL_RW_EX: case LS_ARG_SSL_HS: case LS_ARG_H2_SESSION: return 32;
+	case LS_ARG_GO_ANY: return 0; /* timing only: no result to follow */
 	default: return 64;
 	}
 }
@@ -263,6 +264,27 @@ static size_t call_targets(struct pobj *po, int defining, uint64_t vaddr, const 
 
 /* ---- Call sites --------------------------------------------------------------------- */
 
+/* The function containing addr: from its unwind entry, else (Go binaries) its symbol. 0 or -ENOENT. */
+static int func_bounds(const struct pobj *po, uint64_t addr, uint64_t *fs, uint64_t *fe)
+{
+	Dwarf_Frame *f = NULL;
+	Dwarf_Addr s = 0, e = 0;
+	uint64_t size;
+
+	if (po->cfi && dwarf_cfi_addrframe(po->cfi, addr, &f) == 0 && dwarf_frame_info(f, &s, &e, NULL) >= 0) {
+		free(f);
+		*fs = s;
+		*fe = e;
+		return 0;
+	}
+	free(f);
+	if (ls_elf_func_at(po->e, addr, fs, &size) == 0) {
+		*fe = *fs + size;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 struct edge {
 	uint64_t to, from;
 };
@@ -329,8 +351,7 @@ static int is_emulated(const cs_insn *in, struct ls_insn *out)
  */
 static void analyse_call(const struct pobj *po, uint64_t call, unsigned int width, struct ls_callsite *cs)
 {
-	Dwarf_Frame *frame = NULL;
-	Dwarf_Addr fs = 0, fe = 0;
+	uint64_t fs = 0, fe = 0;
 	cs_insn *insn = NULL;
 	struct edge *edges = NULL;
 	size_t n = 0, nedges = 0, k;
@@ -340,13 +361,10 @@ static void analyse_call(const struct pobj *po, uint64_t call, unsigned int widt
 	csh h;
 
 	cs->call_vaddr = call;
-	if (!po->cfi || dwarf_cfi_addrframe(po->cfi, call, &frame) != 0 ||
-	    dwarf_frame_info(frame, &fs, &fe, NULL) < 0) {
-		free(frame);
-		snprintf(cs->reason, sizeof(cs->reason), "no unwind entry: the caller's bounds are unknown");
+	if (func_bounds(po, call, &fs, &fe)) {
+		snprintf(cs->reason, sizeof(cs->reason), "no unwind entry or symbol: the caller's bounds are unknown");
 		return;
 	}
-	free(frame);
 	cs->func_start = fs;
 	cs->func_end = fe;
 	if (fe <= fs || fe - fs > FUNC_MAX_BYTES || !(code = ls_elf_code(po->e, fs, fe - fs))) {
@@ -413,13 +431,13 @@ static void analyse_call(const struct pobj *po, uint64_t call, unsigned int widt
 			goto cleanup;
 		}
 		if (is_emulated(in, &cs->ret_insn)) {
-			if (!tracked) {
+			if (!tracked && width) {
 				snprintf(cs->reason, sizeof(cs->reason), "the result is overwritten before the return site 0x%llx",
 					 (unsigned long long)in->address);
 				goto cleanup;
 			}
 			cs->ret_vaddr = in->address;
-			cs->ret_reg = (unsigned int)__builtin_ctz(tracked);
+			cs->ret_reg = tracked ? (unsigned int)__builtin_ctz(tracked) : LS_REG_RAX;
 			break;
 		}
 		if (cs_insn_group(h, in, X86_GRP_JUMP) || cs_insn_group(h, in, X86_GRP_RET) ||
@@ -510,19 +528,15 @@ static int add_callsite(struct ls_placement *pl, size_t obj, uint64_t call, cons
  */
 static int real_ref(const struct pobj *po, uint64_t at, uint64_t target)
 {
-	Dwarf_Frame *f = NULL;
-	Dwarf_Addr fs = 0, fe = 0;
+	uint64_t fs = 0, fe = 0;
 	cs_insn *insn = NULL;
 	const uint8_t *code;
 	size_t n;
 	int ret = 0;
 	csh h;
 
-	if (!po->cfi || dwarf_cfi_addrframe(po->cfi, at, &f) != 0 || dwarf_frame_info(f, &fs, &fe, NULL) < 0) {
-		free(f);
+	if (func_bounds(po, at, &fs, &fe))
 		return -1;
-	}
-	free(f);
 	if (fe <= fs || fe - fs > FUNC_MAX_BYTES || !(code = ls_elf_code(po->e, fs, fe - fs)))
 		return -1;
 	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
@@ -552,6 +566,34 @@ static int real_ref(const struct pobj *po, uint64_t at, uint64_t target)
 	return ret;
 }
 
+/* Absolute pointers to vaddr in the object's data (Go: interface tables, method values). */
+static void data_refs(const struct pobj *po, uint64_t vaddr, struct unseen *u)
+{
+	Elf *elf = ls_elf_handle(po->e);
+	size_t nph;
+
+	if (elf_getphdrnum(elf, &nph))
+		return;
+	for (size_t k = 0; k < nph; k++) {
+		GElf_Phdr ph;
+		const uint8_t *d;
+
+		if (!gelf_getphdr(elf, (int)k, &ph) || ph.p_type != PT_LOAD || (ph.p_flags & PF_X) || !ph.p_filesz)
+			continue;
+		d = ls_elf_code(po->e, ph.p_vaddr, ph.p_filesz);
+		for (size_t i = 0; d && i + 8 <= ph.p_filesz; i += 8) {
+			uint64_t v;
+
+			memcpy(&v, d + i, 8);
+			if (v == vaddr) {
+				unseen_add(u, "a pointer to it is stored in %s's data (at 0x%llx)", base_name(po->o.path),
+					   (unsigned long long)(ph.p_vaddr + i));
+				return;
+			}
+		}
+	}
+}
+
 /* 1 when vaddr lies in one of the object's PLT sections (stubs only: no caller lives there). */
 static int in_plt(const struct pobj *po, uint64_t vaddr)
 {
@@ -574,7 +616,7 @@ static int in_plt(const struct pobj *po, uint64_t vaddr)
 
 /* Every direct reference to the function from the code of objs[oi]: calls, tail jumps, address loads. */
 static int scan_object(struct ls_placements *p, size_t oi, const uint64_t *tg, size_t ntg, struct ls_placement *pl,
-		       unsigned int width, struct unseen *u)
+		       unsigned int width, uint64_t self_lo, uint64_t self_hi, struct unseen *u)
 {
 	const struct pobj *po = &p->objs[oi];
 
@@ -608,6 +650,9 @@ static int scan_object(struct ls_placements *p, size_t oi, const uint64_t *tg, s
 				else if (ret)
 					return ret;
 			} else if (c[i - 1] == 0xe9) {
+				/* Go's stack check jumps back to the function's start after morestack: the same call. */
+				if (at >= self_lo && at < self_hi)
+					continue;
 				unseen_add(u, "tail jump to it at %s+0x%llx", base_name(po->o.path), (unsigned long long)at);
 			} else if (i >= 2 && c[i - 2] == 0x0f && (c[i - 1] & 0xf0) == 0x80) {
 				unseen_add(u, "conditional tail jump to it at %s+0x%llx", base_name(po->o.path),
@@ -624,12 +669,9 @@ static int scan_object(struct ls_placements *p, size_t oi, const uint64_t *tg, s
 				if ((q[0] == 0xeb || (q[0] & 0xf0) == 0x70) && a + 2 + (uint64_t)(int64_t)(int8_t)q[1] == tg[m] &&
 				    a + 2 != tg[m]) {
 					/* Only a real instruction counts: check that it decodes as a jump at a function's bounds. */
-					Dwarf_Frame *f = NULL;
-					Dwarf_Addr fs = 0, fe = 0;
-					int inside = po->cfi && dwarf_cfi_addrframe(po->cfi, a, &f) == 0 &&
-						     dwarf_frame_info(f, &fs, &fe, NULL) >= 0 && tg[m] >= fs && tg[m] < fe;
+					uint64_t fs = 0, fe = 0;
+					int inside = func_bounds(po, a, &fs, &fe) == 0 && tg[m] >= fs && tg[m] < fe;
 
-					free(f);
 					if (!inside)
 						unseen_add(u, "a short jump at %s+0x%llx may reach it", base_name(po->o.path),
 							   (unsigned long long)a);
@@ -686,8 +728,8 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 	}
 	code = ls_elf_code(def->e, site->vaddr, 16);
 	if (site->is_go || (c->flags & LS_CAT_GO)) {
-		/* Go: the entry probe sits after the stack check (a push), returns at every RET. */
-		uint64_t entry_vaddr = site->vaddr;
+		/* Go: the entry probe sits after the stack check (a push), returns at every RET (single-stepped). */
+		uint64_t entry_vaddr = site->vaddr, tg = site->vaddr;
 
 		/* The entry offset may differ from the symbol (after the stack check): classify what is probed. */
 		if (ls_elf_find(def->e, c->symbol, &sym) == 0 && sym.file_offset != site->offset)
@@ -697,6 +739,32 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 		pl->ret_cost_ns = LS_COST_RET_NS;
 		snprintf(pl->why, sizeof(pl->why), "Go function: entry after the stack check, %zu RET sites (never a uretprobe)",
 			 site->nrets);
+		cost_of(pl);
+		if (mode == LS_PLACE_ENTRY)
+			return 0;
+		/*
+		 * A Go binary is linked statically: every direct caller is in it. Call
+		 * sites replace the RET sites only when they see every call (callsite
+		 * and entry probes are not mixed on goroutine stacks).
+		 */
+		data_refs(def, site->vaddr, &u);
+		ret = scan_object(p, di, &tg, 1, pl, width, site->vaddr,
+				  site->vaddr + (ls_elf_find(def->e, c->symbol, &sym) == 0 ? sym.size : 0), &u);
+		if (ret)
+			return ls_err(err, -ret, "placing %s: %s", c->symbol, strerror(-ret));
+		for (size_t i = 0; i < pl->ncs; i++)
+			if (!pl->cs[i].ok)
+				unseen_add(&u, "call site %s+0x%llx refused", base_name(def->o.path),
+					   (unsigned long long)pl->cs[i].call_vaddr);
+		if (pl->nok && !u.n) {
+			pl->used = LS_PLACE_CALLSITE;
+			pl->entry_probe = 0;
+			snprintf(pl->why, sizeof(pl->why), "every call is at one of %zu call sites: no RET site (single-stepped) needed",
+				 pl->nok);
+		} else {
+			snprintf(pl->why, sizeof(pl->why), "Go function, RET sites kept: %.200s",
+				 u.n ? u.first : "no direct call site");
+		}
 		cost_of(pl);
 		return 0;
 	}
@@ -725,7 +793,7 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 		ntg = call_targets(po, i == di, site->vaddr, c->symbol, tg, 8, &u);
 		if (!ntg)
 			continue;
-		ret = scan_object(p, i, tg, ntg, pl, width, &u);
+		ret = scan_object(p, i, tg, ntg, pl, width, 0, 0, &u);
 		if (ret)
 			return ls_err(err, -ret, "placing %s: %s", c->symbol, strerror(-ret));
 	}

@@ -298,7 +298,7 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 			for (size_t i = 0; i < s->nsites; i++) {
 				const struct ls_placement *pl = ls_placement_of(s->place, i);
 
-				cs |= s->sites[i].found && pl && pl->used == LS_PLACE_CALLSITE;
+				cs |= s->sites[i].found && pl && pl->used == LS_PLACE_CALLSITE && !(s->sites[i].entry->flags & LS_CAT_GO);
 			}
 			bpf_program__set_autoload(s->skel->progs.cs_enter, cs && s->attach_uprobes);
 			bpf_program__set_autoload(s->skel->progs.cs_exit, cs && s->attach_uprobes);
@@ -401,7 +401,7 @@ static int attach_one(struct ls_session *s, struct bpf_program *prog, const stru
 
 /* Call-site placement: every return site first (a call seen without its return would linger), then the calls. */
 static int attach_callsites(struct ls_session *s, const struct ls_site *site, const struct ls_placement *pl,
-			    uint64_t cookie, int tls)
+			    uint64_t cookie, struct bpf_program *ret_prog, struct bpf_program *enter_prog)
 {
 	int ret;
 
@@ -414,11 +414,10 @@ static int attach_callsites(struct ls_session *s, const struct ls_site *site, co
 			if (!cs->ok)
 				continue;
 			if (pass == 0)
-				ret = attach_at(s, tls ? s->skel->progs.cs_exit : s->skel->progs.cs_exit_lib, site->pid,
-						open_path, path, site->entry->symbol, cs->ret_offset, 0,
+				ret = attach_at(s, ret_prog, site->pid, open_path, path, site->entry->symbol, cs->ret_offset, 0,
 						cookie | ((uint64_t)cs->ret_reg << LS_COOKIE_REG_SHIFT));
 			else
-				ret = attach_at(s, s->skel->progs.cs_enter, site->pid, open_path, path, site->entry->symbol,
+				ret = attach_at(s, enter_prog, site->pid, open_path, path, site->entry->symbol,
 						cs->call_offset, 0, cookie | LS_COOKIE_F_CALLSITE);
 			if (ret)
 				return ret;
@@ -443,7 +442,15 @@ static int attach_uprobes(struct ls_session *s)
 			return ls_err(s->err, EINVAL, "%s: %s: refusing a uretprobe on a Go function (it corrupts goroutine stacks)",
 				      site->path, c->symbol);
 		tls = c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE || c->kind == LS_KIND_TLS_HANDSHAKE;
+		pl = ls_placement_of(s->place, i);
 		if (c->flags & LS_CAT_GO) {
+			/* Go call sites: goroutine call stacks, matched by probe, as at RET sites. */
+			if (pl && pl->used == LS_PLACE_CALLSITE) {
+				if ((ret = attach_callsites(s, site, pl, cookie, tls ? s->skel->progs.go_ret : s->skel->progs.go_ret_lib,
+							    s->skel->progs.go_enter)))
+					return ret;
+				continue;
+			}
 			for (size_t r = 0; r < site->nrets; r++)
 				if ((ret = attach_one(s, tls ? s->skel->progs.go_ret : s->skel->progs.go_ret_lib, site,
 						      site->ret_offsets[r], 0, cookie)))
@@ -452,8 +459,9 @@ static int attach_uprobes(struct ls_session *s)
 				return ret;
 			continue;
 		}
-		pl = ls_placement_of(s->place, i);
-		if (pl && pl->used == LS_PLACE_CALLSITE && (ret = attach_callsites(s, site, pl, cookie, tls)))
+		if (pl && pl->used == LS_PLACE_CALLSITE &&
+		    (ret = attach_callsites(s, site, pl, cookie, tls ? s->skel->progs.cs_exit : s->skel->progs.cs_exit_lib,
+					    s->skel->progs.cs_enter)))
 			return ret;
 		if (pl && !pl->entry_probe)
 			continue;

@@ -106,4 +106,15 @@ a=$(reqs auto); b=$(reqs entry)
 [[ $b -ge 1900 ]] || fail "nghttpd: entry placement saw $b of 2000 requests"
 within "$a" "$b" 0.02 || fail "nghttpd requests: call sites $a vs entry $b"
 pass "nghttpd requests: call sites $a, entry $b (within 2%)"
+
+# ---- 3. Go: entry probes on the stack check's branch, never a uretprobe ---------------
+kill "$NGHTTPD_PID"
+start_gohttp2
+"$LATSCOPE" probes -p "$GOHTTP2_PID" --json > "$TMP/go.json"
+jq -e '[.probes[] | select(.found and .library=="go")] | length >= 4' "$TMP/go.json" > /dev/null || fail "Go probes not found"
+bad=$(jq -r '[.probes[] | select(.found and .library=="go" and .entry_class != "emulated") | .symbol] | join(", ")' "$TMP/go.json")
+[[ -z $bad ]] || fail "Go entry probes on single-stepped instructions: $bad"
+bad=$(jq -r '[.probes[] | select(.found and .library=="go" and .return_probe != "none") | .symbol] | join(", ")' "$TMP/go.json")
+[[ -z $bad ]] || fail "Go functions with a return probe: $bad"
+pass "Go: every entry probe on an emulated instruction ($(jq -r '[.probes[] | select(.found and .library=="go")][0] | "\(.symbol): \(.entry_insn)"' "$TMP/go.json")), no uretprobe"
 assert_no_probes
