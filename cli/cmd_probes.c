@@ -40,7 +40,7 @@ static const char *khook_target(enum ls_khook h, int send)
 	}
 }
 
-static void print_json(struct ls_session *s, pid_t pid)
+static void print_json(struct ls_session *s, pid_t pid, int net)
 {
 	const struct ls_site *sites;
 	struct ls_proc_info info;
@@ -128,14 +128,15 @@ static void print_json(struct ls_session *s, pid_t pid)
 		printf("}");
 		first = 0;
 	}
-	printf(",{\"symbol\":\"tcp_sendmsg\",\"library\":\"kernel\",\"phase\":\"net\",\"found\":true,\"hook\":\"%s\"}",
-	       khook_target(ls_session_khook(s), 1));
-	printf(",{\"symbol\":\"tcp_recvmsg\",\"library\":\"kernel\",\"phase\":\"net\",\"found\":true,\"hook\":\"%s\"}",
-	       khook_target(ls_session_khook(s), 0));
+	for (int send = 1; send >= 0; send--) {
+		printf(",{\"symbol\":\"%s\",\"library\":\"kernel\",\"phase\":\"net\",\"found\":%s,\"hook\":\"%s\"",
+		       send ? "tcp_sendmsg" : "tcp_recvmsg", net ? "true" : "false", khook_target(ls_session_khook(s), send));
+		printf("%s}", net ? "" : ",\"reason\":\"not attached: phase net not requested (--phases)\"");
+	}
 	printf("]}\n");
 }
 
-static void print_plain(struct ls_session *s, pid_t pid)
+static void print_plain(struct ls_session *s, pid_t pid, int net)
 {
 	const struct ls_site *sites;
 	struct ls_proc_info info;
@@ -167,8 +168,9 @@ static void print_plain(struct ls_session *s, pid_t pid)
 			printf("%-18s %-6s %-8s %-10s %s\n", site->entry->symbol, site->entry->phase, "missing", "-",
 			       site->reason);
 	}
-	printf("%-18s %-6s %-8s %-10s %s\n", "tcp_sendmsg", "net", "found", "-", khook_target(ls_session_khook(s), 1));
-	printf("%-18s %-6s %-8s %-10s %s\n", "tcp_recvmsg", "net", "found", "-", khook_target(ls_session_khook(s), 0));
+	for (int send = 1; send >= 0; send--)
+		printf("%-18s %-6s %-8s %-10s %s\n", send ? "tcp_sendmsg" : "tcp_recvmsg", "net", net ? "found" : "missing", "-",
+		       net ? khook_target(ls_session_khook(s), send) : "not attached: phase net not requested (--phases)");
 }
 
 int cmd_probes(int argc, char **argv)
@@ -198,10 +200,10 @@ int cmd_probes(int argc, char **argv)
 		return EXIT_RUNTIME;
 	for (size_t i = 0; i < c.npids; i++) {
 		if (c.json)
-			print_json(s, c.pids[i]);
+			print_json(s, c.pids[i], !c.phases || (c.phases & LS_PHASES_NET));
 		else
 		{
-			print_plain(s, c.pids[i]);
+			print_plain(s, c.pids[i], !c.phases || (c.phases & LS_PHASES_NET));
 			if (c.verbose)
 				cli_print_placements(stdout, s, c.pids[i]);
 		}

@@ -9,6 +9,8 @@ bad=$(jq '[.probes[] | select(.phase=="h2" and .found)] | length' "$TMP/p.json")
 n_h2=$(jq '[.probes[] | select(.phase=="h2" and (.reason // "" | test("phase h2 not requested")))] | length' "$TMP/p.json")
 [[ $bad -eq 0 && $n_h2 -ge 4 ]] || { jq '.probes[] | select(.phase=="h2")' "$TMP/p.json"; fail "--phases tls: HTTP/2 probes not all left out"; }
 jq -e '.probes[] | select(.symbol=="SSL_read") | .found' "$TMP/p.json" > /dev/null || fail "--phases tls: SSL_read not found"
+jq -e '[.probes[] | select(.library=="kernel" and .found == false and (.reason | test("phase net not requested")))] | length == 2' "$TMP/p.json" > /dev/null ||
+	fail "--phases tls: the kernel hooks are not reported as left out"
 pass "probes --phases tls: no HTTP/2 probe attached, $n_h2 of them say \"$(jq -r '[.probes[] | select(.phase=="h2" and (.reason // "" | test("phase")))][0].reason' "$TMP/p.json")\""
 
 run() { # run NAME PHASES: summary of a trace with those phases under h2load
