@@ -1,8 +1,11 @@
 /*
  * bench/floor: attach empty BPF programs at the sites latscope would probe in
- * a process (same discovery, same entry + return probes), until SIGINT/SIGTERM.
- * What remains of a probe's cost with nothing to run is the floor latscope's
- * own programs are compared with.
+ * a process (same discovery, same placement: entry + uretprobe, or call sites
+ * and their return sites), until SIGINT/SIGTERM. What remains of a probe's
+ * cost with nothing to run is the floor latscope's own programs are compared
+ * with.
+ *
+ * usage: floor PID [SYMBOL-PREFIX [auto|entry|callsite]]
  */
 #include <errno.h>
 #include <signal.h>
@@ -14,6 +17,7 @@
 #include <bpf/libbpf.h>
 
 #include "discover.h"
+#include "placement.h"
 #include "util.h"
 #include "bench_floor.skel.h"
 
@@ -30,6 +34,8 @@ int main(int argc, char **argv)
 	struct bench_floor_bpf *skel = NULL;
 	struct bpf_link **links = NULL;
 	struct ls_site *sites = NULL;
+	struct ls_placements *place = NULL;
+	enum ls_place_mode mode = LS_PLACE_ENTRY;
 	char err[LS_ERR_LEN];
 	size_t nsites = 0, nlinks = 0;
 	const char *only = argc > 2 ? argv[2] : NULL;
@@ -37,18 +43,23 @@ int main(int argc, char **argv)
 	pid_t pid;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: floor PID [SYMBOL-PREFIX]\n");
+		fprintf(stderr, "usage: floor PID [SYMBOL-PREFIX [auto|entry|callsite]]\n");
 		return 2;
 	}
 	pid = (pid_t)atoi(argv[1]);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (ls_discover(pid, &sites, &nsites, err)) {
+	if (argc > 3 && ls_place_mode_parse(argv[3], &mode)) {
+		fprintf(stderr, "floor: invalid placement '%s'\n", argv[3]);
+		return 2;
+	}
+	if (ls_discover(pid, &sites, &nsites, err) || ls_place(sites, nsites, mode, &place, err)) {
 		fprintf(stderr, "floor: %s\n", err);
+		free(sites);
 		return 1;
 	}
 	skel = bench_floor_bpf__open_and_load();
-	links = calloc(nsites * 2 + 1, sizeof(*links));
+	links = calloc(nsites * (2 + 2 * LS_PLACE_MAX_CALLSITES) + 1, sizeof(*links));
 	if (!skel || !links) {
 		fprintf(stderr, "floor: cannot load: %s\n", strerror(errno));
 		goto cleanup;
@@ -56,7 +67,25 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nsites; i++) {
 		LIBBPF_OPTS(bpf_uprobe_opts, uo);
 
+		const struct ls_placement *pl = ls_placement_of(place, i);
+
 		if (!sites[i].found || (only && strncmp(sites[i].entry->symbol, only, strlen(only))))
+			continue;
+		for (size_t k = 0; pl && pl->used == LS_PLACE_CALLSITE && k < pl->ncs; k++) {
+			const struct ls_callsite *cs = &pl->cs[k];
+			const char *obj = ls_placements_obj_open_path(place, cs->obj);
+
+			if (!cs->ok)
+				continue;
+			uo.retprobe = false;
+			links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_enter, pid, obj, cs->ret_offset, &uo);
+			if (links[nlinks])
+				nlinks++;
+			links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_enter, pid, obj, cs->call_offset, &uo);
+			if (links[nlinks])
+				nlinks++;
+		}
+		if (pl && !pl->entry_probe)
 			continue;
 		uo.retprobe = true;
 		links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_exit, pid, sites[i].open_path,
@@ -78,6 +107,7 @@ cleanup:
 		bpf_link__destroy(links[i]);
 	free(links);
 	bench_floor_bpf__destroy(skel);
+	ls_placements_free(place);
 	free(sites);
 	return ret;
 }

@@ -32,16 +32,21 @@ make_cert
 build/bench/sslloop "$TMP/cert.pem" "$TMP/key.pem" > "$TMP/loop.out" &
 LOOP=$!; PIDS_TO_KILL+=("$LOOP")
 for _ in $(seq 50); do grep -q ready "$TMP/loop.out" && break; sleep 0.1; done
-sample_loop() { # sample_loop NAME: the next 3 one-second ns/round readings
+sample_loop() { # sample_loop NAME: 3 one-second ns/round readings, skipping the one in progress (it may predate the attach)
 	local from; from=$(wc -l < "$TMP/loop.out")
-	sleep 3.3
-	tail -n +"$((from + 1))" "$TMP/loop.out" | grep -o '^[0-9.]*' | head -3 >> "$TMP/loop.$1"
+	sleep 4.3
+	tail -n +"$((from + 2))" "$TMP/loop.out" | grep -o '^[0-9.]*' | head -3 >> "$TMP/loop.$1"
 }
 for r in $(seq "$ROUNDS"); do
 	sample_loop none
-	build/bench/floor "$LOOP" SSL_ 2> "$TMP/floor.err" > /dev/null & BG=$!
-	wait_attached "$TMP/floor.err" "empty probes attached"; sleep 0.3
-	sample_loop floor; bg_stop
+	for place in entry auto; do
+		build/bench/floor "$LOOP" SSL_ "$place" 2> "$TMP/floor.err" > /dev/null & BG=$!
+		wait_attached "$TMP/floor.err" "empty probes attached"; sleep 0.3
+		sample_loop "floor_$place"; bg_stop
+	done
+	"$LATSCOPE" trace -p "$LOOP" --placement entry --no-records -v > /dev/null 2> "$TMP/t.err" & BG=$!
+	wait_attached "$TMP/t.err" "uprobes attached"; sleep 0.3
+	sample_loop entry; bg_stop
 	"$LATSCOPE" trace -p "$LOOP" --no-records -v > /dev/null 2> "$TMP/t.err" & BG=$!
 	wait_attached "$TMP/t.err" "uprobes attached"; sleep 0.3
 	sample_loop norec; bg_stop
@@ -49,31 +54,53 @@ for r in $(seq "$ROUNDS"); do
 	wait_attached "$TMP/t.err" "uprobes attached"; sleep 0.3
 	sample_loop calls; bg_stop
 done
+"$LATSCOPE" probes -p "$LOOP" -v 2>/dev/null | sed -n '/^placement/,$p' |
+	awk '/^[^ ]/ { on = ($1 == "SSL_read" || $1 == "SSL_write") } on' > "$TMP/loop.place" || true
 kill "$LOOP"
-n0=$(median < "$TMP/loop.none"); nf=$(median < "$TMP/loop.floor"); nr=$(median < "$TMP/loop.norec"); nc=$(median < "$TMP/loop.calls")
-say "## 1. Per-call cost of the TLS probes (bench/sslloop: SSL_write + SSL_read per round, entry + return probe each)"
+n0=$(median < "$TMP/loop.none"); fe=$(median < "$TMP/loop.floor_entry"); fa=$(median < "$TMP/loop.floor_auto")
+ne=$(median < "$TMP/loop.entry"); nr=$(median < "$TMP/loop.norec"); nc=$(median < "$TMP/loop.calls")
+say "## 1. Per-call cost of the TLS probes (bench/sslloop: SSL_write + SSL_read per round)"
 say ""
-say "| configuration | ns per round (median of $((ROUNDS * 3))) | probe cost per call | vs empty programs |"
+say "Placement of latscope's default (auto) run, from \`latscope probes -v\`:"
+say ""
+sed 's/^/    /' "$TMP/loop.place" | tee -a "$OUT"
+say ""
+say "| configuration | ns per round (median of $((ROUNDS * 3))) | probe cost per call | vs empty programs at the same sites |"
 say "|---|---|---|---|"
-awk -v n0="$n0" -v nf="$nf" -v nr="$nr" -v nc="$nc" 'BEGIN {
-	pf = (nf - n0) / 2; pr = (nr - n0) / 2; pc = (nc - n0) / 2
+awk -v n0="$n0" -v fe="$fe" -v fa="$fa" -v ne="$ne" -v nr="$nr" -v nc="$nc" 'BEGIN {
+	pfe = (fe - n0) / 2; pfa = (fa - n0) / 2; pe = (ne - n0) / 2; pr = (nr - n0) / 2; pc = (nc - n0) / 2
 	printf "| no probes | %.0f | - | - |\n", n0
-	printf "| empty programs at the same sites (floor) | %.0f | %.2f us | 1.00x |\n", nf, pf / 1000
-	printf "| latscope trace --no-records | %.0f | %.2f us | %.2fx |\n", nr, pr / 1000, pr / pf
-	printf "| latscope trace --calls (a record per call) | %.0f | %.2f us | %.2fx |\n", nc, pc / 1000, pc / pf
+	printf "| empty programs, entry + uretprobe at the function | %.0f | %.2f us | 1.00x |\n", fe, pfe / 1000
+	printf "| latscope trace --placement entry --no-records | %.0f | %.2f us | %.2fx |\n", ne, pe / 1000, pe / pfe
+	printf "| empty programs at latscope'"'"'s sites (auto placement) | %.0f | %.2f us | 1.00x |\n", fa, pfa / 1000
+	printf "| latscope trace --no-records (auto placement) | %.0f | %.2f us | %.2fx |\n", nr, pr / 1000, pr / pfa
+	printf "| latscope trace --calls (a record per call) | %.0f | %.2f us | %.2fx |\n", nc, pc / 1000, pc / pfa
+	printf "\nauto placement vs entry + uretprobe at the function entry: %.1fx cheaper per call (empty programs: %.1fx)\n", pe / pr, pfe / pfa
 }' | tee -a "$OUT"
 say ""
 
 # ---- 2. Throughput under h2load -----------------------------------------------
-throughput() { # throughput NAME PID URL [h2load args...]: appends req/s of one run to $TMP/rps.NAME
-	local name=$1 url=$3; shift 3
-	h2load -n "${BENCH_REQS:-30000}" -c 10 -m 10 -t 1 "$@" "$url" 2>&1 | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' >> "$TMP/rps.$name"
+cpu_ns() { # cpu_ns PID: CPU time of all the process's threads so far (ns; uprobe handling and BPF programs included)
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
+throughput() { # throughput NAME PID URL [h2load args...]: appends req/s, and the server's CPU ns per request, of one run
+	local name=$1 pid=$2 url=$3 c0 c1 n=${BENCH_REQS:-30000}; shift 3
+	c0=$(cpu_ns "$pid")
+	h2load -n "$n" -c 10 -m 10 -t 1 "$@" "$url" 2>&1 | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' >> "$TMP/rps.$name"
+	c1=$(cpu_ns "$pid")
+	echo $(((c1 - c0) / n)) >> "$TMP/cpu.$name"
 }
 bench_server() { # bench_server LABEL PID URL [h2load args...]
 	local label=$1 pid=$2 url=$3; shift 3
-	rm -f "$TMP"/rps.*
+	rm -f "$TMP"/rps.* "$TMP"/cpu.*
 	for r in $(seq "$ROUNDS"); do
 		throughput none "$pid" "$url" "$@"
+		build/bench/floor "$pid" "" auto 2> "$TMP/floor.err" > /dev/null & BG=$!
+		wait_attached "$TMP/floor.err" "empty probes attached"
+		throughput floor "$pid" "$url" "$@"; bg_stop
+		"$LATSCOPE" trace -p "$pid" --placement entry --no-records -v > /dev/null 2> "$TMP/t.err" & BG=$!
+		wait_attached "$TMP/t.err" "uprobes attached"
+		throughput entry "$pid" "$url" "$@"; bg_stop
 		"$LATSCOPE" trace -p "$pid" --no-records -v > /dev/null 2> "$TMP/t.err" & BG=$!
 		wait_attached "$TMP/t.err" "uprobes attached"
 		throughput norec "$pid" "$url" "$@"; bg_stop
@@ -81,18 +108,32 @@ bench_server() { # bench_server LABEL PID URL [h2load args...]
 		wait_attached "$TMP/t.err" "uprobes attached"
 		throughput trace "$pid" "$url" "$@"; bg_stop
 	done
-	local a b c hits
-	a=$(median < "$TMP/rps.none"); b=$(median < "$TMP/rps.norec"); c=$(median < "$TMP/rps.trace")
-	# Library probe hits (entry + return count as one call) per request, from the last traced run.
+	local a f e b c hits est
+	a=$(median < "$TMP/rps.none"); f=$(median < "$TMP/rps.floor"); e=$(median < "$TMP/rps.entry")
+	b=$(median < "$TMP/rps.norec"); c=$(median < "$TMP/rps.trace")
+	# Library probe calls and hits per request, and latscope's own estimate of probe time per request, from the last traced run.
 	hits=$(jq -r 'select(.type=="summary") | ([.probes[] | select(.probe | test("^tcp_") | not) | .calls] | add) / ([.requests[].count] | add)' "$TMP/trace.json")
-	awk -v l="$label" -v a="$a" -v b="$b" -v c="$c" -v h="$hits" 'BEGIN {
-		printf "| %s | %.0f | %.0f (%.0f%%) | %.0f (%.0f%%) | %.1f | %.1f us |\n", l, a, b, 100 * b / a, c, 100 * c / a, h,
-			(1e6 / b - 1e6 / a) / h }' | tee -a "$OUT"
+	est=$(jq -r 'select(.type=="summary") | "\(.probe_hits_per_request // 0) \(.probe_est_ns_per_request // 0)"' "$TMP/trace.json")
+	awk -v l="$label" -v a="$a" -v f="$f" -v e="$e" -v b="$b" -v c="$c" -v h="$hits" -v est="$est" 'BEGIN {
+		split(est, x, " ")
+		pf = (1e6 / f - 1e6 / a) / h; pb = (1e6 / b - 1e6 / a) / h
+		printf "| %s | %.0f | %.0f (%.0f%%) | %.0f (%.0f%%) | %.0f (%.0f%%) | %.0f (%.0f%%) | %.1f calls, %.1f hits | %.2f us (floor %.2f us, %.2fx) | %.1f us |\n",
+			l, a, f, 100 * f / a, e, 100 * e / a, b, 100 * b / a, c, 100 * c / a, h, x[1], pb, pf, pb / pf, x[2] / 1000 }' | tee -a "$OUT"
+	# The same from the server's own CPU time per request: immune to what else runs on the machine.
+	local ca cf ce cb cc
+	ca=$(median < "$TMP/cpu.none"); cf=$(median < "$TMP/cpu.floor"); ce=$(median < "$TMP/cpu.entry")
+	cb=$(median < "$TMP/cpu.norec"); cc=$(median < "$TMP/cpu.trace")
+	awk -v l="$label" -v a="$ca" -v f="$cf" -v e="$ce" -v b="$cb" -v c="$cc" -v h="$hits" 'BEGIN {
+		printf "| %s, server CPU per request | %.1f us | %.1f us (%.0f%%) | %.1f us (%.0f%%) | %.1f us (%.0f%%) | %.1f us (%.0f%%) | | %.2f us (floor %.2f us, %.2fx) | |\n",
+			l, a / 1000, f / 1000, 100 * a / f, e / 1000, 100 * a / e, b / 1000, 100 * a / b, c / 1000, 100 * a / c,
+			(b - a) / h / 1000, (f - a) / h / 1000, (b - a) / (f - a) }' | tee -a "$CPUT"
 }
 say "## 2. Throughput at saturation (h2load -n ${BENCH_REQS:-30000} -c 10 -m 10 -t 1, median of $ROUNDS runs each, interleaved)"
 say ""
-say "| server | req/s without latscope | with trace --no-records | with trace (request records) | probed calls per request | added time per call (no-records) |"
-say "|---|---|---|---|---|---|"
+say "| server | req/s without latscope | empty programs at latscope's sites | trace --placement entry --no-records | trace --no-records | trace (request records) | per request | added time per call (no-records) | latscope's estimate of probe time per request |"
+say "|---|---|---|---|---|---|---|---|---|"
+CPUT=$TMP/cpu-table.md
+: > "$CPUT"
 start_nghttpd 200
 bench_server "nghttpd (GET, 200 B)" "$NGHTTPD_PID" "https://127.0.0.1:$PORT/index.html"
 kill "$NGHTTPD_PID"
@@ -100,6 +141,13 @@ start_h2server
 grpc_load Fast 1 > /dev/null 2>&1 || true
 bench_server "example server (unary gRPC Fast)" "$H2SERVER_PID" "https://127.0.0.1:$PORT/latscope.example.Echo/Fast" \
 	-d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers'
+say ""
+say "The same runs measured by the server's CPU time per request (sum of its threads' run time over the h2load run,"
+say "divided by the requests; the kept share is CPU without / CPU with, what a saturated single-threaded server keeps):"
+say ""
+say "| server | CPU per request without latscope | empty programs at latscope's sites | trace --placement entry --no-records | trace --no-records | trace (request records) | | added CPU per call (no-records) | |"
+say "|---|---|---|---|---|---|---|---|---|"
+tee -a "$OUT" < "$CPUT"
 say ""
 
 # ---- 3. User-space request assembly on one core ------------------------------------

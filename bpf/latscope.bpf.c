@@ -1000,24 +1000,42 @@ static __always_inline struct ls_thread *thread_state(void *map, void *key)
 	return bpf_map_lookup_elem(map, key);
 }
 
-SEC("uprobe")
-int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
+/* Entry of a library call, at the function (callsite = 0) or at a direct call to it (1). */
+static __always_inline int lib_enter(struct pt_regs *ctx, void *obj, void *buf, void *aux, const int callsite)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id, cookie = (__u32)bpf_get_attach_cookie(ctx);
+	/* At a call site the return address is not pushed yet: the return shows this stack pointer. */
+	__u64 ret_sp = PT_REGS_SP(ctx) + (callsite ? 0 : 8);
 	struct ls_thread *t;
+	struct ls_call *cl;
 
 	if (!target_slot(id >> 32))
 		return 0;
 	t = thread_state(&threads, &tid);
 	if (!t)
 		return 0;
+	/* The function's own entry, reached from a probed call site: that probe recorded this call. */
+	cl = top(t);
+	if (!callsite && cl && cl->sp == ret_sp && LS_COOKIE_PROBE(cl->cookie) == LS_COOKIE_PROBE(cookie))
+		return 0;
 	/* mem_send's result pointer is its second argument. */
 	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_SEND)
 		aux = buf;
-	/* At a function's entry the return address is on the stack: the return pops it. */
-	return call_enter(t, id >> 32, cookie, (__u64)obj, (__u64)buf, (__u64)aux, PT_REGS_SP(ctx) + 8,
-			  bpf_ktime_get_ns());
+	return call_enter(t, id >> 32, cookie, (__u64)obj, (__u64)buf, (__u64)aux, ret_sp, bpf_ktime_get_ns());
+}
+
+SEC("uprobe")
+int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
+{
+	return lib_enter(ctx, obj, buf, aux, 0);
+}
+
+/* A direct call to a probed function: the arguments are already in their registers. */
+SEC("uprobe")
+int BPF_KPROBE(cs_enter, void *obj, void *buf, __u64 num, void *aux)
+{
+	return lib_enter(ctx, obj, buf, aux, 1);
 }
 
 /* Pop the call frame d (already matched to this return) and account for it. */
@@ -1316,6 +1334,63 @@ int BPF_KRETPROBE(probe_exit_lib, long ret)
 	return call_return(ctx, t, (__u32)d, ret, id >> 32, tid, bpf_ktime_get_ns(), 0, 0);
 }
 
+/*
+ * The register a return site reads the result from (the caller may have moved
+ * it out of rax). Every load has a constant offset: the verifier refuses a
+ * context access at a computed one, which is what a switch compiles to.
+ */
+static __always_inline long result_reg(struct pt_regs *ctx)
+{
+	__u32 r = LS_COOKIE_RET_REG(bpf_get_attach_cookie(ctx));
+	long v = ctx->ax;
+
+#define PICK(idx, field) do { long x = ctx->field; barrier_var(x); if (r == (idx)) v = x; } while (0)
+	PICK(LS_REG_RBX, bx);
+	PICK(LS_REG_RCX, cx);
+	PICK(LS_REG_RDX, dx);
+	PICK(LS_REG_RSI, si);
+	PICK(LS_REG_RDI, di);
+	PICK(LS_REG_RBP, bp);
+	PICK(LS_REG_R8, r8);
+	PICK(LS_REG_R9, r9);
+	PICK(LS_REG_R10, r10);
+	PICK(LS_REG_R11, r11);
+	PICK(LS_REG_R12, r12);
+	PICK(LS_REG_R13, r13);
+	PICK(LS_REG_R14, r14);
+	PICK(LS_REG_R15, r15);
+#undef PICK
+	return v;
+}
+
+/*
+ * The first emulated instruction after a probed call site returns: the stack
+ * pointer is back to the call's, so the frame matches as a uretprobe's would.
+ */
+static __always_inline int lib_return_site(struct pt_regs *ctx, const int tls)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct ls_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	int d;
+
+	if (!t || (d = match_return(t, PT_REGS_SP(ctx))) < 0)
+		return 0;
+	return call_return(ctx, t, (__u32)d, result_reg(ctx), id >> 32, tid, bpf_ktime_get_ns(), tls, 0);
+}
+
+SEC("uprobe")
+int cs_exit(struct pt_regs *ctx)
+{
+	return lib_return_site(ctx, 1);
+}
+
+SEC("uprobe")
+int cs_exit_lib(struct pt_regs *ctx)
+{
+	return lib_return_site(ctx, 0);
+}
+
 /* ---- Go: per-goroutine call stacks, entry after the stack check, uprobes on RETs ---- */
 
 struct ls_gkey {
@@ -1385,7 +1460,8 @@ static __always_inline int go_return(struct pt_regs *ctx, const int tls)
 	barrier_var(d);
 	if (d >= STACK_MAX || LS_COOKIE_PROBE(t->c[d].cookie) != probe)
 		return 0;
-	return call_return(ctx, t, d, (long)ctx->ax, key.pid, (__u32)id, bpf_ktime_get_ns(), tls, key.g);
+	/* At a RET the result is in rax; at a call site's return site, where the caller moved it. */
+	return call_return(ctx, t, d, result_reg(ctx), key.pid, (__u32)id, bpf_ktime_get_ns(), tls, key.g);
 }
 
 SEC("uprobe")

@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 2
+#define LS_ABI_VERSION 3
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -100,6 +100,23 @@ enum ls_kind {
 #define LS_COOKIE_PROBE(c) ((c) & 0xffff)
 #define LS_COOKIE_CONV(c) (((c) >> 16) & 0xff)
 #define LS_COOKIE_KIND(c) (((c) >> 24) & 0xff)
+
+/*
+ * The upper 32 bits say where the probe sits. A call-site entry probe fires
+ * before the call pushes its return address (the return shows the same stack
+ * pointer); a return-site probe reads the result from the register the
+ * caller moved it to (enum ls_reg; rax for uretprobes).
+ */
+#define LS_COOKIE_F_CALLSITE (1ull << 32)
+#define LS_COOKIE_REG_SHIFT 40
+#define LS_COOKIE_RET_REG(c) (((c) >> LS_COOKIE_REG_SHIFT) & 0xf)
+
+/* General-purpose registers, as a return site names the one holding the result. */
+enum ls_reg {
+	LS_REG_RAX = 0, LS_REG_RBX, LS_REG_RCX, LS_REG_RDX, LS_REG_RSI, LS_REG_RDI, LS_REG_RBP, LS_REG_RSP,
+	LS_REG_R8, LS_REG_R9, LS_REG_R10, LS_REG_R11, LS_REG_R12, LS_REG_R13, LS_REG_R14, LS_REG_R15,
+	LS_REG_COUNT,
+};
 
 enum ls_rec_type {
 	LS_REC_CALL = 1,    /* a TLS library call that moved bytes or finished a handshake (struct ls_event) */

@@ -23,6 +23,8 @@ struct cli_common {
 	int verbose;
 	enum ls_khook khook;
 	const char *btf_path;
+	enum ls_place_mode placement;
+	unsigned int phases;   /* LS_PHASES_*; 0: all */
 };
 
 /* Set by SIGINT/SIGTERM: the main loop winds down and reports. */
@@ -42,7 +44,11 @@ int cli_common_opt(struct cli_common *c, int opt, const char *arg);
 #define CLI_OPT_JSON 1000
 #define CLI_OPT_KHOOK 1001
 #define CLI_OPT_BTF 1002
+#define CLI_OPT_PLACEMENT 1003
+#define CLI_OPT_PHASES 1004
 #define CLI_COMMON_LONG \
+	{ "placement", required_argument, NULL, CLI_OPT_PLACEMENT }, \
+	{ "phases", required_argument, NULL, CLI_OPT_PHASES }, \
 	{ "pid", required_argument, NULL, 'p' }, \
 	{ "duration", required_argument, NULL, 'd' }, \
 	{ "json", no_argument, NULL, CLI_OPT_JSON }, \
@@ -68,6 +74,16 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
 const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
 /* A JSON string literal with escapes. */
 void cli_json_str(FILE *f, const char *s);
+
+/* The placement of every probe of pid and its expected cost (probes -v). */
+void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid);
+/*
+ * Expected probe cost of one call of probe id (the placement of its first
+ * attached site), its probe hits per call and its placement ("entry",
+ * "callsite", "callsite+entry"); 0 when not attached.
+ */
+unsigned int cli_probe_call_cost(struct ls_session *s, unsigned int probe, unsigned int *hits_per_call,
+				 const char **placement);
 
 int cmd_probes(int argc, char **argv);
 int cmd_trace(int argc, char **argv);

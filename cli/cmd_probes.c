@@ -6,7 +6,8 @@
 #include <string.h>
 
 static const char usage_text[] =
-	"usage: latscope probes -p PID [-p PID...] [--json] [--kernel-hook auto|fentry|kprobe|tracepoint] [-v]\n"
+	"usage: latscope probes -p PID [-p PID...] [--json] [--kernel-hook auto|fentry|kprobe|tracepoint]\n"
+	"                       [--placement auto|entry|callsite] [--phases tls,h2,proto,net] [-v]\n"
 	"\n"
 	"Lists every catalog probe for each process: the object and file offset it\n"
 	"resolves to, or why it is missing; and the kernel hook latscope would use\n"
@@ -17,7 +18,13 @@ static const char usage_text[] =
 	"      --json           one JSON object per process\n"
 	"      --kernel-hook H  force a kernel hook variant\n"
 	"      --btf FILE       kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
-	"  -v, --verbose        libbpf diagnostics\n"
+	"      --placement P    where library probes go: at the function (entry), at its\n"
+	"                       direct call sites (callsite), or call sites where the entry\n"
+	"                       would be single-stepped and every call is seen (auto, default)\n"
+	"      --phases LIST    only the probes of these phases (default: all)\n"
+	"  -v, --verbose        also each probe's placement: the instruction under every\n"
+	"                       probe, its class (trampoline, emulated, single-step) and\n"
+	"                       expected cost (-vv: libbpf diagnostics)\n"
 	"\n"
 	"exit status: 0 success, 1 runtime error, 2 usage error\n";
 
@@ -33,7 +40,7 @@ static const char *khook_target(enum ls_khook h, int send)
 	}
 }
 
-static void print_json(struct ls_session *s, pid_t pid)
+static void print_json(struct ls_session *s, pid_t pid, int net)
 {
 	const struct ls_site *sites;
 	struct ls_proc_info info;
@@ -80,6 +87,37 @@ static void print_json(struct ls_session *s, pid_t pid)
 			printf(",\"offset\":%llu,\"vaddr\":%llu,\"return_probe\":\"%s\"",
 			       (unsigned long long)site->offset, (unsigned long long)site->vaddr,
 			       (site->entry->flags & LS_CAT_RETPROBE) ? "uretprobe" : "none");
+		if (site->found) {
+			const struct ls_placement *pl = ls_placement_of(ls_session_placements(s), i);
+
+			if (pl) {
+				printf(",\"placement\":\"%s\",\"entry_probe\":%s,\"entry_insn\":", ls_place_mode_name(pl->used),
+				       pl->entry_probe ? "true" : "false");
+				cli_json_str(stdout, pl->entry_insn.text);
+				printf(",\"entry_class\":\"%s\",\"entry_cost_ns\":%u,\"expected_call_ns\":%u,\"why\":",
+				       ls_insn_class_name(pl->entry_insn.cls), pl->entry_insn.cost_ns, pl->call_cost_ns);
+				cli_json_str(stdout, pl->why);
+				printf(",\"callsites\":[");
+				for (size_t k = 0; k < pl->ncs; k++) {
+					const struct ls_callsite *cs = &pl->cs[k];
+
+					printf("%s{\"object\":", k ? "," : "");
+					cli_json_str(stdout, ls_placements_obj_path(ls_session_placements(s), cs->obj));
+					printf(",\"call_vaddr\":%llu,\"ok\":%s", (unsigned long long)cs->call_vaddr,
+					       cs->ok ? "true" : "false");
+					if (cs->ok)
+						printf(",\"return_vaddr\":%llu,\"return_insn\":\"%s\",\"return_class\":\"%s\",\"result_reg\":\"%s\"",
+						       (unsigned long long)cs->ret_vaddr, cs->ret_insn.text,
+						       ls_insn_class_name(cs->ret_insn.cls), ls_reg_name(cs->ret_reg));
+					else {
+						printf(",\"reason\":");
+						cli_json_str(stdout, cs->reason);
+					}
+					printf("}");
+				}
+				printf("]");
+			}
+		}
 		if (site->found && (site->entry->flags & LS_CAT_GO))
 			printf(",\"ret_sites\":%zu,\"entry_after_stack_check\":%s,\"go_version\":\"%s\"", site->nrets,
 			       site->after_check ? "true" : "false", site->go_version);
@@ -90,14 +128,15 @@ static void print_json(struct ls_session *s, pid_t pid)
 		printf("}");
 		first = 0;
 	}
-	printf(",{\"symbol\":\"tcp_sendmsg\",\"library\":\"kernel\",\"phase\":\"net\",\"found\":true,\"hook\":\"%s\"}",
-	       khook_target(ls_session_khook(s), 1));
-	printf(",{\"symbol\":\"tcp_recvmsg\",\"library\":\"kernel\",\"phase\":\"net\",\"found\":true,\"hook\":\"%s\"}",
-	       khook_target(ls_session_khook(s), 0));
+	for (int send = 1; send >= 0; send--) {
+		printf(",{\"symbol\":\"%s\",\"library\":\"kernel\",\"phase\":\"net\",\"found\":%s,\"hook\":\"%s\"",
+		       send ? "tcp_sendmsg" : "tcp_recvmsg", net ? "true" : "false", khook_target(ls_session_khook(s), send));
+		printf("%s}", net ? "" : ",\"reason\":\"not attached: phase net not requested (--phases)\"");
+	}
 	printf("]}\n");
 }
 
-static void print_plain(struct ls_session *s, pid_t pid)
+static void print_plain(struct ls_session *s, pid_t pid, int net)
 {
 	const struct ls_site *sites;
 	struct ls_proc_info info;
@@ -129,8 +168,9 @@ static void print_plain(struct ls_session *s, pid_t pid)
 			printf("%-18s %-6s %-8s %-10s %s\n", site->entry->symbol, site->entry->phase, "missing", "-",
 			       site->reason);
 	}
-	printf("%-18s %-6s %-8s %-10s %s\n", "tcp_sendmsg", "net", "found", "-", khook_target(ls_session_khook(s), 1));
-	printf("%-18s %-6s %-8s %-10s %s\n", "tcp_recvmsg", "net", "found", "-", khook_target(ls_session_khook(s), 0));
+	for (int send = 1; send >= 0; send--)
+		printf("%-18s %-6s %-8s %-10s %s\n", send ? "tcp_sendmsg" : "tcp_recvmsg", "net", net ? "found" : "missing", "-",
+		       net ? khook_target(ls_session_khook(s), send) : "not attached: phase net not requested (--phases)");
 }
 
 int cmd_probes(int argc, char **argv)
@@ -160,9 +200,13 @@ int cmd_probes(int argc, char **argv)
 		return EXIT_RUNTIME;
 	for (size_t i = 0; i < c.npids; i++) {
 		if (c.json)
-			print_json(s, c.pids[i]);
+			print_json(s, c.pids[i], !c.phases || (c.phases & LS_PHASES_NET));
 		else
-			print_plain(s, c.pids[i]);
+		{
+			print_plain(s, c.pids[i], !c.phases || (c.phases & LS_PHASES_NET));
+			if (c.verbose)
+				cli_print_placements(stdout, s, c.pids[i]);
+		}
 	}
 	ls_session_free(s);
 	return EXIT_OK;

@@ -32,6 +32,8 @@ static const char usage_text[] =
 	"      --by-phase         root every stack at its request phase ([phase:app], [phase:tls_in], ...)\n"
 	"      --off-cpu          also record where threads block, weighted by blocked microseconds\n"
 	"  -t, --threshold DUR    slow-request threshold for --only-slow (default 10ms)\n"
+	"      --placement P      where the phase probes go: auto (default), entry, callsite (see probes -v)\n"
+	"      --phases LIST      attach only what these phases need (tls,h2,proto,net; default all)\n"
 	"  -v, --verbose          more diagnostics\n"
 	"\n"
 	"exit status: 0 success, 1 runtime error, 2 usage error\n";

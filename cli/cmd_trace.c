@@ -11,7 +11,8 @@
 
 static const char usage_text[] =
 	"usage: latscope trace -p PID [-p PID...] [-d DURATION] [--threshold DURATION] [--all]\n"
-	"                      [--calls] [--json] [--no-records] [--kernel-hook auto|fentry|kprobe|tracepoint] [-v]\n"
+	"                      [--calls] [--json] [--no-records] [--kernel-hook auto|fentry|kprobe|tracepoint]\n"
+	"                      [--placement auto|entry|callsite] [--phases tls,h2,proto,net] [-v]\n"
 	"\n"
 	"Attaches to running processes and prints every request slower than the\n"
 	"threshold with its phases (net_in, tls_in, h2_in, decode, app, encode,\n"
@@ -28,6 +29,10 @@ static const char usage_text[] =
 	"      --no-records       summary only (histograms are kept in the kernel)\n"
 	"      --kernel-hook H    force a kernel hook variant (fails if it cannot attach)\n"
 	"      --btf FILE         kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
+	"      --placement P      library probes at the function (entry), at its direct call\n"
+	"                         sites (callsite), or call sites where they avoid a single-step\n"
+	"                         and see every call (auto, default); see latscope probes -v\n"
+	"      --phases LIST      attach only what these phases need (tls,h2,proto,net; default all)\n"
 	"  -v, --verbose          show the kernel hook choice and missing probes (-vv: libbpf diagnostics)\n"
 	"\n"
 	"exit status: 0 success (also when the target exits), 1 runtime error, 2 usage error\n";
@@ -219,6 +224,7 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 	static struct ls_stats st;         /* 8.7 KiB each: kept off the stack */
 	static struct ls_phase_stats ps;
 	uint64_t drops = ls_session_counter(s, LS_CNT_RB_DROPS), handshakes = 0;
+	uint64_t ovh_hits = 0, ovh_ns = 0, nreq = 0;
 	int json = c->json, first = 1;
 	char a[32], b[32], d[32];
 
@@ -226,29 +232,45 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 		printf("{\"type\":\"summary\",\"duration_ns\":%llu,\"kernel_hook\":\"%s\",\"end\":\"%s\",\"probes\":[",
 		       (unsigned long long)elapsed_ns, ls_khook_name(ls_session_khook(s)), end_reason);
 	else
-		printf("\nsummary: %.2fs, kernel hook %s, %s\n%-26s %10s %10s %10s %14s %10s %10s %10s\n",
+		printf("\nsummary: %.2fs, kernel hook %s, %s\n%-26s %10s %10s %10s %14s %10s %10s %10s %8s %9s\n",
 		       (double)elapsed_ns / 1e9, ls_khook_name(ls_session_khook(s)), end_reason, "PROBE", "CALLS",
-		       "OK", "FAIL", "BYTES", "P50", "P99", "MAX");
+		       "OK", "FAIL", "BYTES", "P50", "P99", "MAX", "HITS", "EST/CALL");
 	for (unsigned int p = 0; p < LS_PROBE_COUNT; p++) {
 		uint64_t p50, p99;
+		unsigned int per_call, hits_per_call;
+		const char *place;
 
 		if (ls_session_stats(s, p, &st) || st.calls == 0)
 			continue;
+		per_call = cli_probe_call_cost(s, p, &hits_per_call, &place);
+		ovh_hits += st.calls * hits_per_call;
+		ovh_ns += st.calls * per_call;
 		if (p == LS_PROBE_SSL_DO_HANDSHAKE || p == LS_PROBE_SSL_ACCEPT || p == LS_PROBE_SSL_CONNECT)
 			handshakes += st.ok;
 		p50 = ls_hist_quantile(st.hist, LS_HIST_BUCKETS, 0.50);
 		p99 = ls_hist_quantile(st.hist, LS_HIST_BUCKETS, 0.99);
 		if (json) {
 			printf("%s{\"probe\":\"%s\",\"calls\":%llu,\"ok\":%llu,\"fail\":%llu,\"nested\":%llu,\"bytes\":%llu,"
-			       "\"p50_ns\":%llu,\"p99_ns\":%llu,\"max_ns\":%llu}",
+			       "\"p50_ns\":%llu,\"p99_ns\":%llu,\"max_ns\":%llu",
 			       first ? "" : ",", ls_probe_name(p), (unsigned long long)st.calls, (unsigned long long)st.ok,
 			       (unsigned long long)st.fail, (unsigned long long)st.nested, (unsigned long long)st.bytes,
 			       (unsigned long long)p50, (unsigned long long)p99, (unsigned long long)st.dur_max_ns);
+			if (hits_per_call)
+				printf(",\"placement\":\"%s\",\"hits\":%llu,\"est_cost_ns_per_call\":%u}", place,
+				       (unsigned long long)(st.calls * hits_per_call), per_call);
+			else
+				printf("}");
 		} else {
-			printf("%-26s %10llu %10llu %10llu %14llu %10s %10s %10s\n", ls_probe_name(p),
+			char e[32] = "-", h[24] = "-";
+
+			if (hits_per_call) {
+				snprintf(h, sizeof(h), "%llu", (unsigned long long)(st.calls * hits_per_call));
+				cli_fmt_ns(per_call, e, sizeof(e));
+			}
+			printf("%-26s %10llu %10llu %10llu %14llu %10s %10s %10s %8s %9s\n", ls_probe_name(p),
 			       (unsigned long long)st.calls, (unsigned long long)st.ok, (unsigned long long)st.fail,
 			       (unsigned long long)st.bytes, cli_fmt_ns(p50, a, sizeof(a)), cli_fmt_ns(p99, b, sizeof(b)),
-			       cli_fmt_ns(st.dur_max_ns, d, sizeof(d)));
+			       cli_fmt_ns(st.dur_max_ns, d, sizeof(d)), h, e);
 		}
 		first = 0;
 	}
@@ -291,6 +313,23 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 	}
 	if (json)
 		printf("]");
+	for (size_t i = 0; i < c->npids; i++)
+		if (ls_session_phase_stats(s, c->pids[i], LS_PH_TOTAL, &ps) == 0)
+			nreq += ps.count;
+	/* What the library probes cost the targets, from each one's placement (see `probes -v`). */
+	if (json) {
+		printf(",\"probe_hits\":%llu,\"probe_est_ns\":%llu", (unsigned long long)ovh_hits, (unsigned long long)ovh_ns);
+		if (nreq)
+			printf(",\"probe_hits_per_request\":%.2f,\"probe_est_ns_per_request\":%.0f", (double)ovh_hits / (double)nreq,
+			       (double)ovh_ns / (double)nreq);
+	} else if (ovh_hits) {
+		printf("library probes: %llu hits, estimated %s of probe time", (unsigned long long)ovh_hits,
+		       cli_fmt_ns(ovh_ns, a, sizeof(a)));
+		if (nreq)
+			printf(" (%.1f hits, %s per request)", (double)ovh_hits / (double)nreq,
+			       cli_fmt_ns(ovh_ns / nreq, b, sizeof(b)));
+		printf("; per probe placement and cost: latscope probes -v\n");
+	}
 	summary_methods(t, json);
 	if (json)
 		printf("}\n");
@@ -313,7 +352,8 @@ int cmd_trace(int argc, char **argv)
 	struct trace_ctx t = { 0 };
 	struct ls_session *s = NULL;
 	const char *end_reason = "interrupted";
-	uint64_t start, deadline = 0, threshold = 10000000;
+	uint64_t start, deadline = 0, threshold = 10000000, last_maps_check = 0;
+	int newobj_warned = 0;
 	int opt, ret = EXIT_OK, no_records = 0;
 
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT "t:a", longopts, NULL)) != -1) {
@@ -397,6 +437,20 @@ int cmd_trace(int argc, char **argv)
 		if (t.out_err) {
 			end_reason = "output closed";
 			break;
+		}
+		/* An object mapped after attach (dlopen) may call what is probed at call sites only. */
+		if (now - last_maps_check >= 2000000000ull) {
+			last_maps_check = now;
+			for (size_t i = 0; i < c.npids && !newobj_warned; i++) {
+				char path[LS_PATH_LEN];
+
+				if (ls_placements_new_object(ls_session_placements(s), c.pids[i], path, sizeof(path))) {
+					cli_warn("pid %d mapped %s after latscope attached: its calls to functions probed at call "
+						 "sites only are not seen (restart latscope, or use --placement entry)",
+						 (int)c.pids[i], path);
+					newobj_warned = 1;
+				}
+			}
 		}
 		if (ls_session_alive(s) == 0) {
 			for (size_t i = 0; i < c.npids; i++)

@@ -93,6 +93,18 @@ int cli_common_opt(struct cli_common *c, int opt, const char *arg)
 	case CLI_OPT_BTF:
 		c->btf_path = arg;
 		return 1;
+	case CLI_OPT_PLACEMENT:
+		if (ls_place_mode_parse(arg, &c->placement)) {
+			cli_error("invalid placement '%s' (entry, callsite or auto)", arg);
+			return -1;
+		}
+		return 1;
+	case CLI_OPT_PHASES:
+		if (ls_phases_parse(arg, &c->phases)) {
+			cli_error("invalid phases '%s' (a comma-separated subset of tls,h2,proto,net, or all)", arg);
+			return -1;
+		}
+		return 1;
 	}
 	return 0;
 }
@@ -122,6 +134,8 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
 	so->npids = c->npids;
 	so->khook = c->khook;
 	so->btf_path = c->btf_path;
+	so->placement = c->placement;
+	so->phases = c->phases;
 	if (ls_session_new(so, out, err)) {
 		cli_error("%s", err);
 		return EXIT_RUNTIME;

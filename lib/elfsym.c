@@ -30,6 +30,8 @@ struct ls_elf {
 	Elf *elf;
 	struct elf_fn *fns;
 	size_t nfns;
+	struct elf_fn *by_addr;   /* the sized functions, by address */
+	size_t nby_addr;
 	struct ls_load *loads;
 	size_t nloads;
 	int has_symtab, has_dynsym, is_go;
@@ -47,6 +49,13 @@ static int fn_cmp(const void *a, const void *b)
 	/* Prefer .symtab (carries sizes of local symbols too), then lower address. */
 	if (x->from_symtab != y->from_symtab)
 		return y->from_symtab - x->from_symtab;
+	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+static int addr_cmp(const void *a, const void *b)
+{
+	const struct elf_fn *x = a, *y = b;
+
 	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
 }
 
@@ -161,6 +170,15 @@ int ls_elf_open(const char *path, struct ls_elf **out, char *err)
 		}
 	}
 	qsort(e->fns, e->nfns, sizeof(*e->fns), fn_cmp);
+	e->by_addr = calloc(e->nfns ? e->nfns : 1, sizeof(*e->by_addr));
+	if (!e->by_addr) {
+		ret = ls_err(err, ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (size_t i = 0; i < e->nfns; i++)
+		if (e->fns[i].size)
+			e->by_addr[e->nby_addr++] = e->fns[i];
+	qsort(e->by_addr, e->nby_addr, sizeof(*e->by_addr), addr_cmp);
 	*out = e;
 	e = NULL;
 cleanup:
@@ -179,6 +197,7 @@ void ls_elf_free(struct ls_elf *e)
 	if (e->fd >= 0)
 		close(e->fd);
 	free(e->fns);
+	free(e->by_addr);
 	free(e->loads);
 	free(e);
 }
@@ -258,4 +277,29 @@ const uint8_t *ls_elf_code(const struct ls_elf *e, uint64_t vaddr, size_t len)
 	if (vaddr_to_offset(e, vaddr, &off) || off + len > e->map_len)
 		return NULL;
 	return (const uint8_t *)e->map + off;
+}
+
+void *ls_elf_handle(const struct ls_elf *e)
+{
+	return e->elf;
+}
+
+int ls_elf_func_at(const struct ls_elf *e, uint64_t vaddr, uint64_t *start, uint64_t *size)
+{
+	size_t lo = 0, hi = e->nby_addr;
+
+	/* The last function starting at or below vaddr, if vaddr is inside it. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (e->by_addr[mid].vaddr <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || vaddr >= e->by_addr[lo - 1].vaddr + e->by_addr[lo - 1].size)
+		return -ENOENT;
+	*start = e->by_addr[lo - 1].vaddr;
+	*size = e->by_addr[lo - 1].size;
+	return 0;
 }

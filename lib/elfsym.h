@@ -32,4 +32,10 @@ int ls_elf_go_version(const struct ls_elf *e, char *buf, size_t len);
 /* The file's code bytes at vaddr (for disassembly); NULL when out of range. Valid until ls_elf_free. */
 const uint8_t *ls_elf_code(const struct ls_elf *e, uint64_t vaddr, size_t len);
 
+/* The sized function symbol containing vaddr: its start and size. 0 or -ENOENT. */
+int ls_elf_func_at(const struct ls_elf *e, uint64_t vaddr, uint64_t *start, uint64_t *size);
+
+/* The libelf handle (an Elf *), for section and relocation walks. Valid until ls_elf_free. */
+void *ls_elf_handle(const struct ls_elf *e);
+
 #endif

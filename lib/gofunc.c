@@ -43,6 +43,15 @@ int ls_go_func(const struct ls_elf *e, uint64_t vaddr, uint64_t size, struct ls_
 			else if (seen_check && in->id == X86_INS_PUSH && !strcmp(in->op_str, "rbp")) {
 				out->entry = in->address;
 				out->after_check = 1;
+			} else if (seen_check == 1 && in->id == X86_INS_JBE) {
+				/*
+				 * Go 1.17+ frames start with sub/mov instead of a push: the
+				 * check's own branch is the first emulated instruction, with
+				 * the arguments still in their registers. A morestack restart
+				 * passes it twice; the entry program drops the repeat.
+				 */
+				out->entry = in->address;
+				seen_check = 2;
 			}
 		}
 		if (in->id == X86_INS_RET) {

@@ -26,6 +26,8 @@ struct ls_session {
 	struct ring_buffer *rb;
 	struct ls_site *sites;
 	size_t nsites;
+	struct ls_placements *place;
+	unsigned int phases;
 	pid_t *pids;
 	size_t npids;
 	enum ls_khook want, khook;
@@ -141,6 +143,20 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 		s->nsites += n;
 		free(sites);
 	}
+	/* Only the probes of the phases asked for; the kernel hooks are the net phase. */
+	s->phases = opts->phases ? opts->phases : LS_PHASES_ALL;
+	for (size_t i = 0; i < s->nsites; i++) {
+		struct ls_site *site = &s->sites[i];
+
+		if (site->found && !(ls_phase_group(site->entry->phase) & s->phases)) {
+			site->found = 0;
+			snprintf(site->reason, sizeof(site->reason), "not attached: phase %s not requested (--phases)",
+				 site->entry->phase);
+		}
+	}
+	ret = ls_place(s->sites, s->nsites, opts->placement, &s->place, err);
+	if (ret)
+		goto cleanup;
 	s->ncpus = libbpf_num_possible_cpus();
 	if (s->ncpus <= 0) {
 		ret = ls_err(err, -s->ncpus, "cannot count CPUs");
@@ -276,6 +292,18 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		bpf_program__set_autoload(s->skel->progs.probe_enter, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit_lib, s->attach_uprobes);
+		{
+			int cs = 0;
+
+			for (size_t i = 0; i < s->nsites; i++) {
+				const struct ls_placement *pl = ls_placement_of(s->place, i);
+
+				cs |= s->sites[i].found && pl && pl->used == LS_PLACE_CALLSITE && !(s->sites[i].entry->flags & LS_CAT_GO);
+			}
+			bpf_program__set_autoload(s->skel->progs.cs_enter, cs && s->attach_uprobes);
+			bpf_program__set_autoload(s->skel->progs.cs_exit, cs && s->attach_uprobes);
+			bpf_program__set_autoload(s->skel->progs.cs_exit_lib, cs && s->attach_uprobes);
+		}
 		bpf_program__set_autoload(s->skel->progs.tls_walk, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.on_cpu_sample, s->sample_hz > 0);
 		bpf_program__set_autoload(s->skel->progs.on_switch, s->offcpu);
@@ -308,7 +336,7 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 	}
 	/* 4. attach: kernel hooks first, so a failure leaves no uprobe behind */
 	variant_progs(s->skel, h, progs);
-	for (int i = 0; progs[i]; i++) {
+	for (int i = 0; progs[i] && (trial || (s->phases & LS_PHASES_NET)); i++) {
 		l = bpf_program__attach(progs[i]);
 		if (!l) {
 			ret = -errno;
@@ -341,9 +369,9 @@ fail:
 	return ret;
 }
 
-/* One uprobe of a site; 0, or -errno with the cause in s->err. */
-static int attach_one(struct ls_session *s, struct bpf_program *prog, const struct ls_site *site, uint64_t offset,
-		      int retprobe, uint64_t cookie)
+/* One uprobe in object open_path (path as the target sees it) of pid; 0, or -errno with the cause in s->err. */
+static int attach_at(struct ls_session *s, struct bpf_program *prog, pid_t pid, const char *open_path,
+		     const char *path, const char *symbol, uint64_t offset, int retprobe, uint64_t cookie)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, uo);
 	struct bpf_link *l;
@@ -351,17 +379,50 @@ static int attach_one(struct ls_session *s, struct bpf_program *prog, const stru
 
 	uo.bpf_cookie = cookie;
 	uo.retprobe = retprobe;
-	l = bpf_program__attach_uprobe_opts(prog, site->pid, site->open_path, offset, &uo);
+	l = bpf_program__attach_uprobe_opts(prog, pid, open_path, offset, &uo);
 	if (!l) {
 		ret = errno;
-		if (!ls_proc_alive(site->pid))
-			return ls_err(s->err, ESRCH, "pid %d: process exited while attaching", (int)site->pid);
-		return ls_err(s->err, ret, "%s: %s: cannot attach uprobe at offset 0x%llx: %s", site->path,
-			      site->entry->symbol, (unsigned long long)offset, strerror(ret));
+		if (!ls_proc_alive(pid))
+			return ls_err(s->err, ESRCH, "pid %d: process exited while attaching", (int)pid);
+		return ls_err(s->err, ret, "%s: %s: cannot attach uprobe at offset 0x%llx: %s", path, symbol,
+			      (unsigned long long)offset, strerror(ret));
 	}
 	if ((ret = add_link(s, l)))
 		return ls_err(s->err, ret, "out of memory");
 	s->nuprobes++;
+	return 0;
+}
+
+static int attach_one(struct ls_session *s, struct bpf_program *prog, const struct ls_site *site, uint64_t offset,
+		      int retprobe, uint64_t cookie)
+{
+	return attach_at(s, prog, site->pid, site->open_path, site->path, site->entry->symbol, offset, retprobe, cookie);
+}
+
+/* Call-site placement: every return site first (a call seen without its return would linger), then the calls. */
+static int attach_callsites(struct ls_session *s, const struct ls_site *site, const struct ls_placement *pl,
+			    uint64_t cookie, struct bpf_program *ret_prog, struct bpf_program *enter_prog)
+{
+	int ret;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t k = 0; k < pl->ncs; k++) {
+			const struct ls_callsite *cs = &pl->cs[k];
+			const char *open_path = ls_placements_obj_open_path(s->place, cs->obj);
+			const char *path = ls_placements_obj_path(s->place, cs->obj);
+
+			if (!cs->ok)
+				continue;
+			if (pass == 0)
+				ret = attach_at(s, ret_prog, site->pid, open_path, path, site->entry->symbol, cs->ret_offset, 0,
+						cookie | ((uint64_t)cs->ret_reg << LS_COOKIE_REG_SHIFT));
+			else
+				ret = attach_at(s, enter_prog, site->pid, open_path, path, site->entry->symbol,
+						cs->call_offset, 0, cookie | LS_COOKIE_F_CALLSITE);
+			if (ret)
+				return ret;
+		}
+	}
 	return 0;
 }
 
@@ -370,6 +431,7 @@ static int attach_uprobes(struct ls_session *s)
 	for (size_t i = 0; i < s->nsites; i++) {
 		const struct ls_site *site = &s->sites[i];
 		const struct ls_catalog_entry *c = site->entry;
+		const struct ls_placement *pl;
 		uint64_t cookie = LS_COOKIE(c->probe, c->conv, c->kind);
 		int ret, tls;
 
@@ -380,7 +442,15 @@ static int attach_uprobes(struct ls_session *s)
 			return ls_err(s->err, EINVAL, "%s: %s: refusing a uretprobe on a Go function (it corrupts goroutine stacks)",
 				      site->path, c->symbol);
 		tls = c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE || c->kind == LS_KIND_TLS_HANDSHAKE;
+		pl = ls_placement_of(s->place, i);
 		if (c->flags & LS_CAT_GO) {
+			/* Go call sites: goroutine call stacks, matched by probe, as at RET sites. */
+			if (pl && pl->used == LS_PLACE_CALLSITE) {
+				if ((ret = attach_callsites(s, site, pl, cookie, tls ? s->skel->progs.go_ret : s->skel->progs.go_ret_lib,
+							    s->skel->progs.go_enter)))
+					return ret;
+				continue;
+			}
 			for (size_t r = 0; r < site->nrets; r++)
 				if ((ret = attach_one(s, tls ? s->skel->progs.go_ret : s->skel->progs.go_ret_lib, site,
 						      site->ret_offsets[r], 0, cookie)))
@@ -389,6 +459,12 @@ static int attach_uprobes(struct ls_session *s)
 				return ret;
 			continue;
 		}
+		if (pl && pl->used == LS_PLACE_CALLSITE &&
+		    (ret = attach_callsites(s, site, pl, cookie, tls ? s->skel->progs.cs_exit : s->skel->progs.cs_exit_lib,
+					    s->skel->progs.cs_enter)))
+			return ret;
+		if (pl && !pl->entry_probe)
+			continue;
 		/* Return side first: an entry seen without its return would linger as a stale frame. */
 		if ((c->flags & LS_CAT_RETPROBE) &&
 		    (ret = attach_one(s, tls ? s->skel->progs.probe_exit : s->skel->progs.probe_exit_lib, site,
@@ -673,6 +749,8 @@ const char *ls_session_khook_report(const struct ls_session *s) { return s->khoo
 size_t ls_session_nprobes(const struct ls_session *s) { return s->nuprobes; }
 const char *ls_session_error(const struct ls_session *s) { return s->err; }
 
+const struct ls_placements *ls_session_placements(const struct ls_session *s) { return s->place; }
+
 const struct ls_site *ls_session_sites(const struct ls_session *s, size_t *n)
 {
 	*n = s->nsites;
@@ -687,6 +765,7 @@ void ls_session_free(struct ls_session *s)
 	detach_all(s);
 	latscope_bpf__destroy(s->skel);
 	free(s->links);
+	ls_placements_free(s->place);
 	free(s->sites);
 	free(s->pids);
 	free(s->statbuf);

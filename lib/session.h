@@ -12,6 +12,7 @@
 #include <linux/types.h>
 #include "latscope.h"
 #include "discover.h"
+#include "placement.h"
 
 struct ls_session;
 
@@ -37,7 +38,21 @@ struct ls_session_opts {
 	unsigned int sample_hz;  /* CPU samples per second of each CPU (0: no sampling) */
 	int offcpu;              /* record where target threads block, and for how long */
 	int offcpu_inflight_only; /* only threads working on a request */
+	enum ls_place_mode placement; /* where library probes go (LS_PLACE_AUTO: call sites where cheaper) */
+	unsigned int phases;     /* LS_PHASES_* to attach; 0: all */
 };
+
+/* Probe groups for ls_session_opts.phases (the catalog's phase column, and the kernel hooks). */
+#define LS_PHASES_TLS   (1u << 0)
+#define LS_PHASES_H2    (1u << 1)
+#define LS_PHASES_PROTO (1u << 2)
+#define LS_PHASES_NET   (1u << 3)
+#define LS_PHASES_ALL   0xfu
+
+/* Parse "tls,h2,proto,net" (any subset, or "all"). 0 or -EINVAL. */
+int ls_phases_parse(const char *s, unsigned int *out);
+/* The LS_PHASES_* bit of a catalog phase name ("tls" ...); 0 when unknown. */
+unsigned int ls_phase_group(const char *phase);
 
 /* One aggregated profile entry: stacks + tags, and samples (CPU) or nanoseconds (off-CPU). */
 struct ls_stack_sample {
@@ -84,6 +99,8 @@ enum ls_khook ls_session_khook(const struct ls_session *s);
 /* One line per variant tried: "fentry: ...", "kprobe: ...", "tracepoint: attached". */
 const char *ls_session_khook_report(const struct ls_session *s);
 const struct ls_site *ls_session_sites(const struct ls_session *s, size_t *n);
+/* Where each site's probes go (ls_placement_of(p, site index)). */
+const struct ls_placements *ls_session_placements(const struct ls_session *s);
 /* Attached uprobe count (entry and return probes). */
 size_t ls_session_nprobes(const struct ls_session *s);
 const char *ls_session_error(const struct ls_session *s);

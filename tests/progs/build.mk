@@ -47,3 +47,10 @@ $(BUILD)/progs/cxxinline: tests/progs/cxxinline.cc
 	$(Q)$(CXX) -O2 -g -Wall -Wextra -Werror -o $@ $<
 
 TEST_BINS += $(BUILD)/progs/cxxinline
+# TLS callers for the placement tests: a direct call, a function pointer, and a caller whose return span is a branch target.
+$(BUILD)/progs/tlscalls: tests/progs/tlscalls.c tests/progs/tlscalls_asm.S
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
+
+TEST_BINS += $(BUILD)/progs/tlscalls
