@@ -59,6 +59,7 @@ struct ls_call {
 	__u64 sp;        /* stack pointer at entry: its return comes back at sp + 8 */
 	__u32 cookie;
 	__s32 fd;
+	__u64 arrival;   /* when the last byte its kernel receives read reached the socket, 0: unknown */
 };
 
 #define FIFO 32 /* decodes/encodes waiting to be matched with their request, per thread */
@@ -334,6 +335,7 @@ struct ls_walk {
 	__u32 nbatch;
 	__u32 opened;    /* requests this buffer started */
 	__u32 finished;  /* requests this buffer ended */
+	__u64 queue;     /* how long its bytes waited in the socket before the call began */
 	struct ls_batch_ent batch[BATCH_MAX];
 };
 
@@ -429,7 +431,9 @@ static __always_inline void open_request(struct ls_walk *w, __u32 stream)
 	}
 	r = bpf_map_lookup_elem(&reqs, &k);
 	if (r) {
-		r->start = w->start;
+		/* The request starts when its bytes reached the socket; the wait before the read is queue. */
+		r->start = w->start - w->queue;
+		r->ph[LS_PH_QUEUE] = w->queue;
 		w->opened++;
 	}
 }
@@ -739,6 +743,7 @@ static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, 
 	w->pid = pid;
 	w->conn = cl->obj;
 	w->start = cl->start;
+	w->queue = !out && cl->arrival && cl->arrival < cl->start ? cl->start - cl->arrival : 0;
 	w->out = out;
 	w->hd_flags = out ? LS_HD_OUT : 0;
 	walk_buffer(&L);
@@ -811,6 +816,7 @@ static __always_inline int call_enter(struct ls_thread *t, __u32 pid, __u32 cook
 	cl->cookie = cookie;
 	cl->sp = ret_sp;
 	cl->fd = -1;
+	cl->arrival = 0;
 	t->depth = d + 1;
 	if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_HANDSHAKE) {
 		struct ls_conn_key ck = { .conn = obj, .pid = pid };
@@ -1090,7 +1096,12 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 		__u64 conn_id = known ? *known : t->last_conn;
 		struct ls_conn *c;
 
-		if (!conn_id)
+		/*
+		 * A mem_send that had nothing to send served no stream: its time would
+		 * land on the next response, possibly one whose request still waited
+		 * in the socket then (counted as its queue).
+		 */
+		if (!conn_id || (conv == LS_ARG_H2_MEM_SEND && !bytes))
 			return 0;
 		c = get_conn(pid, conn_id);
 		if (c)
@@ -1329,6 +1340,99 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* ---- Queue: when received bytes reached the socket ------------------------------ */
+
+#define RX_RING 8 /* arrivals remembered per socket */
+
+/* A target's TCP socket: rcv_nxt after each data-ready, and when. */
+struct ls_rx {
+	__u32 head;
+	__u32 seq[RX_RING];
+	__u64 ts[RX_RING];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct ls_rx);
+} rx_socks SEC(".maps");
+
+static struct ls_rx zero_rx;
+
+/* New bytes are readable on sk (softirq, any task's context): stamp them if sk is a target's. */
+static __always_inline int data_ready(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct ls_rx *rx = bpf_map_lookup_elem(&rx_socks, &key);
+	__u32 nxt, h;
+
+	if (!rx)
+		return 0;
+	nxt = BPF_CORE_READ((struct tcp_sock *)sk, rcv_nxt);
+	h = rx->head;
+	if (rx->ts[(h - 1) & (RX_RING - 1)] && rx->seq[(h - 1) & (RX_RING - 1)] == nxt)
+		return 0;
+	rx->seq[h & (RX_RING - 1)] = nxt;
+	rx->ts[h & (RX_RING - 1)] = bpf_ktime_get_ns();
+	rx->head = h + 1;
+	return 0;
+}
+
+/*
+ * A receive on sk just returned: when did the last byte it read arrive? The
+ * earliest data-ready whose rcv_nxt covers it (a later one when the ring has
+ * moved on, which only makes the queue shorter). 0 when unknown; a socket seen
+ * for the first time starts being stamped.
+ */
+static __always_inline __u64 rx_arrival(__u64 sk)
+{
+	struct ls_rx *rx = bpf_map_lookup_elem(&rx_socks, &sk);
+	__u64 best = 0;
+	__u32 end;
+
+	if (!rx) {
+		bpf_map_update_elem(&rx_socks, &sk, &zero_rx, BPF_NOEXIST);
+		return 0;
+	}
+	end = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
+	for (int i = 0; i < RX_RING; i++) {
+		__u64 ts = rx->ts[i];
+
+		if (ts && (__s32)(rx->seq[i] - end) >= 0 && (!best || ts < best))
+			best = ts;
+	}
+	return best;
+}
+
+/* The tracepoint's record (its layout has been stable since it appeared): no CO-RE, so it loads anywhere. */
+struct ls_tp_data_ready {
+	__u64 common;
+	const void *skaddr;
+	__u16 family;
+	__u16 protocol;
+};
+
+SEC("tracepoint/sock/sk_data_ready")
+int tp_ready(struct ls_tp_data_ready *ctx)
+{
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	return data_ready((struct sock *)ctx->skaddr);
+}
+
+SEC("kprobe/sock_def_readable")
+int BPF_KPROBE(kp_ready, struct sock *sk)
+{
+	return data_ready(sk);
+}
+
+SEC("fentry/sock_def_readable")
+int BPF_PROG(fe_ready, struct sock *sk)
+{
+	return data_ready(sk);
+}
+
 static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -1337,12 +1441,15 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 	struct ls_sys_call *sc;
 	struct ls_thread *t;
 	struct ls_event *e;
+	__u64 arrival = 0;
 	__s32 fd = -1;
 
 	sc = bpf_map_lookup_elem(&sys_calls, &tid);
 	if (sc && sc->ts <= t0)
 		fd = sc->fd;
 	account(probe, ret > 0, ret > 0 ? (__u64)ret : 0, dur);
+	if (probe == LS_PROBE_NET_RECV && ret > 0)
+		arrival = rx_arrival(sk);
 	/* Kernel time inside a library call is that call's network phase, not its own. */
 	t = cur_thread(tid);
 	if (t) {
@@ -1351,6 +1458,8 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 		if (cl && cl->start <= t0) {
 			cl->net_ns += dur;
 			cl->child_ns += dur;
+			if (arrival > cl->arrival)
+				cl->arrival = arrival;
 		}
 	}
 	if (ret <= 0)

@@ -40,7 +40,7 @@ assert_no_probes() {
 	for i in $(seq 30); do
 		local held
 		held=$({ cat /proc/[0-9]*/fdinfo/* 2>/dev/null || true; } | sed -n 's/^prog_id:[[:space:]]*//p' | sort -u | tr '\n' ' ')
-		left=$(bpftool -j prog list 2>/dev/null | jq -r --arg held " $held" '.[] | select(.name? // "" | test("^(probe_enter|probe_exit|probe_exit_lib|tls_walk|go_enter|go_ret|go_ret_lib|on_cpu_sample|on_switch|sys_enter|tp_send|tp_recv|kp_send|kr_send|kp_recv|kr_recv|fe_send|fx_send|fe_recv|fx_recv)$")) | .id as $id | select($held | contains(" \($id) ") | not) | "\(.id):\(.name)"' | tr '\n' ' ')
+		left=$(bpftool -j prog list 2>/dev/null | jq -r --arg held " $held" '.[] | select(.name? // "" | test("^(probe_enter|probe_exit|probe_exit_lib|tls_walk|go_enter|go_ret|go_ret_lib|on_cpu_sample|on_switch|sys_enter|tp_send|tp_recv|kp_send|kr_send|kp_recv|kr_recv|fe_send|fx_send|fe_recv|fx_recv|tp_ready|kp_ready|fe_ready)$")) | .id as $id | select($held | contains(" \($id) ") | not) | "\(.id):\(.name)"' | tr '\n' ' ')
 		[[ -z $left ]] && break
 		sleep 0.1
 	done
