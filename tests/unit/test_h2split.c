@@ -331,6 +331,13 @@ int main(void)
 	used = nghttp2_session_mem_recv(client, s2c.p, s2c.n);
 	CHECK(used == (ssize_t)s2c.n, "nghttp2's client takes the server's %zu bytes (%zd)", s2c.n, used);
 
+	{
+		int same = 1;
+
+		for (__u32 k = 0; k < 24; k++)
+			same &= h2s_preface_byte(k) == (__u8)h2s_preface[k];
+		CHECK(same, "the preface's words spell the client preface");
+	}
 	check_direction("client to server", &c2s, &at_server);
 	check_direction("server to client", &s2c, &at_client);
 
