@@ -102,6 +102,9 @@ bench_server "example server (unary gRPC Fast)" "$H2SERVER_PID" "https://127.0.0
 	-d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers'
 say ""
 
+# ---- 4. (issue 3) Probe hits per request and cost per hit against the floor -----------
+bench/h2hits.sh | tee -a "$OUT"
+
 # ---- 3. User-space request assembly on one core ------------------------------------
 say "## 3. User-space request assembly (bench/reqrate: HPACK + per-method aggregation, 4 records per request)"
 say ""
