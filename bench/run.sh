@@ -150,6 +150,9 @@ say "|---|---|---|---|---|---|---|---|---|"
 tee -a "$OUT" < "$CPUT"
 say ""
 
+# ---- 4. (issue 3) Probe hits per request and cost per hit against the floor -----------
+bench/h2hits.sh | tee -a "$OUT"
+
 # ---- 3. User-space request assembly on one core ------------------------------------
 say "## 3. User-space request assembly (bench/reqrate: HPACK + per-method aggregation, 4 records per request)"
 say ""

@@ -16,6 +16,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "latscope.h"
+#include "h2split.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -32,18 +33,8 @@ const volatile __u8 track_thread_req = 1;     /* the profiler needs each thread'
 __u64 threshold_ns = 10 * 1000000ULL;
 
 #define STACK_MAX 6
-#define FRAMES_MAX 512  /* frame headers followed per buffer */
 #define BATCH_MAX 128   /* streams one buffer can carry */
 #define PEND_MAX 16     /* streams waiting for their HTTP/2 processing time */
-
-#define H2_DATA 0
-#define H2_HEADERS 1
-#define H2_RST_STREAM 3
-#define H2_CONTINUATION 9
-#define H2_F_END_STREAM 0x1
-#define H2_F_END_HEADERS 0x4
-#define H2_F_PADDED 0x8
-#define H2_F_PRIORITY 0x20
 
 #define LS_RQ_RESP_STARTED (1u << 15) /* internal: response HEADERS seen */
 
@@ -68,6 +59,7 @@ struct ls_call {
 	__u64 sp;        /* stack pointer at entry: its return comes back at sp + 8 */
 	__u32 cookie;
 	__s32 fd;
+	__u64 arrival;   /* when the last byte its kernel receives read reached the socket, 0: unknown */
 };
 
 #define FIFO 32 /* decodes/encodes waiting to be matched with their request, per thread */
@@ -101,20 +93,6 @@ struct {
 	__type(key, __u32); /* tid */
 	__type(value, struct ls_thread);
 } threads SEC(".maps");
-
-/* Following the HTTP/2 framing of one direction of a connection. */
-struct ls_h2dir {
-	__u32 skip;        /* payload bytes of the current frame still to come */
-	__u32 cur_stream;
-	__u8 cur_type;
-	__u8 cur_flags;
-	__u8 hdr_have;     /* bytes of a split frame header collected in hdr */
-	__u8 started;      /* a buffer has been seen in this direction */
-	__u8 desync;
-	__u8 hdr[9];
-	__u8 cont_skip;    /* header-block prefix bytes (pad length, priority) still to skip */
-	__u8 cont_pad;     /* padding that trails the current header block */
-};
 
 struct ls_conn_key {
 	__u64 conn;
@@ -357,7 +335,7 @@ struct ls_walk {
 	__u32 nbatch;
 	__u32 opened;    /* requests this buffer started */
 	__u32 finished;  /* requests this buffer ended */
-	char head[24];   /* the first bytes of a direction: the client preface? */
+	__u64 queue;     /* how long its bytes waited in the socket before the call began */
 	struct ls_batch_ent batch[BATCH_MAX];
 };
 
@@ -453,217 +431,77 @@ static __always_inline void open_request(struct ls_walk *w, __u32 stream)
 	}
 	r = bpf_map_lookup_elem(&reqs, &k);
 	if (r) {
-		r->start = w->start;
+		/* The request starts when its bytes reached the socket; the wait before the read is queue. */
+		r->start = w->start - w->queue;
+		r->ph[LS_PH_QUEUE] = w->queue;
 		w->opened++;
 	}
 }
 
-/* A complete frame header: act on it, then skip its payload. */
-static __always_inline int on_frame(struct ls_loop *L, const __u8 *h, __u32 pay_off)
+/* The frame splitter (bpf/h2split.h) walks a buffer of the loop's direction; its events act here. */
+#define H2S_CTX struct ls_loop
+#define H2S_BUF(L) ((L)->w->buf)
+#define H2S_LEN(L) ((L)->w->len)
+#define H2S_OFF(L) ((L)->w->off)
+#define H2S_DIR(L) ((L)->d)
+#include "h2split.h"
+
+static __always_inline void h2s_on_frame(struct ls_loop *L, const struct h2s_frame *f)
 {
 	struct ls_walk *w = L->w;
-	struct ls_h2dir *d = L->d;
-	__u32 flen = ((__u32)h[0] << 16) | ((__u32)h[1] << 8) | h[2];
-	__u8 type = h[3], flags = h[4];
-	__u32 stream = (((__u32)h[5] << 24) | ((__u32)h[6] << 16) | ((__u32)h[7] << 8) | h[8]) & 0x7fffffff;
-	__u32 avail = pay_off < w->len ? w->len - pay_off : 0;
 
-	/* A frame longer than any peer would send means the walk lost the framing. */
-	if (flen > (1 << 24) - 1 || type > 0x20) {
-		d->desync = 1;
-		count(LS_CNT_H2_DESYNC);
-		return 1;
-	}
-	if (avail > flen)
-		avail = flen;
 	/*
 	 * Headers on a connection whose preface was never seen (in either
 	 * direction: a server may send SETTINGS before reading the client's
 	 * preface): latscope joined it mid-flight, without its HPACK context.
 	 */
-	if (type == H2_HEADERS && !L->c->is_h2 && !(L->c->flags & LS_RQ_JOINED)) {
+	if (f->type == H2_HEADERS && !L->c->is_h2 && !(L->c->flags & LS_RQ_JOINED)) {
 		L->c->flags |= LS_RQ_JOINED;
 		w->hd_flags |= LS_HD_JOINED;
 	}
-	if (stream) {
-		if (type == H2_HEADERS || type == H2_CONTINUATION) {
-			__u32 skip = 0, pad = 0;
-			__u16 hf = (flags & H2_F_END_HEADERS) && avail == flen ? LS_HD_END : 0;
+	if (!f->stream)
+		return;
+	if (f->type == H2_HEADERS || f->type == H2_CONTINUATION) {
+		if (f->type == H2_HEADERS && !w->out && (f->stream & 1))
+			open_request(w, f->stream);
+		batch_add(w, f->stream, ((f->flags & H2_F_END_STREAM) ? 1 : 0) | (f->type == H2_HEADERS ? 2 : 0), 0);
+	} else if (f->type == H2_DATA) {
+		batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? 1 : 0, f->len);
+	} else if (f->type == H2_RST_STREAM) {
+		struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = f->stream };
 
-			if (type == H2_HEADERS) {
-				if (flags & H2_F_PADDED) {
-					__u8 p = 0;
-
-					/* A pad length not in this buffer: the block cannot be delimited. */
-					if (avail < 1 || bpf_probe_read_user(&p, 1, w->buf + pay_off))
-						hf |= LS_HD_TRUNC;
-					pad = p;
-					skip = 1;
-				}
-				if (flags & H2_F_PRIORITY)
-					skip += 5;
-				if (!w->out && (stream & 1))
-					open_request(w, stream);
-			} else {
-				hf |= LS_HD_CONT;
-			}
-			/*
-			 * Every block fragment is sent, even an empty one: it tells user
-			 * space a new block starts on this stream. Padding trails the block;
-			 * a block cut by the buffer end carries none yet.
-			 */
-			if (avail == flen && flen >= skip + pad)
-				emit_headers(w, stream, w->buf + pay_off + skip, flen - skip - pad, hf);
-			else if (avail > skip)
-				emit_headers(w, stream, w->buf + pay_off + skip, avail - skip, hf);
-			else
-				emit_headers(w, stream, w->buf, 0, hf);
-			if (avail < flen) {
-				d->cont_skip = avail < skip ? skip - avail : 0;
-				d->cont_pad = pad;
-			}
-			batch_add(w, stream, ((flags & H2_F_END_STREAM) ? 1 : 0) | (type == H2_HEADERS ? 2 : 0), 0);
-		} else if (type == H2_DATA) {
-			batch_add(w, stream, (flags & H2_F_END_STREAM) ? 1 : 0, flen);
-		} else if (type == H2_RST_STREAM) {
-			struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = stream };
-
-			bpf_map_delete_elem(&reqs, &k);
-		}
+		bpf_map_delete_elem(&reqs, &k);
 	}
-	w->off = pay_off + flen;
-	if (w->off > w->len) {
-		d->skip = w->off - w->len;
-		d->cur_type = type;
-		d->cur_flags = flags;
-		d->cur_stream = stream;
-	}
-	return 0;
 }
 
-static long walk_one(__u32 i, void *ctx)
+static __always_inline void h2s_on_rest(struct ls_loop *L, const struct ls_h2dir *d, __u32 n, int last)
 {
-	struct ls_loop *L = ctx;
-	struct ls_walk *w = L->w;
-	struct ls_h2dir *d = L->d;
-	__u8 h[9];
-
-	if (d->desync || w->off >= w->len)
-		return 1;
-	if (w->len - w->off < 9) {
-		/* A frame header split across buffers: keep its first bytes. */
-		__u32 n = w->len - w->off;
-
-		if (n > 8)
-			return 1;
-		barrier_var(n);
-		n &= 15; /* the verifier's bound; n <= 8 already */
-		if (n > 8)
-			return 1;
-		if (n && bpf_probe_read_user(d->hdr, n, w->buf + w->off))
-			return 1;
-		d->hdr_have = n;
-		w->off = w->len;
-		return 1;
-	}
-	if (bpf_probe_read_user(h, 9, w->buf + w->off))
-		return 1;
-	return on_frame(L, h, w->off + 9);
+	if (d->cur_stream)
+		batch_add(L->w, d->cur_stream, last && (d->cur_flags & H2_F_END_STREAM) ? 1 : 0, 0);
 }
 
-static const char preface[24] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-static __always_inline int is_preface(const char *head)
+static __always_inline void h2s_on_block(struct ls_loop *L, __u32 stream, __u32 off, __u32 len, __u16 flags)
 {
-	int i;
+	emit_headers(L->w, stream, L->w->buf + off, len, flags);
+}
 
-#pragma unroll
-	for (i = 0; i < 24; i++)
-		if (head[i] != preface[i])
-			return 0;
-	return 1;
+static __always_inline void h2s_on_preface(struct ls_loop *L)
+{
+	L->c->is_h2 = 1;
+}
+
+static __always_inline void h2s_on_desync(struct ls_loop *L)
+{
+	count(LS_CNT_H2_DESYNC);
+	L->c->flags |= LS_RQ_JOINED;
 }
 
 /* Follow the frames of one buffer of a connection direction; fills w->batch. */
 static __always_inline void walk_buffer(struct ls_loop *L)
 {
-	struct ls_walk *w = L->w;
-	struct ls_conn *c = L->c;
-	struct ls_h2dir *d = L->d;
-
-	w->off = 0;
-	if (!d->started) {
-		d->started = 1;
-		if (w->len >= 24 && !bpf_probe_read_user(w->head, 24, w->buf) &&
-		    is_preface(w->head)) {
-			w->off = 24;
-			c->is_h2 = 1;
-		}
-	}
-	if (c->flags & LS_RQ_JOINED)
-		w->hd_flags |= LS_HD_JOINED;
-	if (d->desync)
-		return;
-	/* The payload of a frame that started in an earlier buffer. */
-	if (d->skip) {
-		__u32 n = d->skip < w->len ? d->skip : w->len;
-
-		if (d->cur_stream && (d->cur_type == H2_HEADERS || d->cur_type == H2_CONTINUATION)) {
-			__u16 hf = LS_HD_CONT;
-			__u32 lead = d->cont_skip < n ? d->cont_skip : n, len = n - lead;
-			__u32 pad = n == d->skip ? d->cont_pad : 0;
-
-			if (n == d->skip && (d->cur_flags & H2_F_END_HEADERS))
-				hf |= LS_HD_END;
-			d->cont_skip -= lead;
-			if (pad > len)
-				hf |= LS_HD_TRUNC;
-			else
-				len -= pad;
-			emit_headers(w, d->cur_stream, w->buf + lead, len, hf);
-		}
-		if (d->cur_stream)
-			batch_add(w, d->cur_stream, n == d->skip && (d->cur_flags & H2_F_END_STREAM) ? 1 : 0, 0);
-		d->skip -= n;
-		w->off = n;
-	}
-	/* The rest of a frame header split across buffers. */
-	if (d->hdr_have && w->off < w->len) {
-		__u8 h[9] = {};
-		__u32 have = d->hdr_have, need = 9 - have;
-
-		if (have > 8)
-			return;
-		__builtin_memcpy(h, d->hdr, 8);
-		if (w->len - w->off < need) {
-			d->desync = 1; /* pathological: a header split over three buffers */
-			return;
-		}
-		barrier_var(have);
-		have &= 15; /* 1..8 already: the bound for the verifier */
-		need = 9 - have;
-		barrier_var(need);
-		need &= 15;
-		if (need < 1 || need > 8)
-			return;
-		if (bpf_probe_read_user(&h[9 - need], need, w->buf + w->off))
-			return;
-		d->hdr_have = 0;
-		if (on_frame(L, h, w->off + need))
-			return;
-	}
-	bpf_loop(FRAMES_MAX, walk_one, L, 0);
-	if (w->off < w->len && !d->desync && !d->hdr_have) {
-		d->desync = 1;
-		count(LS_CNT_H2_DESYNC);
-	}
-	if (d->desync) {
-		/* Resynchronise at the next buffer: writers flush whole frames most of the time. */
-		d->desync = 0;
-		d->skip = 0;
-		d->hdr_have = 0;
-		c->flags |= LS_RQ_JOINED;
-	}
+	if (L->c->flags & LS_RQ_JOINED)
+		L->w->hd_flags |= LS_HD_JOINED;
+	h2s_walk(L);
 }
 
 /* ---- Requests -------------------------------------------------------------------- */
@@ -905,6 +743,7 @@ static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, 
 	w->pid = pid;
 	w->conn = cl->obj;
 	w->start = cl->start;
+	w->queue = !out && cl->arrival && cl->arrival < cl->start ? cl->start - cl->arrival : 0;
 	w->out = out;
 	w->hd_flags = out ? LS_HD_OUT : 0;
 	walk_buffer(&L);
@@ -977,6 +816,7 @@ static __always_inline int call_enter(struct ls_thread *t, __u32 pid, __u32 cook
 	cl->cookie = cookie;
 	cl->sp = ret_sp;
 	cl->fd = -1;
+	cl->arrival = 0;
 	t->depth = d + 1;
 	if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_HANDSHAKE) {
 		struct ls_conn_key ck = { .conn = obj, .pid = pid };
@@ -1274,7 +1114,12 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 		__u64 conn_id = known ? *known : t->last_conn;
 		struct ls_conn *c;
 
-		if (!conn_id)
+		/*
+		 * A mem_send that had nothing to send served no stream: its time would
+		 * land on the next response, possibly one whose request still waited
+		 * in the socket then (counted as its queue).
+		 */
+		if (!conn_id || (conv == LS_ARG_H2_MEM_SEND && !bytes))
 			return 0;
 		c = get_conn(pid, conn_id);
 		if (c)
@@ -1571,6 +1416,99 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* ---- Queue: when received bytes reached the socket ------------------------------ */
+
+#define RX_RING 8 /* arrivals remembered per socket */
+
+/* A target's TCP socket: rcv_nxt after each data-ready, and when. */
+struct ls_rx {
+	__u32 head;
+	__u32 seq[RX_RING];
+	__u64 ts[RX_RING];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct ls_rx);
+} rx_socks SEC(".maps");
+
+static struct ls_rx zero_rx;
+
+/* New bytes are readable on sk (softirq, any task's context): stamp them if sk is a target's. */
+static __always_inline int data_ready(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct ls_rx *rx = bpf_map_lookup_elem(&rx_socks, &key);
+	__u32 nxt, h;
+
+	if (!rx)
+		return 0;
+	nxt = BPF_CORE_READ((struct tcp_sock *)sk, rcv_nxt);
+	h = rx->head;
+	if (rx->ts[(h - 1) & (RX_RING - 1)] && rx->seq[(h - 1) & (RX_RING - 1)] == nxt)
+		return 0;
+	rx->seq[h & (RX_RING - 1)] = nxt;
+	rx->ts[h & (RX_RING - 1)] = bpf_ktime_get_ns();
+	rx->head = h + 1;
+	return 0;
+}
+
+/*
+ * A receive on sk just returned: when did the last byte it read arrive? The
+ * earliest data-ready whose rcv_nxt covers it (a later one when the ring has
+ * moved on, which only makes the queue shorter). 0 when unknown; a socket seen
+ * for the first time starts being stamped.
+ */
+static __always_inline __u64 rx_arrival(__u64 sk)
+{
+	struct ls_rx *rx = bpf_map_lookup_elem(&rx_socks, &sk);
+	__u64 best = 0;
+	__u32 end;
+
+	if (!rx) {
+		bpf_map_update_elem(&rx_socks, &sk, &zero_rx, BPF_NOEXIST);
+		return 0;
+	}
+	end = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);
+	for (int i = 0; i < RX_RING; i++) {
+		__u64 ts = rx->ts[i];
+
+		if (ts && (__s32)(rx->seq[i] - end) >= 0 && (!best || ts < best))
+			best = ts;
+	}
+	return best;
+}
+
+/* The tracepoint's record (its layout has been stable since it appeared): no CO-RE, so it loads anywhere. */
+struct ls_tp_data_ready {
+	__u64 common;
+	const void *skaddr;
+	__u16 family;
+	__u16 protocol;
+};
+
+SEC("tracepoint/sock/sk_data_ready")
+int tp_ready(struct ls_tp_data_ready *ctx)
+{
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	return data_ready((struct sock *)ctx->skaddr);
+}
+
+SEC("kprobe/sock_def_readable")
+int BPF_KPROBE(kp_ready, struct sock *sk)
+{
+	return data_ready(sk);
+}
+
+SEC("fentry/sock_def_readable")
+int BPF_PROG(fe_ready, struct sock *sk)
+{
+	return data_ready(sk);
+}
+
 static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -1579,12 +1517,15 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 	struct ls_sys_call *sc;
 	struct ls_thread *t;
 	struct ls_event *e;
+	__u64 arrival = 0;
 	__s32 fd = -1;
 
 	sc = bpf_map_lookup_elem(&sys_calls, &tid);
 	if (sc && sc->ts <= t0)
 		fd = sc->fd;
 	account(probe, ret > 0, ret > 0 ? (__u64)ret : 0, dur);
+	if (probe == LS_PROBE_NET_RECV && ret > 0)
+		arrival = rx_arrival(sk);
 	/* Kernel time inside a library call is that call's network phase, not its own. */
 	t = cur_thread(tid);
 	if (t) {
@@ -1593,6 +1534,8 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 		if (cl && cl->start <= t0) {
 			cl->net_ns += dur;
 			cl->child_ns += dur;
+			if (arrival > cl->arrival)
+				cl->arrival = arrival;
 		}
 	}
 	if (ret <= 0)

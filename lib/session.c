@@ -211,6 +211,13 @@ static void variant_progs(struct latscope_bpf *skel, enum ls_khook h, struct bpf
 	memcpy(out, src, 5 * sizeof(*out));
 }
 
+/* The variant's data-ready hook, which stamps when received bytes reached the socket (queue). */
+static struct bpf_program *ready_prog(struct latscope_bpf *skel, enum ls_khook h)
+{
+	return h == LS_KHOOK_FENTRY ? skel->progs.fe_ready : h == LS_KHOOK_KPROBE ? skel->progs.kp_ready
+										 : skel->progs.tp_ready;
+}
+
 static void report(struct ls_session *s, enum ls_khook h, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -279,6 +286,7 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		variant_progs(s->skel, all[v], progs);
 		for (int i = 0; progs[i]; i++)
 			bpf_program__set_autoload(progs[i], all[v] == h);
+		bpf_program__set_autoload(ready_prog(s->skel, all[v]), all[v] == h && !trial);
 	}
 	/* Only what this session uses: each program left out is verification time saved. */
 	if (!trial) {
@@ -344,6 +352,15 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 			goto fail;
 		}
 		if ((ret = add_link(s, l)))
+			goto fail;
+	}
+	/* Optional: without it (a kernel lacking the hook) queue stays 0 and the rest works. */
+	if (!trial) {
+		l = bpf_program__attach(ready_prog(s->skel, h));
+		if (!l)
+			report(s, h, "queue not measured: attach %s failed: %s", bpf_program__name(ready_prog(s->skel, h)),
+			       strerror(errno));
+		else if ((ret = add_link(s, l)))
 			goto fail;
 	}
 	l = bpf_program__attach(s->skel->progs.sys_enter);

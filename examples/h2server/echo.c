@@ -10,7 +10,7 @@
 #include "echo.pb-c.h"
 
 const struct echo_method echo_methods[ECHO_NMETHODS] = {
-	{ "Fast", "/latscope.example.Echo/Fast", { 0, 0, 0 } },
+	{ "Fast", "/latscope.example.Echo/Fast", { 0, 0, 0, 0 } },
 	{ "Slow", "/latscope.example.Echo/Slow", { .sleep_ms = 20 } },
 	{ "Big", "/latscope.example.Echo/Big", { .resp_bytes = 1 << 20 } },
 };
@@ -23,6 +23,7 @@ static const struct {
 	{ "sleep", offsetof(struct echo_costs, sleep_ms), ECHO_MAX_SLEEP_MS },
 	{ "burn", offsetof(struct echo_costs, burn_ms), ECHO_MAX_BURN_MS },
 	{ "resp", offsetof(struct echo_costs, resp_bytes), ECHO_MAX_RESP_BYTES },
+	{ "block", offsetof(struct echo_costs, block_ms), ECHO_MAX_BLOCK_MS },
 };
 
 int echo_service_init(struct echo_service *svc, char *err, size_t errlen)
@@ -30,7 +31,7 @@ int echo_service_init(struct echo_service *svc, char *err, size_t errlen)
 	void *zeros;
 
 	for (int i = 0; i < ECHO_NMETHODS; i++)
-		svc->overrides[i] = (struct echo_costs){ -1, -1, -1 };
+		svc->overrides[i] = (struct echo_costs){ -1, -1, -1, -1 };
 	/* Anonymous read-only pages all map the kernel's zero page: payloads of any size cost
 	 * no memory, and packing one copies real bytes as a real server would. */
 	zeros = mmap(NULL, ECHO_MAX_RESP_BYTES, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -80,7 +81,7 @@ int echo_set_override(struct echo_service *svc, const char *spec, char *err, siz
 			    strncmp(item, cost_keys[k].key, eq - item) == 0)
 				break;
 		if (!eq || k == sizeof(cost_keys) / sizeof(cost_keys[0])) {
-			snprintf(err, errlen, "--method %s: unknown cost '%s' (sleep, burn, resp)", spec, item);
+			snprintf(err, errlen, "--method %s: unknown cost '%s' (sleep, burn, resp, block)", spec, item);
 			goto cleanup;
 		}
 		errno = 0;
@@ -160,6 +161,13 @@ static enum grpc_status call_prepare(const struct echo_service *svc, int method,
 	call->resp_bytes = (uint32_t)resp_bytes;
 	if (burn_ms)
 		burn_cpu((uint64_t)burn_ms);
+	/* Only from the command line: requests arriving meanwhile wait in their sockets. */
+	if (over->block_ms > 0) {
+		struct timespec ts = { over->block_ms / 1000, (over->block_ms % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+	}
 	return GRPC_OK;
 }
 

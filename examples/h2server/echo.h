@@ -9,6 +9,7 @@
 #define ECHO_NMETHODS       3
 #define ECHO_MAX_SLEEP_MS   60000
 #define ECHO_MAX_BURN_MS    10000
+#define ECHO_MAX_BLOCK_MS   10000
 #define ECHO_MAX_RESP_BYTES (64u << 20)
 #define ECHO_MAX_REQ_BYTES  (64u << 20)
 
@@ -26,6 +27,7 @@ struct echo_costs {
 	int64_t sleep_ms;
 	int64_t burn_ms;
 	int64_t resp_bytes;
+	int64_t block_ms; /* sleep in the handler itself: the worker's event loop stops meanwhile */
 };
 
 struct echo_method {

@@ -73,6 +73,7 @@ struct worker {
 	struct stream **heap;    /* streams with a delayed reply, a min-heap on deadline_ns */
 	size_t heap_len, heap_cap;
 	struct conn *conns, *dirty, *dead;
+	struct conn **dirty_tail; /* where the next dirty connection is linked: flushed in the order marked */
 	uint8_t rbuf[READ_CHUNK];
 };
 
@@ -177,8 +178,11 @@ static void conn_mark_dirty(struct conn *c)
 	if (c->dirty || c->dead)
 		return;
 	c->dirty = true;
-	c->dirty_next = c->w->dirty;
-	c->w->dirty = c;
+	c->dirty_next = NULL;
+	if (!c->w->dirty)
+		c->w->dirty_tail = &c->w->dirty;
+	*c->w->dirty_tail = c;
+	c->w->dirty_tail = &c->dirty_next;
 }
 
 static void conn_update_interest(struct conn *c)

@@ -7,3 +7,13 @@ $(BUILD)/tests/fuzz_reqs: tests/fuzz/fuzz_reqs.c lib/requests.c lib/hpack.c lib/
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_reqs.c lib/requests.c lib/hpack.c -lnghttp2
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_reqs
+
+$(BUILD)/tests/fuzz_h2split: tests/fuzz/fuzz_h2split.c tests/unit/h2split_check.h bpf/h2split.h bpf/latscope.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_h2split.c
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_h2split
+
+# The splitter's unit test includes the walk from bpf/.
+$(BUILD)/tests/test_h2split: bpf/h2split.h tests/unit/h2split_check.h
