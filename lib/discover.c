@@ -142,6 +142,7 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 				break;
 			}
 			s->found = 1;
+			s->symbols = sym.from_gopclntab ? ".gopclntab" : sym.from_symtab ? ".symtab" : ".dynsym";
 			s->is_go = ls_elf_is_go(elfs[i]);
 			if (s->is_go)
 				ls_go_version(elfs[i], s->go_version, sizeof(s->go_version));

@@ -23,6 +23,7 @@ struct ls_site {
 	size_t nrets;
 	uint64_t ret_offsets[32];
 	char go_version[32];
+	const char *symbols;         /* where the function was found: ".symtab", ".dynsym", ".gopclntab" */
 };
 
 /*
