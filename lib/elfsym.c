@@ -270,6 +270,26 @@ int ls_elf_go_version(const struct ls_elf *e, char *buf, size_t len)
 	return -ENOENT;
 }
 
+int ls_elf_go_dep_version(const struct ls_elf *e, const char *module, char *buf, size_t len)
+{
+	/* The module list is text in the build info: "dep\tPATH\tVERSION\th1:...\n". */
+	size_t ml = strlen(module);
+
+	for (size_t i = 0; e->buildinfo && i + ml + 6 < e->buildinfo_len; i++) {
+		size_t j;
+
+		if (memcmp(e->buildinfo + i, "dep\t", 4) || memcmp(e->buildinfo + i + 4, module, ml) ||
+		    e->buildinfo[i + 4 + ml] != '\t')
+			continue;
+		i += 5 + ml;
+		for (j = i; j < e->buildinfo_len && e->buildinfo[j] != '\t' && e->buildinfo[j] != '\n'; j++)
+			;
+		snprintf(buf, len, "%.*s", (int)(j - i), e->buildinfo + i);
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int ls_elf_has_symtab(const struct ls_elf *e) { return e->has_symtab; }
 int ls_elf_has_gopclntab(const struct ls_elf *e) { return e->pcln != NULL; }
 int ls_elf_has_dynsym(const struct ls_elf *e) { return e->has_dynsym; }

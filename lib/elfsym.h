@@ -35,6 +35,8 @@ int ls_elf_is_go(const struct ls_elf *e);
 int ls_elf_offset(const struct ls_elf *e, uint64_t vaddr, uint64_t *off);
 /* The Go toolchain version in the build info ("go1.19.8"). 0 or -ENOENT. */
 int ls_elf_go_version(const struct ls_elf *e, char *buf, size_t len);
+/* The version of a module the Go binary was built with ("v1.33.3"), from its build info. 0 or -ENOENT. */
+int ls_elf_go_dep_version(const struct ls_elf *e, const char *module, char *buf, size_t len);
 /* The file's code bytes at vaddr (for disassembly); NULL when out of range. Valid until ls_elf_free. */
 const uint8_t *ls_elf_code(const struct ls_elf *e, uint64_t vaddr, size_t len);
 

@@ -273,6 +273,8 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		bpf_program__set_autoload(s->skel->progs.go_enter, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_ret, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_ret_lib, go && s->attach_uprobes);
+		bpf_program__set_autoload(s->skel->progs.go_grpc_enter, go && s->attach_uprobes);
+		bpf_program__set_autoload(s->skel->progs.go_grpc_ret, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_enter, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit_lib, s->attach_uprobes);
@@ -303,6 +305,18 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		if (bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &slot, sizeof(slot), BPF_ANY)) {
 			ret = -errno;
 			report(s, h, "cannot register pid %d: %s", (int)s->pids[i], strerror(-ret));
+			goto fail;
+		}
+	}
+	/* The struct layouts grpc-go probes read, per traced Go binary. */
+	for (size_t i = 0; !trial && i < s->nsites; i++) {
+		__u32 key = (__u32)s->sites[i].pid;
+
+		if (s->sites[i].found && s->sites[i].has_offsets &&
+		    bpf_map__update_elem(s->skel->maps.go_offs, &key, sizeof(key), &s->sites[i].go_off,
+					 sizeof(s->sites[i].go_off), BPF_ANY)) {
+			ret = -errno;
+			report(s, h, "cannot set Go struct offsets of pid %d: %s", (int)key, strerror(-ret));
 			goto fail;
 		}
 	}
@@ -380,6 +394,19 @@ static int attach_uprobes(struct ls_session *s)
 			return ls_err(s->err, EINVAL, "%s: %s: refusing a uretprobe on a Go function (it corrupts goroutine stacks)",
 				      site->path, c->symbol);
 		tls = c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE || c->kind == LS_KIND_TLS_HANDSHAKE;
+		/*
+		 * grpc-go's handler entry points are not timed: the entry binds the
+		 * goroutine to its stream; a handler's RETs end that (WriteStatus,
+		 * inside the handler, leaves it).
+		 */
+		if (c->kind == LS_KIND_GO_RPC || c->kind == LS_KIND_GO_HEADERS) {
+			for (size_t r = 0; c->conv == LS_ARG_GO_STREAM_DI && r < site->nrets; r++)
+				if ((ret = attach_one(s, s->skel->progs.go_grpc_ret, site, site->ret_offsets[r], 0, cookie)))
+					return ret;
+			if ((ret = attach_one(s, s->skel->progs.go_grpc_enter, site, site->offset, 0, cookie)))
+				return ret;
+			continue;
+		}
 		if (c->flags & LS_CAT_GO) {
 			for (size_t r = 0; r < site->nrets; r++)
 				if ((ret = attach_one(s, tls ? s->skel->progs.go_ret : s->skel->progs.go_ret_lib, site,

@@ -39,8 +39,9 @@ assert_no_probes() {
 	# is not a leak: a leaked one is held by the kernel alone.
 	for i in $(seq 30); do
 		local held
-		held=$(cat /proc/[0-9]*/fdinfo/* 2>/dev/null | sed -n 's/^prog_id:[[:space:]]*//p' | sort -u | tr '\n' ' ')
-		left=$(bpftool -j prog list 2>/dev/null | jq -r --arg held " $held" '.[] | select(.name? // "" | test("^(probe_enter|probe_exit|probe_exit_lib|tls_walk|go_enter|go_ret|go_ret_lib|on_cpu_sample|on_switch|sys_enter|tp_send|tp_recv|kp_send|kr_send|kp_recv|kr_recv|fe_send|fx_send|fe_recv|fx_recv)$")) | select($held | contains(" \(.id) ") | not) | "\(.id):\(.name)"' | tr '\n' ' ')
+		held=$(cat /proc/[0-9]*/fdinfo/* 2>/dev/null | sed -n 's/^prog_id:[[:space:]]*//p' | sort -u | tr '\n' ' ') || true # fdinfo of processes that exit meanwhile is unreadable
+		# A program freed while bpftool lists makes it print an error object: list again.
+		left=$(bpftool -j prog list 2>/dev/null | jq -r --arg held " $held" 'if type != "array" then "(listing failed)" else .[] | select(.name? // "" | test("^(probe_enter|probe_exit|probe_exit_lib|tls_walk|go_enter|go_ret|go_ret_lib|go_grpc_enter|go_grpc_ret|on_cpu_sample|on_switch|sys_enter|tp_send|tp_recv|kp_send|kr_send|kp_recv|kr_recv|fe_send|fx_send|fe_recv|fx_recv)$")) | .id as $id | select($held | contains(" \($id) ") | not) | "\(.id):\(.name)" end' | tr '\n' ' ') || left="(listing failed)"
 		[[ -z $left ]] && break
 		sleep 0.1
 	done
@@ -155,4 +156,19 @@ start_gohttp2() {
 	make_cert
 	start_listener gohttp2 "$ROOT/build/progs/gohttp2" -cert "$TMP/cert.pem" -key "$TMP/key.pem" "$@"
 	GOHTTP2_PID=$SERVER_PID
+}
+
+# start_gogrpc [-stripped] ARGS...: the example Go gRPC server on a free port (its stderr,
+# where SIGQUIT's stack dump goes, in $TMP/gogrpc.err); sets GOGRPC_PID and PORT.
+start_gogrpc() {
+	local bin=$ROOT/build/examples/gogrpc-server
+	[[ ${1:-} == -stripped ]] && { bin=$bin-stripped; shift; }
+	make_cert
+	start_listener gogrpc "$bin" -cert "$TMP/cert.pem" -key "$TMP/key.pem" "$@"
+	GOGRPC_PID=$SERVER_PID
+}
+
+# gogrpc_client ARGS...: the example Go gRPC client against $PORT (prints "METHOD ok N failed M" lines).
+gogrpc_client() {
+	"$ROOT/build/examples/gogrpc-client" -addr "127.0.0.1:$PORT" -ca "$TMP/cert.pem" "$@"
 }

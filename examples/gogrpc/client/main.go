@@ -1,6 +1,7 @@
 // gogrpc-client: drives the gogrpc example server over TLS with a mix of unary
 // and server-streaming RPCs from -c goroutines, for -n rounds each or for -d,
-// and prints one line per method, "METHOD ok N failed M", then a total line.
+// and prints one line per method, "METHOD ok N failed M", then a total line and
+// the median delay the server measured in Slow ("slow_handler_ns_p50 N").
 // Exits 1 when any RPC failed.
 package main
 
@@ -66,6 +67,8 @@ func main() {
 	}
 	req := &pb.Req{Depth: uint32(*depth), Count: uint32(*count), BurnUs: uint32(*burnUs),
 		Payload: make([]byte, *payload)}
+	var slowMu sync.Mutex
+	var slowNs []uint64
 	call := func(c pb.EchoClient, m string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -74,7 +77,12 @@ func main() {
 		case "Fast":
 			_, err = c.Fast(ctx, req)
 		case "Slow":
-			_, err = c.Slow(ctx, req)
+			var rep *pb.Rep
+			if rep, err = c.Slow(ctx, req); err == nil {
+				slowMu.Lock()
+				slowNs = append(slowNs, rep.Value)
+				slowMu.Unlock()
+			}
 		case "Deep":
 			_, err = c.Deep(ctx, req)
 		case "Burn":
@@ -133,6 +141,10 @@ func main() {
 		failed += stats[m].failed
 	}
 	fmt.Printf("total ok %d failed %d\n", ok, failed)
+	if len(slowNs) > 0 {
+		sort.Slice(slowNs, func(i, j int) bool { return slowNs[i] < slowNs[j] })
+		fmt.Printf("slow_handler_ns_p50 %d\n", slowNs[(len(slowNs)-1)/2])
+	}
 	if e := firstErr.Load(); e != nil {
 		fmt.Fprintf(os.Stderr, "gogrpc-client: first failure: %s\n", e)
 		os.Exit(1)

@@ -57,9 +57,12 @@ func (s *server) Fast(ctx context.Context, r *pb.Req) (*pb.Rep, error) {
 	return &pb.Rep{Value: uint64(len(r.Payload))}, nil
 }
 
+// Slow replies with how long its delay really took (ns): the truth a tracer's
+// app phase is compared with, since timers wake late on a busy machine.
 func (s *server) Slow(ctx context.Context, r *pb.Req) (*pb.Rep, error) {
+	t0 := time.Now()
 	time.Sleep(s.slow)
-	return &pb.Rep{Value: 1}, nil
+	return &pb.Rep{Value: uint64(time.Since(t0))}, nil
 }
 
 func (s *server) Deep(ctx context.Context, r *pb.Req) (*pb.Rep, error) {
