@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,8 +177,49 @@ static int add_link(struct ls_session *s, struct bpf_link *l)
 	return 0;
 }
 
+#define DETACH_THREADS 128
+
+struct detach_slice {
+	struct bpf_link **links;
+	size_t n, first, step;
+};
+
+static void *detach_slice(void *arg)
+{
+	struct detach_slice *d = arg;
+
+	for (size_t i = d->first; i < d->n; i += d->step)
+		bpf_link__destroy(d->links[i]);
+	return NULL;
+}
+
 static void detach_all(struct ls_session *s)
 {
+	struct detach_slice d[DETACH_THREADS];
+	pthread_t th[DETACH_THREADS];
+	int started[DETACH_THREADS] = { 0 };
+	size_t nth = s->nlinks < DETACH_THREADS ? s->nlinks : DETACH_THREADS;
+
+	/*
+	 * Removing a uprobe waits for an RCU grace period, one after the other
+	 * when done in turn: seconds per hundred uprobes on a busy machine (Go
+	 * binaries have one per RET site). Closed from several threads, the
+	 * waits overlap. The order does not matter to the target: the session's
+	 * state dies with it, and no uretprobe is ever left mid-call on Go code.
+	 */
+	if (s->nlinks > 8) {
+		for (size_t i = 0; i < nth; i++)
+			d[i] = (struct detach_slice){ s->links, s->nlinks, i, nth };
+		for (size_t i = 0; i < nth; i++)
+			started[i] = pthread_create(&th[i], NULL, detach_slice, &d[i]) == 0;
+		for (size_t i = 0; i < nth; i++) {
+			if (started[i])
+				pthread_join(th[i], NULL);
+			else
+				detach_slice(&d[i]);
+		}
+		s->nlinks = 0;
+	}
 	/* Reverse order: return probes and kernel hooks go before what they pair with. */
 	while (s->nlinks)
 		bpf_link__destroy(s->links[--s->nlinks]);

@@ -1,4 +1,5 @@
 #include "procsym.h"
+#include "gopclntab.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,6 +100,54 @@ static void object_free(struct object *o)
 	free(o);
 }
 
+/* A stripped Go executable still names every function in .gopclntab, which its runtime needs. */
+static void load_gopclntab(struct object *o, const char *open_path)
+{
+	struct ls_gopcln *p;
+	size_t n, strsize = 0;
+	char *nstr;
+	struct sym *nsyms;
+
+	if (ls_gopcln_open(open_path, &p, NULL))
+		return;
+	n = ls_gopcln_count(p);
+	for (size_t i = 0; i < n; i++) {
+		struct ls_gopcln_func f;
+
+		if (ls_gopcln_func(p, i, &f) == 0)
+			strsize += strlen(f.name) + 1;
+	}
+	nstr = malloc(strsize ? strsize : 1);
+	nsyms = calloc(n ? n : 1, sizeof(*nsyms));
+	if (!nstr || !nsyms) {
+		free(nstr);
+		free(nsyms);
+		ls_gopcln_free(p);
+		return;
+	}
+	free(o->strings);
+	free(o->syms);
+	o->strings = nstr;
+	o->syms = nsyms;
+	o->nsyms = 0;
+	strsize = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct ls_gopcln_func f;
+		size_t len;
+
+		if (ls_gopcln_func(p, i, &f))
+			continue;
+		len = strlen(f.name) + 1;
+		memcpy(o->strings + strsize, f.name, len);
+		o->syms[o->nsyms].addr = f.entry;
+		o->syms[o->nsyms].size = f.end - f.entry;
+		o->syms[o->nsyms].name = o->strings + strsize;
+		o->nsyms++;
+		strsize += len;
+	}
+	ls_gopcln_free(p);
+}
+
 static void load_object(struct object *o, const char *open_path)
 {
 	Elf *elf = NULL;
@@ -170,6 +219,8 @@ static void load_object(struct object *o, const char *open_path)
 			strsize = 0;
 		}
 	}
+	if (!have_symtab)
+		load_gopclntab(o, open_path);
 	qsort(o->syms, o->nsyms, sizeof(*o->syms), by_addr);
 	if (!o->nsyms)
 		o->error = "no symbol table (stripped)";

@@ -80,5 +80,6 @@ wait_trace
 wait "$CLIENT" || fail "client failed during the joined trace"
 nj=$(jq -s '[.[] | select(.type=="request")] | length' "$TMP/j.json")
 named=$(jq -s '[.[] | select(.type=="request" and .method=="/latscope.gogrpc.Echo/Fast" and .method_from=="operateHeaders")] | length' "$TMP/j.json")
+jq -s -c '[.[] | select(.type=="request")] | group_by([.method, .method_from]) | map({method: .[0].method, from: .[0].method_from, reason: .[0].method_reason, n: length})' "$TMP/j.json"
 check "joined mid-connection: $named of $nj requests named by operateHeaders (>= 95%, and some seen)" test "$nj" -gt 20 -a $((named * 100)) -ge $((nj * 95))
 assert_no_probes

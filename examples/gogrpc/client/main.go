@@ -1,5 +1,6 @@
 // gogrpc-client: drives the gogrpc example server over TLS with a mix of unary
 // and server-streaming RPCs from -c goroutines, for -n rounds each or for -d,
+// (SIGINT or SIGTERM ends the run early: calls in flight finish and count)
 // and prints one line per method, "METHOD ok N failed M", then a total line and
 // the median delay the server measured in Slow ("slow_handler_ns_p50 N").
 // Exits 1 when any RPC failed.
@@ -13,10 +14,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	pb "latscope/gogrpcpb"
@@ -110,6 +113,13 @@ func main() {
 		return err
 	}
 	deadline := time.Now().Add(*dur)
+	var stop int32
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		atomic.StoreInt32(&stop, 1)
+	}()
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	for w := 0; w < *conc; w++ {
@@ -118,7 +128,7 @@ func main() {
 			defer wg.Done()
 			c := clients[w%len(clients)]
 			for r := 0; ; r++ {
-				if *dur > 0 && !time.Now().Before(deadline) || *dur == 0 && r >= *rounds {
+				if atomic.LoadInt32(&stop) != 0 || *dur > 0 && !time.Now().Before(deadline) || *dur == 0 && r >= *rounds {
 					return
 				}
 				for _, m := range methods {
