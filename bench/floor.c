@@ -48,7 +48,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	skel = bench_floor_bpf__open_and_load();
-	links = calloc(nsites * 2 + 1, sizeof(*links));
+	links = calloc(nsites * (2 + 32) + 1, sizeof(*links));
 	if (!skel || !links) {
 		fprintf(stderr, "floor: cannot load: %s\n", strerror(errno));
 		goto cleanup;
@@ -56,8 +56,26 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nsites; i++) {
 		LIBBPF_OPTS(bpf_uprobe_opts, uo);
 
-		if (!sites[i].found || (only && strncmp(sites[i].entry->symbol, only, strlen(only))))
+		const struct ls_catalog_entry *c = sites[i].entry;
+
+		if (!sites[i].found || (only && strncmp(c->symbol, only, strlen(only))))
 			continue;
+		/* Go: where latscope probes it, never a uretprobe: the entry and each RET site. */
+		if (c->flags & LS_CAT_GO) {
+			int rets = c->kind != LS_KIND_GO_HEADERS && c->conv != LS_ARG_GO_STREAM_BX;
+
+			for (size_t r = 0; rets && r < sites[i].nrets; r++) {
+				links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_enter, pid,
+										sites[i].open_path, sites[i].ret_offsets[r], &uo);
+				if (links[nlinks])
+					nlinks++;
+			}
+			links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_enter, pid, sites[i].open_path,
+									sites[i].offset, &uo);
+			if (links[nlinks])
+				nlinks++;
+			continue;
+		}
 		uo.retprobe = true;
 		links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_exit, pid, sites[i].open_path,
 								sites[i].offset, &uo);

@@ -102,6 +102,9 @@ bench_server "example server (unary gRPC Fast)" "$H2SERVER_PID" "https://127.0.0
 	-d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers'
 say ""
 
+# ---- Go gRPC server: throughput, probe hits per RPC, cost per hit vs the floor ------
+bench/go_grpc.sh "$OUT"
+
 # ---- 3. User-space request assembly on one core ------------------------------------
 say "## 3. User-space request assembly (bench/reqrate: HPACK + per-method aggregation, 4 records per request)"
 say ""

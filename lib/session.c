@@ -423,13 +423,18 @@ static int attach_one(struct ls_session *s, struct bpf_program *prog, const stru
 
 static int attach_uprobes(struct ls_session *s)
 {
-	for (size_t i = 0; i < s->nsites; i++) {
-		const struct ls_site *site = &s->sites[i];
+	/*
+	 * Two passes: what names and binds requests (grpc-go's handler entry
+	 * points) before what starts them (TLS), so that no request seen during
+	 * the attach misses its name because its probe came later.
+	 */
+	for (size_t k = 0; k < 2 * s->nsites; k++) {
+		const struct ls_site *site = &s->sites[k % s->nsites];
 		const struct ls_catalog_entry *c = site->entry;
 		uint64_t cookie = LS_COOKIE(c->probe, c->conv, c->kind);
-		int ret, tls;
+		int ret, tls, binds = c->kind == LS_KIND_GO_RPC || c->kind == LS_KIND_GO_HEADERS;
 
-		if (!site->found)
+		if (!site->found || binds != (k < s->nsites))
 			continue;
 		/* Never a uretprobe into Go code: the runtime checks and moves return addresses. */
 		if ((c->flags & LS_CAT_RETPROBE) && (site->is_go || (c->flags & LS_CAT_GO)))

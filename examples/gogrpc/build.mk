@@ -9,14 +9,16 @@ GOG_PATH   := $(abspath $(BUILD))/gogrpc/gopath
 GOG_PB     := $(GOG_PATH)/src/latscope/gogrpcpb
 GOG_ENV    := GO111MODULE=off GOFLAGS= GOPROXY=off GOPATH=$(GOG_PATH):/usr/share/gocode GOBIN=$(GOG_PATH)/bin \
               GOCACHE=$(abspath $(BUILD))/go-cache
-GOG_PLUGINS := $(GOG_PATH)/bin/protoc-gen-go $(GOG_PATH)/bin/protoc-gen-go-grpc
+GOG_PLUGINS := $(GOG_PATH)/bin/.plugins
 
 EXAMPLES += $(GOG_OUT)/gogrpc-server $(GOG_OUT)/gogrpc-server-stripped $(GOG_OUT)/gogrpc-client
 
+# One recipe builds both protoc plugins (a stamp, so that make -j runs it once).
 $(GOG_PLUGINS):
 	$(Q)mkdir -p $(GOG_PATH)/bin
-	@echo "  GO      $@"
+	@echo "  GO      protoc-gen-go protoc-gen-go-grpc"
 	$(Q)$(GOG_ENV) go install google.golang.org/protobuf/cmd/protoc-gen-go google.golang.org/grpc/cmd/protoc-gen-go-grpc
+	$(Q)touch $@
 
 $(GOG_PB)/echo.pb.go: $(GOG_SRC)/echo.proto $(GOG_PLUGINS)
 	$(Q)mkdir -p $(GOG_PATH)/src
