@@ -27,3 +27,5 @@ for hook in kprobe fentry; do
 done
 # Software emulation: fewer requests, and a longer injected delay (see requests_truth.sh).
 vm kprobe requests_truth SLOW_N=400 FAST_N=1000 SLOW_MS=100
+# The Go programs (goroutine call stacks, grpc-go bindings) under the 6.1 verifier.
+vm kprobe go_grpc_smoke
