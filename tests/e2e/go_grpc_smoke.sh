@@ -8,6 +8,9 @@ start_gogrpc -slow-ms 20
 start_trace "$TMP/t.json" -p "$GOGRPC_PID" --json --all -d 120
 gogrpc_client -c 1 -n "${GO_SMOKE_N:-20}" -mix Fast,Slow,Stream > "$TMP/client.txt" || { cat "$TMP/client.txt"; fail "client RPCs failed"; }
 kill -INT "$TRACE_PID"; wait_trace
+hook=$(sed -n 's/^latscope: kernel hook \([a-z]*\);.*/\1/p' "$TMP/t.json.err")
+echo "kernel hook: $hook"
+[[ $KHOOK == auto || $hook == "$KHOOK" ]] || fail "kernel hook is $hook, expected $KHOOK"
 sent=$(sed -n 's/^total ok \([0-9]*\) failed 0$/\1/p' "$TMP/client.txt")
 n=$(jq -s '[.[] | select(.type=="request" and .method_from=="operateHeaders" and (.method | startswith("/latscope.gogrpc.Echo/")))] | length' "$TMP/t.json")
 d=$(jq -s '[.[] | select(.type=="request" and .phases.decode > 0 and .phases.encode > 0 and .proto_match=="goroutine-stream")] | length' "$TMP/t.json")
