@@ -15,7 +15,7 @@ struct stream_info {
 	uint32_t stream;
 	uint32_t used;
 	char path[LS_METHOD_LEN];
-	char server_path[LS_METHOD_LEN]; /* as the server's own HTTP/2 code decoded it (grpc-go operateHeaders) */
+	char server_path[LS_METHOD_REC_MAX]; /* as the server's own HTTP/2 code decoded it (grpc-go operateHeaders) */
 	char http_method[16];
 	int status, grpc_status;
 	const char *reason; /* why path is unknown */
