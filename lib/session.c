@@ -13,6 +13,7 @@
 #include <linux/perf_event.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "latscope.skel.h"
@@ -23,6 +24,9 @@ struct ls_session {
 	struct latscope_bpf *skel;
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
+	int mfds[64];     /* uprobe_multi links (Go probes: one per program and binary) */
+	size_t nmfds;
+	int uprobe_multi; /* the kernel has uprobe_multi links: Go programs are loaded for them */
 	size_t nuprobes;
 	struct ring_buffer *rb;
 	struct ls_site *sites;
@@ -181,15 +185,20 @@ static int add_link(struct ls_session *s, struct bpf_link *l)
 
 struct detach_slice {
 	struct bpf_link **links;
-	size_t n, first, step;
+	const int *fds;
+	size_t n, nfds, first, step;
 };
 
 static void *detach_slice(void *arg)
 {
 	struct detach_slice *d = arg;
 
-	for (size_t i = d->first; i < d->n; i += d->step)
-		bpf_link__destroy(d->links[i]);
+	for (size_t i = d->first; i < d->n + d->nfds; i += d->step) {
+		if (i < d->n)
+			bpf_link__destroy(d->links[i]);
+		else
+			close(d->fds[i - d->n]);
+	}
 	return NULL;
 }
 
@@ -198,7 +207,7 @@ static void detach_all(struct ls_session *s)
 	struct detach_slice d[DETACH_THREADS];
 	pthread_t th[DETACH_THREADS];
 	int started[DETACH_THREADS] = { 0 };
-	size_t nth = s->nlinks < DETACH_THREADS ? s->nlinks : DETACH_THREADS;
+	size_t all = s->nlinks + s->nmfds, nth = all < DETACH_THREADS ? all : DETACH_THREADS;
 
 	/*
 	 * Removing a uprobe waits for an RCU grace period, one after the other
@@ -207,9 +216,9 @@ static void detach_all(struct ls_session *s)
 	 * waits overlap. The order does not matter to the target: the session's
 	 * state dies with it, and no uretprobe is ever left mid-call on Go code.
 	 */
-	if (s->nlinks > 8) {
+	if (all > 4) {
 		for (size_t i = 0; i < nth; i++)
-			d[i] = (struct detach_slice){ s->links, s->nlinks, i, nth };
+			d[i] = (struct detach_slice){ s->links, s->mfds, s->nlinks, s->nmfds, i, nth };
 		for (size_t i = 0; i < nth; i++)
 			started[i] = pthread_create(&th[i], NULL, detach_slice, &d[i]) == 0;
 		for (size_t i = 0; i < nth; i++) {
@@ -219,7 +228,10 @@ static void detach_all(struct ls_session *s)
 				detach_slice(&d[i]);
 		}
 		s->nlinks = 0;
+		s->nmfds = 0;
 	}
+	while (s->nmfds)
+		close(s->mfds[--s->nmfds]);
 	/* Reverse order: return probes and kernel hooks go before what they pair with. */
 	while (s->nlinks)
 		bpf_link__destroy(s->links[--s->nlinks]);
@@ -254,6 +266,139 @@ static void report(struct ls_session *s, enum ls_khook h, const char *fmt, ...)
 	va_end(ap);
 	if (len < sizeof(s->khook_report) - 1)
 		strcat(s->khook_report, "\n");
+}
+
+/*
+ * Go functions get a uprobe per RET site: ~80 for a grpc-go server. Each
+ * classic uprobe is its own perf event, and removing one waits for an RCU
+ * grace period: seconds per detach on a busy machine. A uprobe_multi link
+ * (Linux 6.6) carries all the offsets of one program in one binary and is
+ * removed with one wait. Debian 12's libbpf predates it: the link is made
+ * with the bpf() syscall directly.
+ */
+#define LS_BPF_TRACE_UPROBE_MULTI 48 /* enum bpf_attach_type, Linux 6.6 uapi */
+#define GO_PROGS 4
+
+/*
+ * The Go programs attached by uprobe_multi, in attach order: what binds
+ * requests to names before what starts them. go_ret (TLS returns) stays a
+ * classic uprobe: it tail-calls through the same program array as the C
+ * TLS return program, and programs sharing a program array must share an
+ * attach type.
+ */
+static struct bpf_program *go_prog(struct latscope_bpf *skel, int i)
+{
+	struct bpf_program *p[GO_PROGS] = { skel->progs.go_grpc_enter, skel->progs.go_grpc_ret,
+					    skel->progs.go_ret_lib, skel->progs.go_enter };
+
+	return p[i];
+}
+
+static int kernel_has_uprobe_multi(const char *btf_path)
+{
+	struct btf *btf = btf__parse(btf_path, NULL);
+	int has;
+
+	if (!btf)
+		return 0;
+	has = btf__find_by_name_kind(btf, "bpf_uprobe_multi_link", BTF_KIND_STRUCT) >= 0;
+	btf__free(btf);
+	return has;
+}
+
+static int uprobe_multi_link(int prog_fd, pid_t pid, const char *path, const uint64_t *offs, const uint64_t *cookies,
+			     uint32_t n)
+{
+	/* union bpf_attr's link_create: prog_fd, target_fd, attach_type, flags, then uprobe_multi at 16. */
+	unsigned char attr[64] = { 0 };
+	uint32_t u32 = (uint32_t)prog_fd;
+	uint64_t u64;
+
+	memcpy(attr + 0, &u32, 4);
+	u32 = LS_BPF_TRACE_UPROBE_MULTI;
+	memcpy(attr + 8, &u32, 4);
+	u64 = (uintptr_t)path;
+	memcpy(attr + 16, &u64, 8);
+	u64 = (uintptr_t)offs;
+	memcpy(attr + 24, &u64, 8);
+	u64 = (uintptr_t)cookies;
+	memcpy(attr + 40, &u64, 8);
+	memcpy(attr + 48, &n, 4);
+	u32 = (uint32_t)pid;
+	memcpy(attr + 56, &u32, 4);
+	return (int)syscall(__NR_bpf, BPF_LINK_CREATE, attr, sizeof(attr));
+}
+
+/* Every Go uprobe of one program: one uprobe_multi link per traced binary. 0, or -errno with s->err set. */
+static int attach_go_multi(struct ls_session *s, int which)
+{
+	struct bpf_program *prog = go_prog(s->skel, which);
+	uint64_t *offs = NULL, *cookies = NULL;
+	int ret = 0;
+
+	offs = calloc(s->nsites * 33 + 1, sizeof(*offs));
+	cookies = calloc(s->nsites * 33 + 1, sizeof(*cookies));
+	if (!offs || !cookies) {
+		ret = ls_err(s->err, ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	/* One group per (pid, binary): the first site not yet grouped starts it. */
+	for (size_t first = 0; first < s->nsites; first++) {
+		const struct ls_site *f = &s->sites[first];
+		uint32_t n = 0;
+		int fd, dup = 0;
+
+		if (!f->found || !(f->entry->flags & LS_CAT_GO))
+			continue;
+		for (size_t j = 0; j < first && !dup; j++)
+			dup = s->sites[j].found && (s->sites[j].entry->flags & LS_CAT_GO) && s->sites[j].pid == f->pid &&
+			      !strcmp(s->sites[j].open_path, f->open_path);
+		if (dup)
+			continue;
+		for (size_t i = first; i < s->nsites; i++) {
+			const struct ls_site *site = &s->sites[i];
+			const struct ls_catalog_entry *c = site->entry;
+			uint64_t cookie = LS_COOKIE(c->probe, c->conv, c->kind);
+			int binds = c->kind == LS_KIND_GO_RPC || c->kind == LS_KIND_GO_HEADERS;
+			int tls = c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE ||
+				  c->kind == LS_KIND_TLS_HANDSHAKE;
+			struct bpf_program *ret_prog = binds ? (c->conv == LS_ARG_GO_STREAM_DI ? s->skel->progs.go_grpc_ret : NULL)
+						       : tls ? NULL : s->skel->progs.go_ret_lib;
+			struct bpf_program *entry_prog = binds ? s->skel->progs.go_grpc_enter : s->skel->progs.go_enter;
+
+			if (!site->found || !(c->flags & LS_CAT_GO) || site->pid != f->pid || strcmp(site->open_path, f->open_path))
+				continue;
+			for (size_t r = 0; ret_prog == prog && r < site->nrets; r++) {
+				offs[n] = site->ret_offsets[r];
+				cookies[n++] = cookie;
+			}
+			if (entry_prog == prog) {
+				offs[n] = site->offset;
+				cookies[n++] = cookie;
+			}
+		}
+		if (!n)
+			continue;
+		if (s->nmfds == sizeof(s->mfds) / sizeof(s->mfds[0])) {
+			ret = ls_err(s->err, E2BIG, "too many traced Go binaries");
+			goto cleanup;
+		}
+		fd = uprobe_multi_link(bpf_program__fd(prog), f->pid, f->open_path, offs, cookies, n);
+		if (fd < 0) {
+			ret = errno;
+			if (!ls_proc_alive(f->pid))
+				ret = ls_err(s->err, ESRCH, "pid %d: process exited while attaching", (int)f->pid);
+			else
+				ret = ls_err(s->err, ret, "%s: cannot attach %u Go uprobes: %s", f->path, n, strerror(ret));
+			goto cleanup;
+		}
+		s->mfds[s->nmfds++] = fd;
+		s->nuprobes += n;
+	}
+cleanup:
+	free(offs);
+	free(cookies);
+	return ret;
 }
 
 /* Open, configure, load and attach the kernel side with hook variant h. 0 or -errno. */
@@ -317,6 +462,9 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		bpf_program__set_autoload(s->skel->progs.go_ret_lib, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_grpc_enter, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_grpc_ret, go && s->attach_uprobes);
+		s->uprobe_multi = go && s->attach_uprobes && kernel_has_uprobe_multi(s->btf_path);
+		for (int i = 0; s->uprobe_multi && i < GO_PROGS; i++)
+			bpf_program__set_expected_attach_type(go_prog(s->skel, i), LS_BPF_TRACE_UPROBE_MULTI);
 		bpf_program__set_autoload(s->skel->progs.probe_enter, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit_lib, s->attach_uprobes);
@@ -428,6 +576,12 @@ static int attach_uprobes(struct ls_session *s)
 	 * points) before what starts them (TLS), so that no request seen during
 	 * the attach misses its name because its probe came later.
 	 */
+	for (int i = 0; s->uprobe_multi && i < GO_PROGS; i++) {
+		int ret = attach_go_multi(s, i);
+
+		if (ret)
+			return ret;
+	}
 	for (size_t k = 0; k < 2 * s->nsites; k++) {
 		const struct ls_site *site = &s->sites[k % s->nsites];
 		const struct ls_catalog_entry *c = site->entry;
@@ -441,6 +595,13 @@ static int attach_uprobes(struct ls_session *s)
 			return ls_err(s->err, EINVAL, "%s: %s: refusing a uretprobe on a Go function (it corrupts goroutine stacks)",
 				      site->path, c->symbol);
 		tls = c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE || c->kind == LS_KIND_TLS_HANDSHAKE;
+		/* With uprobe_multi links (attached above), only Go TLS returns remain classic uprobes. */
+		if (s->uprobe_multi && (c->flags & LS_CAT_GO)) {
+			for (size_t r = 0; tls && !binds && r < site->nrets; r++)
+				if ((ret = attach_one(s, s->skel->progs.go_ret, site, site->ret_offsets[r], 0, cookie)))
+					return ret;
+			continue;
+		}
 		/*
 		 * grpc-go's handler entry points are not timed: the entry binds the
 		 * goroutine to its stream; a handler's RETs end that (WriteStatus,
