@@ -59,7 +59,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	skel = bench_floor_bpf__open_and_load();
-	links = calloc(nsites * (2 + 2 * LS_PLACE_MAX_CALLSITES) + 1, sizeof(*links));
+	links = calloc(nsites * (33 + 2 * LS_PLACE_MAX_CALLSITES) + 1, sizeof(*links));
 	if (!skel || !links) {
 		fprintf(stderr, "floor: cannot load: %s\n", strerror(errno));
 		goto cleanup;
@@ -68,8 +68,9 @@ int main(int argc, char **argv)
 		LIBBPF_OPTS(bpf_uprobe_opts, uo);
 
 		const struct ls_placement *pl = ls_placement_of(place, i);
+		const struct ls_catalog_entry *c = sites[i].entry;
 
-		if (!sites[i].found || (only && strncmp(sites[i].entry->symbol, only, strlen(only))))
+		if (!sites[i].found || (only && strncmp(c->symbol, only, strlen(only))))
 			continue;
 		for (size_t k = 0; pl && pl->used == LS_PLACE_CALLSITE && k < pl->ncs; k++) {
 			const struct ls_callsite *cs = &pl->cs[k];
@@ -87,6 +88,22 @@ int main(int argc, char **argv)
 		}
 		if (pl && !pl->entry_probe)
 			continue;
+		/* Go: where latscope probes it, never a uretprobe: the entry and each RET site. */
+		if (c->flags & LS_CAT_GO) {
+			int rets = c->kind != LS_KIND_GO_HEADERS && c->conv != LS_ARG_GO_STREAM_BX;
+
+			for (size_t r = 0; rets && r < sites[i].nrets; r++) {
+				links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_enter, pid,
+										sites[i].open_path, sites[i].ret_offsets[r], &uo);
+				if (links[nlinks])
+					nlinks++;
+			}
+			links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_enter, pid, sites[i].open_path,
+									sites[i].offset, &uo);
+			if (links[nlinks])
+				nlinks++;
+			continue;
+		}
 		uo.retprobe = true;
 		links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_exit, pid, sites[i].open_path,
 								sites[i].offset, &uo);

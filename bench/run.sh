@@ -153,6 +153,9 @@ say ""
 # ---- 4. (issue 3) Probe hits per request and cost per hit against the floor -----------
 bench/h2hits.sh | tee -a "$OUT"
 
+# ---- Go gRPC server: throughput, probe hits per RPC, cost per hit vs the floor ------
+bench/go_grpc.sh "$OUT"
+
 # ---- 3. User-space request assembly on one core ------------------------------------
 say "## 3. User-space request assembly (bench/reqrate: HPACK + per-method aggregation, 4 records per request)"
 say ""

@@ -760,6 +760,38 @@ static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, 
 	bpf_loop(BATCH_MAX, attrib_one, &L, 0);
 }
 
+/* ---- grpc-go: which request a handler goroutine serves ------------------------------ */
+
+struct ls_gkey {
+	__u32 pid;
+	__u32 _pad;
+	__u64 g;   /* the goroutine (R14 in Go's register ABI), or another Go pointer */
+};
+
+/* Struct offsets of each traced Go binary (per pid), set by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LS_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct ls_go_offsets);
+} go_offs SEC(".maps");
+
+/* grpc-go *http2Server -> the TLS connection its reader goroutine reads (learnt at operateHeaders). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ls_gkey);
+	__type(value, __u64);
+} go_transports SEC(".maps");
+
+/* A handler goroutine -> the request (connection, stream) whose transport stream it serves. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ls_gkey);
+	__type(value, struct ls_req_key);
+} go_serving SEC(".maps");
+
 /* ---- Library calls: one entry and one return program for every catalog entry ------ */
 
 /*
@@ -1057,6 +1089,23 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 
 	if (!ok || !emit_requests)
 		return 0;
+	/* On a grpc-go handler goroutine: the request is the one whose transport stream it serves. */
+	if (g && (kind == LS_KIND_DECODE || kind == LS_KIND_ENCODE)) {
+		struct ls_gkey gk = { .pid = pid, .g = g };
+		struct ls_req_key *rk = bpf_map_lookup_elem(&go_serving, &gk);
+
+		if (rk) {
+			struct ls_req *r = bpf_map_lookup_elem(&reqs, rk);
+
+			if (r) {
+				r->ph[kind == LS_KIND_DECODE ? LS_PH_DECODE : LS_PH_ENCODE] += self;
+				r->flags |= LS_RQ_PROTO_STREAM;
+			} else {
+				count(LS_CNT_PROTO_UNMATCHED);
+			}
+			return 0;
+		}
+	}
 	if (kind == LS_KIND_DECODE) {
 		struct ls_req_key k = {};
 		struct ls_req *r = NULL;
@@ -1238,12 +1287,6 @@ int cs_exit_lib(struct pt_regs *ctx)
 
 /* ---- Go: per-goroutine call stacks, entry after the stack check, uprobes on RETs ---- */
 
-struct ls_gkey {
-	__u32 pid;
-	__u32 _pad;
-	__u64 g;   /* the goroutine (R14 in Go's register ABI) */
-};
-
 /* Goroutines move between threads: their calls are kept per goroutine. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -1319,6 +1362,116 @@ SEC("uprobe")
 int go_ret_lib(struct pt_regs *ctx)
 {
 	return go_return(ctx, 0);
+}
+
+/*
+ * grpc-go's transport decoded a HEADERS frame (operateHeaders, on the
+ * connection's reader goroutine): the MetaHeadersFrame carries the decoded
+ * fields, so :path is read from them; no HPACK state is needed, which names
+ * streams of connections latscope joined mid-flight too. The reader
+ * goroutine's last TLS read names the connection; the transport is
+ * remembered so that handler goroutines find it from their stream.
+ */
+static __always_inline int grpc_headers(struct pt_regs *ctx, const struct ls_go_offsets *off, struct ls_gkey *key)
+{
+	struct ls_thread *gt = bpf_map_lookup_elem(&gthreads, key);
+	struct ls_gkey tk = { .pid = key->pid, .g = ctx->ax };
+	__u64 conn, hf = 0, fields = 0, nfields = 0;
+	struct ls_method_rec *rec;
+	__u32 sid = 0;
+
+	if (!gt || !(conn = gt->last_conn))
+		return 0;
+	bpf_map_update_elem(&go_transports, &tk, &conn, BPF_ANY);
+	if (bpf_probe_read_user(&hf, sizeof(hf), (void *)(ctx->bx + off->mhf_headers)) || !hf ||
+	    bpf_probe_read_user(&sid, sizeof(sid), (void *)(hf + off->hf_frame_header + off->fh_stream_id)) ||
+	    bpf_probe_read_user(&fields, sizeof(fields), (void *)(ctx->bx + off->mhf_fields)) ||
+	    bpf_probe_read_user(&nfields, sizeof(nfields), (void *)(ctx->bx + off->mhf_fields + 8)))
+		return 0;
+	/* Pseudo-headers come first: :path is among the first few fields. */
+	for (__u32 i = 0; i < 8 && i < nfields; i++) {
+		__u64 f = fields + (__u64)i * off->field_size, name[2] = {}, val[2] = {};
+		char nm[5] = {};
+		__u32 n;
+
+		if (bpf_probe_read_user(name, sizeof(name), (void *)(f + off->field_name)) || name[1] != 5 ||
+		    bpf_probe_read_user(nm, sizeof(nm), (void *)name[0]) ||
+		    nm[0] != ':' || nm[1] != 'p' || nm[2] != 'a' || nm[3] != 't' || nm[4] != 'h')
+			continue;
+		if (bpf_probe_read_user(val, sizeof(val), (void *)(f + off->field_value)) || !val[1])
+			return 0;
+		rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
+		if (!rec) {
+			count(LS_CNT_RB_DROPS);
+			return 0;
+		}
+		n = val[1] < LS_METHOD_REC_MAX - 1 ? (__u32)val[1] : LS_METHOD_REC_MAX - 1;
+		rec->type = LS_REC_METHOD;
+		rec->len = (__u16)n;
+		rec->pid = key->pid;
+		rec->stream = sid;
+		rec->_pad = 0;
+		rec->conn = conn;
+		if (bpf_probe_read_user(rec->name, n & (LS_METHOD_REC_MAX - 1), (void *)val[0]))
+			rec->len = 0;
+		bpf_ringbuf_submit(rec, rb_flags());
+		return 0;
+	}
+	return 0;
+}
+
+/* grpc-go entries that are not timed: a handler goroutine taking a stream, the transport's headers. */
+SEC("uprobe")
+int go_grpc_enter(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32, cookie = (__u32)bpf_get_attach_cookie(ctx);
+	struct ls_gkey key = { .pid = pid, .g = ctx->r14 };
+	const struct ls_go_offsets *off;
+	struct ls_gkey tk = { .pid = pid };
+	struct ls_req_key rk = { .pid = pid };
+	__u64 stream, bx, di, *conn;
+	__u32 probe = LS_COOKIE_PROBE(cookie);
+
+	if (!target_slot(pid) || !key.g || !(off = bpf_map_lookup_elem(&go_offs, &pid)))
+		return 0;
+	/* Handlers are counted at their RETs: an entry fires again when morestack restarts the function. */
+	if (probe < LS_PROBE_MAX && LS_COOKIE_KIND(cookie) == LS_KIND_GO_HEADERS)
+		account(probe, 1, 0, 0);
+	if (!emit_requests)
+		return 0;
+	if (LS_COOKIE_CONV(cookie) == LS_ARG_GO_HEADERS)
+		return grpc_headers(ctx, off, &key);
+	/* Both registers read as they are: the verifier refuses a computed offset into the context. */
+	bx = ctx->bx;
+	di = ctx->di;
+	barrier_var(bx);
+	barrier_var(di);
+	stream = LS_COOKIE_CONV(cookie) == LS_ARG_GO_STREAM_BX ? bx : di;
+	if (bpf_probe_read_user(&rk.stream, sizeof(rk.stream), (void *)(stream + off->stream_id)) ||
+	    bpf_probe_read_user(&tk.g, sizeof(tk.g), (void *)(stream + off->stream_st + 8)))
+		return 0;
+	conn = bpf_map_lookup_elem(&go_transports, &tk);
+	if (!conn)
+		return 0;
+	rk.conn = *conn;
+	bpf_map_update_elem(&go_serving, &key, &rk, BPF_ANY);
+	return 0;
+}
+
+/* A handler returned (RET sites of processUnaryRPC/processStreamingRPC): the goroutine serves no stream. */
+SEC("uprobe")
+int go_grpc_ret(struct pt_regs *ctx)
+{
+	struct ls_gkey key = { .pid = bpf_get_current_pid_tgid() >> 32, .g = ctx->r14 };
+	__u32 probe = LS_COOKIE_PROBE(bpf_get_attach_cookie(ctx));
+
+	if (!target_slot(key.pid))
+		return 0;
+	if (probe < LS_PROBE_MAX)
+		account(probe, 1, 0, 0);
+	bpf_map_delete_elem(&go_serving, &key);
+	return 0;
 }
 
 /* Tail-called by a TLS read or write return: follow its frames and attribute the call to their streams. */

@@ -39,8 +39,14 @@ enum ls_probe {
 	LS_PROBE_GO_H2_WRITE_DATA,
 	LS_PROBE_GO_PB_UNMARSHAL,
 	LS_PROBE_GO_PB_MARSHAL,
+	LS_PROBE_GO_GRPC_HEADERS,   /* grpc-go transport.(*http2Server).operateHeaders */
+	LS_PROBE_GO_GRPC_UNARY,     /* grpc.(*Server).processUnaryRPC */
+	LS_PROBE_GO_GRPC_STREAMING, /* grpc.(*Server).processStreamingRPC */
+	LS_PROBE_GO_GRPC_STATUS,    /* transport.(*http2Server).WriteStatus */
+	LS_PROBE_GO_GRPC_UNMARSHAL, /* grpc encoding/proto codec.Unmarshal */
+	LS_PROBE_GO_GRPC_MARSHAL,   /* grpc encoding/proto codec.Marshal */
 	LS_PROBE_COUNT,
-	LS_PROBE_MAX = 32, /* size of the statistics array: room to grow */
+	LS_PROBE_MAX = 48, /* size of the statistics array: room to grow */
 };
 
 /* How a probe's arguments and result are read (the catalog's "abi" column). */
@@ -58,6 +64,9 @@ enum ls_argconv {
 	LS_ARG_GO_RW = 10,      /* (c *T) f(b []byte) (n int, err error): RAX=c, RBX=b.ptr, RCX=b.len; n in RAX */
 	LS_ARG_GO_ERR = 11,     /* (c *T) f(...) error: ok when the error (RAX, its type word) is nil */
 	LS_ARG_GO_ANY = 12,     /* timing only */
+	LS_ARG_GO_HEADERS = 13, /* (t *http2Server) operateHeaders(frame *http2.MetaHeadersFrame, ...): RAX=t, RBX=frame */
+	LS_ARG_GO_STREAM_DI = 14, /* (s *Server) f(t ServerTransport, stream *transport.Stream, ...): stream in RDI */
+	LS_ARG_GO_STREAM_BX = 15, /* (t *http2Server) f(s *transport.Stream, ...): stream in RBX */
 };
 
 /*
@@ -89,6 +98,8 @@ enum ls_kind {
 	LS_KIND_H2_OUT,
 	LS_KIND_DECODE,
 	LS_KIND_ENCODE,
+	LS_KIND_GO_RPC,     /* a grpc-go handler goroutine takes a transport stream: its decodes/encodes are that request's */
+	LS_KIND_GO_HEADERS, /* grpc-go's transport decoded a request's headers: the method, without HPACK */
 };
 
 /*
@@ -124,6 +135,7 @@ enum ls_rec_type {
 	LS_REC_REQUEST = 3, /* a finished request with its phases (struct ls_request) */
 	LS_REC_HEADERS = 4, /* an HTTP/2 header block fragment, for HPACK (struct ls_headers) */
 	LS_REC_SLOW_STACK = 5, /* a thread's stacks when its request crossed the threshold (struct ls_slow_stack) */
+	LS_REC_METHOD = 6,  /* a stream's method as the server's own HTTP/2 code decoded it (struct ls_method_rec) */
 };
 
 /* Every record starts with these 8 bytes. */
@@ -191,6 +203,7 @@ struct ls_stats {
 #define LS_RQ_RESET      (1u << 2) /* ended by RST_STREAM */
 #define LS_RQ_OVERLAP    (1u << 3) /* measured phases exceeded the total: app clamped to 0 */
 #define LS_RQ_PROTO_FIFO (1u << 4) /* decode/encode matched to the request by their order on the thread */
+#define LS_RQ_PROTO_STREAM (1u << 5) /* decode/encode matched by the grpc-go transport stream their goroutine serves */
 
 struct ls_request {
 	__u16 type;       /* LS_REC_REQUEST */
@@ -226,6 +239,35 @@ struct ls_headers {
 	__u32 len;        /* bytes in data[] */
 	__u64 conn;
 	__u8 data[LS_HD_MAX];
+};
+
+/* A stream's :path read from the server's decoded header fields (grpc-go operateHeaders). */
+#define LS_METHOD_REC_MAX 128
+struct ls_method_rec {
+	__u16 type;       /* LS_REC_METHOD */
+	__u16 len;        /* bytes in name[] (truncated to LS_METHOD_REC_MAX - 1) */
+	__u32 pid;
+	__u32 stream;
+	__u32 _pad;
+	__u64 conn;
+	char name[LS_METHOD_REC_MAX];
+};
+
+/*
+ * Struct layouts of a Go binary that the grpc-go probes read (byte offsets),
+ * from its DWARF or, when stripped, from lib/gooffsets.c's version table.
+ */
+struct ls_go_offsets {
+	__u32 stream_id;       /* transport.Stream.id (uint32) */
+	__u32 stream_st;       /* transport.Stream.st (ServerTransport interface: data word at +8) */
+	__u32 stream_method;   /* transport.Stream.method (string) */
+	__u32 mhf_headers;     /* http2.MetaHeadersFrame.HeadersFrame (*HeadersFrame) */
+	__u32 mhf_fields;      /* http2.MetaHeadersFrame.Fields ([]hpack.HeaderField) */
+	__u32 hf_frame_header; /* http2.HeadersFrame.FrameHeader */
+	__u32 fh_stream_id;    /* http2.FrameHeader.StreamID (uint32) */
+	__u32 field_size;      /* size of hpack.HeaderField */
+	__u32 field_name;      /* hpack.HeaderField.Name (string) */
+	__u32 field_value;     /* hpack.HeaderField.Value (string) */
 };
 
 /* Per target-slot and phase (LS_PH_SLOTS per slot): request phase distributions, exact under drops. */

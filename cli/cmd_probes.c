@@ -119,8 +119,11 @@ static void print_json(struct ls_session *s, pid_t pid, int net)
 			}
 		}
 		if (site->found && (site->entry->flags & LS_CAT_GO))
-			printf(",\"ret_sites\":%zu,\"entry_after_stack_check\":%s,\"go_version\":\"%s\"", site->nrets,
-			       site->after_check ? "true" : "false", site->go_version);
+			printf(",\"ret_sites\":%zu,\"entry_after_stack_check\":%s,\"go_version\":\"%s\",\"symbols\":\"%s\"",
+			       site->nrets, site->after_check ? "true" : "false", site->go_version,
+			       site->symbols ? site->symbols : "");
+		if (site->found && site->has_offsets)
+			printf(",\"offsets\":\"%s\"", site->offsets_from);
 		else {
 			printf(",\"reason\":");
 			cli_json_str(stdout, site->reason);

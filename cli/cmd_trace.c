@@ -98,6 +98,8 @@ static void print_request(struct trace_ctx *t, const struct ls_req_view *v)
 			printf(",\"method_reason\":");
 			cli_json_str(stdout, v->method_reason);
 		}
+		if (v->method_from)
+			printf(",\"method_from\":\"%s\"", v->method_from);
 		if (v->http_method[0])
 			printf(",\"http_method\":\"%s\"", v->http_method);
 		if (v->status >= 0)
@@ -115,6 +117,11 @@ static void print_request(struct trace_ctx *t, const struct ls_req_view *v)
 		       (unsigned long long)q->bytes_out);
 		if (q->flags & LS_RQ_OVERLAP)
 			printf(",\"overlap\":true");
+		/* How decode/encode were matched to this request. */
+		if (q->flags & LS_RQ_PROTO_STREAM)
+			printf(",\"proto_match\":\"goroutine-stream\"");
+		else if (q->flags & LS_RQ_PROTO_FIFO)
+			printf(",\"proto_match\":\"thread-order\"");
 		printf("}\n");
 		return;
 	}
@@ -147,6 +154,7 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 			print_call(t, rec);
 		break;
 	case LS_REC_HEADERS:
+	case LS_REC_METHOD:
 	case LS_REC_REQUEST:
 		r = ls_reqs_feed(t->reqs, rec, size, &v);
 		if (r < 0) {

@@ -64,6 +64,20 @@ static const struct ls_catalog_entry catalog[] = {
 	GO("go", "net/http.(*http2Framer).WriteDataPadded", "h2", LS_PROBE_GO_H2_WRITE_DATA,    LS_ARG_GO_ANY, LS_KIND_H2_OUT),
 	GO("go", "google.golang.org/protobuf/proto.UnmarshalOptions.unmarshal", "proto", LS_PROBE_GO_PB_UNMARSHAL, LS_ARG_GO_ANY, LS_KIND_DECODE),
 	GO("go", "google.golang.org/protobuf/proto.MarshalOptions.marshal",     "proto", LS_PROBE_GO_PB_MARSHAL,   LS_ARG_GO_ANY, LS_KIND_ENCODE),
+	/*
+	 * grpc-go. operateHeaders runs on the connection's reader goroutine with
+	 * the header fields already decoded: it names the stream. The handler
+	 * runs on a goroutine of its own: processUnaryRPC/processStreamingRPC
+	 * (and WriteStatus) tell which transport stream that goroutine serves, so
+	 * its decodes and encodes go to the right request. The codec wraps
+	 * protobuf's unmarshal/marshal (the outermost call counts).
+	 */
+	GO("grpc-go", "google.golang.org/grpc/internal/transport.(*http2Server).operateHeaders", "h2", LS_PROBE_GO_GRPC_HEADERS, LS_ARG_GO_HEADERS, LS_KIND_GO_HEADERS),
+	GO("grpc-go", "google.golang.org/grpc.(*Server).processUnaryRPC",     "app", LS_PROBE_GO_GRPC_UNARY,     LS_ARG_GO_STREAM_DI, LS_KIND_GO_RPC),
+	GO("grpc-go", "google.golang.org/grpc.(*Server).processStreamingRPC", "app", LS_PROBE_GO_GRPC_STREAMING, LS_ARG_GO_STREAM_DI, LS_KIND_GO_RPC),
+	GO("grpc-go", "google.golang.org/grpc/internal/transport.(*http2Server).WriteStatus", "h2", LS_PROBE_GO_GRPC_STATUS, LS_ARG_GO_STREAM_BX, LS_KIND_GO_RPC),
+	GO("grpc-go", "google.golang.org/grpc/encoding/proto.codec.Unmarshal", "proto", LS_PROBE_GO_GRPC_UNMARSHAL, LS_ARG_GO_ANY, LS_KIND_DECODE),
+	GO("grpc-go", "google.golang.org/grpc/encoding/proto.codec.Marshal",   "proto", LS_PROBE_GO_GRPC_MARSHAL,   LS_ARG_GO_ANY, LS_KIND_ENCODE),
 #undef GO
 };
 
@@ -108,6 +122,12 @@ static const char *const probe_names[LS_PROBE_COUNT] = {
 	[LS_PROBE_GO_H2_WRITE_DATA] = "http2.(*Framer).WriteDataPadded",
 	[LS_PROBE_GO_PB_UNMARSHAL] = "proto.UnmarshalOptions.unmarshal",
 	[LS_PROBE_GO_PB_MARSHAL] = "proto.MarshalOptions.marshal",
+	[LS_PROBE_GO_GRPC_HEADERS] = "transport.(*http2Server).operateHeaders",
+	[LS_PROBE_GO_GRPC_UNARY] = "grpc.(*Server).processUnaryRPC",
+	[LS_PROBE_GO_GRPC_STREAMING] = "grpc.(*Server).processStreamingRPC",
+	[LS_PROBE_GO_GRPC_STATUS] = "transport.(*http2Server).WriteStatus",
+	[LS_PROBE_GO_GRPC_UNMARSHAL] = "grpc proto codec.Unmarshal",
+	[LS_PROBE_GO_GRPC_MARSHAL] = "grpc proto codec.Marshal",
 };
 
 const struct ls_catalog_entry *ls_catalog(size_t *n)

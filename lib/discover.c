@@ -1,6 +1,7 @@
 #include "discover.h"
 #include "elfsym.h"
 #include "gofunc.h"
+#include "gooffsets.h"
 #include "util.h"
 
 #include <errno.h>
@@ -142,6 +143,7 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 				break;
 			}
 			s->found = 1;
+			s->symbols = sym.from_gopclntab ? ".gopclntab" : sym.from_symtab ? ".symtab" : ".dynsym";
 			s->is_go = ls_elf_is_go(elfs[i]);
 			if (s->is_go)
 				ls_go_version(elfs[i], s->go_version, sizeof(s->go_version));
@@ -164,6 +166,17 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 					snprintf(s->reason, sizeof(s->reason), "cannot place Go probes: %.200s", e2);
 					found++;
 					continue;
+				}
+				if (cat[c].kind == LS_KIND_GO_RPC || cat[c].kind == LS_KIND_GO_HEADERS) {
+					if (ls_go_offsets(objs[i].open_path, elfs[i], &s->go_off, s->offsets_from,
+							  sizeof(s->offsets_from), e2)) {
+						s->found = 0;
+						snprintf(s->path, sizeof(s->path), "%s", objs[i].path);
+						snprintf(s->reason, sizeof(s->reason), "struct offsets unknown: %.200s", e2);
+						found++;
+						continue;
+					}
+					s->has_offsets = 1;
 				}
 				s->after_check = gf.after_check;
 				for (size_t r = 0; r < gf.nrets && r < 32; r++)

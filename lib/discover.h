@@ -7,6 +7,7 @@
 
 #include "catalog.h"
 #include "procmaps.h"
+#include "latscope.h"
 
 struct ls_site {
 	const struct ls_catalog_entry *entry;
@@ -23,6 +24,11 @@ struct ls_site {
 	size_t nrets;
 	uint64_t ret_offsets[32];
 	char go_version[32];
+	const char *symbols;         /* where the function was found: ".symtab", ".dynsym", ".gopclntab" */
+	/* grpc-go probes that read structs: the binary's field offsets and where they came from */
+	int has_offsets;
+	struct ls_go_offsets go_off;
+	char offsets_from[96];
 };
 
 /*

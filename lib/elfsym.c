@@ -1,4 +1,5 @@
 #include "elfsym.h"
+#include "gopclntab.h"
 #include "util.h"
 
 #include <errno.h>
@@ -35,6 +36,7 @@ struct ls_elf {
 	struct ls_load *loads;
 	size_t nloads;
 	int has_symtab, has_dynsym, is_go;
+	struct ls_gopcln *pcln;  /* Go's function table, for a Go binary without .symtab */
 	const char *buildinfo;   /* .go.buildinfo contents, in the mapping */
 	size_t buildinfo_len;
 };
@@ -179,6 +181,16 @@ int ls_elf_open(const char *path, struct ls_elf **out, char *err)
 		if (e->fns[i].size)
 			e->by_addr[e->nby_addr++] = e->fns[i];
 	qsort(e->by_addr, e->nby_addr, sizeof(*e->by_addr), addr_cmp);
+	/* A stripped Go binary still names its functions in .gopclntab, which its runtime needs. */
+	if (e->is_go && !e->has_symtab) {
+		char e2[LS_GOPCLN_ERR_LEN];
+
+		ret = ls_gopcln_open(path, &e->pcln, e2);
+		if (ret) {
+			ret = ls_err(err, -ret, "%s: stripped Go binary: %s", path, e2);
+			goto cleanup;
+		}
+	}
 	*out = e;
 	e = NULL;
 cleanup:
@@ -199,6 +211,7 @@ void ls_elf_free(struct ls_elf *e)
 	free(e->fns);
 	free(e->by_addr);
 	free(e->loads);
+	ls_gopcln_free(e->pcln);
 	free(e);
 }
 
@@ -232,11 +245,21 @@ int ls_elf_find(const struct ls_elf *e, const char *name, struct ls_elf_sym *out
 		else
 			hi = mid;
 	}
-	if (lo >= e->nfns || strcmp(e->fns[lo].name, key) != 0)
-		return -ENOENT;
-	out->vaddr = e->fns[lo].vaddr;
-	out->size = e->fns[lo].size;
-	out->from_symtab = e->fns[lo].from_symtab;
+	if (lo >= e->nfns || strcmp(e->fns[lo].name, key) != 0) {
+		struct ls_gopcln_func f;
+
+		if (!e->pcln || ls_gopcln_find(e->pcln, key, &f))
+			return -ENOENT;
+		out->vaddr = f.entry;
+		out->size = f.end - f.entry;
+		out->from_symtab = 0;
+		out->from_gopclntab = 1;
+	} else {
+		out->vaddr = e->fns[lo].vaddr;
+		out->size = e->fns[lo].size;
+		out->from_symtab = e->fns[lo].from_symtab;
+		out->from_gopclntab = 0;
+	}
 	if (vaddr_to_offset(e, out->vaddr, &out->file_offset))
 		return -ENOENT;
 	return 0;
@@ -266,7 +289,28 @@ int ls_elf_go_version(const struct ls_elf *e, char *buf, size_t len)
 	return -ENOENT;
 }
 
+int ls_elf_go_dep_version(const struct ls_elf *e, const char *module, char *buf, size_t len)
+{
+	/* The module list is text in the build info: "dep\tPATH\tVERSION\th1:...\n". */
+	size_t ml = strlen(module);
+
+	for (size_t i = 0; e->buildinfo && i + ml + 6 < e->buildinfo_len; i++) {
+		size_t j;
+
+		if (memcmp(e->buildinfo + i, "dep\t", 4) || memcmp(e->buildinfo + i + 4, module, ml) ||
+		    e->buildinfo[i + 4 + ml] != '\t')
+			continue;
+		i += 5 + ml;
+		for (j = i; j < e->buildinfo_len && e->buildinfo[j] != '\t' && e->buildinfo[j] != '\n'; j++)
+			;
+		snprintf(buf, len, "%.*s", (int)(j - i), e->buildinfo + i);
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int ls_elf_has_symtab(const struct ls_elf *e) { return e->has_symtab; }
+int ls_elf_has_gopclntab(const struct ls_elf *e) { return e->pcln != NULL; }
 int ls_elf_has_dynsym(const struct ls_elf *e) { return e->has_dynsym; }
 int ls_elf_is_go(const struct ls_elf *e) { return e->is_go; }
 

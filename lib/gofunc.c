@@ -43,14 +43,17 @@ int ls_go_func(const struct ls_elf *e, uint64_t vaddr, uint64_t size, struct ls_
 			else if (seen_check && in->id == X86_INS_PUSH && !strcmp(in->op_str, "rbp")) {
 				out->entry = in->address;
 				out->after_check = 1;
-			} else if (seen_check == 1 && in->id == X86_INS_JBE) {
+			} else if (seen_check == 1 && (in->id == X86_INS_JBE || in->id == X86_INS_JB)) {
 				/*
-				 * Go 1.17+ frames start with sub/mov instead of a push: the
-				 * check's own branch is the first emulated instruction, with
-				 * the arguments still in their registers. A morestack restart
-				 * passes it twice; the entry program drops the repeat.
+				 * Without a push (Go 1.17+ saves rbp with a mov), the
+				 * stack check's branch is the cheapest place: the kernel
+				 * emulates a conditional jump, while the cmp before it
+				 * (and the sub after it) are single-stepped, ~20x the
+				 * cost. It fires again when morestack restarts the
+				 * function; go_enter drops that repeat.
 				 */
 				out->entry = in->address;
+				out->on_branch = 1;
 				seen_check = 2;
 			}
 		}

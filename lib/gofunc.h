@@ -17,6 +17,7 @@
 struct ls_go_func {
 	uint64_t entry;       /* probe address for the entry: after the stack check when found */
 	int after_check;      /* 1 when entry skips the prologue's stack check (no double entry via morestack) */
+	int on_branch;        /* 1 when entry is the stack check's conditional branch (emulated, not single-stepped) */
 	uint64_t rets[LS_GO_MAX_RETS];
 	size_t nrets;
 };

@@ -15,6 +15,7 @@ struct stream_info {
 	uint32_t stream;
 	uint32_t used;
 	char path[LS_METHOD_LEN];
+	char server_path[LS_METHOD_REC_MAX]; /* as the server's own HTTP/2 code decoded it (grpc-go operateHeaders) */
 	char http_method[16];
 	int status, grpc_status;
 	const char *reason; /* why path is unknown */
@@ -346,6 +347,23 @@ static void add_hist(__u64 *hist, uint64_t v)
 	hist[b < LS_HIST_BUCKETS ? b : LS_HIST_BUCKETS - 1]++;
 }
 
+/* The server's HTTP/2 code named a stream: no HPACK state needed, so joined connections are named too. */
+static int feed_method(struct ls_reqs *r, const struct ls_method_rec *m, size_t size)
+{
+	struct stream_info *s;
+	struct conn *c;
+
+	if (size < sizeof(*m) || m->len >= sizeof(m->name))
+		return 0;
+	c = conn_find(r, m->pid, m->conn, 1);
+	if (!c)
+		return -ENOMEM;
+	s = stream_find(c, m->stream, 1);
+	if (s)
+		snprintf(s->server_path, sizeof(s->server_path), "%.*s", (int)m->len, m->name);
+	return 0;
+}
+
 int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_view *view)
 {
 	const struct ls_rec_hdr *hdr = rec;
@@ -358,6 +376,8 @@ int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_
 		return 0;
 	if (hdr->type == LS_REC_HEADERS)
 		return feed_headers(r, rec, size);
+	if (hdr->type == LS_REC_METHOD)
+		return feed_method(r, rec, size);
 	if (hdr->type != LS_REC_REQUEST || size < sizeof(*q))
 		return 0;
 
@@ -369,9 +389,15 @@ int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_
 	c = conn_find(r, q->pid, q->conn, 0);
 	if (c)
 		s = stream_find(c, q->stream, 0);
-	if (s && s->path[0]) {
+	if (s && s->server_path[0]) {
+		r->scratch = *s;
+		view->method = r->scratch.server_path;
+		view->method_from = "operateHeaders";
+		view->http_method = r->scratch.http_method;
+	} else if (s && s->path[0]) {
 		r->scratch = *s;
 		view->method = r->scratch.path;
+		view->method_from = "hpack";
 		view->http_method = r->scratch.http_method;
 	} else {
 		view->method = "?";

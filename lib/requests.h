@@ -23,6 +23,7 @@ struct ls_req_view {
 	const struct ls_request *rec;
 	const char *method;        /* ":path", or "?" when unknown */
 	const char *method_reason; /* why the method is unknown; NULL when known */
+	const char *method_from;   /* "hpack" (latscope's decoder) or "operateHeaders" (the server's); NULL when unknown */
 	const char *http_method;   /* ":method" ("GET", "POST"), "" when unknown */
 	int status;                /* ":status", -1 when not seen */
 	int grpc_status;           /* "grpc-status", -1 when absent */
@@ -44,7 +45,7 @@ int ls_reqs_new(struct ls_reqs **out);
 void ls_reqs_free(struct ls_reqs *r);
 
 /*
- * Feed one ring-buffer record (struct ls_headers or struct ls_request; others
+ * Feed one ring-buffer record (struct ls_headers, ls_method_rec or ls_request; others
  * are ignored). Returns 1 and fills *view when the record finished a request,
  * 0 otherwise, or -errno.
  */

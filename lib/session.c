@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <linux/perf_event.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "latscope.skel.h"
@@ -22,6 +24,9 @@ struct ls_session {
 	struct latscope_bpf *skel;
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
+	int mfds[64];     /* uprobe_multi links (Go probes: one per program and binary) */
+	size_t nmfds;
+	int uprobe_multi; /* the kernel has uprobe_multi links: Go programs are loaded for them */
 	size_t nuprobes;
 	struct ring_buffer *rb;
 	struct ls_site *sites;
@@ -192,8 +197,57 @@ static int add_link(struct ls_session *s, struct bpf_link *l)
 	return 0;
 }
 
+#define DETACH_THREADS 128
+
+struct detach_slice {
+	struct bpf_link **links;
+	const int *fds;
+	size_t n, nfds, first, step;
+};
+
+static void *detach_slice(void *arg)
+{
+	struct detach_slice *d = arg;
+
+	for (size_t i = d->first; i < d->n + d->nfds; i += d->step) {
+		if (i < d->n)
+			bpf_link__destroy(d->links[i]);
+		else
+			close(d->fds[i - d->n]);
+	}
+	return NULL;
+}
+
 static void detach_all(struct ls_session *s)
 {
+	struct detach_slice d[DETACH_THREADS];
+	pthread_t th[DETACH_THREADS];
+	int started[DETACH_THREADS] = { 0 };
+	size_t all = s->nlinks + s->nmfds, nth = all < DETACH_THREADS ? all : DETACH_THREADS;
+
+	/*
+	 * Removing a uprobe waits for an RCU grace period, one after the other
+	 * when done in turn: seconds per hundred uprobes on a busy machine (Go
+	 * binaries have one per RET site). Closed from several threads, the
+	 * waits overlap. The order does not matter to the target: the session's
+	 * state dies with it, and no uretprobe is ever left mid-call on Go code.
+	 */
+	if (all > 4) {
+		for (size_t i = 0; i < nth; i++)
+			d[i] = (struct detach_slice){ s->links, s->mfds, s->nlinks, s->nmfds, i, nth };
+		for (size_t i = 0; i < nth; i++)
+			started[i] = pthread_create(&th[i], NULL, detach_slice, &d[i]) == 0;
+		for (size_t i = 0; i < nth; i++) {
+			if (started[i])
+				pthread_join(th[i], NULL);
+			else
+				detach_slice(&d[i]);
+		}
+		s->nlinks = 0;
+		s->nmfds = 0;
+	}
+	while (s->nmfds)
+		close(s->mfds[--s->nmfds]);
 	/* Reverse order: return probes and kernel hooks go before what they pair with. */
 	while (s->nlinks)
 		bpf_link__destroy(s->links[--s->nlinks]);
@@ -235,6 +289,157 @@ static void report(struct ls_session *s, enum ls_khook h, const char *fmt, ...)
 	va_end(ap);
 	if (len < sizeof(s->khook_report) - 1)
 		strcat(s->khook_report, "\n");
+}
+
+/*
+ * Go functions get a uprobe per RET site: ~80 for a grpc-go server. Each
+ * classic uprobe is its own perf event, and removing one waits for an RCU
+ * grace period: seconds per detach on a busy machine. A uprobe_multi link
+ * (Linux 6.6) carries all the offsets of one program in one binary and is
+ * removed with one wait. Debian 12's libbpf predates it: the link is made
+ * with the bpf() syscall directly.
+ */
+#define LS_BPF_TRACE_UPROBE_MULTI 48 /* enum bpf_attach_type, Linux 6.6 uapi */
+#define GO_PROGS 4
+
+/*
+ * The Go programs attached by uprobe_multi, in attach order: what binds
+ * requests to names before what starts them. go_ret (TLS returns) stays a
+ * classic uprobe: it tail-calls through the same program array as the C
+ * TLS return program, and programs sharing a program array must share an
+ * attach type.
+ */
+static struct bpf_program *go_prog(struct latscope_bpf *skel, int i)
+{
+	struct bpf_program *p[GO_PROGS] = { skel->progs.go_grpc_enter, skel->progs.go_grpc_ret,
+					    skel->progs.go_ret_lib, skel->progs.go_enter };
+
+	return p[i];
+}
+
+static int kernel_has_uprobe_multi(const char *btf_path)
+{
+	struct btf *btf = btf__parse(btf_path, NULL);
+	int has;
+
+	if (!btf)
+		return 0;
+	has = btf__find_by_name_kind(btf, "bpf_uprobe_multi_link", BTF_KIND_STRUCT) >= 0;
+	btf__free(btf);
+	return has;
+}
+
+static int uprobe_multi_link(int prog_fd, pid_t pid, const char *path, const uint64_t *offs, const uint64_t *cookies,
+			     uint32_t n)
+{
+	/* union bpf_attr's link_create: prog_fd, target_fd, attach_type, flags, then uprobe_multi at 16. */
+	unsigned char attr[64] = { 0 };
+	uint32_t u32 = (uint32_t)prog_fd;
+	uint64_t u64;
+
+	memcpy(attr + 0, &u32, 4);
+	u32 = LS_BPF_TRACE_UPROBE_MULTI;
+	memcpy(attr + 8, &u32, 4);
+	u64 = (uintptr_t)path;
+	memcpy(attr + 16, &u64, 8);
+	u64 = (uintptr_t)offs;
+	memcpy(attr + 24, &u64, 8);
+	u64 = (uintptr_t)cookies;
+	memcpy(attr + 40, &u64, 8);
+	memcpy(attr + 48, &n, 4);
+	u32 = (uint32_t)pid;
+	memcpy(attr + 56, &u32, 4);
+	return (int)syscall(__NR_bpf, BPF_LINK_CREATE, attr, sizeof(attr));
+}
+
+/* Every Go uprobe of one program: one uprobe_multi link per traced binary. 0, or -errno with s->err set. */
+static int attach_go_multi(struct ls_session *s, int which)
+{
+	struct bpf_program *prog = go_prog(s->skel, which);
+	uint64_t *offs = NULL, *cookies = NULL;
+	int ret = 0;
+
+	offs = calloc(s->nsites * (33 + 2 * LS_PLACE_MAX_CALLSITES) + 1, sizeof(*offs));
+	cookies = calloc(s->nsites * (33 + 2 * LS_PLACE_MAX_CALLSITES) + 1, sizeof(*cookies));
+	if (!offs || !cookies) {
+		ret = ls_err(s->err, ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	/* One group per (pid, binary): the first site not yet grouped starts it. */
+	for (size_t first = 0; first < s->nsites; first++) {
+		const struct ls_site *f = &s->sites[first];
+		uint32_t n = 0;
+		int fd, dup = 0;
+
+		if (!f->found || !(f->entry->flags & LS_CAT_GO))
+			continue;
+		for (size_t j = 0; j < first && !dup; j++)
+			dup = s->sites[j].found && (s->sites[j].entry->flags & LS_CAT_GO) && s->sites[j].pid == f->pid &&
+			      !strcmp(s->sites[j].open_path, f->open_path);
+		if (dup)
+			continue;
+		for (size_t i = first; i < s->nsites; i++) {
+			const struct ls_site *site = &s->sites[i];
+			const struct ls_catalog_entry *c = site->entry;
+			uint64_t cookie = LS_COOKIE(c->probe, c->conv, c->kind);
+			int binds = c->kind == LS_KIND_GO_RPC || c->kind == LS_KIND_GO_HEADERS;
+			int tls = c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE ||
+				  c->kind == LS_KIND_TLS_HANDSHAKE;
+			struct bpf_program *ret_prog = binds ? (c->conv == LS_ARG_GO_STREAM_DI ? s->skel->progs.go_grpc_ret : NULL)
+						       : tls ? NULL : s->skel->progs.go_ret_lib;
+			struct bpf_program *entry_prog = binds ? s->skel->progs.go_grpc_enter : s->skel->progs.go_enter;
+
+			if (!site->found || !(c->flags & LS_CAT_GO) || site->pid != f->pid || strcmp(site->open_path, f->open_path))
+				continue;
+			const struct ls_placement *pl = binds ? NULL : ls_placement_of(s->place, i);
+
+			/* Call sites that see every call replace the entry and RET sites (see placement.h). */
+			if (pl && pl->used == LS_PLACE_CALLSITE) {
+				for (size_t j = 0; j < pl->ncs; j++) {
+					const struct ls_callsite *cs = &pl->cs[j];
+
+					if (cs->ok && ret_prog == prog) {
+						offs[n] = cs->ret_offset;
+						cookies[n++] = cookie | ((uint64_t)cs->ret_reg << LS_COOKIE_REG_SHIFT);
+					}
+					if (cs->ok && entry_prog == prog) {
+						offs[n] = cs->call_offset;
+						cookies[n++] = cookie | LS_COOKIE_F_CALLSITE;
+					}
+				}
+				continue;
+			}
+			for (size_t r = 0; ret_prog == prog && r < site->nrets; r++) {
+				offs[n] = site->ret_offsets[r];
+				cookies[n++] = cookie;
+			}
+			if (entry_prog == prog) {
+				offs[n] = site->offset;
+				cookies[n++] = cookie;
+			}
+		}
+		if (!n)
+			continue;
+		if (s->nmfds == sizeof(s->mfds) / sizeof(s->mfds[0])) {
+			ret = ls_err(s->err, E2BIG, "too many traced Go binaries");
+			goto cleanup;
+		}
+		fd = uprobe_multi_link(bpf_program__fd(prog), f->pid, f->open_path, offs, cookies, n);
+		if (fd < 0) {
+			ret = errno;
+			if (!ls_proc_alive(f->pid))
+				ret = ls_err(s->err, ESRCH, "pid %d: process exited while attaching", (int)f->pid);
+			else
+				ret = ls_err(s->err, ret, "%s: cannot attach %u Go uprobes: %s", f->path, n, strerror(ret));
+			goto cleanup;
+		}
+		s->mfds[s->nmfds++] = fd;
+		s->nuprobes += n;
+	}
+cleanup:
+	free(offs);
+	free(cookies);
+	return ret;
 }
 
 /* Open, configure, load and attach the kernel side with hook variant h. 0 or -errno. */
@@ -297,6 +502,11 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		bpf_program__set_autoload(s->skel->progs.go_enter, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_ret, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_ret_lib, go && s->attach_uprobes);
+		bpf_program__set_autoload(s->skel->progs.go_grpc_enter, go && s->attach_uprobes);
+		bpf_program__set_autoload(s->skel->progs.go_grpc_ret, go && s->attach_uprobes);
+		s->uprobe_multi = go && s->attach_uprobes && kernel_has_uprobe_multi(s->btf_path);
+		for (int i = 0; s->uprobe_multi && i < GO_PROGS; i++)
+			bpf_program__set_expected_attach_type(go_prog(s->skel, i), LS_BPF_TRACE_UPROBE_MULTI);
 		bpf_program__set_autoload(s->skel->progs.probe_enter, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit_lib, s->attach_uprobes);
@@ -339,6 +549,18 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		if (bpf_map__update_elem(s->skel->maps.targets, &key, sizeof(key), &slot, sizeof(slot), BPF_ANY)) {
 			ret = -errno;
 			report(s, h, "cannot register pid %d: %s", (int)s->pids[i], strerror(-ret));
+			goto fail;
+		}
+	}
+	/* The struct layouts grpc-go probes read, per traced Go binary. */
+	for (size_t i = 0; !trial && i < s->nsites; i++) {
+		__u32 key = (__u32)s->sites[i].pid;
+
+		if (s->sites[i].found && s->sites[i].has_offsets &&
+		    bpf_map__update_elem(s->skel->maps.go_offs, &key, sizeof(key), &s->sites[i].go_off,
+					 sizeof(s->sites[i].go_off), BPF_ANY)) {
+			ret = -errno;
+			report(s, h, "cannot set Go struct offsets of pid %d: %s", (int)key, strerror(-ret));
 			goto fail;
 		}
 	}
@@ -445,21 +667,62 @@ static int attach_callsites(struct ls_session *s, const struct ls_site *site, co
 
 static int attach_uprobes(struct ls_session *s)
 {
-	for (size_t i = 0; i < s->nsites; i++) {
-		const struct ls_site *site = &s->sites[i];
+	/*
+	 * Two passes: what names and binds requests (grpc-go's handler entry
+	 * points) before what starts them (TLS), so that no request seen during
+	 * the attach misses its name because its probe came later.
+	 */
+	for (int i = 0; s->uprobe_multi && i < GO_PROGS; i++) {
+		int ret = attach_go_multi(s, i);
+
+		if (ret)
+			return ret;
+	}
+	for (size_t k = 0; k < 2 * s->nsites; k++) {
+		const struct ls_site *site = &s->sites[k % s->nsites];
 		const struct ls_catalog_entry *c = site->entry;
 		const struct ls_placement *pl;
 		uint64_t cookie = LS_COOKIE(c->probe, c->conv, c->kind);
-		int ret, tls;
+		int ret, tls, binds = c->kind == LS_KIND_GO_RPC || c->kind == LS_KIND_GO_HEADERS;
 
-		if (!site->found)
+		if (!site->found || binds != (k < s->nsites))
 			continue;
 		/* Never a uretprobe into Go code: the runtime checks and moves return addresses. */
 		if ((c->flags & LS_CAT_RETPROBE) && (site->is_go || (c->flags & LS_CAT_GO)))
 			return ls_err(s->err, EINVAL, "%s: %s: refusing a uretprobe on a Go function (it corrupts goroutine stacks)",
 				      site->path, c->symbol);
 		tls = c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE || c->kind == LS_KIND_TLS_HANDSHAKE;
-		pl = ls_placement_of(s->place, i);
+		pl = ls_placement_of(s->place, k % s->nsites);
+		/* With uprobe_multi links (attached above), only Go TLS returns remain classic uprobes. */
+		if (s->uprobe_multi && (c->flags & LS_CAT_GO)) {
+			if (!tls || binds)
+				continue;
+			if (pl && pl->used == LS_PLACE_CALLSITE) {
+				for (size_t j = 0; j < pl->ncs; j++)
+					if (pl->cs[j].ok &&
+					    (ret = attach_one(s, s->skel->progs.go_ret, site, pl->cs[j].ret_offset, 0,
+							      cookie | ((uint64_t)pl->cs[j].ret_reg << LS_COOKIE_REG_SHIFT))))
+						return ret;
+				continue;
+			}
+			for (size_t r = 0; r < site->nrets; r++)
+				if ((ret = attach_one(s, s->skel->progs.go_ret, site, site->ret_offsets[r], 0, cookie)))
+					return ret;
+			continue;
+		}
+		/*
+		 * grpc-go's handler entry points are not timed: the entry binds the
+		 * goroutine to its stream; a handler's RETs end that (WriteStatus,
+		 * inside the handler, leaves it).
+		 */
+		if (c->kind == LS_KIND_GO_RPC || c->kind == LS_KIND_GO_HEADERS) {
+			for (size_t r = 0; c->conv == LS_ARG_GO_STREAM_DI && r < site->nrets; r++)
+				if ((ret = attach_one(s, s->skel->progs.go_grpc_ret, site, site->ret_offsets[r], 0, cookie)))
+					return ret;
+			if ((ret = attach_one(s, s->skel->progs.go_grpc_enter, site, site->offset, 0, cookie)))
+				return ret;
+			continue;
+		}
 		if (c->flags & LS_CAT_GO) {
 			/* Go call sites: goroutine call stacks, matched by probe, as at RET sites. */
 			if (pl && pl->used == LS_PLACE_CALLSITE) {

@@ -1,48 +1,47 @@
 /*
- * Function names of stripped Go binaries from .gopclntab, through
- * symbolizer/gopclntab.h when the tree has it (see symint.h for the contract);
- * without it every lookup fails and the caller says "stripped Go binary".
+ * Stripped Go binaries: function names, file:line and inlined calls from the
+ * binary's .gopclntab (symbolizer/gopclntab.h), which the Go runtime itself
+ * needs and so no strip removes.
  */
 #include "symint.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
-#if __has_include("gopclntab.h")
 #include "gopclntab.h"
 
-int ls_gosym_open(Elf *elf, struct ls_gosym **out)
+#define GOSYM_MAX_FRAMES 32
+
+int ls_gosym_open(int fd, struct ls_gosym **out)
 {
-	return ls_gopclntab_open(elf, (struct ls_gopclntab **)out);
+	char path[64], err[LS_GOPCLN_ERR_LEN];
+
+	/* The module's own descriptor: the very file mapped, wherever it lives. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return ls_gopcln_open(path, (struct ls_gopcln **)out, err);
 }
 
 void ls_gosym_free(struct ls_gosym *g)
 {
-	ls_gopclntab_free((struct ls_gopclntab *)g);
+	ls_gopcln_free((struct ls_gopcln *)g);
 }
 
-int ls_gosym_lookup(struct ls_gosym *g, uint64_t vaddr, const char **func, uint64_t *start, const char **file,
-		    uint32_t *line)
+int ls_gosym_frames(struct ls_gosym *g, uint64_t vaddr, struct ls_framevec *fv, const char **func, uint64_t *start)
 {
-	return ls_gopclntab_lookup((struct ls_gopclntab *)g, vaddr, func, start, file, line);
-}
-#else
-int ls_gosym_open(Elf *elf, struct ls_gosym **out)
-{
-	(void)elf;
-	*out = NULL;
-	return -ENOTSUP;
-}
+	const struct ls_gopcln *p = (const struct ls_gopcln *)g;
+	struct ls_gopcln_frame frames[GOSYM_MAX_FRAMES];
+	struct ls_gopcln_func fn;
+	size_t n = 0;
+	int ret;
 
-void ls_gosym_free(struct ls_gosym *g)
-{
-	(void)g;
+	if (ls_gopcln_func_at(p, vaddr, &fn) || ls_gopcln_frames(p, vaddr, frames, GOSYM_MAX_FRAMES, &n) || !n)
+		return -ENOENT;
+	for (size_t i = 0; i < n; i++)
+		if ((ret = ls_framevec_push(fv, frames[i].name, frames[i].file[0] ? frames[i].file : NULL,
+					    frames[i].line > 0 ? (uint32_t)frames[i].line : 0, 0)))
+			return ret;
+	*func = fn.name;
+	*start = fn.entry;
+	return (int)n;
 }
-
-int ls_gosym_lookup(struct ls_gosym *g, uint64_t vaddr, const char **func, uint64_t *start, const char **file,
-		    uint32_t *line)
-{
-	(void)g, (void)vaddr, (void)func, (void)start, (void)file, (void)line;
-	return -ENOENT;
-}
-#endif

@@ -415,7 +415,7 @@ struct ls_module *ls_module_open(int fd, const char *path, const struct ls_symbo
 	}
 	m->is_go = has_section(m->elf, ".gopclntab") || has_section(m->elf, ".go.buildinfo");
 	/* A Go binary's .dynsym names only what it imports: without .symtab, pclntab is the name source. */
-	if (m->is_go && !m->has_symtab && ls_gosym_open(m->elf, &m->go))
+	if (m->is_go && !m->has_symtab && ls_gosym_open(m->fd, &m->go))
 		m->go = NULL;
 	return m;
 }
@@ -964,17 +964,18 @@ int ls_module_resolve(struct ls_module *m, uint64_t vaddr, uint64_t lookup, stru
 		return 0;
 	}
 	if (m->go && (!name || !m->has_symtab)) {
-		const char *file = NULL;
 		uint64_t start = 0;
-		uint32_t line = 0;
 
-		if (ls_gosym_lookup(m->go, lookup, &name, &start, &file, &line) == 0) {
+		r = ls_gosym_frames(m->go, lookup, fv, &name, &start);
+		if (r > 0) {
 			sym->offset = vaddr - start;
 			sym->func = name;
-			sym->nframes = 1;
+			sym->nframes = (size_t)r;
 			sym->frames = (const struct ls_sym_frame *)(uintptr_t)first;
-			return ls_framevec_push(fv, name, file, line, 0);
+			return 0;
 		}
+		if (r != -ENOENT)
+			return r;
 	}
 	if (!name) {
 		if (m->is_go && !m->has_symtab)

@@ -52,22 +52,14 @@ void ls_kallsyms_free(struct ls_kallsyms *k);
 /* Name and start of the kernel function holding addr, and its module ("[kernel]" for vmlinux); -ENOENT. */
 int ls_kallsyms_lookup(const struct ls_kallsyms *k, uint64_t addr, const char **name, uint64_t *start, const char **module);
 
-/*
- * Go .gopclntab (function names of stripped Go binaries) behind one file,
- * gosym.c. It builds against symbolizer/gopclntab.h when that exists, which
- * must provide:
- *   struct ls_gopclntab;
- *   int ls_gopclntab_open(Elf *elf, struct ls_gopclntab **out);    0 or -errno
- *   void ls_gopclntab_free(struct ls_gopclntab *t);
- *   int ls_gopclntab_lookup(struct ls_gopclntab *t, uint64_t vaddr, const char **func,
- *                           uint64_t *start, const char **file, uint32_t *line);   0 or -ENOENT
- * (strings valid until ls_gopclntab_free). Without it, stripped Go binaries
- * resolve to nothing, with the reason "stripped Go binary".
- */
+/* Stripped Go binaries, from .gopclntab (gosym.c). fd is the module's open file. 0 or -errno. */
 struct ls_gosym;
-int ls_gosym_open(Elf *elf, struct ls_gosym **out);
+int ls_gosym_open(int fd, struct ls_gosym **out);
 void ls_gosym_free(struct ls_gosym *g);
-int ls_gosym_lookup(struct ls_gosym *g, uint64_t vaddr, const char **func, uint64_t *start, const char **file,
-		    uint32_t *line);
+/*
+ * Push the source frames at vaddr (innermost inlined call first, the function
+ * last) and set the function's name and start. Frame count, -ENOENT, or -errno.
+ */
+int ls_gosym_frames(struct ls_gosym *g, uint64_t vaddr, struct ls_framevec *fv, const char **func, uint64_t *start);
 
 #endif

@@ -173,3 +173,18 @@ start_gohttp2() {
 	start_listener gohttp2 "$ROOT/build/progs/gohttp2" -cert "$TMP/cert.pem" -key "$TMP/key.pem" "$@"
 	GOHTTP2_PID=$SERVER_PID
 }
+
+# start_gogrpc [-stripped] ARGS...: the example Go gRPC server on a free port (its stderr,
+# where SIGQUIT's stack dump goes, in $TMP/gogrpc.err); sets GOGRPC_PID and PORT.
+start_gogrpc() {
+	local bin=$ROOT/build/examples/gogrpc-server
+	[[ ${1:-} == -stripped ]] && { bin=$bin-stripped; shift; }
+	make_cert
+	start_listener gogrpc "$bin" -cert "$TMP/cert.pem" -key "$TMP/key.pem" "$@"
+	GOGRPC_PID=$SERVER_PID
+}
+
+# gogrpc_client ARGS...: the example Go gRPC client against $PORT (prints "METHOD ok N failed M" lines).
+gogrpc_client() {
+	"$ROOT/build/examples/gogrpc-client" -addr "127.0.0.1:$PORT" -ca "$TMP/cert.pem" "$@"
+}

@@ -30,3 +30,5 @@ vm kprobe requests_truth SLOW_N=400 FAST_N=1000 SLOW_MS=100
 # queue on the fentry path (the data-ready stamp on sock_def_readable); longer blocks, and
 # an idle bound that allows for the emulated server's own wake-up time.
 vm fentry requests_queue BLOCK_MS=1000 NBLOCK=3 IDLE_MAX_US=50000
+# The Go programs (goroutine call stacks, grpc-go bindings) under the 6.1 verifier.
+vm kprobe go_grpc_smoke

@@ -40,6 +40,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			q.total_ns = len * 1000;
 			q.phase_ns[LS_PH_APP] = len * 1000;
 			ls_reqs_feed(r, &q, sizeof(q), &v);
+		} else if ((kind & 0x18) == 0x18) {
+			struct ls_method_rec m;
+
+			/* A server-decoded method, with a length that may lie. */
+			memset(&m, 0, sizeof(m));
+			m.type = LS_REC_METHOD;
+			m.pid = 1;
+			m.conn = conn;
+			m.stream = stream;
+			m.len = (__u16)(len + (flags & 0x80 ? 200 : 0));
+			memcpy(m.name, data + off, len < sizeof(m.name) ? len : sizeof(m.name));
+			ls_reqs_feed(r, &m, (kind & 2) ? sizeof(m) - 1 : sizeof(m), &v);
 		} else {
 			memset(&h, 0, offsetof(struct ls_headers, data));
 			h.type = LS_REC_HEADERS;

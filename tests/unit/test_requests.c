@@ -178,5 +178,34 @@ int main(void)
 		      ms[1]->count == 1, "per-method rows sorted by name: / x2, /index.html x1 (%zu rows)", n);
 		ls_reqs_free(r);
 	}
+	/* The server's own decoded :path (grpc-go operateHeaders) names a joined connection's streams. */
+	{
+		struct ls_reqs *r;
+		struct ls_method_rec m;
+		size_t n = unhex(c3[2], buf);
+		const char *name = "/latscope.gogrpc.Echo/Fast";
+		const char *got;
+
+		ls_reqs_new(&r);
+		memset(&m, 0, sizeof(m));
+		m.type = LS_REC_METHOD;
+		m.pid = 42;
+		m.conn = 0x5000;
+		m.stream = 5;
+		m.len = (__u16)strlen(name);
+		memcpy(m.name, name, m.len);
+		CHECK(ls_reqs_feed(r, &m, sizeof(m), &v) == 0, "a method record finishes no request");
+		feed_block(r, 0x5000, 5, 0, buf, n, 512);
+		got = finish(r, 0x5000, 5, &v);
+		CHECK(got && !strcmp(got, name) && v.method_from && !strcmp(v.method_from, "operateHeaders"),
+		      "joined mid-connection: the server-decoded method names the stream (%s, from %s)", got ? got : "none",
+		      v.method_from ? v.method_from : "nowhere");
+		m.stream = 7;
+		m.len = sizeof(m.name); /* claims more than it holds: ignored */
+		ls_reqs_feed(r, &m, sizeof(m), &v);
+		got = finish(r, 0x5000, 7, &v);
+		CHECK(got && !strcmp(got, "?"), "a method record with a bad length is ignored (%s)", got ? got : "none");
+		ls_reqs_free(r);
+	}
 	return failures ? 1 : 0;
 }

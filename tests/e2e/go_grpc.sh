@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The Go gRPC example server (grpc-go, protobuf-go) traced without uretprobes: a 20 ms
+# handler delay found in app, every phase measured and adding up to the total, methods
+# named by grpc-go's own operateHeaders (also on a connection latscope joined mid-flight),
+# decode/encode matched to their request by the transport stream the handler goroutine
+# serves, and as many requests as the client made.
+# GOGRPC_STRIPPED=1 runs the same on the -s -w build: functions from .gopclntab, struct
+# offsets from the version table.
+. "$(dirname "$0")/../lib.sh"
+
+if [[ ${GOGRPC_STRIPPED:-0} == 1 ]]; then
+	start_gogrpc -stripped -slow-ms 20
+	want_symbols=.gopclntab want_offsets='^table: '
+else
+	start_gogrpc -slow-ms 20
+	want_symbols=.symtab want_offsets='^DWARF$'
+fi
+
+"$LATSCOPE" probes -p "$GOGRPC_PID" --json > "$TMP/p.json"
+for sym in 'crypto/tls.(*Conn).Read' 'crypto/tls.(*Conn).Write' 'golang.org/x/net/http2.(*Framer).ReadFrame' \
+	'google.golang.org/grpc/internal/transport.(*http2Server).operateHeaders' \
+	'google.golang.org/grpc.(*Server).processUnaryRPC' 'google.golang.org/grpc.(*Server).processStreamingRPC' \
+	'google.golang.org/grpc/encoding/proto.codec.Unmarshal' 'google.golang.org/grpc/encoding/proto.codec.Marshal'; do
+	jq -e --arg s "$sym" --arg y "$want_symbols" \
+		'.probes[] | select(.symbol == $s and .found == true and .return_probe == "none" and .ret_sites > 0 and .symbols == $y)' \
+		"$TMP/p.json" > /dev/null ||
+		{ jq -c --arg s "$sym" '.probes[] | select(.symbol == $s)' "$TMP/p.json"; fail "$sym: not found from $want_symbols, or with a return probe"; }
+done
+pass "grpc-go, crypto/tls, http2 and codec probes found in $want_symbols, RET sites only, no return probe"
+offs=$(jq -r '.probes[] | select(.symbol | test("operateHeaders")) | .offsets' "$TMP/p.json")
+check "struct offsets from $want_offsets ($offs)" grep -Eq "$want_offsets" <<< "$offs"
+
+# 1. Requests from the start of their connection.
+start_trace "$TMP/t.json" -p "$GOGRPC_PID" --json --all -d 60
+gogrpc_client -c 2 -n 60 -mix Fast,Slow,Stream,Deep -depth 64 -count 5 > "$TMP/client.txt" || { cat "$TMP/client.txt"; fail "client RPCs failed"; }
+kill -INT "$TRACE_PID"; wait_trace
+cat "$TMP/client.txt"
+T=$TMP/t.json
+total=$(jq -s '[.[] | select(.type=="request")] | length' "$T")
+for m in Fast Slow Stream Deep; do
+	sent=$(sed -n "s/^$m ok \([0-9]*\) failed 0$/\1/p" "$TMP/client.txt")
+	got=$(jq -s --arg m "/latscope.gogrpc.Echo/$m" '[.[] | select(.type=="request" and .method==$m and .method_from=="operateHeaders" and .grpc_status==0)] | length' "$T")
+	check "$m: $got requests named by operateHeaders = $sent the client made" test "$got" -eq "$sent"
+done
+sent=$(sed -n 's/^total ok \([0-9]*\) failed 0$/\1/p' "$TMP/client.txt")
+check "request count $total = the client's $sent" test "$total" -eq "$sent"
+
+jq -r 'select(.type=="request" and .method=="/latscope.gogrpc.Echo/Slow") | .phases.app' "$T" > "$TMP/app"
+jq -r 'select(.type=="request" and .method=="/latscope.gogrpc.Echo/Fast") | .phases.app' "$T" > "$TMP/app_fast"
+a50=$(pct "$TMP/app" 0.5)
+f50=$(pct "$TMP/app_fast" 0.5)
+h50=$(sed -n 's/^slow_handler_ns_p50 //p' "$TMP/client.txt")
+# app also holds what every request spends between goroutines (reader -> handler -> writer):
+# the delay is what Slow adds to it over Fast, which runs the same path without sleeping.
+check "Slow: app p50 $((a50 / 1000))us - Fast's $((f50 / 1000))us is the injected 20 ms within 5%" within $((a50 - f50)) 20000000 0.05
+check "Slow: app p50 $((a50 / 1000))us within 5% of the delay the handler itself measured ($((h50 / 1000))us)" within "$a50" "$h50" 0.05
+
+n=$(jq -s '[.[] | select(.type=="request")] | length' "$T")
+bad=$(jq -s '[.[] | select(.type=="request") | select(((.phases | add) - .total_ns | fabs) > ([.total_ns * 0.01, 2000] | max))] | length' "$T")
+unflagged=$(jq -s '[.[] | select(.type=="request" and .overlap != true) | select(((.phases | add) - .total_ns | fabs) > ([.total_ns * 0.01, 2000] | max))] | length' "$T")
+check "phases add up to the total within 1% for >= 97% of requests ($bad of $n do not, all flagged overlap)" test $((bad * 100)) -le $((n * 3)) -a "$unflagged" -eq 0
+for ph in tls_in h2_in decode encode h2_out tls_out; do
+	k=$(jq -s "[.[] | select(.type==\"request\" and .phases.$ph > 0)] | length" "$T")
+	check "$ph > 0 for >= 95% of requests ($k of $n)" test $((k * 100)) -ge $((n * 95))
+done
+k=$(jq -s '[.[] | select(.type=="request" and .proto_match=="goroutine-stream")] | length' "$T")
+check "decode/encode matched by the handler goroutine's transport stream for >= 95% ($k of $n)" test $((k * 100)) -ge $((n * 95))
+# Stream sends 5 messages: 5 encodes against 1 for a unary method.
+e_stream=$(jq -s '[.[] | select(.type=="request" and .method=="/latscope.gogrpc.Echo/Stream") | .phases.encode] | add / length' "$T")
+e_fast=$(jq -s '[.[] | select(.type=="request" and .method=="/latscope.gogrpc.Echo/Fast") | .phases.encode] | add / length' "$T")
+check "Stream's 5 replies cost more encode than Fast's one (mean ${e_stream%.*} ns vs ${e_fast%.*} ns)" \
+	awk -v a="$e_stream" -v b="$e_fast" 'BEGIN { exit !(a > 2 * b) }'
+
+# 2. A connection that was open before latscope attached: HPACK cannot decode it, operateHeaders names it.
+gogrpc_client -c 1 -d 12s -mix Fast > "$TMP/joined.txt" &
+CLIENT=$!
+sleep 2
+start_trace "$TMP/j.json" -p "$GOGRPC_PID" --json --all -d 4
+wait_trace
+wait "$CLIENT" || fail "client failed during the joined trace"
+nj=$(jq -s '[.[] | select(.type=="request")] | length' "$TMP/j.json")
+named=$(jq -s '[.[] | select(.type=="request" and .method=="/latscope.gogrpc.Echo/Fast" and .method_from=="operateHeaders")] | length' "$TMP/j.json")
+jq -s -c '[.[] | select(.type=="request")] | group_by([.method, .method_from]) | map({method: .[0].method, from: .[0].method_from, reason: .[0].method_reason, n: length})' "$TMP/j.json"
+check "joined mid-connection: $named of $nj requests named by operateHeaders (>= 95%, and some seen)" test "$nj" -gt 20 -a $((named * 100)) -ge $((nj * 95))
+assert_no_probes

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# A short run on the Go gRPC server: every Go program loads and attaches (also under
+# the 6.1 kernel's verifier, where vm_kernel_hooks.sh runs this), requests are timed
+# with decode/encode and named by operateHeaders, as many as the client made.
+. "$(dirname "$0")/../lib.sh"
+
+start_gogrpc -slow-ms 20
+start_trace "$TMP/t.json" -p "$GOGRPC_PID" --json --all -d 120
+gogrpc_client -c 1 -n "${GO_SMOKE_N:-20}" -mix Fast,Slow,Stream > "$TMP/client.txt" || { cat "$TMP/client.txt"; fail "client RPCs failed"; }
+kill -INT "$TRACE_PID"; wait_trace
+hook=$(sed -n 's/^latscope: kernel hook \([a-z]*\);.*/\1/p' "$TMP/t.json.err")
+echo "kernel hook: $hook"
+[[ $KHOOK == auto || $hook == "$KHOOK" ]] || fail "kernel hook is $hook, expected $KHOOK"
+sent=$(sed -n 's/^total ok \([0-9]*\) failed 0$/\1/p' "$TMP/client.txt")
+n=$(jq -s '[.[] | select(.type=="request" and .method_from=="operateHeaders" and (.method | startswith("/latscope.gogrpc.Echo/")))] | length' "$TMP/t.json")
+d=$(jq -s '[.[] | select(.type=="request" and .phases.decode > 0 and .phases.encode > 0 and .proto_match=="goroutine-stream")] | length' "$TMP/t.json")
+check "trace exited cleanly (status $TRACE_RC)" test "$TRACE_RC" -eq 0
+check "$n requests named by operateHeaders = the client's $sent" test "$n" -eq "$sent"
+check "$d of them with decode and encode matched by the handler goroutine" test "$d" -eq "$sent"
+assert_no_probes
