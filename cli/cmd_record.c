@@ -3,6 +3,7 @@
 #include "catalog.h"
 #include "flamegraph.h"
 #include "procsym.h"
+#include "ustacks.h"
 #include "util.h"
 
 #include <errno.h>
@@ -13,7 +14,7 @@
 
 static const char usage_text[] =
 	"usage: latscope record -p PID [-d DURATION] [-F HZ] [-o FILE] [--only-slow] [--by-phase]\n"
-	"                       [--off-cpu] [--threshold DURATION] [-v]\n"
+	"                       [--off-cpu] [--threshold DURATION] [--call-graph fp|dwarf] [--stack-size BYTES] [-v]\n"
 	"\n"
 	"Samples the target's threads on every CPU (software cpu-clock, kernel and\n"
 	"user stacks) for DURATION (default 10s) and writes the profile as folded\n"
@@ -29,6 +30,11 @@ static const char usage_text[] =
 	"      --by-phase         root every stack at its request phase ([phase:app], [phase:tls_in], ...)\n"
 	"      --off-cpu          also record where threads block, weighted by blocked microseconds\n"
 	"  -t, --threshold DUR    slow-request threshold for --only-slow (default 10ms)\n"
+	"      --call-graph MODE  user stacks by frame pointers (fp, default: cheap, stops in code built\n"
+	"                         without them) or by DWARF call frame information (dwarf: the top of\n"
+	"                         the stack is copied at each sample and unwound by latscope)\n"
+	"      --stack-size BYTES user stack copied per sample with --call-graph dwarf (default 16k, max 65528;\n"
+	"                         suffix k for KiB)\n"
 	"  -v, --verbose          more diagnostics\n"
 	"\n"
 	"exit status: 0 success, 1 runtime error, 2 usage error\n";
@@ -220,7 +226,7 @@ static const char *format_of(const struct rec_opts *o)
 
 int cmd_record(int argc, char **argv)
 {
-	enum { OPT_ONLY_SLOW = 3000, OPT_BY_PHASE, OPT_OFFCPU, OPT_FORMAT };
+	enum { OPT_ONLY_SLOW = 3000, OPT_BY_PHASE, OPT_OFFCPU, OPT_FORMAT, OPT_CALL_GRAPH, OPT_STACK_SIZE };
 	static const struct option longopts[] = {
 		CLI_COMMON_LONG,
 		{ "freq", required_argument, NULL, 'F' },
@@ -230,6 +236,8 @@ int cmd_record(int argc, char **argv)
 		{ "by-phase", no_argument, NULL, OPT_BY_PHASE },
 		{ "off-cpu", no_argument, NULL, OPT_OFFCPU },
 		{ "threshold", required_argument, NULL, 't' },
+		{ "call-graph", required_argument, NULL, OPT_CALL_GRAPH },
+		{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
 		{ 0 },
 	};
 	struct cli_common c = { 0 };
@@ -242,7 +250,10 @@ int cmd_record(int argc, char **argv)
 	char *end;
 	const char *fmt;
 	FILE *out = stdout;
-	int opt, ret = EXIT_OK, tty = isatty(STDERR_FILENO);
+	int opt, ret = EXIT_OK, tty = isatty(STDERR_FILENO), dwarf = 0;
+	unsigned int stack_size = LS_USTACK_DEF;
+	struct ls_unwind_stats us = { 0 };
+	char unwound[LS_ERR_LEN + 256] = "";
 	long v;
 
 	c.duration_ns = 10000000000ull;
@@ -278,6 +289,25 @@ int cmd_record(int argc, char **argv)
 		case OPT_OFFCPU:
 			o.offcpu = 1;
 			continue;
+		case OPT_CALL_GRAPH:
+			if (strcmp(optarg, "fp") != 0 && strcmp(optarg, "dwarf") != 0) {
+				cli_error("invalid call graph mode '%s' (fp, dwarf)", optarg);
+				return EXIT_USAGE;
+			}
+			dwarf = !strcmp(optarg, "dwarf");
+			continue;
+		case OPT_STACK_SIZE:
+			v = strtol(optarg, &end, 10);
+			if (*end == 'k' || *end == 'K') {
+				v *= 1024;
+				end++;
+			}
+			if (*end || v < 64 || v > LS_USTACK_MAX) {
+				cli_error("invalid stack size '%s' (64..%d bytes)", optarg, LS_USTACK_MAX);
+				return EXIT_USAGE;
+			}
+			stack_size = (unsigned int)v;
+			continue;
 		case 't':
 			if (ls_parse_duration(optarg, &threshold)) {
 				cli_error("invalid threshold '%s'", optarg);
@@ -300,6 +330,7 @@ int cmd_record(int argc, char **argv)
 	so.threshold_ns = threshold;
 	so.sample_hz = o.hz;
 	so.offcpu = o.offcpu;
+	so.ustack_size = dwarf ? stack_size : 0;
 	if (cli_session_start(&c, &so, &s))
 		return EXIT_RUNTIME;
 	start = ls_now_ns();
@@ -326,6 +357,12 @@ int cmd_record(int argc, char **argv)
 	}
 	if (tty)
 		fputc('\n', stderr);
+	/* DWARF-mode samples still in the ring buffer are part of the profile. */
+	if (dwarf && ls_session_poll(s, 0) < 0) {
+		cli_error("%s", ls_session_error(s));
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
 	ps = procsym_new();
 	if (!ps || collect(s, ps, &o, 0, &lines, &total) || (o.offcpu && collect(s, ps, &o, 1, &lines, &offtotal))) {
 		cli_error("collecting the profile: %s", ls_session_error(s)[0] ? ls_session_error(s) : "out of memory");
@@ -333,23 +370,31 @@ int cmd_record(int argc, char **argv)
 		goto cleanup;
 	}
 	merge(&lines);
+	/* What the user-space unwinder made of the samples, and what never reached it. */
+	if (dwarf && !ls_session_unwind_stats(s, &us))
+		snprintf(unwound, sizeof(unwound),
+			 "dwarf: %llu unwound, %llu to the start, %llu truncated, %llu cut at %d frames, %llu unwound without their process, %llu dropped (buffer full), %llu stack copies ended at the stack's end",
+			 (unsigned long long)us.samples, (unsigned long long)us.complete, (unsigned long long)us.truncated,
+			 (unsigned long long)us.maxdepth, LS_STACK_DEPTH, (unsigned long long)us.noproc,
+			 (unsigned long long)ls_session_counter(s, LS_CNT_USTACK_DROPS),
+			 (unsigned long long)ls_session_counter(s, LS_CNT_USTACK_SHORT));
 	if (o.output && !(out = fopen(o.output, "we"))) {
 		cli_error("%s: %s", o.output, strerror(errno));
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
 	if (!strcmp(fmt, "svg")) {
-		char title[128], sub[256];
+		char title[128], sub[1024];
 		struct ls_flame_opts fo = { .sz = sizeof(fo), .title = title, .subtitle = sub, .unit = "samples" };
 		struct ls_folded *fl = calloc(lines.n ? lines.n : 1, sizeof(*fl));
 
 		snprintf(title, sizeof(title), "latscope record: pid %d%s%s", (int)c.pids[0],
 			 o.by_phase ? ", by phase" : "", o.only_slow ? ", slow requests only" : "");
-		snprintf(sub, sizeof(sub), "%.1f s at %u Hz: %llu samples%s, %llu stacks lost, %llu records dropped",
+		snprintf(sub, sizeof(sub), "%.1f s at %u Hz: %llu samples%s, %llu stacks lost, %llu records dropped%s%.400s",
 			 (double)(ls_now_ns() - start) / 1e9, o.hz, (unsigned long long)total,
 			 o.offcpu ? " + off-CPU microseconds" : "",
 			 (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
-			 (unsigned long long)ls_session_counter(s, LS_CNT_RB_DROPS));
+			 (unsigned long long)ls_session_counter(s, LS_CNT_RB_DROPS), unwound[0] ? "; " : "", unwound);
 		for (size_t i = 0; fl && i < lines.n; i++) {
 			fl[i].stack = lines.v[i].stack;
 			fl[i].value = lines.v[i].value;
@@ -373,6 +418,11 @@ int cmd_record(int argc, char **argv)
 		(unsigned long long)total, o.only_slow ? " (slow requests only)" : "", lines.n,
 		(double)(ls_now_ns() - start) / 1e9, o.hz, (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
 		o.output ? " -> " : "", o.output ? o.output : "");
+	if (dwarf) {
+		fprintf(stderr, "latscope: %s\n", unwound);
+		if ((us.truncated || us.noproc) && us.last_error[0])
+			fprintf(stderr, "latscope: last unwind stopped because: %s\n", us.last_error);
+	}
 cleanup:
 	for (size_t i = 0; i < lines.n; i++)
 		free(lines.v[i].stack);

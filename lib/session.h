@@ -37,6 +37,7 @@ struct ls_session_opts {
 	unsigned int sample_hz;  /* CPU samples per second of each CPU (0: no sampling) */
 	int offcpu;              /* record where target threads block, and for how long */
 	int offcpu_inflight_only; /* only threads working on a request */
+	unsigned int ustack_size; /* > 0: --call-graph dwarf, user stack bytes copied per sample (<= LS_USTACK_MAX) */
 };
 
 /* One aggregated profile entry: stacks + tags, and samples (CPU) or nanoseconds (off-CPU). */
@@ -70,6 +71,10 @@ int ls_session_samples(struct ls_session *s, int offcpu, struct ls_stack_sample 
 
 /* The addresses of stack id (innermost first). 0, -ENOENT (evicted or never captured) or -errno. */
 int ls_session_stack(struct ls_session *s, int32_t id, uint64_t *ips, size_t max, size_t *n);
+
+struct ls_unwind_stats;
+/* --call-graph dwarf: how the user-space unwinds went. 0, or -ENOENT when the session samples frame pointers. */
+int ls_session_unwind_stats(struct ls_session *s, struct ls_unwind_stats *out);
 
 /* Change the slow-request threshold of a running session. */
 int ls_session_set_threshold(struct ls_session *s, uint64_t ns);
