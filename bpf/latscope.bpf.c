@@ -1789,6 +1789,31 @@ static __always_inline __u32 copy_ustack(struct ls_ustack_buf *b, __u64 sp, __u6
 	return (__u32)got;
 }
 
+/*
+ * A function under a uretprobe returns to the kernel's trampoline: its
+ * return address slot on the stack holds the trampoline's address, which no
+ * object's CFI describes. The kernel keeps the real one per task; put it
+ * back in the copy so the unwind goes on through the caller.
+ */
+static __always_inline void fix_uretprobes(struct ls_ustack_buf *b, struct task_struct *task, __u64 sp, __u64 got)
+{
+	struct return_instance *ri = BPF_CORE_READ(task, utask, return_instances);
+
+	for (int i = 0; i < STACK_MAX + 2 && ri; i++) {
+		__u64 at = BPF_CORE_READ(ri, stack), orig = BPF_CORE_READ(ri, orig_ret_vaddr), off;
+
+		ri = BPF_CORE_READ(ri, next);
+		if (at < sp || at + 8 > sp + got)
+			continue;
+		off = at - sp;
+		barrier_var(off);
+		off &= 0x1ffff;
+		if (off > LS_USTACK_MAX - 8)
+			continue;
+		*(__u64 *)(b->data + off) = orig;
+	}
+}
+
 /* A DWARF-mode sample: registers and stack copy to user space, which unwinds and aggregates it. */
 static __always_inline void emit_ustack(void *ctx, const struct ls_sample_key *k, struct ls_thread *t, __u32 tid,
 					__u64 now)
@@ -1839,6 +1864,7 @@ static __always_inline void emit_ustack(void *ctx, const struct ls_sample_key *k
 	if (want > LS_USTACK_MAX)
 		want = LS_USTACK_MAX;
 	size = copy_ustack(b, b->regs.sp, want);
+	fix_uretprobes(b, task, b->regs.sp, size);
 	b->rec.size = size;
 	barrier_var(size);
 	if (size > LS_USTACK_MAX)

@@ -39,8 +39,10 @@ assert_no_probes() {
 	# is not a leak: a leaked one is held by the kernel alone.
 	for i in $(seq 30); do
 		local held
-		held=$(cat /proc/[0-9]*/fdinfo/* 2>/dev/null | sed -n 's/^prog_id:[[:space:]]*//p' | sort -u | tr '\n' ' ')
-		left=$(bpftool -j prog list 2>/dev/null | jq -r --arg held " $held" '.[] | select(.name? // "" | test("^(probe_enter|probe_exit|probe_exit_lib|tls_walk|go_enter|go_ret|go_ret_lib|on_cpu_sample|on_switch|sys_enter|tp_send|tp_recv|kp_send|kr_send|kp_recv|kr_recv|fe_send|fx_send|fe_recv|fx_recv)$")) | select($held | contains(" \(.id) ") | not) | "\(.id):\(.name)"' | tr '\n' ' ')
+		# (a process exiting meanwhile makes cat fail: not an error here)
+		held=$({ cat /proc/[0-9]*/fdinfo/* 2>/dev/null || true; } | sed -n 's/^prog_id:[[:space:]]*//p' | sort -u | tr '\n' ' ')
+		left=$(bpftool -j prog list 2>/dev/null | jq -r --arg held " $held" '.[] | objects | select(.name? // "" | test("^(probe_enter|probe_exit|probe_exit_lib|tls_walk|go_enter|go_ret|go_ret_lib|on_cpu_sample|on_switch|sys_enter|tp_send|tp_recv|kp_send|kr_send|kp_recv|kr_recv|fe_send|fx_send|fe_recv|fx_recv)$")) | select(.id as $id | $held | contains(" \($id) ") | not) | "\(.id):\(.name)"' | tr '\n' ' ') ||
+			left="(program list unreadable: one went away while bpftool listed them)"
 		[[ -z $left ]] && break
 		sleep 0.1
 	done
