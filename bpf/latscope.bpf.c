@@ -31,6 +31,8 @@ const volatile __u8 track_thread_req = 1;     /* the profiler needs each thread'
 const volatile __u32 ustack_size = 0;         /* --call-graph dwarf: user stack bytes per sample (0: frame pointers) */
 /* Live-tunable: requests at or over it are flagged slow. */
 __u64 threshold_ns = 10 * 1000000ULL;
+/* Live-tunable: CPU samples are taken (cleared when a profile's duration is over). */
+__u8 sampling = 1;
 
 #define STACK_MAX 6
 #define FRAMES_MAX 512  /* frame headers followed per buffer */
@@ -1882,7 +1884,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	struct ls_sample_key k = {};
 	struct ls_thread *t;
 
-	if (!pid || !target_slot(pid))
+	if (!pid || !sampling || !target_slot(pid))
 		return 0;
 	count(LS_CNT_SAMPLES);
 	k.pid = pid;

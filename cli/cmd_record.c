@@ -246,7 +246,7 @@ int cmd_record(int argc, char **argv)
 	struct ls_session *s = NULL;
 	struct procsym *ps = NULL;
 	struct lines lines = { 0 };
-	uint64_t threshold = 10000000, start, deadline, total = 0, offtotal = 0;
+	uint64_t threshold = 10000000, start, deadline, stopped, total = 0, offtotal = 0;
 	char *end;
 	const char *fmt;
 	FILE *out = stdout;
@@ -357,7 +357,9 @@ int cmd_record(int argc, char **argv)
 	}
 	if (tty)
 		fputc('\n', stderr);
-	/* DWARF-mode samples still in the ring buffer are part of the profile. */
+	/* The profile covers the duration: no sample is added while it is read. Those still in the ring buffer count. */
+	ls_session_stop_sampling(s);
+	stopped = ls_now_ns();
 	if (dwarf && ls_session_poll(s, 0) < 0) {
 		cli_error("%s", ls_session_error(s));
 		ret = EXIT_RUNTIME;
@@ -391,7 +393,7 @@ int cmd_record(int argc, char **argv)
 		snprintf(title, sizeof(title), "latscope record: pid %d%s%s", (int)c.pids[0],
 			 o.by_phase ? ", by phase" : "", o.only_slow ? ", slow requests only" : "");
 		snprintf(sub, sizeof(sub), "%.1f s at %u Hz: %llu samples%s, %llu stacks lost, %llu records dropped%s%.400s",
-			 (double)(ls_now_ns() - start) / 1e9, o.hz, (unsigned long long)total,
+			 (double)(stopped - start) / 1e9, o.hz, (unsigned long long)total,
 			 o.offcpu ? " + off-CPU microseconds" : "",
 			 (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
 			 (unsigned long long)ls_session_counter(s, LS_CNT_RB_DROPS), unwound[0] ? "; " : "", unwound);
@@ -416,7 +418,7 @@ int cmd_record(int argc, char **argv)
 		fprintf(stderr, "latscope: %.3fs blocked (off-CPU, in microseconds in the profile)\n", (double)offtotal / 1e6);
 	fprintf(stderr, "latscope: %llu CPU samples%s in %zu stacks, %.1fs at %u Hz, %llu stacks lost%s%s\n",
 		(unsigned long long)total, o.only_slow ? " (slow requests only)" : "", lines.n,
-		(double)(ls_now_ns() - start) / 1e9, o.hz, (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
+		(double)(stopped - start) / 1e9, o.hz, (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
 		o.output ? " -> " : "", o.output ? o.output : "");
 	if (dwarf) {
 		fprintf(stderr, "latscope: %s\n", unwound);

@@ -684,6 +684,12 @@ int ls_session_phase_stats(struct ls_session *s, pid_t pid, unsigned int phase, 
 	return 0;
 }
 
+void ls_session_stop_sampling(struct ls_session *s)
+{
+	if (s->skel)
+		s->skel->data->sampling = 0;
+}
+
 int ls_session_set_threshold(struct ls_session *s, uint64_t ns)
 {
 	s->threshold_ns = ns;
