@@ -1,7 +1,7 @@
 /* latscope record: a one-shot CPU (and off-CPU) profile of a process, as folded stacks. */
 #include "cli.h"
 #include "catalog.h"
-#include "flamegraph.h"
+#include "profile.h"
 #include "procsym.h"
 #include "ustacks.h"
 #include "util.h"
@@ -45,168 +45,25 @@ struct rec_opts {
 	const char *output, *format;
 };
 
-/* One output line being assembled: the folded stack and its weight. */
-struct line {
-	char *stack;
-	uint64_t value;
-};
-
-struct lines {
-	struct line *v;
-	size_t n, cap;
-};
-
-static int lines_add(struct lines *l, char *stack, uint64_t value)
+/* The session's stacks: kernel stack-map ids and user-space unwound ones alike. */
+static int session_stack(void *ctx, int32_t id, uint64_t *ips, size_t max, size_t *n)
 {
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 1024;
-		struct line *nv = realloc(l->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = ncap;
-	}
-	l->v[l->n].stack = stack;
-	l->v[l->n].value = value;
-	l->n++;
-	return 0;
+	return ls_session_stack(ctx, id, ips, max, n);
 }
 
-static int by_stack(const void *a, const void *b)
-{
-	return strcmp(((const struct line *)a)->stack, ((const struct line *)b)->stack);
-}
-
-/* Append one frame name, with the folded format's separators made safe. */
-static void put_frame(char **buf, size_t *len, size_t *cap, const char *name, const char *suffix)
-{
-	size_t need = strlen(name) + strlen(suffix) + 2;
-
-	if (*len + need >= *cap) {
-		size_t ncap = (*cap + need) * 2;
-		char *nb = realloc(*buf, ncap);
-
-		if (!nb)
-			return;
-		*buf = nb;
-		*cap = ncap;
-	}
-	if (*len)
-		(*buf)[(*len)++] = ';';
-	for (const char *p = name; *p; p++)
-		(*buf)[(*len)++] = (*p == ';' || *p == '\n' || *p == ' ') ? '_' : *p;
-	for (const char *p = suffix; *p; p++)
-		(*buf)[(*len)++] = *p;
-	(*buf)[*len] = '\0';
-}
-
-static void frame_name(const struct procsym_frame *f, char *out, size_t len)
-{
-	const char *mod = f->module ? strrchr(f->module, '/') : NULL;
-
-	if (f->func)
-		snprintf(out, len, "%s", f->func);
-	else
-		snprintf(out, len, "[unknown in %s]", mod ? mod + 1 : f->module ? f->module : "?");
-}
-
-/* Root-first folded stack for one aggregated sample; NULL when it has no frames at all. */
-static char *fold(struct ls_session *s, struct procsym *ps, const struct ls_stack_sample *smp, const struct rec_opts *o,
-		  int offcpu)
-{
-	uint64_t uips[LS_STACK_DEPTH], kips[LS_STACK_DEPTH];
-	struct procsym_frame uf[LS_STACK_DEPTH], kf[LS_STACK_DEPTH];
-	size_t nu = 0, nk = 0, len = 0, cap = 256;
-	char *buf = malloc(cap), name[512];
-
-	if (!buf)
-		return NULL;
-	buf[0] = '\0';
-	ls_session_stack(s, smp->key.ustack, uips, LS_STACK_DEPTH, &nu);
-	ls_session_stack(s, smp->key.kstack, kips, LS_STACK_DEPTH, &nk);
-	if (nu)
-		procsym_user(ps, (pid_t)smp->key.pid, uips, nu, uf);
-	if (nk)
-		procsym_kernel(ps, kips, nk, kf);
-	if (offcpu)
-		put_frame(&buf, &len, &cap, "[off-cpu]", "");
-	if (o->by_phase) {
-		snprintf(name, sizeof(name), "[phase:%s]",
-			 smp->key.phase < LS_PHASE_COUNT ? ls_phase_name(smp->key.phase) : "none");
-		put_frame(&buf, &len, &cap, name, "");
-	}
-	if (!nu && !nk)
-		put_frame(&buf, &len, &cap, "[no stack]", "");
-	for (size_t i = nu; i-- > 0;) {
-		frame_name(&uf[i], name, sizeof(name));
-		put_frame(&buf, &len, &cap, name, "");
-	}
-	/* The innermost kernel frames of a sched_switch stack are the tracing machinery itself. */
-	while (nk && kf[0].func && (!strncmp(kf[0].func, "bpf_", 4) || !strncmp(kf[0].func, "__bpf_", 6))) {
-		memmove(kf, kf + 1, (nk - 1) * sizeof(*kf));
-		nk--;
-	}
-	for (size_t i = nk; i-- > 0;) {
-		frame_name(&kf[i], name, sizeof(name));
-		put_frame(&buf, &len, &cap, name, "_[k]");
-	}
-	return buf;
-}
-
-static int collect(struct ls_session *s, struct procsym *ps, const struct rec_opts *o, int offcpu, struct lines *out,
+static int collect(struct ls_session *s, struct procsym *ps, const struct rec_opts *o, int offcpu, struct profile *out,
 		   uint64_t *total)
 {
+	struct profile_opts po = { .only_slow = o->only_slow, .by_phase = o->by_phase };
 	struct ls_stack_sample *v = NULL;
 	size_t n = 0;
 	int ret;
 
 	ret = ls_session_samples(s, offcpu, &v, &n);
-	if (ret)
-		return ret;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t value = offcpu ? v[i].value / 1000 : v[i].value; /* off-CPU weight: microseconds */
-		char *stack;
-
-		if (o->only_slow && !v[i].key.slow)
-			continue;
-		if (!value)
-			continue;
-		stack = fold(s, ps, &v[i], o, offcpu);
-		if (!stack || lines_add(out, stack, value)) {
-			free(stack);
-			free(v);
-			return -ENOMEM;
-		}
-		*total += value;
-	}
+	if (!ret)
+		ret = profile_add(out, v, n, offcpu, session_stack, s, ps, &po, total);
 	free(v);
-	return 0;
-}
-
-/* Identical stacks (different stack ids, same names) merge into one line. */
-static size_t merge(struct lines *l)
-{
-	size_t k = 0;
-
-	qsort(l->v, l->n, sizeof(*l->v), by_stack);
-	for (size_t i = 0; i < l->n; i++) {
-		if (k && !strcmp(l->v[k - 1].stack, l->v[i].stack)) {
-			l->v[k - 1].value += l->v[i].value;
-			free(l->v[i].stack);
-			continue;
-		}
-		l->v[k++] = l->v[i];
-	}
-	l->n = k;
-	return k;
-}
-
-static int write_folded(FILE *f, const struct lines *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		fprintf(f, "%s %llu\n", l->v[i].stack, (unsigned long long)l->v[i].value);
-	return ferror(f) ? -EIO : 0;
+	return ret;
 }
 
 static const char *format_of(const struct rec_opts *o)
@@ -245,7 +102,7 @@ int cmd_record(int argc, char **argv)
 	struct ls_session_opts so = { .sz = sizeof(so), .requests = 1, .attach_uprobes = 1 };
 	struct ls_session *s = NULL;
 	struct procsym *ps = NULL;
-	struct lines lines = { 0 };
+	struct profile lines = { 0 };
 	uint64_t threshold = 10000000, start, deadline, stopped, total = 0, offtotal = 0;
 	char *end;
 	const char *fmt;
@@ -371,7 +228,7 @@ int cmd_record(int argc, char **argv)
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
-	merge(&lines);
+	profile_merge(&lines);
 	/* What the user-space unwinder made of the samples, and what never reached it. */
 	if (dwarf && !ls_session_unwind_stats(s, &us))
 		snprintf(unwound, sizeof(unwound),
@@ -387,8 +244,7 @@ int cmd_record(int argc, char **argv)
 	}
 	if (!strcmp(fmt, "svg")) {
 		char title[128], sub[1024];
-		struct ls_flame_opts fo = { .sz = sizeof(fo), .title = title, .subtitle = sub, .unit = "samples" };
-		struct ls_folded *fl = calloc(lines.n ? lines.n : 1, sizeof(*fl));
+		int bad;
 
 		snprintf(title, sizeof(title), "latscope record: pid %d%s%s", (int)c.pids[0],
 			 o.by_phase ? ", by phase" : "", o.only_slow ? ", slow requests only" : "");
@@ -397,18 +253,12 @@ int cmd_record(int argc, char **argv)
 			 o.offcpu ? " + off-CPU microseconds" : "",
 			 (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
 			 (unsigned long long)ls_session_counter(s, LS_CNT_RB_DROPS), unwound[0] ? "; " : "", unwound);
-		for (size_t i = 0; fl && i < lines.n; i++) {
-			fl[i].stack = lines.v[i].stack;
-			fl[i].value = lines.v[i].value;
-		}
-		int bad = !fl || ls_flamegraph_write(out, fl, lines.n, &fo);
-
-		free(fl);
+		bad = profile_write_svg(out, &lines, title, sub, "samples") != 0;
 		if ((out != stdout && fclose(out)) || bad) {
 			cli_error("%s: write failed", o.output ? o.output : "stdout");
 			ret = EXIT_RUNTIME;
 		}
-	} else if (write_folded(out, &lines) || (out != stdout && fclose(out))) {
+	} else if (profile_write_folded(out, &lines) || (out != stdout && fclose(out))) {
 		cli_error("%s: write failed", o.output ? o.output : "stdout");
 		ret = EXIT_RUNTIME;
 	}
@@ -426,9 +276,7 @@ int cmd_record(int argc, char **argv)
 			fprintf(stderr, "latscope: last unwind stopped because: %s\n", us.last_error);
 	}
 cleanup:
-	for (size_t i = 0; i < lines.n; i++)
-		free(lines.v[i].stack);
-	free(lines.v);
+	profile_clear(&lines);
 	procsym_free(ps);
 	ls_session_free(s);
 	return ret;

@@ -16,3 +16,11 @@ $(BUILD)/progs/gohttp2: tests/progs/gohttp2/main.go
 		go build -o $@ ./tests/progs/gohttp2
 
 TEST_BINS += $(BUILD)/progs/gohttp2
+
+# folded -> SVG through record's own writer (tests/e2e/record_svg.sh).
+$(BUILD)/progs/folded2svg: tests/progs/folded2svg.c $(BUILD)/cli/profile.o $(LIBLS) $(LIBSYM)
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) -Icli $(CFLAGS) -o $@ $< $(BUILD)/cli/profile.o $(LIBLS) $(LIBSYM) $(LDLIBS)
+
+TEST_BINS += $(BUILD)/progs/folded2svg
