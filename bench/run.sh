@@ -107,4 +107,6 @@ say "## 3. User-space request assembly (bench/reqrate: HPACK + per-method aggreg
 say ""
 say "    $(taskset -c 0 build/bench/reqrate 1000000)"
 say ""
+# ---- 4. Profiler: sampling overhead against perf, post-processing of 1M samples ----
+OUT="$OUT" ROUNDS="$ROUNDS" bench/profile.sh
 echo "results written to $OUT"

@@ -190,6 +190,9 @@ int cmd_record(int argc, char **argv)
 	so.ustack_size = dwarf ? stack_size : 0;
 	if (cli_session_start(&c, &so, &s))
 		return EXIT_RUNTIME;
+	if (c.verbose)
+		fprintf(stderr, "latscope: sampling pid %d at %u Hz, user stacks by %s\n", (int)c.pids[0], o.hz,
+			dwarf ? "DWARF unwinding" : "frame pointers");
 	start = ls_now_ns();
 	deadline = start + c.duration_ns;
 	while (!cli_stop) {
