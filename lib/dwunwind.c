@@ -24,6 +24,7 @@ struct sample {
 	const uint8_t *stack;
 	uint64_t sp;
 	size_t size;
+	uint64_t missed; /* first address read outside the copy, 0 if none */
 };
 
 struct walk {
@@ -62,8 +63,11 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
 	struct ls_dwunwind *u = arg;
 
 	(void)dwfl;
-	if (addr < u->cur.sp || addr - u->cur.sp + sizeof(*result) > u->cur.size)
+	if (addr < u->cur.sp || addr - u->cur.sp + sizeof(*result) > u->cur.size) {
+		if (!u->cur.missed)
+			u->cur.missed = addr;
 		return false;
+	}
 	memcpy(result, u->cur.stack + (addr - u->cur.sp), sizeof(*result));
 	return true;
 }
@@ -216,12 +220,19 @@ enum ls_unwind_end ls_dwunwind_stack(struct ls_dwunwind *u, pid_t pid, pid_t tid
 	u->cur.stack = stack;
 	u->cur.sp = regs[LS_UREG_SP];
 	u->cur.size = size;
+	u->cur.missed = 0;
 	ret = dwfl_getthread_frames(p->dwfl, tid, on_frame, &w);
 	u->cur.stack = NULL;
 	*n = w.n;
 	if (w.n == 0 && max) {
 		ips[0] = regs[LS_UREG_IP];
 		*n = 1;
+	}
+	/* libdwfl takes a return address it cannot read for the end of the stack: that is a short copy. */
+	if (ret == 0 && u->cur.missed) {
+		ls_err(err, ERANGE, "stack copy too short: read at sp+%lld, %zu bytes copied",
+		       (long long)(u->cur.missed - u->cur.sp), size);
+		return LS_UNWIND_TRUNCATED;
 	}
 	if (ret == 0)
 		return LS_UNWIND_COMPLETE;
