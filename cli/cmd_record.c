@@ -107,7 +107,7 @@ int cmd_record(int argc, char **argv)
 	char *end;
 	const char *fmt;
 	FILE *out = stdout;
-	int opt, ret = EXIT_OK, tty = isatty(STDERR_FILENO), dwarf = 0;
+	int opt, ret = EXIT_OK, tty = isatty(STDERR_FILENO), dwarf = 0, stack_size_set = 0;
 	unsigned int stack_size = LS_USTACK_DEF;
 	struct ls_unwind_stats us = { 0 };
 	char unwound[LS_ERR_LEN + 256] = "";
@@ -164,6 +164,7 @@ int cmd_record(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			stack_size = (unsigned int)v;
+			stack_size_set = 1;
 			continue;
 		case 't':
 			if (ls_parse_duration(optarg, &threshold)) {
@@ -178,6 +179,10 @@ int cmd_record(int argc, char **argv)
 	}
 	if (cli_need_pids(&c, argc, argv, "record", usage_text))
 		return EXIT_USAGE;
+	if (stack_size_set && !dwarf) {
+		cli_error("--stack-size needs --call-graph dwarf (frame-pointer walks copy no stack)");
+		return EXIT_USAGE;
+	}
 	fmt = format_of(&o);
 	if (strcmp(fmt, "folded") != 0 && strcmp(fmt, "svg") != 0) {
 		cli_error("%s: unknown output format '%s' (folded, svg)", o.output ? o.output : "-", fmt);
