@@ -106,10 +106,10 @@ for l in libc.so.6 libssl.so.3 libcrypto.so.3; do
 	f=$(ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ { print $NF; exit }')
 	[[ -n $f ]] && nm -D --defined-only "$f" | awk '$2 ~ /^[TW]$/ { sub(/@.*/, "", $3); print $3 }'
 done | sort -u > "$TMP/names"
-say "## record post-processing: 1M samples to an SVG flame graph (bench/profile_post, one core)"
+say "## record post-processing: 1M samples to an SVG flame graph (bench/profile_post)"
 say ""
-/usr/bin/time -v taskset -c 0 build/bench/profile_post "$TMP/names" "$TMP/post.svg" 1000000 > "$TMP/post.out" 2> "$TMP/post.time" ||
+/usr/bin/time -v build/bench/profile_post "$TMP/names" "$TMP/post.svg" 1000000 > "$TMP/post.out" 2> "$TMP/post.time" ||
 	{ cat "$TMP/post.out" "$TMP/post.time"; fail "profile_post failed"; }
 say "    $(cat "$TMP/post.out")"
-say "    /usr/bin/time: $(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$TMP/post.time") wall, $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/post.time") KiB max RSS, SVG $(stat -c %s "$TMP/post.svg") bytes"
+say "    /usr/bin/time: $(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$TMP/post.time") wall, $(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f s", s }' "$TMP/post.time") CPU, $(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/post.time") KiB max RSS, SVG $(stat -c %s "$TMP/post.svg") bytes"
 say ""
