@@ -21,10 +21,10 @@ for lib in $(awk '$6 ~ /lib(ssl|crypto)\.so/ { print $6 }' "/proc/$H2SERVER_PID/
 done
 [[ -s $TMP/tls.names ]] || fail "h2server maps no libssl/libcrypto"
 
-"$LATSCOPE" record -p "$H2SERVER_PID" -d 4 -F 499 --call-graph dwarf -o "$TMP/dwarf.folded" 2> "$TMP/dwarf.err" ||
+"$LATSCOPE" record -p "$H2SERVER_PID" -d 4 -F 999 --call-graph dwarf -o "$TMP/dwarf.folded" 2> "$TMP/dwarf.err" ||
 	{ cat "$TMP/dwarf.err"; fail "record --call-graph dwarf failed"; }
 cat "$TMP/dwarf.err"
-"$LATSCOPE" record -p "$H2SERVER_PID" -d 4 -F 499 -o "$TMP/fp.folded" 2> "$TMP/fp.err" ||
+"$LATSCOPE" record -p "$H2SERVER_PID" -d 4 -F 999 -o "$TMP/fp.folded" 2> "$TMP/fp.err" ||
 	{ cat "$TMP/fp.err"; fail "record (frame pointers) failed"; }
 cat "$TMP/fp.err"
 
