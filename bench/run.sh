@@ -166,4 +166,6 @@ say "## 5. Symbolizer throughput (bench/symbolize.sh: one corpus per binary, CPU
 say ""
 bench/symbolize.sh | tee -a "$OUT"
 say ""
+# ---- 4. Profiler: sampling overhead against perf, post-processing of 1M samples ----
+OUT="$OUT" ROUNDS="$ROUNDS" bench/profile.sh
 echo "results written to $OUT"

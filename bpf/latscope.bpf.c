@@ -29,8 +29,11 @@ const volatile __u8 offcpu_all_threads = 1;   /* 0: only threads working on a re
 /* Features compiled out by the verifier when unused (older verifiers have less room). */
 const volatile __u8 track_proto = 1;          /* decode/encode probes are attached */
 const volatile __u8 track_thread_req = 1;     /* the profiler needs each thread's current request */
+const volatile __u32 ustack_size = 0;         /* --call-graph dwarf: user stack bytes per sample (0: frame pointers) */
 /* Live-tunable: requests at or over it are flagged slow. */
 __u64 threshold_ns = 10 * 1000000ULL;
+/* Live-tunable: CPU samples are taken (cleared when a profile's duration is over). */
+__u8 sampling = 1;
 
 #define STACK_MAX 6
 #define BATCH_MAX 128   /* streams one buffer can carry */
@@ -1905,6 +1908,145 @@ static __always_inline void stack_ids(void *ctx, struct ls_sample_key *k)
 		count(LS_CNT_STACK_LOST);
 }
 
+/*
+ * --call-graph dwarf scratch: one slot per CPU (user space sizes it), as the
+ * record is larger than a per-CPU map value may be. A perf_event program
+ * does not nest on its CPU, so a slot has one writer at a time. The slack
+ * past LS_USTACK_MAX lets the copy loop's bounds be simple for the verifier.
+ */
+struct ls_ustack_buf {
+	struct pt_regs regs;
+	struct ls_ustack rec;
+	__u8 data[LS_USTACK_MAX + 4096]; /* follows rec without padding: rec is a multiple of 8 bytes */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ls_ustack_buf);
+} ustack_buf SEC(".maps");
+
+#define PAGE_SZ 4096
+
+/*
+ * Copy the top of the user stack page by page: a read across into an
+ * unmapped page fails as a whole, and the main thread's stack often ends
+ * closer to its stack pointer than the size asked for.
+ */
+static __always_inline __u32 copy_ustack(struct ls_ustack_buf *b, __u64 sp, __u64 want)
+{
+	__u64 got = 0;
+
+	for (int i = 0; i < LS_USTACK_MAX / PAGE_SZ + 2; i++) {
+		__u64 chunk = PAGE_SZ - ((sp + got) & (PAGE_SZ - 1)), off = got;
+
+		if (got >= want)
+			break;
+		if (chunk > want - got)
+			chunk = want - got;
+		/* Masks the verifier can follow: chunk in [0, PAGE_SZ], off in [0, LS_USTACK_MAX]. */
+		barrier_var(chunk);
+		chunk &= 2 * PAGE_SZ - 1;
+		if (chunk > PAGE_SZ)
+			break;
+		barrier_var(off);
+		off &= 0x1ffff;
+		if (off > LS_USTACK_MAX)
+			break;
+		if (bpf_probe_read_user(b->data + off, (__u32)chunk, (void *)(sp + got))) {
+			count(LS_CNT_USTACK_SHORT);
+			break;
+		}
+		got += chunk;
+	}
+	return (__u32)got;
+}
+
+/*
+ * A function under a uretprobe returns to the kernel's trampoline: its
+ * return address slot on the stack holds the trampoline's address, which no
+ * object's CFI describes. The kernel keeps the real one per task; put it
+ * back in the copy so the unwind goes on through the caller.
+ */
+static __always_inline void fix_uretprobes(struct ls_ustack_buf *b, struct task_struct *task, __u64 sp, __u64 got)
+{
+	struct return_instance *ri = BPF_CORE_READ(task, utask, return_instances);
+
+	for (int i = 0; i < STACK_MAX + 2 && ri; i++) {
+		__u64 at = BPF_CORE_READ(ri, stack), orig = BPF_CORE_READ(ri, orig_ret_vaddr), off;
+
+		ri = BPF_CORE_READ(ri, next);
+		if (at < sp || at + 8 > sp + got)
+			continue;
+		off = at - sp;
+		barrier_var(off);
+		off &= 0x1ffff;
+		if (off > LS_USTACK_MAX - 8)
+			continue;
+		*(__u64 *)(b->data + off) = orig;
+	}
+}
+
+/* A DWARF-mode sample: registers and stack copy to user space, which unwinds and aggregates it. */
+static __always_inline void emit_ustack(void *ctx, const struct ls_sample_key *k, struct ls_thread *t, __u32 tid,
+					__u64 now)
+{
+	__u32 cpu = bpf_get_smp_processor_id(), size;
+	struct ls_ustack_buf *b = bpf_map_lookup_elem(&ustack_buf, &cpu);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(task);
+	__u32 want = ustack_size;
+
+	if (!b)
+		return;
+	/* The registers the thread had in user mode: at the sample, or at its kernel entry. */
+	if (bpf_probe_read_kernel(&b->regs, sizeof(b->regs), ur)) {
+		count(LS_CNT_STACK_LOST);
+		return;
+	}
+	b->rec.type = LS_REC_USTACK;
+	b->rec.phase = k->phase;
+	b->rec.slow = k->slow;
+	b->rec.pid = k->pid;
+	b->rec.tid = tid;
+	b->rec.kstack = bpf_get_stackid(ctx, &stacks, 0);
+	b->rec.ts_ns = now;
+	b->rec.age_ns = t && t->req_start ? now - t->req_start : 0;
+	b->rec.flags = 0;
+	if (k->slow && t && !t->slow_seen && emit_requests) {
+		t->slow_seen = 1;
+		b->rec.flags |= LS_US_SLOW_FIRST;
+	}
+	b->rec.regs[0] = b->regs.ax;
+	b->rec.regs[1] = b->regs.dx;
+	b->rec.regs[2] = b->regs.cx;
+	b->rec.regs[3] = b->regs.bx;
+	b->rec.regs[4] = b->regs.si;
+	b->rec.regs[5] = b->regs.di;
+	b->rec.regs[6] = b->regs.bp;
+	b->rec.regs[7] = b->regs.sp;
+	b->rec.regs[8] = b->regs.r8;
+	b->rec.regs[9] = b->regs.r9;
+	b->rec.regs[10] = b->regs.r10;
+	b->rec.regs[11] = b->regs.r11;
+	b->rec.regs[12] = b->regs.r12;
+	b->rec.regs[13] = b->regs.r13;
+	b->rec.regs[14] = b->regs.r14;
+	b->rec.regs[15] = b->regs.r15;
+	b->rec.regs[16] = b->regs.ip;
+	if (want > LS_USTACK_MAX)
+		want = LS_USTACK_MAX;
+	size = copy_ustack(b, b->regs.sp, want);
+	fix_uretprobes(b, task, b->regs.sp, size);
+	b->rec.size = size;
+	barrier_var(size);
+	if (size > LS_USTACK_MAX)
+		return;
+	if (bpf_ringbuf_output(&events, &b->rec, sizeof(b->rec) + size, rb_flags()))
+		count(LS_CNT_USTACK_DROPS);
+}
+
 SEC("perf_event")
 int on_cpu_sample(struct bpf_perf_event_data *ctx)
 {
@@ -1914,11 +2056,15 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	struct ls_sample_key k = {};
 	struct ls_thread *t;
 
-	if (!pid || !target_slot(pid))
+	if (!pid || !sampling || !target_slot(pid))
 		return 0;
 	count(LS_CNT_SAMPLES);
 	k.pid = pid;
 	thread_phase(tid, now, &k, &t);
+	if (ustack_size) {
+		emit_ustack(ctx, &k, t, tid, now);
+		return 0;
+	}
 	stack_ids(ctx, &k);
 	cnt = bpf_map_lookup_elem(&samples, &k);
 	if (cnt)

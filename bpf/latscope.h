@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 3
+#define LS_ABI_VERSION 4
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -136,6 +136,7 @@ enum ls_rec_type {
 	LS_REC_HEADERS = 4, /* an HTTP/2 header block fragment, for HPACK (struct ls_headers) */
 	LS_REC_SLOW_STACK = 5, /* a thread's stacks when its request crossed the threshold (struct ls_slow_stack) */
 	LS_REC_METHOD = 6,  /* a stream's method as the server's own HTTP/2 code decoded it (struct ls_method_rec) */
+	LS_REC_USTACK = 7,  /* a CPU sample with a copy of the top of its user stack (struct ls_ustack) */
 };
 
 /* Every record starts with these 8 bytes. */
@@ -309,6 +310,35 @@ struct ls_slow_stack {
 	__u64 age_ns; /* how long the request had been running */
 };
 
+/*
+ * --call-graph dwarf: instead of a frame-pointer walk, a sample carries the
+ * user registers and the top of the user stack (from the stack pointer up),
+ * and user space unwinds it with the objects' call frame information.
+ * Registers are in DWARF numbering (x86-64: rax rdx rcx rbx rsi rdi rbp rsp
+ * r8..r15, then rip as 16).
+ */
+#define LS_USTACK_MAX   65528 /* most user stack bytes one sample copies */
+#define LS_USTACK_DEF   16384
+#define LS_UREGS        17
+#define LS_UREG_SP      7
+#define LS_UREG_IP      16
+
+#define LS_US_SLOW_FIRST (1u << 0) /* first sample after this thread's request crossed the threshold */
+
+struct ls_ustack {
+	__u16 type;   /* LS_REC_USTACK */
+	__u8 phase;   /* enum ls_phase, or LS_PH_OTHER */
+	__u8 slow;
+	__u32 pid;
+	__u32 tid;
+	__s32 kstack; /* kernel stack id (frame-pointer walk), negative when not captured */
+	__u64 ts_ns;
+	__u64 age_ns; /* LS_US_SLOW_FIRST: how long the request had been running */
+	__u64 regs[LS_UREGS];
+	__u32 size;   /* stack bytes that follow this struct: the stack from regs[LS_UREG_SP] up */
+	__u32 flags;  /* LS_US_* */
+};
+
 /* Per-CPU counters that are not per probe. */
 enum ls_counter {
 	LS_CNT_RB_DROPS = 0,   /* records lost: ring buffer full */
@@ -323,6 +353,8 @@ enum ls_counter {
 	LS_CNT_SAMPLE_LOST,    /* samples not aggregated (table full) */
 	LS_CNT_STACK_LOST,     /* stacks not captured (stack map full or unwinding failed) */
 	LS_CNT_PROTO_UNMATCHED, /* decodes/encodes no request could be matched to */
+	LS_CNT_USTACK_DROPS,   /* --call-graph dwarf samples lost: ring buffer full */
+	LS_CNT_USTACK_SHORT,   /* user stack copies cut short by an unreadable page */
 	LS_CNT_MAX = 16,
 };
 

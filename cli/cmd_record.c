@@ -15,7 +15,7 @@
 
 static const char usage_text[] =
 	"usage: latscope record -p PID [-d DURATION] [-F HZ] [-o FILE] [--only-slow] [--by-phase]\n"
-	"                       [--off-cpu] [--threshold DURATION] [-v]\n"
+	"                       [--off-cpu] [--threshold DURATION] [--call-graph fp|dwarf] [--stack-size BYTES] [-v]\n"
 	"\n"
 	"Samples the target's threads on every CPU (software cpu-clock, kernel and\n"
 	"user stacks) for DURATION (default 10s) and writes the profile as folded\n"
@@ -32,6 +32,11 @@ static const char usage_text[] =
 	"      --by-phase         root every stack at its request phase ([phase:app], [phase:tls_in], ...)\n"
 	"      --off-cpu          also record where threads block, weighted by blocked microseconds\n"
 	"  -t, --threshold DUR    slow-request threshold for --only-slow (default 10ms)\n"
+	"      --call-graph MODE  user stacks by frame pointers (fp, default: cheap, stops in code built\n"
+	"                         without them) or by DWARF call frame information (dwarf: the top of\n"
+	"                         the stack is copied at each sample and unwound by latscope)\n"
+	"      --stack-size BYTES user stack copied per sample with --call-graph dwarf (default 16k, max 65528;\n"
+	"                         suffix k for KiB)\n"
 	"      --placement P      where the phase probes go: auto (default), entry, callsite (see probes -v)\n"
 	"      --phases LIST      attach only what these phases need (tls,h2,proto,net; default all)\n"
 	"  -v, --verbose          more diagnostics\n"
@@ -296,7 +301,7 @@ static const char *format_of(const struct rec_opts *o, const char *output)
 
 int cmd_record(int argc, char **argv)
 {
-	enum { OPT_ONLY_SLOW = 3000, OPT_BY_PHASE, OPT_OFFCPU, OPT_FORMAT };
+	enum { OPT_ONLY_SLOW = 3000, OPT_BY_PHASE, OPT_OFFCPU, OPT_FORMAT, OPT_CALL_GRAPH, OPT_STACK_SIZE };
 	static const struct option longopts[] = {
 		CLI_COMMON_LONG,
 		{ "freq", required_argument, NULL, 'F' },
@@ -305,6 +310,8 @@ int cmd_record(int argc, char **argv)
 		{ "only-slow", no_argument, NULL, OPT_ONLY_SLOW },
 		{ "by-phase", no_argument, NULL, OPT_BY_PHASE },
 		{ "off-cpu", no_argument, NULL, OPT_OFFCPU },
+		{ "call-graph", required_argument, NULL, OPT_CALL_GRAPH },
+		{ "stack-size", required_argument, NULL, OPT_STACK_SIZE },
 		{ "threshold", required_argument, NULL, 't' },
 		{ 0 },
 	};
@@ -318,7 +325,11 @@ int cmd_record(int argc, char **argv)
 	struct timespec wall;
 	uint64_t wall_start;
 	struct lines lines = { 0 };
-	uint64_t threshold = 10000000, start, deadline, total = 0, offtotal = 0;
+	uint64_t threshold = 10000000, start, deadline, stopped, total = 0, offtotal = 0;
+	int dwarf = 0, stack_size_set = 0;
+	unsigned int stack_size = LS_USTACK_DEF;
+	struct ls_unwind_stats us = { 0 };
+	char unwound[LS_ERR_LEN + 256] = "";
 	char *end;
 	const char *fmt;
 	int want_pprof = 0;
@@ -363,6 +374,26 @@ int cmd_record(int argc, char **argv)
 		case OPT_OFFCPU:
 			o.offcpu = 1;
 			continue;
+		case OPT_CALL_GRAPH:
+			if (strcmp(optarg, "fp") != 0 && strcmp(optarg, "dwarf") != 0) {
+				cli_error("invalid call graph mode '%s' (fp, dwarf)", optarg);
+				return EXIT_USAGE;
+			}
+			dwarf = !strcmp(optarg, "dwarf");
+			continue;
+		case OPT_STACK_SIZE:
+			v = strtol(optarg, &end, 10);
+			if (*end == 'k' || *end == 'K') {
+				v *= 1024;
+				end++;
+			}
+			if (*end || v < 64 || v > LS_USTACK_MAX) {
+				cli_error("invalid stack size '%s' (64..%d bytes)", optarg, LS_USTACK_MAX);
+				return EXIT_USAGE;
+			}
+			stack_size = (unsigned int)v;
+			stack_size_set = 1;
+			continue;
 		case 't':
 			if (ls_parse_duration(optarg, &threshold)) {
 				cli_error("invalid threshold '%s'", optarg);
@@ -376,6 +407,10 @@ int cmd_record(int argc, char **argv)
 	}
 	if (cli_need_pids(&c, argc, argv, "record", usage_text))
 		return EXIT_USAGE;
+	if (stack_size_set && !dwarf) {
+		cli_error("--stack-size needs --call-graph dwarf (frame-pointer walks copy no stack)");
+		return EXIT_USAGE;
+	}
 	if (o.format && o.noutputs > 1) {
 		cli_error("--format with several outputs: each takes its format from its extension");
 		return EXIT_USAGE;
@@ -394,6 +429,7 @@ int cmd_record(int argc, char **argv)
 	so.threshold_ns = threshold;
 	so.sample_hz = o.hz;
 	so.offcpu = o.offcpu;
+	so.ustack_size = dwarf ? stack_size : 0;
 	/*
 	 * Mappings read (and objects opened) before recording, so that neither a target gone
 	 * by the end nor the time this takes changes the profile.
@@ -408,6 +444,9 @@ int cmd_record(int argc, char **argv)
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
+	if (c.verbose)
+		fprintf(stderr, "latscope: sampling pid %d at %u Hz, user stacks by %s\n", (int)c.pids[0], o.hz,
+			dwarf ? "DWARF unwinding" : "frame pointers");
 	start = ls_now_ns();
 	clock_gettime(CLOCK_REALTIME, &wall);
 	wall_start = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
@@ -434,6 +473,22 @@ int cmd_record(int argc, char **argv)
 	}
 	if (tty)
 		fputc('\n', stderr);
+	/* The profile covers the duration: no sample is added while it is read. Those still in the ring buffer count. */
+	ls_session_stop_sampling(s);
+	stopped = ls_now_ns();
+	if (dwarf && ls_session_poll(s, 0) < 0) {
+		cli_error("%s", ls_session_error(s));
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
+	/* What the user-space unwinder made of the samples, and what never reached it. */
+	if (dwarf && !ls_session_unwind_stats(s, &us))
+		snprintf(unwound, sizeof(unwound),
+			 "dwarf: %llu unwound, %llu to the start, %llu truncated, %llu cut at %d frames, %llu unwound without their process, %llu dropped (buffer full), %llu stack copies ended at the stack's end",
+			 (unsigned long long)us.samples, (unsigned long long)us.complete, (unsigned long long)us.truncated,
+			 (unsigned long long)us.maxdepth, LS_STACK_DEPTH, (unsigned long long)us.noproc,
+			 (unsigned long long)ls_session_counter(s, LS_CNT_USTACK_DROPS),
+			 (unsigned long long)ls_session_counter(s, LS_CNT_USTACK_SHORT));
 	x = (struct rec_ctx){ .s = s, .sym = sym, .o = &o, .period_ns = 1000000000ull / o.hz };
 	if (want_pprof) {
 		char comment[256];
@@ -441,7 +496,7 @@ int cmd_record(int argc, char **argv)
 			.sz = sizeof(po), .ntypes = 3,
 			.types = { "samples", "cpu", "off_cpu" }, .units = { "count", "nanoseconds", "nanoseconds" },
 			.period_type = "cpu", .period_unit = "nanoseconds", .period = (int64_t)x.period_ns,
-			.time_nanos = (int64_t)wall_start, .duration_nanos = (int64_t)(ls_now_ns() - start),
+			.time_nanos = (int64_t)wall_start, .duration_nanos = (int64_t)(stopped - start),
 			.default_type = 1,
 			.comment = comment,
 		};
@@ -472,17 +527,17 @@ int cmd_record(int argc, char **argv)
 			goto cleanup;
 		}
 		if (!strcmp(f, "svg")) {
-			char title[128], sub[256];
+			char title[128], sub[1024];
 			struct ls_flame_opts fo = { .sz = sizeof(fo), .title = title, .subtitle = sub, .unit = "samples" };
 			struct ls_folded *fl = calloc(lines.n ? lines.n : 1, sizeof(*fl));
 
 			snprintf(title, sizeof(title), "latscope record: pid %d%s%s", (int)c.pids[0],
 				 o.by_phase ? ", by phase" : "", o.only_slow ? ", slow requests only" : "");
-			snprintf(sub, sizeof(sub), "%.1f s at %u Hz: %llu samples%s, %llu stacks lost, %llu records dropped",
-				 (double)(ls_now_ns() - start) / 1e9, o.hz, (unsigned long long)total,
+			snprintf(sub, sizeof(sub), "%.1f s at %u Hz: %llu samples%s, %llu stacks lost, %llu records dropped%s%.400s",
+				 (double)(stopped - start) / 1e9, o.hz, (unsigned long long)total,
 				 o.offcpu ? " + off-CPU microseconds" : "",
 				 (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
-				 (unsigned long long)ls_session_counter(s, LS_CNT_RB_DROPS));
+				 (unsigned long long)ls_session_counter(s, LS_CNT_RB_DROPS), unwound[0] ? "; " : "", unwound);
 			for (size_t k = 0; fl && k < lines.n; k++) {
 				fl[k].stack = lines.v[k].stack;
 				fl[k].value = lines.v[k].value;
@@ -504,8 +559,13 @@ int cmd_record(int argc, char **argv)
 		fprintf(stderr, "latscope: %.3fs blocked (off-CPU, in microseconds in the profile)\n", (double)offtotal / 1e6);
 	fprintf(stderr, "latscope: %llu CPU samples%s in %zu stacks, %.1fs at %u Hz, %llu stacks lost%s%s\n",
 		(unsigned long long)total, o.only_slow ? " (slow requests only)" : "", lines.n,
-		(double)(ls_now_ns() - start) / 1e9, o.hz, (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
+		(double)(stopped - start) / 1e9, o.hz, (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
 		o.noutputs ? " -> " : "", o.noutputs ? o.outputs[0] : "");
+	if (dwarf) {
+		fprintf(stderr, "latscope: %s\n", unwound);
+		if ((us.truncated || us.noproc) && us.last_error[0])
+			fprintf(stderr, "latscope: last unwind stopped because: %s\n", us.last_error);
+	}
 cleanup:
 	for (size_t i = 0; i < lines.n; i++)
 		free(lines.v[i].stack);

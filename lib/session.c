@@ -1,4 +1,5 @@
 #include "session.h"
+#include "ustacks.h"
 #include "util.h"
 
 #include <errno.h>
@@ -42,6 +43,8 @@ struct ls_session {
 	uint64_t threshold_ns;
 	unsigned int sample_hz;
 	int offcpu, offcpu_inflight_only;
+	unsigned int ustack_size;
+	struct ls_ustore *ustore; /* --call-graph dwarf: unwound samples */
 	ls_event_fn on_event;
 	void *ctx;
 	void *statbuf;
@@ -110,6 +113,15 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 	s->sample_hz = opts->sample_hz;
 	s->offcpu = opts->offcpu;
 	s->offcpu_inflight_only = opts->offcpu_inflight_only;
+	if (opts->ustack_size > LS_USTACK_MAX || (opts->ustack_size && opts->ustack_size < 64)) {
+		ret = ls_err(err, EINVAL, "stack size %u out of range (64..%d bytes)", opts->ustack_size, LS_USTACK_MAX);
+		goto cleanup;
+	}
+	s->ustack_size = opts->sample_hz ? opts->ustack_size : 0;
+	if (s->ustack_size && !(s->ustore = ls_ustore_new())) {
+		ret = ls_err(err, ENOMEM, "out of memory");
+		goto cleanup;
+	}
 	s->attach_uprobes = opts->attach_uprobes;
 	s->on_event = opts->on_event;
 	s->ctx = opts->ctx;
@@ -472,6 +484,9 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 	s->skel->rodata->offcpu_all_threads = s->offcpu_inflight_only ? 0 : 1;
 	s->skel->rodata->track_thread_req = s->sample_hz || s->offcpu;
 	s->skel->rodata->track_proto = 0;
+	s->skel->rodata->ustack_size = s->ustack_size;
+	/* One stack-copy slot per CPU in DWARF mode; a single unused one otherwise. */
+	bpf_map__set_max_entries(s->skel->maps.ustack_buf, s->ustack_size ? (__u32)libbpf_num_possible_cpus() : 1);
 	for (size_t i = 0; i < s->nsites; i++)
 		if (s->sites[i].found && (s->sites[i].entry->kind == LS_KIND_DECODE || s->sites[i].entry->kind == LS_KIND_ENCODE))
 			s->skel->rodata->track_proto = 1;
@@ -827,11 +842,25 @@ static int read_aggregate(struct ls_session *s, struct bpf_map *map, struct ls_s
 
 int ls_session_samples(struct ls_session *s, int offcpu, struct ls_stack_sample **out, size_t *n)
 {
+	int ret;
+
 	*out = NULL;
 	*n = 0;
 	if (!s->skel)
 		return ls_err(s->err, EINVAL, "session not started");
-	return read_aggregate(s, offcpu ? s->skel->maps.offcpu : s->skel->maps.samples, out, n);
+	ret = read_aggregate(s, offcpu ? s->skel->maps.offcpu : s->skel->maps.samples, out, n);
+	if (!ret && !offcpu && s->ustore && ls_ustore_samples(s->ustore, out, n))
+		ret = ls_err(s->err, ENOMEM, "out of memory");
+	return ret;
+}
+
+int ls_session_unwind_stats(struct ls_session *s, struct ls_unwind_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s->ustore)
+		return -ENOENT;
+	ls_ustore_stats(s->ustore, out);
+	return 0;
 }
 
 int ls_session_stack(struct ls_session *s, int32_t id, uint64_t *ips, size_t max, size_t *n)
@@ -845,6 +874,8 @@ int ls_session_stack(struct ls_session *s, int32_t id, uint64_t *ips, size_t max
 		return ls_err(s->err, EINVAL, "session not started");
 	if (id < 0)
 		return -ENOENT;
+	if (id >= LS_USTACK_ID_BASE)
+		return s->ustore ? ls_ustore_stack(s->ustore, id, ips, max, n) : -ENOENT;
 	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.stacks), &key, buf))
 		return errno == ENOENT ? -ENOENT : ls_err(s->err, errno, "reading stack %d: %s", id, strerror(errno));
 	while (k < LS_STACK_DEPTH && k < max && buf[k]) {
@@ -859,7 +890,23 @@ static int on_record(void *ctx, void *data, size_t size)
 {
 	struct ls_session *s = ctx;
 
-	if (size < sizeof(struct ls_rec_hdr) || !s->on_event)
+	if (size < sizeof(struct ls_rec_hdr))
+		return 0;
+	/* DWARF-mode samples are unwound and counted here; a threshold crossing goes on as its stacks. */
+	if (((const struct ls_rec_hdr *)data)->type == LS_REC_USTACK) {
+		struct ls_slow_stack slow;
+		int r;
+
+		if (!s->ustore)
+			return 0;
+		r = ls_ustore_add(s->ustore, data, size, &slow);
+		if (r == -ENOMEM)
+			return ls_err(s->err, ENOMEM, "out of memory");
+		if (r == 1 && s->on_event)
+			return s->on_event(s->ctx, &slow, sizeof(slow));
+		return 0;
+	}
+	if (!s->on_event)
 		return 0;
 	return s->on_event(s->ctx, data, size);
 }
@@ -993,6 +1040,12 @@ int ls_session_phase_stats(struct ls_session *s, pid_t pid, unsigned int phase, 
 	return 0;
 }
 
+void ls_session_stop_sampling(struct ls_session *s)
+{
+	if (s->skel)
+		s->skel->data->sampling = 0;
+}
+
 int ls_session_set_threshold(struct ls_session *s, uint64_t ns)
 {
 	s->threshold_ns = ns;
@@ -1050,5 +1103,6 @@ void ls_session_free(struct ls_session *s)
 	free(s->pids);
 	free(s->statbuf);
 	free(s->phase_buf);
+	ls_ustore_free(s->ustore);
 	free(s);
 }

@@ -40,6 +40,7 @@ struct ls_session_opts {
 	int offcpu_inflight_only; /* only threads working on a request */
 	enum ls_place_mode placement; /* where library probes go (LS_PLACE_AUTO: call sites where cheaper) */
 	unsigned int phases;     /* LS_PHASES_* to attach; 0: all */
+	unsigned int ustack_size; /* > 0: --call-graph dwarf, user stack bytes copied per sample (<= LS_USTACK_MAX) */
 };
 
 /* Probe groups for ls_session_opts.phases (the catalog's phase column, and the kernel hooks). */
@@ -85,6 +86,13 @@ int ls_session_samples(struct ls_session *s, int offcpu, struct ls_stack_sample 
 
 /* The addresses of stack id (innermost first). 0, -ENOENT (evicted or never captured) or -errno. */
 int ls_session_stack(struct ls_session *s, int32_t id, uint64_t *ips, size_t max, size_t *n);
+
+struct ls_unwind_stats;
+/* --call-graph dwarf: how the user-space unwinds went. 0, or -ENOENT when the session samples frame pointers. */
+int ls_session_unwind_stats(struct ls_session *s, struct ls_unwind_stats *out);
+
+/* Stop taking CPU samples (the profile so far stays readable). */
+void ls_session_stop_sampling(struct ls_session *s);
 
 /* Change the slow-request threshold of a running session. */
 int ls_session_set_threshold(struct ls_session *s, uint64_t ns);

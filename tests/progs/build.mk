@@ -54,3 +54,10 @@ $(BUILD)/progs/tlscalls: tests/progs/tlscalls.c tests/progs/tlscalls_asm.S
 	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $^ -lssl -lcrypto -lpthread
 
 TEST_BINS += $(BUILD)/progs/tlscalls
+# folded -> SVG through record's own writer (tests/e2e/record_svg.sh).
+$(BUILD)/progs/folded2svg: tests/progs/folded2svg.c $(BUILD)/cli/profile.o $(LIBLS) $(LIBSYM)
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS) -Icli $(CFLAGS) -o $@ $< $(BUILD)/cli/profile.o $(LIBLS) $(LIBSYM) $(LDLIBS)
+
+TEST_BINS += $(BUILD)/progs/folded2svg

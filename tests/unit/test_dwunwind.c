@@ -1,0 +1,141 @@
+/*
+ * DWARF unwinding of a copied stack, on this very process: a known call chain
+ * compiled without frame pointers captures its registers and the top of its
+ * stack the way the sampler does, and lib/dwunwind must walk it back through
+ * every caller to _start; lib/ustacks must aggregate repeated stacks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/types.h>
+#include "latscope.h"
+#include "dwunwind.h"
+#include "procsym.h"
+#include "ustacks.h"
+#include "util.h"
+
+static int failures;
+
+#define CHECK(cond, ...) do { \
+	if (cond) { printf("ok - "); } else { printf("not ok - "); failures++; } \
+	printf(__VA_ARGS__); putchar('\n'); } while (0)
+
+#define NOFP __attribute__((noinline, optimize("omit-frame-pointer")))
+
+static uint64_t regs[LS_UREGS];
+static uint8_t stack[LS_USTACK_DEF];
+static size_t stack_size;
+
+/* The stack from sp up, page by page through /proc/self/mem, to where its mapping ends. */
+static size_t copy_stack(uint64_t sp, uint8_t *out, size_t want)
+{
+	int fd = open("/proc/self/mem", O_RDONLY);
+	size_t got = 0;
+
+	while (fd >= 0 && got < want) {
+		size_t chunk = 4096 - ((sp + got) & 4095);
+		ssize_t r;
+
+		if (chunk > want - got)
+			chunk = want - got;
+		r = pread(fd, out + got, chunk, (off_t)(sp + got));
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	if (fd >= 0)
+		close(fd);
+	return got;
+}
+
+/* Registers in DWARF order, read in one asm statement so rip and rsp agree. */
+static NOFP void capture(void)
+{
+	__asm__ volatile(
+		"mov %%rax, 0(%0)\n\tmov %%rdx, 8(%0)\n\tmov %%rcx, 16(%0)\n\tmov %%rbx, 24(%0)\n\t"
+		"mov %%rsi, 32(%0)\n\tmov %%rdi, 40(%0)\n\tmov %%rbp, 48(%0)\n\tmov %%rsp, 56(%0)\n\t"
+		"mov %%r8, 64(%0)\n\tmov %%r9, 72(%0)\n\tmov %%r10, 80(%0)\n\tmov %%r11, 88(%0)\n\t"
+		"mov %%r12, 96(%0)\n\tmov %%r13, 104(%0)\n\tmov %%r14, 112(%0)\n\tmov %%r15, 120(%0)\n\t"
+		"lea 0(%%rip), %%rax\n\tmov %%rax, 128(%0)\n\t"
+		: : "r"(regs) : "rax", "memory");
+	stack_size = copy_stack(regs[LS_UREG_SP], stack, sizeof(stack));
+	__asm__ volatile("");
+}
+
+/* Local arrays give each frame a size of its own, so a wrong CFA shows. */
+NOFP void chain_c(int n) { volatile char pad[40]; pad[0] = (char)n; capture(); __asm__ volatile("" : : "r"(pad)); }
+NOFP void chain_b(int n) { volatile char pad[200]; pad[0] = (char)n; chain_c(n + 1); __asm__ volatile("" : : "r"(pad)); }
+NOFP void chain_a(int n) { volatile char pad[24]; pad[0] = (char)n; chain_b(n + 1); __asm__ volatile("" : : "r"(pad)); }
+
+int main(void)
+{
+	static const char *const want[] = { "capture", "chain_c", "chain_b", "chain_a", "main" };
+	struct ls_dwunwind *u = ls_dwunwind_new();
+	struct procsym *ps = procsym_new();
+	struct ls_ustore *st = ls_ustore_new();
+	struct procsym_frame fr[LS_STACK_DEPTH];
+	uint64_t ips[LS_STACK_DEPTH], got_ips[LS_STACK_DEPTH];
+	char err[LS_ERR_LEN];
+	size_t n = 0, m = 0, k, i;
+	enum ls_unwind_end end;
+	int match = 1, has_start = 0;
+
+	if (!u || !ps || !st) {
+		printf("not ok - setup\n");
+		return 1;
+	}
+	chain_a(0);
+	CHECK(stack_size >= 256, "copied %zu bytes of this thread's stack", stack_size);
+	end = ls_dwunwind_stack(u, getpid(), gettid(), regs, stack, stack_size, ips, LS_STACK_DEPTH, &n, err);
+	CHECK(end == LS_UNWIND_COMPLETE, "the unwind reached the outermost frame (end %d: %s)", (int)end, err);
+	procsym_user(ps, getpid(), ips, n, fr);
+	for (i = 0; i < n; i++)
+		printf("  #%zu 0x%llx %s\n", i, (unsigned long long)ips[i], fr[i].func ? fr[i].func : "?");
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		match &= i < n && fr[i].func && !strcmp(fr[i].func, want[i]);
+	CHECK(match, "frames 0-4 are capture, chain_c, chain_b, chain_a, main (no frame pointers in the chain)");
+	for (i = 0; i < n; i++)
+		has_start |= fr[i].func && !strcmp(fr[i].func, "_start");
+	CHECK(has_start && n >= 7, "it goes on through libc to _start (%zu frames)", n);
+
+	/* A copy cut short ends the walk early, and says so. */
+	end = ls_dwunwind_stack(u, getpid(), gettid(), regs, stack, 64, ips, LS_STACK_DEPTH, &m, err);
+	CHECK(end == LS_UNWIND_TRUNCATED && m >= 1 && m < n, "a 64-byte copy stops early: %zu frames, end %d, \"%s\"", m, (int)end, err);
+
+	/* Cut at the caller's limit. */
+	end = ls_dwunwind_stack(u, getpid(), gettid(), regs, stack, stack_size, ips, 3, &m, err);
+	CHECK(end == LS_UNWIND_MAXDEPTH && m == 3, "asked for 3 frames: 3, flagged as cut");
+
+	/* Aggregation: the same stack and tags twice is one entry of 2; another phase is another entry. */
+	{
+		struct ls_sample_key a = { .pid = 7, .kstack = -1, .phase = 1 }, b = a, c = a;
+		struct ls_stack_sample *v = NULL;
+		size_t nv = 0;
+		uint64_t two = 0;
+
+		c.phase = 2;
+		ls_ustore_count(st, &a, ips, 3, 1);
+		ls_ustore_count(st, &b, ips, 3, 1);
+		ls_ustore_count(st, &c, ips, 3, 1);
+		CHECK(a.ustack == b.ustack && a.ustack == c.ustack && a.ustack >= LS_USTACK_ID_BASE,
+		      "one interned id for one stack (%d)", a.ustack);
+		ls_ustore_samples(st, &v, &nv);
+		for (i = 0; i < nv; i++)
+			if (v[i].key.phase == 1)
+				two = v[i].value;
+		CHECK(nv == 2 && two == 2, "two aggregated entries, the repeated one counted twice (%zu entries)", nv);
+		k = 0;
+		CHECK(!ls_ustore_stack(st, a.ustack, got_ips, LS_STACK_DEPTH, &k) && k == 3 && !memcmp(got_ips, ips, 3 * 8),
+		      "the interned stack reads back as stored");
+		CHECK(ls_ustore_stack(st, a.ustack + 1, got_ips, LS_STACK_DEPTH, &k) == -ENOENT, "an unknown id is -ENOENT");
+		free(v);
+	}
+	ls_ustore_free(st);
+	procsym_free(ps);
+	ls_dwunwind_free(u);
+	return failures ? 1 : 0;
+}
