@@ -39,8 +39,17 @@ assert_no_probes() {
 	# is not a leak: a leaked one is held by the kernel alone.
 	for i in $(seq 30); do
 		local held
-		held=$(cat /proc/[0-9]*/fdinfo/* 2>/dev/null | sed -n 's/^prog_id:[[:space:]]*//p' | sort -u | tr '\n' ' ')
-		left=$(bpftool -j prog list 2>/dev/null | jq -r --arg held " $held" '.[] | select(.name? // "" | test("^(probe_enter|probe_exit|probe_exit_lib|tls_walk|go_enter|go_ret|go_ret_lib|on_cpu_sample|on_switch|sys_enter|tp_send|tp_recv|kp_send|kr_send|kp_recv|kr_recv|fe_send|fx_send|fe_recv|fx_recv)$")) | select($held | contains(" \(.id) ") | not) | "\(.id):\(.name)"' | tr '\n' ' ')
+		# Processes exit while they are read: cat's failure there is not the test's.
+		held=$( { cat /proc/[0-9]*/fdinfo/* 2>/dev/null || true; } | sed -n 's/^prog_id:[[:space:]]*//p' | sort -u | tr '\n' ' ')
+		local list
+		list=$(bpftool -j prog list 2>/dev/null || true)
+		# A program unloaded mid-listing makes bpftool print an error object: list again.
+		if ! jq -e 'type == "array"' <<< "$list" > /dev/null 2>&1; then
+			left="(bpftool prog list failed)"
+			sleep 0.1
+			continue
+		fi
+		left=$(jq -r --arg held " $held" '.[] | objects | select(.name? // "" | test("^(probe_enter|probe_exit|probe_exit_lib|tls_walk|go_enter|go_ret|go_ret_lib|on_cpu_sample|on_switch|sys_enter|tp_send|tp_recv|kp_send|kr_send|kp_recv|kr_recv|fe_send|fx_send|fe_recv|fx_recv)$")) | select(.id as $id | $held | contains(" \($id) ") | not) | "\(.id):\(.name)"' <<< "$list" | tr '\n' ' ')
 		[[ -z $left ]] && break
 		sleep 0.1
 	done
