@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdio.h>
@@ -205,16 +206,26 @@ int ls_elf_find(const struct ls_elf *e, const char *name, struct ls_elf_sym *out
 		return -ENOENT;
 	memcpy(key, name, len);
 	key[len] = '\0';
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
+	if (strchr(key, '*')) {
+		/* A pattern ('*' for a part that differs between builds): the first match in name order. */
+		for (lo = 0; lo < e->nfns; lo++)
+			if (fnmatch(key, e->fns[lo].name, 0) == 0)
+				break;
+		if (lo >= e->nfns)
+			return -ENOENT;
+	} else {
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
 
-		if (strcmp(e->fns[mid].name, key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+			if (strcmp(e->fns[mid].name, key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo >= e->nfns || strcmp(e->fns[lo].name, key) != 0)
+			return -ENOENT;
 	}
-	if (lo >= e->nfns || strcmp(e->fns[lo].name, key) != 0)
-		return -ENOENT;
+	out->name = e->fns[lo].name;
 	out->vaddr = e->fns[lo].vaddr;
 	out->size = e->fns[lo].size;
 	out->from_symtab = e->fns[lo].from_symtab;
