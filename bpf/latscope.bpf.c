@@ -78,6 +78,8 @@ struct ls_pending {
 	__u32 _pad;
 };
 
+#define FIN_MAX 8 /* responses written to a memory BIO, waiting for the thread's kernel send */
+
 struct ls_thread {
 	__u32 depth;
 	__u8 slow_seen;  /* the threshold crossing of req_start's request was captured */
@@ -92,6 +94,16 @@ struct ls_thread {
 	__u32 dq_head, dq_tail, eq_head, eq_tail;
 	struct ls_pending dq[FIFO];
 	__u64 eq[FIFO];
+	/*
+	 * TLS over memory BIOs (gRPC C++): the kernel receive comes before the TLS read
+	 * that decrypts it, and the send after the TLS write, on the same thread.
+	 * Receive time outside any TLS call waits here for the thread's next TLS read;
+	 * responses complete in plaintext wait in fin for the thread's next send.
+	 */
+	__u64 pend_net_in, pend_net_in_start;
+	__u32 nfin;
+	__u32 _pad1;
+	struct ls_pending fin[FIN_MAX];
 	struct ls_call c[STACK_MAX];
 };
 
@@ -674,6 +686,7 @@ struct ls_attrib {
 	__u64 h2_ns;
 	__u64 now;
 	__u32 tid;
+	__u32 bio;  /* the TLS call had no socket: kernel time is matched by thread and time */
 };
 
 struct ls_scratch {
@@ -704,11 +717,11 @@ static __always_inline struct ls_scratch *scratch(void)
 	return sc;
 }
 
-static __always_inline void finish_request(struct ls_loop *L, struct ls_req_key *k, struct ls_req *r)
+static __always_inline void finish_request(struct ls_req_key *k, struct ls_req *r, __u64 now, __u32 tid,
+					   __u32 conn_flags)
 {
-	struct ls_attrib *a = L->a;
 	__u32 *slot = target_slot(k->pid);
-	__u64 total = a->now - r->start, sum = 0;
+	__u64 total = now - r->start, sum = 0;
 	struct ls_request *rec;
 	__u32 base, i;
 
@@ -744,9 +757,9 @@ static __always_inline void finish_request(struct ls_loop *L, struct ls_req_key 
 		rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 		if (rec) {
 			rec->type = LS_REC_REQUEST;
-			rec->flags = (r->flags & ~LS_RQ_RESP_STARTED) | (L->c->flags & LS_RQ_JOINED);
+			rec->flags = (r->flags & ~LS_RQ_RESP_STARTED) | (conn_flags & LS_RQ_JOINED);
 			rec->pid = k->pid;
-			rec->tid = a->tid;
+			rec->tid = tid;
 			rec->stream = k->stream;
 			rec->conn = k->conn;
 			rec->start_ns = r->start;
@@ -793,6 +806,8 @@ static long attrib_one(__u32 i, void *ctx)
 	}
 	if (w->nbatch > r->shared)
 		r->shared = w->nbatch;
+	if (a->bio)
+		r->flags |= LS_RQ_NET_THREAD;
 	if (!w->out) {
 		r->ph[LS_PH_TLS_IN] += a->self_ns;
 		r->ph[LS_PH_NET_IN] += a->net_ns;
@@ -834,7 +849,18 @@ static long attrib_one(__u32 i, void *ctx)
 	r->ph[LS_PH_H2_OUT] += a->h2_ns;
 	r->bytes_out += b->bytes;
 	if (b->flags & 1) {
-		finish_request(L, &k, r);
+		struct ls_thread *t = L->t;
+		__u32 n = t ? t->nfin : FIN_MAX;
+
+		/* In a memory BIO the response has not reached the kernel yet: its send on this thread ends it. */
+		barrier_var(n);
+		if (a->bio && n < FIN_MAX) {
+			t->fin[n].conn = k.conn;
+			t->fin[n].stream = k.stream;
+			t->nfin = n + 1;
+		} else {
+			finish_request(&k, r, a->now, a->tid, c->flags);
+		}
 		w->finished++;
 	}
 	return 0;
@@ -879,8 +905,10 @@ static __always_inline struct ls_conn *get_conn(__u32 pid, __u64 id)
 
 /* A TLS read or write moved plaintext: follow its frames and attribute the call. */
 static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, struct ls_call *cl, int out,
-				     __u64 bytes, __u64 self, __u64 now)
+				     __u64 bytes, __u64 self, __u64 now, __u32 bio)
 {
+	__u64 start = cl->start, net_in = 0;
+
 	struct ls_scratch *sc;
 	struct ls_walk *w;
 	struct ls_attrib *a;
@@ -889,6 +917,16 @@ static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, 
 
 	if (!emit_requests)
 		return;
+	/* The kernel receive this thread made just before decrypting is these bytes' network time. */
+	if (bio && !out && t) {
+		if (t->pend_net_in && now - t->pend_net_in_start < stale_ns) {
+			net_in = t->pend_net_in;
+			if (t->pend_net_in_start < start)
+				start = t->pend_net_in_start;
+		}
+		t->pend_net_in = 0;
+		t->pend_net_in_start = 0;
+	}
 	c = get_conn(pid, cl->obj);
 	sc = scratch();
 	if (!c || !sc)
@@ -904,16 +942,17 @@ static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, 
 	w->len = bytes > 0x7fffffff ? 0x7fffffff : (__u32)bytes;
 	w->pid = pid;
 	w->conn = cl->obj;
-	w->start = cl->start;
+	w->start = start;
 	w->out = out;
 	w->hd_flags = out ? LS_HD_OUT : 0;
 	walk_buffer(&L);
 	if (!w->nbatch)
 		return;
 	a->self_ns = self;
-	a->net_ns = cl->net_ns;
+	a->net_ns = cl->net_ns + net_in;
 	a->now = now;
 	a->tid = tid;
+	a->bio = bio;
 	if (out) {
 		a->h2_ns = c->pend_h2_out;
 		c->pend_h2_out = 0;
@@ -1015,6 +1054,9 @@ int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
 	/* mem_send's result pointer is its second argument. */
 	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_SEND)
 		aux = buf;
+	/* A C++ function returning a class in memory: its first argument is the result slot. */
+	if (LS_COOKIE_CONV(cookie) == LS_ARG_SRET_OBJ)
+		obj = buf;
 	/* At a function's entry the return address is on the stack: the return pops it. */
 	return call_enter(t, id >> 32, cookie, (__u64)obj, (__u64)buf, (__u64)aux, PT_REGS_SP(ctx) + 8,
 			  bpf_ktime_get_ns());
@@ -1028,6 +1070,8 @@ struct ls_handoff {
 	__u32 d;      /* the returned call's frame index */
 	__u32 out;
 	__u64 bytes, self, now;
+	__u32 bio;    /* no socket fd known for the SSL object: a memory BIO */
+	__u32 _pad;
 };
 
 struct {
@@ -1107,7 +1151,12 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 		ok = ret == 0;
 		break;
 	case LS_ARG_GO_ANY:
+	case LS_ARG_SRET_OBJ:
+	case LS_ARG_ANY:
 		ok = 1;
+		break;
+	case LS_ARG_INT_ZERO_OK:
+		ok = (int)ret == 0;
 		break;
 	case LS_ARG_SSL_RW:
 		/* The result is a C int: the upper half of the register is not part of it. */
@@ -1189,6 +1238,7 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 			h->tid = tid;
 			h->d = d;
 			h->out = kind == LS_KIND_TLS_WRITE;
+			h->bio = fd < 0 && !g;
 			h->bytes = bytes;
 			h->self = self;
 			h->now = now;
@@ -1425,7 +1475,7 @@ int tls_walk(struct pt_regs *ctx)
 	if (!t || d >= STACK_MAX)
 		return 0;
 	cl = &t->c[d];
-	tls_data(h->pid, h->tid, t, cl, h->out, h->bytes, h->self, h->now);
+	tls_data(h->pid, h->tid, t, cl, h->out, h->bytes, h->self, h->now, h->bio);
 	/* Which request this thread works on: what the profiler tags its samples with. */
 	sc = track_thread_req ? bpf_map_lookup_elem(&walk_scratch, &zero) : NULL;
 	if (sc && !h->out && sc->w.opened && !t->req_start) {
@@ -1495,6 +1545,40 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+struct ls_fin_ctx {
+	struct ls_thread *t;
+	__u64 dur, now;
+	__u32 tid, pid;
+};
+
+/* A response written to a memory BIO reached the kernel: its send is its net_out, and it ends here. */
+static long fin_one(__u32 i, void *ctx)
+{
+	struct ls_fin_ctx *f = ctx;
+	struct ls_req_key k = {};
+	struct ls_conn_key ck = {};
+	struct ls_conn *c;
+	struct ls_req *r;
+
+	if (i >= f->t->nfin || i >= FIN_MAX)
+		return 1;
+	barrier_var(i);
+	if (i >= FIN_MAX)
+		return 1;
+	k.conn = f->t->fin[i].conn;
+	k.stream = f->t->fin[i].stream;
+	k.pid = f->pid;
+	r = bpf_map_lookup_elem(&reqs, &k);
+	if (!r)
+		return 0;
+	ck.conn = k.conn;
+	ck.pid = k.pid;
+	c = bpf_map_lookup_elem(&conns, &ck);
+	r->ph[LS_PH_NET_OUT] += f->dur;
+	finish_request(&k, r, f->now, f->tid, c ? c->flags : 0);
+	return 0;
+}
+
 static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -1513,10 +1597,24 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 	t = cur_thread(tid);
 	if (t) {
 		struct ls_call *cl = top(t);
+		__u32 k = cl ? LS_COOKIE_KIND(cl->cookie) : 0;
 
 		if (cl && cl->start <= t0) {
 			cl->net_ns += dur;
 			cl->child_ns += dur;
+		}
+		/* Outside a TLS call: the kernel side of TLS over memory BIOs, matched by thread and time. */
+		if (k != LS_KIND_TLS_READ && k != LS_KIND_TLS_WRITE && k != LS_KIND_TLS_HANDSHAKE && ret > 0) {
+			if (probe == LS_PROBE_NET_RECV) {
+				if (!t->pend_net_in)
+					t->pend_net_in_start = t0;
+				t->pend_net_in += dur;
+			} else if (t->nfin && emit_requests) {
+				struct ls_fin_ctx f = { .t = t, .dur = dur, .now = now, .tid = tid, .pid = id >> 32 };
+
+				bpf_loop(FIN_MAX, fin_one, &f, 0);
+				t->nfin = 0;
+			}
 		}
 	}
 	if (ret <= 0)
@@ -1716,9 +1814,10 @@ static __always_inline void thread_phase(__u32 tid, __u64 now, struct ls_sample_
 	if (!t)
 		return;
 	cl = top(t);
-	if (cl) {
+	if (cl)
 		k->phase = kind_phase(LS_COOKIE_KIND(cl->cookie));
-	} else if (t->req_start) {
+	/* Inside a gRPC lifecycle call, or between probed calls: the application's time. */
+	if ((!cl || k->phase == LS_PH_OTHER) && t->req_start) {
 		k->phase = LS_PH_APP;
 	}
 	if (t->req_start && now - t->req_start >= threshold_ns)

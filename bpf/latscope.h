@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 2
+#define LS_ABI_VERSION 3
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -39,8 +39,13 @@ enum ls_probe {
 	LS_PROBE_GO_H2_WRITE_DATA,
 	LS_PROBE_GO_PB_UNMARSHAL,
 	LS_PROBE_GO_PB_MARSHAL,
+	LS_PROBE_GRPC_PERFORM_READ,  /* gRPC's own HTTP/2 parser (chttp2) */
+	LS_PROBE_GRPC_BEGIN_WRITE,   /* chttp2: frames queued writes into the transport's buffer */
+	LS_PROBE_GRPC_END_WRITE,     /* chttp2: clean-up after the bytes left */
+	LS_PROBE_GRPC_START_BATCH,   /* grpc_call_start_batch: a call's operations */
+	LS_PROBE_GRPC_REQUEST_CALL,  /* grpc_server_request_call / _registered_call */
 	LS_PROBE_COUNT,
-	LS_PROBE_MAX = 32, /* size of the statistics array: room to grow */
+	LS_PROBE_MAX = 64, /* size of the statistics array: room to grow */
 };
 
 /* How a probe's arguments and result are read (the catalog's "abi" column). */
@@ -58,6 +63,10 @@ enum ls_argconv {
 	LS_ARG_GO_RW = 10,      /* (c *T) f(b []byte) (n int, err error): RAX=c, RBX=b.ptr, RCX=b.len; n in RAX */
 	LS_ARG_GO_ERR = 11,     /* (c *T) f(...) error: ok when the error (RAX, its type word) is nil */
 	LS_ARG_GO_ANY = 12,     /* timing only */
+	/* C and C++ */
+	LS_ARG_SRET_OBJ = 13,   /* returns a class in memory: RDI is the result slot, the object is the 2nd argument; timing only */
+	LS_ARG_INT_ZERO_OK = 14, /* returns a C int (enum): 0 is success (grpc_call_error) */
+	LS_ARG_ANY = 15,        /* timing only (void, or a small struct in RAX) */
 };
 
 /*
@@ -89,6 +98,7 @@ enum ls_kind {
 	LS_KIND_H2_OUT,
 	LS_KIND_DECODE,
 	LS_KIND_ENCODE,
+	LS_KIND_GRPC,      /* gRPC call lifecycle: counted and timed; its time is the application's */
 };
 
 /*
@@ -174,6 +184,7 @@ struct ls_stats {
 #define LS_RQ_RESET      (1u << 2) /* ended by RST_STREAM */
 #define LS_RQ_OVERLAP    (1u << 3) /* measured phases exceeded the total: app clamped to 0 */
 #define LS_RQ_PROTO_FIFO (1u << 4) /* decode/encode matched to the request by their order on the thread */
+#define LS_RQ_NET_THREAD (1u << 5) /* TLS over memory BIOs (no fd on the SSL object): kernel time matched by thread and time */
 
 struct ls_request {
 	__u16 type;       /* LS_REC_REQUEST */

@@ -110,6 +110,11 @@ static void print_request(struct trace_ctx *t, const struct ls_req_view *v)
 		       (unsigned long long)q->bytes_out);
 		if (q->flags & LS_RQ_OVERLAP)
 			printf(",\"overlap\":true");
+		/* How phases were tied to this request where no fd or session said so. */
+		if (q->flags & (LS_RQ_PROTO_FIFO | LS_RQ_NET_THREAD))
+			printf(",\"matched\":[%s%s%s]", (q->flags & LS_RQ_PROTO_FIFO) ? "\"proto_by_thread_order\"" : "",
+			       (q->flags & LS_RQ_PROTO_FIFO) && (q->flags & LS_RQ_NET_THREAD) ? "," : "",
+			       (q->flags & LS_RQ_NET_THREAD) ? "\"net_by_thread_time\"" : "");
 		printf("}\n");
 		return;
 	}
