@@ -70,12 +70,14 @@ struct ls_call {
 	__s32 fd;
 };
 
-#define FIFO 32 /* decodes/encodes waiting to be matched with their request, per thread */
+/* Decodes/encodes waiting to be matched with their request, per thread: one epoll round of
+ * 4 connections x 10 streams must fit. A power of two. */
+#define FIFO 64
 
 struct ls_pending {
 	__u64 conn;
 	__u32 stream;
-	__u32 _pad;
+	__u32 bio;  /* read through a memory BIO (gRPC C++): see cur_conn */
 };
 
 #define FIN_MAX 8 /* responses written to a memory BIO, waiting for the thread's kernel send */
@@ -101,8 +103,14 @@ struct ls_thread {
 	 * responses complete in plaintext wait in fin for the thread's next send.
 	 */
 	__u64 pend_net_in, pend_net_in_start;
+	/*
+	 * A memory-BIO server (gRPC C++) decodes a request and encodes all of its replies
+	 * on its handler thread, a stream's several: encodes there go to the request the
+	 * thread decoded last, while it runs.
+	 */
+	__u64 cur_conn;
+	__u32 cur_stream;
 	__u32 nfin;
-	__u32 _pad1;
 	struct ls_pending fin[FIN_MAX];
 	struct ls_call c[STACK_MAX];
 };
@@ -113,6 +121,23 @@ struct {
 	__type(key, __u32); /* tid */
 	__type(value, struct ls_thread);
 } threads SEC(".maps");
+
+/*
+ * Requests complete on memory-BIO connections (gRPC C++), per target slot, in order.
+ * gRPC reads on a polling thread and decodes on whichever handler thread takes the
+ * call: a decode with none of its own thread's requests takes the oldest here.
+ */
+struct ls_bio_queue {
+	__u32 head, tail;
+	struct ls_pending q[FIFO];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LS_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct ls_bio_queue);
+} bio_queue SEC(".maps");
 
 /* Following the HTTP/2 framing of one direction of a connection. */
 struct ls_h2dir {
@@ -812,8 +837,24 @@ static long attrib_one(__u32 i, void *ctx)
 		r->ph[LS_PH_TLS_IN] += a->self_ns;
 		r->ph[LS_PH_NET_IN] += a->net_ns;
 		r->bytes_in += b->bytes;
-		/* A complete request: the next decode on this thread is its. */
-		if (track_proto && (b->flags & 1) && L->t) {
+		/* A complete request on a memory BIO: the next decode in the process without one of its own is its. */
+		if (track_proto && (b->flags & 1) && a->bio) {
+			__u32 *slot = target_slot(w->pid);
+			__u32 key = slot ? *slot : 0;
+			struct ls_bio_queue *q = slot ? bpf_map_lookup_elem(&bio_queue, &key) : NULL;
+
+			if (q) {
+				__u32 tail = q->tail;
+
+				if (tail - q->head >= FIFO)
+					q->head = tail - FIFO + 1;
+				q->q[tail & (FIFO - 1)].conn = k.conn;
+				q->q[tail & (FIFO - 1)].stream = k.stream;
+				q->q[tail & (FIFO - 1)].bio = 1;
+				q->tail = tail + 1;
+			}
+		} else if (track_proto && (b->flags & 1) && L->t) {
+			/* A complete request: the next decode on this thread is its. */
 			struct ls_thread *t = L->t;
 			__u32 tail = t->dq_tail;
 
@@ -821,6 +862,7 @@ static long attrib_one(__u32 i, void *ctx)
 				t->dq_head = tail - FIFO + 1; /* never decoded: forget the oldest */
 			t->dq[tail & (FIFO - 1)].conn = k.conn;
 			t->dq[tail & (FIFO - 1)].stream = k.stream;
+			t->dq[tail & (FIFO - 1)].bio = a->bio;
 			t->dq_tail = tail + 1;
 		}
 		/* The HTTP/2 library processes these bytes next. */
@@ -1252,17 +1294,42 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 	if (kind == LS_KIND_DECODE) {
 		struct ls_req_key k = {};
 		struct ls_req *r = NULL;
+		__u32 bio = 0;
 
+		k.pid = pid;
 		if (t->dq_head != t->dq_tail) {
 			k.conn = t->dq[t->dq_head & (FIFO - 1)].conn;
 			k.stream = t->dq[t->dq_head & (FIFO - 1)].stream;
-			k.pid = pid;
+			bio = t->dq[t->dq_head & (FIFO - 1)].bio;
 			t->dq_head++;
 			r = bpf_map_lookup_elem(&reqs, &k);
+		} else {
+			__u32 *slot = target_slot(pid);
+			__u32 key = slot ? *slot : 0;
+			struct ls_bio_queue *q = slot ? bpf_map_lookup_elem(&bio_queue, &key) : NULL;
+
+			/*
+			 * Two CPUs may take the same entry (no atomics on every verifier): one
+			 * already decoded is skipped, so each request still gets one decode.
+			 */
+			for (int i = 0; q && i < 4 && q->head != q->tail; i++) {
+				__u32 h = q->head;
+
+				q->head = h + 1;
+				k.conn = q->q[h & (FIFO - 1)].conn;
+				k.stream = q->q[h & (FIFO - 1)].stream;
+				bio = 1;
+				r = bpf_map_lookup_elem(&reqs, &k);
+				if (r && !r->ph[LS_PH_DECODE])
+					break;
+				r = NULL;
+			}
 		}
 		if (r) {
 			r->ph[LS_PH_DECODE] += self;
 			r->flags |= LS_RQ_PROTO_FIFO;
+			t->cur_conn = bio ? k.conn : 0;
+			t->cur_stream = k.stream;
 		} else {
 			count(LS_CNT_PROTO_UNMATCHED);
 		}
@@ -1270,6 +1337,24 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 	}
 	if (kind == LS_KIND_ENCODE) {
 		__u32 tail = t->eq_tail;
+
+		if (t->cur_conn) {
+			struct ls_req_key k = { .conn = t->cur_conn, .pid = pid, .stream = t->cur_stream };
+			struct ls_req *r = bpf_map_lookup_elem(&reqs, &k);
+
+			t->cur_conn = r ? t->cur_conn : 0;
+			if (r) {
+				r->ph[LS_PH_ENCODE] += self;
+				r->flags |= LS_RQ_PROTO_FIFO;
+			} else {
+				/*
+				 * Finished already: another thread took this thread's call first, and
+				 * the decodes were matched in the wrong order. Counted, never guessed.
+				 */
+				count(LS_CNT_PROTO_UNMATCHED);
+			}
+			return 0;
+		}
 
 		if (tail - t->eq_head >= FIFO) {
 			t->eq_head = tail - FIFO + 1;
