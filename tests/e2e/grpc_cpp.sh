@@ -34,71 +34,62 @@ pass "probes: chttp2 and libprotobuf entry points found; the absl pattern resolv
 grep -Eq '^grpc_call_start_batch +grpc +found +0x[0-9a-f]+ +/.*libgrpc\.so' "$TMP/p.txt" || { cat "$TMP/p.txt"; fail "plain probes output lacks grpc_call_start_batch"; }
 pass "plain probes output lists grpc_call_start_batch with libgrpc"
 
-# ---- its own client: unary and server streaming ------------------------------------------
-start_trace "$TMP/t.json" -p "$SPID" --json --all -t 5ms -d 60
+# ---- its own client (unary, server streaming), then h2load (raw gRPC bodies) ------------
+# One trace session for both (each detach of ~70 uprobes costs seconds on a loaded machine).
+# h2load's requests carry a payload, so their DATA size tells them apart.
+"$G/greeter-body" --delay-ms "$DELAY_MS" --addresses 3 --payload-bytes 64 -o "$TMP/body.bin"
+HSIZE=$(stat -c %s "$TMP/body.bin")
+start_trace "$TMP/t.json" -p "$SPID" --json --all -t 5ms -d 90
 client -n "$UNARY" -c 1 --delay-ms "$DELAY_MS" > "$TMP/c1.out" || fail "unary client: $(cat "$TMP/c1.out")"
 client -n "$STREAMS" -c 1 -m SayHellos --count "$REPLIES" --delay-ms "$DELAY_MS" > "$TMP/c2.out" || fail "streaming client"
+h2load -n "$H2" -c 4 -m 4 -t 1 -d "$TMP/body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+	"https://127.0.0.1:$PORT$M/SayHello" > "$TMP/h2load.txt" 2>&1 || { cat "$TMP/h2load.txt"; fail "h2load"; }
 kill -INT "$TRACE_PID"; wait_trace
 T=$TMP/t.json
 echo "client: $(cat "$TMP/c1.out"); $(cat "$TMP/c2.out")"
 grep -q "ok=$UNARY failed=0 replies=$UNARY " "$TMP/c1.out" || fail "unary client: $(cat "$TMP/c1.out")"
 grep -q "ok=$STREAMS failed=0 replies=$((STREAMS * REPLIES)) " "$TMP/c2.out" || fail "streaming client: $(cat "$TMP/c2.out")"
-n1=$(jq -s --arg m "$M/SayHello" '[.[] | select(.type=="request" and .method==$m)] | length' "$T")
-n2=$(jq -s --arg m "$M/SayHellos" '[.[] | select(.type=="request" and .method==$m)] | length' "$T")
-other=$(jq -s --arg m "$M/" '[.[] | select(.type=="request" and (.method | startswith($m) | not))] | length' "$T")
-check "every RPC counted once with its method: SayHello $n1 = $UNARY, SayHellos $n2 = $STREAMS, other $other = 0" \
-	test "$n1" -eq "$UNARY" -a "$n2" -eq "$STREAMS" -a "$other" -eq 0
-# Each client run has its own connection; a freed SSL object's address can come back for the next.
-dup=$(jq -r 'select(.type=="request") | "\(.conn) \(.stream) \(.method)"' "$T" | sort | uniq -d | wc -l)
-check "no (connection, stream) of one client run reported twice ($dup)" test "$dup" -eq 0
-nodec=$(jq -s '[.[] | select(.type=="request" and (.phases.decode == 0 or .phases.encode == 0))] | length' "$T")
-check "every RPC has decode > 0 and encode > 0 ($nodec without)" test "$nodec" -eq 0
-parse=$(jq -r 'select(.type=="summary") | [.probes[] | select(.probe=="MessageLite::Parse") | .ok] | add // 0' "$T")
-ser=$(jq -r 'select(.type=="summary") | [.probes[] | select(.probe=="MessageLite::Serialize") | .ok] | add // 0' "$T")
-check "decode once per request message, nested Person/Address not counted again ($parse = $UNARY + $STREAMS)" \
-	test "$parse" -eq $((UNARY + STREAMS))
-check "encode once per reply message ($ser = $UNARY + $STREAMS x $REPLIES)" test "$ser" -eq $((UNARY + STREAMS * REPLIES))
-unmatched=$(jq -r 'select(.type=="summary") | .counters.proto_unmatched // 0' "$T")
-check "no decode or encode left without its request ($unmatched)" test "$unmatched" -eq 0
-# A streaming RPC's encode is its replies' sum: about REPLIES times a unary one's.
-jq -r --arg m "$M/SayHello" 'select(.type=="request" and .method==$m) | .phases.app' "$T" > "$TMP/app"
-app50=$(pct "$TMP/app" 0.5)
-check "app p50 $app50 ns within 5% of the injected ${DELAY_MS} ms" within "$app50" $((DELAY_MS * 1000000)) 0.05
-nomatch=$(jq -s '[.[] | select(.type=="request" and ((.matched // []) | index("net_by_thread_time") | not))] | length' "$T")
-check "every request says its kernel time was matched by thread and time (BIO pair: no fd) ($nomatch do not)" test "$nomatch" -eq 0
-bad=$(jq -s '[.[] | select(.type=="request") | select(((.phases | add) - .total_ns | fabs) > ([.total_ns * 0.01, 2000] | max))] | length' "$T")
-check "phases add up to the total within 1% ($bad do not)" test "$bad" -eq 0
-# The seed's path: a slow RPC with every phase measured.
-full=$(jq -s --arg m "$M/SayHello" '[.[] | select(.type=="request" and .method==$m and .slow) | select(.phases | (.net_in > 0 and .tls_in > 0 and .h2_in > 0 and .decode > 0 and .app > 0 and .encode > 0 and .h2_out > 0 and .tls_out > 0 and .net_out > 0))] | length' "$T")
-check "slow RPCs with net_in, tls_in, h2_in, decode, app, encode, h2_out, tls_out, net_out all > 0: $full of $UNARY" \
-	test "$full" -ge $((UNARY * 9 / 10))
-jq -s -c --arg m "$M/SayHello" '[.[] | select(.type=="request" and .method==$m and .slow) | .phases] | .[0]' "$T"
-jq -s -c --arg m "$M/SayHello" '[.[] | select(.type=="request" and .method==$m) | .phases | to_entries[] | select(.value == 0 and .key != "queue") | .key] | group_by(.) | map({(.[0]): length}) | add // {} | "phases at 0: \(.)"' "$T"
-
-# ---- h2load: raw gRPC bodies --------------------------------------------------------------
-"$G/greeter-body" --delay-ms "$DELAY_MS" --addresses 3 -o "$TMP/body.bin"
-start_trace "$TMP/h.json" -p "$SPID" --json --all -d 60
-h2load -n "$H2" -c 4 -m 4 -t 1 -d "$TMP/body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
-	"https://127.0.0.1:$PORT$M/SayHello" > "$TMP/h2load.txt" 2>&1 || { cat "$TMP/h2load.txt"; fail "h2load"; }
 grep -q "$H2 succeeded" "$TMP/h2load.txt" || { cat "$TMP/h2load.txt"; fail "h2load requests failed"; }
-kill -INT "$TRACE_PID"; wait_trace
-T=$TMP/h.json
-n=$(jq -s --arg m "$M/SayHello" '[.[] | select(.type=="request" and .method==$m)] | length' "$T")
-check "h2load: every RPC counted once with its method ($n = $H2)" test "$n" -eq "$H2"
-nodec=$(jq -s '[.[] | select(.type=="request" and .phases.decode == 0)] | length' "$T")
-noenc=$(jq -s '[.[] | select(.type=="request" and .phases.encode == 0)] | length' "$T")
+jq -c --argjson h "$HSIZE" 'select(.type=="request") | .src = (if .bytes_in == $h then "h2load" else "client" end)' "$T" > "$TMP/r.json"
+R=$TMP/r.json
+n1=$(jq -s --arg m "$M/SayHello" '[.[] | select(.src=="client" and .method==$m)] | length' "$R")
+n2=$(jq -s --arg m "$M/SayHellos" '[.[] | select(.src=="client" and .method==$m)] | length' "$R")
+nh=$(jq -s --arg m "$M/SayHello" '[.[] | select(.src=="h2load" and .method==$m)] | length' "$R")
+all=$(jq -s 'length' "$R")
+check "every RPC counted once with its method: client SayHello $n1 = $UNARY, SayHellos $n2 = $STREAMS, h2load SayHello $nh = $H2, $all in all" \
+	test "$n1" -eq "$UNARY" -a "$n2" -eq "$STREAMS" -a "$nh" -eq "$H2" -a "$all" -eq $((UNARY + STREAMS + H2))
+# Each run has its own connections; a freed SSL object's address can come back for the next.
+dup=$(jq -r '"\(.conn) \(.stream) \(.method) \(.src)"' "$R" | sort | uniq -d | wc -l)
+check "no (connection, stream) of one run reported twice ($dup)" test "$dup" -eq 0
 parse=$(jq -r 'select(.type=="summary") | [.probes[] | select(.probe=="MessageLite::Parse") | .ok] | add // 0' "$T")
 ser=$(jq -r 'select(.type=="summary") | [.probes[] | select(.probe=="MessageLite::Serialize") | .ok] | add // 0' "$T")
-unmatched=$(jq -r 'select(.type=="summary") | .counters.proto_unmatched // 0' "$T")
-check "h2load: once per message ($parse parses, $ser serializations = $H2)" test "$parse" -eq "$H2" -a "$ser" -eq "$H2"
-check "h2load: decode > 0 for every RPC ($nodec without)" test "$nodec" -eq 0
+check "decode once per request message, nested Person/Address not counted again ($parse = $UNARY + $STREAMS + $H2)" \
+	test "$parse" -eq $((UNARY + STREAMS + H2))
+check "encode once per reply message ($ser = $UNARY + $STREAMS x $REPLIES + $H2)" test "$ser" -eq $((UNARY + STREAMS * REPLIES + H2))
+nodec=$(jq -s '[.[] | select(.phases.decode == 0)] | length' "$R")
+check "every RPC has decode > 0 ($nodec without)" test "$nodec" -eq 0
+noenc=$(jq -s '[.[] | select(.src=="client" and .phases.encode == 0)] | length' "$R")
+check "client (one RPC at a time): every RPC has encode > 0 ($noenc without)" test "$noenc" -eq 0
 # Under concurrency another handler thread can take a call first: an encode then finds its
 # request finished. It is counted, never given to another request.
-check "h2load: encode > 0 for every RPC but those counted unmatched ($noenc without, $unmatched unmatched)" \
+noenc=$(jq -s '[.[] | select(.src=="h2load" and .phases.encode == 0)] | length' "$R")
+unmatched=$(jq -r 'select(.type=="summary") | .counters.proto_unmatched // 0' "$T")
+check "h2load (16 in flight): encode > 0 for every RPC but those counted unmatched ($noenc without, $unmatched unmatched of $H2)" \
 	test "$noenc" -le "$unmatched"
-echo "h2load: $unmatched of $H2 encodes found their request finished (16 RPCs in flight)"
-jq -r 'select(.type=="request") | .phases.app' "$T" > "$TMP/app"
-app50=$(pct "$TMP/app" 0.5)
-check "h2load: app p50 $app50 ns within 5% of the injected ${DELAY_MS} ms" within "$app50" $((DELAY_MS * 1000000)) 0.05
+for src in client h2load; do
+	jq -r --arg m "$M/SayHello" --arg s "$src" 'select(.src==$s and .method==$m) | .phases.app' "$R" > "$TMP/app"
+	app50=$(pct "$TMP/app" 0.5)
+	check "$src: SayHello app p50 $app50 ns within 5% of the injected ${DELAY_MS} ms" within "$app50" $((DELAY_MS * 1000000)) 0.05
+done
+nomatch=$(jq -s '[.[] | select((.matched // []) | index("net_by_thread_time") | not)] | length' "$R")
+check "every request says its kernel time was matched by thread and time (BIO pair: no fd) ($nomatch do not)" test "$nomatch" -eq 0
+bad=$(jq -s '[.[] | select(((.phases | add) - .total_ns | fabs) > ([.total_ns * 0.01, 2000] | max))] | length' "$R")
+check "phases add up to the total within 1% ($bad do not)" test "$bad" -eq 0
+# The seed's path: a slow RPC with every phase measured.
+full=$(jq -s --arg m "$M/SayHello" '[.[] | select(.src=="client" and .method==$m and .slow) | select(.phases | (.net_in > 0 and .tls_in > 0 and .h2_in > 0 and .decode > 0 and .app > 0 and .encode > 0 and .h2_out > 0 and .tls_out > 0 and .net_out > 0))] | length' "$R")
+check "slow RPCs with net_in, tls_in, h2_in, decode, app, encode, h2_out, tls_out, net_out all > 0: $full of $UNARY" \
+	test "$full" -ge $((UNARY * 9 / 10))
+jq -s -c --arg m "$M/SayHello" '[.[] | select(.src=="client" and .method==$m and .slow) | .phases] | .[0]' "$R"
+jq -s -c '[.[] | .phases | to_entries[] | select(.value == 0 and .key != "queue") | .key] | group_by(.) | map({(.[0]): length}) | add // {} | "phases at 0: \(.)"' "$R"
 kill -INT "$SPID"
 assert_no_probes
