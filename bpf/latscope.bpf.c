@@ -959,15 +959,15 @@ static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, 
 
 	if (!emit_requests)
 		return;
-	/* The kernel receive this thread made just before decrypting is these bytes' network time. */
-	if (bio && !out && t) {
-		if (t->pend_net_in && now - t->pend_net_in_start < stale_ns) {
-			net_in = t->pend_net_in;
-			if (t->pend_net_in_start < start)
-				start = t->pend_net_in_start;
-		}
-		t->pend_net_in = 0;
-		t->pend_net_in_start = 0;
+	/*
+	 * The kernel receive this thread made just before decrypting is these bytes' network
+	 * time; it waits for the first read that carries stream frames (a record of
+	 * connection frames may come first).
+	 */
+	if (bio && !out && t && t->pend_net_in && now - t->pend_net_in_start < stale_ns) {
+		net_in = t->pend_net_in;
+		if (t->pend_net_in_start < start)
+			start = t->pend_net_in_start;
 	}
 	c = get_conn(pid, cl->obj);
 	sc = scratch();
@@ -990,6 +990,10 @@ static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, 
 	walk_buffer(&L);
 	if (!w->nbatch)
 		return;
+	if (net_in) {
+		t->pend_net_in = 0;
+		t->pend_net_in_start = 0;
+	}
 	a->self_ns = self;
 	a->net_ns = cl->net_ns + net_in;
 	a->now = now;
@@ -1157,7 +1161,8 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 	self = total > cl->child_ns ? total - cl->child_ns : 0;
 	parent = top(t);
 	if (parent) {
-		if (LS_COOKIE_KIND(parent->cookie) == kind) {
+		/* gRPC lifecycle calls nest (end_write inside start_batch) but are not one operation. */
+		if (LS_COOKIE_KIND(parent->cookie) == kind && kind != LS_KIND_GRPC) {
 			/* Same kind nested (SSL_accept -> SSL_do_handshake): the outer call owns it. */
 			parent->child_ns += cl->child_ns;
 			parent->net_ns += cl->net_ns;
