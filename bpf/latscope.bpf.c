@@ -46,6 +46,7 @@ __u64 threshold_ns = 10 * 1000000ULL;
 #define H2_F_PRIORITY 0x20
 
 #define LS_RQ_RESP_STARTED (1u << 15) /* internal: response HEADERS seen */
+#define LS_RQ_DEC_QUEUED   (1u << 14) /* internal: waiting in the memory-BIO decode queue */
 
 /* ---- Maps ------------------------------------------------------------------- */
 
@@ -782,7 +783,7 @@ static __always_inline void finish_request(struct ls_req_key *k, struct ls_req *
 		rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 		if (rec) {
 			rec->type = LS_REC_REQUEST;
-			rec->flags = (r->flags & ~LS_RQ_RESP_STARTED) | (conn_flags & LS_RQ_JOINED);
+			rec->flags = (r->flags & ~(LS_RQ_RESP_STARTED | LS_RQ_DEC_QUEUED)) | (conn_flags & LS_RQ_JOINED);
 			rec->pid = k->pid;
 			rec->tid = tid;
 			rec->stream = k->stream;
@@ -837,8 +838,13 @@ static long attrib_one(__u32 i, void *ctx)
 		r->ph[LS_PH_TLS_IN] += a->self_ns;
 		r->ph[LS_PH_NET_IN] += a->net_ns;
 		r->bytes_in += b->bytes;
-		/* A complete request on a memory BIO: the next decode in the process without one of its own is its. */
-		if (track_proto && (b->flags & 1) && a->bio) {
+		/*
+		 * A request on a memory BIO whose message started: the next decode in the process
+		 * without one of its own is its. gRPC decodes a message once it is whole, which
+		 * may be before END_STREAM.
+		 */
+		if (track_proto && a->bio && ((b->flags & 1) || b->bytes) && !(r->flags & LS_RQ_DEC_QUEUED)) {
+			r->flags |= LS_RQ_DEC_QUEUED;
 			__u32 *slot = target_slot(w->pid);
 			__u32 key = slot ? *slot : 0;
 			struct ls_bio_queue *q = slot ? bpf_map_lookup_elem(&bio_queue, &key) : NULL;
@@ -853,7 +859,7 @@ static long attrib_one(__u32 i, void *ctx)
 				q->q[tail & (FIFO - 1)].bio = 1;
 				q->tail = tail + 1;
 			}
-		} else if (track_proto && (b->flags & 1) && L->t) {
+		} else if (track_proto && !a->bio && (b->flags & 1) && L->t) {
 			/* A complete request: the next decode on this thread is its. */
 			struct ls_thread *t = L->t;
 			__u32 tail = t->dq_tail;
