@@ -5,7 +5,7 @@
 # within 5% of the injected delay, and every phase of a slow RPC measured.
 . "$(dirname "$0")/../lib.sh"
 DELAY_MS=${DELAY_MS:-20}
-UNARY=${UNARY:-100} STREAMS=${STREAMS:-30} REPLIES=4 H2=${H2:-200}
+UNARY=${UNARY:-100} STREAMS=${STREAMS:-30} REPLIES=4 H2=${H2:-200} H1=${H1:-100}
 G=$ROOT/build/examples
 M=/latscope.greeter.Greeter
 
@@ -38,45 +38,51 @@ pass "plain probes output lists grpc_call_start_batch with libgrpc"
 # One trace session for both (each detach of ~70 uprobes costs seconds on a loaded machine).
 # h2load's requests carry a payload, so their DATA size tells them apart.
 "$G/greeter-body" --delay-ms "$DELAY_MS" --addresses 3 --payload-bytes 64 -o "$TMP/body.bin"
-HSIZE=$(stat -c %s "$TMP/body.bin")
+"$G/greeter-body" --delay-ms "$DELAY_MS" --addresses 3 --payload-bytes 128 -o "$TMP/body1.bin"
+HSIZE=$(stat -c %s "$TMP/body.bin") H1SIZE=$(stat -c %s "$TMP/body1.bin")
 start_trace "$TMP/t.json" -p "$SPID" --json --all -t 5ms -d 90
 client -n "$UNARY" -c 1 --delay-ms "$DELAY_MS" > "$TMP/c1.out" || fail "unary client: $(cat "$TMP/c1.out")"
 client -n "$STREAMS" -c 1 -m SayHellos --count "$REPLIES" --delay-ms "$DELAY_MS" > "$TMP/c2.out" || fail "streaming client"
 h2load -n "$H2" -c 4 -m 4 -t 1 -d "$TMP/body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
 	"https://127.0.0.1:$PORT$M/SayHello" > "$TMP/h2load.txt" 2>&1 || { cat "$TMP/h2load.txt"; fail "h2load"; }
+# One at a time: what app must match is the handler's delay, not the wait for a free handler thread.
+h2load -n "$H1" -c 1 -m 1 -t 1 -d "$TMP/body1.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+	"https://127.0.0.1:$PORT$M/SayHello" > "$TMP/h2load1.txt" 2>&1 || { cat "$TMP/h2load1.txt"; fail "h2load -c 1"; }
 kill -INT "$TRACE_PID"; wait_trace
 T=$TMP/t.json
 echo "client: $(cat "$TMP/c1.out"); $(cat "$TMP/c2.out")"
 grep -q "ok=$UNARY failed=0 replies=$UNARY " "$TMP/c1.out" || fail "unary client: $(cat "$TMP/c1.out")"
 grep -q "ok=$STREAMS failed=0 replies=$((STREAMS * REPLIES)) " "$TMP/c2.out" || fail "streaming client: $(cat "$TMP/c2.out")"
 grep -q "$H2 succeeded" "$TMP/h2load.txt" || { cat "$TMP/h2load.txt"; fail "h2load requests failed"; }
-jq -c --argjson h "$HSIZE" 'select(.type=="request") | .src = (if .bytes_in == $h then "h2load" else "client" end)' "$T" > "$TMP/r.json"
+grep -q "$H1 succeeded" "$TMP/h2load1.txt" || { cat "$TMP/h2load1.txt"; fail "h2load -c 1 requests failed"; }
+jq -c --argjson h "$HSIZE" --argjson h1 "$H1SIZE" 'select(.type=="request") | .src = (if .bytes_in == $h then "h2load" elif .bytes_in == $h1 then "h2load1" else "client" end)' "$T" > "$TMP/r.json"
 R=$TMP/r.json
 n1=$(jq -s --arg m "$M/SayHello" '[.[] | select(.src=="client" and .method==$m)] | length' "$R")
 n2=$(jq -s --arg m "$M/SayHellos" '[.[] | select(.src=="client" and .method==$m)] | length' "$R")
 nh=$(jq -s --arg m "$M/SayHello" '[.[] | select(.src=="h2load" and .method==$m)] | length' "$R")
+nh1=$(jq -s --arg m "$M/SayHello" '[.[] | select(.src=="h2load1" and .method==$m)] | length' "$R")
 all=$(jq -s 'length' "$R")
-check "every RPC counted once with its method: client SayHello $n1 = $UNARY, SayHellos $n2 = $STREAMS, h2load SayHello $nh = $H2, $all in all" \
-	test "$n1" -eq "$UNARY" -a "$n2" -eq "$STREAMS" -a "$nh" -eq "$H2" -a "$all" -eq $((UNARY + STREAMS + H2))
+check "every RPC counted once with its method: client SayHello $n1 = $UNARY, SayHellos $n2 = $STREAMS, h2load SayHello $nh = $H2 + $nh1 = $H1, $all in all" \
+	test "$n1" -eq "$UNARY" -a "$n2" -eq "$STREAMS" -a "$nh" -eq "$H2" -a "$nh1" -eq "$H1" -a "$all" -eq $((UNARY + STREAMS + H2 + H1))
 # Each run has its own connections; a freed SSL object's address can come back for the next.
 dup=$(jq -r '"\(.conn) \(.stream) \(.method) \(.src)"' "$R" | sort | uniq -d | wc -l)
 check "no (connection, stream) of one run reported twice ($dup)" test "$dup" -eq 0
 parse=$(jq -r 'select(.type=="summary") | [.probes[] | select(.probe=="MessageLite::Parse") | .ok] | add // 0' "$T")
 ser=$(jq -r 'select(.type=="summary") | [.probes[] | select(.probe=="MessageLite::Serialize") | .ok] | add // 0' "$T")
-check "decode once per request message, nested Person/Address not counted again ($parse = $UNARY + $STREAMS + $H2)" \
-	test "$parse" -eq $((UNARY + STREAMS + H2))
-check "encode once per reply message ($ser = $UNARY + $STREAMS x $REPLIES + $H2)" test "$ser" -eq $((UNARY + STREAMS * REPLIES + H2))
+check "decode once per request message, nested Person/Address not counted again ($parse = $UNARY + $STREAMS + $H2 + $H1)" \
+	test "$parse" -eq $((UNARY + STREAMS + H2 + H1))
+check "encode once per reply message ($ser = $UNARY + $STREAMS x $REPLIES + $H2 + $H1)" test "$ser" -eq $((UNARY + STREAMS * REPLIES + H2 + H1))
 nodec=$(jq -s '[.[] | select(.phases.decode == 0)] | length' "$R")
 check "every RPC has decode > 0 ($nodec without)" test "$nodec" -eq 0
-noenc=$(jq -s '[.[] | select(.src=="client" and .phases.encode == 0)] | length' "$R")
-check "client (one RPC at a time): every RPC has encode > 0 ($noenc without)" test "$noenc" -eq 0
+noenc=$(jq -s '[.[] | select((.src=="client" or .src=="h2load1") and .phases.encode == 0)] | length' "$R")
+check "client and h2load -c 1 (one RPC at a time): every RPC has encode > 0 ($noenc without)" test "$noenc" -eq 0
 # Under concurrency another handler thread can take a call first: an encode then finds its
 # request finished. It is counted, never given to another request.
 noenc=$(jq -s '[.[] | select(.src=="h2load" and .phases.encode == 0)] | length' "$R")
 unmatched=$(jq -r 'select(.type=="summary") | .counters.proto_unmatched // 0' "$T")
 check "h2load (16 in flight): encode > 0 for every RPC but those counted unmatched ($noenc without, $unmatched unmatched of $H2)" \
 	test "$noenc" -le "$unmatched"
-for src in client h2load; do
+for src in client h2load1; do
 	jq -r --arg m "$M/SayHello" --arg s "$src" 'select(.src==$s and .method==$m) | .phases.app' "$R" > "$TMP/app"
 	app50=$(pct "$TMP/app" 0.5)
 	check "$src: SayHello app p50 $app50 ns within 5% of the injected ${DELAY_MS} ms" within "$app50" $((DELAY_MS * 1000000)) 0.05
