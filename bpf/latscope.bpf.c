@@ -105,9 +105,9 @@ struct ls_thread {
 	 */
 	__u64 pend_net_in, pend_net_in_start;
 	/*
-	 * A memory-BIO server (gRPC C++) decodes a request and encodes all of its replies
-	 * on its handler thread, a stream's several: encodes there go to the request the
-	 * thread decoded last, while it runs.
+	 * A memory-BIO server (gRPC C++) decodes a request and encodes its replies (a
+	 * server stream has several) on one handler thread: encodes there go to the
+	 * request that thread decoded last, while it runs.
 	 */
 	__u64 cur_conn;
 	__u32 cur_stream;
