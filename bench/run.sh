@@ -3,7 +3,8 @@
 #  1. per-call cost of the TLS probes (SSL_write + SSL_read over a memory BIO pair),
 #     against the same sites with empty BPF programs (the floor) and with nothing;
 #  2. requests/s of nghttpd and of the example server under h2load, with and without
-#     latscope attached.
+#     latscope attached;
+#  3. user-space request assembly rate; 4. the C++ gRPC server (bench/grpc_cpp.sh).
 # Prints the tables and writes them to build/bench-results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -168,4 +169,6 @@ bench/symbolize.sh | tee -a "$OUT"
 say ""
 # ---- 4. Profiler: sampling overhead against perf, post-processing of 1M samples ----
 OUT="$OUT" ROUNDS="$ROUNDS" bench/profile.sh
+# ---- 4. The C++ gRPC server: throughput kept and probe hits per RPC ----------------------
+bench/grpc_cpp.sh | tee -a "$OUT"
 echo "results written to $OUT"

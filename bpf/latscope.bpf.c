@@ -40,6 +40,7 @@ __u8 sampling = 1;
 #define PEND_MAX 16     /* streams waiting for their HTTP/2 processing time */
 
 #define LS_RQ_RESP_STARTED (1u << 15) /* internal: response HEADERS seen */
+#define LS_RQ_DEC_QUEUED   (1u << 14) /* internal: waiting in the memory-BIO decode queue */
 
 /* ---- Maps ------------------------------------------------------------------- */
 
@@ -65,13 +66,17 @@ struct ls_call {
 	__u64 arrival;   /* when the last byte its kernel receives read reached the socket, 0: unknown */
 };
 
-#define FIFO 32 /* decodes/encodes waiting to be matched with their request, per thread */
+/* Decodes/encodes waiting to be matched with their request, per thread: one epoll round of
+ * 4 connections x 10 streams must fit. A power of two. */
+#define FIFO 64
 
 struct ls_pending {
 	__u64 conn;
 	__u32 stream;
-	__u32 _pad;
+	__u32 bio;  /* read through a memory BIO (gRPC C++): see cur_conn */
 };
+
+#define FIN_MAX 8 /* responses written to a memory BIO, waiting for the thread's kernel send */
 
 struct ls_thread {
 	__u32 depth;
@@ -87,6 +92,22 @@ struct ls_thread {
 	__u32 dq_head, dq_tail, eq_head, eq_tail;
 	struct ls_pending dq[FIFO];
 	__u64 eq[FIFO];
+	/*
+	 * TLS over memory BIOs (gRPC C++): the kernel receive comes before the TLS read
+	 * that decrypts it, and the send after the TLS write, on the same thread.
+	 * Receive time outside any TLS call waits here for the thread's next TLS read;
+	 * responses complete in plaintext wait in fin for the thread's next send.
+	 */
+	__u64 pend_net_in, pend_net_in_start;
+	/*
+	 * A memory-BIO server (gRPC C++) decodes a request and encodes its replies (a
+	 * server stream has several) on one handler thread: encodes there go to the
+	 * request that thread decoded last, while it runs.
+	 */
+	__u64 cur_conn;
+	__u32 cur_stream;
+	__u32 nfin;
+	struct ls_pending fin[FIN_MAX];
 	struct ls_call c[STACK_MAX];
 };
 
@@ -96,6 +117,23 @@ struct {
 	__type(key, __u32); /* tid */
 	__type(value, struct ls_thread);
 } threads SEC(".maps");
+
+/*
+ * Requests complete on memory-BIO connections (gRPC C++), per target slot, in order.
+ * gRPC reads on a polling thread and decodes on whichever handler thread takes the
+ * call: a decode with none of its own thread's requests takes the oldest here.
+ */
+struct ls_bio_queue {
+	__u32 head, tail;
+	struct ls_pending q[FIFO];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LS_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct ls_bio_queue);
+} bio_queue SEC(".maps");
 
 struct ls_conn_key {
 	__u64 conn;
@@ -515,6 +553,7 @@ struct ls_attrib {
 	__u64 h2_ns;
 	__u64 now;
 	__u32 tid;
+	__u32 bio;  /* the TLS call had no socket: kernel time is matched by thread and time */
 };
 
 struct ls_scratch {
@@ -545,11 +584,11 @@ static __always_inline struct ls_scratch *scratch(void)
 	return sc;
 }
 
-static __always_inline void finish_request(struct ls_loop *L, struct ls_req_key *k, struct ls_req *r)
+static __always_inline void finish_request(struct ls_req_key *k, struct ls_req *r, __u64 now, __u32 tid,
+					   __u32 conn_flags)
 {
-	struct ls_attrib *a = L->a;
 	__u32 *slot = target_slot(k->pid);
-	__u64 total = a->now - r->start, sum = 0;
+	__u64 total = now - r->start, sum = 0;
 	struct ls_request *rec;
 	__u32 base, i;
 
@@ -585,9 +624,9 @@ static __always_inline void finish_request(struct ls_loop *L, struct ls_req_key 
 		rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 		if (rec) {
 			rec->type = LS_REC_REQUEST;
-			rec->flags = (r->flags & ~LS_RQ_RESP_STARTED) | (L->c->flags & LS_RQ_JOINED);
+			rec->flags = (r->flags & ~(LS_RQ_RESP_STARTED | LS_RQ_DEC_QUEUED)) | (conn_flags & LS_RQ_JOINED);
 			rec->pid = k->pid;
-			rec->tid = a->tid;
+			rec->tid = tid;
 			rec->stream = k->stream;
 			rec->conn = k->conn;
 			rec->start_ns = r->start;
@@ -634,12 +673,35 @@ static long attrib_one(__u32 i, void *ctx)
 	}
 	if (w->nbatch > r->shared)
 		r->shared = w->nbatch;
+	if (a->bio)
+		r->flags |= LS_RQ_NET_THREAD;
 	if (!w->out) {
 		r->ph[LS_PH_TLS_IN] += a->self_ns;
 		r->ph[LS_PH_NET_IN] += a->net_ns;
 		r->bytes_in += b->bytes;
-		/* A complete request: the next decode on this thread is its. */
-		if (track_proto && (b->flags & 1) && L->t) {
+		/*
+		 * A request on a memory BIO whose message started: the next decode in the process
+		 * without one of its own is its. gRPC decodes a message once it is whole, which
+		 * may be before END_STREAM.
+		 */
+		if (track_proto && a->bio && ((b->flags & 1) || b->bytes) && !(r->flags & LS_RQ_DEC_QUEUED)) {
+			r->flags |= LS_RQ_DEC_QUEUED;
+			__u32 *slot = target_slot(w->pid);
+			__u32 key = slot ? *slot : 0;
+			struct ls_bio_queue *q = slot ? bpf_map_lookup_elem(&bio_queue, &key) : NULL;
+
+			if (q) {
+				__u32 tail = q->tail;
+
+				if (tail - q->head >= FIFO)
+					q->head = tail - FIFO + 1;
+				q->q[tail & (FIFO - 1)].conn = k.conn;
+				q->q[tail & (FIFO - 1)].stream = k.stream;
+				q->q[tail & (FIFO - 1)].bio = 1;
+				q->tail = tail + 1;
+			}
+		} else if (track_proto && !a->bio && (b->flags & 1) && L->t) {
+			/* A complete request: the next decode on this thread is its. */
 			struct ls_thread *t = L->t;
 			__u32 tail = t->dq_tail;
 
@@ -647,6 +709,7 @@ static long attrib_one(__u32 i, void *ctx)
 				t->dq_head = tail - FIFO + 1; /* never decoded: forget the oldest */
 			t->dq[tail & (FIFO - 1)].conn = k.conn;
 			t->dq[tail & (FIFO - 1)].stream = k.stream;
+			t->dq[tail & (FIFO - 1)].bio = a->bio;
 			t->dq_tail = tail + 1;
 		}
 		/* The HTTP/2 library processes these bytes next. */
@@ -675,7 +738,18 @@ static long attrib_one(__u32 i, void *ctx)
 	r->ph[LS_PH_H2_OUT] += a->h2_ns;
 	r->bytes_out += b->bytes;
 	if (b->flags & 1) {
-		finish_request(L, &k, r);
+		struct ls_thread *t = L->t;
+		__u32 n = t ? t->nfin : FIN_MAX;
+
+		/* In a memory BIO the response has not reached the kernel yet: its send on this thread ends it. */
+		barrier_var(n);
+		if (a->bio && n < FIN_MAX) {
+			t->fin[n].conn = k.conn;
+			t->fin[n].stream = k.stream;
+			t->nfin = n + 1;
+		} else {
+			finish_request(&k, r, a->now, a->tid, c->flags);
+		}
 		w->finished++;
 	}
 	return 0;
@@ -720,8 +794,10 @@ static __always_inline struct ls_conn *get_conn(__u32 pid, __u64 id)
 
 /* A TLS read or write moved plaintext: follow its frames and attribute the call. */
 static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, struct ls_call *cl, int out,
-				     __u64 bytes, __u64 self, __u64 now)
+				     __u64 bytes, __u64 self, __u64 now, __u32 bio)
 {
+	__u64 start = cl->start, net_in = 0;
+
 	struct ls_scratch *sc;
 	struct ls_walk *w;
 	struct ls_attrib *a;
@@ -730,6 +806,16 @@ static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, 
 
 	if (!emit_requests)
 		return;
+	/*
+	 * The kernel receive this thread made just before decrypting is these bytes' network
+	 * time; it waits for the first read that carries stream frames (a record of
+	 * connection frames may come first).
+	 */
+	if (bio && !out && t && t->pend_net_in && now - t->pend_net_in_start < stale_ns) {
+		net_in = t->pend_net_in;
+		if (t->pend_net_in_start < start)
+			start = t->pend_net_in_start;
+	}
 	c = get_conn(pid, cl->obj);
 	sc = scratch();
 	if (!c || !sc)
@@ -745,17 +831,22 @@ static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, 
 	w->len = bytes > 0x7fffffff ? 0x7fffffff : (__u32)bytes;
 	w->pid = pid;
 	w->conn = cl->obj;
-	w->start = cl->start;
-	w->queue = !out && cl->arrival && cl->arrival < cl->start ? cl->start - cl->arrival : 0;
+	w->start = start;
+	w->queue = !out && cl->arrival && cl->arrival < start ? start - cl->arrival : 0;
 	w->out = out;
 	w->hd_flags = out ? LS_HD_OUT : 0;
 	walk_buffer(&L);
 	if (!w->nbatch)
 		return;
+	if (net_in) {
+		t->pend_net_in = 0;
+		t->pend_net_in_start = 0;
+	}
 	a->self_ns = self;
-	a->net_ns = cl->net_ns;
+	a->net_ns = cl->net_ns + net_in;
 	a->now = now;
 	a->tid = tid;
+	a->bio = bio;
 	if (out) {
 		a->h2_ns = c->pend_h2_out;
 		c->pend_h2_out = 0;
@@ -897,6 +988,9 @@ static __always_inline int lib_enter(struct pt_regs *ctx, void *obj, void *buf, 
 	/* mem_send's result pointer is its second argument. */
 	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_SEND)
 		aux = buf;
+	/* A C++ function returning a class in memory: its first argument is the result slot. */
+	if (LS_COOKIE_CONV(cookie) == LS_ARG_SRET_OBJ)
+		obj = buf;
 	return call_enter(t, id >> 32, cookie, (__u64)obj, (__u64)buf, (__u64)aux, ret_sp, bpf_ktime_get_ns());
 }
 
@@ -921,6 +1015,8 @@ struct ls_handoff {
 	__u32 d;      /* the returned call's frame index */
 	__u32 out;
 	__u64 bytes, self, now;
+	__u32 bio;    /* no socket fd known for the SSL object: a memory BIO */
+	__u32 _pad;
 };
 
 struct {
@@ -964,7 +1060,8 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 	self = total > cl->child_ns ? total - cl->child_ns : 0;
 	parent = top(t);
 	if (parent) {
-		if (LS_COOKIE_KIND(parent->cookie) == kind) {
+		/* gRPC lifecycle calls nest (end_write inside start_batch) but are not one operation. */
+		if (LS_COOKIE_KIND(parent->cookie) == kind && kind != LS_KIND_GRPC) {
 			/* Same kind nested (SSL_accept -> SSL_do_handshake): the outer call owns it. */
 			parent->child_ns += cl->child_ns;
 			parent->net_ns += cl->net_ns;
@@ -1000,7 +1097,12 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 		ok = ret == 0;
 		break;
 	case LS_ARG_GO_ANY:
+	case LS_ARG_SRET_OBJ:
+	case LS_ARG_ANY:
 		ok = 1;
+		break;
+	case LS_ARG_INT_ZERO_OK:
+		ok = (int)ret == 0;
 		break;
 	case LS_ARG_SSL_RW:
 		/* The result is a C int: the upper half of the register is not part of it. */
@@ -1082,6 +1184,7 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 			h->tid = tid;
 			h->d = d;
 			h->out = kind == LS_KIND_TLS_WRITE;
+			h->bio = fd < 0 && !g;
 			h->bytes = bytes;
 			h->self = self;
 			h->now = now;
@@ -1112,17 +1215,42 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 	if (kind == LS_KIND_DECODE) {
 		struct ls_req_key k = {};
 		struct ls_req *r = NULL;
+		__u32 bio = 0;
 
+		k.pid = pid;
 		if (t->dq_head != t->dq_tail) {
 			k.conn = t->dq[t->dq_head & (FIFO - 1)].conn;
 			k.stream = t->dq[t->dq_head & (FIFO - 1)].stream;
-			k.pid = pid;
+			bio = t->dq[t->dq_head & (FIFO - 1)].bio;
 			t->dq_head++;
 			r = bpf_map_lookup_elem(&reqs, &k);
+		} else {
+			__u32 *slot = target_slot(pid);
+			__u32 key = slot ? *slot : 0;
+			struct ls_bio_queue *q = slot ? bpf_map_lookup_elem(&bio_queue, &key) : NULL;
+
+			/*
+			 * Two CPUs may take the same entry (no atomics on every verifier): one
+			 * already decoded is skipped, so each request still gets one decode.
+			 */
+			for (int i = 0; q && i < 4 && q->head != q->tail; i++) {
+				__u32 h = q->head;
+
+				q->head = h + 1;
+				k.conn = q->q[h & (FIFO - 1)].conn;
+				k.stream = q->q[h & (FIFO - 1)].stream;
+				bio = 1;
+				r = bpf_map_lookup_elem(&reqs, &k);
+				if (r && !r->ph[LS_PH_DECODE])
+					break;
+				r = NULL;
+			}
 		}
 		if (r) {
 			r->ph[LS_PH_DECODE] += self;
 			r->flags |= LS_RQ_PROTO_FIFO;
+			t->cur_conn = bio ? k.conn : 0;
+			t->cur_stream = k.stream;
 		} else {
 			count(LS_CNT_PROTO_UNMATCHED);
 		}
@@ -1130,6 +1258,24 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 	}
 	if (kind == LS_KIND_ENCODE) {
 		__u32 tail = t->eq_tail;
+
+		if (t->cur_conn) {
+			struct ls_req_key k = { .conn = t->cur_conn, .pid = pid, .stream = t->cur_stream };
+			struct ls_req *r = bpf_map_lookup_elem(&reqs, &k);
+
+			t->cur_conn = r ? t->cur_conn : 0;
+			if (r) {
+				r->ph[LS_PH_ENCODE] += self;
+				r->flags |= LS_RQ_PROTO_FIFO;
+			} else {
+				/*
+				 * Finished already: another thread took this thread's call first, and
+				 * the decodes were matched in the wrong order. Counted, never guessed.
+				 */
+				count(LS_CNT_PROTO_UNMATCHED);
+			}
+			return 0;
+		}
 
 		if (tail - t->eq_head >= FIFO) {
 			t->eq_head = tail - FIFO + 1;
@@ -1502,7 +1648,7 @@ int tls_walk(struct pt_regs *ctx)
 	if (!t || d >= STACK_MAX)
 		return 0;
 	cl = &t->c[d];
-	tls_data(h->pid, h->tid, t, cl, h->out, h->bytes, h->self, h->now);
+	tls_data(h->pid, h->tid, t, cl, h->out, h->bytes, h->self, h->now, h->bio);
 	/* Which request this thread works on: what the profiler tags its samples with. */
 	sc = track_thread_req ? bpf_map_lookup_elem(&walk_scratch, &zero) : NULL;
 	if (sc && !h->out && sc->w.opened && !t->req_start) {
@@ -1665,6 +1811,40 @@ int BPF_PROG(fe_ready, struct sock *sk)
 	return data_ready(sk);
 }
 
+struct ls_fin_ctx {
+	struct ls_thread *t;
+	__u64 dur, now;
+	__u32 tid, pid;
+};
+
+/* A response written to a memory BIO reached the kernel: its send is its net_out, and it ends here. */
+static long fin_one(__u32 i, void *ctx)
+{
+	struct ls_fin_ctx *f = ctx;
+	struct ls_req_key k = {};
+	struct ls_conn_key ck = {};
+	struct ls_conn *c;
+	struct ls_req *r;
+
+	if (i >= f->t->nfin || i >= FIN_MAX)
+		return 1;
+	barrier_var(i);
+	if (i >= FIN_MAX)
+		return 1;
+	k.conn = f->t->fin[i].conn;
+	k.stream = f->t->fin[i].stream;
+	k.pid = f->pid;
+	r = bpf_map_lookup_elem(&reqs, &k);
+	if (!r)
+		return 0;
+	ck.conn = k.conn;
+	ck.pid = k.pid;
+	c = bpf_map_lookup_elem(&conns, &ck);
+	r->ph[LS_PH_NET_OUT] += f->dur;
+	finish_request(&k, r, f->now, f->tid, c ? c->flags : 0);
+	return 0;
+}
+
 static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -1686,12 +1866,26 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 	t = cur_thread(tid);
 	if (t) {
 		struct ls_call *cl = top(t);
+		__u32 k = cl ? LS_COOKIE_KIND(cl->cookie) : 0;
 
 		if (cl && cl->start <= t0) {
 			cl->net_ns += dur;
 			cl->child_ns += dur;
 			if (arrival > cl->arrival)
 				cl->arrival = arrival;
+		}
+		/* Outside a TLS call: the kernel side of TLS over memory BIOs, matched by thread and time. */
+		if (k != LS_KIND_TLS_READ && k != LS_KIND_TLS_WRITE && k != LS_KIND_TLS_HANDSHAKE && ret > 0) {
+			if (probe == LS_PROBE_NET_RECV) {
+				if (!t->pend_net_in)
+					t->pend_net_in_start = t0;
+				t->pend_net_in += dur;
+			} else if (t->nfin && emit_requests) {
+				struct ls_fin_ctx f = { .t = t, .dur = dur, .now = now, .tid = tid, .pid = id >> 32 };
+
+				bpf_loop(FIN_MAX, fin_one, &f, 0);
+				t->nfin = 0;
+			}
 		}
 	}
 	if (ret <= 0)
@@ -1891,9 +2085,10 @@ static __always_inline void thread_phase(__u32 tid, __u64 now, struct ls_sample_
 	if (!t)
 		return;
 	cl = top(t);
-	if (cl) {
+	if (cl)
 		k->phase = kind_phase(LS_COOKIE_KIND(cl->cookie));
-	} else if (t->req_start) {
+	/* Inside a gRPC lifecycle call, or between probed calls: the application's time. */
+	if ((!cl || k->phase == LS_PH_OTHER) && t->req_start) {
 		k->phase = LS_PH_APP;
 	}
 	if (t->req_start && now - t->req_start >= threshold_ns)

@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 4
+#define LS_ABI_VERSION 5
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -45,8 +45,13 @@ enum ls_probe {
 	LS_PROBE_GO_GRPC_STATUS,    /* transport.(*http2Server).WriteStatus */
 	LS_PROBE_GO_GRPC_UNMARSHAL, /* grpc encoding/proto codec.Unmarshal */
 	LS_PROBE_GO_GRPC_MARSHAL,   /* grpc encoding/proto codec.Marshal */
+	LS_PROBE_GRPC_PERFORM_READ,  /* gRPC's own HTTP/2 parser (chttp2) */
+	LS_PROBE_GRPC_BEGIN_WRITE,   /* chttp2: frames queued writes into the transport's buffer */
+	LS_PROBE_GRPC_END_WRITE,     /* chttp2: clean-up after the bytes left */
+	LS_PROBE_GRPC_START_BATCH,   /* grpc_call_start_batch: a call's operations */
+	LS_PROBE_GRPC_REQUEST_CALL,  /* grpc_server_request_call / _registered_call */
 	LS_PROBE_COUNT,
-	LS_PROBE_MAX = 48, /* size of the statistics array: room to grow */
+	LS_PROBE_MAX = 64, /* size of the statistics array: room to grow */
 };
 
 /* How a probe's arguments and result are read (the catalog's "abi" column). */
@@ -67,6 +72,10 @@ enum ls_argconv {
 	LS_ARG_GO_HEADERS = 13, /* (t *http2Server) operateHeaders(frame *http2.MetaHeadersFrame, ...): RAX=t, RBX=frame */
 	LS_ARG_GO_STREAM_DI = 14, /* (s *Server) f(t ServerTransport, stream *transport.Stream, ...): stream in RDI */
 	LS_ARG_GO_STREAM_BX = 15, /* (t *http2Server) f(s *transport.Stream, ...): stream in RBX */
+	/* C and C++ */
+	LS_ARG_SRET_OBJ = 16,   /* returns a class in memory: RDI is the result slot, the object is the 2nd argument; timing only */
+	LS_ARG_INT_ZERO_OK = 17, /* returns a C int (enum): 0 is success (grpc_call_error) */
+	LS_ARG_ANY = 18,        /* timing only (void, or a small struct in RAX) */
 };
 
 /*
@@ -100,6 +109,7 @@ enum ls_kind {
 	LS_KIND_ENCODE,
 	LS_KIND_GO_RPC,     /* a grpc-go handler goroutine takes a transport stream: its decodes/encodes are that request's */
 	LS_KIND_GO_HEADERS, /* grpc-go's transport decoded a request's headers: the method, without HPACK */
+	LS_KIND_GRPC,      /* gRPC call lifecycle: counted and timed; its time is the application's */
 };
 
 /*
@@ -205,6 +215,7 @@ struct ls_stats {
 #define LS_RQ_OVERLAP    (1u << 3) /* measured phases exceeded the total: app clamped to 0 */
 #define LS_RQ_PROTO_FIFO (1u << 4) /* decode/encode matched to the request by their order on the thread */
 #define LS_RQ_PROTO_STREAM (1u << 5) /* decode/encode matched by the grpc-go transport stream their goroutine serves */
+#define LS_RQ_NET_THREAD (1u << 6) /* TLS over memory BIOs (no fd on the SSL object): kernel time matched by thread and time */
 
 struct ls_request {
 	__u16 type;       /* LS_REC_REQUEST */

@@ -78,7 +78,7 @@ static void print_json(struct ls_session *s, pid_t pid, int net)
 		if (site->pid != pid)
 			continue;
 		printf("%s{\"symbol\":\"%s\",\"library\":\"%s\",\"phase\":\"%s\",\"found\":%s", first ? "" : ",",
-		       site->entry->symbol, site->entry->library, site->entry->phase, site->found ? "true" : "false");
+		       site->symbol, site->entry->library, site->entry->phase, site->found ? "true" : "false");
 		if (site->path[0]) {
 			printf(",\"path\":");
 			cli_json_str(stdout, site->path);
@@ -165,10 +165,10 @@ static void print_plain(struct ls_session *s, pid_t pid, int net)
 		if (site->pid != pid)
 			continue;
 		if (site->found)
-			printf("%-18s %-6s %-8s 0x%-8llx %s\n", site->entry->symbol, site->entry->phase, "found",
+			printf("%-18s %-6s %-8s 0x%-8llx %s\n", site->symbol, site->entry->phase, "found",
 			       (unsigned long long)site->offset, site->path);
 		else
-			printf("%-18s %-6s %-8s %-10s %s\n", site->entry->symbol, site->entry->phase, "missing", "-",
+			printf("%-18s %-6s %-8s %-10s %s\n", site->symbol, site->entry->phase, "missing", "-",
 			       site->reason);
 	}
 	for (int send = 1; send >= 0; send--)

@@ -4,6 +4,7 @@
 #include "flamegraph.h"
 #include "pprof.h"
 #include "symbolizer.h"
+#include "ustacks.h"
 #include "util.h"
 
 #include <errno.h>

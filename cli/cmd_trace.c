@@ -117,11 +117,19 @@ static void print_request(struct trace_ctx *t, const struct ls_req_view *v)
 		       (unsigned long long)q->bytes_out);
 		if (q->flags & LS_RQ_OVERLAP)
 			printf(",\"overlap\":true");
-		/* How decode/encode were matched to this request. */
-		if (q->flags & LS_RQ_PROTO_STREAM)
-			printf(",\"proto_match\":\"goroutine-stream\"");
-		else if (q->flags & LS_RQ_PROTO_FIFO)
-			printf(",\"proto_match\":\"thread-order\"");
+		/* How phases were tied to this request where no fd or session said so. */
+		if (q->flags & (LS_RQ_PROTO_FIFO | LS_RQ_PROTO_STREAM | LS_RQ_NET_THREAD)) {
+			const char *sep = "";
+
+			printf(",\"matched\":[");
+			if (q->flags & LS_RQ_PROTO_STREAM)
+				printf("%s\"proto_by_goroutine_stream\"", sep), sep = ",";
+			else if (q->flags & LS_RQ_PROTO_FIFO)
+				printf("%s\"proto_by_thread_order\"", sep), sep = ",";
+			if (q->flags & LS_RQ_NET_THREAD)
+				printf("%s\"net_by_thread_time\"", sep);
+			printf("]");
+		}
 		printf("}\n");
 		return;
 	}

@@ -42,8 +42,47 @@ static const struct ls_catalog_entry catalog[] = {
 	PB_SERIALIZE("_ZNK6google8protobuf11MessageLite17SerializeToStringEPNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE"),
 	PB_SERIALIZE("_ZNK6google8protobuf11MessageLite25SerializeToZeroCopyStreamEPNS0_2io20ZeroCopyOutputStreamE"),
 	PB_SERIALIZE("_ZNK6google8protobuf11MessageLite22SerializeToCodedStreamEPNS0_2io17CodedOutputStreamE"),
+	/* The Partial variants are what bindings call when they check required fields themselves. */
+	PB_PARSE("_ZN6google8protobuf11MessageLite21ParsePartialFromArrayEPKvi"),
+	PB_PARSE("_ZN6google8protobuf11MessageLite22ParsePartialFromStringERKNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE"),
+	PB_PARSE("_ZN6google8protobuf11MessageLite27MergePartialFromCodedStreamEPNS0_2io16CodedInputStreamE"),
+	PB_SERIALIZE("_ZNK6google8protobuf11MessageLite23SerializePartialToArrayEPvi"),
+	PB_SERIALIZE("_ZNK6google8protobuf11MessageLite24SerializePartialToStringEPNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEEE"),
+	PB_SERIALIZE("_ZNK6google8protobuf11MessageLite29SerializePartialToCodedStreamEPNS0_2io17CodedOutputStreamE"),
+	/* gRPC serializes a message of at most 23 bytes straight into an inlined slice. */
+	{ "protobuf", "_ZNK6google8protobuf11MessageLite31SerializeWithCachedSizesToArrayEPh", "proto", LS_PROBE_PB_SERIALIZE,
+	  LS_ARG_PTR_RESULT, LS_KIND_ENCODE, LS_CAT_RETPROBE, NULL },
+	/*
+	 * Reflection: DynamicMessage and the messages of bindings that build types at run time
+	 * (Python's C++ backend, descriptor-driven code) parse and serialize through WireFormat.
+	 */
+	PB_PARSE("_ZN6google8protobuf8internal10WireFormat20ParseAndMergePartialEPNS0_2io16CodedInputStreamEPNS0_7MessageE"),
+	{ "protobuf", "_ZN6google8protobuf8internal10WireFormat14_InternalParseEPNS0_7MessageEPKcPNS1_12ParseContextE", "proto",
+	  LS_PROBE_PB_PARSE, LS_ARG_PTR_RESULT, LS_KIND_DECODE, LS_CAT_RETPROBE, NULL },
+	{ "protobuf", "_ZN6google8protobuf8internal10WireFormat18_InternalSerializeERKNS0_7MessageEPhPNS0_2io19EpsCopyOutputStreamE",
+	  "proto", LS_PROBE_PB_SERIALIZE, LS_ARG_PTR_RESULT, LS_KIND_ENCODE, LS_CAT_RETPROBE, NULL },
 #undef PB_PARSE
 #undef PB_SERIALIZE
+
+	/*
+	 * gRPC C++ (libgrpc). Its HTTP/2 stack is its own (chttp2), not nghttp2; its TLS runs
+	 * OpenSSL over a BIO pair, so the frames are followed in SSL_read/SSL_write plaintext as
+	 * for any server, and these mark gRPC's framing time. perform_read returns an absl::Status
+	 * in memory (the transport is its second argument). end_write runs after the bytes have
+	 * left: its time belongs to no response, so it is only timed. absl's inline namespace
+	 * (Debian: debian3, upstream: lts_YYYYMMDD, or none) is matched by a wildcard.
+	 */
+	{ "grpc", "_Z24grpc_chttp2_perform_readP21grpc_chttp2_transportRK10grpc_slice", "h2", LS_PROBE_GRPC_PERFORM_READ,
+	  LS_ARG_SRET_OBJ, LS_KIND_H2_IN, LS_CAT_RETPROBE, NULL },
+	{ "grpc", "_Z23grpc_chttp2_begin_writeP21grpc_chttp2_transport", "h2", LS_PROBE_GRPC_BEGIN_WRITE,
+	  LS_ARG_ANY, LS_KIND_H2_OUT, LS_CAT_RETPROBE, NULL },
+	{ "grpc", "_Z21grpc_chttp2_end_writeP21grpc_chttp2_transportN4absl*6StatusE", "grpc", LS_PROBE_GRPC_END_WRITE,
+	  LS_ARG_ANY, LS_KIND_GRPC, LS_CAT_RETPROBE, NULL },
+	/* The C API under every C++ call: operations of a call, and a server asking for the next one. */
+	{ "grpc", "grpc_call_start_batch", "grpc", LS_PROBE_GRPC_START_BATCH, LS_ARG_INT_ZERO_OK, LS_KIND_GRPC, LS_CAT_RETPROBE, NULL },
+	{ "grpc", "grpc_server_request_call", "grpc", LS_PROBE_GRPC_REQUEST_CALL, LS_ARG_INT_ZERO_OK, LS_KIND_GRPC, LS_CAT_RETPROBE, NULL },
+	{ "grpc", "grpc_server_request_registered_call", "grpc", LS_PROBE_GRPC_REQUEST_CALL, LS_ARG_INT_ZERO_OK, LS_KIND_GRPC,
+	  LS_CAT_RETPROBE, NULL },
 
 	/*
 	 * Go (register ABI). The exported Handshake is inlined into its callers:
@@ -128,6 +167,11 @@ static const char *const probe_names[LS_PROBE_COUNT] = {
 	[LS_PROBE_GO_GRPC_STATUS] = "transport.(*http2Server).WriteStatus",
 	[LS_PROBE_GO_GRPC_UNMARSHAL] = "grpc proto codec.Unmarshal",
 	[LS_PROBE_GO_GRPC_MARSHAL] = "grpc proto codec.Marshal",
+	[LS_PROBE_GRPC_PERFORM_READ] = "grpc_chttp2_perform_read",
+	[LS_PROBE_GRPC_BEGIN_WRITE] = "grpc_chttp2_begin_write",
+	[LS_PROBE_GRPC_END_WRITE] = "grpc_chttp2_end_write",
+	[LS_PROBE_GRPC_START_BATCH] = "grpc_call_start_batch",
+	[LS_PROBE_GRPC_REQUEST_CALL] = "grpc_server_request_call",
 };
 
 const struct ls_catalog_entry *ls_catalog(size_t *n)

@@ -25,6 +25,7 @@ static int named_for(const char *path, const char *library)
 		{ "protobuf", "libprotobuf." },
 		{ "protobuf", "libprotobuf-lite." },
 		{ "protobuf-c", "libprotobuf-c." },
+		{ "grpc", "libgrpc." },
 	};
 
 	for (size_t i = 0; i < sizeof(stems) / sizeof(stems[0]); i++)
@@ -125,6 +126,7 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 			s = &v[cnt++];
 			memset(s, 0, sizeof(*s));
 			s->entry = &cat[c];
+			snprintf(s->symbol, sizeof(s->symbol), "%s", i < nobj ? sym.name : cat[c].symbol);
 			s->pid = pid;
 			if (i == nobj && (cat[c].flags & LS_CAT_GO) && !any_go) {
 				cnt--; /* not a Go process: Go entries do not concern it */

@@ -11,6 +11,7 @@
 
 struct ls_site {
 	const struct ls_catalog_entry *entry;
+	char symbol[256];            /* the symbol found (an entry's pattern resolved), else the entry's */
 	pid_t pid;
 	int found;
 	int is_go;                   /* the object is a Go binary */

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <stdio.h>
@@ -237,24 +238,37 @@ int ls_elf_find(const struct ls_elf *e, const char *name, struct ls_elf_sym *out
 		return -ENOENT;
 	memcpy(key, name, len);
 	key[len] = '\0';
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
+	if (strchr(key, '*')) {
+		/* A pattern ('*' for a part that differs between builds): the first match in name order. */
+		for (lo = 0; lo < e->nfns; lo++)
+			if (fnmatch(key, e->fns[lo].name, 0) == 0)
+				break;
+		if (lo >= e->nfns)
+			return -ENOENT;
+	} else {
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
 
-		if (strcmp(e->fns[mid].name, key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+			if (strcmp(e->fns[mid].name, key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo >= e->nfns || strcmp(e->fns[lo].name, key) != 0)
+			return -ENOENT;
 	}
 	if (lo >= e->nfns || strcmp(e->fns[lo].name, key) != 0) {
 		struct ls_gopcln_func f;
 
 		if (!e->pcln || ls_gopcln_find(e->pcln, key, &f))
 			return -ENOENT;
+		out->name = f.name;
 		out->vaddr = f.entry;
 		out->size = f.end - f.entry;
 		out->from_symtab = 0;
 		out->from_gopclntab = 1;
 	} else {
+		out->name = e->fns[lo].name;
 		out->vaddr = e->fns[lo].vaddr;
 		out->size = e->fns[lo].size;
 		out->from_symtab = e->fns[lo].from_symtab;

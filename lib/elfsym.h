@@ -8,6 +8,7 @@
 struct ls_elf;
 
 struct ls_elf_sym {
+	const char *name;     /* the symbol's own name (a pattern's match); valid until ls_elf_free */
 	uint64_t vaddr;
 	uint64_t size;
 	uint64_t file_offset; /* where a uprobe on this symbol goes */
@@ -21,7 +22,8 @@ void ls_elf_free(struct ls_elf *e);
 
 /*
  * Look up a function by name (a "@VERSION" suffix in the query is ignored):
- * .symtab and .dynsym, and for a stripped Go binary its .gopclntab. 0 or -ENOENT.
+ * .symtab and .dynsym, and for a stripped Go binary its .gopclntab. A name with
+ * '*' is an fnmatch(3) pattern: the first matching symbol in name order. 0 or -ENOENT.
  */
 int ls_elf_find(const struct ls_elf *e, const char *name, struct ls_elf_sym *out);
 

@@ -108,6 +108,9 @@ start_nghttpd() {
 # Returns once latscope has attached (its -v line on stderr), so load that follows is seen.
 start_trace() {
 	local out=$1; shift
+	# Emptied here, not only by the background redirection: a file left by an earlier
+	# trace would show its 'attached' line before this one has started.
+	: > "$out"; : > "$out.err"
 	"$LATSCOPE" trace --kernel-hook "$KHOOK" -v "$@" > "$out" 2> "$out.err" &
 	TRACE_PID=$!
 	PIDS_TO_KILL+=("$TRACE_PID")

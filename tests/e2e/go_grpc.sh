@@ -63,7 +63,7 @@ for ph in tls_in h2_in decode encode h2_out tls_out; do
 	k=$(jq -s "[.[] | select(.type==\"request\" and .phases.$ph > 0)] | length" "$T")
 	check "$ph > 0 for >= 95% of requests ($k of $n)" test $((k * 100)) -ge $((n * 95))
 done
-k=$(jq -s '[.[] | select(.type=="request" and .proto_match=="goroutine-stream")] | length' "$T")
+k=$(jq -s '[.[] | select(.type=="request" and any(.matched[]?; . == "proto_by_goroutine_stream"))] | length' "$T")
 check "decode/encode matched by the handler goroutine's transport stream for >= 95% ($k of $n)" test $((k * 100)) -ge $((n * 95))
 # Stream sends 5 messages: 5 encodes against 1 for a unary method.
 e_stream=$(jq -s '[.[] | select(.type=="request" and .method=="/latscope.gogrpc.Echo/Stream") | .phases.encode] | add / length' "$T")

@@ -13,7 +13,7 @@ echo "kernel hook: $hook"
 [[ $KHOOK == auto || $hook == "$KHOOK" ]] || fail "kernel hook is $hook, expected $KHOOK"
 sent=$(sed -n 's/^total ok \([0-9]*\) failed 0$/\1/p' "$TMP/client.txt")
 n=$(jq -s '[.[] | select(.type=="request" and .method_from=="operateHeaders" and (.method | startswith("/latscope.gogrpc.Echo/")))] | length' "$TMP/t.json")
-d=$(jq -s '[.[] | select(.type=="request" and .phases.decode > 0 and .phases.encode > 0 and .proto_match=="goroutine-stream")] | length' "$TMP/t.json")
+d=$(jq -s '[.[] | select(.type=="request" and .phases.decode > 0 and .phases.encode > 0 and any(.matched[]?; . == "proto_by_goroutine_stream"))] | length' "$TMP/t.json")
 check "trace exited cleanly (status $TRACE_RC)" test "$TRACE_RC" -eq 0
 check "$n requests named by operateHeaders = the client's $sent" test "$n" -eq "$sent"
 check "$d of them with decode and encode matched by the handler goroutine" test "$d" -eq "$sent"
