@@ -160,12 +160,17 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 		s->nsites += n;
 		free(sites);
 	}
-	/* Only the probes of the phases asked for; the kernel hooks are the net phase. */
+	/*
+	 * Only the probes of the phases asked for; the kernel hooks are the net phase.
+	 * Probes of no phase group ("app": what names requests and binds them to their
+	 * handlers) serve every phase and always stay.
+	 */
 	s->phases = opts->phases ? opts->phases : LS_PHASES_ALL;
 	for (size_t i = 0; i < s->nsites; i++) {
 		struct ls_site *site = &s->sites[i];
+		unsigned int group = ls_phase_group(site->entry->phase);
 
-		if (site->found && !(ls_phase_group(site->entry->phase) & s->phases)) {
+		if (site->found && group && !(group & s->phases)) {
 			site->found = 0;
 			snprintf(site->reason, sizeof(site->reason), "not attached: phase %s not requested (--phases)",
 				 site->entry->phase);
