@@ -243,8 +243,6 @@ int ls_elf_find(const struct ls_elf *e, const char *name, struct ls_elf_sym *out
 		for (lo = 0; lo < e->nfns; lo++)
 			if (fnmatch(key, e->fns[lo].name, 0) == 0)
 				break;
-		if (lo >= e->nfns)
-			return -ENOENT;
 	} else {
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
@@ -254,10 +252,10 @@ int ls_elf_find(const struct ls_elf *e, const char *name, struct ls_elf_sym *out
 			else
 				hi = mid;
 		}
-		if (lo >= e->nfns || strcmp(e->fns[lo].name, key) != 0)
-			return -ENOENT;
+		if (lo < e->nfns && strcmp(e->fns[lo].name, key) != 0)
+			lo = e->nfns;
 	}
-	if (lo >= e->nfns || strcmp(e->fns[lo].name, key) != 0) {
+	if (lo >= e->nfns) {
 		struct ls_gopcln_func f;
 
 		if (!e->pcln || ls_gopcln_find(e->pcln, key, &f))
