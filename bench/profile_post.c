@@ -3,12 +3,15 @@
  * realistic stacks -- real function addresses of libc, libssl and libcrypto
  * as mapped in this process, shared prefixes, depths 8..48, a skewed
  * popularity -- go through the path a --call-graph dwarf record takes after
- * unwinding: aggregation by stack (lib/ustacks), symbolization and folding
- * (cli/profile), merge, SVG flame graph. Prints the time of each step and the
- * peak resident memory.
+ * unwinding: aggregation by stack (lib/ustacks), symbolization (the
+ * symbolizer record uses, this process's mappings read beforehand as record
+ * reads the target's before sampling) and folding (cli/profile, record's own
+ * code), merge, SVG flame graph. Prints the time of each step and the peak
+ * resident memory.
  * usage: profile_post NAMES-FILE OUT.svg [SAMPLES]
  */
 #include "profile.h"
+#include "symbolizer.h"
 #include "ustacks.h"
 
 #include <dlfcn.h>
@@ -54,7 +57,7 @@ int main(int argc, char **argv)
 	struct profile prof = { 0 };
 	struct profile_opts po = { 0 };
 	struct ls_ustore *st = ls_ustore_new();
-	struct procsym *ps = procsym_new();
+	struct ls_symbolizer *sym = NULL;
 	struct rusage ru;
 	char name[512];
 	uint64_t total = 0;
@@ -62,7 +65,7 @@ int main(int argc, char **argv)
 	FILE *names, *out;
 	void *libs[2];
 
-	if (argc < 3 || !fns || !stacks || !depth || !st || !ps) {
+	if (argc < 3 || !fns || !stacks || !depth || !st || ls_symbolizer_new(NULL, &sym)) {
 		fprintf(stderr, "usage: profile_post NAMES-FILE OUT.svg [SAMPLES]\n");
 		return 2;
 	}
@@ -86,6 +89,10 @@ int main(int argc, char **argv)
 	fclose(names);
 	if (nfn < 100) {
 		fprintf(stderr, "profile_post: only %zu functions found from %s\n", nfn, argv[1]);
+		return 1;
+	}
+	if (ls_symbolizer_add_process(sym, getpid())) {
+		fprintf(stderr, "profile_post: reading own mappings: %s\n", ls_symbolizer_error(sym));
 		return 1;
 	}
 	/*
@@ -117,7 +124,7 @@ int main(int argc, char **argv)
 	}
 	t1 = now();
 	if (ls_ustore_samples(st, &agg, &nagg) ||
-	    profile_add(&prof, agg, nagg, 0, ustore_stack, st, ps, &po, &total)) {
+	    profile_add(&prof, agg, nagg, 0, ustore_stack, st, sym, &po, &total)) {
 		fprintf(stderr, "profile_post: out of memory\n");
 		return 1;
 	}
@@ -136,7 +143,7 @@ int main(int argc, char **argv)
 	       (double)ru.ru_maxrss / 1024);
 	profile_clear(&prof);
 	free(agg);
-	procsym_free(ps);
+	ls_symbolizer_free(sym);
 	ls_ustore_free(st);
 	free(stacks);
 	free(depth);

@@ -1,8 +1,8 @@
 /* latscope record: a one-shot CPU (and off-CPU) profile of a process: folded stacks, SVG flame graph or pprof. */
 #include "cli.h"
 #include "catalog.h"
-#include "flamegraph.h"
 #include "pprof.h"
+#include "profile.h"
 #include "symbolizer.h"
 #include "ustacks.h"
 #include "util.h"
@@ -51,235 +51,25 @@ struct rec_opts {
 	size_t noutputs;
 };
 
-/* One output line being assembled: the folded stack and its weight. */
-struct line {
-	char *stack;
-	uint64_t value;
-};
-
-struct lines {
-	struct line *v;
-	size_t n, cap;
-};
-
-static int lines_add(struct lines *l, char *stack, uint64_t value)
+static int session_stack(void *ctx, int32_t id, uint64_t *ips, size_t max, size_t *n)
 {
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 1024;
-		struct line *nv = realloc(l->v, ncap * sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		l->v = nv;
-		l->cap = ncap;
-	}
-	l->v[l->n].stack = stack;
-	l->v[l->n].value = value;
-	l->n++;
-	return 0;
+	return ls_session_stack(ctx, id, ips, max, n);
 }
 
-static int by_stack(const void *a, const void *b)
-{
-	return strcmp(((const struct line *)a)->stack, ((const struct line *)b)->stack);
-}
-
-/* Append one frame name, with the folded format's separators made safe. */
-static void put_frame(char **buf, size_t *len, size_t *cap, const char *name, const char *suffix)
-{
-	size_t need = strlen(name) + strlen(suffix) + 2;
-
-	if (*len + need >= *cap) {
-		size_t ncap = (*cap + need) * 2;
-		char *nb = realloc(*buf, ncap);
-
-		if (!nb)
-			return;
-		*buf = nb;
-		*cap = ncap;
-	}
-	if (*len)
-		(*buf)[(*len)++] = ';';
-	for (const char *p = name; *p; p++)
-		(*buf)[(*len)++] = (*p == ';' || *p == '\n' || *p == ' ') ? '_' : *p;
-	for (const char *p = suffix; *p; p++)
-		(*buf)[(*len)++] = *p;
-	(*buf)[*len] = '\0';
-}
-
-/* Where the profile goes besides the folded lines: the pprof builder, when writing pprof. */
-struct rec_ctx {
-	struct ls_session *s;
-	struct ls_symbolizer *sym;
-	const struct rec_opts *o;
-	struct ls_pprof *pp;
-	uint64_t period_ns;
-};
-
-static void unknown_name(const struct ls_sym *f, char *out, size_t len)
-{
-	const char *path = f->mapping ? f->mapping->path : NULL, *mod = path ? strrchr(path, '/') : NULL;
-
-	snprintf(out, len, "[unknown in %s]", mod ? mod + 1 : path ? path : "?");
-}
-
-/* Every frame of a stack, root first: inlined calls become frames of their own. */
-static void put_stack(char **buf, size_t *len, size_t *cap, const struct ls_sym *syms, size_t n, const char *suffix)
-{
-	char name[512];
-
-	for (size_t i = n; i-- > 0;) {
-		const struct ls_sym *f = &syms[i];
-
-		if (!f->func) {
-			unknown_name(f, name, sizeof(name));
-			put_frame(buf, len, cap, name, suffix);
-			continue;
-		}
-		for (size_t k = f->nframes; k-- > 0;)
-			put_frame(buf, len, cap, f->frames[k].func, suffix);
-	}
-}
-
-/* The pprof locations of a stack (leaf first) appended to locs. */
-static int pprof_locations(struct ls_pprof *pp, const struct ls_sym *syms, size_t n, int kernel, uint64_t *locs,
-			   size_t *nlocs)
-{
-	struct ls_pprof_line lines[64];
-	char name[512];
-
-	for (size_t i = 0; i < n; i++) {
-		const struct ls_sym *f = &syms[i];
-		const struct ls_sym_mapping *m = f->mapping;
-		uint64_t map = 0, loc;
-		size_t nl = 0;
-
-		if (m)
-			map = kernel ? ls_pprof_mapping(pp, 0xffff800000000000ull, ~0ull, 0, m->path, "")
-				     : ls_pprof_mapping(pp, m->start, m->end, m->file_offset, m->path, m->build_id);
-		if (!f->func) {
-			unknown_name(f, name, sizeof(name));
-			lines[nl++] = (struct ls_pprof_line){ .func = name };
-		}
-		for (size_t k = 0; k < f->nframes && nl < 64; k++)
-			lines[nl++] = (struct ls_pprof_line){ f->frames[k].func, f->frames[k].file, f->frames[k].line };
-		loc = ls_pprof_location(pp, map, f->addr, lines, nl);
-		if (!loc)
-			return -ENOMEM;
-		locs[(*nlocs)++] = loc;
-	}
-	return 0;
-}
-
-/* Root-first folded stack for one aggregated sample (and its pprof sample); NULL when out of memory. */
-static char *fold(struct rec_ctx *x, const struct ls_stack_sample *smp, int offcpu, uint64_t value)
-{
-	uint64_t uips[LS_STACK_DEPTH], kips[LS_STACK_DEPTH], locs[2 * LS_STACK_DEPTH];
-	struct ls_sym_src usrc = { .kind = LS_SYM_SRC_PROCESS, .pid = (pid_t)smp->key.pid };
-	struct ls_sym_src ksrc = { .kind = LS_SYM_SRC_KERNEL };
-	struct ls_sym_result *ur = NULL, *kr = NULL;
-	size_t nu = 0, nk = 0, len = 0, cap = 256, nlocs = 0, kskip = 0;
-	char *buf = malloc(cap), name[512];
-	const char *phase = smp->key.phase < LS_PHASE_COUNT ? ls_phase_name(smp->key.phase) : "none";
-
-	if (!buf)
-		return NULL;
-	buf[0] = '\0';
-	ls_session_stack(x->s, smp->key.ustack, uips, LS_STACK_DEPTH, &nu);
-	ls_session_stack(x->s, smp->key.kstack, kips, LS_STACK_DEPTH, &nk);
-	/* A stack is the sampled address, then return addresses. */
-	if ((nu && ls_symbolize(x->sym, &usrc, uips, nu, LS_SYM_ADDR_STACK, &ur)) ||
-	    (nk && ls_symbolize(x->sym, &ksrc, kips, nk, LS_SYM_ADDR_STACK, &kr)))
-		goto fail;
-	if (offcpu)
-		put_frame(&buf, &len, &cap, "[off-cpu]", "");
-	if (x->o->by_phase) {
-		snprintf(name, sizeof(name), "[phase:%s]", phase);
-		put_frame(&buf, &len, &cap, name, "");
-	}
-	if (!nu && !nk)
-		put_frame(&buf, &len, &cap, "[no stack]", "");
-	if (ur)
-		put_stack(&buf, &len, &cap, ur->syms, nu, "");
-	/* The innermost kernel frames of a sched_switch stack are the tracing machinery itself. */
-	while (kr && kskip < nk && kr->syms[kskip].func &&
-	       (!strncmp(kr->syms[kskip].func, "bpf_", 4) || !strncmp(kr->syms[kskip].func, "__bpf_", 6)))
-		kskip++;
-	if (kr)
-		put_stack(&buf, &len, &cap, kr->syms + kskip, nk - kskip, "_[k]");
-	if (x->pp) {
-		int64_t values[3] = { offcpu ? 0 : (int64_t)value, offcpu ? 0 : (int64_t)(value * x->period_ns),
-				      offcpu ? (int64_t)value : 0 };
-		const char *labels[4] = { "phase", phase, "slow", smp->key.slow ? "yes" : NULL };
-
-		if ((kr && pprof_locations(x->pp, kr->syms + kskip, nk - kskip, 1, locs, &nlocs)) ||
-		    (ur && pprof_locations(x->pp, ur->syms, nu, 0, locs, &nlocs)) ||
-		    ls_pprof_sample(x->pp, locs, nlocs, values, labels, 2))
-			goto fail;
-	}
-	ls_sym_result_free(ur);
-	ls_sym_result_free(kr);
-	return buf;
-fail:
-	ls_sym_result_free(ur);
-	ls_sym_result_free(kr);
-	free(buf);
-	return NULL;
-}
-
-static int collect(struct rec_ctx *x, int offcpu, struct lines *out, uint64_t *total)
+/* The session's on-CPU (or off-CPU) samples folded into out. 0 or -errno. */
+static int collect(struct ls_session *s, struct ls_symbolizer *sym, const struct profile_opts *po, int offcpu,
+		   struct profile *out, uint64_t *total)
 {
 	struct ls_stack_sample *v = NULL;
 	size_t n = 0;
 	int ret;
 
-	ret = ls_session_samples(x->s, offcpu, &v, &n);
+	ret = ls_session_samples(s, offcpu, &v, &n);
 	if (ret)
 		return ret;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t value = offcpu ? v[i].value / 1000 : v[i].value; /* off-CPU weight: microseconds */
-		char *stack;
-
-		if (x->o->only_slow && !v[i].key.slow)
-			continue;
-		if (!value)
-			continue;
-		/* pprof takes the off-CPU time in nanoseconds. */
-		stack = fold(x, &v[i], offcpu, offcpu ? v[i].value : value);
-		if (!stack || lines_add(out, stack, value)) {
-			free(stack);
-			free(v);
-			return -ENOMEM;
-		}
-		*total += value;
-	}
+	ret = profile_add(out, v, n, offcpu, session_stack, s, sym, po, total);
 	free(v);
-	return 0;
-}
-
-/* Identical stacks (different stack ids, same names) merge into one line. */
-static size_t merge(struct lines *l)
-{
-	size_t k = 0;
-
-	qsort(l->v, l->n, sizeof(*l->v), by_stack);
-	for (size_t i = 0; i < l->n; i++) {
-		if (k && !strcmp(l->v[k - 1].stack, l->v[i].stack)) {
-			l->v[k - 1].value += l->v[i].value;
-			free(l->v[i].stack);
-			continue;
-		}
-		l->v[k++] = l->v[i];
-	}
-	l->n = k;
-	return k;
-}
-
-static int write_folded(FILE *f, const struct lines *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		fprintf(f, "%s %llu\n", l->v[i].stack, (unsigned long long)l->v[i].value);
-	return ferror(f) ? -EIO : 0;
+	return ret;
 }
 
 static const char *format_of(const struct rec_opts *o, const char *output)
@@ -322,10 +112,10 @@ int cmd_record(int argc, char **argv)
 	struct ls_session *s = NULL;
 	struct ls_symbolizer *sym = NULL;
 	struct ls_pprof *pp = NULL;
-	struct rec_ctx x = { 0 };
+	struct profile_opts fo = { 0 };
 	struct timespec wall;
 	uint64_t wall_start;
-	struct lines lines = { 0 };
+	struct profile lines = { 0 };
 	uint64_t threshold = 10000000, start, deadline, stopped, total = 0, offtotal = 0;
 	int dwarf = 0, stack_size_set = 0;
 	unsigned int stack_size = LS_USTACK_DEF;
@@ -490,13 +280,13 @@ int cmd_record(int argc, char **argv)
 			 (unsigned long long)us.maxdepth, LS_STACK_DEPTH, (unsigned long long)us.noproc,
 			 (unsigned long long)ls_session_counter(s, LS_CNT_USTACK_DROPS),
 			 (unsigned long long)ls_session_counter(s, LS_CNT_USTACK_SHORT));
-	x = (struct rec_ctx){ .s = s, .sym = sym, .o = &o, .period_ns = 1000000000ull / o.hz };
+	fo = (struct profile_opts){ .only_slow = o.only_slow, .by_phase = o.by_phase, .period_ns = 1000000000ull / o.hz };
 	if (want_pprof) {
 		char comment[256];
 		struct ls_pprof_opts po = {
 			.sz = sizeof(po), .ntypes = 3,
 			.types = { "samples", "cpu", "off_cpu" }, .units = { "count", "nanoseconds", "nanoseconds" },
-			.period_type = "cpu", .period_unit = "nanoseconds", .period = (int64_t)x.period_ns,
+			.period_type = "cpu", .period_unit = "nanoseconds", .period = (int64_t)fo.period_ns,
 			.time_nanos = (int64_t)wall_start, .duration_nanos = (int64_t)(stopped - start),
 			.default_type = 1,
 			.comment = comment,
@@ -510,14 +300,14 @@ int cmd_record(int argc, char **argv)
 			ret = EXIT_RUNTIME;
 			goto cleanup;
 		}
-		x.pp = pp;
+		fo.pp = pp;
 	}
-	if (collect(&x, 0, &lines, &total) || (o.offcpu && collect(&x, 1, &lines, &offtotal))) {
+	if (collect(s, sym, &fo, 0, &lines, &total) || (o.offcpu && collect(s, sym, &fo, 1, &lines, &offtotal))) {
 		cli_error("collecting the profile: %s", ls_session_error(s)[0] ? ls_session_error(s) : "out of memory");
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
-	merge(&lines);
+	profile_merge(&lines);
 	for (size_t i = 0; i < (o.noutputs ? o.noutputs : 1); i++) {
 		const char *path = o.noutputs ? o.outputs[i] : NULL, *f = format_of(&o, path);
 		int bad;
@@ -529,8 +319,6 @@ int cmd_record(int argc, char **argv)
 		}
 		if (!strcmp(f, "svg")) {
 			char title[128], sub[1024];
-			struct ls_flame_opts fo = { .sz = sizeof(fo), .title = title, .subtitle = sub, .unit = "samples" };
-			struct ls_folded *fl = calloc(lines.n ? lines.n : 1, sizeof(*fl));
 
 			snprintf(title, sizeof(title), "latscope record: pid %d%s%s", (int)c.pids[0],
 				 o.by_phase ? ", by phase" : "", o.only_slow ? ", slow requests only" : "");
@@ -539,16 +327,11 @@ int cmd_record(int argc, char **argv)
 				 o.offcpu ? " + off-CPU microseconds" : "",
 				 (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
 				 (unsigned long long)ls_session_counter(s, LS_CNT_RB_DROPS), unwound[0] ? "; " : "", unwound);
-			for (size_t k = 0; fl && k < lines.n; k++) {
-				fl[k].stack = lines.v[k].stack;
-				fl[k].value = lines.v[k].value;
-			}
-			bad = !fl || ls_flamegraph_write(out, fl, lines.n, &fo);
-			free(fl);
+			bad = profile_write_svg(out, &lines, title, sub, "samples") != 0;
 		} else if (!strcmp(f, "pprof")) {
 			bad = ls_pprof_write(pp, out) != 0;
 		} else {
-			bad = write_folded(out, &lines) != 0;
+			bad = profile_write_folded(out, &lines) != 0;
 		}
 		if ((out != stdout && fclose(out)) || bad) {
 			cli_error("%s: write failed", path ? path : "stdout");
@@ -568,9 +351,7 @@ int cmd_record(int argc, char **argv)
 			fprintf(stderr, "latscope: last unwind stopped because: %s\n", us.last_error);
 	}
 cleanup:
-	for (size_t i = 0; i < lines.n; i++)
-		free(lines.v[i].stack);
-	free(lines.v);
+	profile_clear(&lines);
 	ls_pprof_free(pp);
 	ls_symbolizer_free(sym);
 	ls_session_free(s);
@@ -579,11 +360,9 @@ cleanup:
 
 int cli_write_flamegraph(struct ls_session *s, const char *path, const char *title, char *err, size_t errlen)
 {
-	struct rec_opts o = { .by_phase = 1 };
-	struct lines lines = { 0 };
-	struct ls_folded *fl = NULL;
+	const struct profile_opts po = { .by_phase = 1 };
+	struct profile lines = { 0 };
 	struct ls_symbolizer *sym = NULL;
-	struct rec_ctx x;
 	uint64_t total = 0;
 	FILE *out = NULL;
 	char sub[256];
@@ -593,21 +372,11 @@ int cli_write_flamegraph(struct ls_session *s, const char *path, const char *tit
 		snprintf(err, errlen, "out of memory");
 		goto cleanup;
 	}
-	x = (struct rec_ctx){ .s = s, .sym = sym, .o = &o };
-	if (collect(&x, 0, &lines, &total)) {
+	if (collect(s, sym, &po, 0, &lines, &total)) {
 		snprintf(err, errlen, "collecting the profile: %s", ls_session_error(s)[0] ? ls_session_error(s) : "out of memory");
 		goto cleanup;
 	}
-	merge(&lines);
-	fl = calloc(lines.n ? lines.n : 1, sizeof(*fl));
-	if (!fl) {
-		snprintf(err, errlen, "out of memory");
-		goto cleanup;
-	}
-	for (size_t i = 0; i < lines.n; i++) {
-		fl[i].stack = lines.v[i].stack;
-		fl[i].value = lines.v[i].value;
-	}
+	profile_merge(&lines);
 	snprintf(sub, sizeof(sub), "%llu samples, by phase", (unsigned long long)total);
 	out = fopen(path, "we");
 	if (!out) {
@@ -615,18 +384,13 @@ int cli_write_flamegraph(struct ls_session *s, const char *path, const char *tit
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto cleanup;
 	}
-	ret = ls_flamegraph_write(out, fl, lines.n, &(struct ls_flame_opts){ .sz = sizeof(struct ls_flame_opts),
-									      .title = title, .subtitle = sub,
-									      .unit = "samples" });
+	ret = profile_write_svg(out, &lines, title, sub, "samples");
 	if (fclose(out) && !ret)
 		ret = -EIO;
 	if (ret)
 		snprintf(err, errlen, "%s: write failed", path);
 cleanup:
-	free(fl);
-	for (size_t i = 0; i < lines.n; i++)
-		free(lines.v[i].stack);
-	free(lines.v);
+	profile_clear(&lines);
 	ls_symbolizer_free(sym);
 	return ret;
 }

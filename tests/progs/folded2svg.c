@@ -18,24 +18,14 @@ int main(void)
 	int ret = 1;
 
 	while ((len = getline(&line, &cap, stdin)) > 0) {
-		char *sp = strrchr(line, ' ');
-		struct profile_line *nv;
+		char *sp = strrchr(line, ' '), *stack;
 
 		if (!sp)
 			continue;
 		*sp = '\0';
-		if (p.n == p.cap) {
-			p.cap = p.cap ? p.cap * 2 : 256;
-			nv = realloc(p.v, p.cap * sizeof(*nv));
-			if (!nv)
-				goto cleanup;
-			p.v = nv;
-		}
-		p.v[p.n].value = strtoull(sp + 1, NULL, 10);
-		p.v[p.n].stack = strdup(line);
-		if (!p.v[p.n].stack)
+		stack = strdup(line);
+		if (!stack || profile_add_line(&p, stack, strtoull(sp + 1, NULL, 10)))
 			goto cleanup;
-		p.n++;
 	}
 	profile_merge(&p);
 	ret = profile_write_svg(stdout, &p, "folded2svg", "", "samples") ? 1 : 0;
