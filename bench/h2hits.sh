@@ -35,7 +35,7 @@ a=$(median < "$TMP/rps.none"); f=$(median < "$TMP/rps.floor"); l=$(median < "$TM
 
 read -r calls knet nreq < <(jq -r 'select(.type=="summary") |
 	"\([.probes[] | select(.probe | test("^tcp_") | not) | .calls] | add) \([.probes[] | select(.probe | test("^tcp_")) | .calls] | add) \([.requests[].count] | add)"' "$TMP/trace.json")
-echo "## 4. Probe hits per request and cost per hit, example server (h2load -n $REQS -c 10 -m 10 -t 1, unary gRPC Fast, median of $ROUNDS interleaved runs)"
+echo "## Probe hits per request and cost per hit, example server (h2load -n $REQS -c 10 -m 10 -t 1, unary gRPC Fast, median of $ROUNDS interleaved runs)"
 echo ""
 echo "| configuration | req/s | uprobe hits per request | added time per request | per uprobe hit | vs floor |"
 echo "|---|---|---|---|---|---|"

@@ -4,7 +4,12 @@
 #     against the same sites with empty BPF programs (the floor) and with nothing;
 #  2. requests/s of nghttpd and of the example server under h2load, with and without
 #     latscope attached;
-#  3. user-space request assembly rate; 4. the C++ gRPC server (bench/grpc_cpp.sh).
+#     then probe hits per request on the example server (bench/h2hits.sh) and the Go
+#     gRPC server with and without latscope (bench/go_grpc.sh);
+#  3. user-space request assembly rate; then latscope top's own CPU (bench/top.sh),
+#     symbolizer throughput against addr2line and llvm-symbolizer (bench/symbolize.sh),
+#     profiler sampling overhead against perf and 1M-sample post-processing
+#     (bench/profile.sh), and the C++ gRPC server (bench/grpc_cpp.sh).
 # Prints the tables and writes them to build/bench-results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -151,7 +156,7 @@ say "|---|---|---|---|---|---|---|---|---|"
 tee -a "$OUT" < "$CPUT"
 say ""
 
-# ---- 4. (issue 3) Probe hits per request and cost per hit against the floor -----------
+# ---- Probe hits per request and cost per hit against the floor -----------
 bench/h2hits.sh | tee -a "$OUT"
 
 # ---- Go gRPC server: throughput, probe hits per RPC, cost per hit vs the floor ------
@@ -162,13 +167,13 @@ say "## 3. User-space request assembly (bench/reqrate: HPACK + per-method aggreg
 say ""
 say "    $(taskset -c 0 build/bench/reqrate 1000000)"
 say ""
-OUT=$OUT bench/top.sh # 4. latscope top's own CPU at 1 s refresh against 20k req/s
-say "## 5. Symbolizer throughput (bench/symbolize.sh: one corpus per binary, CPU time decides)"
+OUT=$OUT bench/top.sh # latscope top's own CPU at 1 s refresh against 20k req/s
+say "## Symbolizer throughput (bench/symbolize.sh: one corpus per binary, CPU time decides)"
 say ""
 bench/symbolize.sh | tee -a "$OUT"
 say ""
-# ---- 4. Profiler: sampling overhead against perf, post-processing of 1M samples ----
+# ---- Profiler: sampling overhead against perf, post-processing of 1M samples ----
 OUT="$OUT" ROUNDS="$ROUNDS" bench/profile.sh
-# ---- 4. The C++ gRPC server: throughput kept and probe hits per RPC ----------------------
+# ---- The C++ gRPC server: throughput kept and probe hits per RPC ----------------------
 bench/grpc_cpp.sh | tee -a "$OUT"
 echo "results written to $OUT"

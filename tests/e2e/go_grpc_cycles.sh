@@ -6,13 +6,13 @@
 # by a uretprobe looks like to Go's unwinder).
 #
 # GO_CYCLES cycles (200) are run, each `trace -d 200ms`, within GO_CYCLES_BUDGET
-# seconds (200). A cycle costs the BPF load plus the uprobes' removal (an RCU grace
+# seconds (150, to keep the suite within its time). A cycle costs the BPF load plus the uprobes' removal (an RCU grace
 # period each); on a loaded machine fewer than GO_CYCLES fit: the count that ran is
 # printed, and at least GO_CYCLES_MIN (10) must.
 . "$(dirname "$0")/../lib.sh"
 
 cycles=${GO_CYCLES:-200}
-budget=${GO_CYCLES_BUDGET:-200}
+budget=${GO_CYCLES_BUDGET:-150}
 min=${GO_CYCLES_MIN:-10}
 start_gogrpc -slow-ms 2
 "$ROOT/build/examples/gogrpc-client" -addr "127.0.0.1:$PORT" -ca "$TMP/cert.pem" -c 3 -d $((budget + 60))s \

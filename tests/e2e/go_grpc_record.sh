@@ -7,7 +7,10 @@
 
 for variant in "" -stripped; do
 	start_gogrpc $variant
-	gogrpc_client -c 1 -d 60s -mix Burn -burn-us 3000 > "$TMP/client$variant.txt" &
+	# The client itself in the background (not through the gogrpc_client function, whose
+	# subshell would take the signal that is meant to stop it).
+	"$ROOT/build/examples/gogrpc-client" -addr "127.0.0.1:$PORT" -ca "$TMP/cert.pem" -c 1 -d 60s -mix Burn -burn-us 3000 \
+		> "$TMP/client$variant.txt" &
 	CLIENT=$!
 	sleep 1
 	out=$TMP/cpu$variant.folded

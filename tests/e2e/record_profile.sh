@@ -21,7 +21,11 @@ check "the two functions hold >= 95% of the samples ($((seventy + thirty)) of $t
 check "stacks reach main through the threads' start ($with_main of $((seventy + thirty)) via main;)" test "$with_main" -gt 0
 # The main thread runs the loop from main; the others start in worker (from libc's start_thread).
 rooted=$(awk '/(^|;)(main|worker);(spin_|worker;spin_)/ { s += $NF } END { print s + 0 }' "$TMP/split.folded")
-check "every spin sample unwinds to its thread's start function, main or worker ($rooted of $((seventy + thirty)))" test "$rooted" -eq $((seventy + thirty))
+# A frame-pointer walk from a sample on a function's first instructions (before its
+# push %rbp / mov %rsp,%rbp) skips the caller: a few per 10,000 samples at most.
+awk '/spin_/ && !/(^|;)(main|worker);(spin_|worker;spin_)/' "$TMP/split.folded" | head -3
+check "spin samples unwind to their thread's start function, main or worker, but for prologue hits ($rooted of $((seventy + thirty)), >= 99.9%)" \
+	test $((rooted * 1000)) -ge $(((seventy + thirty) * 999))
 if command -v perf > /dev/null && perf record -e cpu-clock -F 999 -g -o "$TMP/perf.data" -p "$SPLIT" -- sleep 2 > /dev/null 2>&1; then
 	perf report -i "$TMP/perf.data" --stdio --no-children --sort sym 2> /dev/null | grep -E 'spin_(seventy|thirty)' | head -2 | sed 's/^/  perf: /'
 else

@@ -10,6 +10,9 @@ FAST_N=${FAST_N:-3000}
 # The injected delay. Under software emulation (the 6.1 VM) the server itself needs ~2 ms
 # to wake and answer, so the VM run injects 100 ms to keep that inside the 5% tolerance.
 SLOW_MS=${SLOW_MS:-20}
+# Fast does nothing: its app time is the server's own work (~0.3 ms here; software
+# emulation in the VM makes that several times longer, so the VM run raises the bound).
+FAST_MAX_US=${FAST_MAX_US:-2000}
 start_h2server --method Slow:sleep=$SLOW_MS
 start_trace "$TMP/t.json" -p "$H2SERVER_PID" --json --all -d 60
 grpc_load Slow "$SLOW_N" -c 4 -m 10 -t 1 --log-file="$TMP/slow.log" > "$TMP/h2load-slow.txt" 2>&1 || fail "h2load Slow failed"
@@ -49,7 +52,7 @@ jq -r 'select(.type=="request" and .method=="/latscope.example.Echo/Slow") | .ph
 jq -r 'select(.type=="request" and .method=="/latscope.example.Echo/Fast") | .phases.app' "$T" > "$TMP/fast_app"
 slow_app50=$(pct "$TMP/slow_app" 0.5); fast_app50=$(pct "$TMP/fast_app" 0.5)
 check "Slow app p50 $((slow_app50 / 1000))us within 5% of $SLOW_MS ms" within "$slow_app50" $((SLOW_MS * 1000000)) 0.05
-check "Fast app p50 $((fast_app50 / 1000))us below 2 ms" test "$fast_app50" -lt 2000000
+check "Fast app p50 $((fast_app50 / 1000))us below $((FAST_MAX_US / 1000)) ms" test "$fast_app50" -lt $((FAST_MAX_US * 1000))
 for ph in tls_in h2_in decode encode tls_out h2_out net_out; do
 	n=$(jq -s "[.[] | select(.type==\"request\" and .phases.$ph > 0)] | length" "$T")
 	# Every request's bytes went through these calls; a read or write shared by many streams counts for each.

@@ -26,7 +26,7 @@ for hook in kprobe fentry; do
 	vm "$hook" trace_nghttpd REQS=1000
 done
 # Software emulation: fewer requests, and a longer injected delay (see requests_truth.sh).
-vm kprobe requests_truth SLOW_N=400 FAST_N=1000 SLOW_MS=100
+vm kprobe requests_truth SLOW_N=400 FAST_N=1000 SLOW_MS=100 FAST_MAX_US=10000
 # queue on the fentry path (the data-ready stamp on sock_def_readable); longer blocks, and
 # an idle bound that allows for the emulated server's own wake-up time.
 vm fentry requests_queue BLOCK_MS=1000 NBLOCK=3 IDLE_MAX_US=50000
