@@ -1725,6 +1725,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 /* A target's TCP socket: rcv_nxt after each data-ready, and when. */
 struct ls_rx {
 	__u32 head;
+	__u32 isn;         /* rcv_nxt - bytes_received: which connection at this address the stamps are of */
 	__u32 seq[RX_RING];
 	__u64 ts[RX_RING];
 };
@@ -1738,16 +1739,37 @@ struct {
 
 static struct ls_rx zero_rx;
 
+/*
+ * A socket's initial receive sequence (+1), constant for the connection: a freed
+ * socket's address is soon another connection's, whose stamps must not mix.
+ */
+static __always_inline __u32 rx_isn(struct sock *sk, __u32 nxt)
+{
+	return nxt - (__u32)BPF_CORE_READ((struct tcp_sock *)sk, bytes_received);
+}
+
+/* Forget the stamps of a previous connection at the same address. */
+static __always_inline void rx_reset(struct ls_rx *rx, __u32 isn)
+{
+	rx->head = 0;
+	rx->isn = isn;
+	for (int i = 0; i < RX_RING; i++)
+		rx->ts[i] = 0;
+}
+
 /* New bytes are readable on sk (softirq, any task's context): stamp them if sk is a target's. */
 static __always_inline int data_ready(struct sock *sk)
 {
 	__u64 key = (__u64)sk;
 	struct ls_rx *rx = bpf_map_lookup_elem(&rx_socks, &key);
-	__u32 nxt, h;
+	__u32 nxt, h, isn;
 
 	if (!rx)
 		return 0;
 	nxt = BPF_CORE_READ((struct tcp_sock *)sk, rcv_nxt);
+	isn = rx_isn(sk, nxt);
+	if (rx->isn != isn)
+		rx_reset(rx, isn);
 	h = rx->head;
 	if (rx->ts[(h - 1) & (RX_RING - 1)] && rx->seq[(h - 1) & (RX_RING - 1)] == nxt)
 		return 0;
@@ -1767,10 +1789,16 @@ static __always_inline __u64 rx_arrival(__u64 sk)
 {
 	struct ls_rx *rx = bpf_map_lookup_elem(&rx_socks, &sk);
 	__u64 best = 0;
-	__u32 end;
+	__u32 end, isn;
 
 	if (!rx) {
 		bpf_map_update_elem(&rx_socks, &sk, &zero_rx, BPF_NOEXIST);
+		return 0;
+	}
+	/* Stamps of another connection (this address was freed and reused): none of ours yet. */
+	isn = rx_isn((struct sock *)sk, BPF_CORE_READ((struct tcp_sock *)sk, rcv_nxt));
+	if (rx->isn != isn) {
+		rx_reset(rx, isn);
 		return 0;
 	}
 	end = BPF_CORE_READ((struct tcp_sock *)sk, copied_seq);

@@ -38,7 +38,10 @@ def name(frame):
 flat, cum = collections.Counter(), collections.Counter()
 for line in open(sys.argv[3]):
     stack, n = line.rsplit(" ", 1)
-    frames = [name(f) for f in stack.split(";")]
+    # A sample whose stack was lost has no location in pprof: no frame to compare.
+    frames = [name(f) for f in stack.split(";") if f != "[no_stack]"]
+    if not frames:
+        continue
     flat[frames[-1]] += int(n)
     for f in set(frames):
         cum[f] += int(n)

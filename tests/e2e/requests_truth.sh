@@ -59,14 +59,17 @@ for ph in tls_in h2_in decode encode tls_out h2_out net_out; do
 	check "$ph > 0 for most requests ($n of $nall)" test "$n" -ge $((nall * 9 / 10))
 done
 
-# Server-side totals never exceed what the client saw for the same requests.
+# Server-side totals never exceed what the client saw for the same requests. A request ends
+# when its last write returns; on loopback the client may read those bytes (and stop its
+# clock) while the server is still in that kernel send, so net_out is left out of the
+# server's side: the rest of the total ends before the client could see the response.
 for m in slow fast; do
 	M=$([[ $m == slow ]] && echo Slow || echo Fast)
-	jq -r "select(.type==\"request\" and .method==\"/latscope.example.Echo/$M\") | .total_ns / 1000 | floor" "$T" > "$TMP/${m}_srv"
+	jq -r "select(.type==\"request\" and .method==\"/latscope.example.Echo/$M\") | (.total_ns - .phases.net_out) / 1000 | floor" "$T" > "$TMP/${m}_srv"
 	awk '{ print $3 }' "$TMP/$m.log" > "$TMP/${m}_cli"
 	for q in 0.5 0.99; do
 		s=$(pct "$TMP/${m}_srv" $q); c=$(pct "$TMP/${m}_cli" $q)
-		check "$M p$q: server total ${s}us <= client latency ${c}us" test "$s" -le "$c"
+		check "$M p$q: server total less its kernel send time ${s}us <= client latency ${c}us" test "$s" -le "$c"
 	done
 done
 assert_no_probes
