@@ -168,25 +168,36 @@ static int32_t rd32(const uint8_t *p)
 	return v;
 }
 
-/* The PLT stub whose indirect jump goes through GOT slot `slot`: its 16-byte entry's start. 0 when none. */
-static uint64_t plt_stub(struct pobj *po, uint64_t slot)
+/*
+ * The next PLT section (.plt, .plt.sec and, with got, .plt.got: stubs only, no
+ * caller lives there) after scn (NULL: the first), with its header in *sh;
+ * NULL past the last.
+ */
+static Elf_Scn *next_plt(const struct pobj *po, Elf_Scn *scn, GElf_Shdr *sh, int got)
 {
 	Elf *elf = ls_elf_handle(po->e);
-	Elf_Scn *scn = NULL;
+	const char *name;
 	size_t shstrndx;
 
 	if (elf_getshdrstrndx(elf, &shstrndx))
-		return 0;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		const char *name;
-		const uint8_t *c;
+		return NULL;
+	while ((scn = elf_nextscn(elf, scn)))
+		if (gelf_getshdr(scn, sh) && (name = elf_strptr(elf, shstrndx, sh->sh_name)) && !strncmp(name, ".plt", 4) &&
+		    (got || strcmp(name, ".plt.got")))
+			return scn;
+	return NULL;
+}
 
-		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)))
-			continue;
-		if (strcmp(name, ".plt") && strcmp(name, ".plt.sec"))
-			continue;
-		c = ls_elf_code(po->e, sh.sh_addr, sh.sh_size);
+/* The PLT stub whose indirect jump goes through GOT slot `slot`: its 16-byte entry's start. 0 when none. */
+static uint64_t plt_stub(struct pobj *po, uint64_t slot)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	/* The 16-byte stubs of .plt and .plt.sec. */
+	while ((scn = next_plt(po, scn, &sh, 0))) {
+		const uint8_t *c = ls_elf_code(po->e, sh.sh_addr, sh.sh_size);
+
 		for (size_t i = 0; c && i + 6 <= sh.sh_size; i++)
 			if (c[i] == 0xff && c[i + 1] == 0x25 && sh.sh_addr + i + 6 + (uint64_t)(int64_t)rd32(c + i + 2) == slot)
 				return sh.sh_addr + (i & ~(size_t)15);
@@ -597,20 +608,12 @@ static void data_refs(const struct pobj *po, uint64_t vaddr, struct unseen *u)
 /* 1 when vaddr lies in one of the object's PLT sections (stubs only: no caller lives there). */
 static int in_plt(const struct pobj *po, uint64_t vaddr)
 {
-	Elf *elf = ls_elf_handle(po->e);
 	Elf_Scn *scn = NULL;
-	size_t shstrndx;
+	GElf_Shdr sh;
 
-	if (elf_getshdrstrndx(elf, &shstrndx))
-		return 0;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		const char *name;
-
-		if (gelf_getshdr(scn, &sh) && (name = elf_strptr(elf, shstrndx, sh.sh_name)) && !strncmp(name, ".plt", 4) &&
-		    vaddr >= sh.sh_addr && vaddr < sh.sh_addr + sh.sh_size)
+	while ((scn = next_plt(po, scn, &sh, 1)))
+		if (vaddr >= sh.sh_addr && vaddr < sh.sh_addr + sh.sh_size)
 			return 1;
-	}
 	return 0;
 }
 
