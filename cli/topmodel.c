@@ -3,7 +3,7 @@
 #include "catalog.h"
 #include "hist.h"
 #include "procmaps.h"
-#include "procsym.h"
+#include "symbolizer.h"
 #include "util.h"
 
 #include <errno.h>
@@ -46,7 +46,7 @@ struct top_model {
 	double cpu_prev;          /* own CPU seconds at the previous snapshot */
 	uint64_t seq;
 	uint64_t threshold_ns;
-	struct procsym *ps;
+	struct ls_symbolizer *sym;
 	struct top_stack stacks[TOP_STACKS];
 	size_t nstacks;
 	int stacks_any;
@@ -78,9 +78,9 @@ int top_model_new(const pid_t *pids, size_t npids, struct top_model **out)
 	ret = ls_reqs_new(&m->reqs);
 	if (ret)
 		goto cleanup;
-	m->ps = procsym_new();
-	if (!m->ps) {
-		ret = -ENOMEM;
+	ret = ls_symbolizer_new(NULL, &m->sym);
+	if (ret) {
+		m->sym = NULL;
 		goto cleanup;
 	}
 	memcpy(m->pids, pids, npids * sizeof(*pids));
@@ -112,7 +112,7 @@ void top_model_free(struct top_model *m)
 		free(m->rows[i]);
 	free(m->rows);
 	ls_reqs_free(m->reqs);
-	procsym_free(m->ps);
+	ls_symbolizer_free(m->sym);
 	free(m);
 }
 
@@ -341,14 +341,14 @@ static int by_samples(const void *a, const void *b)
 	return x->key.ustack < y->key.ustack ? -1 : x->key.ustack > y->key.ustack;
 }
 
-static void frame_text(const struct procsym_frame *f, int kernel, char *out, size_t len)
+static void frame_text(const struct ls_sym *f, int kernel, char *out, size_t len)
 {
-	const char *mod = f->module ? strrchr(f->module, '/') : NULL;
+	const char *path = f->mapping ? f->mapping->path : NULL, *mod = path ? strrchr(path, '/') : NULL;
 
 	if (f->func)
 		snprintf(out, len, "%s%s", f->func, kernel ? " [k]" : "");
 	else
-		snprintf(out, len, "[unknown in %s]", mod ? mod + 1 : f->module ? f->module : "?");
+		snprintf(out, len, "[unknown in %s]", mod ? mod + 1 : path ? path : "?");
 }
 
 #define STACK_CANDIDATES 32 /* stack ids symbolized per snapshot: ids that differ only by return address merge by name */
@@ -377,8 +377,9 @@ static int by_stack_samples(const void *a, const void *b)
 /* Name one aggregated sample's stacks, innermost frame first (kernel frames, then user). */
 static void name_stack(struct top_model *m, struct ls_session *s, const struct ls_stack_sample *v, struct top_stack *st)
 {
+	const struct ls_sym_src ksrc = { .kind = LS_SYM_SRC_KERNEL }, usrc = { .kind = LS_SYM_SRC_PROCESS, .pid = (pid_t)v->key.pid };
 	uint64_t ips[LS_STACK_DEPTH];
-	struct procsym_frame f[LS_STACK_DEPTH];
+	struct ls_sym_result *r = NULL;
 	size_t nu = 0, nk = 0;
 
 	st->pid = (pid_t)v->key.pid;
@@ -386,20 +387,24 @@ static void name_stack(struct top_model *m, struct ls_session *s, const struct l
 	st->samples = v->value;
 	st->nframes = 0;
 	if (ls_session_stack(s, v->key.kstack, ips, LS_STACK_DEPTH, &nk) == 0 && nk &&
-	    procsym_kernel(m->ps, ips, nk, f) == 0) {
-		for (size_t j = 0; j < nk && st->nframes < TOP_STACK_FRAMES; j++) {
+	    ls_symbolize(m->sym, &ksrc, ips, nk, LS_SYM_ADDR_STACK, &r) == 0) {
+		for (size_t j = 0; j < r->n && st->nframes < TOP_STACK_FRAMES; j++) {
+			const char *fn = r->syms[j].func;
+
 			/* The innermost kernel frames of a sample are the sampling machinery itself. */
-			if (f[j].func && (!strncmp(f[j].func, "bpf_", 4) || !strncmp(f[j].func, "__bpf_", 6) ||
-					  !strncmp(f[j].func, "perf_", 5)))
+			if (fn && (!strncmp(fn, "bpf_", 4) || !strncmp(fn, "__bpf_", 6) || !strncmp(fn, "perf_", 5)))
 				continue;
-			frame_text(&f[j], 1, st->frames[st->nframes++], TOP_FRAME_LEN);
+			frame_text(&r->syms[j], 1, st->frames[st->nframes++], TOP_FRAME_LEN);
 		}
 	}
+	ls_sym_result_free(r);
+	r = NULL;
 	if (ls_session_stack(s, v->key.ustack, ips, LS_STACK_DEPTH, &nu) == 0 && nu &&
-	    procsym_user(m->ps, st->pid, ips, nu, f) == 0) {
-		for (size_t j = 0; j < nu && st->nframes < TOP_STACK_FRAMES; j++)
-			frame_text(&f[j], 0, st->frames[st->nframes++], TOP_FRAME_LEN);
+	    ls_symbolize(m->sym, &usrc, ips, nu, LS_SYM_ADDR_STACK, &r) == 0) {
+		for (size_t j = 0; j < r->n && st->nframes < TOP_STACK_FRAMES; j++)
+			frame_text(&r->syms[j], 0, st->frames[st->nframes++], TOP_FRAME_LEN);
 	}
+	ls_sym_result_free(r);
 	if (!st->nframes)
 		snprintf(st->frames[st->nframes++], TOP_FRAME_LEN, "[no stack]");
 }

@@ -14,7 +14,7 @@
 #include <linux/types.h>
 #include "latscope.h"
 #include "dwunwind.h"
-#include "procsym.h"
+#include "symbolizer.h"
 #include "ustacks.h"
 #include "util.h"
 
@@ -75,16 +75,18 @@ int main(void)
 {
 	static const char *const want[] = { "capture", "chain_c", "chain_b", "chain_a", "main" };
 	struct ls_dwunwind *u = ls_dwunwind_new();
-	struct procsym *ps = procsym_new();
+	struct ls_symbolizer *ps = NULL;
+	struct ls_sym_result *r = NULL;
+	const struct ls_sym_src src = { .kind = LS_SYM_SRC_PROCESS, .pid = getpid() };
+	const char *fr[LS_STACK_DEPTH] = { 0 };
 	struct ls_ustore *st = ls_ustore_new();
-	struct procsym_frame fr[LS_STACK_DEPTH];
 	uint64_t ips[LS_STACK_DEPTH], got_ips[LS_STACK_DEPTH];
 	char err[LS_ERR_LEN];
 	size_t n = 0, m = 0, k, i;
 	enum ls_unwind_end end;
 	int match = 1, has_start = 0;
 
-	if (!u || !ps || !st) {
+	if (!u || ls_symbolizer_new(NULL, &ps) || !st) {
 		printf("not ok - setup\n");
 		return 1;
 	}
@@ -92,14 +94,16 @@ int main(void)
 	CHECK(stack_size >= 256, "copied %zu bytes of this thread's stack", stack_size);
 	end = ls_dwunwind_stack(u, getpid(), gettid(), regs, stack, stack_size, ips, LS_STACK_DEPTH, &n, err);
 	CHECK(end == LS_UNWIND_COMPLETE, "the unwind reached the outermost frame (end %d: %s)", (int)end, err);
-	procsym_user(ps, getpid(), ips, n, fr);
+	if (ls_symbolize(ps, &src, ips, n, LS_SYM_ADDR_STACK, &r) == 0)
+		for (i = 0; i < r->n; i++)
+			fr[i] = r->syms[i].func;
 	for (i = 0; i < n; i++)
-		printf("  #%zu 0x%llx %s\n", i, (unsigned long long)ips[i], fr[i].func ? fr[i].func : "?");
+		printf("  #%zu 0x%llx %s\n", i, (unsigned long long)ips[i], fr[i] ? fr[i] : "?");
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-		match &= i < n && fr[i].func && !strcmp(fr[i].func, want[i]);
+		match &= i < n && fr[i] && !strcmp(fr[i], want[i]);
 	CHECK(match, "frames 0-4 are capture, chain_c, chain_b, chain_a, main (no frame pointers in the chain)");
 	for (i = 0; i < n; i++)
-		has_start |= fr[i].func && !strcmp(fr[i].func, "_start");
+		has_start |= fr[i] && !strcmp(fr[i], "_start");
 	CHECK(has_start && n >= 7, "it goes on through libc to _start (%zu frames)", n);
 
 	/* A copy cut short ends the walk early, and says so. */
@@ -135,7 +139,8 @@ int main(void)
 		free(v);
 	}
 	ls_ustore_free(st);
-	procsym_free(ps);
+	ls_sym_result_free(r);
+	ls_symbolizer_free(ps);
 	ls_dwunwind_free(u);
 	return failures ? 1 : 0;
 }
