@@ -22,6 +22,14 @@ struct pobj {
 	Dwarf_CFI *cfi;
 	struct { uint64_t vaddr; const uint8_t *code; size_t len; } x[4]; /* executable PT_LOADs */
 	size_t nx;
+	/* Where the code's rel32 fields resolve to any placed function (one pass, see index_refs). */
+	struct ref { uint64_t target; uint32_t k; uint32_t i; } *refs;
+	size_t nrefs;
+	int indexed;
+	/* Every rel32 jmp/jcc/call in the code by target, built on first use (see far_jump_into). */
+	struct jump { uint64_t to, from; } *jumps;
+	size_t njumps;
+	int jumps_built;
 };
 
 struct ls_placements {
@@ -29,6 +37,8 @@ struct ls_placements {
 	size_t nobjs;
 	struct ls_placement *pl;
 	size_t npl;
+	const struct ls_site *sites; /* what is being placed: the targets index_refs looks for */
+	size_t nsites;
 };
 
 /* What cannot be seen from call sites, for the report. */
@@ -322,9 +332,94 @@ static const struct edge *edge_into(const struct edge *e, size_t n, uint64_t lo,
 	return a < n && e[a].to <= hi ? &e[a] : NULL;
 }
 
-/* A rel32 jump or call anywhere in the object outside [fs, fe) that lands in [lo, hi] (e.g. from a .cold part). */
-static int far_jump_into(const struct pobj *po, uint64_t fs, uint64_t fe, uint64_t lo, uint64_t hi, uint64_t *from)
+static int jump_cmp(const void *a, const void *b)
 {
+	const struct jump *x = a, *y = b;
+
+	if (x->to != y->to)
+		return x->to < y->to ? -1 : 1;
+	return x->from < y->from ? -1 : x->from > y->from;
+}
+
+/* The object's rel32 jumps and calls that land in its code, sorted by target; -ENOMEM leaves none. */
+static int build_jumps(struct pobj *po)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	size_t n = 0, cap = 0;
+	struct jump *j = NULL;
+
+	po->jumps_built = 1;
+	for (size_t k = 0; k < po->nx; k++) {
+		lo = po->x[k].vaddr < lo ? po->x[k].vaddr : lo;
+		hi = po->x[k].vaddr + po->x[k].len > hi ? po->x[k].vaddr + po->x[k].len : hi;
+	}
+	for (size_t k = 0; k < po->nx; k++) {
+		const uint8_t *c = po->x[k].code;
+		uint64_t base = po->x[k].vaddr;
+
+		for (size_t i = 2; i + 4 <= po->x[k].len; i++) {
+			uint64_t t = base + i + 4 + (uint64_t)(int64_t)rd32(c + i), src;
+
+			if (t < lo || t >= hi)
+				continue;
+			if (c[i - 1] == 0xe9 || c[i - 1] == 0xe8)
+				src = base + i - 1;
+			else if (c[i - 2] == 0x0f && (c[i - 1] & 0xf0) == 0x80)
+				src = base + i - 2;
+			else
+				continue;
+			if (n == cap) {
+				struct jump *m = realloc(j, (cap = 2 * cap + 1024) * sizeof(*j));
+
+				if (!m) {
+					free(j);
+					return -ENOMEM;
+				}
+				j = m;
+			}
+			j[n++] = (struct jump){ .to = t, .from = src };
+		}
+	}
+	qsort(j, n, sizeof(*j), jump_cmp);
+	po->jumps = j;
+	po->njumps = n;
+	return 0;
+}
+
+/*
+ * A rel32 jump or call anywhere in the object outside [fs, fe) that lands in
+ * [lo, hi] (e.g. from a .cold part); *from is the lowest such source. Looked
+ * up in the object's jump index; scanned byte by byte if it cannot be built.
+ */
+static int far_jump_into(struct pobj *po, uint64_t fs, uint64_t fe, uint64_t lo, uint64_t hi, uint64_t *from)
+{
+	if (!po->jumps_built)
+		build_jumps(po);
+	if (po->jumps) {
+		size_t a = 0, b = po->njumps;
+		uint64_t best = UINT64_MAX;
+
+		while (a < b) {
+			size_t m = a + (b - a) / 2;
+
+			if (po->jumps[m].to < lo)
+				a = m + 1;
+			else
+				b = m;
+		}
+		for (; a < po->njumps && po->jumps[a].to <= hi; a++) {
+			uint64_t src = po->jumps[a].from;
+
+			if (src >= fs && src < fe)
+				continue; /* inside the function: its disassembly is authoritative */
+			if (src < best)
+				best = src;
+		}
+		if (best == UINT64_MAX)
+			return 0;
+		*from = best;
+		return 1;
+	}
 	for (size_t k = 0; k < po->nx; k++) {
 		const uint8_t *c = po->x[k].code;
 		uint64_t base = po->x[k].vaddr;
@@ -360,7 +455,7 @@ static int is_emulated(const cs_insn *in, struct ls_insn *out)
  * entry, its whole disassembly, the branch targets in it, then the return
  * site. Fills cs (ok = 1 when it can be probed, else reason).
  */
-static void analyse_call(const struct pobj *po, uint64_t call, unsigned int width, struct ls_callsite *cs)
+static void analyse_call(struct pobj *po, uint64_t call, unsigned int width, struct ls_callsite *cs)
 {
 	uint64_t fs = 0, fe = 0;
 	cs_insn *insn = NULL;
@@ -514,7 +609,7 @@ cleanup:
 
 /* ---- Placement of one site ---------------------------------------------------------- */
 
-static int add_callsite(struct ls_placement *pl, size_t obj, uint64_t call, const struct pobj *po, unsigned int width)
+static int add_callsite(struct ls_placement *pl, size_t obj, uint64_t call, struct pobj *po, unsigned int width)
 {
 	struct ls_callsite *nv, *cs;
 
@@ -617,54 +712,149 @@ static int in_plt(const struct pobj *po, uint64_t vaddr)
 	return 0;
 }
 
-/* Every direct reference to the function from the code of objs[oi]: calls, tail jumps, address loads. */
-static int scan_object(struct ls_placements *p, size_t oi, const uint64_t *tg, size_t ntg, struct ls_placement *pl,
-		       unsigned int width, uint64_t self_lo, uint64_t self_hi, struct unseen *u)
+static int u64_cmp(const void *a, const void *b)
 {
-	const struct pobj *po = &p->objs[oi];
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
+	return x < y ? -1 : x > y;
+}
+
+static size_t def_object(const struct ls_placements *p, const struct ls_site *site)
+{
+	for (size_t i = 0; i < p->nobjs; i++)
+		if (p->objs[i].pid == site->pid && p->objs[i].e && !strcmp(p->objs[i].o.path, site->path))
+			return i;
+	return p->nobjs;
+}
+
+/*
+ * Every place in objs[oi]'s code whose four bytes, read as a rel32, resolve
+ * to one of the functions being placed. Each site's scan then visits only
+ * these instead of every byte of the object again: one pass per object, not
+ * one per probed function (a Go binary has megabytes of code and dozens of them).
+ */
+static int index_refs(struct ls_placements *p, size_t oi)
+{
+	struct pobj *po = &p->objs[oi];
+	uint64_t *tg = NULL, lo, hi;
+	size_t ntg = 0, cap = 0, nref = 0, capref = 0;
+	struct ref *refs = NULL;
+
+	po->indexed = 1;
+	for (size_t si = 0; si < p->nsites; si++) {
+		const struct ls_site *site = &p->sites[si];
+		size_t di = def_object(p, site);
+		uint64_t t[8];
+		size_t n = 0;
+
+		if (!site->found || site->pid != po->pid || di == p->nobjs)
+			continue;
+		if (site->is_go || (site->entry->flags & LS_CAT_GO)) {
+			if (di == oi)
+				t[n++] = site->vaddr;
+		} else {
+			struct unseen u = { 0 };
+
+			n = call_targets(po, di == oi, site->vaddr, site->entry->symbol, t, 8, &u);
+		}
+		if (ntg + n > cap) {
+			uint64_t *m = realloc(tg, (cap = 2 * cap + n + 16) * sizeof(*tg));
+
+			if (!m) {
+				free(tg);
+				return -ENOMEM;
+			}
+			tg = m;
+		}
+		memcpy(tg + ntg, t, n * sizeof(*t));
+		ntg += n;
+	}
+	if (!ntg)
+		return 0;
+	qsort(tg, ntg, sizeof(*tg), u64_cmp);
+	lo = tg[0];
+	hi = tg[ntg - 1];
 	for (size_t k = 0; k < po->nx; k++) {
 		const uint8_t *c = po->x[k].code;
 		uint64_t base = po->x[k].vaddr;
 
 		for (size_t i = 1; i + 4 <= po->x[k].len; i++) {
-			uint64_t t = base + i + 4 + (uint64_t)(int64_t)rd32(c + i), at = base + i - 1;
-			size_t m;
-			int real;
+			uint64_t t = base + i + 4 + (uint64_t)(int64_t)rd32(c + i);
 
-			for (m = 0; m < ntg && tg[m] != t; m++)
-				;
-			if (m == ntg)
+			if (t < lo || t > hi || !bsearch(&t, tg, ntg, sizeof(*tg), u64_cmp))
 				continue;
-			/* Four bytes that happen to resolve to it inside other instructions are no reference. */
-			if (in_plt(po, at))
-				continue;
-			real = real_ref(po, c[i - 1] == 0xe8 || c[i - 1] == 0xe9 ? at : at + 1, t);
-			if (real == 0)
-				continue;
-			/* Padding between functions ends in zero bytes that "resolve" to the next function. */
-			if (real < 0 && t == base + i + 4 && c[i - 1] != 0xe8 && c[i - 1] != 0xe9)
-				continue;
-			if (c[i - 1] == 0xe8) {
-				int ret = add_callsite(pl, oi, at, po, width);
+			if (nref == capref) {
+				struct ref *m = realloc(refs, (capref = 2 * capref + 64) * sizeof(*refs));
 
-				if (ret == -E2BIG)
-					unseen_add(u, "more than %d call sites", LS_PLACE_MAX_CALLSITES);
-				else if (ret)
-					return ret;
-			} else if (c[i - 1] == 0xe9) {
-				/* Go's stack check jumps back to the function's start after morestack: the same call. */
-				if (at >= self_lo && at < self_hi)
-					continue;
-				unseen_add(u, "tail jump to it at %s+0x%llx", base_name(po->o.path), (unsigned long long)at);
-			} else if (i >= 2 && c[i - 2] == 0x0f && (c[i - 1] & 0xf0) == 0x80) {
-				unseen_add(u, "conditional tail jump to it at %s+0x%llx", base_name(po->o.path),
-					   (unsigned long long)(at - 1));
-			} else {
-				unseen_add(u, "its address is taken at %s+0x%llx", base_name(po->o.path), (unsigned long long)at);
+				if (!m) {
+					free(refs);
+					free(tg);
+					return -ENOMEM;
+				}
+				refs = m;
 			}
+			refs[nref++] = (struct ref){ .target = t, .k = (uint32_t)k, .i = (uint32_t)i };
 		}
-/* Short jumps reach only neighbours: a function just before it may end with a jump into it. */
+	}
+	free(tg);
+	po->refs = refs;
+	po->nrefs = nref;
+	return 0;
+}
+
+/* Every direct reference to the function from the code of objs[oi]: calls, tail jumps, address loads. */
+static int scan_object(struct ls_placements *p, size_t oi, const uint64_t *tg, size_t ntg, struct ls_placement *pl,
+		       unsigned int width, uint64_t self_lo, uint64_t self_hi, struct unseen *u)
+{
+	struct pobj *po = &p->objs[oi];
+	int rc;
+
+	if (!po->indexed && (rc = index_refs(p, oi)))
+		return rc;
+	for (size_t r = 0; r < po->nrefs; r++) {
+		const size_t k = po->refs[r].k, i = po->refs[r].i;
+		const uint8_t *c = po->x[k].code;
+		uint64_t base = po->x[k].vaddr, t = po->refs[r].target, at = base + i - 1;
+		size_t m;
+		int real;
+
+		for (m = 0; m < ntg && tg[m] != t; m++)
+			;
+		if (m == ntg)
+			continue;
+		/* Four bytes that happen to resolve to it inside other instructions are no reference. */
+		if (in_plt(po, at))
+			continue;
+		real = real_ref(po, c[i - 1] == 0xe8 || c[i - 1] == 0xe9 ? at : at + 1, t);
+		if (real == 0)
+			continue;
+		/* Padding between functions ends in zero bytes that "resolve" to the next function. */
+		if (real < 0 && t == base + i + 4 && c[i - 1] != 0xe8 && c[i - 1] != 0xe9)
+			continue;
+		if (c[i - 1] == 0xe8) {
+			int ret = add_callsite(pl, oi, at, po, width);
+
+			if (ret == -E2BIG)
+				unseen_add(u, "more than %d call sites", LS_PLACE_MAX_CALLSITES);
+			else if (ret)
+				return ret;
+		} else if (c[i - 1] == 0xe9) {
+			/* Go's stack check jumps back to the function's start after morestack: the same call. */
+			if (at >= self_lo && at < self_hi)
+				continue;
+			unseen_add(u, "tail jump to it at %s+0x%llx", base_name(po->o.path), (unsigned long long)at);
+		} else if (i >= 2 && c[i - 2] == 0x0f && (c[i - 1] & 0xf0) == 0x80) {
+			unseen_add(u, "conditional tail jump to it at %s+0x%llx", base_name(po->o.path),
+				   (unsigned long long)(at - 1));
+		} else {
+			unseen_add(u, "its address is taken at %s+0x%llx", base_name(po->o.path), (unsigned long long)at);
+		}
+	}
+	/* Short jumps reach only neighbours: a function just before it may end with a jump into it. */
+	for (size_t k = 0; k < po->nx; k++) {
+		const uint8_t *c = po->x[k].code;
+		uint64_t base = po->x[k].vaddr;
+
 		for (size_t m = 0; m < ntg; m++) {
 			for (uint64_t a = tg[m] > base + 130 ? tg[m] - 130 : base; a + 2 <= tg[m] + 128 && a + 2 <= base + po->x[k].len; a++) {
 				const uint8_t *q = c + (a - base);
@@ -852,6 +1042,8 @@ int ls_place(const struct ls_site *sites, size_t nsites, enum ls_place_mode mode
 		goto cleanup;
 	}
 	p->npl = nsites;
+	p->sites = sites;
+	p->nsites = nsites;
 	for (size_t i = 0; i < nsites; i++) {
 		int seen = 0;
 
@@ -925,6 +1117,8 @@ void ls_placements_free(struct ls_placements *p)
 	{
 		if (p->objs[i].cfi)
 			dwarf_cfi_end(p->objs[i].cfi);
+		free(p->objs[i].refs);
+		free(p->objs[i].jumps);
 		ls_elf_free(p->objs[i].e);
 	}
 	free(p->pl);
