@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,8 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 	struct ls_site *v = NULL;
 	size_t ncat, nobj = 0, cnt = 0, cap = 0;
 	int ret, any_go = 0;
+	/* Struct offsets of the Go object last asked (reading DWARF inflates all of it): per object, not per entry. */
+	struct { size_t obj; int rc; struct ls_go_offsets off; char from[96]; char err[LS_ERR_LEN]; } goff = { .obj = SIZE_MAX };
 
 	*sites = NULL;
 	*n = 0;
@@ -170,11 +173,17 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 					continue;
 				}
 				if (cat[c].kind == LS_KIND_GO_RPC || cat[c].kind == LS_KIND_GO_HEADERS) {
-					if (ls_go_offsets(objs[i].open_path, elfs[i], &s->go_off, s->offsets_from,
-							  sizeof(s->offsets_from), e2)) {
+					if (goff.obj != i) {
+						goff.obj = i;
+						goff.rc = ls_go_offsets(objs[i].open_path, elfs[i], &goff.off, goff.from,
+									sizeof(goff.from), goff.err);
+					}
+					s->go_off = goff.off;
+					snprintf(s->offsets_from, sizeof(s->offsets_from), "%s", goff.from);
+					if (goff.rc) {
 						s->found = 0;
 						snprintf(s->path, sizeof(s->path), "%s", objs[i].path);
-						snprintf(s->reason, sizeof(s->reason), "struct offsets unknown: %.200s", e2);
+						snprintf(s->reason, sizeof(s->reason), "struct offsets unknown: %.200s", goff.err);
 						found++;
 						continue;
 					}
