@@ -317,18 +317,18 @@ static void report(struct ls_session *s, enum ls_khook h, const char *fmt, ...)
  * with the bpf() syscall directly.
  */
 #define LS_BPF_TRACE_UPROBE_MULTI 48 /* enum bpf_attach_type, Linux 6.6 uapi */
-#define GO_PROGS 4
+#define GO_PROGS 5
 
 /*
  * The Go programs attached by uprobe_multi, in attach order: what binds
- * requests to names before what starts them. go_ret (TLS returns) stays a
- * classic uprobe: it tail-calls through the same program array as the C
- * TLS return program, and programs sharing a program array must share an
- * attach type.
+ * requests to names before what starts them. go_ret (TLS returns)
+ * tail-calls its own copy of the HTTP/2 walk (go_tails): programs sharing a
+ * program array must share an attach type, and the C walk's is a classic
+ * uprobe's.
  */
 static struct bpf_program *go_prog(struct latscope_bpf *skel, int i)
 {
-	struct bpf_program *p[GO_PROGS] = { skel->progs.go_grpc_enter, skel->progs.go_grpc_ret,
+	struct bpf_program *p[GO_PROGS] = { skel->progs.go_grpc_enter, skel->progs.go_grpc_ret, skel->progs.go_ret,
 					    skel->progs.go_ret_lib, skel->progs.go_enter };
 
 	return p[i];
@@ -403,7 +403,7 @@ static int attach_go_multi(struct ls_session *s, int which)
 			int tls = c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE ||
 				  c->kind == LS_KIND_TLS_HANDSHAKE;
 			struct bpf_program *ret_prog = binds ? (c->conv == LS_ARG_GO_STREAM_DI ? s->skel->progs.go_grpc_ret : NULL)
-						       : tls ? NULL : s->skel->progs.go_ret_lib;
+						       : tls ? s->skel->progs.go_ret : s->skel->progs.go_ret_lib;
 			struct bpf_program *entry_prog = binds ? s->skel->progs.go_grpc_enter : s->skel->progs.go_enter;
 
 			if (!site->found || !(c->flags & LS_CAT_GO) || site->pid != f->pid || strcmp(site->open_path, f->open_path))
@@ -524,9 +524,12 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		bpf_program__set_autoload(s->skel->progs.go_ret_lib, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_grpc_enter, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_grpc_ret, go && s->attach_uprobes);
+		bpf_program__set_autoload(s->skel->progs.tls_walk_go, go && s->attach_uprobes);
 		s->uprobe_multi = go && s->attach_uprobes && kernel_has_uprobe_multi(s->btf_path);
 		for (int i = 0; s->uprobe_multi && i < GO_PROGS; i++)
 			bpf_program__set_expected_attach_type(go_prog(s->skel, i), LS_BPF_TRACE_UPROBE_MULTI);
+		if (s->uprobe_multi)
+			bpf_program__set_expected_attach_type(s->skel->progs.tls_walk_go, LS_BPF_TRACE_UPROBE_MULTI);
 		bpf_program__set_autoload(s->skel->progs.probe_enter, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit_lib, s->attach_uprobes);
@@ -542,7 +545,19 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 			bpf_program__set_autoload(s->skel->progs.cs_exit, cs && s->attach_uprobes);
 			bpf_program__set_autoload(s->skel->progs.cs_exit_lib, cs && s->attach_uprobes);
 		}
-		bpf_program__set_autoload(s->skel->progs.tls_walk, s->attach_uprobes);
+		{
+			/* The C walk only where C TLS calls are probed: a Go-only session has its own copy. */
+			int ctls = 0;
+
+			for (size_t i = 0; i < s->nsites; i++) {
+				const struct ls_catalog_entry *c = s->sites[i].entry;
+
+				ctls |= s->sites[i].found && !(c->flags & LS_CAT_GO) &&
+					(c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE ||
+					 c->kind == LS_KIND_TLS_HANDSHAKE);
+			}
+			bpf_program__set_autoload(s->skel->progs.tls_walk, ctls && s->attach_uprobes);
+		}
 		bpf_program__set_autoload(s->skel->progs.on_cpu_sample, s->sample_hz > 0);
 		bpf_program__set_autoload(s->skel->progs.on_switch, s->offcpu);
 	}
@@ -553,11 +568,13 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		       ret == -EACCES ? " (verifier rejected a program; -vv shows its log)" : "");
 		goto fail;
 	}
-	if (!trial && s->attach_uprobes) {
+	for (int i = 0; !trial && s->attach_uprobes && i < 2; i++) {
+		struct bpf_program *walk = i ? s->skel->progs.tls_walk_go : s->skel->progs.tls_walk;
+		struct bpf_map *tails = i ? s->skel->maps.go_tails : s->skel->maps.tails;
 		__u32 key = 0;
-		int fd = bpf_program__fd(s->skel->progs.tls_walk);
+		int fd = bpf_program__fd(walk);
 
-		if (bpf_map__update_elem(s->skel->maps.tails, &key, sizeof(key), &fd, sizeof(fd), BPF_ANY)) {
+		if (fd >= 0 && bpf_map__update_elem(tails, &key, sizeof(key), &fd, sizeof(fd), BPF_ANY)) {
 			ret = -errno;
 			report(s, h, "cannot install the HTTP/2 walk program: %s", strerror(-ret));
 			goto fail;
@@ -713,23 +730,9 @@ static int attach_uprobes(struct ls_session *s)
 				      site->path, c->symbol);
 		tls = c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE || c->kind == LS_KIND_TLS_HANDSHAKE;
 		pl = ls_placement_of(s->place, k % s->nsites);
-		/* With uprobe_multi links (attached above), only Go TLS returns remain classic uprobes. */
-		if (s->uprobe_multi && (c->flags & LS_CAT_GO)) {
-			if (!tls || binds)
-				continue;
-			if (pl && pl->used == LS_PLACE_CALLSITE) {
-				for (size_t j = 0; j < pl->ncs; j++)
-					if (pl->cs[j].ok &&
-					    (ret = attach_one(s, s->skel->progs.go_ret, site, pl->cs[j].ret_offset, 0,
-							      cookie | ((uint64_t)pl->cs[j].ret_reg << LS_COOKIE_REG_SHIFT))))
-						return ret;
-				continue;
-			}
-			for (size_t r = 0; r < site->nrets; r++)
-				if ((ret = attach_one(s, s->skel->progs.go_ret, site, site->ret_offsets[r], 0, cookie)))
-					return ret;
+		/* Every Go probe went into the uprobe_multi links attached above. */
+		if (s->uprobe_multi && (c->flags & LS_CAT_GO))
 			continue;
-		}
 		/*
 		 * grpc-go's handler entry points are not timed: the entry binds the
 		 * goroutine to its stream; a handler's RETs end that (WriteStatus,
@@ -919,20 +922,26 @@ static int on_record(void *ctx, void *data, size_t size)
 int ls_session_start(struct ls_session *s)
 {
 	static const enum ls_khook order[] = { LS_KHOOK_FENTRY, LS_KHOOK_KPROBE, LS_KHOOK_TRACEPOINT };
-	int ret = -ENOENT;
+	const size_t n = sizeof(order) / sizeof(order[0]);
+	int ret = -ENOENT, loaded = 0;
 
 	if (s->skel)
 		return ls_err(s->err, EALREADY, "session already started");
 	s->khook_report[0] = '\0';
-	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (s->want != LS_KHOOK_NONE && order[i] != s->want)
 			continue;
-		ret = try_variant(s, order[i], 1);
-		if (!ret)
+		/* The last candidate has nothing to fall back to: no trial, the real load at once. */
+		loaded = s->want != LS_KHOOK_NONE || i == n - 1;
+		ret = try_variant(s, order[i], !loaded);
+		if (!ret) {
+			if (loaded)
+				report(s, order[i], "attached");
 			break;
+		}
 	}
 	/* The real load, with everything, for the variant that attached. */
-	if (!ret)
+	if (!ret && !loaded)
 		ret = try_variant(s, s->khook, 0);
 	if (ret) {
 		if (ret == -EPERM)
