@@ -5,28 +5,28 @@
 # dump on SIGQUIT must show no "unexpected return pc" (what a return address rewritten
 # by a uretprobe looks like to Go's unwinder).
 #
-# GO_CYCLES cycles (200) are run, each `trace -d 200ms`, within GO_CYCLES_BUDGET
-# seconds (150, to keep the suite within its time). A cycle costs the BPF load plus the uprobes' removal (an RCU grace
-# period each); on a loaded machine fewer than GO_CYCLES fit: the count that ran is
-# printed, and at least GO_CYCLES_MIN (10) must.
+# GO_CYCLES cycles (200), each `trace -d 100ms` (a whole latscope run: load, attach,
+# trace, detach, exit), must all run. GO_CYCLES_BUDGET (420 s) only stops a run that
+# has gone wrong; a cycle takes about 1.2 s here (see BENCHMARKS.md), so 200 need ~4 min.
 . "$(dirname "$0")/../lib.sh"
 
 cycles=${GO_CYCLES:-200}
-budget=${GO_CYCLES_BUDGET:-150}
-min=${GO_CYCLES_MIN:-10}
+budget=${GO_CYCLES_BUDGET:-420}
 start_gogrpc -slow-ms 2
 "$ROOT/build/examples/gogrpc-client" -addr "127.0.0.1:$PORT" -ca "$TMP/cert.pem" -c 3 -d $((budget + 60))s \
 	-mix Fast,Stream,Deep,Slow -depth 200 -count 5 > "$TMP/load.txt" 2> "$TMP/load.err" &
 LOAD=$!
 PIDS_TO_KILL+=("$LOAD")
 t0=$SECONDS
-done_cycles=0
+done_cycles=0 traced=0
 for i in $(seq "$cycles"); do
 	((SECONDS - t0 < budget)) || break
-	"$LATSCOPE" trace -p "$GOGRPC_PID" -d 200ms > /dev/null 2> "$TMP/cycle.err" ||
+	"$LATSCOPE" trace -p "$GOGRPC_PID" -d 100ms --json > "$TMP/cycle.out" 2> "$TMP/cycle.err" ||
 		{ cat "$TMP/cycle.err"; fail "cycle $i: latscope trace failed"; }
 	kill -0 "$GOGRPC_PID" 2>/dev/null || fail "the Go server died in cycle $i"
 	done_cycles=$i
+	# The cycle really attached: its summary counted requests of the Go server.
+	jq -e 'select(.type == "summary") | [.requests[].count] | add > 0' "$TMP/cycle.out" > /dev/null 2>&1 && traced=$((traced + 1))
 done
 elapsed=$((SECONDS - t0))
 echo "attach/detach cycles: $done_cycles of $cycles in ${elapsed}s ($(awk -v n="$done_cycles" -v t="$elapsed" 'BEGIN { printf "%.1f", n ? t / n : 0 }') s each)"
@@ -43,5 +43,6 @@ wait "$GOGRPC_PID" 2>/dev/null || true
 grep -q '^goroutine ' "$TMP/gogrpc.err" || { tail -5 "$TMP/gogrpc.err"; fail "no goroutine dump on SIGQUIT"; }
 check "goroutine dump on SIGQUIT: $(grep -c '^goroutine ' "$TMP/gogrpc.err") goroutines, no 'unexpected return pc'" \
 	bash -c "! grep -q 'unexpected return pc' '$TMP/gogrpc.err'"
-check "$done_cycles attach/detach cycles ran (at least $min; $cycles asked, ${budget}s budget)" test "$done_cycles" -ge "$min"
+check "the cycles traced requests: $traced of $done_cycles counted some" test "$traced" -ge $((done_cycles * 9 / 10))
+check "all $cycles attach/detach cycles ran ($done_cycles in ${elapsed}s; ${budget}s budget)" test "$done_cycles" -eq "$cycles"
 assert_no_probes
