@@ -1034,25 +1034,12 @@ struct {
 } tails SEC(".maps");
 
 /*
- * The same walk for Go TLS returns. Their programs are attached through
- * uprobe_multi links, and a program array takes only programs of one attach
- * type: Go's walk is a second copy loaded with the Go programs' type.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} go_tails SEC(".maps");
-
-/*
  * tls selects the half compiled in: TLS calls (1) or HTTP/2 and protobuf calls
  * (0). Each return program carries one half, which keeps each within what
- * older verifiers accept; the loader attaches the matching one. go: a Go
- * return, which tail-calls Go's copy of the HTTP/2 walk.
+ * older verifiers accept; the loader attaches the matching one.
  */
 static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, long ret, __u32 pid, __u32 tid,
-				       __u64 now, const int tls, __u64 g, const int go)
+				       __u64 now, const int tls, __u64 g)
 {
 	__u64 total, self, bytes = 0, span = 0;
 	struct ls_call *cl, *parent;
@@ -1201,10 +1188,7 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 			h->bytes = bytes;
 			h->self = self;
 			h->now = now;
-			if (go)
-				bpf_tail_call(ctx, &go_tails, 0);
-			else
-				bpf_tail_call(ctx, &tails, 0);
+			bpf_tail_call(ctx, &tails, 0);
 		}
 		return 0;
 	}
@@ -1377,7 +1361,7 @@ int BPF_KRETPROBE(probe_exit, long ret)
 
 	if (!t || (d = match_return(t, PT_REGS_SP(ctx))) < 0)
 		return 0;
-	return call_return(ctx, t, (__u32)d, ret, id >> 32, tid, bpf_ktime_get_ns(), 1, 0, 0);
+	return call_return(ctx, t, (__u32)d, ret, id >> 32, tid, bpf_ktime_get_ns(), 1, 0);
 }
 
 SEC("uretprobe")
@@ -1390,7 +1374,7 @@ int BPF_KRETPROBE(probe_exit_lib, long ret)
 
 	if (!t || (d = match_return(t, PT_REGS_SP(ctx))) < 0)
 		return 0;
-	return call_return(ctx, t, (__u32)d, ret, id >> 32, tid, bpf_ktime_get_ns(), 0, 0, 0);
+	return call_return(ctx, t, (__u32)d, ret, id >> 32, tid, bpf_ktime_get_ns(), 0, 0);
 }
 
 /*
@@ -1435,7 +1419,7 @@ static __always_inline int lib_return_site(struct pt_regs *ctx, const int tls)
 
 	if (!t || (d = match_return(t, PT_REGS_SP(ctx))) < 0)
 		return 0;
-	return call_return(ctx, t, (__u32)d, result_reg(ctx), id >> 32, tid, bpf_ktime_get_ns(), tls, 0, 0);
+	return call_return(ctx, t, (__u32)d, result_reg(ctx), id >> 32, tid, bpf_ktime_get_ns(), tls, 0);
 }
 
 SEC("uprobe")
@@ -1514,7 +1498,7 @@ static __always_inline int go_return(struct pt_regs *ctx, const int tls)
 	if (d >= STACK_MAX || LS_COOKIE_PROBE(t->c[d].cookie) != probe)
 		return 0;
 	/* At a RET the result is in rax; at a call site's return site, where the caller moved it. */
-	return call_return(ctx, t, d, result_reg(ctx), key.pid, (__u32)id, bpf_ktime_get_ns(), tls, key.g, 1);
+	return call_return(ctx, t, d, result_reg(ctx), key.pid, (__u32)id, bpf_ktime_get_ns(), tls, key.g);
 }
 
 SEC("uprobe")
@@ -1640,7 +1624,8 @@ int go_grpc_ret(struct pt_regs *ctx)
 }
 
 /* Tail-called by a TLS read or write return: follow its frames and attribute the call to their streams. */
-static __always_inline int walk_tls(void)
+SEC("uprobe")
+int tls_walk(struct pt_regs *ctx)
 {
 	__u32 zero = 0, d;
 	struct ls_handoff *h = bpf_map_lookup_elem(&handoff, &zero);
@@ -1673,18 +1658,6 @@ static __always_inline int walk_tls(void)
 		t->req_start = 0;
 	}
 	return 0;
-}
-
-SEC("uprobe")
-int tls_walk(struct pt_regs *ctx)
-{
-	return walk_tls();
-}
-
-SEC("uprobe")
-int tls_walk_go(struct pt_regs *ctx)
-{
-	return walk_tls();
 }
 
 /* The call stack kernel work on this thread belongs to: the thread's, or its current goroutine's. */

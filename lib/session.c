@@ -21,13 +21,24 @@
 
 #define DEFAULT_BTF "/sys/kernel/btf/vmlinux"
 
+/* One uprobe waiting for its uprobe_multi link (see flush_pending). */
+struct pending_uprobe {
+	struct bpf_program *prog;
+	pid_t pid;
+	int retprobe;
+	const char *open_path, *path, *symbol; /* the session's sites and placements own them */
+	uint64_t offset, cookie;
+};
+
 struct ls_session {
 	struct latscope_bpf *skel;
 	struct bpf_link **links;
 	size_t nlinks, caplinks;
-	int mfds[64];     /* uprobe_multi links (Go probes: one per program and binary) */
+	int mfds[256];    /* uprobe_multi links: one per program, binary and direction */
 	size_t nmfds;
-	int uprobe_multi; /* the kernel has uprobe_multi links: Go programs are loaded for them */
+	int uprobe_multi; /* the kernel has uprobe_multi links: every uprobe program is loaded for them */
+	struct pending_uprobe *pend; /* C uprobes gathered for their multi links (attach_at) */
+	size_t npend, cappend;
 	size_t nuprobes;
 	struct ring_buffer *rb;
 	struct ls_site *sites;
@@ -265,6 +276,9 @@ static void detach_all(struct ls_session *s)
 	}
 	while (s->nmfds)
 		close(s->mfds[--s->nmfds]);
+	free(s->pend);
+	s->pend = NULL;
+	s->npend = s->cappend = 0;
 	/* Reverse order: return probes and kernel hooks go before what they pair with. */
 	while (s->nlinks)
 		bpf_link__destroy(s->links[--s->nlinks]);
@@ -309,22 +323,24 @@ static void report(struct ls_session *s, enum ls_khook h, const char *fmt, ...)
 }
 
 /*
- * Go functions get a uprobe per RET site: ~80 for a grpc-go server. Each
- * classic uprobe is its own perf event, and removing one waits for an RCU
- * grace period: seconds per detach on a busy machine. A uprobe_multi link
- * (Linux 6.6) carries all the offsets of one program in one binary and is
- * removed with one wait. Debian 12's libbpf predates it: the link is made
- * with the bpf() syscall directly.
+ * Each classic uprobe is its own perf event, and removing one waits for an
+ * RCU grace period, one removal after the other: ~90 ms each on a busy
+ * machine, seconds for a server's 30-80 uprobes (a Go function has one per
+ * RET site). A uprobe_multi link (Linux 6.6) carries all the offsets of one
+ * program in one binary and is removed with one wait. Where the kernel has
+ * them every uprobe program is loaded for them (Go's at once, C's gathered
+ * by attach_at and linked by flush_pending); older kernels keep classic
+ * uprobes. Debian 12's libbpf predates them: the links are made with the
+ * bpf() syscall directly.
  */
 #define LS_BPF_TRACE_UPROBE_MULTI 48 /* enum bpf_attach_type, Linux 6.6 uapi */
 #define GO_PROGS 5
 
 /*
  * The Go programs attached by uprobe_multi, in attach order: what binds
- * requests to names before what starts them. go_ret (TLS returns)
- * tail-calls its own copy of the HTTP/2 walk (go_tails): programs sharing a
- * program array must share an attach type, and the C walk's is a classic
- * uprobe's.
+ * requests to names before what starts them. Go and C TLS returns
+ * tail-call the same HTTP/2 walk: programs sharing a program array must
+ * share an attach type, so the kernel's support decides for all of them.
  */
 static struct bpf_program *go_prog(struct latscope_bpf *skel, int i)
 {
@@ -347,9 +363,13 @@ static int kernel_has_uprobe_multi(const char *btf_path)
 }
 
 static int uprobe_multi_link(int prog_fd, pid_t pid, const char *path, const uint64_t *offs, const uint64_t *cookies,
-			     uint32_t n)
+			     uint32_t n, int retprobe)
 {
-	/* union bpf_attr's link_create: prog_fd, target_fd, attach_type, flags, then uprobe_multi at 16. */
+	/*
+	 * union bpf_attr's link_create: prog_fd, target_fd, attach_type, flags,
+	 * then uprobe_multi at 16: path, offsets, ref_ctr_offsets, cookies, cnt,
+	 * flags (BPF_F_UPROBE_MULTI_RETURN = 1), pid.
+	 */
 	unsigned char attr[64] = { 0 };
 	uint32_t u32 = (uint32_t)prog_fd;
 	uint64_t u64;
@@ -364,6 +384,8 @@ static int uprobe_multi_link(int prog_fd, pid_t pid, const char *path, const uin
 	u64 = (uintptr_t)cookies;
 	memcpy(attr + 40, &u64, 8);
 	memcpy(attr + 48, &n, 4);
+	u32 = retprobe ? 1 : 0;
+	memcpy(attr + 52, &u32, 4);
 	u32 = (uint32_t)pid;
 	memcpy(attr + 56, &u32, 4);
 	return (int)syscall(__NR_bpf, BPF_LINK_CREATE, attr, sizeof(attr));
@@ -441,7 +463,7 @@ static int attach_go_multi(struct ls_session *s, int which)
 			ret = ls_err(s->err, E2BIG, "too many traced Go binaries");
 			goto cleanup;
 		}
-		fd = uprobe_multi_link(bpf_program__fd(prog), f->pid, f->open_path, offs, cookies, n);
+		fd = uprobe_multi_link(bpf_program__fd(prog), f->pid, f->open_path, offs, cookies, n, 0);
 		if (fd < 0) {
 			ret = errno;
 			if (!ls_proc_alive(f->pid))
@@ -524,12 +546,18 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		bpf_program__set_autoload(s->skel->progs.go_ret_lib, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_grpc_enter, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_grpc_ret, go && s->attach_uprobes);
-		bpf_program__set_autoload(s->skel->progs.tls_walk_go, go && s->attach_uprobes);
-		s->uprobe_multi = go && s->attach_uprobes && kernel_has_uprobe_multi(s->btf_path);
-		for (int i = 0; s->uprobe_multi && i < GO_PROGS; i++)
-			bpf_program__set_expected_attach_type(go_prog(s->skel, i), LS_BPF_TRACE_UPROBE_MULTI);
-		if (s->uprobe_multi)
-			bpf_program__set_expected_attach_type(s->skel->progs.tls_walk_go, LS_BPF_TRACE_UPROBE_MULTI);
+		s->uprobe_multi = s->attach_uprobes && kernel_has_uprobe_multi(s->btf_path);
+		if (s->uprobe_multi) {
+			struct bpf_program *c_progs[] = { s->skel->progs.probe_enter, s->skel->progs.probe_exit,
+							  s->skel->progs.probe_exit_lib, s->skel->progs.cs_enter,
+							  s->skel->progs.cs_exit, s->skel->progs.cs_exit_lib,
+							  s->skel->progs.tls_walk };
+
+			for (int i = 0; i < GO_PROGS; i++)
+				bpf_program__set_expected_attach_type(go_prog(s->skel, i), LS_BPF_TRACE_UPROBE_MULTI);
+			for (size_t i = 0; i < sizeof(c_progs) / sizeof(c_progs[0]); i++)
+				bpf_program__set_expected_attach_type(c_progs[i], LS_BPF_TRACE_UPROBE_MULTI);
+		}
 		bpf_program__set_autoload(s->skel->progs.probe_enter, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit_lib, s->attach_uprobes);
@@ -545,19 +573,7 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 			bpf_program__set_autoload(s->skel->progs.cs_exit, cs && s->attach_uprobes);
 			bpf_program__set_autoload(s->skel->progs.cs_exit_lib, cs && s->attach_uprobes);
 		}
-		{
-			/* The C walk only where C TLS calls are probed: a Go-only session has its own copy. */
-			int ctls = 0;
-
-			for (size_t i = 0; i < s->nsites; i++) {
-				const struct ls_catalog_entry *c = s->sites[i].entry;
-
-				ctls |= s->sites[i].found && !(c->flags & LS_CAT_GO) &&
-					(c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE ||
-					 c->kind == LS_KIND_TLS_HANDSHAKE);
-			}
-			bpf_program__set_autoload(s->skel->progs.tls_walk, ctls && s->attach_uprobes);
-		}
+		bpf_program__set_autoload(s->skel->progs.tls_walk, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.on_cpu_sample, s->sample_hz > 0);
 		bpf_program__set_autoload(s->skel->progs.on_switch, s->offcpu);
 	}
@@ -568,13 +584,11 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		       ret == -EACCES ? " (verifier rejected a program; -vv shows its log)" : "");
 		goto fail;
 	}
-	for (int i = 0; !trial && s->attach_uprobes && i < 2; i++) {
-		struct bpf_program *walk = i ? s->skel->progs.tls_walk_go : s->skel->progs.tls_walk;
-		struct bpf_map *tails = i ? s->skel->maps.go_tails : s->skel->maps.tails;
+	if (!trial && s->attach_uprobes) {
 		__u32 key = 0;
-		int fd = bpf_program__fd(walk);
+		int fd = bpf_program__fd(s->skel->progs.tls_walk);
 
-		if (fd >= 0 && bpf_map__update_elem(tails, &key, sizeof(key), &fd, sizeof(fd), BPF_ANY)) {
+		if (bpf_map__update_elem(s->skel->maps.tails, &key, sizeof(key), &fd, sizeof(fd), BPF_ANY)) {
 			ret = -errno;
 			report(s, h, "cannot install the HTTP/2 walk program: %s", strerror(-ret));
 			goto fail;
@@ -653,6 +667,19 @@ static int attach_at(struct ls_session *s, struct bpf_program *prog, pid_t pid, 
 	struct bpf_link *l;
 	int ret;
 
+	if (s->uprobe_multi) {
+		if (s->npend == s->cappend) {
+			size_t cap = s->cappend ? 2 * s->cappend : 64;
+			struct pending_uprobe *m = realloc(s->pend, cap * sizeof(*m));
+
+			if (!m)
+				return ls_err(s->err, ENOMEM, "out of memory");
+			s->pend = m;
+			s->cappend = cap;
+		}
+		s->pend[s->npend++] = (struct pending_uprobe){ prog, pid, retprobe, open_path, path, symbol, offset, cookie };
+		return 0;
+	}
 	uo.bpf_cookie = cookie;
 	uo.retprobe = retprobe;
 	l = bpf_program__attach_uprobe_opts(prog, pid, open_path, offset, &uo);
@@ -700,6 +727,70 @@ static int attach_callsites(struct ls_session *s, const struct ls_site *site, co
 		}
 	}
 	return 0;
+}
+
+/*
+ * The gathered uprobes, one uprobe_multi link per (program, pid, binary,
+ * direction): one removal wait per link at detach instead of one per uprobe.
+ * Return programs first, as attach_uprobes orders them: an entry seen
+ * without its return would linger as a stale frame.
+ */
+static int flush_pending(struct ls_session *s)
+{
+	uint64_t *offs = calloc(s->npend ? s->npend : 1, sizeof(*offs));
+	uint64_t *cookies = calloc(s->npend ? s->npend : 1, sizeof(*cookies));
+	char *done = calloc(s->npend ? s->npend : 1, 1);
+	int ret = 0;
+
+	if (!offs || !cookies || !done) {
+		ret = ls_err(s->err, ENOMEM, "out of memory");
+		goto cleanup;
+	}
+	for (int entries = 0; entries < 2 && !ret; entries++) {
+		for (size_t first = 0; first < s->npend && !ret; first++) {
+			const struct pending_uprobe *f = &s->pend[first];
+			int is_entry = !f->retprobe && (f->prog == s->skel->progs.probe_enter || f->prog == s->skel->progs.cs_enter);
+			uint32_t n = 0;
+			int fd;
+
+			if (done[first] || is_entry != entries)
+				continue;
+			for (size_t i = first; i < s->npend; i++) {
+				const struct pending_uprobe *u = &s->pend[i];
+
+				if (done[i] || u->prog != f->prog || u->pid != f->pid || u->retprobe != f->retprobe ||
+				    strcmp(u->open_path, f->open_path))
+					continue;
+				done[i] = 1;
+				offs[n] = u->offset;
+				cookies[n++] = u->cookie;
+			}
+			if (s->nmfds == sizeof(s->mfds) / sizeof(s->mfds[0])) {
+				ret = ls_err(s->err, E2BIG, "too many traced objects");
+				break;
+			}
+			fd = uprobe_multi_link(bpf_program__fd(f->prog), f->pid, f->open_path, offs, cookies, n, f->retprobe);
+			if (fd < 0) {
+				ret = errno;
+				if (!ls_proc_alive(f->pid))
+					ret = ls_err(s->err, ESRCH, "pid %d: process exited while attaching", (int)f->pid);
+				else
+					ret = ls_err(s->err, ret, "%s: %s: cannot attach %u uprobes: %s", f->path, f->symbol, n,
+						     strerror(ret));
+				break;
+			}
+			s->mfds[s->nmfds++] = fd;
+			s->nuprobes += n;
+		}
+	}
+cleanup:
+	free(offs);
+	free(cookies);
+	free(done);
+	free(s->pend);
+	s->pend = NULL;
+	s->npend = s->cappend = 0;
+	return ret;
 }
 
 static int attach_uprobes(struct ls_session *s)
@@ -776,7 +867,7 @@ static int attach_uprobes(struct ls_session *s)
 		if ((ret = attach_one(s, s->skel->progs.probe_enter, site, site->offset, 0, cookie)))
 			return ret;
 	}
-	return 0;
+	return s->uprobe_multi ? flush_pending(s) : 0;
 }
 
 /* A software cpu-clock event on every CPU: no hardware PMU needed. The program filters by process. */
