@@ -9,7 +9,8 @@
 #  3. user-space request assembly rate; then latscope top's own CPU (bench/top.sh),
 #     symbolizer throughput against addr2line and llvm-symbolizer (bench/symbolize.sh),
 #     profiler sampling overhead against perf and 1M-sample post-processing
-#     (bench/profile.sh), and the C++ gRPC server (bench/grpc_cpp.sh).
+#     (bench/profile.sh), the C++ gRPC server (bench/grpc_cpp.sh), and how long
+#     attaching and detaching take (bench/startup.sh).
 # Prints the tables and writes them to build/bench-results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -176,4 +177,9 @@ say ""
 OUT="$OUT" ROUNDS="$ROUNDS" bench/profile.sh
 # ---- The C++ gRPC server: throughput kept and probe hits per RPC ----------------------
 bench/grpc_cpp.sh | tee -a "$OUT"
+# ---- Attach and detach: how long latscope takes to join a running target and leave it ----
+say "## Attach and detach (bench/startup.sh)"
+say ""
+bench/startup.sh "$OUT"
+say ""
 echo "results written to $OUT"
