@@ -35,18 +35,37 @@ static int named_for(const char *path, const char *library)
 	return 0;
 }
 
+/* Why a library of this name never defines the symbol, whatever its version; NULL when it might. */
+static const char *absent_by_design(const char *path, const char *symbol)
+{
+	static const struct { const char *stem, *prefix, *why; } absent[] = {
+		{ "libprotobuf-lite.", "_ZN6google8protobuf8internal10WireFormat",
+		  "the lite runtime has no reflection (WireFormat is in libprotobuf only)" },
+	};
+
+	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+		if (!strncmp(base_name(path), absent[i].stem, strlen(absent[i].stem)) &&
+		    !strncmp(symbol, absent[i].prefix, strlen(absent[i].prefix)))
+			return absent[i].why;
+	return NULL;
+}
+
 static void missing_reason(struct ls_site *s, const struct ls_object *objs, struct ls_elf **elfs, size_t nobj)
 {
 	const struct ls_catalog_entry *c = s->entry;
+	const char *why;
 
 	for (size_t i = 0; i < nobj; i++) {
 		if (!named_for(objs[i].path, c->library))
 			continue;
 		snprintf(s->path, sizeof(s->path), "%s", objs[i].path);
+		why = absent_by_design(objs[i].path, c->symbol);
 		if (!elfs[i])
 			snprintf(s->reason, sizeof(s->reason), "%s mapped but unreadable", base_name(objs[i].path));
 		else if (!ls_elf_has_symtab(elfs[i]) && !ls_elf_has_dynsym(elfs[i]))
 			snprintf(s->reason, sizeof(s->reason), "%s has no symbol table (stripped)", base_name(objs[i].path));
+		else if (why)
+			snprintf(s->reason, sizeof(s->reason), "not in %s: %s", base_name(objs[i].path), why);
 		else
 			snprintf(s->reason, sizeof(s->reason), "not exported by %s (older library version?)",
 				 base_name(objs[i].path));

@@ -61,3 +61,29 @@ $(BUILD)/progs/folded2svg: tests/progs/folded2svg.c $(BUILD)/cli/profile.o $(LIB
 	$(Q)$(CC) $(CPPFLAGS) -Icli $(CFLAGS) -o $@ $< $(BUILD)/cli/profile.o $(LIBLS) $(LIBSYM) $(LDLIBS)
 
 TEST_BINS += $(BUILD)/progs/folded2svg
+# C++ against libprotobuf-lite alone (LITE_RUNTIME messages): the MessageLite probes in
+# libprotobuf-lite.so (tests/e2e/proto_lite.sh). protoc writes its code under $(BUILD).
+PLITE_SRC := tests/progs/protolite
+PLITE_GEN := $(BUILD)/progs/protolite-gen
+PLITE_CXXFLAGS := -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -std=c++17 $(shell pkg-config --cflags protobuf-lite)
+
+$(PLITE_GEN)/order.pb.cc: $(PLITE_SRC)/order.proto
+	$(Q)mkdir -p $(@D)
+	@echo "  PROTOC  $@"
+	$(Q)protoc --proto_path=$(PLITE_SRC) --cpp_out=$(PLITE_GEN) $<
+
+$(PLITE_GEN)/order.pb.h: $(PLITE_GEN)/order.pb.cc ;
+
+$(PLITE_GEN)/order.pb.o: $(PLITE_GEN)/order.pb.cc $(PLITE_GEN)/order.pb.h
+	@echo "  CXX     $@"
+	$(Q)$(CXX) $(PLITE_CXXFLAGS) -Wno-unused-parameter -I$(PLITE_GEN) -c $< -o $@
+
+$(PLITE_GEN)/main.o: $(PLITE_SRC)/main.cc $(PLITE_GEN)/order.pb.h
+	@echo "  CXX     $@"
+	$(Q)$(CXX) $(PLITE_CXXFLAGS) -I$(PLITE_GEN) -c $< -o $@
+
+$(BUILD)/progs/protolite: $(PLITE_GEN)/main.o $(PLITE_GEN)/order.pb.o
+	@echo "  LD      $@"
+	$(Q)$(CXX) $(PLITE_CXXFLAGS) -o $@ $^ $(shell pkg-config --libs protobuf-lite) -pthread
+
+TEST_BINS += $(BUILD)/progs/protolite
