@@ -40,7 +40,7 @@ __u8 sampling = 1;
 #define PEND_MAX 16     /* streams waiting for their HTTP/2 processing time */
 
 #define LS_RQ_RESP_STARTED (1u << 15) /* internal: response HEADERS seen */
-#define LS_RQ_DEC_QUEUED   (1u << 14) /* internal: waiting in the memory-BIO decode queue */
+#define LS_RQ_DEC_QUEUED   (1u << 14) /* internal: its memory-BIO target noted in proto_pairs */
 
 /* ---- Maps ------------------------------------------------------------------- */
 
@@ -101,12 +101,15 @@ struct ls_thread {
 	__u64 pend_net_in, pend_net_in_start;
 	/*
 	 * A memory-BIO server (gRPC C++) decodes a request and encodes its replies (a
-	 * server stream has several) on one handler thread: encodes there go to the
-	 * request that thread decoded last, while it runs.
+	 * server stream has several) on one handler thread: once the call's response
+	 * started (claim_pair), the thread's further encodes go to that request while
+	 * it runs.
 	 */
 	__u64 cur_conn;
 	__u32 cur_stream;
 	__u32 nfin;
+	__u32 pair_seq; /* memory BIOs: this thread's call in proto_pairs (0: none) */
+	__u32 _pad1;
 	struct ls_pending fin[FIN_MAX];
 	struct ls_call c[STACK_MAX];
 };
@@ -119,21 +122,37 @@ struct {
 } threads SEC(".maps");
 
 /*
- * Requests complete on memory-BIO connections (gRPC C++), per target slot, in order.
- * gRPC reads on a polling thread and decodes on whichever handler thread takes the
- * call: a decode with none of its own thread's requests takes the oldest here.
+ * Memory-BIO servers (gRPC C++): the thread that decodes a request is the
+ * thread that takes its call, not the one that read it, and nothing names the
+ * request there. A handler thread's decode and encode wait here, as one call,
+ * until a response starts: written by that same thread (the call's write runs
+ * inline in its grpc_call_start_batch), the response is that call's; written
+ * by another thread (a busy transport hands the write to the thread holding
+ * it), it is the oldest call encoded and not yet claimed. Per target slot.
  */
-struct ls_bio_queue {
-	__u32 head, tail;
-	struct ls_pending q[FIFO];
+#define PAIRS 64
+
+struct ls_pair {
+	__u64 dec, enc;
+	__u32 tid, seq;
+	__u8 claimed, ready;
+	__u8 _pad[6];
+};
+
+struct ls_pairs {
+	__u32 tail;         /* seq of the newest call */
+	__u32 rhead, rtail; /* ready: calls in the order their encode ended */
+	__u32 bio;          /* the target serves memory-BIO connections */
+	struct ls_pair p[PAIRS];
+	__u32 ready[PAIRS];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, LS_MAX_TARGETS);
 	__type(key, __u32);
-	__type(value, struct ls_bio_queue);
-} bio_queue SEC(".maps");
+	__type(value, struct ls_pairs);
+} proto_pairs SEC(".maps");
 
 struct ls_conn_key {
 	__u64 conn;
@@ -275,6 +294,14 @@ static struct ls_req zero_req;
 static __always_inline __u32 *target_slot(__u32 tgid)
 {
 	return bpf_map_lookup_elem(&targets, &tgid);
+}
+
+static __always_inline struct ls_pairs *pairs_of(__u32 pid)
+{
+	__u32 *slot = target_slot(pid);
+	__u32 key = slot ? *slot : 0;
+
+	return slot ? bpf_map_lookup_elem(&proto_pairs, &key) : NULL;
 }
 
 static __always_inline void count(__u32 which)
@@ -645,6 +672,72 @@ static __always_inline void finish_request(struct ls_req_key *k, struct ls_req *
 	bpf_map_delete_elem(&reqs, k);
 }
 
+/*
+ * A response of a memory-BIO server starts (its HEADERS written by thread t):
+ * the call waiting on t when t has one, else the oldest encoded call no
+ * response took yet; its decode and encode are the request's, and later
+ * encodes on its thread (more messages of a server stream) follow.
+ */
+struct ls_skip {
+	struct ls_pairs *pq;
+};
+
+/* The ready queue's front past calls already taken (their own threads took most). */
+static long skip_taken(__u32 i, void *ctx)
+{
+	struct ls_pairs *pq = ((struct ls_skip *)ctx)->pq;
+	__u32 s;
+
+	(void)i;
+	if (pq->rhead == pq->rtail)
+		return 1;
+	s = pq->ready[pq->rhead & (PAIRS - 1)];
+	if (pq->p[s & (PAIRS - 1)].seq == s && !pq->p[s & (PAIRS - 1)].claimed)
+		return 1;
+	pq->rhead++;
+	return 0;
+}
+
+static __always_inline void claim_pair(__u32 pid, struct ls_thread *t, struct ls_req *r, const struct ls_req_key *k)
+{
+	struct ls_pairs *pq = pairs_of(pid);
+	struct ls_thread *owner = t;
+	struct ls_pair *p = NULL;
+	struct ls_skip sk;
+
+	if (!pq)
+		return;
+	/* Several responses in one write: the writer's own comes first (it opened the write). */
+	if (t && t->pair_seq) {
+		p = &pq->p[t->pair_seq & (PAIRS - 1)];
+		if (p->seq != t->pair_seq || p->claimed)
+			p = NULL;
+	}
+	if (!p) {
+		sk.pq = pq;
+		bpf_loop(PAIRS, skip_taken, &sk, 0);
+		if (pq->rhead != pq->rtail) {
+			__u32 s = pq->ready[pq->rhead & (PAIRS - 1)];
+
+			pq->rhead++;
+			p = &pq->p[s & (PAIRS - 1)];
+			owner = bpf_map_lookup_elem(&threads, &p->tid);
+		}
+	}
+	if (!p) {
+		count(LS_CNT_PROTO_UNMATCHED);
+		return;
+	}
+	p->claimed = 1;
+	r->ph[LS_PH_DECODE] += p->dec;
+	r->ph[LS_PH_ENCODE] += p->enc;
+	r->flags |= LS_RQ_PROTO_WRITER;
+	if (owner && owner->pair_seq == p->seq) {
+		owner->cur_conn = k->conn;
+		owner->cur_stream = k->stream;
+	}
+}
+
 /* Give one stream of a buffer its share of the call that carried it. */
 static long attrib_one(__u32 i, void *ctx)
 {
@@ -679,27 +772,13 @@ static long attrib_one(__u32 i, void *ctx)
 		r->ph[LS_PH_TLS_IN] += a->self_ns;
 		r->ph[LS_PH_NET_IN] += a->net_ns;
 		r->bytes_in += b->bytes;
-		/*
-		 * A request on a memory BIO whose message started: the next decode in the process
-		 * without one of its own is its. gRPC decodes a message once it is whole, which
-		 * may be before END_STREAM.
-		 */
-		if (track_proto && a->bio && ((b->flags & 1) || b->bytes) && !(r->flags & LS_RQ_DEC_QUEUED)) {
+		/* Decodes in a memory-BIO server wait on their handler thread for their response (see proto_pairs). */
+		if (track_proto && a->bio && !(r->flags & LS_RQ_DEC_QUEUED)) {
+			struct ls_pairs *pq = pairs_of(w->pid);
+
 			r->flags |= LS_RQ_DEC_QUEUED;
-			__u32 *slot = target_slot(w->pid);
-			__u32 key = slot ? *slot : 0;
-			struct ls_bio_queue *q = slot ? bpf_map_lookup_elem(&bio_queue, &key) : NULL;
-
-			if (q) {
-				__u32 tail = q->tail;
-
-				if (tail - q->head >= FIFO)
-					q->head = tail - FIFO + 1;
-				q->q[tail & (FIFO - 1)].conn = k.conn;
-				q->q[tail & (FIFO - 1)].stream = k.stream;
-				q->q[tail & (FIFO - 1)].bio = 1;
-				q->tail = tail + 1;
-			}
+			if (pq)
+				pq->bio = 1;
 		} else if (track_proto && !a->bio && (b->flags & 1) && L->t) {
 			/* A complete request: the next decode on this thread is its. */
 			struct ls_thread *t = L->t;
@@ -727,7 +806,9 @@ static long attrib_one(__u32 i, void *ctx)
 		struct ls_thread *t = L->t;
 
 		r->flags |= LS_RQ_RESP_STARTED;
-		if (t && t->eq_head != t->eq_tail) {
+		if (a->bio) {
+			claim_pair(w->pid, t, r, &k);
+		} else if (t && t->eq_head != t->eq_tail) {
 			r->ph[LS_PH_ENCODE] += t->eq[t->eq_head & (FIFO - 1)];
 			r->flags |= LS_RQ_PROTO_FIFO;
 			t->eq_head++;
@@ -1214,46 +1295,44 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 	}
 	if (kind == LS_KIND_DECODE) {
 		struct ls_req_key k = {};
-		struct ls_req *r = NULL;
-		__u32 bio = 0;
+		struct ls_pairs *pq;
 
 		k.pid = pid;
 		if (t->dq_head != t->dq_tail) {
+			struct ls_req *r;
+
 			k.conn = t->dq[t->dq_head & (FIFO - 1)].conn;
 			k.stream = t->dq[t->dq_head & (FIFO - 1)].stream;
-			bio = t->dq[t->dq_head & (FIFO - 1)].bio;
 			t->dq_head++;
 			r = bpf_map_lookup_elem(&reqs, &k);
-		} else {
-			__u32 *slot = target_slot(pid);
-			__u32 key = slot ? *slot : 0;
-			struct ls_bio_queue *q = slot ? bpf_map_lookup_elem(&bio_queue, &key) : NULL;
-
-			/*
-			 * Two CPUs may take the same entry (no atomics on every verifier): one
-			 * already decoded is skipped, so each request still gets one decode.
-			 */
-			for (int i = 0; q && i < 4 && q->head != q->tail; i++) {
-				__u32 h = q->head;
-
-				q->head = h + 1;
-				k.conn = q->q[h & (FIFO - 1)].conn;
-				k.stream = q->q[h & (FIFO - 1)].stream;
-				bio = 1;
-				r = bpf_map_lookup_elem(&reqs, &k);
-				if (r && !r->ph[LS_PH_DECODE])
-					break;
-				r = NULL;
+			if (r) {
+				r->ph[LS_PH_DECODE] += self;
+				r->flags |= LS_RQ_PROTO_FIFO;
+			} else {
+				count(LS_CNT_PROTO_UNMATCHED);
 			}
+			return 0;
 		}
-		if (r) {
-			r->ph[LS_PH_DECODE] += self;
-			r->flags |= LS_RQ_PROTO_FIFO;
-			t->cur_conn = bio ? k.conn : 0;
-			t->cur_stream = k.stream;
-		} else {
-			count(LS_CNT_PROTO_UNMATCHED);
+		/* A memory-BIO server: a new call on this thread, held until its response starts. */
+		pq = pairs_of(pid);
+		if (pq && pq->bio) {
+			__u32 seq = pq->tail + 1;
+			struct ls_pair *p = &pq->p[seq & (PAIRS - 1)];
+
+			if (p->seq && !p->claimed)
+				count(LS_CNT_PROTO_UNMATCHED); /* a call no response took */
+			p->dec = self;
+			p->enc = 0;
+			p->tid = tid;
+			p->seq = seq;
+			p->claimed = 0;
+			p->ready = 0;
+			pq->tail = seq;
+			t->pair_seq = seq;
+			t->cur_conn = 0;
+			return 0;
 		}
+		count(LS_CNT_PROTO_UNMATCHED);
 		return 0;
 	}
 	if (kind == LS_KIND_ENCODE) {
@@ -1266,12 +1345,30 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 			t->cur_conn = r ? t->cur_conn : 0;
 			if (r) {
 				r->ph[LS_PH_ENCODE] += self;
-				r->flags |= LS_RQ_PROTO_FIFO;
+				r->flags |= LS_RQ_PROTO_WRITER;
 			} else {
-				/*
-				 * Finished already: another thread took this thread's call first, and
-				 * the decodes were matched in the wrong order. Counted, never guessed.
-				 */
+				/* Its request finished already: counted, never given to another. */
+				count(LS_CNT_PROTO_UNMATCHED);
+			}
+			return 0;
+		}
+		/* A memory-BIO call's first encode: it waits with the decode, in the order encodes end. */
+		if (t->pair_seq) {
+			struct ls_pairs *pq = pairs_of(pid);
+			struct ls_pair *p = pq ? &pq->p[t->pair_seq & (PAIRS - 1)] : NULL;
+
+			if (pq && p && p->seq == t->pair_seq && !p->claimed && p->tid == tid) {
+				p->enc += self;
+				if (!p->ready) {
+					__u32 rt = pq->rtail;
+
+					p->ready = 1;
+					if (rt - pq->rhead >= PAIRS)
+						pq->rhead = rt - PAIRS + 1;
+					pq->ready[rt & (PAIRS - 1)] = p->seq;
+					pq->rtail = rt + 1;
+				}
+			} else {
 				count(LS_CNT_PROTO_UNMATCHED);
 			}
 			return 0;

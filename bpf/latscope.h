@@ -216,6 +216,7 @@ struct ls_stats {
 #define LS_RQ_PROTO_FIFO (1u << 4) /* decode/encode matched to the request by their order on the thread */
 #define LS_RQ_PROTO_STREAM (1u << 5) /* decode/encode matched by the grpc-go transport stream their goroutine serves */
 #define LS_RQ_NET_THREAD (1u << 6) /* TLS over memory BIOs (no fd on the SSL object): kernel time matched by thread and time */
+#define LS_RQ_PROTO_WRITER (1u << 7) /* memory BIOs: decode/encode held on their handler thread, given to the response it started */
 
 struct ls_request {
 	__u16 type;       /* LS_REC_REQUEST */

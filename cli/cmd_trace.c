@@ -118,12 +118,14 @@ static void print_request(struct trace_ctx *t, const struct ls_req_view *v)
 		if (q->flags & LS_RQ_OVERLAP)
 			printf(",\"overlap\":true");
 		/* How phases were tied to this request where no fd or session said so. */
-		if (q->flags & (LS_RQ_PROTO_FIFO | LS_RQ_PROTO_STREAM | LS_RQ_NET_THREAD)) {
+		if (q->flags & (LS_RQ_PROTO_FIFO | LS_RQ_PROTO_STREAM | LS_RQ_PROTO_WRITER | LS_RQ_NET_THREAD)) {
 			const char *sep = "";
 
 			printf(",\"matched\":[");
 			if (q->flags & LS_RQ_PROTO_STREAM)
 				printf("%s\"proto_by_goroutine_stream\"", sep), sep = ",";
+			else if (q->flags & LS_RQ_PROTO_WRITER)
+				printf("%s\"proto_by_handler_thread\"", sep), sep = ",";
 			else if (q->flags & LS_RQ_PROTO_FIFO)
 				printf("%s\"proto_by_thread_order\"", sep), sep = ",";
 			if (q->flags & LS_RQ_NET_THREAD)

@@ -73,14 +73,14 @@ check "decode once per request message, nested Person/Address not counted again 
 	test "$parse" -eq $((UNARY + STREAMS + H2 + H1))
 check "encode once per reply message ($ser = $UNARY + $STREAMS x $REPLIES + $H2 + $H1)" test "$ser" -eq $((UNARY + STREAMS * REPLIES + H2 + H1))
 nodec=$(jq -s '[.[] | select(.phases.decode == 0)] | length' "$R")
-# Decodes are matched to requests by order (no fd on a BIO pair): when two handler
-# threads swap, one RPC can take another's decode. Allowed for 1% at most.
+# No fd on a BIO pair: a decode waits on its handler thread until a response starts
+# (proto_by_handler_thread); one whose call no response takes is counted unmatched.
+# Allowed for 1% at most (grpc_cpp_concurrent measures how often one goes astray).
 nrpc=$(jq -s 'length' "$R")
 check "decode > 0 for at least 99% of RPCs ($nodec of $nrpc without)" test $((nodec * 100)) -le "$nrpc"
 noenc=$(jq -s '[.[] | select((.src=="client" or .src=="h2load1") and .phases.encode == 0)] | length' "$R")
 check "client and h2load -c 1 (one RPC at a time): every RPC has encode > 0 ($noenc without)" test "$noenc" -eq 0
-# Under concurrency another handler thread can take a call first: an encode then finds its
-# request finished. It is counted, never given to another request.
+# Under concurrency an encode no request takes is counted, never given to another request.
 noenc=$(jq -s '[.[] | select(.src=="h2load" and .phases.encode == 0)] | length' "$R")
 unmatched=$(jq -r 'select(.type=="summary") | .counters.proto_unmatched // 0' "$T")
 check "h2load (16 in flight): encode > 0 for every RPC but those counted unmatched ($noenc without, $unmatched unmatched of $H2)" \
