@@ -34,6 +34,8 @@ const volatile __u32 ustack_size = 0;         /* --call-graph dwarf: user stack 
 __u64 threshold_ns = 10 * 1000000ULL;
 /* Live-tunable: CPU samples are taken (cleared when a profile's duration is over). */
 __u8 sampling = 1;
+/* Live-tunable: off-CPU time counts only inside [window_lo, window_hi] (0: unbounded). */
+__u64 window_lo = 0, window_hi = 0;
 
 #define STACK_MAX 6
 #define BATCH_MAX 128   /* streams one buffer can carry */
@@ -2422,7 +2424,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	struct ls_offstart *os;
 
 	/* Going off CPU: remember where (prev is the current task here). */
-	if (prev_pid && target_slot(prev_pid)) {
+	if (prev_pid && target_slot(prev_pid) && !(window_hi && now >= window_hi)) {
 		struct ls_offstart o = {};
 		struct ls_thread *t;
 		__u32 prev_tid = BPF_CORE_READ(prev, pid);
@@ -2438,10 +2440,15 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	/* Coming back: the time in between is blocked time of that stack. */
 	os = bpf_map_lookup_elem(&offstart, &next_tid);
 	if (os) {
-		__u64 delta = now - os->ts, *v;
+		/* Only what falls inside the recording's window (a block may straddle its edges). */
+		__u64 end = window_hi && now > window_hi ? window_hi : now;
+		__u64 begin = os->ts > window_lo ? os->ts : window_lo;
+		__u64 delta = end > begin ? end - begin : 0, *v;
 		struct ls_sample_key k = os->key;
 
 		bpf_map_delete_elem(&offstart, &next_tid);
+		if (!delta)
+			return 0;
 		v = bpf_map_lookup_elem(&offcpu, &k);
 		if (v)
 			__sync_fetch_and_add(v, delta);

@@ -238,7 +238,7 @@ int cmd_record(int argc, char **argv)
 	if (c.verbose)
 		fprintf(stderr, "latscope: sampling pid %d at %u Hz, user stacks by %s\n", (int)c.pids[0], o.hz,
 			dwarf ? "DWARF unwinding" : "frame pointers");
-	start = ls_now_ns();
+	start = ls_session_open_window(s);
 	clock_gettime(CLOCK_REALTIME, &wall);
 	wall_start = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
 	deadline = start + c.duration_ns;
@@ -265,8 +265,7 @@ int cmd_record(int argc, char **argv)
 	if (tty)
 		fputc('\n', stderr);
 	/* The profile covers the duration: no sample is added while it is read. Those still in the ring buffer count. */
-	ls_session_stop_sampling(s);
-	stopped = ls_now_ns();
+	stopped = ls_session_stop_sampling(s);
 	if (dwarf && ls_session_poll(s, 0) < 0) {
 		cli_error("%s", ls_session_error(s));
 		ret = EXIT_RUNTIME;

@@ -1145,10 +1145,24 @@ int ls_session_phase_stats(struct ls_session *s, pid_t pid, unsigned int phase, 
 	return 0;
 }
 
-void ls_session_stop_sampling(struct ls_session *s)
+uint64_t ls_session_open_window(struct ls_session *s)
 {
+	uint64_t now = ls_now_ns();
+
 	if (s->skel)
+		s->skel->bss->window_lo = now;
+	return now;
+}
+
+uint64_t ls_session_stop_sampling(struct ls_session *s)
+{
+	uint64_t now = ls_now_ns();
+
+	if (s->skel) {
+		s->skel->bss->window_hi = now;
 		s->skel->data->sampling = 0;
+	}
+	return now;
 }
 
 int ls_session_set_threshold(struct ls_session *s, uint64_t ns)

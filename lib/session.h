@@ -91,8 +91,14 @@ struct ls_unwind_stats;
 /* --call-graph dwarf: how the user-space unwinds went. 0, or -ENOENT when the session samples frame pointers. */
 int ls_session_unwind_stats(struct ls_session *s, struct ls_unwind_stats *out);
 
-/* Stop taking CPU samples (the profile so far stays readable). */
-void ls_session_stop_sampling(struct ls_session *s);
+/*
+ * The recording's window, on the monotonic clock: off-CPU time is counted from
+ * the moment the window opens; stopping takes no more CPU samples and counts no
+ * off-CPU time past that moment (the profile so far stays readable). Each
+ * returns the moment it set.
+ */
+uint64_t ls_session_open_window(struct ls_session *s);
+uint64_t ls_session_stop_sampling(struct ls_session *s);
 
 /* Change the slow-request threshold of a running session. */
 int ls_session_set_threshold(struct ls_session *s, uint64_t ns);
