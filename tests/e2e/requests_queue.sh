@@ -14,6 +14,11 @@ NBLOCK=${NBLOCK:-4}
 # emulation (the 6.1 VM) that alone takes milliseconds, so the VM run passes a larger bound
 # and a longer block.
 IDLE_MAX_US=${IDLE_MAX_US:-1000}
+# How many stalled requests must have waited in the socket rather than in the server: one
+# per two blocks. Under emulation the event loop wakes late and often reads a Fast request
+# in the same pass as the Slow one, before the block: that one waits in app, rightly; the
+# VM run asks for one.
+QUEUED_MIN=${QUEUED_MIN:-$(((NBLOCK + 1) / 2))}
 start_h2server --method Slow:sleep=0,block=$BLOCK_MS
 start_trace "$TMP/t.json" -p "$H2SERVER_PID" --json --all -d 60
 # Idle: one request at a time, nothing else running in the server.
@@ -60,8 +65,8 @@ echo "stalled Fast requests: $ns seen by latscope ($nq in queue), $nc by the cli
 check "every stall the client saw ($nc, >= $NBLOCK) is in a request's total ($ns)" test "$ns" -eq "$nc" -a "$nc" -ge "$NBLOCK"
 odd=$(awk -v h=$half '!(($1 > h) != ($2 > h))' "$TMP/stalled" | wc -l)
 check "each stalled request waited in queue or in app, exactly one of them ($odd do not)" test "$odd" -eq 0
-check "stalled requests that arrived during a block waited in the socket ($nq of $ns, at least one per two blocks)" \
-	test $((nq * 2)) -ge "$NBLOCK"
+check "stalled requests that arrived during a block waited in the socket ($nq of $ns, at least $QUEUED_MIN)" \
+	test "$nq" -ge "$QUEUED_MIN"
 awk -v h=$half '$1 > h { print $1 }' "$TMP/stalled" > "$TMP/wq"
 awk -v h=$half '$1 > h { print $3 - $1 }' "$TMP/stalled" > "$TMP/wrest"
 qmin=$(pct "$TMP/wq" 0); qmax=$(pct "$TMP/wq" 1); rest=$(pct "$TMP/wrest" 1)
