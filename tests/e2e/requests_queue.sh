@@ -19,14 +19,20 @@ IDLE_MAX_US=${IDLE_MAX_US:-1000}
 # in the same pass as the Slow one, before the block: that one waits in app, rightly; the
 # VM run asks for one.
 QUEUED_MIN=${QUEUED_MIN:-$(((NBLOCK + 1) / 2))}
+# Each Fast connection sends at FAST_RPS, one request at a time: a connection whose request
+# is still being served when a block starts sends nothing during it. Under emulation a Fast
+# request takes ~10 ms, so the VM run sends less often, leaving the connections idle
+# between requests as they are here.
+FAST_RPS=${FAST_RPS:-100}
 start_h2server --method Slow:sleep=0,block=$BLOCK_MS
 start_trace "$TMP/t.json" -p "$H2SERVER_PID" --json --all -d 60
 # Idle: one request at a time, nothing else running in the server.
 grpc_load Fast 300 -c 1 -m 1 -t 1 > "$TMP/idle.txt" 2>&1 || fail "h2load idle"
-# Blocked: two connections sending a Fast request every 10 ms; meanwhile NBLOCK Slow requests,
-# 0.4 s apart (so that no request waits through two blocks), each stop the event loop for
-# BLOCK_MS. Each connection's next request then arrives within 10 ms of the block's start.
-grpc_load Fast 100000 -c 2 -m 1 -t 1 --rps 100 -D $((5 + NBLOCK * (BLOCK_MS + 1000) / 1000)) --log-file="$TMP/fast.log" > "$TMP/fast.txt" 2>&1 &
+# Blocked: two connections sending a Fast request every 1/FAST_RPS s (10 ms); meanwhile NBLOCK
+# Slow requests, 0.4 s apart (so that no request waits through two blocks), each stop the
+# event loop for BLOCK_MS. Each connection's next request then arrives within 10 ms of the
+# block's start.
+grpc_load Fast 100000 -c 2 -m 1 -t 1 --rps "$FAST_RPS" -D $((5 + NBLOCK * (BLOCK_MS + 1000) / 1000)) --log-file="$TMP/fast.log" > "$TMP/fast.txt" 2>&1 &
 LOAD=$!
 sleep 0.8
 for _ in $(seq "$NBLOCK"); do
