@@ -341,6 +341,19 @@ static int jump_cmp(const void *a, const void *b)
 	return x->from < y->from ? -1 : x->from > y->from;
 }
 
+/*
+ * Where the rel32 field at c[i] (i >= 2) belongs to a jmp, call or jcc: the
+ * branch's address, else 0 (code at address 0 is no branch source here).
+ */
+static uint64_t rel32_branch_at(const uint8_t *c, uint64_t base, size_t i)
+{
+	if (c[i - 1] == 0xe9 || c[i - 1] == 0xe8)
+		return base + i - 1;
+	if (c[i - 2] == 0x0f && (c[i - 1] & 0xf0) == 0x80)
+		return base + i - 2;
+	return 0;
+}
+
 /* The object's rel32 jumps and calls that land in its code, sorted by target; -ENOMEM leaves none. */
 static int build_jumps(struct pobj *po)
 {
@@ -360,13 +373,7 @@ static int build_jumps(struct pobj *po)
 		for (size_t i = 2; i + 4 <= po->x[k].len; i++) {
 			uint64_t t = base + i + 4 + (uint64_t)(int64_t)rd32(c + i), src;
 
-			if (t < lo || t >= hi)
-				continue;
-			if (c[i - 1] == 0xe9 || c[i - 1] == 0xe8)
-				src = base + i - 1;
-			else if (c[i - 2] == 0x0f && (c[i - 1] & 0xf0) == 0x80)
-				src = base + i - 2;
-			else
+			if (t < lo || t >= hi || !(src = rel32_branch_at(c, base, i)))
 				continue;
 			if (n == cap) {
 				struct jump *m = realloc(j, (cap = 2 * cap + 1024) * sizeof(*j));
@@ -427,13 +434,7 @@ static int far_jump_into(struct pobj *po, uint64_t fs, uint64_t fe, uint64_t lo,
 		for (size_t i = 2; i + 4 <= po->x[k].len; i++) {
 			uint64_t t = base + i + 4 + (uint64_t)(int64_t)rd32(c + i), src;
 
-			if (t < lo || t > hi)
-				continue;
-			if (c[i - 1] == 0xe9 || c[i - 1] == 0xe8)
-				src = base + i - 1;
-			else if (c[i - 2] == 0x0f && (c[i - 1] & 0xf0) == 0x80)
-				src = base + i - 2;
-			else
+			if (t < lo || t > hi || !(src = rel32_branch_at(c, base, i)))
 				continue;
 			if (src >= fs && src < fe)
 				continue; /* inside the function: its disassembly is authoritative */
