@@ -63,13 +63,17 @@ done
 # when its last write returns; on loopback the client may read those bytes (and stop its
 # clock) while the server is still in that kernel send, so net_out is left out of the
 # server's side: the rest of the total ends before the client could see the response.
+# The two sides' percentiles come from separate lists; under emulation (the 6.1 VM run) their
+# tails differ by ~1% either way, which SRV_SLACK_PCT allows there (0 here).
+SRV_SLACK_PCT=${SRV_SLACK_PCT:-0}
 for m in slow fast; do
 	M=$([[ $m == slow ]] && echo Slow || echo Fast)
 	jq -r "select(.type==\"request\" and .method==\"/latscope.example.Echo/$M\") | (.total_ns - .phases.net_out) / 1000 | floor" "$T" > "$TMP/${m}_srv"
 	awk '{ print $3 }' "$TMP/$m.log" > "$TMP/${m}_cli"
 	for q in 0.5 0.99; do
 		s=$(pct "$TMP/${m}_srv" $q); c=$(pct "$TMP/${m}_cli" $q)
-		check "$M p$q: server total less its kernel send time ${s}us <= client latency ${c}us" test "$s" -le "$c"
+		check "$M p$q: server total less its kernel send time ${s}us <= client latency ${c}us (+${SRV_SLACK_PCT}%)" \
+			test $((s * 100)) -le $((c * (100 + SRV_SLACK_PCT)))
 	done
 done
 assert_no_probes
