@@ -75,7 +75,7 @@ struct ls_call {
 struct ls_pending {
 	__u64 conn;
 	__u32 stream;
-	__u32 bio;  /* read through a memory BIO (gRPC C++): see cur_conn */
+	__u32 _pad;
 };
 
 #define FIN_MAX 8 /* responses written to a memory BIO, waiting for the thread's kernel send */
@@ -790,7 +790,6 @@ static long attrib_one(__u32 i, void *ctx)
 				t->dq_head = tail - FIFO + 1; /* never decoded: forget the oldest */
 			t->dq[tail & (FIFO - 1)].conn = k.conn;
 			t->dq[tail & (FIFO - 1)].stream = k.stream;
-			t->dq[tail & (FIFO - 1)].bio = a->bio;
 			t->dq_tail = tail + 1;
 		}
 		/* The HTTP/2 library processes these bytes next. */
