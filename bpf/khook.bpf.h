@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Kernel hooks: socket syscalls, and tcp_sendmsg/tcp_recvmsg timed by one of three variants.
+ * Part of bpf/latscope.bpf.c (one object, one skeleton): included from there, in order.
+ */
+
+static __always_inline struct ls_thread *cur_thread(__u32 tid)
+{
+	struct ls_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	struct ls_gkey *k;
+
+	if (t)
+		return t;
+	k = bpf_map_lookup_elem(&gcur, &tid);
+	return k ? bpf_map_lookup_elem(&gthreads, k) : NULL;
+}
+
+/* ---- Socket syscalls: fd of a TLS call, start of a tracepoint-timed send/recv ---- */
+
+static __always_inline int is_sock_io(long nr)
+{
+	switch (nr) {
+	case 0:   /* read */
+	case 1:   /* write */
+	case 19:  /* readv */
+	case 20:  /* writev */
+	case 44:  /* sendto */
+	case 45:  /* recvfrom */
+	case 46:  /* sendmsg */
+	case 47:  /* recvmsg */
+	case 299: /* recvmmsg */
+	case 307: /* sendmmsg */
+		return 1;
+	}
+	return 0;
+}
+
+SEC("raw_tp/sys_enter")
+int sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	long nr = (long)ctx->args[1];
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	struct ls_sys_call sc = {};
+	struct ls_thread *t;
+	struct ls_call *cl;
+
+	if (!is_sock_io(nr) || !target_slot(id >> 32))
+		return 0;
+	sc.ts = bpf_ktime_get_ns();
+	sc.fd = (__s32)PT_REGS_PARM1_CORE_SYSCALL(regs);
+	sc.nr = (__u32)nr;
+	bpf_map_update_elem(&sys_calls, &tid, &sc, BPF_ANY);
+	t = cur_thread(tid);
+	if (!t)
+		return 0;
+	cl = top(t);
+	if (cl && cl->fd < 0)
+		cl->fd = sc.fd;
+	return 0;
+}
+
+
+struct ls_fin_ctx {
+	struct ls_thread *t;
+	__u64 dur, now;
+	__u32 tid, pid;
+};
+
+/* A response written to a memory BIO reached the kernel: its send is its net_out, and it ends here. */
+static long fin_one(__u32 i, void *ctx)
+{
+	struct ls_fin_ctx *f = ctx;
+	struct ls_req_key k = {};
+	struct ls_conn_key ck = {};
+	struct ls_conn *c;
+	struct ls_req *r;
+
+	if (i >= f->t->nfin || i >= FIN_MAX)
+		return 1;
+	barrier_var(i);
+	if (i >= FIN_MAX)
+		return 1;
+	k.conn = f->t->fin[i].conn;
+	k.stream = f->t->fin[i].stream;
+	k.pid = f->pid;
+	r = bpf_map_lookup_elem(&reqs, &k);
+	if (!r)
+		return 0;
+	ck.conn = k.conn;
+	ck.pid = k.pid;
+	c = bpf_map_lookup_elem(&conns, &ck);
+	r->ph[LS_PH_NET_OUT] += f->dur;
+	finish_request(&k, r, f->now, f->tid, c ? c->flags : 0);
+	return 0;
+}
+
+static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	__u64 now = bpf_ktime_get_ns(), dur = now - t0;
+	struct ls_sys_call *sc;
+	struct ls_thread *t;
+	struct ls_event *e;
+	__u64 arrival = 0;
+	__s32 fd = -1;
+
+	sc = bpf_map_lookup_elem(&sys_calls, &tid);
+	if (sc && sc->ts <= t0)
+		fd = sc->fd;
+	account(probe, ret > 0, ret > 0 ? (__u64)ret : 0, dur);
+	if (probe == LS_PROBE_NET_RECV && ret > 0)
+		arrival = rx_arrival(sk);
+	/* Kernel time inside a library call is that call's network phase, not its own. */
+	t = cur_thread(tid);
+	if (t) {
+		struct ls_call *cl = top(t);
+		__u32 k = cl ? LS_COOKIE_KIND(cl->cookie) : 0;
+
+		if (cl && cl->start <= t0) {
+			cl->net_ns += dur;
+			cl->child_ns += dur;
+			if (arrival > cl->arrival)
+				cl->arrival = arrival;
+		}
+		/* Outside a TLS call: the kernel side of TLS over memory BIOs, matched by thread and time. */
+		if (k != LS_KIND_TLS_READ && k != LS_KIND_TLS_WRITE && k != LS_KIND_TLS_HANDSHAKE && ret > 0) {
+			if (probe == LS_PROBE_NET_RECV) {
+				if (!t->pend_net_in)
+					t->pend_net_in_start = t0;
+				t->pend_net_in += dur;
+			} else if (t->nfin && emit_requests) {
+				struct ls_fin_ctx f = { .t = t, .dur = dur, .now = now, .tid = tid, .pid = id >> 32 };
+
+				bpf_loop(FIN_MAX, fin_one, &f, 0);
+				t->nfin = 0;
+			}
+		}
+	}
+	if (ret <= 0)
+		return;
+	e = reserve_event();
+	if (!e)
+		return;
+	e->type = LS_REC_NET;
+	e->probe = probe;
+	e->pid = id >> 32;
+	e->tid = tid;
+	e->fd = fd;
+	e->ts_ns = now;
+	e->dur_ns = dur;
+	e->conn = sk;
+	e->ret = ret;
+	e->bytes = (__u64)ret;
+	e->flags = fd >= 0 ? LS_F_FD_KNOWN : 0;
+	bpf_ringbuf_submit(e, rb_flags());
+}
+
+/* ---- Variant 3: tracepoints. Start = the socket syscall's entry. ---------- */
+
+static __always_inline int tp_sock(__u32 probe, struct sock *sk, int ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct ls_sys_call *sc;
+
+	if (!target_slot(id >> 32))
+		return 0;
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	sc = bpf_map_lookup_elem(&sys_calls, &tid);
+	if (!sc)
+		return 0;
+	net_done(probe, (__u64)sk, sc->ts, ret);
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(tp_send, struct sock *sk, int ret, int flags)
+{
+	return tp_sock(LS_PROBE_NET_SEND, sk, ret);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(tp_recv, struct sock *sk, int ret, int flags)
+{
+	/* MSG_PEEK leaves the data queued: not a receive. */
+	if (flags & 2)
+		return 0;
+	return tp_sock(LS_PROBE_NET_RECV, sk, ret);
+}
+
+/* ---- Variants 1 and 2: fentry/fexit and kprobe/kretprobe on tcp_*msg ------ */
+
+static __always_inline int net_enter(struct sock *sk)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct ls_net_call nc;
+
+	if (!target_slot(id >> 32))
+		return 0;
+	nc.ts = bpf_ktime_get_ns();
+	nc.sk = (__u64)sk;
+	bpf_map_update_elem(&net_calls, &tid, &nc, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int net_exit(__u32 probe, long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ls_net_call *nc = bpf_map_lookup_elem(&net_calls, &tid);
+	struct ls_net_call copy;
+
+	if (!nc)
+		return 0;
+	copy = *nc;
+	bpf_map_delete_elem(&net_calls, &tid);
+	net_done(probe, copy.sk, copy.ts, ret);
+	return 0;
+}
+
+SEC("kprobe/tcp_sendmsg")
+int BPF_KPROBE(kp_send, struct sock *sk)
+{
+	return net_enter(sk);
+}
+
+SEC("kretprobe/tcp_sendmsg")
+int BPF_KRETPROBE(kr_send, int ret)
+{
+	return net_exit(LS_PROBE_NET_SEND, ret);
+}
+
+SEC("kprobe/tcp_recvmsg")
+int BPF_KPROBE(kp_recv, struct sock *sk)
+{
+	return net_enter(sk);
+}
+
+SEC("kretprobe/tcp_recvmsg")
+int BPF_KRETPROBE(kr_recv, int ret)
+{
+	return net_exit(LS_PROBE_NET_RECV, ret);
+}
+
+SEC("fentry/tcp_sendmsg")
+int BPF_PROG(fe_send, struct sock *sk)
+{
+	return net_enter(sk);
+}
+
+SEC("fexit/tcp_sendmsg")
+int fx_send(void *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	return net_exit(LS_PROBE_NET_SEND, (int)ret);
+}
+
+SEC("fentry/tcp_recvmsg")
+int BPF_PROG(fe_recv, struct sock *sk)
+{
+	return net_enter(sk);
+}
+
+SEC("fexit/tcp_recvmsg")
+int fx_recv(void *ctx)
+{
+	__u64 ret = 0;
+
+	bpf_get_func_ret(ctx, &ret);
+	return net_exit(LS_PROBE_NET_RECV, (int)ret);
+}

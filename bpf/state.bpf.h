@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Maps and per-thread state shared by every program, and small helpers.
+ * Part of bpf/latscope.bpf.c (one object, one skeleton): included from there, in order.
+ */
+
+/* ---- Maps ------------------------------------------------------------------- */
+
+/* Processes under observation: tgid -> slot (0 .. LS_MAX_TARGETS-1). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LS_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, __u32);
+} targets SEC(".maps");
+
+/* One probed library call in flight on a thread. */
+struct ls_call {
+	__u64 start;
+	__u64 child_ns;  /* time in nested probed calls of another kind, and in the kernel */
+	__u64 net_ns;    /* kernel network time inside this call */
+	__u64 obj;       /* SSL * or nghttp2_session * */
+	__u64 buf;
+	__u64 aux;       /* _ex: size_t *done; mem_send: const uint8_t **data */
+	__u64 sp;        /* stack pointer at entry: its return comes back at sp + 8 */
+	__u32 cookie;
+	__s32 fd;
+	__u64 arrival;   /* when the last byte its kernel receives read reached the socket, 0: unknown */
+};
+
+/* Decodes/encodes waiting to be matched with their request, per thread: one epoll round of
+ * 4 connections x 10 streams must fit. A power of two. */
+#define FIFO 64
+
+struct ls_pending {
+	__u64 conn;
+	__u32 stream;
+	__u32 _pad;
+};
+
+#define FIN_MAX 8 /* responses written to a memory BIO, waiting for the thread's kernel send */
+
+struct ls_thread {
+	__u32 depth;
+	__u8 slow_seen;  /* the threshold crossing of req_start's request was captured */
+	__u8 _pad0[3];
+	__u64 last_conn; /* the TLS connection this thread touched last */
+	__u64 req_start; /* start of the request this thread last began reading, 0 when it finished */
+	/*
+	 * Requests completed by this thread's reads, in order: each outermost
+	 * decode belongs to the oldest. Encodes, in order: each response that
+	 * starts on this thread takes the oldest.
+	 */
+	__u32 dq_head, dq_tail, eq_head, eq_tail;
+	struct ls_pending dq[FIFO];
+	__u64 eq[FIFO];
+	/*
+	 * TLS over memory BIOs (gRPC C++): the kernel receive comes before the TLS read
+	 * that decrypts it, and the send after the TLS write, on the same thread.
+	 * Receive time outside any TLS call waits here for the thread's next TLS read;
+	 * responses complete in plaintext wait in fin for the thread's next send.
+	 */
+	__u64 pend_net_in, pend_net_in_start;
+	/*
+	 * A memory-BIO server (gRPC C++) decodes a request and encodes its replies (a
+	 * server stream has several) on one handler thread: once the call's response
+	 * started (claim_pair), the thread's further encodes go to that request while
+	 * it runs.
+	 */
+	__u64 cur_conn;
+	__u32 cur_stream;
+	__u32 nfin;
+	__u32 pair_seq; /* memory BIOs: this thread's call in proto_pairs (0: none) */
+	__u32 _pad1;
+	struct ls_pending fin[FIN_MAX];
+	struct ls_call c[STACK_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct ls_thread);
+} threads SEC(".maps");
+
+/*
+ * Memory-BIO servers (gRPC C++): the thread that decodes a request is the
+ * thread that takes its call, not the one that read it, and nothing names the
+ * request there. A handler thread's decode and encode wait here, as one call,
+ * until a response starts: written by that same thread (the call's write runs
+ * inline in its grpc_call_start_batch), the response is that call's; written
+ * by another thread (a busy transport hands the write to the thread holding
+ * it), it is the oldest call encoded and not yet claimed. Per target slot.
+ */
+#define PAIRS 64
+
+struct ls_pair {
+	__u64 dec, enc;
+	__u32 tid, seq;
+	__u8 claimed, ready;
+	__u8 _pad[6];
+};
+
+struct ls_pairs {
+	__u32 tail;         /* seq of the newest call */
+	__u32 rhead, rtail; /* ready: calls in the order their encode ended */
+	__u32 bio;          /* the target serves memory-BIO connections */
+	struct ls_pair p[PAIRS];
+	__u32 ready[PAIRS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LS_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct ls_pairs);
+} proto_pairs SEC(".maps");
+
+struct ls_conn_key {
+	__u64 conn;
+	__u32 pid;
+	__u32 _pad;
+};
+
+struct ls_conn {
+	struct ls_h2dir in, out;
+	__u64 pend_h2_out;          /* HTTP/2 output time not yet handed to a write */
+	__u32 pend_in[PEND_MAX];    /* streams read but not yet through HTTP/2 processing */
+	__u32 npend_in;
+	__u32 flags;                /* LS_RQ_JOINED */
+	__u8 is_h2;                 /* HTTP/2 framing recognised */
+	__u8 _pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ls_conn_key);
+	__type(value, struct ls_conn);
+} conns SEC(".maps");
+
+/* nghttp2_session * -> the TLS connection it runs on (learnt on its thread). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} sessions SEC(".maps");
+
+struct ls_req_key {
+	__u64 conn;
+	__u32 pid;
+	__u32 stream;
+};
+
+struct ls_req {
+	__u64 start;
+	__u64 ph[LS_PHASE_COUNT];
+	__u64 bytes_in, bytes_out;
+	__u16 shared;
+	__u16 flags;
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ls_req_key);
+	__type(value, struct ls_req);
+} reqs SEC(".maps");
+
+/* SSL * -> socket fd learnt from a syscall made inside one of its calls. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __s32);
+} ssl_fds SEC(".maps");
+
+/* SSL * -> time of the first handshake call. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u64);
+} hs_start SEC(".maps");
+
+/* The socket syscall a thread is in. */
+struct ls_sys_call {
+	__u64 ts;
+	__s32 fd;
+	__u32 nr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct ls_sys_call);
+} sys_calls SEC(".maps");
+
+/* A kernel tcp_sendmsg/tcp_recvmsg in flight (kprobe/fentry variants). */
+struct ls_net_call {
+	__u64 ts;
+	__u64 sk;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct ls_net_call);
+} net_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LS_PROBE_MAX);
+	__type(key, __u32);
+	__type(value, struct ls_stats);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LS_MAX_TARGETS * LS_PH_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ls_phase_stats);
+} phase_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LS_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* Scratch space for variable-length records (too large for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ls_headers);
+} hd_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);
+} events SEC(".maps");
+
+/* Zeroed templates for new map entries (too large to build on the stack). */
+static struct ls_thread zero_thread;
+static struct ls_conn zero_conn;
+static struct ls_req zero_req;
+
+/* ---- Small helpers ------------------------------------------------------------ */
+
+static __always_inline __u32 *target_slot(__u32 tgid)
+{
+	return bpf_map_lookup_elem(&targets, &tgid);
+}
+
+static __always_inline struct ls_pairs *pairs_of(__u32 pid)
+{
+	__u32 *slot = target_slot(pid);
+	__u32 key = slot ? *slot : 0;
+
+	return slot ? bpf_map_lookup_elem(&proto_pairs, &key) : NULL;
+}
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &which);
+
+	if (c)
+		*c += 1;
+}
+
+static __always_inline void hist_add(__u64 *hist, __u64 v)
+{
+	__u64 b = ls_hist_bucket(v);
+
+	/* One register for the check and the index, or the verifier loses the bound. */
+	barrier_var(b);
+	if (b >= LS_HIST_BUCKETS)
+		b = LS_HIST_BUCKETS - 1;
+	hist[b]++;
+}
+
+static __always_inline void account(__u32 probe, int ok, __u64 bytes, __u64 dur)
+{
+	struct ls_stats *st = bpf_map_lookup_elem(&stats, &probe);
+
+	if (!st)
+		return;
+	st->calls++;
+	if (!ok) {
+		st->fail++;
+		return;
+	}
+	st->ok++;
+	st->bytes += bytes;
+	st->dur_sum_ns += dur;
+	if (dur > st->dur_max_ns)
+		st->dur_max_ns = dur;
+	hist_add(st->hist, dur);
+}
+
+/*
+ * Records are published without a wake-up; the consumer polls on a timer.
+ * Only a buffer filling up forces one, so a burst is not lost to latency.
+ */
+static __always_inline __u64 rb_flags(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= rb_wakeup_bytes) {
+		count(LS_CNT_RB_WAKEUPS);
+		return BPF_RB_FORCE_WAKEUP;
+	}
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline struct ls_event *reserve_event(void)
+{
+	struct ls_event *e;
+
+	if (!emit_calls)
+		return NULL;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(LS_CNT_RB_DROPS);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	return e;
+}
+
+static __always_inline struct ls_call *top(struct ls_thread *t)
+{
+	__u32 i = t->depth - 1;
+
+	barrier_var(i);
+	if (i >= STACK_MAX)
+		return NULL;
+	return &t->c[i];
+}
+
+
+/* ---- grpc-go: which request a handler goroutine serves ------------------------------ */
+
+struct ls_gkey {
+	__u32 pid;
+	__u32 _pad;
+	__u64 g;   /* the goroutine (R14 in Go's register ABI), or another Go pointer */
+};
+
+/* Struct offsets of each traced Go binary (per pid), set by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LS_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct ls_go_offsets);
+} go_offs SEC(".maps");
+
+/* grpc-go *http2Server -> the TLS connection its reader goroutine reads (learnt at operateHeaders). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ls_gkey);
+	__type(value, __u64);
+} go_transports SEC(".maps");
+
+/* A handler goroutine -> the request (connection, stream) whose transport stream it serves. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct ls_gkey);
+	__type(value, struct ls_req_key);
+} go_serving SEC(".maps");
+
+
+/* ---- Go: per-goroutine call stacks, entry after the stack check, uprobes on RETs ---- */
+
+/* Goroutines move between threads: their calls are kept per goroutine. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct ls_gkey);
+	__type(value, struct ls_thread);
+} gthreads SEC(".maps");
+
+/* The goroutine a thread last entered a probed Go function with: kernel time on the thread is its. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct ls_gkey);
+} gcur SEC(".maps");
+
+
+/* What a TLS return hands to the HTTP/2 walk program (per CPU, read right after the tail call). */
+struct ls_handoff {
+	__u64 g;      /* goroutine for Go calls, 0 for threads */
+	__u32 pid, tid;
+	__u32 d;      /* the returned call's frame index */
+	__u32 out;
+	__u64 bytes, self, now;
+	__u32 bio;    /* no socket fd known for the SSL object: a memory BIO */
+	__u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ls_handoff);
+} handoff SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tails SEC(".maps");
