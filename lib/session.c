@@ -1,4 +1,6 @@
 #include "session.h"
+#include "bpfconf.h"
+#include "uprobe_multi.h"
 #include "ustacks.h"
 #include "util.h"
 
@@ -333,7 +335,6 @@ static void report(struct ls_session *s, enum ls_khook h, const char *fmt, ...)
  * uprobes. Debian 12's libbpf predates them: the links are made with the
  * bpf() syscall directly.
  */
-#define LS_BPF_TRACE_UPROBE_MULTI 48 /* enum bpf_attach_type, Linux 6.6 uapi */
 #define GO_PROGS 5
 
 /*
@@ -348,47 +349,6 @@ static struct bpf_program *go_prog(struct latscope_bpf *skel, int i)
 					    skel->progs.go_ret_lib, skel->progs.go_enter };
 
 	return p[i];
-}
-
-static int kernel_has_uprobe_multi(const char *btf_path)
-{
-	struct btf *btf = btf__parse(btf_path, NULL);
-	int has;
-
-	if (!btf)
-		return 0;
-	has = btf__find_by_name_kind(btf, "bpf_uprobe_multi_link", BTF_KIND_STRUCT) >= 0;
-	btf__free(btf);
-	return has;
-}
-
-static int uprobe_multi_link(int prog_fd, pid_t pid, const char *path, const uint64_t *offs, const uint64_t *cookies,
-			     uint32_t n, int retprobe)
-{
-	/*
-	 * union bpf_attr's link_create: prog_fd, target_fd, attach_type, flags,
-	 * then uprobe_multi at 16: path, offsets, ref_ctr_offsets, cookies, cnt,
-	 * flags (BPF_F_UPROBE_MULTI_RETURN = 1), pid.
-	 */
-	unsigned char attr[64] = { 0 };
-	uint32_t u32 = (uint32_t)prog_fd;
-	uint64_t u64;
-
-	memcpy(attr + 0, &u32, 4);
-	u32 = LS_BPF_TRACE_UPROBE_MULTI;
-	memcpy(attr + 8, &u32, 4);
-	u64 = (uintptr_t)path;
-	memcpy(attr + 16, &u64, 8);
-	u64 = (uintptr_t)offs;
-	memcpy(attr + 24, &u64, 8);
-	u64 = (uintptr_t)cookies;
-	memcpy(attr + 40, &u64, 8);
-	memcpy(attr + 48, &n, 4);
-	u32 = retprobe ? 1 : 0;
-	memcpy(attr + 52, &u32, 4);
-	u32 = (uint32_t)pid;
-	memcpy(attr + 56, &u32, 4);
-	return (int)syscall(__NR_bpf, BPF_LINK_CREATE, attr, sizeof(attr));
 }
 
 /* Every Go uprobe of one program: one uprobe_multi link per traced binary. 0, or -errno with s->err set. */
@@ -463,7 +423,7 @@ static int attach_go_multi(struct ls_session *s, int which)
 			ret = ls_err(s->err, E2BIG, "too many traced Go binaries");
 			goto cleanup;
 		}
-		fd = uprobe_multi_link(bpf_program__fd(prog), f->pid, f->open_path, offs, cookies, n, 0);
+		fd = ls_uprobe_multi_link(bpf_program__fd(prog), f->pid, f->open_path, offs, cookies, n, 0);
 		if (fd < 0) {
 			ret = errno;
 			if (!ls_proc_alive(f->pid))
@@ -505,18 +465,21 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		return ret;
 	}
 	/* 2. configure: read-only data, and only this variant's kernel programs */
-	s->skel->rodata->emit_calls = s->records ? 1 : 0;
-	s->skel->rodata->emit_requests = s->requests ? 1 : 0;
-	s->skel->data->threshold_ns = s->threshold_ns;
-	s->skel->rodata->offcpu_all_threads = s->offcpu_inflight_only ? 0 : 1;
-	s->skel->rodata->track_thread_req = s->sample_hz || s->offcpu;
-	s->skel->rodata->track_proto = 0;
-	s->skel->rodata->ustack_size = s->ustack_size;
-	/* One stack-copy slot per CPU in DWARF mode; a single unused one otherwise. */
-	bpf_map__set_max_entries(s->skel->maps.ustack_buf, s->ustack_size ? (__u32)libbpf_num_possible_cpus() : 1);
-	for (size_t i = 0; i < s->nsites; i++)
-		if (s->sites[i].found && (s->sites[i].entry->kind == LS_KIND_DECODE || s->sites[i].entry->kind == LS_KIND_ENCODE))
-			s->skel->rodata->track_proto = 1;
+	{
+		struct ls_bpf_config bc = {
+			.emit_calls = s->records, .emit_requests = s->requests,
+			.track_thread_req = s->sample_hz || s->offcpu, .offcpu_all_threads = !s->offcpu_inflight_only,
+			.ustack_size = s->ustack_size, .threshold_ns = s->threshold_ns,
+		};
+
+		for (size_t i = 0; i < s->nsites; i++)
+			if (s->sites[i].found &&
+			    (s->sites[i].entry->kind == LS_KIND_DECODE || s->sites[i].entry->kind == LS_KIND_ENCODE))
+				bc.track_proto = 1;
+		s->uprobe_multi = !trial && s->attach_uprobes && ls_kernel_has_uprobe_multi(s->btf_path);
+		bc.uprobe_multi = s->uprobe_multi;
+		ls_bpf_configure(s->skel, &bc);
+	}
 	/*
 	 * A trial loads only the kernel hook's own programs: whether a variant
 	 * attaches is known without verifying the large library-call programs
@@ -546,18 +509,6 @@ static int try_variant(struct ls_session *s, enum ls_khook h, int trial)
 		bpf_program__set_autoload(s->skel->progs.go_ret_lib, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_grpc_enter, go && s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.go_grpc_ret, go && s->attach_uprobes);
-		s->uprobe_multi = s->attach_uprobes && kernel_has_uprobe_multi(s->btf_path);
-		if (s->uprobe_multi) {
-			struct bpf_program *c_progs[] = { s->skel->progs.probe_enter, s->skel->progs.probe_exit,
-							  s->skel->progs.probe_exit_lib, s->skel->progs.cs_enter,
-							  s->skel->progs.cs_exit, s->skel->progs.cs_exit_lib,
-							  s->skel->progs.tls_walk };
-
-			for (int i = 0; i < GO_PROGS; i++)
-				bpf_program__set_expected_attach_type(go_prog(s->skel, i), LS_BPF_TRACE_UPROBE_MULTI);
-			for (size_t i = 0; i < sizeof(c_progs) / sizeof(c_progs[0]); i++)
-				bpf_program__set_expected_attach_type(c_progs[i], LS_BPF_TRACE_UPROBE_MULTI);
-		}
 		bpf_program__set_autoload(s->skel->progs.probe_enter, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit, s->attach_uprobes);
 		bpf_program__set_autoload(s->skel->progs.probe_exit_lib, s->attach_uprobes);
@@ -769,7 +720,7 @@ static int flush_pending(struct ls_session *s)
 				ret = ls_err(s->err, E2BIG, "too many traced objects");
 				break;
 			}
-			fd = uprobe_multi_link(bpf_program__fd(f->prog), f->pid, f->open_path, offs, cookies, n, f->retprobe);
+			fd = ls_uprobe_multi_link(bpf_program__fd(f->prog), f->pid, f->open_path, offs, cookies, n, f->retprobe);
 			if (fd < 0) {
 				ret = errno;
 				if (!ls_proc_alive(f->pid))
