@@ -1,18 +1,27 @@
 /* latscope probes: what would be attached to a process, and what is missing and why. */
 #include "cli.h"
 #include "procmaps.h"
+#include "verifier.h"
 
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage_text[] =
 	"usage: latscope probes -p PID [-p PID...] [--json] [--kernel-hook auto|fentry|kprobe|tracepoint]\n"
 	"                       [--placement auto|entry|callsite] [--phases tls,h2,proto,net] [-v]\n"
+	"       latscope probes --verifier [--json] [--btf FILE]\n"
 	"\n"
 	"Lists every catalog probe for each process: the object and file offset it\n"
 	"resolves to, or why it is missing; and the kernel hook latscope would use\n"
 	"for tcp_sendmsg/tcp_recvmsg, with the result of each variant it tried.\n"
 	"Nothing is attached to the process.\n"
+	"\n"
+	"With --verifier (no -p): loads every BPF program latscope has, alone, in each\n"
+	"configuration that changes its code, and prints what the kernel's verifier\n"
+	"made of it: instructions, processed instructions, states, time, and the share\n"
+	"of the kernel's limit. Exit status 1 when a program is rejected or over\n"
+	"latscope's budget (200,000 processed instructions, 8 states per instruction).\n"
 	"\n"
 	"  -p, --pid PID        target process (repeatable)\n"
 	"      --json           one JSON object per process\n"
@@ -176,9 +185,77 @@ static void print_plain(struct ls_session *s, pid_t pid, int net)
 		       net ? khook_target(ls_session_khook(s), send) : "not attached: phase net not requested (--phases)");
 }
 
+/* One row per program and configuration; returns how many were rejected or over the budget. */
+static int print_verifier(const struct ls_verifier_prog *v, size_t n, int json)
+{
+	int bad = 0;
+
+	if (json)
+		printf("{\"type\":\"verifier\",\"limit\":%u,\"budget_insns\":%u,\"budget_states_per_insn\":%u,\"programs\":[",
+		       LS_VERIFIER_LIMIT, LS_VERIFIER_BUDGET_INSNS, LS_VERIFIER_BUDGET_STATES);
+	else
+		printf("%-16s %-8s %-8s %7s %10s %6s %7s %7s %9s %6s  %s\n", "PROGRAM", "CONFIG", "FEATURE", "INSNS",
+		       "PROCESSED", "STATES", "PEAK", "TOTAL", "TIME(us)", "LIMIT", "VERDICT");
+	for (size_t i = 0; i < n; i++) {
+		const struct ls_verifier_prog *p = &v[i];
+		int ok = ls_verifier_within_budget(p);
+		const char *verdict = !p->verified ? "not loadable here" : !p->loaded ? "rejected" : ok ? "ok" : "over budget";
+
+		/* A program type this kernel refuses before verifying (fentry without trampolines) is not a failure. */
+		if (p->verified && !ok)
+			bad++;
+		if (json) {
+			printf("%s{\"name\":\"%s\",\"config\":\"%s\",\"section\":", i ? "," : "", p->name, p->config);
+			cli_json_str(stdout, p->section);
+			printf(",\"feature\":\"%s\",\"insns\":%u,\"processed_insns\":%u,\"max_states_per_insn\":%u,"
+			       "\"total_states\":%u,\"peak_states\":%u,\"verification_us\":%llu,\"limit_share\":%.4f,"
+			       "\"verified\":%s,\"loaded\":%s,\"within_budget\":%s",
+			       p->feature, p->insns, p->processed, p->max_states, p->total_states, p->peak_states,
+			       (unsigned long long)p->verify_us, (double)p->processed / LS_VERIFIER_LIMIT,
+			       p->verified ? "true" : "false", p->loaded ? "true" : "false", ok ? "true" : "false");
+			if (!p->loaded) {
+				printf(",\"reason\":");
+				cli_json_str(stdout, p->reason);
+			}
+			printf("}");
+		} else {
+			printf("%-16s %-8s %-8s %7u %10u %6u %7u %7u %9llu %5.1f%%  %s", p->name, p->config, p->feature, p->insns,
+			       p->processed, p->max_states, p->peak_states, p->total_states, (unsigned long long)p->verify_us,
+			       100.0 * p->processed / LS_VERIFIER_LIMIT, verdict);
+			if (!p->loaded)
+				printf(": %s", p->reason);
+			printf("\n");
+		}
+	}
+	if (json)
+		printf("],\"failed\":%d}\n", bad);
+	return bad;
+}
+
+static int run_verifier(const struct cli_common *c)
+{
+	struct ls_verifier_prog *v = NULL;
+	char err[LS_ERR_LEN];
+	size_t n = 0;
+	int bad;
+
+	if (ls_verifier_run(c->btf_path, &v, &n, err)) {
+		cli_error("%s", err);
+		return EXIT_RUNTIME;
+	}
+	bad = print_verifier(v, n, c->json);
+	free(v);
+	if (bad)
+		cli_error("%d program%s rejected or over the verifier budget", bad, bad == 1 ? "" : "s");
+	return bad ? EXIT_RUNTIME : EXIT_OK;
+}
+
+#define OPT_VERIFIER 2000
+
 int cmd_probes(int argc, char **argv)
 {
-	static const struct option longopts[] = { CLI_COMMON_LONG, { 0 } };
+	static const struct option longopts[] = { CLI_COMMON_LONG, { "verifier", no_argument, NULL, OPT_VERIFIER }, { 0 } };
+	int verifier = 0;
 	struct cli_common c = { 0 };
 	struct ls_session_opts so = { .sz = sizeof(so) };
 	struct ls_session *s = NULL;
@@ -189,6 +266,10 @@ int cmd_probes(int argc, char **argv)
 
 		if (r == 1)
 			continue;
+		if (opt == OPT_VERIFIER) {
+			verifier = 1;
+			continue;
+		}
 		if (opt == 'h') {
 			fputs(usage_text, stdout);
 			return EXIT_OK;
@@ -196,6 +277,14 @@ int cmd_probes(int argc, char **argv)
 		if (r == 0)
 			fputs(usage_text, stderr);
 		return EXIT_USAGE;
+	}
+	if (verifier) {
+		if (c.npids || optind < argc) {
+			cli_error("--verifier takes no process (it loads no probe into one)");
+			fputs(usage_text, stderr);
+			return EXIT_USAGE;
+		}
+		return run_verifier(&c);
 	}
 	if (cli_need_pids(&c, argc, argv, "probes", usage_text))
 		return EXIT_USAGE;
