@@ -229,7 +229,7 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 	}
 	if (probe >= LS_PROBE_MAX)
 		return 0;
-	account(probe, ok, bytes, total);
+	ls_account(probe, ok, bytes, total);
 
 	if (tls) {
 		fd = cl->fd;
@@ -395,7 +395,6 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 		return 0;
 	}
 	if (kind == LS_KIND_H2_IN) {
-		struct ls_scratch *sc = scratch();
 		__u64 *known = bpf_map_lookup_elem(&sessions, &cl->obj);
 		/* HTTP/2 input follows the TLS read on its thread: that read names the connection. */
 		__u64 conn_id = t->last_conn ? t->last_conn : known ? *known : 0;
@@ -406,16 +405,8 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 		if (!known || *known != conn_id)
 			bpf_map_update_elem(&sessions, &cl->obj, &conn_id, BPF_ANY);
 		c = get_conn(pid, conn_id);
-		if (!c || !c->npend_in || !sc)
-			return 0;
-		struct ls_loop L = { .w = &sc->w, .a = &sc->a, .c = c, .d = &c->in, .t = t };
-
-		sc->w.conn = conn_id;
-		sc->w.pid = pid;
-		sc->a.self_ns = self;
-		sc->a.now = now;
-		bpf_loop(PEND_MAX, h2in_one, &L, 0);
-		c->npend_in = 0;
+		if (c && c->npend_in)
+			ls_h2_in_return(c, pid, conn_id, self, now);
 	} else if (kind == LS_KIND_H2_OUT) {
 		__u64 *known = bpf_map_lookup_elem(&sessions, &cl->obj);
 		__u64 conn_id = known ? *known : t->last_conn;

@@ -138,7 +138,7 @@ int go_grpc_enter(struct pt_regs *ctx)
 		return 0;
 	/* Handlers are counted at their RETs: an entry fires again when morestack restarts the function. */
 	if (probe < LS_PROBE_MAX && LS_COOKIE_KIND(cookie) == LS_KIND_GO_HEADERS)
-		account(probe, 1, 0, 0);
+		ls_account(probe, 1, 0, 0);
 	if (!emit_requests)
 		return 0;
 	if (LS_COOKIE_CONV(cookie) == LS_ARG_GO_HEADERS)
@@ -170,7 +170,7 @@ int go_grpc_ret(struct pt_regs *ctx)
 	if (!target_slot(key.pid))
 		return 0;
 	if (probe < LS_PROBE_MAX)
-		account(probe, 1, 0, 0);
+		ls_account(probe, 1, 0, 0);
 	bpf_map_delete_elem(&go_serving, &key);
 	return 0;
 }

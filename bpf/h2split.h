@@ -8,13 +8,17 @@
  * HEADERS and CONTINUATION frames with their padding and priority fields removed.
  * The events do not depend on where the bytes were cut.
  *
- * One source for the BPF program (bytes read with bpf_probe_read_user, frames
- * walked with bpf_loop) and for user space (unit test, fuzzing): the includer
- * defines, before including,
- *   H2S_CTX      the type the walk works on (in BPF a stack struct: bpf_loop's context)
+ * One source for the BPF program (bytes read with bpf_probe_read_user) and for
+ * user space (unit test, fuzzing): the includer defines, before including,
+ *   H2S_CTX      the type the walk works on
  *   H2S_BUF(L)   the current buffer (const __u8 *), H2S_LEN(L) its length (__u32),
  *   H2S_OFF(L)   the walk position in it (a __u32 lvalue),
  *   H2S_DIR(L)   the direction's state (struct ls_h2dir *)
+ *   H2S_FRAME(L, d, h, off) optionally, how to call h2s_frame() (BPF: through a
+ *                global function, so its body is verified once)
+ *   H2S_FRAMES(L) optionally, how to run h2s_step() until it returns non-zero,
+ *                at most H2S_FRAMES_MAX times (default: a plain loop; the BPF
+ *                program runs it with bpf_loop over a function verified once)
  * and defines the h2s_on_* event handlers declared below. Included without
  * H2S_CTX, it gives only the types (for the includer's own structs); included
  * again with it, the walk.
@@ -38,7 +42,6 @@
 
 #ifdef __bpf__
 #define h2s_read(dst, n, src) bpf_probe_read_user(dst, n, src)
-#define h2s_loop(n, fn, ctx) bpf_loop(n, fn, ctx, 0)
 #else
 #include <string.h>
 #ifndef __always_inline
@@ -53,15 +56,6 @@ static inline long h2s_read(void *dst, __u32 n, const void *src)
 	return 0;
 }
 
-static inline long h2s_loop(__u32 n, long (*fn)(__u32, void *), void *ctx)
-{
-	__u32 i;
-
-	for (i = 0; i < n; i++)
-		if (fn(i, ctx))
-			return i + 1;
-	return n;
-}
 #endif
 
 /* Following the framing of one direction of a connection, across its buffers. */
@@ -96,6 +90,18 @@ struct h2s_frame {
 #if defined(H2S_CTX) && !defined(LATSCOPE_H2SPLIT_WALK)
 #define LATSCOPE_H2SPLIT_WALK
 
+#ifndef H2S_FRAME
+#define H2S_FRAME(L, d, h, pay_off) h2s_frame(L, d, h, pay_off)
+#endif
+#ifndef H2S_FRAMES
+#define H2S_FRAMES(L)                                           \
+	do {                                                    \
+		for (__u32 h2s_i_ = 0; h2s_i_ < H2S_FRAMES_MAX; h2s_i_++) \
+			if (h2s_step(L))                        \
+				break;                          \
+	} while (0)
+#endif
+
 /* A frame header: its payload is [pay_off, pay_off + avail) of this buffer (and more later when avail < len). */
 static __always_inline void h2s_on_frame(H2S_CTX *L, const struct h2s_frame *f);
 /* n bytes at the start of this buffer continue the payload of the frame d->cur_*; last: it ends here. */
@@ -109,13 +115,21 @@ static __always_inline void h2s_on_desync(H2S_CTX *L);
 
 static const char h2s_preface[24] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/*
- * Byte k of the preface, from its three little-endian words: arithmetic, not a
- * memory access, so there is no bound for older verifiers to lose.
- */
+/* 1 when a < b, 0 otherwise, for values below 2^63: arithmetic, no branch for the verifier to follow. */
+static __always_inline __u64 h2s_below(__u64 a, __u64 b)
+{
+	return (a - b) >> 63;
+}
+
+/* The preface as three little-endian words: what the walk compares with. */
+#define H2S_PREFACE_W0 0x5448202a20495250ULL
+#define H2S_PREFACE_W1 0x0a0d302e322f5054ULL
+#define H2S_PREFACE_W2 0x0a0d0a0d4d530a0dULL
+
+/* Byte k of the preface, from its words (the unit test checks them against the text). */
 static __always_inline __u8 h2s_preface_byte(__u32 k)
 {
-	__u64 w = k < 8 ? 0x5448202a20495250ULL : k < 16 ? 0x0a0d302e322f5054ULL : 0x0a0d0a0d4d530a0dULL;
+	__u64 w = k < 8 ? H2S_PREFACE_W0 : k < 16 ? H2S_PREFACE_W1 : H2S_PREFACE_W2;
 
 	return (__u8)(w >> ((k & 7) * 8));
 }
@@ -206,14 +220,13 @@ static __always_inline int h2s_frame(H2S_CTX *L, struct ls_h2dir *d, const __u8 
 	return 0;
 }
 
-static long h2s_walk_one(__u32 i, void *ctx)
+/* The next frame of the buffer: 0 to go on, non-zero when the buffer is done. */
+static __always_inline int h2s_step(H2S_CTX *L)
 {
-	H2S_CTX *L = ctx;
 	struct ls_h2dir *d = H2S_DIR(L);
 	__u32 off = H2S_OFF(L), blen = H2S_LEN(L);
 	__u8 h[9];
 
-	(void)i;
 	if (d->desync || off >= blen)
 		return 1;
 	if (blen - off < 9) {
@@ -232,7 +245,7 @@ static long h2s_walk_one(__u32 i, void *ctx)
 	}
 	if (h2s_read(h, 9, H2S_BUF(L) + off))
 		return 1;
-	return h2s_frame(L, d, h, off + 9);
+	return H2S_FRAME(L, d, h, off + 9);
 }
 
 /*
@@ -244,6 +257,9 @@ static __always_inline void h2s_preface_step(H2S_CTX *L, struct ls_h2dir *d)
 {
 	__u32 blen = H2S_LEN(L), have, n, i;
 	__u8 head[24] = {};
+	/* The preface and zeros, indexed by a masked offset: a bounded read, no branch per byte. */
+	__u64 pre[4] = { H2S_PREFACE_W0, H2S_PREFACE_W1, H2S_PREFACE_W2, 0 };
+	__u64 diff = 0;
 	int bad = 0;
 
 	if (!d->started) {
@@ -272,15 +288,9 @@ static __always_inline void h2s_preface_step(H2S_CTX *L, struct ls_h2dir *d)
 #ifdef __bpf__
 #pragma unroll
 #endif
-	for (i = 0; i < 24; i++) {
-		if (i < n) {
-			__u32 k = have + i;
-
-			if (k >= 24 || head[i] != h2s_preface_byte(k))
-				bad = 1;
-		}
-	}
-	if (bad) {
+	for (i = 0; i < 24; i++) /* have + n <= 24: byte i is compared only when i < n */
+		diff |= (__u64)(head[i] ^ ((const __u8 *)pre)[(have + i) & 31]) * h2s_below(i, n);
+	if (bad || diff) {
 		d->pre_wait = 0;
 		d->desync = 1;
 		return;
@@ -333,11 +343,11 @@ static __always_inline void h2s_walk(H2S_CTX *L)
 		} else {
 			__builtin_memcpy(h, d->hdr, 9);
 			d->hdr_have = 0;
-			h2s_frame(L, d, h, off + n);
+			H2S_FRAME(L, d, h, off + n);
 		}
 	}
 	if (!d->desync) {
-		h2s_loop(H2S_FRAMES_MAX, h2s_walk_one, L);
+		H2S_FRAMES(L);
 		if (H2S_OFF(L) < blen && !d->desync && !d->hdr_have)
 			d->desync = 1;
 	}

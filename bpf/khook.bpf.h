@@ -4,6 +4,7 @@
  * Part of bpf/latscope.bpf.c (one object, one skeleton): included from there, in order.
  */
 
+/* The call stack kernel work on this thread belongs to: the thread's, or its current goroutine's. */
 static __always_inline struct ls_thread *cur_thread(__u32 tid)
 {
 	struct ls_thread *t = bpf_map_lookup_elem(&threads, &tid);
@@ -92,7 +93,7 @@ static long fin_one(__u32 i, void *ctx)
 	ck.pid = k.pid;
 	c = bpf_map_lookup_elem(&conns, &ck);
 	r->ph[LS_PH_NET_OUT] += f->dur;
-	finish_request(&k, r, f->now, f->tid, c ? c->flags : 0);
+	ls_finish_request(&k, r, f->now, f->tid, c ? c->flags : 0);
 	return 0;
 }
 
@@ -110,7 +111,7 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 	sc = bpf_map_lookup_elem(&sys_calls, &tid);
 	if (sc && sc->ts <= t0)
 		fd = sc->fd;
-	account(probe, ret > 0, ret > 0 ? (__u64)ret : 0, dur);
+	ls_account(probe, ret > 0, ret > 0 ? (__u64)ret : 0, dur);
 	if (probe == LS_PROBE_NET_RECV && ret > 0)
 		arrival = rx_arrival(sk);
 	/* Kernel time inside a library call is that call's network phase, not its own. */

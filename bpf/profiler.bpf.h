@@ -112,6 +112,7 @@ static __always_inline __u32 copy_ustack(struct ls_ustack_buf *b, __u64 sp, __u6
 {
 	__u64 got = 0;
 
+#pragma unroll
 	for (int i = 0; i < LS_USTACK_MAX / PAGE_SZ + 2; i++) {
 		__u64 chunk = PAGE_SZ - ((sp + got) & (PAGE_SZ - 1)), off = got;
 

@@ -1,56 +1,28 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * Requests: opening, attributing each call's time to the streams it carried, finishing.
+ * Requests: attributing each call's time to the streams it carried, finishing
+ * them, and the HTTP/2 walk program a TLS return tail-calls.
  * Part of bpf/latscope.bpf.c (one object, one skeleton): included from there, in order.
+ * The heavy steps are global functions: each is verified once, not once per
+ * path of the loop that calls it.
  */
 
-/* ---- Requests -------------------------------------------------------------------- */
-
-struct ls_attrib {
-	__u64 self_ns;
-	__u64 net_ns;
-	__u64 h2_ns;
-	__u64 now;
-	__u32 tid;
-	__u32 bio;  /* the TLS call had no socket: kernel time is matched by thread and time */
-};
-
-struct ls_scratch {
-	struct ls_walk w;
-	struct ls_attrib a;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct ls_scratch);
-} walk_scratch SEC(".maps");
-
-static __always_inline struct ls_scratch *scratch(void)
+/* A request's last byte was handed to the kernel: its app time, histograms, record; then it goes. */
+__noinline int ls_finish_request(const struct ls_req_key *kp, struct ls_req *r, __u64 now, __u32 tid, __u32 conn_flags)
 {
-	__u32 zero = 0;
-	struct ls_scratch *sc = bpf_map_lookup_elem(&walk_scratch, &zero);
-
-	if (sc) {
-		__builtin_memset(&sc->a, 0, sizeof(sc->a));
-		sc->w.off = 0;
-		sc->w.nbatch = 0;
-		sc->w.opened = 0;
-		sc->w.finished = 0;
-		sc->w.hd_flags = 0;
-	}
-	return sc;
-}
-
-static __always_inline void finish_request(struct ls_req_key *k, struct ls_req *r, __u64 now, __u32 tid,
-					   __u32 conn_flags)
-{
-	__u32 *slot = target_slot(k->pid);
-	__u64 total = now - r->start, sum = 0;
+	struct ls_req_key k;
 	struct ls_request *rec;
-	__u32 base, i;
+	__u64 total, sum = 0;
+	__u32 *slot, base, i;
 
+	if (!kp || !r)
+		return 0;
+	k = *kp;
+	slot = target_slot(k.pid);
+	total = now - r->start;
+
+	/* Unrolled, like every short loop here: a loop keeps one verifier state per iteration at its head. */
+#pragma unroll
 	for (i = 0; i < LS_PHASE_COUNT; i++)
 		if (i != LS_PH_APP)
 			sum += r->ph[i];
@@ -64,6 +36,7 @@ static __always_inline void finish_request(struct ls_req_key *k, struct ls_req *
 		r->flags |= LS_RQ_SLOW;
 	if (slot) {
 		base = (*slot % LS_MAX_TARGETS) * LS_PH_SLOTS;
+#pragma unroll
 		for (i = 0; i < LS_PH_SLOTS; i++) {
 			__u32 key = base + i;
 			struct ls_phase_stats *ps = bpf_map_lookup_elem(&phase_stats, &key);
@@ -84,12 +57,13 @@ static __always_inline void finish_request(struct ls_req_key *k, struct ls_req *
 		if (rec) {
 			rec->type = LS_REC_REQUEST;
 			rec->flags = (r->flags & ~(LS_RQ_RESP_STARTED | LS_RQ_DEC_QUEUED)) | (conn_flags & LS_RQ_JOINED);
-			rec->pid = k->pid;
+			rec->pid = k.pid;
 			rec->tid = tid;
-			rec->stream = k->stream;
-			rec->conn = k->conn;
+			rec->stream = k.stream;
+			rec->conn = k.conn;
 			rec->start_ns = r->start;
 			rec->total_ns = total;
+#pragma unroll
 			for (i = 0; i < LS_PHASE_COUNT; i++)
 				rec->phase_ns[i] = r->ph[i];
 			rec->bytes_in = r->bytes_in;
@@ -101,7 +75,8 @@ static __always_inline void finish_request(struct ls_req_key *k, struct ls_req *
 			count(LS_CNT_RB_DROPS);
 		}
 	}
-	bpf_map_delete_elem(&reqs, k);
+	bpf_map_delete_elem(&reqs, &k);
+	return 0;
 }
 
 /*
@@ -130,15 +105,15 @@ static long skip_taken(__u32 i, void *ctx)
 	return 0;
 }
 
-static __always_inline void claim_pair(__u32 pid, struct ls_thread *t, struct ls_req *r, const struct ls_req_key *k)
+__noinline int ls_claim_pair(__u32 pid, struct ls_thread *t, struct ls_req *r, const struct ls_req_key *k)
 {
 	struct ls_pairs *pq = pairs_of(pid);
 	struct ls_thread *owner = t;
 	struct ls_pair *p = NULL;
 	struct ls_skip sk;
 
-	if (!pq)
-		return;
+	if (!pq || !r || !k)
+		return 0;
 	/* Several responses in one write: the writer's own comes first (it opened the write). */
 	if (t && t->pair_seq) {
 		p = &pq->p[t->pair_seq & (PAIRS - 1)];
@@ -158,7 +133,7 @@ static __always_inline void claim_pair(__u32 pid, struct ls_thread *t, struct ls
 	}
 	if (!p) {
 		count(LS_CNT_PROTO_UNMATCHED);
-		return;
+		return 0;
 	}
 	p->claimed = 1;
 	r->ph[LS_PH_DECODE] += p->dec;
@@ -168,20 +143,87 @@ static __always_inline void claim_pair(__u32 pid, struct ls_thread *t, struct ls
 		owner->cur_conn = k->conn;
 		owner->cur_stream = k->stream;
 	}
+	return 0;
 }
 
-/* Give one stream of a buffer its share of the call that carried it. */
-static long attrib_one(__u32 i, void *ctx)
+/* Stream i of the walk's batch: its share of the read that carried it. */
+static __always_inline void attrib_in(struct ls_walk *w, struct ls_conn *c, struct ls_thread *t, struct ls_req *r,
+				      struct ls_batch_ent *b)
 {
-	struct ls_loop *L = ctx;
-	struct ls_attrib *a = L->a;
-	struct ls_walk *w = L->w;
-	struct ls_conn *c = L->c;
-	struct ls_batch_ent *b;
+	__u32 n;
+
+	r->ph[LS_PH_TLS_IN] += w->self_ns;
+	r->ph[LS_PH_NET_IN] += w->net_ns;
+	r->bytes_in += b->bytes;
+	/* Decodes in a memory-BIO server wait on their handler thread for their response (see proto_pairs). */
+	if (track_proto && w->bio && !(r->flags & LS_RQ_DEC_QUEUED)) {
+		struct ls_pairs *pq = pairs_of(w->pid);
+
+		r->flags |= LS_RQ_DEC_QUEUED;
+		if (pq)
+			pq->bio = 1;
+	} else if (track_proto && !w->bio && (b->flags & 1) && t) {
+		/* A complete request: the next decode on this thread is its. */
+		__u32 tail = t->dq_tail;
+
+		if (tail - t->dq_head >= FIFO)
+			t->dq_head = tail - FIFO + 1; /* never decoded: forget the oldest */
+		t->dq[tail & (FIFO - 1)].conn = w->conn;
+		t->dq[tail & (FIFO - 1)].stream = b->stream;
+		t->dq_tail = tail + 1;
+	}
+	/* The HTTP/2 library processes these bytes next. */
+	n = c->npend_in;
+	barrier_var(n);
+	if (n < PEND_MAX) {
+		c->pend_in[n] = b->stream;
+		c->npend_in = n + 1;
+	}
+}
+
+/* Stream i of the walk's batch: its share of the write that carried it; END_STREAM finishes it. */
+static __always_inline void attrib_out(struct ls_walk *w, struct ls_conn *c, struct ls_thread *t, struct ls_req *r,
+				       struct ls_batch_ent *b, const struct ls_req_key *k)
+{
+	/* A response starting here was encoded just before, on this thread. */
+	if (track_proto && (b->flags & 2) && !(r->flags & LS_RQ_RESP_STARTED)) {
+		r->flags |= LS_RQ_RESP_STARTED;
+		if (w->bio) {
+			ls_claim_pair(w->pid, t, r, k);
+		} else if (t && t->eq_head != t->eq_tail) {
+			r->ph[LS_PH_ENCODE] += t->eq[t->eq_head & (FIFO - 1)];
+			r->flags |= LS_RQ_PROTO_FIFO;
+			t->eq_head++;
+		}
+	}
+	r->ph[LS_PH_TLS_OUT] += w->self_ns;
+	r->ph[LS_PH_NET_OUT] += w->net_ns;
+	r->ph[LS_PH_H2_OUT] += w->h2_ns;
+	r->bytes_out += b->bytes;
+	if (b->flags & 1) {
+		__u32 n = t ? t->nfin : FIN_MAX;
+
+		/* In a memory BIO the response has not reached the kernel yet: its send on this thread ends it. */
+		barrier_var(n);
+		if (w->bio && t && n < FIN_MAX) {
+			t->fin[n].conn = k->conn;
+			t->fin[n].stream = k->stream;
+			t->nfin = n + 1;
+		} else {
+			ls_finish_request(k, r, w->now, w->tid, w->conn_flags);
+		}
+		w->finished++;
+	}
+}
+
+/* Give stream i of the walk's batch its share of the call that carried it. 1 past the last. */
+__noinline int ls_attrib_stream(struct ls_walk *w, struct ls_conn *c, struct ls_thread *t, __u32 i)
+{
 	struct ls_req_key k = {};
+	struct ls_batch_ent *b;
 	struct ls_req *r;
 
-	if (i >= w->nbatch)
+	if (!w || !c || i >= w->nbatch)
 		return 1;
 	barrier_var(i);
 	if (i >= BATCH_MAX)
@@ -198,99 +240,29 @@ static long attrib_one(__u32 i, void *ctx)
 	}
 	if (w->nbatch > r->shared)
 		r->shared = w->nbatch;
-	if (a->bio)
+	if (w->bio)
 		r->flags |= LS_RQ_NET_THREAD;
-	if (!w->out) {
-		r->ph[LS_PH_TLS_IN] += a->self_ns;
-		r->ph[LS_PH_NET_IN] += a->net_ns;
-		r->bytes_in += b->bytes;
-		/* Decodes in a memory-BIO server wait on their handler thread for their response (see proto_pairs). */
-		if (track_proto && a->bio && !(r->flags & LS_RQ_DEC_QUEUED)) {
-			struct ls_pairs *pq = pairs_of(w->pid);
-
-			r->flags |= LS_RQ_DEC_QUEUED;
-			if (pq)
-				pq->bio = 1;
-		} else if (track_proto && !a->bio && (b->flags & 1) && L->t) {
-			/* A complete request: the next decode on this thread is its. */
-			struct ls_thread *t = L->t;
-			__u32 tail = t->dq_tail;
-
-			if (tail - t->dq_head >= FIFO)
-				t->dq_head = tail - FIFO + 1; /* never decoded: forget the oldest */
-			t->dq[tail & (FIFO - 1)].conn = k.conn;
-			t->dq[tail & (FIFO - 1)].stream = k.stream;
-			t->dq_tail = tail + 1;
-		}
-		/* The HTTP/2 library processes these bytes next. */
-		__u32 n = c->npend_in;
-
-		barrier_var(n);
-		if (n < PEND_MAX) {
-			c->pend_in[n] = b->stream;
-			c->npend_in = n + 1;
-		}
-		return 0;
-	}
-	/* A response starting here was encoded just before, on this thread. */
-	if (track_proto && (b->flags & 2) && !(r->flags & LS_RQ_RESP_STARTED)) {
-		struct ls_thread *t = L->t;
-
-		r->flags |= LS_RQ_RESP_STARTED;
-		if (a->bio) {
-			claim_pair(w->pid, t, r, &k);
-		} else if (t && t->eq_head != t->eq_tail) {
-			r->ph[LS_PH_ENCODE] += t->eq[t->eq_head & (FIFO - 1)];
-			r->flags |= LS_RQ_PROTO_FIFO;
-			t->eq_head++;
-		}
-	}
-	r->ph[LS_PH_TLS_OUT] += a->self_ns;
-	r->ph[LS_PH_NET_OUT] += a->net_ns;
-	r->ph[LS_PH_H2_OUT] += a->h2_ns;
-	r->bytes_out += b->bytes;
-	if (b->flags & 1) {
-		struct ls_thread *t = L->t;
-		__u32 n = t ? t->nfin : FIN_MAX;
-
-		/* In a memory BIO the response has not reached the kernel yet: its send on this thread ends it. */
-		barrier_var(n);
-		if (a->bio && n < FIN_MAX) {
-			t->fin[n].conn = k.conn;
-			t->fin[n].stream = k.stream;
-			t->nfin = n + 1;
-		} else {
-			finish_request(&k, r, a->now, a->tid, c->flags);
-		}
-		w->finished++;
-	}
+	if (w->out)
+		attrib_out(w, c, t, r, b, &k);
+	else
+		attrib_in(w, c, t, r, b);
 	return 0;
 }
 
-/* HTTP/2 input processing time goes to the streams read since the last such call. */
-static long h2in_one(__u32 i, void *ctx)
+/* bpf_loop's context for the attribution: pointers to map values (the verifier wants it on the stack). */
+struct ls_attrib_ctx {
+	struct ls_walk *w;
+	struct ls_conn *c;
+	struct ls_thread *t;
+};
+
+static long attrib_cb(__u32 i, void *ctx)
 {
-	struct ls_loop *L = ctx;
-	struct ls_attrib *a = L->a;
-	struct ls_req_key k = {};
-	struct ls_req *r;
+	struct ls_attrib_ctx *ac = ctx;
 
-	if (i >= L->c->npend_in)
-		return 1;
-	barrier_var(i);
-	if (i >= PEND_MAX)
-		return 1;
-	k.conn = L->w->conn;
-	k.pid = L->w->pid;
-	k.stream = L->c->pend_in[i];
-	r = bpf_map_lookup_elem(&reqs, &k);
-	if (r) {
-		/* Only what happened since the request began is its time (a blocking reader may have waited before). */
-		__u64 since = a->now > r->start ? a->now - r->start : 0;
-
-		r->ph[LS_PH_H2_IN] += a->self_ns < since ? a->self_ns : since;
-	}
-	return 0;
+	if (ac->t)
+		return ls_attrib_stream(ac->w, ac->c, ac->t, i) ? 1 : 0;
+	return ls_attrib_stream(ac->w, ac->c, NULL, i) ? 1 : 0;
 }
 
 static __always_inline struct ls_conn *get_conn(__u32 pid, __u64 id)
@@ -304,69 +276,116 @@ static __always_inline struct ls_conn *get_conn(__u32 pid, __u64 id)
 	return bpf_map_lookup_elem(&conns, &k);
 }
 
-/* A TLS read or write moved plaintext: follow its frames and attribute the call. */
-static __always_inline void tls_data(__u32 pid, __u32 tid, struct ls_thread *t, struct ls_call *cl, int out,
-				     __u64 bytes, __u64 self, __u64 now, __u32 bio)
-{
-	__u64 start = cl->start, net_in = 0;
-
-	struct ls_scratch *sc;
-	struct ls_walk *w;
-	struct ls_attrib *a;
+/* HTTP/2 input processing time goes to the streams read since the last such call. */
+struct ls_h2in_ctx {
 	struct ls_conn *c;
-	struct ls_loop L;
+	struct ls_req_key k;
+	__u64 self, now;
+};
 
-	if (!emit_requests)
-		return;
+static long h2in_cb(__u32 i, void *ctx)
+{
+	struct ls_h2in_ctx *x = ctx;
+	struct ls_conn *c = x->c;
+	struct ls_req *r;
+
+	if (i >= c->npend_in)
+		return 1;
+	barrier_var(i);
+	if (i >= PEND_MAX)
+		return 1;
+	x->k.stream = c->pend_in[i];
+	r = bpf_map_lookup_elem(&reqs, &x->k);
+	if (r) {
+		/* Only what happened since the request began is its time (a blocking reader may have waited before). */
+		__u64 since = x->now > r->start ? x->now - r->start : 0;
+
+		r->ph[LS_PH_H2_IN] += x->self < since ? x->self : since;
+	}
+	return 0;
+}
+
+__noinline int ls_h2_in_return(struct ls_conn *c, __u32 pid, __u64 conn_id, __u64 self, __u64 now)
+{
+	struct ls_h2in_ctx x = { .c = c, .k = { .conn = conn_id, .pid = pid }, .self = self, .now = now };
+
+	if (!c)
+		return 0;
+	bpf_loop(PEND_MAX, h2in_cb, &x, 0);
+	c->npend_in = 0;
+	return 0;
+}
+
+/* A TLS read or write moved plaintext (the handoff says which): follow its frames and attribute the call. */
+__noinline int ls_tls_data(struct ls_handoff *h, struct ls_thread *t)
+{
+	struct ls_attrib_ctx ac;
+	struct ls_h2dir *dir;
+	struct ls_walk *w;
+	struct ls_call *cl;
+	struct ls_conn *c;
+	__u64 start, net_in = 0;
+	__u32 d;
+
+	if (!h || !t || !emit_requests)
+		return 0;
+	d = h->d;
+	barrier_var(d);
+	if (d >= STACK_MAX)
+		return 0;
+	cl = &t->c[d];
+	start = cl->start;
 	/*
 	 * The kernel receive this thread made just before decrypting is these bytes' network
 	 * time; it waits for the first read that carries stream frames (a record of
 	 * connection frames may come first).
 	 */
-	if (bio && !out && t && t->pend_net_in && now - t->pend_net_in_start < stale_ns) {
+	if (h->bio && !h->out && t->pend_net_in && h->now - t->pend_net_in_start < stale_ns) {
 		net_in = t->pend_net_in;
 		if (t->pend_net_in_start < start)
 			start = t->pend_net_in_start;
 	}
-	c = get_conn(pid, cl->obj);
-	sc = scratch();
-	if (!c || !sc)
-		return;
-	w = &sc->w;
-	a = &sc->a;
-	L.w = w;
-	L.a = a;
-	L.c = c;
-	L.d = out ? &c->out : &c->in;
-	L.t = t;
-	w->buf = (const __u8 *)cl->buf;
-	w->len = bytes > 0x7fffffff ? 0x7fffffff : (__u32)bytes;
-	w->pid = pid;
+	c = get_conn(h->pid, cl->obj);
+	w = scratch();
+	if (!c || !w)
+		return 0;
+	dir = h->out ? &c->out : &c->in;
+	w->buf = cl->buf;
+	w->len = h->bytes > 0x7fffffff ? 0x7fffffff : (__u32)h->bytes;
+	w->pid = h->pid;
 	w->conn = cl->obj;
 	w->start = start;
-	w->queue = !out && cl->arrival && cl->arrival < start ? start - cl->arrival : 0;
-	w->out = out;
-	w->hd_flags = out ? LS_HD_OUT : 0;
-	walk_buffer(&L);
+	w->queue = !h->out && cl->arrival && cl->arrival < start ? start - cl->arrival : 0;
+	w->out = h->out;
+	w->hd_flags = h->out ? LS_HD_OUT : 0;
+	w->is_h2 = c->is_h2;
+	w->conn_flags = c->flags;
+	w->dir = *dir;
+	ls_h2_walk(w);
+	*dir = w->dir;
+	c->is_h2 = w->is_h2;
+	c->flags = w->conn_flags;
 	if (!w->nbatch)
-		return;
+		return 0;
 	if (net_in) {
 		t->pend_net_in = 0;
 		t->pend_net_in_start = 0;
 	}
-	a->self_ns = self;
-	a->net_ns = cl->net_ns + net_in;
-	a->now = now;
-	a->tid = tid;
-	a->bio = bio;
-	if (out) {
-		a->h2_ns = c->pend_h2_out;
+	w->self_ns = h->self;
+	w->net_ns = cl->net_ns + net_in;
+	w->now = h->now;
+	w->tid = h->tid;
+	w->bio = h->bio;
+	if (h->out) {
+		w->h2_ns = c->pend_h2_out;
 		c->pend_h2_out = 0;
 	}
-	bpf_loop(BATCH_MAX, attrib_one, &L, 0);
+	ac.w = w;
+	ac.c = c;
+	ac.t = t;
+	bpf_loop(BATCH_MAX, attrib_cb, &ac, 0);
+	return 0;
 }
-
-
 
 /* Tail-called by a TLS read or write return: follow its frames and attribute the call to their streams. */
 SEC("uprobe")
@@ -375,9 +394,9 @@ int tls_walk(struct pt_regs *ctx)
 	__u32 zero = 0, d;
 	struct ls_handoff *h = bpf_map_lookup_elem(&handoff, &zero);
 	struct ls_gkey key = {};
-	struct ls_scratch *sc;
 	struct ls_thread *t;
-	struct ls_call *cl;
+	struct ls_walk *w;
+	__u64 start;
 
 	if (!h)
 		return 0;
@@ -392,17 +411,15 @@ int tls_walk(struct pt_regs *ctx)
 	barrier_var(d);
 	if (!t || d >= STACK_MAX)
 		return 0;
-	cl = &t->c[d];
-	tls_data(h->pid, h->tid, t, cl, h->out, h->bytes, h->self, h->now, h->bio);
+	start = t->c[d].start;
+	ls_tls_data(h, t);
 	/* Which request this thread works on: what the profiler tags its samples with. */
-	sc = track_thread_req ? bpf_map_lookup_elem(&walk_scratch, &zero) : NULL;
-	if (sc && !h->out && sc->w.opened && !t->req_start) {
-		t->req_start = cl->start;
+	w = track_thread_req ? bpf_map_lookup_elem(&walk_scratch, &zero) : NULL;
+	if (w && !h->out && w->opened && !t->req_start) {
+		t->req_start = start;
 		t->slow_seen = 0;
-	} else if (sc && h->out && sc->w.finished) {
+	} else if (w && h->out && w->finished) {
 		t->req_start = 0;
 	}
 	return 0;
 }
-
-/* The call stack kernel work on this thread belongs to: the thread's, or its current goroutine's. */

@@ -274,27 +274,35 @@ static __always_inline void count(__u32 which)
 		*c += 1;
 }
 
-static __always_inline void hist_add(__u64 *hist, __u64 v)
+/* A histogram bucket, as a global function: its branches are verified once, not at every caller. */
+__noinline int ls_bucket(__u64 v)
 {
-	__u64 b = ls_hist_bucket(v);
-
-	/* One register for the check and the index, or the verifier loses the bound. */
-	barrier_var(b);
-	if (b >= LS_HIST_BUCKETS)
-		b = LS_HIST_BUCKETS - 1;
-	hist[b]++;
+	return (int)ls_hist_bucket(v);
 }
 
-static __always_inline void account(__u32 probe, int ok, __u64 bytes, __u64 dur)
+static __always_inline void hist_add(__u64 *hist, __u64 v)
+{
+	__u64 b = (__u32)ls_bucket(v);
+
+	if (b >= LS_HIST_BUCKETS)
+		b = LS_HIST_BUCKETS - 1;
+	/* The check the verifier sees must be on the register that indexes. */
+	barrier_var(b);
+	if (b < LS_HIST_BUCKETS)
+		hist[b]++;
+}
+
+/* One call of probe: its statistics. */
+__noinline int ls_account(__u32 probe, int ok, __u64 bytes, __u64 dur)
 {
 	struct ls_stats *st = bpf_map_lookup_elem(&stats, &probe);
 
 	if (!st)
-		return;
+		return 0;
 	st->calls++;
 	if (!ok) {
 		st->fail++;
-		return;
+		return 0;
 	}
 	st->ok++;
 	st->bytes += bytes;
@@ -302,6 +310,7 @@ static __always_inline void account(__u32 probe, int ok, __u64 bytes, __u64 dur)
 	if (dur > st->dur_max_ns)
 		st->dur_max_ns = dur;
 	hist_add(st->hist, dur);
+	return 0;
 }
 
 /*

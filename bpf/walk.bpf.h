@@ -2,9 +2,13 @@
 /*
  * The HTTP/2 walk: frames of each TLS plaintext buffer, followed with bpf/h2split.h.
  * Part of bpf/latscope.bpf.c (one object, one skeleton): included from there, in order.
+ *
+ * Everything one walk touches lives in one per-CPU scratch value (struct
+ * ls_walk), the direction's framing state copied in and out, so that each
+ * step is a global function the verifier checks once, whatever the loop
+ * around it: a bpf_loop callback is explored until its states converge,
+ * and a large inlined body multiplies that work by every path through it.
  */
-
-/* ---- HTTP/2 framing ------------------------------------------------------------ */
 
 struct ls_batch_ent {
 	__u32 stream;
@@ -14,14 +18,23 @@ struct ls_batch_ent {
 
 struct ls_walk {
 	/* input */
-	const __u8 *buf;
+	__u64 buf;       /* the plaintext, in the target */
 	__u32 len;
 	__u32 pid;
 	__u64 conn;
 	__u64 start;     /* entry time of the call that carried the buffer */
 	__u16 hd_flags;  /* LS_HD_OUT, LS_HD_JOINED */
 	__u8 out;
-	__u8 _pad;
+	__u8 is_h2;      /* copy of the connection's: the preface was seen */
+	__u32 conn_flags; /* copy of the connection's LS_RQ_JOINED */
+	struct ls_h2dir dir; /* copy of the direction's framing state */
+	/* what the call that carried it spent: its share goes to each stream */
+	__u64 self_ns;
+	__u64 net_ns;
+	__u64 h2_ns;
+	__u64 now;
+	__u32 tid;
+	__u32 bio;       /* the TLS call had no socket: kernel time is matched by thread and time */
 	/* state */
 	__u32 off;
 	__u32 nbatch;
@@ -31,95 +44,137 @@ struct ls_walk {
 	struct ls_batch_ent batch[BATCH_MAX];
 };
 
-struct ls_attrib;
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ls_walk);
+} walk_scratch SEC(".maps");
 
-/*
- * What bpf_loop callbacks work on. It lives on the stack: the verifier passes
- * only stack pointers as loop context, and pointers kept in map values would
- * lose their type.
- */
-struct ls_loop {
+/* This CPU's walk, reset for a new buffer. */
+static __always_inline struct ls_walk *scratch(void)
+{
+	__u32 zero = 0;
+	struct ls_walk *w = bpf_map_lookup_elem(&walk_scratch, &zero);
+
+	if (w) {
+		w->self_ns = w->net_ns = w->h2_ns = w->now = 0;
+		w->tid = w->bio = 0;
+		w->off = 0;
+		w->nbatch = 0;
+		w->opened = 0;
+		w->finished = 0;
+		w->hd_flags = 0;
+	}
+	return w;
+}
+
+/* Looking for a stream in the batch (a bpf_loop callback: its context lives on the stack). */
+struct ls_find_ctx {
 	struct ls_walk *w;
-	struct ls_attrib *a;
-	struct ls_conn *c;
-	struct ls_h2dir *d;
-	struct ls_thread *t;
+	__u32 stream;
+	__u32 at; /* its index, or BATCH_MAX */
 };
 
-static __always_inline void batch_add(struct ls_walk *w, __u32 stream, __u32 flags, __u64 bytes)
+static long find_stream_cb(__u32 i, void *ctx)
 {
-	__u32 i = w->nbatch - 1;
+	struct ls_find_ctx *f = ctx;
+	struct ls_walk *w = f->w;
 
-	/* Frames of one stream are usually adjacent: try the last entry first. */
+	if (i >= w->nbatch)
+		return 1;
 	barrier_var(i);
-	if (i < BATCH_MAX && w->batch[i].stream == stream) {
-		w->batch[i].flags |= flags;
-		w->batch[i].bytes += bytes;
-		return;
-	}
-	for (i = 0; i < BATCH_MAX; i++) {
-		if (i >= w->nbatch)
-			break;
-		barrier_var(i);
-		if (i >= BATCH_MAX)
-			break;
-		if (w->batch[i].stream == stream) {
-			w->batch[i].flags |= flags;
-			w->batch[i].bytes += bytes;
-			return;
-		}
-	}
-	i = w->nbatch;
+	if (i >= BATCH_MAX)
+		return 1;
+	if (w->batch[i].stream != f->stream)
+		return 0;
+	f->at = i;
+	return 1;
+}
+
+/* The stream's entry of this buffer's batch: flags or'ed in, bytes added. */
+__noinline int ls_batch_add(struct ls_walk *w, __u32 stream, __u32 flags, __u64 bytes)
+{
+	struct ls_find_ctx f = { .w = w, .stream = stream, .at = BATCH_MAX };
+	__u32 i, n;
+
+	if (!w)
+		return 0;
+	n = w->nbatch;
+	/* Frames of one stream are usually adjacent: try the last entry first. */
+	i = n - 1;
+	barrier_var(i);
+	if (i < BATCH_MAX && w->batch[i].stream == stream)
+		goto found;
+	bpf_loop(BATCH_MAX, find_stream_cb, &f, 0);
+	i = f.at;
+	if (i < BATCH_MAX)
+		goto found;
+	i = n;
 	barrier_var(i);
 	if (i >= BATCH_MAX) {
 		count(LS_CNT_BATCH_FULL);
-		return;
+		return 0;
 	}
 	w->batch[i].stream = stream;
-	w->batch[i].flags = flags;
-	w->batch[i].bytes = bytes;
-	w->nbatch++;
+	w->batch[i].flags = 0;
+	w->batch[i].bytes = 0;
+	w->nbatch = i + 1;
+found:
+	barrier_var(i);
+	if (i >= BATCH_MAX)
+		return 0;
+	w->batch[i].flags |= flags;
+	w->batch[i].bytes += bytes;
+	return 0;
 }
 
-/* Copy part of a header block to user space, which owns HPACK. */
-static __always_inline void emit_headers(struct ls_walk *w, __u32 stream, const __u8 *src, __u32 len, __u16 flags)
+/* Copy part of a header block (len bytes at off of the buffer) to user space, which owns HPACK. */
+__noinline int ls_emit_headers(struct ls_walk *w, __u32 stream, __u32 off, __u32 len, __u32 flags)
 {
 	__u32 zero = 0, n = len;
 	struct ls_headers *h;
 
-	if (!emit_requests)
-		return;
+	if (!w || !emit_requests)
+		return 0;
 	h = bpf_map_lookup_elem(&hd_scratch, &zero);
 	if (!h)
-		return;
+		return 0;
 	if (n >= LS_HD_MAX) {
 		n = LS_HD_MAX - 1;
 		flags |= LS_HD_TRUNC;
 	}
 	h->type = LS_REC_HEADERS;
-	h->flags = flags | w->hd_flags;
+	h->flags = (__u16)(flags | w->hd_flags);
 	h->pid = w->pid;
 	h->stream = stream;
 	h->conn = w->conn;
 	barrier_var(n);
 	n &= LS_HD_MAX - 1; /* a no-op after the clamp, and the bound the verifier needs */
-	if (n && bpf_probe_read_user(h->data, n, src))
-		return;
+	if (n && bpf_probe_read_user(h->data, n, (const void *)(w->buf + off)))
+		return 0;
 	h->len = n;
 	if (bpf_ringbuf_output(&events, h, offsetof(struct ls_headers, data) + n, rb_flags()))
 		count(LS_CNT_RB_DROPS);
+	return 0;
 }
 
-static __always_inline void open_request(struct ls_walk *w, __u32 stream)
+/* A HEADERS frame from the client opens its stream's request (once). */
+__noinline int ls_open_request(struct ls_walk *w, __u32 stream)
 {
-	struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = stream };
+	struct ls_req_key k = {};
 	struct ls_req *r;
 
+	if (!w)
+		return 0;
+	k.conn = w->conn;
+	k.pid = w->pid;
+	k.stream = stream;
 	if (bpf_map_lookup_elem(&reqs, &k))
-		return;
+		return 0;
 	if (bpf_map_update_elem(&reqs, &k, &zero_req, BPF_NOEXIST)) {
 		count(LS_CNT_REQ_TABLE_FULL);
-		return;
+		return 0;
 	}
 	r = bpf_map_lookup_elem(&reqs, &k);
 	if (r) {
@@ -128,37 +183,43 @@ static __always_inline void open_request(struct ls_walk *w, __u32 stream)
 		r->ph[LS_PH_QUEUE] = w->queue;
 		w->opened++;
 	}
+	return 0;
 }
 
-/* The frame splitter (bpf/h2split.h) walks a buffer of the loop's direction; its events act here. */
-#define H2S_CTX struct ls_loop
-#define H2S_BUF(L) ((L)->w->buf)
-#define H2S_LEN(L) ((L)->w->len)
-#define H2S_OFF(L) ((L)->w->off)
-#define H2S_DIR(L) ((L)->d)
+/* The frame splitter (bpf/h2split.h) walks the scratch's buffer; its events act here. */
+static __always_inline void ls_walk_frames(struct ls_walk *w);
+struct ls_h2hdr {
+	__u8 b[9];
+};
+__noinline int ls_h2_frame(struct ls_walk *w, const struct ls_h2hdr *h, __u32 pay_off);
+#define H2S_CTX struct ls_walk
+#define H2S_BUF(L) ((const __u8 *)(L)->buf)
+#define H2S_LEN(L) ((L)->len)
+#define H2S_OFF(L) ((L)->off)
+#define H2S_DIR(L) (&(L)->dir)
+#define H2S_FRAMES(L) ls_walk_frames(L)
+#define H2S_FRAME(L, d, h, off) ls_h2_frame(L, (const struct ls_h2hdr *)(h), off)
 #include "h2split.h"
 
-static __always_inline void h2s_on_frame(struct ls_loop *L, const struct h2s_frame *f)
+static __always_inline void h2s_on_frame(struct ls_walk *w, const struct h2s_frame *f)
 {
-	struct ls_walk *w = L->w;
-
 	/*
 	 * Headers on a connection whose preface was never seen (in either
 	 * direction: a server may send SETTINGS before reading the client's
 	 * preface): latscope joined it mid-flight, without its HPACK context.
 	 */
-	if (f->type == H2_HEADERS && !L->c->is_h2 && !(L->c->flags & LS_RQ_JOINED)) {
-		L->c->flags |= LS_RQ_JOINED;
+	if (f->type == H2_HEADERS && !w->is_h2 && !(w->conn_flags & LS_RQ_JOINED)) {
+		w->conn_flags |= LS_RQ_JOINED;
 		w->hd_flags |= LS_HD_JOINED;
 	}
 	if (!f->stream)
 		return;
 	if (f->type == H2_HEADERS || f->type == H2_CONTINUATION) {
 		if (f->type == H2_HEADERS && !w->out && (f->stream & 1))
-			open_request(w, f->stream);
-		batch_add(w, f->stream, ((f->flags & H2_F_END_STREAM) ? 1 : 0) | (f->type == H2_HEADERS ? 2 : 0), 0);
+			ls_open_request(w, f->stream);
+		ls_batch_add(w, f->stream, ((f->flags & H2_F_END_STREAM) ? 1 : 0) | (f->type == H2_HEADERS ? 2 : 0), 0);
 	} else if (f->type == H2_DATA) {
-		batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? 1 : 0, f->len);
+		ls_batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? 1 : 0, f->len);
 	} else if (f->type == H2_RST_STREAM) {
 		struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = f->stream };
 
@@ -166,32 +227,69 @@ static __always_inline void h2s_on_frame(struct ls_loop *L, const struct h2s_fra
 	}
 }
 
-static __always_inline void h2s_on_rest(struct ls_loop *L, const struct ls_h2dir *d, __u32 n, int last)
+static __always_inline void h2s_on_rest(struct ls_walk *w, const struct ls_h2dir *d, __u32 n, int last)
 {
 	if (d->cur_stream)
-		batch_add(L->w, d->cur_stream, last && (d->cur_flags & H2_F_END_STREAM) ? 1 : 0, 0);
+		ls_batch_add(w, d->cur_stream, last && (d->cur_flags & H2_F_END_STREAM) ? 1 : 0, 0);
 }
 
-static __always_inline void h2s_on_block(struct ls_loop *L, __u32 stream, __u32 off, __u32 len, __u16 flags)
+static __always_inline void h2s_on_block(struct ls_walk *w, __u32 stream, __u32 off, __u32 len, __u16 flags)
 {
-	emit_headers(L->w, stream, L->w->buf + off, len, flags);
+	ls_emit_headers(w, stream, off, len, flags);
 }
 
-static __always_inline void h2s_on_preface(struct ls_loop *L)
+static __always_inline void h2s_on_preface(struct ls_walk *w)
 {
-	L->c->is_h2 = 1;
+	w->is_h2 = 1;
 }
 
-static __always_inline void h2s_on_desync(struct ls_loop *L)
+static __always_inline void h2s_on_desync(struct ls_walk *w)
 {
 	count(LS_CNT_H2_DESYNC);
-	L->c->flags |= LS_RQ_JOINED;
+	w->conn_flags |= LS_RQ_JOINED;
 }
 
-/* Follow the frames of one buffer of a connection direction; fills w->batch. */
-static __always_inline void walk_buffer(struct ls_loop *L)
+/* A frame header read whole: report the frame, skip its payload. */
+__noinline int ls_h2_frame(struct ls_walk *w, const struct ls_h2hdr *h, __u32 pay_off)
 {
-	if (L->c->flags & LS_RQ_JOINED)
-		L->w->hd_flags |= LS_HD_JOINED;
-	h2s_walk(L);
+	if (!w || !h)
+		return 1;
+	return h2s_frame(w, &w->dir, h->b, pay_off);
+}
+
+/* One frame: verified once, however many the loop runs. */
+__noinline int ls_h2_step(struct ls_walk *w)
+{
+	if (!w)
+		return 1;
+	return h2s_step(w);
+}
+
+/* bpf_loop's context must be on the stack: it carries the scratch pointer. */
+struct ls_walk_ctx {
+	struct ls_walk *w;
+};
+
+static long walk_frame_cb(__u32 i, void *ctx)
+{
+	(void)i;
+	return ls_h2_step(((struct ls_walk_ctx *)ctx)->w) ? 1 : 0;
+}
+
+static __always_inline void ls_walk_frames(struct ls_walk *w)
+{
+	struct ls_walk_ctx wc = { .w = w };
+
+	bpf_loop(H2S_FRAMES_MAX, walk_frame_cb, &wc, 0);
+}
+
+/* Follow the frames of the scratch's buffer; fills w->batch. */
+__noinline int ls_h2_walk(struct ls_walk *w)
+{
+	if (!w)
+		return 0;
+	if (w->conn_flags & LS_RQ_JOINED)
+		w->hd_flags |= LS_HD_JOINED;
+	h2s_walk(w);
+	return 0;
 }

@@ -21,7 +21,8 @@ static const char usage_text[] =
 	"configuration that changes its code, and prints what the kernel's verifier\n"
 	"made of it: instructions, processed instructions, states, time, and the share\n"
 	"of the kernel's limit. Exit status 1 when a program is rejected or over\n"
-	"latscope's budget (200,000 processed instructions, 8 states per instruction).\n"
+	"latscope's budget (200,000 processed instructions, 8 states per instruction);\n"
+	"-vv writes the whole verifier log of each such program to stderr.\n"
 	"\n"
 	"  -p, --pid PID        target process (repeatable)\n"
 	"      --json           one JSON object per process\n"
@@ -232,6 +233,13 @@ static int print_verifier(const struct ls_verifier_prog *v, size_t n, int json)
 	return bad;
 }
 
+static void print_full_log(void *ctx, const struct ls_verifier_prog *p, const char *log)
+{
+	(void)ctx;
+	fprintf(stderr, "---- verifier log of %s (%s) ----\n%s---- end of %s (%s) ----\n", p->name, p->config, log, p->name,
+		p->config);
+}
+
 static int run_verifier(const struct cli_common *c)
 {
 	struct ls_verifier_prog *v = NULL;
@@ -239,7 +247,7 @@ static int run_verifier(const struct cli_common *c)
 	size_t n = 0;
 	int bad;
 
-	if (ls_verifier_run(c->btf_path, &v, &n, err)) {
+	if (ls_verifier_run(c->btf_path, c->verbose >= 2 ? print_full_log : NULL, NULL, &v, &n, err)) {
 		cli_error("%s", err);
 		return EXIT_RUNTIME;
 	}

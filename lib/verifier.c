@@ -16,6 +16,7 @@
 
 #define DEFAULT_BTF "/sys/kernel/btf/vmlinux"
 #define LOG_SIZE (1u << 20)
+#define FULL_LOG_SIZE (256u << 20)
 
 /* Configurations that change the verified code: what trace, record and record --call-graph dwarf load. */
 static const struct {
@@ -68,7 +69,7 @@ static void last_words(const char *log, char *out, size_t len)
 }
 
 static int measure_one(const char *btf_path, int multi, size_t ci, const char *prog_name, struct ls_verifier_prog *p,
-		       char *log)
+		       char *log, size_t log_size, unsigned int level)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo);
 	struct latscope_bpf *skel;
@@ -87,8 +88,8 @@ static int measure_one(const char *btf_path, int multi, size_t ci, const char *p
 	bpf_object__for_each_program(it, skel->obj)
 		bpf_program__set_autoload(it, it == prog);
 	log[0] = 0;
-	bpf_program__set_log_buf(prog, log, LOG_SIZE);
-	bpf_program__set_log_level(prog, 4); /* statistics only */
+	bpf_program__set_log_buf(prog, log, log_size);
+	bpf_program__set_log_level(prog, level);
 	snprintf(p->name, sizeof(p->name), "%s", prog_name);
 	snprintf(p->config, sizeof(p->config), "%s", configs[ci].name);
 	snprintf(p->section, sizeof(p->section), "%s", bpf_program__section_name(prog));
@@ -107,7 +108,8 @@ static int measure_one(const char *btf_path, int multi, size_t ci, const char *p
 	return 0;
 }
 
-int ls_verifier_run(const char *btf_path, struct ls_verifier_prog **out, size_t *n, char *err)
+int ls_verifier_run(const char *btf_path, ls_verifier_log_fn full_log, void *ctx, struct ls_verifier_prog **out,
+		    size_t *n, char *err)
 {
 	struct ls_verifier_prog *v = NULL;
 	struct latscope_bpf *skel = NULL;
@@ -139,7 +141,16 @@ int ls_verifier_run(const char *btf_path, struct ls_verifier_prog **out, size_t 
 		snprintf(names[nprogs++], sizeof(names[0]), "%s", bpf_program__name(it));
 	for (size_t ci = 0; ci < sizeof(configs) / sizeof(configs[0]); ci++) {
 		for (size_t i = 0; i < nprogs; i++) {
-			ret = measure_one(btf_path, multi, ci, names[i], &v[k], log);
+			ret = measure_one(btf_path, multi, ci, names[i], &v[k], log, LOG_SIZE, 4 /* statistics only */);
+			if (!ret && full_log && v[k].verified && !ls_verifier_within_budget(&v[k])) {
+				/* Again with the whole log, for whoever has to shrink it. */
+				struct ls_verifier_prog again = { 0 };
+				char *big = malloc(FULL_LOG_SIZE);
+
+				if (big && !measure_one(btf_path, multi, ci, names[i], &again, big, FULL_LOG_SIZE, 2 | 4))
+					full_log(ctx, &v[k], big);
+				free(big);
+			}
 			if (ret) {
 				ret = ls_err(err, -ret, "cannot open the BPF object: %s", strerror(-ret));
 				goto cleanup;

@@ -30,12 +30,17 @@ struct ls_verifier_prog {
 	char reason[256];    /* why it did not load: the verifier's last words, or the kernel's refusal */
 };
 
+/* Receives the whole verifier log of a program rejected or over the budget. */
+typedef void (*ls_verifier_log_fn)(void *ctx, const struct ls_verifier_prog *p, const char *log);
+
 /*
  * Load each program (alone) in each configuration. btf_path NULL: the running
- * kernel's. *out is malloc'ed (free()). 0, or -errno with err (LS_ERR_LEN) set
- * when nothing could be measured.
+ * kernel's. full_log (may be NULL) gets the whole log of every program that
+ * fails the budget. *out is malloc'ed (free()). 0, or -errno with err
+ * (LS_ERR_LEN) set when nothing could be measured.
  */
-int ls_verifier_run(const char *btf_path, struct ls_verifier_prog **out, size_t *n, char *err);
+int ls_verifier_run(const char *btf_path, ls_verifier_log_fn full_log, void *ctx, struct ls_verifier_prog **out,
+		    size_t *n, char *err);
 
 /* 1 when p was verified and stays within the budget. */
 int ls_verifier_within_budget(const struct ls_verifier_prog *p);
