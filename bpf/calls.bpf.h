@@ -127,56 +127,62 @@ int BPF_KPROBE(cs_enter, void *obj, void *buf, __u64 num, void *aux)
 
 
 /*
- * tls selects the half compiled in: TLS calls (1) or HTTP/2 and protobuf calls
- * (0). Each return program carries one half, which keeps each within what
- * older verifiers accept; the loader attaches the matching one.
+ * A returned call nested in a call of the same kind (SSL_accept ->
+ * SSL_do_handshake) belongs to the outer one: 1 when folded into parent.
+ * Otherwise its time is the parent's child time.
  */
-static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, long ret, __u32 pid, __u32 tid,
-				       __u64 now, const int tls, __u64 g)
+static __always_inline int fold_into_parent(struct ls_call *parent, struct ls_call *cl, __u32 kind, __u32 probe,
+					    __u64 total)
 {
-	__u64 total, self, bytes = 0, span = 0;
-	struct ls_call *cl, *parent;
-	__u32 probe, conv, kind, flags = 0;
-	struct ls_event *e;
-	__s32 fd;
+	if (!parent)
+		return 0;
+	/* gRPC lifecycle calls nest (end_write inside start_batch) but are not one operation. */
+	if (LS_COOKIE_KIND(parent->cookie) != kind || kind == LS_KIND_GRPC) {
+		parent->child_ns += total;
+		return 0;
+	}
+	parent->child_ns += cl->child_ns;
+	parent->net_ns += cl->net_ns;
+	if (cl->fd >= 0 && parent->fd < 0)
+		parent->fd = cl->fd;
+	if (probe < LS_PROBE_MAX) {
+		struct ls_stats *st = bpf_map_lookup_elem(&stats, &probe);
+
+		if (st)
+			st->nested++;
+	}
+	return 1;
+}
+
+/* What one return knows of its call, for the halves below. */
+struct ls_ret {
+	__u64 total, self, bytes, span, now, g;
+	long ret;
+	__u32 pid, tid, d, probe, kind, conv, flags;
+};
+
+/*
+ * A call's result: whether it succeeded (returned) and how many bytes it moved
+ * (r->bytes), by its calling convention (r->conv); r->ret becomes the result
+ * proper. A global function: the paths of the switch end here.
+ */
+__noinline int ls_call_result(struct ls_ret *r, __u64 aux)
+{
+	__u64 *bytes;
+	long ret;
 	int ok;
 
-	barrier_var(d);
-	if (d >= STACK_MAX)
+	if (!r)
 		return 0;
-	t->depth = d;
-	cl = &t->c[d];
-	probe = LS_COOKIE_PROBE(cl->cookie);
-	conv = LS_COOKIE_CONV(cl->cookie);
-	kind = LS_COOKIE_KIND(cl->cookie);
-	total = now - cl->start;
-	self = total > cl->child_ns ? total - cl->child_ns : 0;
-	parent = top(t);
-	if (parent) {
-		/* gRPC lifecycle calls nest (end_write inside start_batch) but are not one operation. */
-		if (LS_COOKIE_KIND(parent->cookie) == kind && kind != LS_KIND_GRPC) {
-			/* Same kind nested (SSL_accept -> SSL_do_handshake): the outer call owns it. */
-			parent->child_ns += cl->child_ns;
-			parent->net_ns += cl->net_ns;
-			if (cl->fd >= 0 && parent->fd < 0)
-				parent->fd = cl->fd;
-			if (probe < LS_PROBE_MAX) {
-				struct ls_stats *st = bpf_map_lookup_elem(&stats, &probe);
+	ret = r->ret;
+	bytes = &r->bytes;
 
-				if (st)
-					st->nested++;
-			}
-			return 0;
-		}
-		parent->child_ns += total;
-	}
-
-	switch (conv) {
+	switch (r->conv) {
 	case LS_ARG_SSL_RW_EX:
 		ret = (int)ret;
 		ok = ret == 1;
-		if (ok && cl->aux)
-			bpf_probe_read_user(&bytes, sizeof(bytes), (void *)cl->aux);
+		if (ok && aux)
+			bpf_probe_read_user(bytes, sizeof(*bytes), (void *)aux);
 		break;
 	case LS_ARG_SSL_HS:
 		ret = (int)ret;
@@ -184,7 +190,7 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 		break;
 	case LS_ARG_GO_RW:
 		ok = ret > 0;
-		bytes = ok ? (__u64)ret : 0;
+		*bytes = ok ? (__u64)ret : 0;
 		break;
 	case LS_ARG_GO_ERR:
 		ok = ret == 0;
@@ -201,228 +207,164 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 		/* The result is a C int: the upper half of the register is not part of it. */
 		ret = (int)ret;
 		ok = ret > 0;
-		bytes = ok ? (__u64)ret : 0;
+		*bytes = ok ? (__u64)ret : 0;
 		break;
 	case LS_ARG_PTR_RESULT:
 		ok = ret != 0;
 		break;
 	case LS_ARG_SIZE_RESULT:
 		ok = 1;
-		bytes = (__u64)ret;
+		*bytes = (__u64)ret;
 		break;
 	case LS_ARG_BOOL_RESULT:
 		ok = (ret & 0xff) != 0;
 		break;
 	default: /* nghttp2: ssize_t or int, negative on error */
 		ok = ret >= 0;
-		bytes = ok ? (__u64)ret : 0;
+		*bytes = ok ? (__u64)ret : 0;
 		break;
 	}
-	if (kind == LS_KIND_TLS_HANDSHAKE && ok) {
+	r->ret = ret;
+	return ok;
+}
+
+/* A TLS call returned: its record, its socket, and (with plaintext) the HTTP/2 walk by tail call. */
+static __always_inline int tls_return(void *ctx, struct ls_thread *t, struct ls_call *cl, struct ls_ret *r, int ok)
+{
+	struct ls_event *e;
+	__s32 fd = cl->fd;
+
+	if (fd >= 0) {
+		bpf_map_update_elem(&ssl_fds, &cl->obj, &fd, BPF_ANY);
+	} else {
+		__s32 *known = bpf_map_lookup_elem(&ssl_fds, &cl->obj);
+
+		if (known)
+			fd = *known;
+	}
+	if (fd >= 0)
+		r->flags |= LS_F_FD_KNOWN;
+	t->last_conn = cl->obj;
+	if (ok && (r->bytes || (r->flags & LS_F_HANDSHAKE))) {
+		e = reserve_event();
+		if (e) {
+			e->type = LS_REC_CALL;
+			e->probe = r->probe;
+			e->pid = r->pid;
+			e->tid = r->tid;
+			e->fd = fd;
+			e->ts_ns = r->now;
+			e->dur_ns = r->total;
+			e->conn = cl->obj;
+			e->ret = r->ret;
+			e->bytes = r->bytes;
+			e->span_ns = r->span;
+			e->flags = r->flags;
+			bpf_ringbuf_submit(e, rb_flags());
+		}
+	}
+	/*
+	 * The HTTP/2 walk of the plaintext runs in its own program, reached by a
+	 * tail call: it loads (or fails to) on its own, and when it is missing
+	 * the tail call falls through and the call stays timed.
+	 */
+	if (ok && r->bytes && r->kind != LS_KIND_TLS_HANDSHAKE && emit_requests) {
+		__u32 zero = 0;
+		struct ls_handoff *h = bpf_map_lookup_elem(&handoff, &zero);
+
+		if (!h)
+			return 0;
+		h->g = r->g;
+		h->pid = r->pid;
+		h->tid = r->tid;
+		h->d = r->d;
+		h->out = r->kind == LS_KIND_TLS_WRITE;
+		h->bio = fd < 0 && !r->g;
+		h->bytes = r->bytes;
+		h->self = r->self;
+		h->now = r->now;
+		bpf_tail_call(ctx, &tails, 0);
+	}
+	return 0;
+}
+
+/* An HTTP/2 library call returned: its time waits for the streams it processed. */
+static __always_inline void h2_return(struct ls_thread *t, struct ls_call *cl, struct ls_ret *r)
+{
+	__u64 *known = bpf_map_lookup_elem(&sessions, &cl->obj);
+	struct ls_conn *c;
+	__u64 conn_id;
+
+	if (r->kind == LS_KIND_H2_IN) {
+		/* HTTP/2 input follows the TLS read on its thread: that read names the connection. */
+		conn_id = t->last_conn ? t->last_conn : known ? *known : 0;
+		if (!conn_id)
+			return;
+		if (!known || *known != conn_id)
+			bpf_map_update_elem(&sessions, &cl->obj, &conn_id, BPF_ANY);
+		c = get_conn(r->pid, conn_id);
+		if (c && c->npend_in)
+			ls_h2_in_return(c, r->pid, conn_id, r->self, r->now);
+		return;
+	}
+	conn_id = known ? *known : t->last_conn;
+	/*
+	 * A mem_send that had nothing to send served no stream: its time would
+	 * land on the next response, possibly one whose request still waited in
+	 * the socket then (counted as its queue).
+	 */
+	if (!conn_id || (r->conv == LS_ARG_H2_MEM_SEND && !r->bytes))
+		return;
+	c = get_conn(r->pid, conn_id);
+	if (c)
+		c->pend_h2_out += r->self;
+}
+
+/*
+ * Pop the call frame d (already matched to this return) and account for it.
+ * tls selects the half compiled in: TLS calls (1) or HTTP/2 and protobuf calls
+ * (0); the loader attaches the matching program.
+ */
+static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, long ret, __u32 pid, __u32 tid,
+				       __u64 now, const int tls, __u64 g)
+{
+	struct ls_ret r = { .ret = ret, .pid = pid, .tid = tid, .d = d, .now = now, .g = g };
+	struct ls_call *cl;
+	int ok;
+
+	barrier_var(d);
+	if (d >= STACK_MAX)
+		return 0;
+	t->depth = d;
+	cl = &t->c[d];
+	r.probe = LS_COOKIE_PROBE(cl->cookie);
+	r.conv = LS_COOKIE_CONV(cl->cookie);
+	r.kind = LS_COOKIE_KIND(cl->cookie);
+	r.total = now - cl->start;
+	r.self = r.total > cl->child_ns ? r.total - cl->child_ns : 0;
+	if (fold_into_parent(top(t), cl, r.kind, r.probe, r.total))
+		return 0;
+	ok = ls_call_result(&r, cl->aux);
+	if (r.kind == LS_KIND_TLS_HANDSHAKE && ok) {
 		__u64 *t0 = bpf_map_lookup_elem(&hs_start, &cl->obj);
 
-		flags |= LS_F_HANDSHAKE;
+		r.flags |= LS_F_HANDSHAKE;
 		if (t0) {
-			span = now - *t0;
+			r.span = now - *t0;
 			bpf_map_delete_elem(&hs_start, &cl->obj);
 		}
 	}
-	if (probe >= LS_PROBE_MAX)
+	if (r.probe >= LS_PROBE_MAX)
 		return 0;
-	ls_account(probe, ok, bytes, total);
-
-	if (tls) {
-		fd = cl->fd;
-		if (fd >= 0) {
-			bpf_map_update_elem(&ssl_fds, &cl->obj, &fd, BPF_ANY);
-		} else {
-			__s32 *known = bpf_map_lookup_elem(&ssl_fds, &cl->obj);
-
-			if (known)
-				fd = *known;
-		}
-		if (fd >= 0)
-			flags |= LS_F_FD_KNOWN;
-		t->last_conn = cl->obj;
-		if (ok && (bytes || (flags & LS_F_HANDSHAKE))) {
-			e = reserve_event();
-			if (e) {
-				e->type = LS_REC_CALL;
-				e->probe = probe;
-				e->pid = pid;
-				e->tid = tid;
-				e->fd = fd;
-				e->ts_ns = now;
-				e->dur_ns = total;
-				e->conn = cl->obj;
-				e->ret = ret;
-				e->bytes = bytes;
-				e->span_ns = span;
-				e->flags = flags;
-				bpf_ringbuf_submit(e, rb_flags());
-			}
-		}
-		/*
-		 * The HTTP/2 walk of the plaintext runs in its own program, reached by
-		 * a tail call: each program stays within what older verifiers accept.
-		 */
-		if (ok && bytes && kind != LS_KIND_TLS_HANDSHAKE && emit_requests) {
-			__u32 zero = 0;
-			struct ls_handoff *h = bpf_map_lookup_elem(&handoff, &zero);
-
-			if (!h)
-				return 0;
-			h->g = g;
-			h->pid = pid;
-			h->tid = tid;
-			h->d = d;
-			h->out = kind == LS_KIND_TLS_WRITE;
-			h->bio = fd < 0 && !g;
-			h->bytes = bytes;
-			h->self = self;
-			h->now = now;
-			bpf_tail_call(ctx, &tails, 0);
-		}
-		return 0;
-	}
-
+	ls_account(r.probe, ok, r.bytes, r.total);
+	if (tls)
+		return tls_return(ctx, t, cl, &r, ok);
 	if (!ok || !emit_requests)
 		return 0;
-	/* On a grpc-go handler goroutine: the request is the one whose transport stream it serves. */
-	if (g && (kind == LS_KIND_DECODE || kind == LS_KIND_ENCODE)) {
-		struct ls_gkey gk = { .pid = pid, .g = g };
-		struct ls_req_key *rk = bpf_map_lookup_elem(&go_serving, &gk);
-
-		if (rk) {
-			struct ls_req *r = bpf_map_lookup_elem(&reqs, rk);
-
-			if (r) {
-				r->ph[kind == LS_KIND_DECODE ? LS_PH_DECODE : LS_PH_ENCODE] += self;
-				r->flags |= LS_RQ_PROTO_STREAM;
-			} else {
-				count(LS_CNT_PROTO_UNMATCHED);
-			}
-			return 0;
-		}
-	}
-	if (kind == LS_KIND_DECODE) {
-		struct ls_req_key k = {};
-		struct ls_pairs *pq;
-
-		k.pid = pid;
-		if (t->dq_head != t->dq_tail) {
-			struct ls_req *r;
-
-			k.conn = t->dq[t->dq_head & (FIFO - 1)].conn;
-			k.stream = t->dq[t->dq_head & (FIFO - 1)].stream;
-			t->dq_head++;
-			r = bpf_map_lookup_elem(&reqs, &k);
-			if (r) {
-				r->ph[LS_PH_DECODE] += self;
-				r->flags |= LS_RQ_PROTO_FIFO;
-			} else {
-				count(LS_CNT_PROTO_UNMATCHED);
-			}
-			return 0;
-		}
-		/* A memory-BIO server: a new call on this thread, held until its response starts. */
-		pq = pairs_of(pid);
-		if (pq && pq->bio) {
-			__u32 seq = pq->tail + 1;
-			struct ls_pair *p = &pq->p[seq & (PAIRS - 1)];
-
-			if (p->seq && !p->claimed)
-				count(LS_CNT_PROTO_UNMATCHED); /* a call no response took */
-			p->dec = self;
-			p->enc = 0;
-			p->tid = tid;
-			p->seq = seq;
-			p->claimed = 0;
-			p->ready = 0;
-			pq->tail = seq;
-			t->pair_seq = seq;
-			t->cur_conn = 0;
-			return 0;
-		}
-		count(LS_CNT_PROTO_UNMATCHED);
-		return 0;
-	}
-	if (kind == LS_KIND_ENCODE) {
-		__u32 tail = t->eq_tail;
-
-		if (t->cur_conn) {
-			struct ls_req_key k = { .conn = t->cur_conn, .pid = pid, .stream = t->cur_stream };
-			struct ls_req *r = bpf_map_lookup_elem(&reqs, &k);
-
-			t->cur_conn = r ? t->cur_conn : 0;
-			if (r) {
-				r->ph[LS_PH_ENCODE] += self;
-				r->flags |= LS_RQ_PROTO_WRITER;
-			} else {
-				/* Its request finished already: counted, never given to another. */
-				count(LS_CNT_PROTO_UNMATCHED);
-			}
-			return 0;
-		}
-		/* A memory-BIO call's first encode: it waits with the decode, in the order encodes end. */
-		if (t->pair_seq) {
-			struct ls_pairs *pq = pairs_of(pid);
-			struct ls_pair *p = pq ? &pq->p[t->pair_seq & (PAIRS - 1)] : NULL;
-
-			if (pq && p && p->seq == t->pair_seq && !p->claimed && p->tid == tid) {
-				p->enc += self;
-				if (!p->ready) {
-					__u32 rt = pq->rtail;
-
-					p->ready = 1;
-					if (rt - pq->rhead >= PAIRS)
-						pq->rhead = rt - PAIRS + 1;
-					pq->ready[rt & (PAIRS - 1)] = p->seq;
-					pq->rtail = rt + 1;
-				}
-			} else {
-				count(LS_CNT_PROTO_UNMATCHED);
-			}
-			return 0;
-		}
-
-		if (tail - t->eq_head >= FIFO) {
-			t->eq_head = tail - FIFO + 1;
-			count(LS_CNT_PROTO_UNMATCHED);
-		}
-		t->eq[tail & (FIFO - 1)] = self;
-		t->eq_tail = tail + 1;
-		return 0;
-	}
-	if (kind == LS_KIND_H2_IN) {
-		__u64 *known = bpf_map_lookup_elem(&sessions, &cl->obj);
-		/* HTTP/2 input follows the TLS read on its thread: that read names the connection. */
-		__u64 conn_id = t->last_conn ? t->last_conn : known ? *known : 0;
-		struct ls_conn *c;
-
-		if (!conn_id)
-			return 0;
-		if (!known || *known != conn_id)
-			bpf_map_update_elem(&sessions, &cl->obj, &conn_id, BPF_ANY);
-		c = get_conn(pid, conn_id);
-		if (c && c->npend_in)
-			ls_h2_in_return(c, pid, conn_id, self, now);
-	} else if (kind == LS_KIND_H2_OUT) {
-		__u64 *known = bpf_map_lookup_elem(&sessions, &cl->obj);
-		__u64 conn_id = known ? *known : t->last_conn;
-		struct ls_conn *c;
-
-		/*
-		 * A mem_send that had nothing to send served no stream: its time would
-		 * land on the next response, possibly one whose request still waited
-		 * in the socket then (counted as its queue).
-		 */
-		if (!conn_id || (conv == LS_ARG_H2_MEM_SEND && !bytes))
-			return 0;
-		c = get_conn(pid, conn_id);
-		if (c)
-			c->pend_h2_out += self;
-	}
+	if (r.kind == LS_KIND_DECODE || r.kind == LS_KIND_ENCODE)
+		ls_proto_return(t, r.kind, r.self, ((__u64)pid << 32) | tid, g);
+	else if (r.kind == LS_KIND_H2_IN || r.kind == LS_KIND_H2_OUT)
+		h2_return(t, cl, &r);
 	return 0;
 }
 

@@ -48,6 +48,7 @@ __u64 window_lo = 0, window_hi = 0;
 #include "state.bpf.h"
 #include "walk.bpf.h"
 #include "requests.bpf.h"
+#include "proto.bpf.h"
 #include "calls.bpf.h"
 #include "go.bpf.h"
 #include "queue.bpf.h"
