@@ -2,8 +2,8 @@
 # The kprobe and fentry variants cannot run on this host (no kprobes, fentry refused):
 # run the nghttpd trace test inside Debian's 6.1 kernel, once with each forced.
 . "$(dirname "$0")/../lib.sh"
-VMRUN=${VMRUN:-$ROOT/../shared/tools/vmrun.sh}
-[[ -x $VMRUN ]] || fail "vmrun not found at $VMRUN (../shared/tools/vmrun.sh)"
+VMRUN=${VMRUN:-$ROOT/tests/vm/vmrun.sh}
+[[ -x $VMRUN ]] || fail "vmrun not found at $VMRUN"
 vm() { # vm HOOK TEST ENV...: run one test script in the 6.1 guest with HOOK forced
 	local hook=$1 test=$2; shift 2
 	echo "--- 6.1 kernel, --kernel-hook $hook: $test"
@@ -12,7 +12,7 @@ vm() { # vm HOOK TEST ENV...: run one test script in the 6.1 guest with HOOK for
 	# not as a test failure, and gets one more try. A failing test (any other status) does not.
 	for try in 1 2; do
 		rc=0
-		(cd "$ROOT" && env LATSCOPE_KHOOK="$hook" "$@" "$VMRUN" --kernel-deb 'linux-image-6.1*-amd64' --timeout 180 -- \
+		(cd "$ROOT" && env LATSCOPE_KHOOK="$hook" "$@" "$VMRUN" --kernel-deb 'linux-image-6.1.0-*-amd64' --timeout 180 -- \
 			"tests/e2e/$test.sh") > "$TMP/vm.log" 2>&1 || rc=$?
 		((rc == 124 || rc == 125)) || break
 		echo "  (the VM stalled or failed to boot: status $rc, try $try)"
