@@ -115,6 +115,7 @@ static __always_inline int lib_enter(struct pt_regs *ctx, void *obj, void *buf, 
 SEC("uprobe")
 int BPF_KPROBE(probe_enter, void *obj, void *buf, __u64 num, void *aux)
 {
+	LS_REJECT_IF(LS_FEAT_CALLS);
 	return lib_enter(ctx, obj, buf, aux, 0);
 }
 

@@ -13,6 +13,7 @@ int go_enter(struct pt_regs *ctx)
 	struct ls_thread *t;
 	struct ls_call *cl;
 
+	LS_REJECT_IF(LS_FEAT_GO);
 	if (!target_slot(id >> 32) || !key.g)
 		return 0;
 	t = thread_state(&gthreads, &key);

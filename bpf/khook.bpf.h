@@ -47,6 +47,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	struct ls_thread *t;
 	struct ls_call *cl;
 
+	LS_REJECT_IF(LS_FEAT_SYSCALLS);
 	if (!is_sock_io(nr) || !target_slot(id >> 32))
 		return 0;
 	sc.ts = bpf_ktime_get_ns();
@@ -181,6 +182,7 @@ static __always_inline int tp_sock(__u32 probe, struct sock *sk, int ret)
 SEC("tp_btf/sock_send_length")
 int BPF_PROG(tp_send, struct sock *sk, int ret, int flags)
 {
+	LS_REJECT_IF(LS_FEAT_NET);
 	return tp_sock(LS_PROBE_NET_SEND, sk, ret);
 }
 
@@ -232,6 +234,7 @@ int BPF_KPROBE(kp_send, struct sock *sk)
 SEC("kretprobe/tcp_sendmsg")
 int BPF_KRETPROBE(kr_send, int ret)
 {
+	LS_REJECT_IF(LS_FEAT_NET);
 	return net_exit(LS_PROBE_NET_SEND, ret);
 }
 
@@ -258,6 +261,7 @@ int fx_send(void *ctx)
 {
 	__u64 ret = 0;
 
+	LS_REJECT_IF(LS_FEAT_NET);
 	bpf_get_func_ret(ctx, &ret);
 	return net_exit(LS_PROBE_NET_SEND, (int)ret);
 }

@@ -169,6 +169,23 @@ enum ls_khook {
 	LS_KHOOK_TRACEPOINT = 3,
 };
 
+/*
+ * Feature groups: the programs load in groups, one per feature, so that a
+ * program the kernel refuses costs only the features that need it (see
+ * lib/feature.c for which program is in which group).
+ */
+enum ls_feature {
+	LS_FEAT_SYSCALLS = 0, /* socket syscalls: fds of TLS calls, start of tracepoint-timed sends/receives */
+	LS_FEAT_NET,          /* kernel send/receive timing: one kernel hook variant */
+	LS_FEAT_QUEUE,        /* when received bytes reached the socket */
+	LS_FEAT_CALLS,        /* library calls: TLS, HTTP/2 library, protobuf (C ABI) */
+	LS_FEAT_WALK,         /* the HTTP/2 walk: requests, their phases and names */
+	LS_FEAT_GO,           /* Go: goroutine call stacks, grpc-go bindings */
+	LS_FEAT_SAMPLER,      /* CPU samples */
+	LS_FEAT_OFFCPU,       /* where threads blocked */
+	LS_FEAT_COUNT,
+};
+
 struct ls_event {
 	__u16 type;    /* enum ls_rec_type */
 	__u16 probe;   /* enum ls_probe */

@@ -231,6 +231,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	struct ls_sample_key k = {};
 	struct ls_thread *t;
 
+	LS_REJECT_IF(LS_FEAT_SAMPLER);
 	if (!pid || !sampling || !target_slot(pid))
 		return 0;
 	count(LS_CNT_SAMPLES);
@@ -276,6 +277,7 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	__u64 now = bpf_ktime_get_ns();
 	struct ls_offstart *os;
 
+	LS_REJECT_IF(LS_FEAT_OFFCPU);
 	/* Going off CPU: remember where (prev is the current task here). */
 	if (prev_pid && target_slot(prev_pid) && !(window_hi && now >= window_hi)) {
 		struct ls_offstart o = {};

@@ -108,6 +108,7 @@ struct ls_tp_data_ready {
 SEC("tracepoint/sock/sk_data_ready")
 int tp_ready(struct ls_tp_data_ready *ctx)
 {
+	LS_REJECT_IF(LS_FEAT_QUEUE);
 	if (ctx->protocol != IPPROTO_TCP)
 		return 0;
 	return data_ready((struct sock *)ctx->skaddr);
@@ -116,11 +117,13 @@ int tp_ready(struct ls_tp_data_ready *ctx)
 SEC("kprobe/sock_def_readable")
 int BPF_KPROBE(kp_ready, struct sock *sk)
 {
+	LS_REJECT_IF(LS_FEAT_QUEUE);
 	return data_ready(sk);
 }
 
 SEC("fentry/sock_def_readable")
 int BPF_PROG(fe_ready, struct sock *sk)
 {
+	LS_REJECT_IF(LS_FEAT_QUEUE);
 	return data_ready(sk);
 }

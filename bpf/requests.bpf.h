@@ -398,6 +398,7 @@ int tls_walk(struct pt_regs *ctx)
 	struct ls_walk *w;
 	__u64 start;
 
+	LS_REJECT_IF(LS_FEAT_WALK);
 	if (!h)
 		return 0;
 	if (h->g) {

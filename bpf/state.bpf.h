@@ -246,6 +246,17 @@ struct {
 	__uint(max_entries, 16 << 20);
 } events SEC(".maps");
 
+/*
+ * The test switch reject_features: a program of a group named there reads
+ * through a plain number, which every verifier refuses, so tests see a real
+ * rejection. Dead code otherwise (the verifier knows the read-only value).
+ */
+#define LS_REJECT_IF(feature)                                                      \
+	do {                                                                       \
+		if (reject_features & (1u << (feature)))                           \
+			return *(volatile int *)(unsigned long)reject_features;    \
+	} while (0)
+
 /* Zeroed templates for new map entries (too large to build on the stack). */
 static struct ls_thread zero_thread;
 static struct ls_conn zero_conn;

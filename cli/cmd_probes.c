@@ -1,6 +1,7 @@
 /* latscope probes: what would be attached to a process, and what is missing and why. */
 #include "cli.h"
 #include "procmaps.h"
+#include "feature.h"
 #include "verifier.h"
 
 #include <getopt.h>
@@ -50,6 +51,11 @@ static const char *khook_target(enum ls_khook h, int send)
 	}
 }
 
+static const char *feature_state(const struct ls_feat_status *st)
+{
+	return st->state == LS_FEAT_ON ? "loaded" : st->state == LS_FEAT_FAILED ? "failed" : "not needed";
+}
+
 static void print_json(struct ls_session *s, pid_t pid, int net)
 {
 	const struct ls_site *sites;
@@ -79,6 +85,20 @@ static void print_json(struct ls_session *s, pid_t pid, int net)
 			first = 0;
 		}
 		line += len + (line[len] == '\n');
+	}
+	printf("],\"features\":[");
+	for (int f = 0; f < LS_FEAT_COUNT; f++) {
+		const struct ls_feat_status *st = ls_session_feature(s, (enum ls_feature)f);
+
+		printf("%s{\"name\":\"%s\",\"state\":\"%s\"", f ? "," : "", ls_feature_name((enum ls_feature)f),
+		       feature_state(st));
+		if (st->state == LS_FEAT_FAILED) {
+			printf(",\"program\":");
+			cli_json_str(stdout, st->prog);
+			printf(",\"reason\":");
+			cli_json_str(stdout, st->reason);
+		}
+		printf("}");
 	}
 	printf("],\"probes\":[");
 	first = 1;
@@ -167,6 +187,16 @@ static void print_plain(struct ls_session *s, pid_t pid, int net)
 
 		printf("  tried %.*s\n", (int)len, line);
 		line += len + (line[len] == '\n');
+	}
+	printf("features:\n");
+	for (int f = 0; f < LS_FEAT_COUNT; f++) {
+		const struct ls_feat_status *st = ls_session_feature(s, (enum ls_feature)f);
+
+		printf("  %-9s %-10s %s", ls_feature_name((enum ls_feature)f), feature_state(st),
+		       ls_feature_what((enum ls_feature)f));
+		if (st->state == LS_FEAT_FAILED)
+			printf(": off, %s%s%s", st->prog, st->prog[0] ? ": " : "", st->reason);
+		printf("\n");
 	}
 	printf("\n%-18s %-6s %-8s %-10s %s\n", "PROBE", "PHASE", "STATUS", "OFFSET", "WHERE");
 	for (size_t i = 0; i < n; i++) {

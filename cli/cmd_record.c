@@ -235,6 +235,11 @@ int cmd_record(int argc, char **argv)
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
+	if (ls_session_feature(s, LS_FEAT_SAMPLER)->state != LS_FEAT_ON) {
+		cli_error("cannot record: no CPU samples (feature sampler off, see above)");
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
 	if (c.verbose)
 		fprintf(stderr, "latscope: sampling pid %d at %u Hz, user stacks by %s\n", (int)c.pids[0], o.hz,
 			dwarf ? "DWARF unwinding" : "frame pointers");

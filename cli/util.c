@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "feature.h"
 #include "util.h"
 
 #include <errno.h>
@@ -123,6 +124,47 @@ int cli_need_pids(const struct cli_common *c, int argc, char **argv, const char 
 	return EXIT_USAGE;
 }
 
+/*
+ * LATSCOPE_TEST_REJECT=http2,sampler,...: a test switch that makes the
+ * verifier reject those feature groups' programs, to check that the rest
+ * works without them.
+ */
+static unsigned int test_rejects(void)
+{
+	const char *env = getenv("LATSCOPE_TEST_REJECT");
+	char buf[256], *save = NULL;
+	unsigned int mask = 0;
+
+	if (!env || !*env)
+		return 0;
+	snprintf(buf, sizeof(buf), "%s", env);
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		enum ls_feature f;
+
+		if (ls_feature_parse(tok, &f) == 0)
+			mask |= 1u << f;
+		else
+			cli_warn("LATSCOPE_TEST_REJECT: no feature named '%s'", tok);
+	}
+	return mask;
+}
+
+/* One line per feature the kernel refused: which, what it costs, the program and the reason. */
+static void warn_features(struct ls_session *s, int verbose)
+{
+	for (int f = 0; f < LS_FEAT_COUNT; f++) {
+		const struct ls_feat_status *st = ls_session_feature(s, (enum ls_feature)f);
+
+		if (st->state != LS_FEAT_FAILED)
+			continue;
+		cli_warn("feature %s off (no %s): %s%s%s%s", ls_feature_name((enum ls_feature)f),
+			 ls_feature_what((enum ls_feature)f), st->prog, st->prog[0] ? ": " : "", st->reason,
+			 st->log && verbose < 2 ? " (-vv shows the verifier's log)" : "");
+		if (st->log && verbose >= 2)
+			fprintf(stderr, "---- verifier log of %s ----\n%s---- end of %s ----\n", st->prog, st->log, st->prog);
+	}
+}
+
 int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, struct ls_session **out)
 {
 	const struct ls_site *sites;
@@ -136,6 +178,7 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
 	so->btf_path = c->btf_path;
 	so->placement = c->placement;
 	so->phases = c->phases;
+	so->reject_features = test_rejects();
 	if (ls_session_new(so, out, err)) {
 		cli_error("%s", err);
 		return EXIT_RUNTIME;
@@ -150,6 +193,7 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
 		*out = NULL;
 		return EXIT_RUNTIME;
 	}
+	warn_features(*out, c->verbose);
 	return 0;
 }
 

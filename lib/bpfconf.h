@@ -19,6 +19,7 @@ struct ls_bpf_config {
 	unsigned int ustack_size; /* --call-graph dwarf: user stack bytes per sample */
 	uint64_t threshold_ns;
 	int uprobe_multi;       /* uprobe programs load for uprobe_multi links */
+	unsigned int reject_features; /* test switch: 1 << enum ls_feature whose programs the verifier must reject */
 };
 
 /* Apply c to an opened, not yet loaded skeleton. */

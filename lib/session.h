@@ -13,6 +13,7 @@
 #include "latscope.h"
 #include "discover.h"
 #include "placement.h"
+#include "bpfload.h"
 
 struct ls_session;
 
@@ -41,6 +42,7 @@ struct ls_session_opts {
 	enum ls_place_mode placement; /* where library probes go (LS_PLACE_AUTO: call sites where cheaper) */
 	unsigned int phases;     /* LS_PHASES_* to attach; 0: all */
 	unsigned int ustack_size; /* > 0: --call-graph dwarf, user stack bytes copied per sample (<= LS_USTACK_MAX) */
+	unsigned int reject_features; /* test switch: 1 << enum ls_feature whose programs the verifier must reject */
 };
 
 /* Probe groups for ls_session_opts.phases (the catalog's phase column, and the kernel hooks). */
@@ -66,8 +68,18 @@ struct ls_stack_sample {
 /* Validate options, check privileges and BTF, discover the targets. Returns 0 or -errno; err says why. */
 int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, char *err);
 
-/* Load the BPF object with the chosen kernel hook and attach every probe. 0 or -errno (see ls_session_error). */
+/*
+ * Load the BPF programs feature by feature and attach them: the kernel hook,
+ * every library probe, the profiler's events. A feature the kernel refuses is
+ * left off (see ls_session_feature) and the rest goes on; -errno (see
+ * ls_session_error) only when nothing sensible can run: the maps cannot be
+ * made, a forced kernel hook does not work, a process vanishes while
+ * probes are attached.
+ */
 int ls_session_start(struct ls_session *s);
+
+/* After ls_session_start: whether feature f is on, off for a reason, or was not needed. */
+const struct ls_feat_status *ls_session_feature(const struct ls_session *s, enum ls_feature f);
 
 /* Wait up to timeout_ms, then deliver the records that arrived. Returns the count or -errno. */
 int ls_session_poll(struct ls_session *s, int timeout_ms);

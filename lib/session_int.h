@@ -1,0 +1,52 @@
+/* The session's state, shared by lib/session*.c and lib/khook.c only. */
+#ifndef LS_SESSION_INT_H
+#define LS_SESSION_INT_H
+
+#include "bpfload.h"
+#include "links.h"
+#include "session.h"
+#include "util.h"
+
+struct ring_buffer;
+struct ls_ustore;
+
+struct ls_session {
+	struct ls_bpf *bpf;        /* the object, loaded feature by feature */
+	struct latscope_bpf *skel; /* its maps and global variables */
+	struct ls_links *links;
+	int uprobe_multi;          /* the kernel has uprobe_multi links: every uprobe program is loaded for them */
+	size_t nuprobes;
+	struct ring_buffer *rb;
+	struct ls_site *sites;
+	size_t nsites;
+	struct ls_placements *place;
+	unsigned int phases;
+	pid_t *pids;
+	size_t npids;
+	enum ls_khook want, khook;
+	char khook_report[1024];
+	char btf_path[LS_PATH_LEN];
+	int records, requests, attach_uprobes;
+	uint64_t threshold_ns;
+	unsigned int sample_hz;
+	int offcpu, offcpu_inflight_only;
+	unsigned int ustack_size;
+	unsigned int reject_features;
+	struct ls_ustore *ustore; /* --call-graph dwarf: unwound samples */
+	ls_event_fn on_event;
+	void *ctx;
+	void *statbuf;
+	void *phase_buf;
+	int ncpus;
+	char err[LS_ERR_LEN];
+};
+
+/*
+ * Choose the kernel hook: load and attach the first variant that works (or
+ * the one asked for), then its data-ready hook. One line per variant tried
+ * in s->khook_report. 0, or -errno when none could be attached (the net
+ * feature is then FAILED); -errno with s->err set on a fatal error.
+ */
+int ls_khook_attach(struct ls_session *s);
+
+#endif

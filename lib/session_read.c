@@ -1,0 +1,226 @@
+/* The readers of a running session: records, statistics, samples, stacks, counters. */
+#include "session_int.h"
+#include "ustacks.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "latscope.skel.h"
+
+int ls_session_poll(struct ls_session *s, int timeout_ms)
+{
+	int n, m;
+
+	if (!s->rb)
+		return ls_err(s->err, EINVAL, "session not started");
+	/* Records come without wake-ups: the wait usually runs to its timeout, then everything is drained. */
+	n = ring_buffer__poll(s->rb, timeout_ms);
+	if (n < 0 && n != -EINTR)
+		return ls_err(s->err, -n, "ring buffer poll: %s", strerror(-n));
+	m = ring_buffer__consume(s->rb);
+	if (m < 0 && m != -EINTR)
+		return ls_err(s->err, -m, "ring buffer consume: %s", strerror(-m));
+	return (n > 0 ? n : 0) + (m > 0 ? m : 0);
+}
+
+static int read_aggregate(struct ls_session *s, struct bpf_map *map, struct ls_stack_sample **out, size_t *n)
+{
+	struct ls_sample_key key, next, *prev = NULL;
+	struct ls_stack_sample *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int fd = bpf_map__fd(map);
+
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		__u64 val;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &val))
+			continue; /* removed meanwhile */
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 1024;
+			struct ls_stack_sample *nv = realloc(v, ncap * sizeof(*nv));
+
+			if (!nv) {
+				free(v);
+				return ls_err(s->err, ENOMEM, "out of memory");
+			}
+			v = nv;
+			cap = ncap;
+		}
+		v[cnt].key = key;
+		v[cnt].value = val;
+		cnt++;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+int ls_session_samples(struct ls_session *s, int offcpu, struct ls_stack_sample **out, size_t *n)
+{
+	int ret;
+
+	*out = NULL;
+	*n = 0;
+	if (!s->skel)
+		return ls_err(s->err, EINVAL, "session not started");
+	ret = read_aggregate(s, offcpu ? s->skel->maps.offcpu : s->skel->maps.samples, out, n);
+	if (!ret && !offcpu && s->ustore && ls_ustore_samples(s->ustore, out, n))
+		ret = ls_err(s->err, ENOMEM, "out of memory");
+	return ret;
+}
+
+int ls_session_unwind_stats(struct ls_session *s, struct ls_unwind_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s->ustore)
+		return -ENOENT;
+	ls_ustore_stats(s->ustore, out);
+	return 0;
+}
+
+int ls_session_stack(struct ls_session *s, int32_t id, uint64_t *ips, size_t max, size_t *n)
+{
+	__u64 buf[LS_STACK_DEPTH];
+	__u32 key = (__u32)id;
+	size_t k = 0;
+
+	*n = 0;
+	if (!s->skel)
+		return ls_err(s->err, EINVAL, "session not started");
+	if (id < 0)
+		return -ENOENT;
+	if (id >= LS_USTACK_ID_BASE)
+		return s->ustore ? ls_ustore_stack(s->ustore, id, ips, max, n) : -ENOENT;
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.stacks), &key, buf))
+		return errno == ENOENT ? -ENOENT : ls_err(s->err, errno, "reading stack %d: %s", id, strerror(errno));
+	while (k < LS_STACK_DEPTH && k < max && buf[k]) {
+		ips[k] = buf[k];
+		k++;
+	}
+	*n = k;
+	return 0;
+}
+
+int ls_session_stats(struct ls_session *s, unsigned int probe, struct ls_stats *out)
+{
+	struct ls_stats *per = s->statbuf;
+	__u32 key = probe;
+
+	memset(out, 0, sizeof(*out));
+	if (!s->skel)
+		return ls_err(s->err, EINVAL, "session not started");
+	if (bpf_map__lookup_elem(s->skel->maps.stats, &key, sizeof(key), per,
+				 sizeof(*per) * (size_t)s->ncpus, 0))
+		return ls_err(s->err, errno, "reading statistics: %s", strerror(errno));
+	for (int c = 0; c < s->ncpus; c++) {
+		out->calls += per[c].calls;
+		out->ok += per[c].ok;
+		out->fail += per[c].fail;
+		out->bytes += per[c].bytes;
+		out->dur_sum_ns += per[c].dur_sum_ns;
+		out->nested += per[c].nested;
+		if (per[c].dur_max_ns > out->dur_max_ns)
+			out->dur_max_ns = per[c].dur_max_ns;
+		for (int b = 0; b < LS_HIST_BUCKETS; b++)
+			out->hist[b] += per[c].hist[b];
+	}
+	return 0;
+}
+
+int ls_session_phase_stats(struct ls_session *s, pid_t pid, unsigned int phase, struct ls_phase_stats *out)
+{
+	struct ls_phase_stats *per = s->phase_buf;
+	__u32 key;
+	size_t slot;
+
+	memset(out, 0, sizeof(*out));
+	if (!s->skel)
+		return ls_err(s->err, EINVAL, "session not started");
+	for (slot = 0; slot < s->npids && s->pids[slot] != pid; slot++)
+		;
+	if (slot == s->npids || phase >= LS_PH_SLOTS)
+		return ls_err(s->err, EINVAL, "pid %d is not a target", (int)pid);
+	key = (__u32)(slot * LS_PH_SLOTS + phase);
+	if (bpf_map__lookup_elem(s->skel->maps.phase_stats, &key, sizeof(key), per, sizeof(*per) * (size_t)s->ncpus, 0))
+		return ls_err(s->err, errno, "reading phase statistics: %s", strerror(errno));
+	for (int c = 0; c < s->ncpus; c++) {
+		out->count += per[c].count;
+		out->sum_ns += per[c].sum_ns;
+		if (per[c].max_ns > out->max_ns)
+			out->max_ns = per[c].max_ns;
+		for (int b = 0; b < LS_HIST_BUCKETS; b++)
+			out->hist[b] += per[c].hist[b];
+	}
+	return 0;
+}
+
+uint64_t ls_session_open_window(struct ls_session *s)
+{
+	uint64_t now = ls_now_ns();
+
+	if (s->skel)
+		s->skel->bss->window_lo = now;
+	return now;
+}
+
+uint64_t ls_session_stop_sampling(struct ls_session *s)
+{
+	uint64_t now = ls_now_ns();
+
+	if (s->skel) {
+		s->skel->bss->window_hi = now;
+		s->skel->data->sampling = 0;
+	}
+	return now;
+}
+
+int ls_session_set_threshold(struct ls_session *s, uint64_t ns)
+{
+	s->threshold_ns = ns;
+	if (s->skel)
+		s->skel->data->threshold_ns = ns;
+	return 0;
+}
+
+uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which)
+{
+	__u64 vals[256] = { 0 }, sum = 0;
+	__u32 key = which;
+
+	if (!s->skel || s->ncpus > 256)
+		return 0;
+	if (bpf_map__lookup_elem(s->skel->maps.counters, &key, sizeof(key), vals, sizeof(__u64) * (size_t)s->ncpus, 0))
+		return 0;
+	for (int c = 0; c < s->ncpus; c++)
+		sum += vals[c];
+	return sum;
+}
+
+size_t ls_session_alive(struct ls_session *s)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->npids; i++)
+		n += ls_proc_alive(s->pids[i]) ? 1 : 0;
+	return n;
+}
+
+enum ls_khook ls_session_khook(const struct ls_session *s) { return s->khook; }
+const char *ls_session_khook_report(const struct ls_session *s) { return s->khook_report; }
+size_t ls_session_nprobes(const struct ls_session *s) { return s->nuprobes; }
+const char *ls_session_error(const struct ls_session *s) { return s->err; }
+
+const struct ls_placements *ls_session_placements(const struct ls_session *s) { return s->place; }
+
+const struct ls_site *ls_session_sites(const struct ls_session *s, size_t *n)
+{
+	*n = s->nsites;
+	return s->sites;
+}
+

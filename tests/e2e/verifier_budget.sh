@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Every BPF program latscope can load, in every configuration that changes its code, verifies
+# within latscope's budget on this kernel: at most 200,000 processed instructions (a fifth of
+# the kernel's limit) and 8 states per instruction. Prints the table. Program types this
+# kernel refuses before verifying (fentry where trampolines are not permitted) are listed
+# as such and not counted; everything else must have been verified.
+. "$(dirname "$0")/../lib.sh"
+
+"$LATSCOPE" probes --verifier --json > "$TMP/v.json" 2> "$TMP/v.err" || true
+jq -e '.type == "verifier"' "$TMP/v.json" > /dev/null || { cat "$TMP/v.err"; fail "probes --verifier printed no report"; }
+echo "kernel $(uname -r):"
+jq -r '.programs[] | [.name, .config, .feature, .insns, .processed_insns, .max_states_per_insn, .peak_states,
+	.verification_us, (if .verified then (if .within_budget then "ok" else "OVER: \(.reason // "budget")" end)
+	else "not loadable here: \(.reason)" end)] | @tsv' "$TMP/v.json" |
+	awk -F'\t' 'BEGIN { printf "%-16s %-7s %-9s %6s %10s %6s %6s %9s  %s\n", "PROGRAM", "CONFIG", "FEATURE",
+		"INSNS", "PROCESSED", "STATES", "PEAK", "TIME(us)", "VERDICT" }
+		{ printf "%-16s %-7s %-9s %6s %10s %6s %6s %9s  %s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9 }'
+
+limit_i=$(jq '.budget_insns' "$TMP/v.json")
+limit_s=$(jq '.budget_states_per_insn' "$TMP/v.json")
+check "the budget is a fifth of the kernel's limit and 8 states per instruction ($limit_i, $limit_s)" \
+	test "$limit_i" -eq 200000 -a "$limit_s" -eq 8
+n=$(jq '[.programs[] | select(.verified)] | length' "$TMP/v.json")
+all=$(jq '.programs | length' "$TMP/v.json")
+# Programs are the object's global functions outside .text (which holds the global subprograms).
+obj=$ROOT/build/bpf/latscope.bpf.o
+text=$(readelf -SW "$obj" | sed -n 's/^ *\[ *\([0-9]*\)\] \.text .*/\1/p')
+progs=$(readelf -sW "$obj" | awk -v t="$text" '$4 == "FUNC" && $5 == "GLOBAL" && $7 != t && $7 != "UND"' | wc -l)
+named=$(jq '[.programs[].name] | unique | length' "$TMP/v.json")
+echo "$n of $all (program, configuration) pairs verified"
+check "every program of the object is in the report ($named of $progs), in 3 configurations ($all)" \
+	test "$named" -eq "$progs" -a "$all" -eq $((3 * progs))
+# The programs every kernel with BTF can load: uprobes, the HTTP/2 walk, tracepoints, perf events.
+for p in tls_walk probe_exit cs_exit go_ret go_grpc_enter on_cpu_sample on_switch sys_enter tp_send; do
+	k=$(jq --arg p "$p" '[.programs[] | select(.name == $p and .verified)] | length' "$TMP/v.json")
+	check "$p verified in every configuration ($k of 3)" test "$k" -eq 3
+done
+over=$(jq -r '.programs[] | select(.verified and (.within_budget | not)) | "\(.name)/\(.config): \(.processed_insns) insns, \(.max_states_per_insn) states/insn \(.reason // "")"' "$TMP/v.json")
+check "no program rejected or over the budget${over:+: $over}" test -z "$over"
+worst=$(jq -r '[.programs[] | select(.verified)] | max_by(.processed_insns) | "\(.name)/\(.config) \(.processed_insns)"' "$TMP/v.json")
+states=$(jq -r '[.programs[] | select(.verified)] | max_by(.max_states_per_insn) | "\(.name)/\(.config) \(.max_states_per_insn)"' "$TMP/v.json")
+echo "most processed instructions: $worst; most states per instruction: $states"
+# The exit status says the same as the report.
+if jq -e '.failed == 0' "$TMP/v.json" > /dev/null; then
+	"$LATSCOPE" probes --verifier > /dev/null 2>&1
+	check "probes --verifier exits 0 when every program fits" true
+fi
+assert_no_probes "after probes --verifier"
