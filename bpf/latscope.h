@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 5
+#define LS_ABI_VERSION 6
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -387,17 +387,32 @@ enum ls_counter {
 	LS_CNT_MAX = 16,
 };
 
+/*
+ * The index of v's highest set bit (0 for 0 and 1), for v < 2^63. Each
+ * comparison is a subtraction's sign bit, not a branch: the BPF verifier
+ * follows one path through it instead of one per outcome.
+ */
 static inline __attribute__((always_inline)) unsigned int ls_log2_u64(__u64 v)
 {
-	unsigned int r = 0;
+	__u64 s, r;
 
-	if (v >> 32) { v >>= 32; r += 32; }
-	if (v >> 16) { v >>= 16; r += 16; }
-	if (v >> 8) { v >>= 8; r += 8; }
-	if (v >> 4) { v >>= 4; r += 4; }
-	if (v >> 2) { v >>= 2; r += 2; }
-	if (v >> 1) { r += 1; }
-	return r;
+	s = ((0xffffffffULL - v) >> 63) << 5;
+	v >>= s;
+	r = s;
+	s = ((0xffffULL - v) >> 63) << 4;
+	v >>= s;
+	r |= s;
+	s = ((0xffULL - v) >> 63) << 3;
+	v >>= s;
+	r |= s;
+	s = ((0xfULL - v) >> 63) << 2;
+	v >>= s;
+	r |= s;
+	s = ((0x3ULL - v) >> 63) << 1;
+	v >>= s;
+	r |= s;
+	r |= (0x1ULL - v) >> 63;
+	return (unsigned int)r;
 }
 
 static inline __attribute__((always_inline)) unsigned int ls_hist_bucket(__u64 v)
@@ -406,9 +421,9 @@ static inline __attribute__((always_inline)) unsigned int ls_hist_bucket(__u64 v
 
 	if (v < LS_HIST_LINEAR)
 		return (unsigned int)v;
-	msb = ls_log2_u64(v);
-	if (msb >= LS_HIST_MAX_LOG2)
+	if (v >> LS_HIST_MAX_LOG2)
 		return LS_HIST_BUCKETS - 1;
+	msb = ls_log2_u64(v);
 	shift = msb - LS_HIST_SUB_BITS;
 	return LS_HIST_LINEAR + (msb - 6) * 32 + (unsigned int)((v >> shift) - 32);
 }
