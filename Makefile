@@ -1,5 +1,5 @@
 # latscope — top-level build. Everything generated goes under build/.
-#   make          build build/latscope
+#   make          build build/latscope (installing missing Debian packages first, as make deps)
 #   make deps     install the Debian packages in deps/packages.txt that are missing
 #   make test     deps + build + every test (tests/run.sh)
 #   make demo     deps + build + latscope against the example server under load
@@ -15,6 +15,17 @@ ARCH     := x86
 Q := @
 ifeq ($(V),1)
 Q :=
+endif
+
+# A fresh machine: install the Debian packages (as 'make deps' does) before anything below asks
+# pkg-config or runs clang and bpftool. One dpkg query when everything is there.
+ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
+ifneq ($(shell scripts/deps.sh --check && echo ok),ok)
+$(info latscope: Debian packages missing: installing them first (scripts/deps.sh, as 'make deps' does))
+ifneq ($(shell scripts/deps.sh >&2 && echo ok),ok)
+$(error latscope: installing the build dependencies failed: run 'make deps' as root and read its log)
+endif
+endif
 endif
 
 WARN     := -Wall -Wextra -Werror

@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Install the Debian packages latscope needs (deps/packages.txt) that are missing.
 # A no-op when everything is present; needs root (or sudo) only when it installs.
+# --check: install nothing, exit 1 when something is missing (one dpkg query: quick).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' deps/packages.txt | tr -s ' \n' '\n' | sort -u)
+# shellcheck disable=SC2086
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' $want 2>/dev/null | awk '/ install ok installed$/ { print $1 }')
 missing=()
 for p in $want; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	grep -qxF "$p" <<< "$installed" || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then
 	exit 0
 fi
+[[ ${1:-} == --check ]] && exit 1
 echo "deps: installing ${missing[*]}" >&2
 SUDO=
 if [[ $(id -u) != 0 ]]; then
