@@ -10,7 +10,8 @@
 #     symbolizer throughput against addr2line and llvm-symbolizer (bench/symbolize.sh),
 #     profiler sampling overhead against perf and 1M-sample post-processing
 #     (bench/profile.sh), the C++ gRPC server (bench/grpc_cpp.sh), and how long
-#     attaching and detaching take (bench/startup.sh).
+#     attaching and detaching take (bench/startup.sh); last, the verifier's work per
+#     program on this kernel and on Debian's 6.1 (bench/verifier.sh).
 # Prints the tables and writes them to build/bench-results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -182,4 +183,8 @@ say "## Attach and detach (bench/startup.sh)"
 say ""
 bench/startup.sh "$OUT"
 say ""
+# ---- The verifier's work per program, here and on Debian's 6.1 ---------------------------
+say "## Verifier budget (bench/verifier.sh)"
+say ""
+bench/verifier.sh "$OUT"
 echo "results written to $OUT"
