@@ -19,11 +19,21 @@ F=/latscope.example.Echo/Fast B=/latscope.example.Echo/Big
 for ph in tls_out net_out app; do
 	eval "f_$ph=$(p50_of "$TMP/t.json" $F $ph) b_$ph=$(p50_of "$TMP/t.json" $B $ph)"
 done
-echo "p50 Fast: tls_out=$f_tls_out net_out=$f_net_out app=$f_app; Big: tls_out=$b_tls_out net_out=$b_net_out app=$b_app (ns)"
-check "1 MB responses: tls_out p50 grows >= 20x (Fast $f_tls_out ns, Big $b_tls_out ns)" test "$b_tls_out" -ge $((f_tls_out * 20))
-check "1 MB responses: net_out p50 grows >= 20x (Fast $f_net_out ns, Big $b_net_out ns)" test "$b_net_out" -ge $((f_net_out * 20))
+total_of() { jq -r "select(.type==\"summary\") | .methods[] | select(.method==\"$2\") | .p50_ns" "$1"; }
+f_total=$(total_of "$TMP/t.json" $F) b_total=$(total_of "$TMP/t.json" $B)
+echo "p50 Fast: total=$f_total tls_out=$f_tls_out net_out=$f_net_out app=$f_app; Big: total=$b_total tls_out=$b_tls_out net_out=$b_net_out app=$b_app (ns)"
+# Where the extra time of a 1 MB response goes. Not a ratio of the small response's phases:
+# those are mostly the probes' own cost, which differs tenfold between machines.
+extra=$((b_total - f_total))
+grown=$(((b_tls_out - f_tls_out) + (b_net_out - f_net_out)))
+check "1 MB responses take longer (p50 $f_total -> $b_total ns)" test "$extra" -gt 0
+check "1 MB responses: tls_out and net_out grow by at least half the extra time ($grown of $extra ns)" \
+	test "$((2 * grown))" -ge "$extra"
+check "1 MB responses: tls_out grows (Fast $f_tls_out ns, Big $b_tls_out ns)" test "$b_tls_out" -ge $((f_tls_out * 4))
+check "1 MB responses: net_out grows (Fast $f_net_out ns, Big $b_net_out ns)" test "$b_net_out" -ge $((f_net_out * 4))
 # Building and encoding the 1 MB reply is still app here (until protobuf probes measure encode).
-check "1 MB responses: app p50 ($b_app ns) stays below a quarter of tls_out + net_out" test "$b_app" -lt $(((b_tls_out + b_net_out) / 4))
+check "1 MB responses: app grows by less than half as much as tls_out + net_out ($((b_app - f_app)) vs $grown ns)" \
+	test $((2 * (b_app - f_app))) -lt "$grown"
 out_bytes=$(jq -r "select(.type==\"summary\") | .methods[] | select(.method==\"$B\") | .count" "$TMP/t.json")
 check "every Big request counted ($out_bytes)" test "$out_bytes" -eq 60
 
@@ -36,8 +46,12 @@ kill -INT "$TRACE_PID"; wait_trace
 jq -r 'select(.type=="request") | .phases.app' "$TMP/b.json" > "$TMP/burn_app"
 a50=$(pct "$TMP/burn_app" 0.5)
 check "5 ms CPU burn: app p50 $((a50 / 1000))us within [5.0, 5.5] ms" test "$a50" -ge 5000000 -a "$a50" -le 5500000
-other=$(jq -s '[.[] | select(.type=="request") | .phases | del(.app) | add] | max' "$TMP/b.json")
-check "5 ms CPU burn: every other phase together stays below 1 ms (max $other ns)" test "$other" -lt 1000000
+jq -r 'select(.type=="request") | .phases | del(.app) | add' "$TMP/b.json" > "$TMP/burn_other"
+# The median: a request preempted on a busy machine can spend longer in a TLS write; the
+# burn itself, when attributed elsewhere, would move every request's phases.
+other=$(pct "$TMP/burn_other" 0.5)
+check "5 ms CPU burn: every other phase together stays below 1 ms (p50 $other ns, p99 $(pct "$TMP/burn_other" 0.99) ns)" \
+	test "$other" -lt 1000000
 kill "$H2SERVER_PID"; wait "$H2SERVER_PID" 2>/dev/null || true
 
 # nghttpd: GET requests, named by :path.
