@@ -17,12 +17,9 @@
 #include "symbolizer.h"
 #include "ustacks.h"
 #include "util.h"
+#include "check.h"
 
-static int failures;
 
-#define CHECK(cond, ...) do { \
-	if (cond) { printf("ok - "); } else { printf("not ok - "); failures++; } \
-	printf(__VA_ARGS__); putchar('\n'); } while (0)
 
 #define NOFP __attribute__((noinline, optimize("omit-frame-pointer")))
 

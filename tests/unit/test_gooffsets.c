@@ -12,13 +12,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "check.h"
 
 #define BIN "build/examples/gogrpc-server"
 #define STRIPPED "build/examples/gogrpc-server-stripped"
 
-static int failures;
 
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL: " __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
 static const struct { const char *name; size_t at; } fields[] = {
 #define F(x) { #x, offsetof(struct ls_go_offsets, x) }

@@ -14,13 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "check.h"
 
 #define BIN "build/examples/gogrpc-server"
 #define STRIPPED "build/examples/gogrpc-server-stripped"
 
-static int failures;
 
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; fprintf(stderr, "FAIL: " __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
 struct sym { char *name; uint64_t addr, size; };
 

@@ -8,12 +8,9 @@
 #include "latscope.h"
 #include "hist.h"
 #include "util.h"
+#include "check.h"
 
-static int failures;
 
-#define CHECK(cond, ...) do { \
-	if (cond) { printf("ok - "); } else { printf("not ok - "); failures++; } \
-	printf(__VA_ARGS__); putchar('\n'); } while (0)
 
 static __u64 hist[LS_HIST_BUCKETS];
 

@@ -9,12 +9,9 @@
 
 #include <linux/types.h>
 #include "insnclass.h"
+#include "check.h"
 
-static int failures;
 
-#define CHECK(cond, ...) do { \
-	if (cond) { printf("ok - "); } else { printf("not ok - "); failures++; } \
-	printf(__VA_ARGS__); putchar('\n'); } while (0)
 
 static const struct {
 	const char *what;

@@ -10,12 +10,9 @@
 #include <zlib.h>
 
 #include "pprof.h"
+#include "check.h"
 
-static int failures;
 
-#define CHECK(cond, ...) do { \
-	if (cond) { printf("ok - "); } else { printf("not ok - "); failures++; } \
-	printf(__VA_ARGS__); putchar('\n'); } while (0)
 
 static struct ls_pprof *small_profile(void)
 {

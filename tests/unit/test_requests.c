@@ -11,12 +11,9 @@
 #include "latscope.h"
 #include "hpack.h"
 #include "requests.h"
+#include "check.h"
 
-static int failures;
 
-#define CHECK(cond, ...) do { \
-	if (cond) { printf("ok - "); } else { printf("not ok - "); failures++; } \
-	printf(__VA_ARGS__); putchar('\n'); } while (0)
 
 static size_t unhex(const char *hex, unsigned char *out)
 {

@@ -13,12 +13,9 @@
 #include <unistd.h>
 
 #include "symbolizer.h"
+#include "check.h"
 
-static int failures;
 
-#define CHECK(cond, ...) do { \
-	if (cond) { printf("ok - "); } else { printf("not ok - "); failures++; } \
-	printf(__VA_ARGS__); putchar('\n'); } while (0)
 
 __attribute__((noinline)) static uint64_t where_am_i(void)
 {
