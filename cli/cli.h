@@ -72,8 +72,11 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
 
 /* "12.3us", "4.56ms", "1.20s" */
 const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
-/* A JSON string literal with escapes. */
-void cli_json_str(FILE *f, const char *s);
+/*
+ * s made safe for a terminal: control characters (C0, DEL, C1), backslashes and
+ * invalid UTF-8 as \xNN escapes; printable UTF-8 kept. Returns out (len bytes).
+ */
+const char *cli_term_str(char *out, size_t len, const char *s);
 
 /* The placement of every probe of pid and its expected cost (probes -v). */
 void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid);

@@ -1,5 +1,6 @@
 /* latscope probes: what would be attached to a process, and what is missing and why. */
 #include "cli.h"
+#include "jsonw.h"
 #include "procmaps.h"
 #include "feature.h"
 #include "verifier.h"
@@ -68,7 +69,7 @@ static void print_json(struct ls_session *s, pid_t pid, int net)
 	ls_proc_info(pid, &info, err);
 	sites = ls_session_sites(s, &n);
 	printf("{\"type\":\"probes\",\"pid\":%d,\"comm\":", (int)pid);
-	cli_json_str(stdout, info.comm);
+	jw_string(stdout, info.comm);
 	printf(",\"kernel_hook\":\"%s\",\"kernel_hook_tried\":[", ls_khook_name(ls_session_khook(s)));
 	rep = ls_session_khook_report(s);
 	for (line = rep; *line;) {
@@ -80,7 +81,7 @@ static void print_json(struct ls_session *s, pid_t pid, int net)
 		colon = strstr(buf, ": ");
 		if (colon) {
 			printf("%s{\"hook\":\"%.*s\",\"result\":", first ? "" : ",", (int)(colon - buf), buf);
-			cli_json_str(stdout, colon + 2);
+			jw_string(stdout, colon + 2);
 			printf("}");
 			first = 0;
 		}
@@ -94,9 +95,9 @@ static void print_json(struct ls_session *s, pid_t pid, int net)
 		       feature_state(st));
 		if (st->state == LS_FEAT_FAILED) {
 			printf(",\"program\":");
-			cli_json_str(stdout, st->prog);
+			jw_string(stdout, st->prog);
 			printf(",\"reason\":");
-			cli_json_str(stdout, st->reason);
+			jw_string(stdout, st->reason);
 		}
 		printf("}");
 	}
@@ -111,7 +112,7 @@ static void print_json(struct ls_session *s, pid_t pid, int net)
 		       site->symbol, site->entry->library, site->entry->phase, site->found ? "true" : "false");
 		if (site->path[0]) {
 			printf(",\"path\":");
-			cli_json_str(stdout, site->path);
+			jw_string(stdout, site->path);
 		}
 		if (site->found)
 			printf(",\"offset\":%llu,\"vaddr\":%llu,\"return_probe\":\"%s\"",
@@ -123,16 +124,16 @@ static void print_json(struct ls_session *s, pid_t pid, int net)
 			if (pl) {
 				printf(",\"placement\":\"%s\",\"entry_probe\":%s,\"entry_insn\":", ls_place_mode_name(pl->used),
 				       pl->entry_probe ? "true" : "false");
-				cli_json_str(stdout, pl->entry_insn.text);
+				jw_string(stdout, pl->entry_insn.text);
 				printf(",\"entry_class\":\"%s\",\"entry_cost_ns\":%u,\"expected_call_ns\":%u,\"why\":",
 				       ls_insn_class_name(pl->entry_insn.cls), pl->entry_insn.cost_ns, pl->call_cost_ns);
-				cli_json_str(stdout, pl->why);
+				jw_string(stdout, pl->why);
 				printf(",\"callsites\":[");
 				for (size_t k = 0; k < pl->ncs; k++) {
 					const struct ls_callsite *cs = &pl->cs[k];
 
 					printf("%s{\"object\":", k ? "," : "");
-					cli_json_str(stdout, ls_placements_obj_path(ls_session_placements(s), cs->obj));
+					jw_string(stdout, ls_placements_obj_path(ls_session_placements(s), cs->obj));
 					printf(",\"call_vaddr\":%llu,\"ok\":%s", (unsigned long long)cs->call_vaddr,
 					       cs->ok ? "true" : "false");
 					if (cs->ok)
@@ -141,7 +142,7 @@ static void print_json(struct ls_session *s, pid_t pid, int net)
 						       ls_insn_class_name(cs->ret_insn.cls), ls_reg_name(cs->ret_reg));
 					else {
 						printf(",\"reason\":");
-						cli_json_str(stdout, cs->reason);
+						jw_string(stdout, cs->reason);
 					}
 					printf("}");
 				}
@@ -156,7 +157,7 @@ static void print_json(struct ls_session *s, pid_t pid, int net)
 			printf(",\"offsets\":\"%s\"", site->offsets_from);
 		else {
 			printf(",\"reason\":");
-			cli_json_str(stdout, site->reason);
+			jw_string(stdout, site->reason);
 		}
 		printf("}");
 		first = 0;
@@ -237,7 +238,7 @@ static int print_verifier(const struct ls_verifier_prog *v, size_t n, int json)
 			bad++;
 		if (json) {
 			printf("%s{\"name\":\"%s\",\"config\":\"%s\",\"section\":", i ? "," : "", p->name, p->config);
-			cli_json_str(stdout, p->section);
+			jw_string(stdout, p->section);
 			printf(",\"feature\":\"%s\",\"insns\":%u,\"processed_insns\":%u,\"max_states_per_insn\":%u,"
 			       "\"total_states\":%u,\"peak_states\":%u,\"verification_us\":%llu,\"limit_share\":%.4f,"
 			       "\"verified\":%s,\"loaded\":%s,\"within_budget\":%s",
@@ -246,7 +247,7 @@ static int print_verifier(const struct ls_verifier_prog *v, size_t n, int json)
 			       p->verified ? "true" : "false", p->loaded ? "true" : "false", ok ? "true" : "false");
 			if (!p->loaded) {
 				printf(",\"reason\":");
-				cli_json_str(stdout, p->reason);
+				jw_string(stdout, p->reason);
 			}
 			printf("}");
 		} else {

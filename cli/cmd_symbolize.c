@@ -1,5 +1,6 @@
 /* latscope symbolize: addresses of a process, an ELF file or the kernel to functions and source lines. */
 #include "cli.h"
+#include "jsonw.h"
 #include "symbolizer.h"
 
 #include <errno.h>
@@ -97,7 +98,7 @@ static void json_frame_fields(FILE *f, const struct ls_sym_frame *fr)
 	if (!fr->file)
 		return;
 	fputs(",\"file\":", f);
-	cli_json_str(f, fr->file);
+	jw_string(f, fr->file);
 	fprintf(f, ",\"line\":%" PRIu32 ",\"column\":%" PRIu32, fr->line, fr->column);
 }
 
@@ -106,25 +107,25 @@ static void print_json(FILE *f, const struct ls_sym *s, const struct sym_opts *o
 	fprintf(f, "{\"addr\":\"0x%" PRIx64 "\"", s->addr);
 	if (s->mapping) {
 		fputs(",\"module\":", f);
-		cli_json_str(f, s->mapping->path);
+		jw_string(f, s->mapping->path);
 		if (s->mapping->build_id[0])
 			fprintf(f, ",\"build_id\":\"%s\"", s->mapping->build_id);
 	}
 	if (!s->func) {
 		fputs(",\"func\":null,\"reason\":", f);
-		cli_json_str(f, s->reason);
+		jw_string(f, s->reason);
 		fputs("}\n", f);
 		return;
 	}
 	fprintf(f, ",\"file_addr\":\"0x%" PRIx64 "\",\"func\":", s->file_addr);
-	cli_json_str(f, s->func);
+	jw_string(f, s->func);
 	fprintf(f, ",\"offset\":%" PRIu64, s->offset);
 	json_frame_fields(f, &s->frames[0]);
 	if (o->inlines) {
 		fputs(",\"frames\":[", f);
 		for (size_t i = 0; i < s->nframes; i++) {
 			fputs(i ? ",{\"func\":" : "{\"func\":", f);
-			cli_json_str(f, s->frames[i].func);
+			jw_string(f, s->frames[i].func);
 			json_frame_fields(f, &s->frames[i]);
 			fprintf(f, ",\"inlined\":%s}", i + 1 < s->nframes ? "true" : "false");
 		}

@@ -3,10 +3,12 @@
 #include "catalog.h"
 #include "hist.h"
 #include "requests.h"
+#include "jsonw.h"
 #include "util.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char usage_text[] =
@@ -15,8 +17,7 @@ static const char usage_text[] =
 	"                      [--placement auto|entry|callsite] [--phases tls,h2,proto,net] [-v]\n"
 	"\n"
 	"Attaches to running processes and prints every request slower than the\n"
-	"threshold with its phases (net_in, tls_in, h2_in, decode, app, encode,\n"
-	"h2_out, tls_out, net_out, queue), which add up to its total. Runs for\n"
+	"threshold with its phases (below), which add up to its total. Runs for\n"
 	"DURATION, until SIGINT/SIGTERM, or until every target exits; then prints a\n"
 	"summary per method and per probe.\n"
 	"\n"
@@ -37,8 +38,58 @@ static const char usage_text[] =
 	"\n"
 	"exit status: 0 success (also when the target exits), 1 runtime error, 2 usage error\n";
 
+/* The usage, then the phases from the phase table. */
+static void help(FILE *f)
+{
+	const struct ls_phase_info *ph;
+	size_t n;
+
+	fputs(usage_text, f);
+	fputs("\nphases, in request order:\n", f);
+	ph = ls_phases(&n);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "  %-8s %s\n", ph[i].name, ph[i].help);
+}
+
+struct trace_ctx;
+
+/* A probe's line of the summary. */
+struct probe_row {
+	unsigned int probe;
+	struct ls_stats st;
+	unsigned int per_call, hits_per_call; /* estimated probe cost and hits per call (0: not attached) */
+	const char *place;
+};
+
+/* Per-process totals from the kernel's histograms: exact even when records were dropped. */
+struct pid_row {
+	pid_t pid;
+	int ok;
+	uint64_t count, p50, p99, max;
+};
+
+/* What the summary says, gathered once for either output. */
+struct trace_summary {
+	uint64_t elapsed_ns;
+	const char *khook, *end;
+	struct probe_row *rows;
+	size_t nrows;
+	struct pid_row pids[MAX_PIDS];
+	size_t npids;
+	uint64_t handshakes, drops, unnamed, hits, est_ns, nreq;
+	uint64_t counters[LS_CNT_MAX];
+};
+
+/* An output of trace: plain text or JSON lines. */
+struct trace_sink {
+	void (*call)(struct trace_ctx *t, const struct ls_event *e);
+	void (*request)(struct trace_ctx *t, const struct ls_req_view *v);
+	void (*summary)(struct trace_ctx *t, const struct trace_summary *s);
+};
+
 struct trace_ctx {
-	int json, calls, all;
+	const struct trace_sink *out;
+	int calls, all;
 	uint64_t t0;
 	uint64_t printed;
 	int out_err;
@@ -46,99 +97,59 @@ struct trace_ctx {
 	int feed_err;
 };
 
-static void print_call(struct trace_ctx *t, const struct ls_event *e)
+/* The summary's counters, by name (JSON). */
+static const struct {
+	enum ls_counter c;
+	const char *name;
+} counter_names[] = {
+	{ LS_CNT_RB_WAKEUPS, "ring_wakeups" }, { LS_CNT_STALE, "stale_calls" },
+	{ LS_CNT_DEPTH, "stack_overflow" }, { LS_CNT_H2_DESYNC, "h2_desync" },
+	{ LS_CNT_REQ_UNMATCHED, "unmatched_responses" }, { LS_CNT_REQ_TABLE_FULL, "request_table_full" },
+	{ LS_CNT_BATCH_FULL, "batch_full" }, { LS_CNT_PROTO_UNMATCHED, "proto_unmatched" },
+	{ LS_CNT_SAMPLES, "samples" }, { LS_CNT_STACK_LOST, "stacks_lost" },
+};
+
+/* How phases were tied to a request where no fd or session said so, by name. */
+static const struct {
+	unsigned int flag;
+	const char *name;
+} matched_names[] = {
+	{ LS_RQ_PROTO_STREAM, "proto_by_goroutine_stream" },
+	{ LS_RQ_PROTO_WRITER, "proto_by_handler_thread" },
+	{ LS_RQ_PROTO_FIFO, "proto_by_thread_order" },
+	{ LS_RQ_NET_THREAD, "net_by_thread_time" },
+};
+
+/* ---- Plain text ---------------------------------------------------------------- */
+
+static void text_call(struct trace_ctx *t, const struct ls_event *e)
 {
-	const char *probe = ls_probe_name(e->probe);
 	char d[32], sp[32], fd[16] = "-";
 
-	if (t->json) {
-		if (e->type == LS_REC_CALL) {
-			printf("{\"type\":\"call\",\"probe\":\"%s\",\"pid\":%u,\"tid\":%u,\"conn\":\"0x%llx\"", probe,
-			       e->pid, e->tid, (unsigned long long)e->conn);
-			if (e->flags & LS_F_FD_KNOWN)
-				printf(",\"fd\":%d", e->fd);
-			printf(",\"bytes\":%llu,\"dur_ns\":%llu,\"ts_ns\":%llu", (unsigned long long)e->bytes,
-			       (unsigned long long)e->dur_ns, (unsigned long long)e->ts_ns);
-			if (e->flags & LS_F_HANDSHAKE)
-				printf(",\"handshake\":true,\"handshake_span_ns\":%llu", (unsigned long long)e->span_ns);
-			printf("}\n");
-		} else {
-			printf("{\"type\":\"net\",\"probe\":\"%s\",\"dir\":\"%s\",\"pid\":%u,\"tid\":%u,\"sock\":\"0x%llx\"",
-			       probe, e->probe == LS_PROBE_NET_SEND ? "send" : "recv", e->pid, e->tid,
-			       (unsigned long long)e->conn);
-			if (e->flags & LS_F_FD_KNOWN)
-				printf(",\"fd\":%d", e->fd);
-			printf(",\"bytes\":%llu,\"dur_ns\":%llu,\"ts_ns\":%llu}\n", (unsigned long long)e->bytes,
-			       (unsigned long long)e->dur_ns, (unsigned long long)e->ts_ns);
-		}
-		return;
-	}
 	if (e->flags & LS_F_FD_KNOWN)
 		snprintf(fd, sizeof(fd), "%d", e->fd);
 	if (t->printed++ % 40 == 0)
 		printf("%-12s %-7s %-7s %-17s %-18s %5s %9s %9s\n", "TIME(s)", "PID", "TID", "PROBE", "CONN", "FD",
 		       "BYTES", "DUR");
 	printf("%-12.6f %-7u %-7u %-17s 0x%-16llx %5s %9llu %9s", (double)(e->ts_ns - t->t0) / 1e9, e->pid, e->tid,
-	       probe, (unsigned long long)e->conn, fd, (unsigned long long)e->bytes, cli_fmt_ns(e->dur_ns, d, sizeof(d)));
+	       ls_probe_name(e->probe), (unsigned long long)e->conn, fd, (unsigned long long)e->bytes,
+	       cli_fmt_ns(e->dur_ns, d, sizeof(d)));
 	if (e->flags & LS_F_HANDSHAKE)
 		printf("  handshake done, %s since first attempt", cli_fmt_ns(e->span_ns, sp, sizeof(sp)));
 	putchar('\n');
 }
 
-static void print_request(struct trace_ctx *t, const struct ls_req_view *v)
+static void text_request(struct trace_ctx *t, const struct ls_req_view *v)
 {
 	const struct ls_request *q = v->rec;
-	char a[32];
+	char a[32], method[LS_METHOD_LEN * 4 + 1], reason[512];
 
-	if (t->json) {
-		printf("{\"type\":\"request\",\"pid\":%u,\"tid\":%u,\"conn\":\"0x%llx\",\"stream\":%u,\"method\":", q->pid,
-		       q->tid, (unsigned long long)q->conn, q->stream);
-		cli_json_str(stdout, v->method);
-		if (v->method_reason) {
-			printf(",\"method_reason\":");
-			cli_json_str(stdout, v->method_reason);
-		}
-		if (v->method_from)
-			printf(",\"method_from\":\"%s\"", v->method_from);
-		if (v->http_method[0])
-			printf(",\"http_method\":\"%s\"", v->http_method);
-		if (v->status >= 0)
-			printf(",\"status\":%d", v->status);
-		else
-			printf(",\"status\":null");
-		if (v->grpc_status >= 0)
-			printf(",\"grpc_status\":%d", v->grpc_status);
-		printf(",\"error\":%s,\"slow\":%s,\"start_ns\":%llu,\"total_ns\":%llu,\"phases\":{", v->error ? "true" : "false",
-		       (q->flags & LS_RQ_SLOW) ? "true" : "false", (unsigned long long)q->start_ns,
-		       (unsigned long long)q->total_ns);
-		for (int p = 0; p < LS_PHASE_COUNT; p++)
-			printf("%s\"%s\":%llu", p ? "," : "", ls_phase_name((unsigned)p), (unsigned long long)q->phase_ns[p]);
-		printf("},\"shared\":%u,\"bytes_in\":%llu,\"bytes_out\":%llu", q->shared, (unsigned long long)q->bytes_in,
-		       (unsigned long long)q->bytes_out);
-		if (q->flags & LS_RQ_OVERLAP)
-			printf(",\"overlap\":true");
-		/* How phases were tied to this request where no fd or session said so. */
-		if (q->flags & (LS_RQ_PROTO_FIFO | LS_RQ_PROTO_STREAM | LS_RQ_PROTO_WRITER | LS_RQ_NET_THREAD)) {
-			const char *sep = "";
-
-			printf(",\"matched\":[");
-			if (q->flags & LS_RQ_PROTO_STREAM)
-				printf("%s\"proto_by_goroutine_stream\"", sep), sep = ",";
-			else if (q->flags & LS_RQ_PROTO_WRITER)
-				printf("%s\"proto_by_handler_thread\"", sep), sep = ",";
-			else if (q->flags & LS_RQ_PROTO_FIFO)
-				printf("%s\"proto_by_thread_order\"", sep), sep = ",";
-			if (q->flags & LS_RQ_NET_THREAD)
-				printf("%s\"net_by_thread_time\"", sep);
-			printf("]");
-		}
-		printf("}\n");
-		return;
-	}
+	/* The method and the reason come from the target's clients: no control character reaches the terminal. */
+	cli_term_str(method, sizeof(method), v->method);
 	if (t->printed++ % 40 == 0)
 		printf("%-12s %-7s %-6s %-32s %6s %9s  %s\n", "TIME(s)", "PID", "STREAM", "METHOD", "STATUS", "TOTAL",
 		       "PHASES (non-zero)");
-	printf("%-12.6f %-7u %-6u %-32.64s %6d %9s ", (double)(q->start_ns - t->t0) / 1e9, q->pid, q->stream, v->method,
+	printf("%-12.6f %-7u %-6u %-32.64s %6d %9s ", (double)(q->start_ns - t->t0) / 1e9, q->pid, q->stream, method,
 	       v->grpc_status >= 0 ? v->grpc_status : v->status, cli_fmt_ns(q->total_ns, a, sizeof(a)));
 	for (int p = 0; p < LS_PHASE_COUNT; p++)
 		if (q->phase_ns[p])
@@ -146,9 +157,286 @@ static void print_request(struct trace_ctx *t, const struct ls_req_view *v)
 	if (q->shared > 1)
 		printf(" shared=%u", q->shared);
 	if (v->method_reason)
-		printf("  [%s]", v->method_reason);
+		printf("  [%s]", cli_term_str(reason, sizeof(reason), v->method_reason));
 	putchar('\n');
 }
+
+static void text_methods(struct trace_ctx *t)
+{
+	const struct ls_method_stats *const *m;
+	char b[6][32], method[LS_METHOD_LEN * 4 + 1];
+	size_t n;
+
+	m = ls_reqs_methods(t->reqs, &n);
+	if (n)
+		printf("\n%-7s %-36s %8s %9s %6s %9s %9s %9s %9s\n", "PID", "METHOD", "COUNT", "RPS", "ERRORS", "P50", "P90",
+		       "P99", "MAX");
+	for (size_t i = 0; i < n; i++) {
+		const struct ls_method_stats *s = m[i];
+		double span = s->last_ns > s->first_ns ? (double)(s->last_ns - s->first_ns) / 1e9 : 0;
+		double rps = span > 0 ? (double)s->count / span : 0;
+
+		printf("%-7d %-36.36s %8llu %9.1f %6llu %9s %9s %9s %9s\n", (int)s->pid,
+		       cli_term_str(method, sizeof(method), s->method), (unsigned long long)s->count, rps,
+		       (unsigned long long)s->errors,
+		       cli_fmt_ns(ls_hist_quantile(s->total_hist, LS_HIST_BUCKETS, 0.50), b[0], 32),
+		       cli_fmt_ns(ls_hist_quantile(s->total_hist, LS_HIST_BUCKETS, 0.90), b[1], 32),
+		       cli_fmt_ns(ls_hist_quantile(s->total_hist, LS_HIST_BUCKETS, 0.99), b[2], 32),
+		       cli_fmt_ns(s->total_max, b[3], 32));
+		printf("        %-10s %9s %9s %7s\n", "phase", "p50", "p99", "share");
+		for (int p = 0; p < LS_PHASE_COUNT; p++) {
+			if (!s->phase_sum[p])
+				continue;
+			printf("        %-10s %9s %9s %6.1f%%\n", ls_phase_name((unsigned)p),
+			       cli_fmt_ns(ls_hist_quantile(s->phase_hist[p], LS_HIST_BUCKETS, 0.5), b[4], 32),
+			       cli_fmt_ns(ls_hist_quantile(s->phase_hist[p], LS_HIST_BUCKETS, 0.99), b[5], 32),
+			       100.0 * (double)s->phase_sum[p] / (double)s->total_sum);
+		}
+	}
+}
+
+static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
+{
+	char a[32], b[32], d[32];
+
+	printf("\nsummary: %.2fs, kernel hook %s, %s\n%-26s %10s %10s %10s %14s %10s %10s %10s %8s %9s\n",
+	       (double)s->elapsed_ns / 1e9, s->khook, s->end, "PROBE", "CALLS", "OK", "FAIL", "BYTES", "P50", "P99", "MAX",
+	       "HITS", "EST/CALL");
+	for (size_t i = 0; i < s->nrows; i++) {
+		const struct probe_row *r = &s->rows[i];
+		char e[32] = "-", h[24] = "-";
+
+		if (r->hits_per_call) {
+			snprintf(h, sizeof(h), "%llu", (unsigned long long)(r->st.calls * r->hits_per_call));
+			cli_fmt_ns(r->per_call, e, sizeof(e));
+		}
+		printf("%-26s %10llu %10llu %10llu %14llu %10s %10s %10s %8s %9s\n", ls_probe_name(r->probe),
+		       (unsigned long long)r->st.calls, (unsigned long long)r->st.ok, (unsigned long long)r->st.fail,
+		       (unsigned long long)r->st.bytes, cli_fmt_ns(ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.50), a, 32),
+		       cli_fmt_ns(ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.99), b, 32),
+		       cli_fmt_ns(r->st.dur_max_ns, d, 32), h, e);
+	}
+	printf("handshakes completed: %llu, records dropped: %llu%s\n", (unsigned long long)s->handshakes,
+	       (unsigned long long)s->drops, s->drops ? " (ring buffer full: the counts and histograms are still exact)" : "");
+	for (size_t i = 0; i < s->npids; i++)
+		if (s->pids[i].ok && s->pids[i].count)
+			printf("pid %d: %llu requests, p50 %s, p99 %s, max %s\n", (int)s->pids[i].pid,
+			       (unsigned long long)s->pids[i].count, cli_fmt_ns(s->pids[i].p50, a, 32),
+			       cli_fmt_ns(s->pids[i].p99, b, 32), cli_fmt_ns(s->pids[i].max, d, 32));
+	/* What the library probes cost the targets, from each one's placement (see `probes -v`). */
+	if (s->hits) {
+		printf("library probes: %llu hits, estimated %s of probe time", (unsigned long long)s->hits,
+		       cli_fmt_ns(s->est_ns, a, sizeof(a)));
+		if (s->nreq)
+			printf(" (%.1f hits, %s per request)", (double)s->hits / (double)s->nreq,
+			       cli_fmt_ns(s->est_ns / s->nreq, b, sizeof(b)));
+		printf("; per probe placement and cost: latscope probes -v\n");
+	}
+	text_methods(t);
+}
+
+static const struct trace_sink text_sink = { text_call, text_request, text_summary };
+
+/* ---- JSON lines ---------------------------------------------------------------- */
+
+static void json_call(struct trace_ctx *t, const struct ls_event *e)
+{
+	struct jw w;
+
+	(void)t;
+	jw_init(&w, stdout);
+	jw_obj(&w);
+	if (e->type == LS_REC_CALL) {
+		jw_kstr(&w, "type", "call");
+		jw_kstr(&w, "probe", ls_probe_name(e->probe));
+		jw_ku64(&w, "pid", e->pid);
+		jw_ku64(&w, "tid", e->tid);
+		jw_khex(&w, "conn", e->conn);
+	} else {
+		jw_kstr(&w, "type", "net");
+		jw_kstr(&w, "probe", ls_probe_name(e->probe));
+		jw_kstr(&w, "dir", e->probe == LS_PROBE_NET_SEND ? "send" : "recv");
+		jw_ku64(&w, "pid", e->pid);
+		jw_ku64(&w, "tid", e->tid);
+		jw_khex(&w, "sock", e->conn);
+	}
+	if (e->flags & LS_F_FD_KNOWN)
+		jw_ki64(&w, "fd", e->fd);
+	jw_ku64(&w, "bytes", e->bytes);
+	jw_ku64(&w, "dur_ns", e->dur_ns);
+	jw_ku64(&w, "ts_ns", e->ts_ns);
+	if (e->type == LS_REC_CALL && (e->flags & LS_F_HANDSHAKE)) {
+		jw_kbool(&w, "handshake", 1);
+		jw_ku64(&w, "handshake_span_ns", e->span_ns);
+	}
+	jw_obj_end(&w);
+}
+
+static void json_request(struct trace_ctx *t, const struct ls_req_view *v)
+{
+	const struct ls_request *q = v->rec;
+	struct jw w;
+
+	(void)t;
+	jw_init(&w, stdout);
+	jw_obj(&w);
+	jw_kstr(&w, "type", "request");
+	jw_ku64(&w, "pid", q->pid);
+	jw_ku64(&w, "tid", q->tid);
+	jw_khex(&w, "conn", q->conn);
+	jw_ku64(&w, "stream", q->stream);
+	jw_kstr(&w, "method", v->method);
+	if (v->method_reason)
+		jw_kstr(&w, "method_reason", v->method_reason);
+	if (v->method_from)
+		jw_kstr(&w, "method_from", v->method_from);
+	if (v->http_method[0])
+		jw_kstr(&w, "http_method", v->http_method);
+	jw_key(&w, "status");
+	if (v->status >= 0)
+		jw_i64(&w, v->status);
+	else
+		jw_null(&w);
+	if (v->grpc_status >= 0)
+		jw_ki64(&w, "grpc_status", v->grpc_status);
+	jw_kbool(&w, "error", v->error);
+	jw_kbool(&w, "slow", q->flags & LS_RQ_SLOW);
+	jw_ku64(&w, "start_ns", q->start_ns);
+	jw_ku64(&w, "total_ns", q->total_ns);
+	jw_key(&w, "phases");
+	jw_obj(&w);
+	for (int p = 0; p < LS_PHASE_COUNT; p++)
+		jw_ku64(&w, ls_phase_name((unsigned)p), q->phase_ns[p]);
+	jw_obj_end(&w);
+	jw_ku64(&w, "shared", q->shared);
+	jw_ku64(&w, "bytes_in", q->bytes_in);
+	jw_ku64(&w, "bytes_out", q->bytes_out);
+	if (q->flags & LS_RQ_OVERLAP)
+		jw_kbool(&w, "overlap", 1);
+	if (q->flags & (LS_RQ_PROTO_FIFO | LS_RQ_PROTO_STREAM | LS_RQ_PROTO_WRITER | LS_RQ_NET_THREAD)) {
+		int proto_named = 0;
+
+		jw_key(&w, "matched");
+		jw_arr(&w);
+		/* One protobuf strategy per request (the first that applies), then the kernel time's. */
+		for (size_t i = 0; i < sizeof(matched_names) / sizeof(matched_names[0]); i++) {
+			int proto = matched_names[i].flag != LS_RQ_NET_THREAD;
+
+			if (!(q->flags & matched_names[i].flag) || (proto && proto_named))
+				continue;
+			proto_named |= proto;
+			jw_str(&w, matched_names[i].name);
+		}
+		jw_arr_end(&w);
+	}
+	jw_obj_end(&w);
+}
+
+static void json_methods(struct trace_ctx *t, struct jw *w)
+{
+	const struct ls_method_stats *const *m;
+	size_t n;
+
+	m = ls_reqs_methods(t->reqs, &n);
+	jw_key(w, "methods");
+	jw_arr(w);
+	for (size_t i = 0; i < n; i++) {
+		const struct ls_method_stats *s = m[i];
+		double span = s->last_ns > s->first_ns ? (double)(s->last_ns - s->first_ns) / 1e9 : 0;
+
+		jw_obj(w);
+		jw_ki64(w, "pid", s->pid);
+		jw_kstr(w, "method", s->method);
+		jw_ku64(w, "count", s->count);
+		jw_kdbl(w, "rps", "%.1f", span > 0 ? (double)s->count / span : 0);
+		jw_ku64(w, "errors", s->errors);
+		jw_ku64(w, "slow", s->slow);
+		jw_ku64(w, "p50_ns", ls_hist_quantile(s->total_hist, LS_HIST_BUCKETS, 0.50));
+		jw_ku64(w, "p90_ns", ls_hist_quantile(s->total_hist, LS_HIST_BUCKETS, 0.90));
+		jw_ku64(w, "p99_ns", ls_hist_quantile(s->total_hist, LS_HIST_BUCKETS, 0.99));
+		jw_ku64(w, "max_ns", s->total_max);
+		jw_key(w, "phases");
+		jw_obj(w);
+		for (int p = 0; p < LS_PHASE_COUNT; p++) {
+			jw_key(w, ls_phase_name((unsigned)p));
+			jw_obj(w);
+			jw_ku64(w, "p50_ns", ls_hist_quantile(s->phase_hist[p], LS_HIST_BUCKETS, 0.5));
+			jw_ku64(w, "p99_ns", ls_hist_quantile(s->phase_hist[p], LS_HIST_BUCKETS, 0.99));
+			jw_kdbl(w, "share", "%.4f", s->total_sum ? (double)s->phase_sum[p] / (double)s->total_sum : 0.0);
+			jw_obj_end(w);
+		}
+		jw_obj_end(w);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+}
+
+static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
+{
+	struct jw w;
+
+	jw_init(&w, stdout);
+	jw_obj(&w);
+	jw_kstr(&w, "type", "summary");
+	jw_ku64(&w, "duration_ns", s->elapsed_ns);
+	jw_kstr(&w, "kernel_hook", s->khook);
+	jw_kstr(&w, "end", s->end);
+	jw_key(&w, "probes");
+	jw_arr(&w);
+	for (size_t i = 0; i < s->nrows; i++) {
+		const struct probe_row *r = &s->rows[i];
+
+		jw_obj(&w);
+		jw_kstr(&w, "probe", ls_probe_name(r->probe));
+		jw_ku64(&w, "calls", r->st.calls);
+		jw_ku64(&w, "ok", r->st.ok);
+		jw_ku64(&w, "fail", r->st.fail);
+		jw_ku64(&w, "nested", r->st.nested);
+		jw_ku64(&w, "bytes", r->st.bytes);
+		jw_ku64(&w, "p50_ns", ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.50));
+		jw_ku64(&w, "p99_ns", ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.99));
+		jw_ku64(&w, "max_ns", r->st.dur_max_ns);
+		if (r->hits_per_call) {
+			jw_kstr(&w, "placement", r->place);
+			jw_ku64(&w, "hits", r->st.calls * r->hits_per_call);
+			jw_ku64(&w, "est_cost_ns_per_call", r->per_call);
+		}
+		jw_obj_end(&w);
+	}
+	jw_arr_end(&w);
+	jw_ku64(&w, "handshakes", s->handshakes);
+	jw_ku64(&w, "dropped", s->drops);
+	jw_ku64(&w, "unnamed_requests", s->unnamed);
+	jw_key(&w, "counters");
+	jw_obj(&w);
+	for (size_t i = 0; i < sizeof(counter_names) / sizeof(counter_names[0]); i++)
+		jw_ku64(&w, counter_names[i].name, s->counters[counter_names[i].c]);
+	jw_obj_end(&w);
+	jw_key(&w, "requests");
+	jw_arr(&w);
+	for (size_t i = 0; i < s->npids; i++) {
+		if (!s->pids[i].ok)
+			continue;
+		jw_obj(&w);
+		jw_ki64(&w, "pid", s->pids[i].pid);
+		jw_ku64(&w, "count", s->pids[i].count);
+		jw_ku64(&w, "p50_ns", s->pids[i].p50);
+		jw_ku64(&w, "p99_ns", s->pids[i].p99);
+		jw_ku64(&w, "max_ns", s->pids[i].max);
+		jw_obj_end(&w);
+	}
+	jw_arr_end(&w);
+	jw_ku64(&w, "probe_hits", s->hits);
+	jw_ku64(&w, "probe_est_ns", s->est_ns);
+	if (s->nreq) {
+		jw_kdbl(&w, "probe_hits_per_request", "%.2f", (double)s->hits / (double)s->nreq);
+		jw_kdbl(&w, "probe_est_ns_per_request", "%.0f", (double)s->est_ns / (double)s->nreq);
+	}
+	json_methods(t, &w);
+	jw_obj_end(&w);
+}
+
+static const struct trace_sink json_sink = { json_call, json_request, json_summary };
 
 static int on_event(void *ctxp, const void *rec, size_t size)
 {
@@ -161,7 +449,7 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 	case LS_REC_CALL:
 	case LS_REC_NET:
 		if (t->calls && size >= sizeof(struct ls_event))
-			print_call(t, rec);
+			t->out->call(t, rec);
 		break;
 	case LS_REC_HEADERS:
 	case LS_REC_METHOD:
@@ -172,7 +460,7 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 			return -1;
 		}
 		if (r == 1 && (t->all || (v.rec->flags & LS_RQ_SLOW)))
-			print_request(t, &v);
+			t->out->request(t, &v);
 		break;
 	}
 	if (ferror(stdout)) {
@@ -182,176 +470,48 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 	return 0;
 }
 
-static void summary_methods(struct trace_ctx *t, int json)
-{
-	const struct ls_method_stats *const *m;
-	char b[6][32];
-	size_t n;
-
-	m = ls_reqs_methods(t->reqs, &n);
-	if (json)
-		printf(",\"methods\":[");
-	else if (n)
-		printf("\n%-7s %-36s %8s %9s %6s %9s %9s %9s %9s\n", "PID", "METHOD", "COUNT", "RPS", "ERRORS", "P50", "P90",
-		       "P99", "MAX");
-	for (size_t i = 0; i < n; i++) {
-		const struct ls_method_stats *s = m[i];
-		double span = s->last_ns > s->first_ns ? (double)(s->last_ns - s->first_ns) / 1e9 : 0;
-		double rps = span > 0 ? (double)s->count / span : 0;
-		uint64_t p50 = ls_hist_quantile(s->total_hist, LS_HIST_BUCKETS, 0.50);
-		uint64_t p90 = ls_hist_quantile(s->total_hist, LS_HIST_BUCKETS, 0.90);
-		uint64_t p99 = ls_hist_quantile(s->total_hist, LS_HIST_BUCKETS, 0.99);
-
-		if (json) {
-			printf("%s{\"pid\":%d,\"method\":", i ? "," : "", (int)s->pid);
-			cli_json_str(stdout, s->method);
-			printf(",\"count\":%llu,\"rps\":%.1f,\"errors\":%llu,\"slow\":%llu,\"p50_ns\":%llu,\"p90_ns\":%llu,"
-			       "\"p99_ns\":%llu,\"max_ns\":%llu,\"phases\":{",
-			       (unsigned long long)s->count, rps, (unsigned long long)s->errors,
-			       (unsigned long long)s->slow, (unsigned long long)p50, (unsigned long long)p90,
-			       (unsigned long long)p99, (unsigned long long)s->total_max);
-			for (int p = 0; p < LS_PHASE_COUNT; p++)
-				printf("%s\"%s\":{\"p50_ns\":%llu,\"p99_ns\":%llu,\"share\":%.4f}", p ? "," : "",
-				       ls_phase_name((unsigned)p),
-				       (unsigned long long)ls_hist_quantile(s->phase_hist[p], LS_HIST_BUCKETS, 0.5),
-				       (unsigned long long)ls_hist_quantile(s->phase_hist[p], LS_HIST_BUCKETS, 0.99),
-				       s->total_sum ? (double)s->phase_sum[p] / (double)s->total_sum : 0.0);
-			printf("}}");
-			continue;
-		}
-		printf("%-7d %-36.36s %8llu %9.1f %6llu %9s %9s %9s %9s\n", (int)s->pid, s->method,
-		       (unsigned long long)s->count, rps, (unsigned long long)s->errors, cli_fmt_ns(p50, b[0], 32),
-		       cli_fmt_ns(p90, b[1], 32), cli_fmt_ns(p99, b[2], 32), cli_fmt_ns(s->total_max, b[3], 32));
-		printf("        %-10s %9s %9s %7s\n", "phase", "p50", "p99", "share");
-		for (int p = 0; p < LS_PHASE_COUNT; p++) {
-			if (!s->phase_sum[p])
-				continue;
-			printf("        %-10s %9s %9s %6.1f%%\n", ls_phase_name((unsigned)p),
-			       cli_fmt_ns(ls_hist_quantile(s->phase_hist[p], LS_HIST_BUCKETS, 0.5), b[4], 32),
-			       cli_fmt_ns(ls_hist_quantile(s->phase_hist[p], LS_HIST_BUCKETS, 0.99), b[5], 32),
-			       100.0 * (double)s->phase_sum[p] / (double)s->total_sum);
-		}
-	}
-	if (json)
-		printf("]");
-}
-
+/* Gather the summary from the session and hand it to the output. */
 static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_common *c, uint64_t elapsed_ns,
 		    const char *end_reason)
 {
-	static struct ls_stats st;         /* 8.7 KiB each: kept off the stack */
-	static struct ls_phase_stats ps;
-	uint64_t drops = ls_session_counter(s, LS_CNT_RB_DROPS), handshakes = 0;
-	uint64_t ovh_hits = 0, ovh_ns = 0, nreq = 0;
-	int json = c->json, first = 1;
-	char a[32], b[32], d[32];
+	static struct ls_phase_stats ps; /* 8.7 KiB: kept off the stack */
+	struct trace_summary sum = { .elapsed_ns = elapsed_ns, .khook = ls_khook_name(ls_session_khook(s)),
+				     .end = end_reason };
 
-	if (json)
-		printf("{\"type\":\"summary\",\"duration_ns\":%llu,\"kernel_hook\":\"%s\",\"end\":\"%s\",\"probes\":[",
-		       (unsigned long long)elapsed_ns, ls_khook_name(ls_session_khook(s)), end_reason);
-	else
-		printf("\nsummary: %.2fs, kernel hook %s, %s\n%-26s %10s %10s %10s %14s %10s %10s %10s %8s %9s\n",
-		       (double)elapsed_ns / 1e9, ls_khook_name(ls_session_khook(s)), end_reason, "PROBE", "CALLS",
-		       "OK", "FAIL", "BYTES", "P50", "P99", "MAX", "HITS", "EST/CALL");
-	for (unsigned int p = 0; p < LS_PROBE_COUNT; p++) {
-		uint64_t p50, p99;
-		unsigned int per_call, hits_per_call;
-		const char *place;
+	sum.rows = calloc(LS_PROBE_COUNT, sizeof(*sum.rows));
+	for (unsigned int p = 0; sum.rows && p < LS_PROBE_COUNT; p++) {
+		struct probe_row *r = &sum.rows[sum.nrows];
 
-		if (ls_session_stats(s, p, &st) || st.calls == 0)
+		if (ls_session_stats(s, p, &r->st) || r->st.calls == 0)
 			continue;
-		per_call = cli_probe_call_cost(s, p, &hits_per_call, &place);
-		ovh_hits += st.calls * hits_per_call;
-		ovh_ns += st.calls * per_call;
-		if (p == LS_PROBE_SSL_DO_HANDSHAKE || p == LS_PROBE_SSL_ACCEPT || p == LS_PROBE_SSL_CONNECT)
-			handshakes += st.ok;
-		p50 = ls_hist_quantile(st.hist, LS_HIST_BUCKETS, 0.50);
-		p99 = ls_hist_quantile(st.hist, LS_HIST_BUCKETS, 0.99);
-		if (json) {
-			printf("%s{\"probe\":\"%s\",\"calls\":%llu,\"ok\":%llu,\"fail\":%llu,\"nested\":%llu,\"bytes\":%llu,"
-			       "\"p50_ns\":%llu,\"p99_ns\":%llu,\"max_ns\":%llu",
-			       first ? "" : ",", ls_probe_name(p), (unsigned long long)st.calls, (unsigned long long)st.ok,
-			       (unsigned long long)st.fail, (unsigned long long)st.nested, (unsigned long long)st.bytes,
-			       (unsigned long long)p50, (unsigned long long)p99, (unsigned long long)st.dur_max_ns);
-			if (hits_per_call)
-				printf(",\"placement\":\"%s\",\"hits\":%llu,\"est_cost_ns_per_call\":%u}", place,
-				       (unsigned long long)(st.calls * hits_per_call), per_call);
-			else
-				printf("}");
-		} else {
-			char e[32] = "-", h[24] = "-";
-
-			if (hits_per_call) {
-				snprintf(h, sizeof(h), "%llu", (unsigned long long)(st.calls * hits_per_call));
-				cli_fmt_ns(per_call, e, sizeof(e));
-			}
-			printf("%-26s %10llu %10llu %10llu %14llu %10s %10s %10s %8s %9s\n", ls_probe_name(p),
-			       (unsigned long long)st.calls, (unsigned long long)st.ok, (unsigned long long)st.fail,
-			       (unsigned long long)st.bytes, cli_fmt_ns(p50, a, sizeof(a)), cli_fmt_ns(p99, b, sizeof(b)),
-			       cli_fmt_ns(st.dur_max_ns, d, sizeof(d)), h, e);
-		}
-		first = 0;
+		r->probe = p;
+		r->per_call = cli_probe_call_cost(s, p, &r->hits_per_call, &r->place);
+		sum.hits += r->st.calls * r->hits_per_call;
+		sum.est_ns += r->st.calls * r->per_call;
+		if (ls_probe_is_handshake(p))
+			sum.handshakes += r->st.ok;
+		sum.nrows++;
 	}
-	if (json) {
-		static const struct { enum ls_counter c; const char *name; } counters[] = {
-			{ LS_CNT_RB_WAKEUPS, "ring_wakeups" }, { LS_CNT_STALE, "stale_calls" },
-			{ LS_CNT_DEPTH, "stack_overflow" }, { LS_CNT_H2_DESYNC, "h2_desync" },
-			{ LS_CNT_REQ_UNMATCHED, "unmatched_responses" }, { LS_CNT_REQ_TABLE_FULL, "request_table_full" },
-			{ LS_CNT_BATCH_FULL, "batch_full" }, { LS_CNT_PROTO_UNMATCHED, "proto_unmatched" },
-			{ LS_CNT_SAMPLES, "samples" }, { LS_CNT_STACK_LOST, "stacks_lost" },
-		};
+	sum.drops = ls_session_counter(s, LS_CNT_RB_DROPS);
+	sum.unnamed = ls_reqs_unnamed(t->reqs);
+	for (size_t i = 0; i < sizeof(counter_names) / sizeof(counter_names[0]); i++)
+		sum.counters[counter_names[i].c] = ls_session_counter(s, counter_names[i].c);
+	for (size_t i = 0; i < c->npids && i < MAX_PIDS; i++) {
+		struct pid_row *pr = &sum.pids[sum.npids++];
 
-		printf("],\"handshakes\":%llu,\"dropped\":%llu,\"unnamed_requests\":%llu,\"counters\":{",
-		       (unsigned long long)handshakes, (unsigned long long)drops,
-		       (unsigned long long)ls_reqs_unnamed(t->reqs));
-		for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-			printf("%s\"%s\":%llu", i ? "," : "", counters[i].name,
-			       (unsigned long long)ls_session_counter(s, counters[i].c));
-		printf("},\"requests\":[");
-	}
-	else
-		printf("handshakes completed: %llu, records dropped: %llu%s\n", (unsigned long long)handshakes,
-		       (unsigned long long)drops, drops ? " (ring buffer full: the counts and histograms are still exact)" : "");
-	/* Per-process totals from the kernel's histograms: exact even when records were dropped. */
-	for (size_t i = 0; i < c->npids; i++) {
+		pr->pid = c->pids[i];
 		if (ls_session_phase_stats(s, c->pids[i], LS_PH_TOTAL, &ps))
 			continue;
-		if (json) {
-			printf("%s{\"pid\":%d,\"count\":%llu,\"p50_ns\":%llu,\"p99_ns\":%llu,\"max_ns\":%llu}", i ? "," : "",
-			       (int)c->pids[i], (unsigned long long)ps.count,
-			       (unsigned long long)ls_hist_quantile(ps.hist, LS_HIST_BUCKETS, 0.5),
-			       (unsigned long long)ls_hist_quantile(ps.hist, LS_HIST_BUCKETS, 0.99),
-			       (unsigned long long)ps.max_ns);
-		} else if (ps.count) {
-			printf("pid %d: %llu requests, p50 %s, p99 %s, max %s\n", (int)c->pids[i],
-			       (unsigned long long)ps.count, cli_fmt_ns(ls_hist_quantile(ps.hist, LS_HIST_BUCKETS, 0.5), a, 32),
-			       cli_fmt_ns(ls_hist_quantile(ps.hist, LS_HIST_BUCKETS, 0.99), b, 32),
-			       cli_fmt_ns(ps.max_ns, d, 32));
-		}
+		pr->ok = 1;
+		pr->count = ps.count;
+		pr->p50 = ls_hist_quantile(ps.hist, LS_HIST_BUCKETS, 0.5);
+		pr->p99 = ls_hist_quantile(ps.hist, LS_HIST_BUCKETS, 0.99);
+		pr->max = ps.max_ns;
+		sum.nreq += ps.count;
 	}
-	if (json)
-		printf("]");
-	for (size_t i = 0; i < c->npids; i++)
-		if (ls_session_phase_stats(s, c->pids[i], LS_PH_TOTAL, &ps) == 0)
-			nreq += ps.count;
-	/* What the library probes cost the targets, from each one's placement (see `probes -v`). */
-	if (json) {
-		printf(",\"probe_hits\":%llu,\"probe_est_ns\":%llu", (unsigned long long)ovh_hits, (unsigned long long)ovh_ns);
-		if (nreq)
-			printf(",\"probe_hits_per_request\":%.2f,\"probe_est_ns_per_request\":%.0f", (double)ovh_hits / (double)nreq,
-			       (double)ovh_ns / (double)nreq);
-	} else if (ovh_hits) {
-		printf("library probes: %llu hits, estimated %s of probe time", (unsigned long long)ovh_hits,
-		       cli_fmt_ns(ovh_ns, a, sizeof(a)));
-		if (nreq)
-			printf(" (%.1f hits, %s per request)", (double)ovh_hits / (double)nreq,
-			       cli_fmt_ns(ovh_ns / nreq, b, sizeof(b)));
-		printf("; per probe placement and cost: latscope probes -v\n");
-	}
-	summary_methods(t, json);
-	if (json)
-		printf("}\n");
+	t->out->summary(t, &sum);
 	fflush(stdout);
+	free(sum.rows);
 }
 
 int cmd_trace(int argc, char **argv)
@@ -381,7 +541,7 @@ int cmd_trace(int argc, char **argv)
 			continue;
 		switch (opt) {
 		case 'h':
-			fputs(usage_text, stdout);
+			help(stdout);
 			return EXIT_OK;
 		case OPT_NO_RECORDS:
 			no_records = 1;
@@ -411,7 +571,7 @@ int cmd_trace(int argc, char **argv)
 		cli_error("out of memory");
 		return EXIT_RUNTIME;
 	}
-	t.json = c.json;
+	t.out = c.json ? &json_sink : &text_sink;
 	so.on_event = on_event;
 	so.ctx = &t;
 	so.records = t.calls && !no_records;

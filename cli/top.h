@@ -117,8 +117,6 @@ void top_model_reset(struct top_model *m);
 
 void top_snap_free(struct top_snap *snap);
 
-/* Letter of a phase in phase bars and the legend. */
-char top_phase_letter(unsigned int phase);
 
 /*
  * Text rendering shared by the screen and batch output: each fills buf

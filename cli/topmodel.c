@@ -556,14 +556,3 @@ void top_snap_free(struct top_snap *snap)
 	free(snap->rows);
 	free(snap);
 }
-
-char top_phase_letter(unsigned int phase)
-{
-	static const char letters[LS_PHASE_COUNT] = {
-		[LS_PH_NET_IN] = 'n', [LS_PH_TLS_IN] = 't', [LS_PH_H2_IN] = 'h', [LS_PH_DECODE] = 'd',
-		[LS_PH_APP] = 'a', [LS_PH_ENCODE] = 'e', [LS_PH_H2_OUT] = 'H', [LS_PH_TLS_OUT] = 'T',
-		[LS_PH_NET_OUT] = 'N', [LS_PH_QUEUE] = 'q',
-	};
-
-	return phase < LS_PHASE_COUNT ? letters[phase] : '?';
-}

@@ -1,5 +1,6 @@
 /* latscope top: a snapshot as text lines, shared by the screen and the batch output. */
 #include "cli.h"
+#include "jsonw.h"
 #include "top.h"
 #include "catalog.h"
 
@@ -105,7 +106,7 @@ void top_fmt_legend(char *buf, size_t len)
 
 	put(buf, len, &pos, "phases:");
 	for (unsigned int p = 0; p < LS_PHASE_COUNT; p++)
-		put(buf, len, &pos, " %c=%s", top_phase_letter(p), ls_phase_name(p));
+		put(buf, len, &pos, " %c=%s", ls_phase_letter(p), ls_phase_name(p));
 }
 
 void top_fmt_table_head(int width, enum top_col sort, char *buf, size_t len)
@@ -154,7 +155,7 @@ static void bar(const struct top_row *r, int bw, char *out)
 	}
 	for (int p = 0; p < LS_PHASE_COUNT; p++)
 		for (int i = 0; i < cells[p]; i++)
-			out[k++] = top_phase_letter((unsigned)p);
+			out[k++] = ls_phase_letter((unsigned)p);
 }
 
 void top_fmt_row(const struct top_row *r, int width, char *buf, size_t len)
@@ -368,7 +369,7 @@ int top_fmt_detail(const struct top_snap *snap, const struct top_row *r, int wid
 	for (unsigned int p = 0; p < LS_PHASE_COUNT; p++) {
 		if (r->phase_share[p] <= 0 && !r->phase_p99[p])
 			continue;
-		ret |= add_line(out, "%c %-10s %9s %9s %6.1f%%", top_phase_letter(p), ls_phase_name(p),
+		ret |= add_line(out, "%c %-10s %9s %9s %6.1f%%", ls_phase_letter(p), ls_phase_name(p),
 				cli_fmt_ns(r->phase_p50[p], a, sizeof(a)), cli_fmt_ns(r->phase_p99[p], b, sizeof(b)),
 				100.0 * r->phase_share[p]);
 	}
@@ -478,7 +479,7 @@ void top_print_json(FILE *f, const struct top_snap *snap)
 		(unsigned long long)snap->threshold_ns);
 	for (size_t i = 0; i < snap->ntargets; i++) {
 		fprintf(f, "%s{\"pid\":%d,\"comm\":", i ? "," : "", (int)snap->targets[i].pid);
-		cli_json_str(f, snap->targets[i].comm);
+		jw_string(f, snap->targets[i].comm);
 		fprintf(f, ",\"alive\":%s}", snap->targets[i].alive ? "true" : "false");
 	}
 	fprintf(f, "],\"count\":%llu,\"rps\":%.2f,\"error_rate\":%.4f,\"p50_ns\":%llu,\"p99_ns\":%llu,\"dropped\":%llu,"
@@ -490,7 +491,7 @@ void top_print_json(FILE *f, const struct top_snap *snap)
 		const struct top_row *r = &snap->rows[i];
 
 		fprintf(f, "%s{\"pid\":%d,\"method\":", i ? "," : "", (int)r->pid);
-		cli_json_str(f, r->method);
+		jw_string(f, r->method);
 		fputc(',', f);
 		json_quant(f, "interval", &r->iv);
 		fputc(',', f);
@@ -523,7 +524,7 @@ void top_print_json(FILE *f, const struct top_snap *snap)
 		for (size_t j = 0; j < st->nframes; j++) {
 			if (j)
 				fputc(',', f);
-			cli_json_str(f, st->frames[j]);
+			jw_string(f, st->frames[j]);
 		}
 		fprintf(f, "]}");
 	}

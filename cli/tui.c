@@ -82,22 +82,28 @@ int tui_want_colour(void)
 	return 1;
 }
 
-/* Phase colours: in and out of one layer share a colour, the letter tells them apart. */
-static void init_colours(void)
+/* The curses colour of a named one (lib/phase.c names each phase's). */
+static short curses_colour(enum ls_colour c)
 {
-	static const short bg[LS_PHASE_COUNT] = {
-		[LS_PH_NET_IN] = COLOR_BLUE, [LS_PH_TLS_IN] = COLOR_MAGENTA, [LS_PH_H2_IN] = COLOR_CYAN,
-		[LS_PH_DECODE] = COLOR_YELLOW, [LS_PH_APP] = COLOR_GREEN, [LS_PH_ENCODE] = COLOR_YELLOW,
-		[LS_PH_H2_OUT] = COLOR_CYAN, [LS_PH_TLS_OUT] = COLOR_MAGENTA, [LS_PH_NET_OUT] = COLOR_BLUE,
-		[LS_PH_QUEUE] = COLOR_RED,
+	static const short map[] = {
+		[LS_COLOUR_NONE] = -1, [LS_COLOUR_BLUE] = COLOR_BLUE, [LS_COLOUR_MAGENTA] = COLOR_MAGENTA,
+		[LS_COLOUR_CYAN] = COLOR_CYAN, [LS_COLOUR_YELLOW] = COLOR_YELLOW, [LS_COLOUR_GREEN] = COLOR_GREEN,
+		[LS_COLOUR_RED] = COLOR_RED,
 	};
 
+	return (size_t)c < sizeof(map) / sizeof(map[0]) ? map[c] : -1;
+}
+
+/* One colour pair per phase, from the phase table: light text on dark backgrounds. */
+static void init_colours(void)
+{
 	start_color();
 	use_default_colors();
 	for (int p = 0; p < LS_PHASE_COUNT; p++) {
-		short fg = (bg[p] == COLOR_BLUE || bg[p] == COLOR_MAGENTA || bg[p] == COLOR_RED) ? COLOR_WHITE : COLOR_BLACK;
+		short bg = curses_colour(ls_phase_info((unsigned)p)->colour);
+		short fg = (bg == COLOR_BLUE || bg == COLOR_MAGENTA || bg == COLOR_RED) ? COLOR_WHITE : COLOR_BLACK;
 
-		init_pair((short)(p + 1), fg, bg[p]);
+		init_pair((short)(p + 1), fg, bg);
 	}
 	init_pair(PAIR_DROP, COLOR_WHITE, COLOR_RED);
 	init_pair(PAIR_TITLE, COLOR_BLACK, COLOR_CYAN);
@@ -156,7 +162,7 @@ void tui_close(struct tui *t)
 static attr_t phase_attr(struct tui *t, char letter)
 {
 	for (unsigned int p = 0; p < LS_PHASE_COUNT; p++)
-		if (top_phase_letter(p) == letter)
+		if (ls_phase_letter(p) == letter)
 			return t->colour ? COLOR_PAIR((short)(p + 1)) : A_NORMAL;
 	return A_NORMAL;
 }
@@ -184,9 +190,9 @@ static int draw_legend(struct tui *t, int y)
 			x = 7;
 		}
 		move(y, x + 1);
-		attron(phase_attr(t, top_phase_letter(p)));
-		addch((chtype)(unsigned char)top_phase_letter(p));
-		attroff(phase_attr(t, top_phase_letter(p)));
+		attron(phase_attr(t, ls_phase_letter(p)));
+		addch((chtype)(unsigned char)ls_phase_letter(p));
+		attroff(phase_attr(t, ls_phase_letter(p)));
 		printw("=%s", name);
 		x += w;
 	}
@@ -347,7 +353,7 @@ static void draw_detail(struct tui *t, const struct top_snap *snap, const char *
 		/* Phase table lines start with the phase's legend letter: colour it. */
 		if (s[0] && s[1] == ' ' && t->colour)
 			for (unsigned int p = 0; p < LS_PHASE_COUNT; p++)
-				if (s[0] == top_phase_letter(p) && !strncmp(s + 2, ls_phase_name(p), strlen(ls_phase_name(p))))
+				if (s[0] == ls_phase_letter(p) && !strncmp(s + 2, ls_phase_name(p), strlen(ls_phase_name(p))))
 					mvchgat(y, 0, 1, A_NORMAL, (short)(p + 1), NULL);
 	}
 	top_lines_free(&l);

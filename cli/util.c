@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "jsonw.h"
 #include "feature.h"
 #include "util.h"
 
@@ -210,16 +211,30 @@ const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len)
 	return buf;
 }
 
-void cli_json_str(FILE *f, const char *s)
+const char *cli_term_str(char *out, size_t len, const char *s)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
+	size_t k = 0;
+
+	if (!len)
+		return out;
+	for (const unsigned char *p = (const unsigned char *)s; *p && k + 5 < len;) {
+		int n = jw_utf8_len(p);
+
+		/* Printable UTF-8 passes; C0 and C1 controls, DEL and broken sequences become \xNN. */
+		if (n > 1 && !(p[0] == 0xc2 && p[1] < 0xa0)) {
+			memcpy(out + k, p, (size_t)n);
+			k += (size_t)n;
+			p += n;
+			continue;
+		}
+		if (*p < 0x20 || *p >= 0x7f)
+			k += (size_t)snprintf(out + k, len - k, "\\x%02x", *p);
+		else if (*p == '\\')
+			k += (size_t)snprintf(out + k, len - k, "\\\\");
 		else
-			fputc(*p, f);
+			out[k++] = (char)*p;
+		p++;
 	}
-	fputc('"', f);
+	out[k] = '\0';
+	return out;
 }

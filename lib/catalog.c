@@ -120,18 +120,6 @@ static const struct ls_catalog_entry catalog[] = {
 #undef GO
 };
 
-static const char *const phase_names[LS_PH_SLOTS] = {
-	[LS_PH_NET_IN] = "net_in", [LS_PH_TLS_IN] = "tls_in", [LS_PH_H2_IN] = "h2_in",
-	[LS_PH_DECODE] = "decode", [LS_PH_APP] = "app", [LS_PH_ENCODE] = "encode",
-	[LS_PH_H2_OUT] = "h2_out", [LS_PH_TLS_OUT] = "tls_out", [LS_PH_NET_OUT] = "net_out",
-	[LS_PH_QUEUE] = "queue", [LS_PH_TOTAL] = "total",
-};
-
-const char *ls_phase_name(unsigned int phase)
-{
-	return phase < LS_PH_SLOTS ? phase_names[phase] : "?";
-}
-
 static const char *const probe_names[LS_PROBE_COUNT] = {
 	[LS_PROBE_SSL_READ] = "SSL_read",
 	[LS_PROBE_SSL_WRITE] = "SSL_write",
@@ -183,6 +171,19 @@ const struct ls_catalog_entry *ls_catalog(size_t *n)
 const char *ls_probe_name(unsigned int probe)
 {
 	return probe < LS_PROBE_COUNT && probe_names[probe] ? probe_names[probe] : "?";
+}
+
+int ls_kind_is_tls(enum ls_kind kind)
+{
+	return kind == LS_KIND_TLS_READ || kind == LS_KIND_TLS_WRITE || kind == LS_KIND_TLS_HANDSHAKE;
+}
+
+int ls_probe_is_handshake(unsigned int probe)
+{
+	for (size_t i = 0; i < sizeof(catalog) / sizeof(catalog[0]); i++)
+		if (catalog[i].probe == probe && catalog[i].kind == LS_KIND_TLS_HANDSHAKE)
+			return 1;
+	return 0;
 }
 
 const char *ls_khook_name(enum ls_khook h)

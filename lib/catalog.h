@@ -9,6 +9,7 @@
 
 #include <linux/types.h>
 #include "latscope.h"
+#include "phase.h"
 
 #define LS_CAT_RETPROBE (1u << 0) /* needs a return probe */
 #define LS_CAT_GO       (1u << 1) /* Go function: RET-site uprobes, never a uretprobe */
@@ -30,8 +31,10 @@ const struct ls_catalog_entry *ls_catalog(size_t *n);
 /* Name of a probe id ("SSL_read", "tcp_sendmsg"); "?" when unknown. */
 const char *ls_probe_name(unsigned int probe);
 
-/* Name of a phase ("net_in", "app", ...); "total" for LS_PH_TOTAL. */
-const char *ls_phase_name(unsigned int phase);
+/* A TLS read, write or handshake: the calls whose plaintext the HTTP/2 walk follows. */
+int ls_kind_is_tls(enum ls_kind kind);
+/* 1 when probe id completes TLS handshakes (a catalog entry of the handshake kind). */
+int ls_probe_is_handshake(unsigned int probe);
 
 /* Name of a kernel hook variant. */
 const char *ls_khook_name(enum ls_khook h);

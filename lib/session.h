@@ -14,6 +14,7 @@
 #include "discover.h"
 #include "placement.h"
 #include "bpfload.h"
+#include "phase.h"
 
 struct ls_session;
 
@@ -45,17 +46,6 @@ struct ls_session_opts {
 	unsigned int reject_features; /* test switch: 1 << enum ls_feature whose programs the verifier must reject */
 };
 
-/* Probe groups for ls_session_opts.phases (the catalog's phase column, and the kernel hooks). */
-#define LS_PHASES_TLS   (1u << 0)
-#define LS_PHASES_H2    (1u << 1)
-#define LS_PHASES_PROTO (1u << 2)
-#define LS_PHASES_NET   (1u << 3)
-#define LS_PHASES_ALL   0xfu
-
-/* Parse "tls,h2,proto,net" (any subset, or "all"). 0 or -EINVAL. */
-int ls_phases_parse(const char *s, unsigned int *out);
-/* The LS_PHASES_* bit of a catalog phase name ("tls" ...); 0 when unknown. */
-unsigned int ls_phase_group(const char *phase);
 
 /* One aggregated profile entry: stacks + tags, and samples (CPU) or nanoseconds (off-CPU). */
 struct ls_stack_sample {

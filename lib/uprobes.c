@@ -62,7 +62,7 @@ static int plan_site(struct plan *p, const struct ls_site *site, const struct ls
 {
 	const struct ls_catalog_entry *c = site->entry;
 	uint64_t cookie = LS_COOKIE(c->probe, c->conv, c->kind);
-	int tls = c->kind == LS_KIND_TLS_READ || c->kind == LS_KIND_TLS_WRITE || c->kind == LS_KIND_TLS_HANDSHAKE;
+	int tls = ls_kind_is_tls(c->kind);
 	int go = site->is_go || (c->flags & LS_CAT_GO);
 	int ret = 0;
 
