@@ -57,22 +57,89 @@ static const char *feature_state(const struct ls_feat_status *st)
 	return st->state == LS_FEAT_ON ? "loaded" : st->state == LS_FEAT_FAILED ? "failed" : "not needed";
 }
 
+/* One site's placement: the instruction under each probe, its class and cost, the call sites. */
+static void json_placement(struct jw *w, struct ls_session *s, const struct ls_placement *pl)
+{
+	jw_kstr(w, "placement", ls_place_mode_name(pl->used));
+	jw_kbool(w, "entry_probe", pl->entry_probe);
+	jw_kstr(w, "entry_insn", pl->entry_insn.text);
+	jw_kstr(w, "entry_class", ls_insn_class_name(pl->entry_insn.cls));
+	jw_ku64(w, "entry_cost_ns", pl->entry_insn.cost_ns);
+	jw_ku64(w, "expected_call_ns", pl->call_cost_ns);
+	jw_kstr(w, "why", pl->why);
+	jw_key(w, "callsites");
+	jw_arr(w);
+	for (size_t k = 0; k < pl->ncs; k++) {
+		const struct ls_callsite *cs = &pl->cs[k];
+
+		jw_obj(w);
+		jw_kstr(w, "object", ls_placements_obj_path(ls_session_placements(s), cs->obj));
+		jw_ku64(w, "call_vaddr", cs->call_vaddr);
+		jw_kbool(w, "ok", cs->ok);
+		if (cs->ok) {
+			jw_ku64(w, "return_vaddr", cs->ret_vaddr);
+			jw_kstr(w, "return_insn", cs->ret_insn.text);
+			jw_kstr(w, "return_class", ls_insn_class_name(cs->ret_insn.cls));
+			jw_kstr(w, "result_reg", ls_reg_name(cs->ret_reg));
+		} else {
+			jw_kstr(w, "reason", cs->reason);
+		}
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+}
+
+static void json_site(struct jw *w, struct ls_session *s, const struct ls_site *site, size_t i)
+{
+	jw_obj(w);
+	jw_kstr(w, "symbol", site->symbol);
+	jw_kstr(w, "library", site->entry->library);
+	jw_kstr(w, "phase", site->entry->phase);
+	jw_kbool(w, "found", site->found);
+	if (site->path[0])
+		jw_kstr(w, "path", site->path);
+	if (site->found) {
+		const struct ls_placement *pl = ls_placement_of(ls_session_placements(s), i);
+
+		jw_ku64(w, "offset", site->offset);
+		jw_ku64(w, "vaddr", site->vaddr);
+		jw_kstr(w, "return_probe", (site->entry->flags & LS_CAT_RETPROBE) ? "uretprobe" : "none");
+		if (pl)
+			json_placement(w, s, pl);
+	}
+	if (site->found && (site->entry->flags & LS_CAT_GO)) {
+		jw_ku64(w, "ret_sites", site->nrets);
+		jw_kbool(w, "entry_after_stack_check", site->after_check);
+		jw_kstr(w, "go_version", site->go_version);
+		jw_kstr(w, "symbols", site->symbols ? site->symbols : "");
+	}
+	if (site->found && site->has_offsets)
+		jw_kstr(w, "offsets", site->offsets_from);
+	else
+		jw_kstr(w, "reason", site->reason);
+	jw_obj_end(w);
+}
+
 static void print_json(struct ls_session *s, pid_t pid, int net)
 {
 	const struct ls_site *sites;
 	struct ls_proc_info info;
 	char err[LS_ERR_LEN];
-	const char *rep, *line;
+	const char *line;
+	struct jw w;
 	size_t n;
-	int first = 1;
 
 	ls_proc_info(pid, &info, err);
 	sites = ls_session_sites(s, &n);
-	printf("{\"type\":\"probes\",\"pid\":%d,\"comm\":", (int)pid);
-	jw_string(stdout, info.comm);
-	printf(",\"kernel_hook\":\"%s\",\"kernel_hook_tried\":[", ls_khook_name(ls_session_khook(s)));
-	rep = ls_session_khook_report(s);
-	for (line = rep; *line;) {
+	jw_init(&w, stdout);
+	jw_obj(&w);
+	jw_kstr(&w, "type", "probes");
+	jw_ki64(&w, "pid", pid);
+	jw_kstr(&w, "comm", info.comm);
+	jw_kstr(&w, "kernel_hook", ls_khook_name(ls_session_khook(s)));
+	jw_key(&w, "kernel_hook_tried");
+	jw_arr(&w);
+	for (line = ls_session_khook_report(s); *line;) {
 		size_t len = strcspn(line, "\n");
 		char buf[512];
 		const char *colon;
@@ -80,94 +147,48 @@ static void print_json(struct ls_session *s, pid_t pid, int net)
 		snprintf(buf, sizeof(buf), "%.*s", (int)len, line);
 		colon = strstr(buf, ": ");
 		if (colon) {
-			printf("%s{\"hook\":\"%.*s\",\"result\":", first ? "" : ",", (int)(colon - buf), buf);
-			jw_string(stdout, colon + 2);
-			printf("}");
-			first = 0;
+			buf[colon - buf] = '\0';
+			jw_obj(&w);
+			jw_kstr(&w, "hook", buf);
+			jw_kstr(&w, "result", colon + 2);
+			jw_obj_end(&w);
 		}
 		line += len + (line[len] == '\n');
 	}
-	printf("],\"features\":[");
+	jw_arr_end(&w);
+	jw_key(&w, "features");
+	jw_arr(&w);
 	for (int f = 0; f < LS_FEAT_COUNT; f++) {
 		const struct ls_feat_status *st = ls_session_feature(s, (enum ls_feature)f);
 
-		printf("%s{\"name\":\"%s\",\"state\":\"%s\"", f ? "," : "", ls_feature_name((enum ls_feature)f),
-		       feature_state(st));
+		jw_obj(&w);
+		jw_kstr(&w, "name", ls_feature_name((enum ls_feature)f));
+		jw_kstr(&w, "state", feature_state(st));
 		if (st->state == LS_FEAT_FAILED) {
-			printf(",\"program\":");
-			jw_string(stdout, st->prog);
-			printf(",\"reason\":");
-			jw_string(stdout, st->reason);
+			jw_kstr(&w, "program", st->prog);
+			jw_kstr(&w, "reason", st->reason);
 		}
-		printf("}");
+		jw_obj_end(&w);
 	}
-	printf("],\"probes\":[");
-	first = 1;
-	for (size_t i = 0; i < n; i++) {
-		const struct ls_site *site = &sites[i];
-
-		if (site->pid != pid)
-			continue;
-		printf("%s{\"symbol\":\"%s\",\"library\":\"%s\",\"phase\":\"%s\",\"found\":%s", first ? "" : ",",
-		       site->symbol, site->entry->library, site->entry->phase, site->found ? "true" : "false");
-		if (site->path[0]) {
-			printf(",\"path\":");
-			jw_string(stdout, site->path);
-		}
-		if (site->found)
-			printf(",\"offset\":%llu,\"vaddr\":%llu,\"return_probe\":\"%s\"",
-			       (unsigned long long)site->offset, (unsigned long long)site->vaddr,
-			       (site->entry->flags & LS_CAT_RETPROBE) ? "uretprobe" : "none");
-		if (site->found) {
-			const struct ls_placement *pl = ls_placement_of(ls_session_placements(s), i);
-
-			if (pl) {
-				printf(",\"placement\":\"%s\",\"entry_probe\":%s,\"entry_insn\":", ls_place_mode_name(pl->used),
-				       pl->entry_probe ? "true" : "false");
-				jw_string(stdout, pl->entry_insn.text);
-				printf(",\"entry_class\":\"%s\",\"entry_cost_ns\":%u,\"expected_call_ns\":%u,\"why\":",
-				       ls_insn_class_name(pl->entry_insn.cls), pl->entry_insn.cost_ns, pl->call_cost_ns);
-				jw_string(stdout, pl->why);
-				printf(",\"callsites\":[");
-				for (size_t k = 0; k < pl->ncs; k++) {
-					const struct ls_callsite *cs = &pl->cs[k];
-
-					printf("%s{\"object\":", k ? "," : "");
-					jw_string(stdout, ls_placements_obj_path(ls_session_placements(s), cs->obj));
-					printf(",\"call_vaddr\":%llu,\"ok\":%s", (unsigned long long)cs->call_vaddr,
-					       cs->ok ? "true" : "false");
-					if (cs->ok)
-						printf(",\"return_vaddr\":%llu,\"return_insn\":\"%s\",\"return_class\":\"%s\",\"result_reg\":\"%s\"",
-						       (unsigned long long)cs->ret_vaddr, cs->ret_insn.text,
-						       ls_insn_class_name(cs->ret_insn.cls), ls_reg_name(cs->ret_reg));
-					else {
-						printf(",\"reason\":");
-						jw_string(stdout, cs->reason);
-					}
-					printf("}");
-				}
-				printf("]");
-			}
-		}
-		if (site->found && (site->entry->flags & LS_CAT_GO))
-			printf(",\"ret_sites\":%zu,\"entry_after_stack_check\":%s,\"go_version\":\"%s\",\"symbols\":\"%s\"",
-			       site->nrets, site->after_check ? "true" : "false", site->go_version,
-			       site->symbols ? site->symbols : "");
-		if (site->found && site->has_offsets)
-			printf(",\"offsets\":\"%s\"", site->offsets_from);
-		else {
-			printf(",\"reason\":");
-			jw_string(stdout, site->reason);
-		}
-		printf("}");
-		first = 0;
-	}
+	jw_arr_end(&w);
+	jw_key(&w, "probes");
+	jw_arr(&w);
+	for (size_t i = 0; i < n; i++)
+		if (sites[i].pid == pid)
+			json_site(&w, s, &sites[i], i);
 	for (int send = 1; send >= 0; send--) {
-		printf(",{\"symbol\":\"%s\",\"library\":\"kernel\",\"phase\":\"net\",\"found\":%s,\"hook\":\"%s\"",
-		       send ? "tcp_sendmsg" : "tcp_recvmsg", net ? "true" : "false", khook_target(ls_session_khook(s), send));
-		printf("%s}", net ? "" : ",\"reason\":\"not attached: phase net not requested (--phases)\"");
+		jw_obj(&w);
+		jw_kstr(&w, "symbol", send ? "tcp_sendmsg" : "tcp_recvmsg");
+		jw_kstr(&w, "library", "kernel");
+		jw_kstr(&w, "phase", "net");
+		jw_kbool(&w, "found", net);
+		jw_kstr(&w, "hook", khook_target(ls_session_khook(s), send));
+		if (!net)
+			jw_kstr(&w, "reason", "not attached: phase net not requested (--phases)");
+		jw_obj_end(&w);
 	}
-	printf("]}\n");
+	jw_arr_end(&w);
+	jw_obj_end(&w);
 }
 
 static void print_plain(struct ls_session *s, pid_t pid, int net)
@@ -218,16 +239,25 @@ static void print_plain(struct ls_session *s, pid_t pid, int net)
 }
 
 /* One row per program and configuration; returns how many were rejected or over the budget. */
+/* One row per program and configuration; returns how many were rejected or over the budget. */
 static int print_verifier(const struct ls_verifier_prog *v, size_t n, int json)
 {
+	struct jw w;
 	int bad = 0;
 
-	if (json)
-		printf("{\"type\":\"verifier\",\"limit\":%u,\"budget_insns\":%u,\"budget_states_per_insn\":%u,\"programs\":[",
-		       LS_VERIFIER_LIMIT, LS_VERIFIER_BUDGET_INSNS, LS_VERIFIER_BUDGET_STATES);
-	else
+	if (json) {
+		jw_init(&w, stdout);
+		jw_obj(&w);
+		jw_kstr(&w, "type", "verifier");
+		jw_ku64(&w, "limit", LS_VERIFIER_LIMIT);
+		jw_ku64(&w, "budget_insns", LS_VERIFIER_BUDGET_INSNS);
+		jw_ku64(&w, "budget_states_per_insn", LS_VERIFIER_BUDGET_STATES);
+		jw_key(&w, "programs");
+		jw_arr(&w);
+	} else {
 		printf("%-16s %-8s %-8s %7s %10s %6s %7s %7s %9s %6s  %s\n", "PROGRAM", "CONFIG", "FEATURE", "INSNS",
 		       "PROCESSED", "STATES", "PEAK", "TOTAL", "TIME(us)", "LIMIT", "VERDICT");
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct ls_verifier_prog *p = &v[i];
 		int ok = ls_verifier_within_budget(p);
@@ -236,31 +266,39 @@ static int print_verifier(const struct ls_verifier_prog *v, size_t n, int json)
 		/* A program type this kernel refuses before verifying (fentry without trampolines) is not a failure. */
 		if (p->verified && !ok)
 			bad++;
-		if (json) {
-			printf("%s{\"name\":\"%s\",\"config\":\"%s\",\"section\":", i ? "," : "", p->name, p->config);
-			jw_string(stdout, p->section);
-			printf(",\"feature\":\"%s\",\"insns\":%u,\"processed_insns\":%u,\"max_states_per_insn\":%u,"
-			       "\"total_states\":%u,\"peak_states\":%u,\"verification_us\":%llu,\"limit_share\":%.4f,"
-			       "\"verified\":%s,\"loaded\":%s,\"within_budget\":%s",
-			       p->feature, p->insns, p->processed, p->max_states, p->total_states, p->peak_states,
-			       (unsigned long long)p->verify_us, (double)p->processed / LS_VERIFIER_LIMIT,
-			       p->verified ? "true" : "false", p->loaded ? "true" : "false", ok ? "true" : "false");
-			if (!p->loaded) {
-				printf(",\"reason\":");
-				jw_string(stdout, p->reason);
-			}
-			printf("}");
-		} else {
+		if (!json) {
 			printf("%-16s %-8s %-8s %7u %10u %6u %7u %7u %9llu %5.1f%%  %s", p->name, p->config, p->feature, p->insns,
 			       p->processed, p->max_states, p->peak_states, p->total_states, (unsigned long long)p->verify_us,
 			       100.0 * p->processed / LS_VERIFIER_LIMIT, verdict);
 			if (!p->loaded)
 				printf(": %s", p->reason);
 			printf("\n");
+			continue;
 		}
+		jw_obj(&w);
+		jw_kstr(&w, "name", p->name);
+		jw_kstr(&w, "config", p->config);
+		jw_kstr(&w, "section", p->section);
+		jw_kstr(&w, "feature", p->feature);
+		jw_ku64(&w, "insns", p->insns);
+		jw_ku64(&w, "processed_insns", p->processed);
+		jw_ku64(&w, "max_states_per_insn", p->max_states);
+		jw_ku64(&w, "total_states", p->total_states);
+		jw_ku64(&w, "peak_states", p->peak_states);
+		jw_ku64(&w, "verification_us", p->verify_us);
+		jw_kdbl(&w, "limit_share", "%.4f", (double)p->processed / LS_VERIFIER_LIMIT);
+		jw_kbool(&w, "verified", p->verified);
+		jw_kbool(&w, "loaded", p->loaded);
+		jw_kbool(&w, "within_budget", ok);
+		if (!p->loaded)
+			jw_kstr(&w, "reason", p->reason);
+		jw_obj_end(&w);
 	}
-	if (json)
-		printf("],\"failed\":%d}\n", bad);
+	if (json) {
+		jw_arr_end(&w);
+		jw_ki64(&w, "failed", bad);
+		jw_obj_end(&w);
+	}
 	return bad;
 }
 

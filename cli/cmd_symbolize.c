@@ -93,45 +93,50 @@ static void print_text(FILE *f, const struct ls_sym *s, const struct sym_opts *o
 	}
 }
 
-static void json_frame_fields(FILE *f, const struct ls_sym_frame *fr)
+static void json_frame_fields(struct jw *w, const struct ls_sym_frame *fr)
 {
 	if (!fr->file)
 		return;
-	fputs(",\"file\":", f);
-	jw_string(f, fr->file);
-	fprintf(f, ",\"line\":%" PRIu32 ",\"column\":%" PRIu32, fr->line, fr->column);
+	jw_kstr(w, "file", fr->file);
+	jw_ku64(w, "line", fr->line);
+	jw_ku64(w, "column", fr->column);
 }
 
 static void print_json(FILE *f, const struct ls_sym *s, const struct sym_opts *o)
 {
-	fprintf(f, "{\"addr\":\"0x%" PRIx64 "\"", s->addr);
+	struct jw w;
+
+	jw_init(&w, f);
+	jw_obj(&w);
+	jw_khex(&w, "addr", s->addr);
 	if (s->mapping) {
-		fputs(",\"module\":", f);
-		jw_string(f, s->mapping->path);
+		jw_kstr(&w, "module", s->mapping->path);
 		if (s->mapping->build_id[0])
-			fprintf(f, ",\"build_id\":\"%s\"", s->mapping->build_id);
+			jw_kstr(&w, "build_id", s->mapping->build_id);
 	}
 	if (!s->func) {
-		fputs(",\"func\":null,\"reason\":", f);
-		jw_string(f, s->reason);
-		fputs("}\n", f);
+		jw_kstr(&w, "func", NULL);
+		jw_kstr(&w, "reason", s->reason);
+		jw_obj_end(&w);
 		return;
 	}
-	fprintf(f, ",\"file_addr\":\"0x%" PRIx64 "\",\"func\":", s->file_addr);
-	jw_string(f, s->func);
-	fprintf(f, ",\"offset\":%" PRIu64, s->offset);
-	json_frame_fields(f, &s->frames[0]);
+	jw_khex(&w, "file_addr", s->file_addr);
+	jw_kstr(&w, "func", s->func);
+	jw_ku64(&w, "offset", s->offset);
+	json_frame_fields(&w, &s->frames[0]);
 	if (o->inlines) {
-		fputs(",\"frames\":[", f);
+		jw_key(&w, "frames");
+		jw_arr(&w);
 		for (size_t i = 0; i < s->nframes; i++) {
-			fputs(i ? ",{\"func\":" : "{\"func\":", f);
-			jw_string(f, s->frames[i].func);
-			json_frame_fields(f, &s->frames[i]);
-			fprintf(f, ",\"inlined\":%s}", i + 1 < s->nframes ? "true" : "false");
+			jw_obj(&w);
+			jw_kstr(&w, "func", s->frames[i].func);
+			json_frame_fields(&w, &s->frames[i]);
+			jw_kbool(&w, "inlined", i + 1 < s->nframes);
+			jw_obj_end(&w);
 		}
-		fputc(']', f);
+		jw_arr_end(&w);
 	}
-	fputs("}\n", f);
+	jw_obj_end(&w);
 }
 
 static int parse_addr(const char *arg, uint64_t *out)

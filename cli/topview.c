@@ -455,79 +455,125 @@ void top_print_text(FILE *f, const struct top_snap *snap)
 	fflush(f);
 }
 
-static void json_quant(FILE *f, const char *name, const struct top_quant *q)
+static void json_quant(struct jw *w, const char *name, const struct top_quant *q)
 {
-	fprintf(f, "\"%s\":{\"count\":%llu,\"rps\":%.2f,\"errors\":%llu,\"p50_ns\":%llu,\"p90_ns\":%llu,\"p99_ns\":%llu,"
-		   "\"max_ns\":%llu}",
-		name, (unsigned long long)q->count, q->rps, (unsigned long long)q->errors, (unsigned long long)q->p50,
-		(unsigned long long)q->p90, (unsigned long long)q->p99, (unsigned long long)q->max);
+	jw_key(w, name);
+	jw_obj(w);
+	jw_ku64(w, "count", q->count);
+	jw_kdbl(w, "rps", "%.2f", q->rps);
+	jw_ku64(w, "errors", q->errors);
+	jw_ku64(w, "p50_ns", q->p50);
+	jw_ku64(w, "p90_ns", q->p90);
+	jw_ku64(w, "p99_ns", q->p99);
+	jw_ku64(w, "max_ns", q->max);
+	jw_obj_end(w);
 }
 
-static void json_phases(FILE *f, const uint64_t *ph)
+static void json_phases(struct jw *w, const uint64_t *ph)
 {
-	fputc('{', f);
+	jw_obj(w);
 	for (unsigned int p = 0; p < LS_PHASE_COUNT; p++)
-		fprintf(f, "%s\"%s\":%llu", p ? "," : "", ls_phase_name(p), (unsigned long long)ph[p]);
-	fputc('}', f);
+		jw_ku64(w, ls_phase_name(p), ph[p]);
+	jw_obj_end(w);
+}
+
+static void json_row(struct jw *w, const struct top_row *r)
+{
+	jw_obj(w);
+	jw_ki64(w, "pid", r->pid);
+	jw_kstr(w, "method", r->method);
+	json_quant(w, "interval", &r->iv);
+	json_quant(w, "total", &r->cum);
+	jw_ku64(w, "slow", r->slow);
+	jw_key(w, "phases");
+	jw_obj(w);
+	for (unsigned int p = 0; p < LS_PHASE_COUNT; p++) {
+		jw_key(w, ls_phase_name(p));
+		jw_obj(w);
+		jw_ku64(w, "p50_ns", r->phase_p50[p]);
+		jw_ku64(w, "p99_ns", r->phase_p99[p]);
+		jw_kdbl(w, "share", "%.4f", r->phase_share[p]);
+		jw_obj_end(w);
+	}
+	jw_obj_end(w);
+	jw_key(w, "p99_request");
+	jw_obj(w);
+	jw_ku64(w, "total_ns", r->bar_total);
+	jw_key(w, "phases");
+	json_phases(w, r->bar_ns);
+	jw_obj_end(w);
+	jw_key(w, "slow_requests");
+	jw_arr(w);
+	for (size_t j = 0; j < r->nslowreq; j++) {
+		const struct top_slowreq *q = &r->slowreq[j];
+
+		jw_obj(w);
+		jw_ku64(w, "start_ns", q->start_ns);
+		jw_ku64(w, "stream", q->stream);
+		jw_ki64(w, "status", q->status);
+		jw_ku64(w, "total_ns", q->total_ns);
+		jw_key(w, "phases");
+		json_phases(w, q->phase_ns);
+		jw_obj_end(w);
+	}
+	jw_arr_end(w);
+	jw_obj_end(w);
 }
 
 void top_print_json(FILE *f, const struct top_snap *snap)
 {
-	fprintf(f, "{\"type\":\"snapshot\",\"seq\":%llu,\"uptime_s\":%.3f,\"interval_s\":%.3f,\"kernel_hook\":\"%s\","
-		   "\"threshold_ns\":%llu,\"targets\":[",
-		(unsigned long long)snap->seq, snap->uptime_s, snap->interval_s, snap->khook,
-		(unsigned long long)snap->threshold_ns);
+	struct jw w;
+
+	jw_init(&w, f);
+	jw_obj(&w);
+	jw_kstr(&w, "type", "snapshot");
+	jw_ku64(&w, "seq", snap->seq);
+	jw_kdbl(&w, "uptime_s", "%.3f", snap->uptime_s);
+	jw_kdbl(&w, "interval_s", "%.3f", snap->interval_s);
+	jw_kstr(&w, "kernel_hook", snap->khook);
+	jw_ku64(&w, "threshold_ns", snap->threshold_ns);
+	jw_key(&w, "targets");
+	jw_arr(&w);
 	for (size_t i = 0; i < snap->ntargets; i++) {
-		fprintf(f, "%s{\"pid\":%d,\"comm\":", i ? "," : "", (int)snap->targets[i].pid);
-		jw_string(f, snap->targets[i].comm);
-		fprintf(f, ",\"alive\":%s}", snap->targets[i].alive ? "true" : "false");
+		jw_obj(&w);
+		jw_ki64(&w, "pid", snap->targets[i].pid);
+		jw_kstr(&w, "comm", snap->targets[i].comm);
+		jw_kbool(&w, "alive", snap->targets[i].alive);
+		jw_obj_end(&w);
 	}
-	fprintf(f, "],\"count\":%llu,\"rps\":%.2f,\"error_rate\":%.4f,\"p50_ns\":%llu,\"p99_ns\":%llu,\"dropped\":%llu,"
-		   "\"cpu_pct\":%.2f,\"samples\":%llu,\"stacks_lost\":%llu,\"rows\":[",
-		(unsigned long long)snap->iv_count, snap->rps, snap->error_rate, (unsigned long long)snap->p50,
-		(unsigned long long)snap->p99, (unsigned long long)snap->dropped, snap->cpu_pct,
-		(unsigned long long)snap->samples, (unsigned long long)snap->stacks_lost);
-	for (size_t i = 0; i < snap->nrows; i++) {
-		const struct top_row *r = &snap->rows[i];
-
-		fprintf(f, "%s{\"pid\":%d,\"method\":", i ? "," : "", (int)r->pid);
-		jw_string(f, r->method);
-		fputc(',', f);
-		json_quant(f, "interval", &r->iv);
-		fputc(',', f);
-		json_quant(f, "total", &r->cum);
-		fprintf(f, ",\"slow\":%llu,\"phases\":{", (unsigned long long)r->slow);
-		for (unsigned int p = 0; p < LS_PHASE_COUNT; p++)
-			fprintf(f, "%s\"%s\":{\"p50_ns\":%llu,\"p99_ns\":%llu,\"share\":%.4f}", p ? "," : "",
-				ls_phase_name(p), (unsigned long long)r->phase_p50[p], (unsigned long long)r->phase_p99[p],
-				r->phase_share[p]);
-		fprintf(f, "},\"p99_request\":{\"total_ns\":%llu,\"phases\":", (unsigned long long)r->bar_total);
-		json_phases(f, r->bar_ns);
-		fprintf(f, "},\"slow_requests\":[");
-		for (size_t j = 0; j < r->nslowreq; j++) {
-			const struct top_slowreq *q = &r->slowreq[j];
-
-			fprintf(f, "%s{\"start_ns\":%llu,\"stream\":%u,\"status\":%d,\"total_ns\":%llu,\"phases\":",
-				j ? "," : "", (unsigned long long)q->start_ns, q->stream, q->status,
-				(unsigned long long)q->total_ns);
-			json_phases(f, q->phase_ns);
-			fputc('}', f);
-		}
-		fprintf(f, "]}");
-	}
-	fprintf(f, "],\"hot_stacks_slow_only\":%s,\"hot_stacks\":[", snap->stacks_any ? "false" : "true");
+	jw_arr_end(&w);
+	jw_ku64(&w, "count", snap->iv_count);
+	jw_kdbl(&w, "rps", "%.2f", snap->rps);
+	jw_kdbl(&w, "error_rate", "%.4f", snap->error_rate);
+	jw_ku64(&w, "p50_ns", snap->p50);
+	jw_ku64(&w, "p99_ns", snap->p99);
+	jw_ku64(&w, "dropped", snap->dropped);
+	jw_kdbl(&w, "cpu_pct", "%.2f", snap->cpu_pct);
+	jw_ku64(&w, "samples", snap->samples);
+	jw_ku64(&w, "stacks_lost", snap->stacks_lost);
+	jw_key(&w, "rows");
+	jw_arr(&w);
+	for (size_t i = 0; i < snap->nrows; i++)
+		json_row(&w, &snap->rows[i]);
+	jw_arr_end(&w);
+	jw_kbool(&w, "hot_stacks_slow_only", !snap->stacks_any);
+	jw_key(&w, "hot_stacks");
+	jw_arr(&w);
 	for (size_t i = 0; i < snap->nstacks; i++) {
 		const struct top_stack *st = &snap->stacks[i];
 
-		fprintf(f, "%s{\"pid\":%d,\"phase\":\"%s\",\"samples\":%llu,\"frames\":[", i ? "," : "", (int)st->pid,
-			st->phase < LS_PHASE_COUNT ? ls_phase_name(st->phase) : "none", (unsigned long long)st->samples);
-		for (size_t j = 0; j < st->nframes; j++) {
-			if (j)
-				fputc(',', f);
-			jw_string(f, st->frames[j]);
-		}
-		fprintf(f, "]}");
+		jw_obj(&w);
+		jw_ki64(&w, "pid", st->pid);
+		jw_kstr(&w, "phase", st->phase < LS_PHASE_COUNT ? ls_phase_name(st->phase) : "none");
+		jw_ku64(&w, "samples", st->samples);
+		jw_key(&w, "frames");
+		jw_arr(&w);
+		for (size_t j = 0; j < st->nframes; j++)
+			jw_str(&w, st->frames[j]);
+		jw_arr_end(&w);
+		jw_obj_end(&w);
 	}
-	fprintf(f, "]}\n");
+	jw_arr_end(&w);
+	jw_obj_end(&w);
 	fflush(f);
 }
