@@ -190,7 +190,7 @@ SEC("tp_btf/sock_recv_length")
 int BPF_PROG(tp_recv, struct sock *sk, int ret, int flags)
 {
 	/* MSG_PEEK leaves the data queued: not a receive. */
-	if (flags & 2)
+	if (flags & LS_MSG_PEEK)
 		return 0;
 	return tp_sock(LS_PROBE_NET_RECV, sk, ret);
 }

@@ -43,6 +43,10 @@ __u64 window_lo = 0, window_hi = 0;
 #define BATCH_MAX 128   /* streams one buffer can carry */
 #define PEND_MAX 16     /* streams waiting for their HTTP/2 processing time */
 
+#define LS_MSG_PEEK 0x2 /* include/linux/socket.h: vmlinux.h carries no macros */
+/* What a buffer's batch entry saw of its stream (struct ls_batch_ent.flags). */
+#define LS_BATCH_END_STREAM 0x1 /* END_STREAM: the request (in) or response (out) is whole */
+#define LS_BATCH_HEADERS    0x2 /* a HEADERS frame: in a response, where it starts */
 #define LS_RQ_RESP_STARTED (1u << 15) /* internal: response HEADERS seen */
 #define LS_RQ_DEC_QUEUED   (1u << 14) /* internal: its memory-BIO target noted in proto_pairs */
 

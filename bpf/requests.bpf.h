@@ -162,7 +162,7 @@ static __always_inline void attrib_in(struct ls_walk *w, struct ls_conn *c, stru
 		r->flags |= LS_RQ_DEC_QUEUED;
 		if (pq)
 			pq->bio = 1;
-	} else if (track_proto && !w->bio && (b->flags & 1) && t) {
+	} else if (track_proto && !w->bio && (b->flags & LS_BATCH_END_STREAM) && t) {
 		/* A complete request: the next decode on this thread is its. */
 		__u32 tail = t->dq_tail;
 
@@ -186,7 +186,7 @@ static __always_inline void attrib_out(struct ls_walk *w, struct ls_conn *c, str
 				       struct ls_batch_ent *b, const struct ls_req_key *k)
 {
 	/* A response starting here was encoded just before, on this thread. */
-	if (track_proto && (b->flags & 2) && !(r->flags & LS_RQ_RESP_STARTED)) {
+	if (track_proto && (b->flags & LS_BATCH_HEADERS) && !(r->flags & LS_RQ_RESP_STARTED)) {
 		r->flags |= LS_RQ_RESP_STARTED;
 		if (w->bio) {
 			ls_claim_pair(w->pid, t, r, k);
@@ -200,7 +200,7 @@ static __always_inline void attrib_out(struct ls_walk *w, struct ls_conn *c, str
 	r->ph[LS_PH_NET_OUT] += w->net_ns;
 	r->ph[LS_PH_H2_OUT] += w->h2_ns;
 	r->bytes_out += b->bytes;
-	if (b->flags & 1) {
+	if (b->flags & LS_BATCH_END_STREAM) {
 		__u32 n = t ? t->nfin : FIN_MAX;
 
 		/* In a memory BIO the response has not reached the kernel yet: its send on this thread ends it. */

@@ -12,7 +12,7 @@
 
 struct ls_batch_ent {
 	__u32 stream;
-	__u32 flags; /* bit 0: END_STREAM seen, bit 1: HEADERS opened it */
+	__u32 flags; /* LS_BATCH_* */
 	__u64 bytes;
 };
 
@@ -217,9 +217,10 @@ static __always_inline void h2s_on_frame(struct ls_walk *w, const struct h2s_fra
 	if (f->type == H2_HEADERS || f->type == H2_CONTINUATION) {
 		if (f->type == H2_HEADERS && !w->out && (f->stream & 1))
 			ls_open_request(w, f->stream);
-		ls_batch_add(w, f->stream, ((f->flags & H2_F_END_STREAM) ? 1 : 0) | (f->type == H2_HEADERS ? 2 : 0), 0);
+		ls_batch_add(w, f->stream, ((f->flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0) |
+						   (f->type == H2_HEADERS ? LS_BATCH_HEADERS : 0), 0);
 	} else if (f->type == H2_DATA) {
-		ls_batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? 1 : 0, f->len);
+		ls_batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, f->len);
 	} else if (f->type == H2_RST_STREAM) {
 		struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = f->stream };
 
@@ -230,7 +231,7 @@ static __always_inline void h2s_on_frame(struct ls_walk *w, const struct h2s_fra
 static __always_inline void h2s_on_rest(struct ls_walk *w, const struct ls_h2dir *d, __u32 n, int last)
 {
 	if (d->cur_stream)
-		ls_batch_add(w, d->cur_stream, last && (d->cur_flags & H2_F_END_STREAM) ? 1 : 0, 0);
+		ls_batch_add(w, d->cur_stream, last && (d->cur_flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, 0);
 }
 
 static __always_inline void h2s_on_block(struct ls_walk *w, __u32 stream, __u32 off, __u32 len, __u16 flags)

@@ -12,7 +12,8 @@
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
-#define MAX_PIDS 64
+/* One limit for targets: the kernel side has a slot for each (LS_MAX_TARGETS). */
+#define MAX_PIDS LS_SESSION_MAX_PIDS
 
 /* Options most subcommands share. */
 struct cli_common {

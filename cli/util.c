@@ -117,8 +117,6 @@ int cli_need_pids(const struct cli_common *c, int argc, char **argv, const char 
 		cli_error("unexpected argument '%s'", argv[optind]);
 	else if (!c->npids)
 		cli_error("%s needs -p PID", cmd);
-	else if (c->npids > LS_SESSION_MAX_PIDS)
-		cli_error("too many pids (at most %d)", LS_SESSION_MAX_PIDS);
 	else
 		return 0;
 	fputs(usage, stderr);

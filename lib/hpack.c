@@ -1,28 +1,103 @@
 #include "hpack.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
+
 #include <nghttp2/nghttp2.h>
-struct hpack_dec { nghttp2_hd_inflater *inf; };
-struct hpack_dec *hpack_dec_new(void) { struct hpack_dec *d = calloc(1, sizeof(*d)); if (d && nghttp2_hd_inflate_new(&d->inf)) { free(d); return NULL; } return d; }
-void hpack_dec_free(struct hpack_dec *d) { if (!d) return; nghttp2_hd_inflate_del(d->inf); free(d); }
-int hpack_dec_block(struct hpack_dec *d, const uint8_t *in, size_t len, int end, struct h2_headers *out)
+
+struct ls_hpack {
+	nghttp2_hd_inflater *inf;
+};
+
+struct ls_hpack *ls_hpack_new(void)
+{
+	struct ls_hpack *d = calloc(1, sizeof(*d));
+
+	if (d && nghttp2_hd_inflate_new(&d->inf)) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+void ls_hpack_free(struct ls_hpack *d)
+{
+	if (!d)
+		return;
+	nghttp2_hd_inflate_del(d->inf);
+	free(d);
+}
+
+/* A status code: 1 to 3 digits and nothing else; -1 otherwise (clients choose these bytes). */
+static int status_code(const uint8_t *v, size_t len)
+{
+	int n = 0;
+
+	if (len < 1 || len > 3)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		n = n * 10 + (v[i] - '0');
+	}
+	return n;
+}
+
+/* Copy a value, cut to fit; a NUL inside it ends it. */
+static void copy_value(char *dst, size_t size, const uint8_t *v, size_t len)
+{
+	size_t n = len < size - 1 ? len : size - 1;
+
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+}
+
+static int name_is(const nghttp2_nv *nv, const char *name)
+{
+	size_t len = strlen(name);
+
+	return nv->namelen == len && !memcmp(nv->name, name, len);
+}
+
+/* One decoded field: keep it when it is one of ours. */
+static void keep(const nghttp2_nv *nv, struct ls_hpack_fields *out)
+{
+	if (name_is(nv, ":path")) {
+		copy_value(out->path, sizeof(out->path), nv->value, nv->valuelen);
+		out->have |= LS_HPACK_PATH;
+	} else if (name_is(nv, ":method")) {
+		copy_value(out->method, sizeof(out->method), nv->value, nv->valuelen);
+		out->have |= LS_HPACK_METHOD;
+	} else if (name_is(nv, ":status")) {
+		out->status = status_code(nv->value, nv->valuelen);
+		out->have |= LS_HPACK_STATUS;
+	} else if (name_is(nv, "grpc-status")) {
+		out->grpc_status = status_code(nv->value, nv->valuelen);
+		out->have |= LS_HPACK_GRPC_STATUS;
+	}
+}
+
+int ls_hpack_block(struct ls_hpack *d, const uint8_t *in, size_t len, int end, struct ls_hpack_fields *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (;;) {
-		nghttp2_nv nv; int fl = 0;
+		nghttp2_nv nv;
+		int fl = 0;
 		ssize_t n = nghttp2_hd_inflate_hd2(d->inf, &nv, &fl, in, len, end);
-		if (n < 0) return -EPROTO;
-		in += n; len -= (size_t)n;
-		if (fl & NGHTTP2_HD_INFLATE_EMIT) {
-			if (nv.namelen == 5 && !memcmp(nv.name, ":path", 5)) { snprintf(out->path, sizeof(out->path), "%.*s", (int)nv.valuelen, nv.value); out->have |= H2H_PATH; }
-			else if (nv.namelen == 7 && !memcmp(nv.name, ":method", 7)) { snprintf(out->method, sizeof(out->method), "%.*s", (int)nv.valuelen, nv.value); out->have |= H2H_METHOD; }
-			else if (nv.namelen == 7 && !memcmp(nv.name, ":status", 7)) { out->status = atoi((const char*)nv.value); out->have |= H2H_STATUS; }
-			else if (nv.namelen == 11 && !memcmp(nv.name, "grpc-status", 11)) { out->grpc_status = atoi((const char*)nv.value); out->have |= H2H_GRPC_STATUS; }
+
+		if (n < 0)
+			return -EPROTO;
+		in += n;
+		len -= (size_t)n;
+		if (fl & NGHTTP2_HD_INFLATE_EMIT)
+			keep(&nv, out);
+		if (fl & NGHTTP2_HD_INFLATE_FINAL) {
+			nghttp2_hd_inflate_end_headers(d->inf);
+			break;
 		}
-		if (fl & NGHTTP2_HD_INFLATE_FINAL) { nghttp2_hd_inflate_end_headers(d->inf); break; }
-		if (n == 0 && len == 0) break;
+		if (n == 0 && len == 0)
+			break;
 	}
 	return 0;
 }

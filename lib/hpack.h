@@ -1,14 +1,40 @@
+/*
+ * HPACK for one direction of one connection: the header fields latscope keeps
+ * (:path, :method, :status, grpc-status) out of each header block, through
+ * libnghttp2's public inflater. Every other field is decoded (the dynamic
+ * table needs it) and dropped.
+ */
 #ifndef LS_HPACK_H
 #define LS_HPACK_H
+
 #include <stddef.h>
 #include <stdint.h>
-#define H2H_PATH 1
-#define H2H_METHOD 2
-#define H2H_STATUS 4
-#define H2H_GRPC_STATUS 8
-struct h2_headers { unsigned have; char path[256]; char method[16]; int status; int grpc_status; };
-struct hpack_dec;
-struct hpack_dec *hpack_dec_new(void);
-void hpack_dec_free(struct hpack_dec *d);
-int hpack_dec_block(struct hpack_dec *d, const uint8_t *block, size_t len, int end_headers, struct h2_headers *out);
+
+/* Which fields a block carried (struct ls_hpack_fields.have). */
+#define LS_HPACK_PATH        (1u << 0)
+#define LS_HPACK_METHOD      (1u << 1)
+#define LS_HPACK_STATUS      (1u << 2)
+#define LS_HPACK_GRPC_STATUS (1u << 3)
+
+struct ls_hpack_fields {
+	unsigned int have;
+	char path[256];  /* cut to fit, NUL-terminated; bytes as sent (escape them before printing) */
+	char method[16];
+	int status;      /* 0..999, -1 when the value is not a number in that range */
+	int grpc_status; /* 0..999, -1 likewise */
+};
+
+struct ls_hpack;
+
+/* A decoder with an empty dynamic table; NULL when out of memory. */
+struct ls_hpack *ls_hpack_new(void);
+void ls_hpack_free(struct ls_hpack *d);
+
+/*
+ * Decode block (len bytes); end_headers when it is the last piece of its
+ * header block. 0, or -EPROTO when the block is not valid HPACK (the
+ * decoder is then unusable: the connection's state is lost).
+ */
+int ls_hpack_block(struct ls_hpack *d, const uint8_t *block, size_t len, int end_headers, struct ls_hpack_fields *out);
+
 #endif

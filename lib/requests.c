@@ -23,7 +23,7 @@ struct stream_info {
 
 /* One direction of a connection: its HPACK context and the block being assembled. */
 struct dir {
-	struct hpack_dec *dec;
+	struct ls_hpack *dec;
 	const char *broken;   /* why this direction can no longer be decoded */
 	uint8_t *block;
 	size_t len;
@@ -92,8 +92,8 @@ int ls_reqs_new(struct ls_reqs **out)
 
 static void conn_release(struct conn *c)
 {
-	hpack_dec_free(c->in.dec);
-	hpack_dec_free(c->out.dec);
+	ls_hpack_free(c->in.dec);
+	ls_hpack_free(c->out.dec);
 	free(c->in.block);
 	free(c->out.block);
 	free(c->streams);
@@ -224,7 +224,7 @@ static void stream_forget(struct conn *c, struct stream_info *s)
 
 static void decode(struct conn *c, struct dir *d, int out)
 {
-	struct h2_headers h;
+	struct ls_hpack_fields h;
 	struct stream_info *s;
 	int ret;
 
@@ -234,7 +234,7 @@ static void decode(struct conn *c, struct dir *d, int out)
 			s->reason = d->broken;
 		return;
 	}
-	if (!d->dec && !(d->dec = hpack_dec_new())) {
+	if (!d->dec && !(d->dec = ls_hpack_new())) {
 		d->broken = "out of memory";
 		return;
 	}
@@ -244,7 +244,7 @@ static void decode(struct conn *c, struct dir *d, int out)
 			s->reason = d->broken;
 		return;
 	}
-	ret = hpack_dec_block(d->dec, d->block, d->len, 1, &h);
+	ret = ls_hpack_block(d->dec, d->block, d->len, 1, &h);
 	if (ret < 0) {
 		/* The decoder's dynamic table is now out of step with the peer's: no more decoding here. */
 		d->broken = c->joined ? "unknown (joined mid-connection: headers refer to entries sent before latscope attached)"
@@ -256,14 +256,14 @@ static void decode(struct conn *c, struct dir *d, int out)
 	if (!s)
 		return;
 	if (!out) {
-		if (h.have & H2H_PATH)
+		if (h.have & LS_HPACK_PATH)
 			snprintf(s->path, sizeof(s->path), "%s", h.path);
-		if (h.have & H2H_METHOD)
+		if (h.have & LS_HPACK_METHOD)
 			snprintf(s->http_method, sizeof(s->http_method), "%s", h.method);
 	} else {
-		if (h.have & H2H_STATUS)
+		if (h.have & LS_HPACK_STATUS)
 			s->status = h.status;
-		if (h.have & H2H_GRPC_STATUS)
+		if (h.have & LS_HPACK_GRPC_STATUS)
 			s->grpc_status = h.grpc_status;
 	}
 }
