@@ -72,22 +72,67 @@ static int collect(struct ls_session *s, struct ls_symbolizer *sym, const struct
 	return ret;
 }
 
-static const char *format_of(const struct rec_opts *o, const char *output)
-{
-	const char *dot;
+/* What every output format gets to write one recording. */
+struct rec_out {
+	const struct profile *lines;
+	struct ls_pprof *pp;
+	const char *title, *subtitle;
+};
 
-	if (o->format)
-		return o->format;
-	if (!output || !(dot = strrchr(output, '.')))
-		return "folded";
-	if (!strcmp(dot, ".folded") || !strcmp(dot, ".txt"))
-		return "folded";
-	if (!strcmp(dot, ".svg"))
-		return "svg";
-	if (!strcmp(dot, ".pb") || !strcmp(dot, ".pprof") || (!strcmp(dot, ".gz") && dot - output >= 3 &&
-							       !strncmp(dot - 3, ".pb", 3)))
-		return "pprof";
-	return dot + 1;
+static int write_folded(FILE *f, const struct rec_out *r)
+{
+	return profile_write_folded(f, r->lines);
+}
+
+static int write_svg(FILE *f, const struct rec_out *r)
+{
+	return profile_write_svg(f, r->lines, r->title, r->subtitle, "samples");
+}
+
+static int write_pprof(FILE *f, const struct rec_out *r)
+{
+	return ls_pprof_write(r->pp, f);
+}
+
+/* The output formats: a name for --format, the extensions that choose it, its writer. */
+static const struct rec_format {
+	const char *name;
+	const char *exts[4];
+	int pprof; /* needs the pprof builder fed while the samples are folded */
+	int (*write)(FILE *f, const struct rec_out *r);
+} formats[] = {
+	{ "folded", { ".folded", ".txt" }, 0, write_folded },
+	{ "svg", { ".svg" }, 0, write_svg },
+	{ "pprof", { ".pb.gz", ".pb", ".pprof" }, 1, write_pprof },
+};
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n > k && !strcmp(s + n - k, suffix);
+}
+
+/*
+ * The format of one output: --format, else its extension, else folded. NULL
+ * when unknown, with *unknown set to the name or extension that was not one.
+ */
+static const struct rec_format *format_of(const struct rec_opts *o, const char *output, const char **unknown)
+{
+	const char *dot = output ? strrchr(output, '.') : NULL;
+
+	*unknown = o->format ? o->format : dot ? dot + 1 : NULL;
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		if (o->format) {
+			if (!strcmp(o->format, formats[i].name))
+				return &formats[i];
+			continue;
+		}
+		for (size_t e = 0; output && e < 4 && formats[i].exts[e]; e++)
+			if (ends_with(output, formats[i].exts[e]))
+				return &formats[i];
+	}
+	return !o->format && !dot ? &formats[0] : NULL;
 }
 
 int cmd_record(int argc, char **argv)
@@ -122,7 +167,6 @@ int cmd_record(int argc, char **argv)
 	struct ls_unwind_stats us = { 0 };
 	char unwound[LS_ERR_LEN + 256] = "";
 	char *end;
-	const char *fmt;
 	int want_pprof = 0;
 	FILE *out = stdout;
 	int opt, ret = EXIT_OK, tty = isatty(STDERR_FILENO);
@@ -207,14 +251,14 @@ int cmd_record(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	for (size_t i = 0; i < (o.noutputs ? o.noutputs : 1); i++) {
-		const char *path = o.noutputs ? o.outputs[i] : NULL;
+		const char *path = o.noutputs ? o.outputs[i] : NULL, *unknown;
+		const struct rec_format *fmt = format_of(&o, path, &unknown);
 
-		fmt = format_of(&o, path);
-		if (strcmp(fmt, "folded") != 0 && strcmp(fmt, "svg") != 0 && strcmp(fmt, "pprof") != 0) {
-			cli_error("%s: unknown output format '%s' (folded, svg, pprof)", path ? path : "-", fmt);
+		if (!fmt) {
+			cli_error("%s: unknown output format '%s' (folded, svg, pprof)", path ? path : "-", unknown);
 			return EXIT_USAGE;
 		}
-		want_pprof |= !strcmp(fmt, "pprof");
+		want_pprof |= fmt->pprof;
 	}
 	cli_install_signals();
 	so.threshold_ns = threshold;
@@ -313,7 +357,10 @@ int cmd_record(int argc, char **argv)
 	}
 	profile_merge(&lines);
 	for (size_t i = 0; i < (o.noutputs ? o.noutputs : 1); i++) {
-		const char *path = o.noutputs ? o.outputs[i] : NULL, *f = format_of(&o, path);
+		const char *path = o.noutputs ? o.outputs[i] : NULL, *unknown;
+		const struct rec_format *fmt = format_of(&o, path, &unknown);
+		char title[128], sub[1024];
+		struct rec_out ro = { .lines = &lines, .pp = pp, .title = title, .subtitle = sub };
 		int bad;
 
 		if (path && !(out = fopen(path, "we"))) {
@@ -321,22 +368,13 @@ int cmd_record(int argc, char **argv)
 			ret = EXIT_RUNTIME;
 			goto cleanup;
 		}
-		if (!strcmp(f, "svg")) {
-			char title[128], sub[1024];
-
-			snprintf(title, sizeof(title), "latscope record: pid %d%s%s", (int)c.pids[0],
-				 o.by_phase ? ", by phase" : "", o.only_slow ? ", slow requests only" : "");
-			snprintf(sub, sizeof(sub), "%.1f s at %u Hz: %llu samples%s, %llu stacks lost, %llu records dropped%s%.400s",
-				 (double)(stopped - start) / 1e9, o.hz, (unsigned long long)total,
-				 o.offcpu ? " + off-CPU microseconds" : "",
-				 (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
-				 (unsigned long long)ls_session_counter(s, LS_CNT_RB_DROPS), unwound[0] ? "; " : "", unwound);
-			bad = profile_write_svg(out, &lines, title, sub, "samples") != 0;
-		} else if (!strcmp(f, "pprof")) {
-			bad = ls_pprof_write(pp, out) != 0;
-		} else {
-			bad = profile_write_folded(out, &lines) != 0;
-		}
+		snprintf(title, sizeof(title), "latscope record: pid %d%s%s", (int)c.pids[0], o.by_phase ? ", by phase" : "",
+			 o.only_slow ? ", slow requests only" : "");
+		snprintf(sub, sizeof(sub), "%.1f s at %u Hz: %llu samples%s, %llu stacks lost, %llu records dropped%s%.400s",
+			 (double)(stopped - start) / 1e9, o.hz, (unsigned long long)total,
+			 o.offcpu ? " + off-CPU microseconds" : "", (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
+			 (unsigned long long)ls_session_counter(s, LS_CNT_RB_DROPS), unwound[0] ? "; " : "", unwound);
+		bad = fmt->write(out, &ro) != 0;
 		if ((out != stdout && fclose(out)) || bad) {
 			cli_error("%s: write failed", path ? path : "stdout");
 			ret = EXIT_RUNTIME;
