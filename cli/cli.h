@@ -71,6 +71,13 @@ int cli_need_pids(const struct cli_common *c, int argc, char **argv, const char 
  */
 int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, struct ls_session **out);
 
+/*
+ * One round of every command's loop: deliver the records that arrive within
+ * max_wait_ms, or before due (CLOCK_MONOTONIC ns; 0: none), whichever comes
+ * first. ls_session_poll's result.
+ */
+int cli_poll(struct ls_session *s, uint64_t due, int max_wait_ms);
+
 /* "12.3us", "4.56ms", "1.20s" */
 const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
 /*

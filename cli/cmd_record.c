@@ -297,7 +297,7 @@ int cmd_record(int argc, char **argv)
 		if (now >= deadline)
 			break;
 		/* Request records keep the per-thread phase state current; their content is not needed here. */
-		if (ls_session_poll(s, 100) < 0) {
+		if (cli_poll(s, deadline, 100) < 0) {
 			cli_error("%s", ls_session_error(s));
 			ret = EXIT_RUNTIME;
 			goto cleanup;

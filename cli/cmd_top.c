@@ -79,16 +79,7 @@ static void exited_text(const struct top_snap *snap, char *buf, size_t len)
 /* Drain records until the next snapshot is due; -1 on a session error (printed by the caller). */
 static int poll_until(struct ls_session *s, struct top_run *run, uint64_t due, int max_wait_ms)
 {
-	uint64_t now = ls_now_ns();
-	int wait = max_wait_ms;
-
-	if (due > now && (due - now) / 1000000 < (uint64_t)wait)
-		wait = (int)((due - now) / 1000000) + 1;
-	if (due <= now)
-		wait = 0;
-	if (ls_session_poll(s, wait) < 0 || run->feed_err)
-		return -1;
-	return 0;
+	return cli_poll(s, due, max_wait_ms) < 0 || run->feed_err ? -1 : 0;
 }
 
 static int run_batch(struct ls_session *s, struct top_run *run, uint64_t interval, uint64_t count, uint64_t deadline,

@@ -593,15 +593,13 @@ int cmd_trace(int argc, char **argv)
 		deadline = start + c.duration_ns;
 	while (!cli_stop) {
 		uint64_t now = ls_now_ns();
-		int wait = 50, n;
+		int n;
 
 		if (deadline && now >= deadline) {
 			end_reason = "duration reached";
 			break;
 		}
-		if (deadline && (deadline - now) / 1000000 < (uint64_t)wait)
-			wait = (int)((deadline - now) / 1000000) + 1;
-		n = ls_session_poll(s, wait);
+		n = cli_poll(s, deadline, 50);
 		if (t.feed_err) {
 			cli_error("request assembly: %s", strerror(t.feed_err));
 			ret = EXIT_RUNTIME;

@@ -196,6 +196,18 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
 	return 0;
 }
 
+int cli_poll(struct ls_session *s, uint64_t due, int max_wait_ms)
+{
+	uint64_t now = ls_now_ns();
+	int wait = max_wait_ms;
+
+	if (due && due <= now)
+		wait = 0;
+	else if (due && (due - now) / 1000000 < (uint64_t)wait)
+		wait = (int)((due - now) / 1000000) + 1;
+	return ls_session_poll(s, wait);
+}
+
 const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len)
 {
 	if (ns < 1000)
