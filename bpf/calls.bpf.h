@@ -394,8 +394,8 @@ static __always_inline int match_return(struct ls_thread *t, __u64 sp)
 	return (int)d;
 }
 
-SEC("uretprobe")
-int BPF_KRETPROBE(probe_exit, long ret)
+/* A uretprobe's return: its frame matched by stack pointer. */
+static __always_inline int lib_return(struct pt_regs *ctx, long ret, const int tls)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
@@ -404,20 +404,19 @@ int BPF_KRETPROBE(probe_exit, long ret)
 
 	if (!t || (d = match_return(t, PT_REGS_SP(ctx))) < 0)
 		return 0;
-	return call_return(ctx, t, (__u32)d, ret, id >> 32, tid, bpf_ktime_get_ns(), 1, 0);
+	return call_return(ctx, t, (__u32)d, ret, id >> 32, tid, bpf_ktime_get_ns(), tls, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(probe_exit, long ret)
+{
+	return lib_return(ctx, ret, 1);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(probe_exit_lib, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct ls_thread *t = bpf_map_lookup_elem(&threads, &tid);
-	int d;
-
-	if (!t || (d = match_return(t, PT_REGS_SP(ctx))) < 0)
-		return 0;
-	return call_return(ctx, t, (__u32)d, ret, id >> 32, tid, bpf_ktime_get_ns(), 0, 0);
+	return lib_return(ctx, ret, 0);
 }
 
 /*

@@ -244,6 +244,20 @@ static int attach_syscalls(struct ls_session *s)
 	return ls_links_add(s->links, l) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
 }
 
+/* Whether the found sites need the C library-call programs, the Go ones, or both. */
+static void sites_need(const struct ls_session *s, int *c, int *go)
+{
+	*c = *go = 0;
+	for (size_t i = 0; i < s->nsites; i++) {
+		if (!s->sites[i].found)
+			continue;
+		if (s->sites[i].entry->flags & LS_CAT_GO)
+			*go = 1;
+		else
+			*c = 1;
+	}
+}
+
 /* Load the uprobe features the targets need, then plan and attach their probes. */
 static int attach_uprobes(struct ls_session *s)
 {
@@ -253,14 +267,7 @@ static int attach_uprobes(struct ls_session *s)
 	int need_c = 0, need_go = 0, ret;
 	size_t n = 0, done = 0;
 
-	for (size_t i = 0; i < s->nsites; i++) {
-		if (!s->sites[i].found)
-			continue;
-		if (s->sites[i].entry->flags & LS_CAT_GO)
-			need_go = 1;
-		else
-			need_c = 1;
-	}
+	sites_need(s, &need_c, &need_go);
 	/* The walk first: a TLS return that reaches it before it is installed only misses its frames. */
 	if (s->requests && (need_c || need_go) && !ls_bpf_load(s->bpf, LS_FEAT_WALK, LS_KHOOK_NONE)) {
 		__u32 key = 0;
@@ -356,14 +363,7 @@ static void load_only(struct ls_session *s)
 {
 	int need_c = 0, need_go = 0;
 
-	for (size_t i = 0; i < s->nsites; i++) {
-		if (!s->sites[i].found)
-			continue;
-		if (s->sites[i].entry->flags & LS_CAT_GO)
-			need_go = 1;
-		else
-			need_c = 1;
-	}
+	sites_need(s, &need_c, &need_go);
 	if (need_c || need_go)
 		ls_bpf_load(s->bpf, LS_FEAT_WALK, LS_KHOOK_NONE);
 	if (need_c)
