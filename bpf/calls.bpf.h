@@ -10,10 +10,10 @@
  * Push a probed call on its thread's (or goroutine's) call stack. ret_sp is the
  * stack pointer its return will show, 0 when returns are matched by probe id.
  */
-static __always_inline int call_enter(struct ls_thread *t, __u32 pid, __u32 cookie, __u64 obj, __u64 buf,
+static __always_inline int call_enter(struct lsk_thread *t, __u32 pid, __u32 cookie, __u64 obj, __u64 buf,
 				      __u64 aux, __u64 ret_sp, __u64 now)
 {
-	struct ls_call *cl, *parent;
+	struct lsk_call *cl, *parent;
 	__u32 d;
 
 	/*
@@ -38,7 +38,7 @@ static __always_inline int call_enter(struct ls_thread *t, __u32 pid, __u32 cook
 	if (parent && LS_COOKIE_KIND(parent->cookie) == LS_KIND_H2_OUT && LS_COOKIE_KIND(cookie) == LS_KIND_TLS_WRITE) {
 		__u64 *conn_id = bpf_map_lookup_elem(&sessions, &parent->obj);
 		__u64 self = now - parent->start - parent->child_ns;
-		struct ls_conn *c = get_conn(pid, obj);
+		struct lsk_conn *c = get_conn(pid, obj);
 
 		if (!conn_id)
 			bpf_map_update_elem(&sessions, &parent->obj, &obj, BPF_ANY);
@@ -63,7 +63,7 @@ static __always_inline int call_enter(struct ls_thread *t, __u32 pid, __u32 cook
 	cl->arrival = 0;
 	t->depth = d + 1;
 	if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_HANDSHAKE) {
-		struct ls_conn_key ck = { .conn = obj, .pid = pid };
+		struct lsk_conn_key ck = { .conn = obj, .pid = pid };
 
 		/* A new connection may reuse a freed connection's address: forget what the old one left. */
 		if (bpf_map_update_elem(&hs_start, &obj, &now, BPF_NOEXIST) == 0) {
@@ -74,9 +74,9 @@ static __always_inline int call_enter(struct ls_thread *t, __u32 pid, __u32 cook
 	return 0;
 }
 
-static __always_inline struct ls_thread *thread_state(void *map, void *key)
+static __always_inline struct lsk_thread *thread_state(void *map, void *key)
 {
-	struct ls_thread *t = bpf_map_lookup_elem(map, key);
+	struct lsk_thread *t = bpf_map_lookup_elem(map, key);
 
 	if (t)
 		return t;
@@ -91,8 +91,8 @@ static __always_inline int lib_enter(struct pt_regs *ctx, void *obj, void *buf, 
 	__u32 tid = (__u32)id, cookie = (__u32)bpf_get_attach_cookie(ctx);
 	/* At a call site the return address is not pushed yet: the return shows this stack pointer. */
 	__u64 ret_sp = PT_REGS_SP(ctx) + (callsite ? 0 : 8);
-	struct ls_thread *t;
-	struct ls_call *cl;
+	struct lsk_thread *t;
+	struct lsk_call *cl;
 
 	if (!target_slot(id >> 32))
 		return 0;
@@ -132,7 +132,7 @@ int BPF_KPROBE(cs_enter, void *obj, void *buf, __u64 num, void *aux)
  * SSL_do_handshake) belongs to the outer one: 1 when folded into parent.
  * Otherwise its time is the parent's child time.
  */
-static __always_inline int fold_into_parent(struct ls_call *parent, struct ls_call *cl, __u32 kind, __u32 probe,
+static __always_inline int fold_into_parent(struct lsk_call *parent, struct lsk_call *cl, __u32 kind, __u32 probe,
 					    __u64 total)
 {
 	if (!parent)
@@ -156,7 +156,7 @@ static __always_inline int fold_into_parent(struct ls_call *parent, struct ls_ca
 }
 
 /* What one return knows of its call, for the halves below. */
-struct ls_ret {
+struct lsk_ret {
 	__u64 total, self, bytes, span, now, g;
 	long ret;
 	__u32 pid, tid, d, probe, kind, conv, flags;
@@ -167,7 +167,7 @@ struct ls_ret {
  * (r->bytes), by its calling convention (r->conv); r->ret becomes the result
  * proper. A global function: the paths of the switch end here.
  */
-__noinline int ls_call_result(struct ls_ret *r, __u64 aux)
+__noinline int ls_call_result(struct lsk_ret *r, __u64 aux)
 {
 	__u64 *bytes;
 	long ret;
@@ -230,7 +230,7 @@ __noinline int ls_call_result(struct ls_ret *r, __u64 aux)
 }
 
 /* A TLS call returned: its record, its socket, and (with plaintext) the HTTP/2 walk by tail call. */
-static __always_inline int tls_return(void *ctx, struct ls_thread *t, struct ls_call *cl, struct ls_ret *r, int ok)
+static __always_inline int tls_return(void *ctx, struct lsk_thread *t, struct lsk_call *cl, struct lsk_ret *r, int ok)
 {
 	struct ls_event *e;
 	__s32 fd = cl->fd;
@@ -271,7 +271,7 @@ static __always_inline int tls_return(void *ctx, struct ls_thread *t, struct ls_
 	 */
 	if (ok && r->bytes && r->kind != LS_KIND_TLS_HANDSHAKE && emit_requests) {
 		__u32 zero = 0;
-		struct ls_handoff *h = bpf_map_lookup_elem(&handoff, &zero);
+		struct lsk_handoff *h = bpf_map_lookup_elem(&handoff, &zero);
 
 		if (!h)
 			return 0;
@@ -290,10 +290,10 @@ static __always_inline int tls_return(void *ctx, struct ls_thread *t, struct ls_
 }
 
 /* An HTTP/2 library call returned: its time waits for the streams it processed. */
-static __always_inline void h2_return(struct ls_thread *t, struct ls_call *cl, struct ls_ret *r)
+static __always_inline void h2_return(struct lsk_thread *t, struct lsk_call *cl, struct lsk_ret *r)
 {
 	__u64 *known = bpf_map_lookup_elem(&sessions, &cl->obj);
-	struct ls_conn *c;
+	struct lsk_conn *c;
 	__u64 conn_id;
 
 	if (r->kind == LS_KIND_H2_IN) {
@@ -326,11 +326,11 @@ static __always_inline void h2_return(struct ls_thread *t, struct ls_call *cl, s
  * tls selects the half compiled in: TLS calls (1) or HTTP/2 and protobuf calls
  * (0); the loader attaches the matching program.
  */
-static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, long ret, __u32 pid, __u32 tid,
+static __always_inline int call_return(void *ctx, struct lsk_thread *t, __u32 d, long ret, __u32 pid, __u32 tid,
 				       __u64 now, const int tls, __u64 g)
 {
-	struct ls_ret r = { .ret = ret, .pid = pid, .tid = tid, .d = d, .now = now, .g = g };
-	struct ls_call *cl;
+	struct lsk_ret r = { .ret = ret, .pid = pid, .tid = tid, .d = d, .now = now, .g = g };
+	struct lsk_call *cl;
 	int ok;
 
 	barrier_var(d);
@@ -370,7 +370,7 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 }
 
 /* Match a uretprobe to its entry by stack pointer; returns the frame index or -1. */
-static __always_inline int match_return(struct ls_thread *t, __u64 sp)
+static __always_inline int match_return(struct lsk_thread *t, __u64 sp)
 {
 	__u32 d;
 
@@ -380,7 +380,7 @@ static __always_inline int match_return(struct ls_thread *t, __u64 sp)
 	 * matches nothing and is ignored.
 	 */
 	for (int i = 0; i < STACK_MAX; i++) {
-		struct ls_call *tc = top(t);
+		struct lsk_call *tc = top(t);
 
 		if (!tc || tc->sp >= sp)
 			break;
@@ -399,7 +399,7 @@ static __always_inline int lib_return(struct pt_regs *ctx, long ret, const int t
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	struct ls_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	struct lsk_thread *t = bpf_map_lookup_elem(&threads, &tid);
 	int d;
 
 	if (!t || (d = match_return(t, PT_REGS_SP(ctx))) < 0)
@@ -456,7 +456,7 @@ static __always_inline int lib_return_site(struct pt_regs *ctx, const int tls)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	struct ls_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	struct lsk_thread *t = bpf_map_lookup_elem(&threads, &tid);
 	int d;
 
 	if (!t || (d = match_return(t, PT_REGS_SP(ctx))) < 0)

@@ -9,9 +9,9 @@ int go_enter(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id, cookie = (__u32)bpf_get_attach_cookie(ctx);
-	struct ls_gkey key = { .pid = id >> 32, .g = ctx->r14 };
-	struct ls_thread *t;
-	struct ls_call *cl;
+	struct lsk_gkey key = { .pid = id >> 32, .g = ctx->r14 };
+	struct lsk_thread *t;
+	struct lsk_call *cl;
 
 	LS_REJECT_IF(LS_FEAT_GO);
 	if (!target_slot(id >> 32) || !key.g)
@@ -31,15 +31,15 @@ static __always_inline int go_return(struct pt_regs *ctx, const int tls)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 probe = LS_COOKIE_PROBE(bpf_get_attach_cookie(ctx));
-	struct ls_gkey key = { .pid = id >> 32, .g = ctx->r14 };
-	struct ls_thread *t = bpf_map_lookup_elem(&gthreads, &key);
+	struct lsk_gkey key = { .pid = id >> 32, .g = ctx->r14 };
+	struct lsk_thread *t = bpf_map_lookup_elem(&gthreads, &key);
 	__u32 d;
 
 	if (!t || !key.g)
 		return 0;
 	/* Calls above this one on the goroutine's stack lost their returns. */
 	for (int i = 0; i < STACK_MAX; i++) {
-		struct ls_call *tc = top(t);
+		struct lsk_call *tc = top(t);
 
 		if (!tc || LS_COOKIE_PROBE(tc->cookie) == probe)
 			break;
@@ -74,10 +74,10 @@ int go_ret_lib(struct pt_regs *ctx)
  * goroutine's last TLS read names the connection; the transport is
  * remembered so that handler goroutines find it from their stream.
  */
-static __always_inline int grpc_headers(struct pt_regs *ctx, const struct ls_go_offsets *off, struct ls_gkey *key)
+static __always_inline int grpc_headers(struct pt_regs *ctx, const struct ls_go_offsets *off, struct lsk_gkey *key)
 {
-	struct ls_thread *gt = bpf_map_lookup_elem(&gthreads, key);
-	struct ls_gkey tk = { .pid = key->pid, .g = ctx->ax };
+	struct lsk_thread *gt = bpf_map_lookup_elem(&gthreads, key);
+	struct lsk_gkey tk = { .pid = key->pid, .g = ctx->ax };
 	__u64 conn, hf = 0, fields = 0, nfields = 0;
 	struct ls_method_rec *rec;
 	__u32 sid = 0;
@@ -128,10 +128,10 @@ int go_grpc_enter(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32, cookie = (__u32)bpf_get_attach_cookie(ctx);
-	struct ls_gkey key = { .pid = pid, .g = ctx->r14 };
+	struct lsk_gkey key = { .pid = pid, .g = ctx->r14 };
 	const struct ls_go_offsets *off;
-	struct ls_gkey tk = { .pid = pid };
-	struct ls_req_key rk = { .pid = pid };
+	struct lsk_gkey tk = { .pid = pid };
+	struct lsk_req_key rk = { .pid = pid };
 	__u64 stream, bx, di, *conn;
 	__u32 probe = LS_COOKIE_PROBE(cookie);
 
@@ -165,7 +165,7 @@ int go_grpc_enter(struct pt_regs *ctx)
 SEC("uprobe")
 int go_grpc_ret(struct pt_regs *ctx)
 {
-	struct ls_gkey key = { .pid = bpf_get_current_pid_tgid() >> 32, .g = ctx->r14 };
+	struct lsk_gkey key = { .pid = bpf_get_current_pid_tgid() >> 32, .g = ctx->r14 };
 	__u32 probe = LS_COOKIE_PROBE(bpf_get_attach_cookie(ctx));
 
 	if (!target_slot(key.pid))

@@ -5,10 +5,10 @@
  */
 
 /* The call stack kernel work on this thread belongs to: the thread's, or its current goroutine's. */
-static __always_inline struct ls_thread *cur_thread(__u32 tid)
+static __always_inline struct lsk_thread *cur_thread(__u32 tid)
 {
-	struct ls_thread *t = bpf_map_lookup_elem(&threads, &tid);
-	struct ls_gkey *k;
+	struct lsk_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	struct lsk_gkey *k;
 
 	if (t)
 		return t;
@@ -43,9 +43,9 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	__u32 tid = (__u32)id;
 	long nr = (long)ctx->args[1];
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
-	struct ls_sys_call sc = {};
-	struct ls_thread *t;
-	struct ls_call *cl;
+	struct lsk_sys_call sc = {};
+	struct lsk_thread *t;
+	struct lsk_call *cl;
 
 	LS_REJECT_IF(LS_FEAT_SYSCALLS);
 	if (!is_sock_io(nr) || !target_slot(id >> 32))
@@ -64,8 +64,8 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 }
 
 
-struct ls_fin_ctx {
-	struct ls_thread *t;
+struct lsk_fin_ctx {
+	struct lsk_thread *t;
 	__u64 dur, now;
 	__u32 tid, pid;
 };
@@ -73,11 +73,11 @@ struct ls_fin_ctx {
 /* A response written to a memory BIO reached the kernel: its send is its net_out, and it ends here. */
 static long fin_one(__u32 i, void *ctx)
 {
-	struct ls_fin_ctx *f = ctx;
-	struct ls_req_key k = {};
-	struct ls_conn_key ck = {};
-	struct ls_conn *c;
-	struct ls_req *r;
+	struct lsk_fin_ctx *f = ctx;
+	struct lsk_req_key k = {};
+	struct lsk_conn_key ck = {};
+	struct lsk_conn *c;
+	struct lsk_req *r;
 
 	if (i >= f->t->nfin || i >= FIN_MAX)
 		return 1;
@@ -103,8 +103,8 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
 	__u64 now = bpf_ktime_get_ns(), dur = now - t0;
-	struct ls_sys_call *sc;
-	struct ls_thread *t;
+	struct lsk_sys_call *sc;
+	struct lsk_thread *t;
 	struct ls_event *e;
 	__u64 arrival = 0;
 	__s32 fd = -1;
@@ -118,7 +118,7 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 	/* Kernel time inside a library call is that call's network phase, not its own. */
 	t = cur_thread(tid);
 	if (t) {
-		struct ls_call *cl = top(t);
+		struct lsk_call *cl = top(t);
 		__u32 k = cl ? LS_COOKIE_KIND(cl->cookie) : 0;
 
 		if (cl && cl->start <= t0) {
@@ -134,7 +134,7 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 					t->pend_net_in_start = t0;
 				t->pend_net_in += dur;
 			} else if (t->nfin && emit_requests) {
-				struct ls_fin_ctx f = { .t = t, .dur = dur, .now = now, .tid = tid, .pid = id >> 32 };
+				struct lsk_fin_ctx f = { .t = t, .dur = dur, .now = now, .tid = tid, .pid = id >> 32 };
 
 				bpf_loop(FIN_MAX, fin_one, &f, 0);
 				t->nfin = 0;
@@ -166,7 +166,7 @@ static __always_inline int tp_sock(__u32 probe, struct sock *sk, int ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	struct ls_sys_call *sc;
+	struct lsk_sys_call *sc;
 
 	if (!target_slot(id >> 32))
 		return 0;
@@ -201,7 +201,7 @@ static __always_inline int net_enter(struct sock *sk)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	struct ls_net_call nc;
+	struct lsk_net_call nc;
 
 	if (!target_slot(id >> 32))
 		return 0;
@@ -214,8 +214,8 @@ static __always_inline int net_enter(struct sock *sk)
 static __always_inline int net_exit(__u32 probe, long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct ls_net_call *nc = bpf_map_lookup_elem(&net_calls, &tid);
-	struct ls_net_call copy;
+	struct lsk_net_call *nc = bpf_map_lookup_elem(&net_calls, &tid);
+	struct lsk_net_call copy;
 
 	if (!nc)
 		return 0;

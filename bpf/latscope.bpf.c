@@ -44,7 +44,7 @@ __u64 window_lo = 0, window_hi = 0;
 #define PEND_MAX 16     /* streams waiting for their HTTP/2 processing time */
 
 #define LS_MSG_PEEK 0x2 /* include/linux/socket.h: vmlinux.h carries no macros */
-/* What a buffer's batch entry saw of its stream (struct ls_batch_ent.flags). */
+/* What a buffer's batch entry saw of its stream (struct lsk_batch_ent.flags). */
 #define LS_BATCH_END_STREAM 0x1 /* END_STREAM: the request (in) or response (out) is whole */
 #define LS_BATCH_HEADERS    0x2 /* a HEADERS frame: in a response, where it starts */
 #define LS_RQ_RESP_STARTED (1u << 15) /* internal: response HEADERS seen */

@@ -27,7 +27,7 @@ struct {
 	__type(value, __u64);
 } offcpu SEC(".maps");
 
-struct ls_offstart {
+struct lsk_offstart {
 	__u64 ts;
 	struct ls_sample_key key;
 };
@@ -36,7 +36,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u32);
-	__type(value, struct ls_offstart);
+	__type(value, struct lsk_offstart);
 } offstart SEC(".maps");
 
 static __always_inline __u8 kind_phase(__u32 kind)
@@ -53,10 +53,10 @@ static __always_inline __u8 kind_phase(__u32 kind)
 }
 
 /* The phase a thread is in right now, and whether its request is over the threshold. */
-static __always_inline void thread_phase(__u32 tid, __u64 now, struct ls_sample_key *k, struct ls_thread **tp)
+static __always_inline void thread_phase(__u32 tid, __u64 now, struct ls_sample_key *k, struct lsk_thread **tp)
 {
-	struct ls_thread *t = bpf_map_lookup_elem(&threads, &tid);
-	struct ls_call *cl;
+	struct lsk_thread *t = bpf_map_lookup_elem(&threads, &tid);
+	struct lsk_call *cl;
 
 	*tp = t;
 	k->phase = LS_PH_OTHER;
@@ -88,7 +88,7 @@ static __always_inline void stack_ids(void *ctx, struct ls_sample_key *k)
  * does not nest on its CPU, so a slot has one writer at a time. The slack
  * past LS_USTACK_MAX lets the copy loop's bounds be simple for the verifier.
  */
-struct ls_ustack_buf {
+struct lsk_ustack_buf {
 	struct pt_regs regs;
 	struct ls_ustack rec;
 	__u8 data[LS_USTACK_MAX + 4096]; /* follows rec without padding: rec is a multiple of 8 bytes */
@@ -98,7 +98,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct ls_ustack_buf);
+	__type(value, struct lsk_ustack_buf);
 } ustack_buf SEC(".maps");
 
 #define PAGE_SZ 4096
@@ -108,7 +108,7 @@ struct {
  * unmapped page fails as a whole, and the main thread's stack often ends
  * closer to its stack pointer than the size asked for.
  */
-static __always_inline __u32 copy_ustack(struct ls_ustack_buf *b, __u64 sp, __u64 want)
+static __always_inline __u32 copy_ustack(struct lsk_ustack_buf *b, __u64 sp, __u64 want)
 {
 	__u64 got = 0;
 
@@ -144,7 +144,7 @@ static __always_inline __u32 copy_ustack(struct ls_ustack_buf *b, __u64 sp, __u6
  * object's CFI describes. The kernel keeps the real one per task; put it
  * back in the copy so the unwind goes on through the caller.
  */
-static __always_inline void fix_uretprobes(struct ls_ustack_buf *b, struct task_struct *task, __u64 sp, __u64 got)
+static __always_inline void fix_uretprobes(struct lsk_ustack_buf *b, struct task_struct *task, __u64 sp, __u64 got)
 {
 	struct return_instance *ri = BPF_CORE_READ(task, utask, return_instances);
 
@@ -164,11 +164,11 @@ static __always_inline void fix_uretprobes(struct ls_ustack_buf *b, struct task_
 }
 
 /* A DWARF-mode sample: registers and stack copy to user space, which unwinds and aggregates it. */
-static __always_inline void emit_ustack(void *ctx, const struct ls_sample_key *k, struct ls_thread *t, __u32 tid,
+static __always_inline void emit_ustack(void *ctx, const struct ls_sample_key *k, struct lsk_thread *t, __u32 tid,
 					__u64 now)
 {
 	__u32 cpu = bpf_get_smp_processor_id(), size;
-	struct ls_ustack_buf *b = bpf_map_lookup_elem(&ustack_buf, &cpu);
+	struct lsk_ustack_buf *b = bpf_map_lookup_elem(&ustack_buf, &cpu);
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(task);
 	__u32 want = ustack_size;
@@ -229,7 +229,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	__u32 tid = (__u32)id, pid = id >> 32;
 	__u64 now = bpf_ktime_get_ns(), one = 1, *cnt;
 	struct ls_sample_key k = {};
-	struct ls_thread *t;
+	struct lsk_thread *t;
 
 	LS_REJECT_IF(LS_FEAT_SAMPLER);
 	if (!pid || !sampling || !target_slot(pid))
@@ -275,13 +275,13 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 {
 	__u32 prev_pid = BPF_CORE_READ(prev, tgid), next_tid = BPF_CORE_READ(next, pid);
 	__u64 now = bpf_ktime_get_ns();
-	struct ls_offstart *os;
+	struct lsk_offstart *os;
 
 	LS_REJECT_IF(LS_FEAT_OFFCPU);
 	/* Going off CPU: remember where (prev is the current task here). */
 	if (prev_pid && target_slot(prev_pid) && !(window_hi && now >= window_hi)) {
-		struct ls_offstart o = {};
-		struct ls_thread *t;
+		struct lsk_offstart o = {};
+		struct lsk_thread *t;
 		__u32 prev_tid = BPF_CORE_READ(prev, pid);
 
 		o.ts = now;

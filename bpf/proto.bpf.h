@@ -9,9 +9,9 @@
 /* proto_by_goroutine_stream: a grpc-go handler goroutine serves the stream its transport bound it to. */
 static __always_inline int proto_by_goroutine_stream(__u32 pid, __u64 g, __u32 kind, __u64 self)
 {
-	struct ls_gkey gk = { .pid = pid, .g = g };
-	struct ls_req_key *rk;
-	struct ls_req *r;
+	struct lsk_gkey gk = { .pid = pid, .g = g };
+	struct lsk_req_key *rk;
+	struct lsk_req *r;
 
 	if (!g)
 		return 0;
@@ -29,10 +29,10 @@ static __always_inline int proto_by_goroutine_stream(__u32 pid, __u64 g, __u32 k
 }
 
 /* proto_by_thread_order, decode: the oldest request this thread read whole and nobody decoded. */
-static __always_inline int proto_decode_by_thread_order(struct ls_thread *t, __u32 pid, __u64 self)
+static __always_inline int proto_decode_by_thread_order(struct lsk_thread *t, __u32 pid, __u64 self)
 {
-	struct ls_req_key k = { .pid = pid };
-	struct ls_req *r;
+	struct lsk_req_key k = { .pid = pid };
+	struct lsk_req *r;
 
 	if (t->dq_head == t->dq_tail)
 		return 0;
@@ -50,10 +50,10 @@ static __always_inline int proto_decode_by_thread_order(struct ls_thread *t, __u
 }
 
 /* proto_by_handler_thread, decode: a memory-BIO server's new call on this thread, held until its response starts. */
-static __always_inline int proto_decode_by_handler_thread(struct ls_thread *t, __u32 pid, __u32 tid, __u64 self)
+static __always_inline int proto_decode_by_handler_thread(struct lsk_thread *t, __u32 pid, __u32 tid, __u64 self)
 {
-	struct ls_pairs *pq = pairs_of(pid);
-	struct ls_pair *p;
+	struct lsk_pairs *pq = pairs_of(pid);
+	struct lsk_pair *p;
 	__u32 seq;
 
 	if (!pq || !pq->bio)
@@ -75,10 +75,10 @@ static __always_inline int proto_decode_by_handler_thread(struct ls_thread *t, _
 }
 
 /* proto_by_handler_thread, encode: more messages of the response this thread's call started. */
-static __always_inline int proto_encode_current(struct ls_thread *t, __u32 pid, __u64 self)
+static __always_inline int proto_encode_current(struct lsk_thread *t, __u32 pid, __u64 self)
 {
-	struct ls_req_key k = { .conn = t->cur_conn, .pid = pid, .stream = t->cur_stream };
-	struct ls_req *r;
+	struct lsk_req_key k = { .conn = t->cur_conn, .pid = pid, .stream = t->cur_stream };
+	struct lsk_req *r;
 
 	if (!t->cur_conn)
 		return 0;
@@ -95,10 +95,10 @@ static __always_inline int proto_encode_current(struct ls_thread *t, __u32 pid, 
 }
 
 /* proto_by_handler_thread, encode: a memory-BIO call's first encode waits with its decode, in the order encodes end. */
-static __always_inline int proto_encode_by_handler_thread(struct ls_thread *t, __u32 pid, __u32 tid, __u64 self)
+static __always_inline int proto_encode_by_handler_thread(struct lsk_thread *t, __u32 pid, __u32 tid, __u64 self)
 {
-	struct ls_pairs *pq;
-	struct ls_pair *p;
+	struct lsk_pairs *pq;
+	struct lsk_pair *p;
 	__u32 rt;
 
 	if (!t->pair_seq)
@@ -122,7 +122,7 @@ static __always_inline int proto_encode_by_handler_thread(struct ls_thread *t, _
 }
 
 /* proto_by_thread_order, encode: waits on its thread for the next response that starts there. */
-static __always_inline void proto_encode_by_thread_order(struct ls_thread *t, __u64 self)
+static __always_inline void proto_encode_by_thread_order(struct lsk_thread *t, __u64 self)
 {
 	__u32 tail = t->eq_tail;
 
@@ -135,7 +135,7 @@ static __always_inline void proto_encode_by_thread_order(struct ls_thread *t, __
 }
 
 /* An outermost decode or encode returned on thread (or goroutine g) t after self ns. */
-__noinline int ls_proto_return(struct ls_thread *t, __u32 kind, __u64 self, __u64 pid_tid, __u64 g)
+__noinline int ls_proto_return(struct lsk_thread *t, __u32 kind, __u64 self, __u64 pid_tid, __u64 g)
 {
 	__u32 pid = pid_tid >> 32, tid = (__u32)pid_tid;
 

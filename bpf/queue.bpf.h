@@ -9,7 +9,7 @@
 #define RX_RING 8 /* arrivals remembered per socket */
 
 /* A target's TCP socket: rcv_nxt after each data-ready, and when. */
-struct ls_rx {
+struct lsk_rx {
 	__u32 head;
 	__u32 isn;         /* rcv_nxt - bytes_received: which connection at this address the stamps are of */
 	__u32 seq[RX_RING];
@@ -20,10 +20,10 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* struct sock * */
-	__type(value, struct ls_rx);
+	__type(value, struct lsk_rx);
 } rx_socks SEC(".maps");
 
-static struct ls_rx zero_rx;
+static struct lsk_rx zero_rx;
 
 /*
  * A socket's initial receive sequence (+1), constant for the connection: a freed
@@ -35,7 +35,7 @@ static __always_inline __u32 rx_isn(struct sock *sk, __u32 nxt)
 }
 
 /* Forget the stamps of a previous connection at the same address. */
-static __always_inline void rx_reset(struct ls_rx *rx, __u32 isn)
+static __always_inline void rx_reset(struct lsk_rx *rx, __u32 isn)
 {
 	rx->head = 0;
 	rx->isn = isn;
@@ -47,7 +47,7 @@ static __always_inline void rx_reset(struct ls_rx *rx, __u32 isn)
 static __always_inline int data_ready(struct sock *sk)
 {
 	__u64 key = (__u64)sk;
-	struct ls_rx *rx = bpf_map_lookup_elem(&rx_socks, &key);
+	struct lsk_rx *rx = bpf_map_lookup_elem(&rx_socks, &key);
 	__u32 nxt, h, isn;
 
 	if (!rx)
@@ -73,7 +73,7 @@ static __always_inline int data_ready(struct sock *sk)
  */
 static __always_inline __u64 rx_arrival(__u64 sk)
 {
-	struct ls_rx *rx = bpf_map_lookup_elem(&rx_socks, &sk);
+	struct lsk_rx *rx = bpf_map_lookup_elem(&rx_socks, &sk);
 	__u64 best = 0;
 	__u32 end, isn;
 
@@ -98,7 +98,7 @@ static __always_inline __u64 rx_arrival(__u64 sk)
 }
 
 /* The tracepoint's record (its layout has been stable since it appeared): no CO-RE, so it loads anywhere. */
-struct ls_tp_data_ready {
+struct lsk_tp_data_ready {
 	__u64 common;
 	const void *skaddr;
 	__u16 family;
@@ -106,7 +106,7 @@ struct ls_tp_data_ready {
 };
 
 SEC("tracepoint/sock/sk_data_ready")
-int tp_ready(struct ls_tp_data_ready *ctx)
+int tp_ready(struct lsk_tp_data_ready *ctx)
 {
 	LS_REJECT_IF(LS_FEAT_QUEUE);
 	if (ctx->protocol != IPPROTO_TCP)

@@ -8,9 +8,9 @@
  */
 
 /* A request's last byte was handed to the kernel: its app time, histograms, record; then it goes. */
-__noinline int ls_finish_request(const struct ls_req_key *kp, struct ls_req *r, __u64 now, __u32 tid, __u32 conn_flags)
+__noinline int ls_finish_request(const struct lsk_req_key *kp, struct lsk_req *r, __u64 now, __u32 tid, __u32 conn_flags)
 {
-	struct ls_req_key k;
+	struct lsk_req_key k;
 	struct ls_request *rec;
 	__u64 total, sum = 0;
 	__u32 *slot, base, i;
@@ -85,14 +85,14 @@ __noinline int ls_finish_request(const struct ls_req_key *kp, struct ls_req *r, 
  * response took yet; its decode and encode are the request's, and later
  * encodes on its thread (more messages of a server stream) follow.
  */
-struct ls_skip {
-	struct ls_pairs *pq;
+struct lsk_skip {
+	struct lsk_pairs *pq;
 };
 
 /* The ready queue's front past calls already taken (their own threads took most). */
 static long skip_taken(__u32 i, void *ctx)
 {
-	struct ls_pairs *pq = ((struct ls_skip *)ctx)->pq;
+	struct lsk_pairs *pq = ((struct lsk_skip *)ctx)->pq;
 	__u32 s;
 
 	(void)i;
@@ -105,12 +105,12 @@ static long skip_taken(__u32 i, void *ctx)
 	return 0;
 }
 
-__noinline int ls_claim_pair(__u32 pid, struct ls_thread *t, struct ls_req *r, const struct ls_req_key *k)
+__noinline int ls_claim_pair(__u32 pid, struct lsk_thread *t, struct lsk_req *r, const struct lsk_req_key *k)
 {
-	struct ls_pairs *pq = pairs_of(pid);
-	struct ls_thread *owner = t;
-	struct ls_pair *p = NULL;
-	struct ls_skip sk;
+	struct lsk_pairs *pq = pairs_of(pid);
+	struct lsk_thread *owner = t;
+	struct lsk_pair *p = NULL;
+	struct lsk_skip sk;
 
 	if (!pq || !r || !k)
 		return 0;
@@ -147,8 +147,8 @@ __noinline int ls_claim_pair(__u32 pid, struct ls_thread *t, struct ls_req *r, c
 }
 
 /* Stream i of the walk's batch: its share of the read that carried it. */
-static __always_inline void attrib_in(struct ls_walk *w, struct ls_conn *c, struct ls_thread *t, struct ls_req *r,
-				      struct ls_batch_ent *b)
+static __always_inline void attrib_in(struct lsk_walk *w, struct lsk_conn *c, struct lsk_thread *t, struct lsk_req *r,
+				      struct lsk_batch_ent *b)
 {
 	__u32 n;
 
@@ -157,7 +157,7 @@ static __always_inline void attrib_in(struct ls_walk *w, struct ls_conn *c, stru
 	r->bytes_in += b->bytes;
 	/* Decodes in a memory-BIO server wait on their handler thread for their response (see proto_pairs). */
 	if (track_proto && w->bio && !(r->flags & LS_RQ_DEC_QUEUED)) {
-		struct ls_pairs *pq = pairs_of(w->pid);
+		struct lsk_pairs *pq = pairs_of(w->pid);
 
 		r->flags |= LS_RQ_DEC_QUEUED;
 		if (pq)
@@ -182,8 +182,8 @@ static __always_inline void attrib_in(struct ls_walk *w, struct ls_conn *c, stru
 }
 
 /* Stream i of the walk's batch: its share of the write that carried it; END_STREAM finishes it. */
-static __always_inline void attrib_out(struct ls_walk *w, struct ls_conn *c, struct ls_thread *t, struct ls_req *r,
-				       struct ls_batch_ent *b, const struct ls_req_key *k)
+static __always_inline void attrib_out(struct lsk_walk *w, struct lsk_conn *c, struct lsk_thread *t, struct lsk_req *r,
+				       struct lsk_batch_ent *b, const struct lsk_req_key *k)
 {
 	/* A response starting here was encoded just before, on this thread. */
 	if (track_proto && (b->flags & LS_BATCH_HEADERS) && !(r->flags & LS_RQ_RESP_STARTED)) {
@@ -217,11 +217,11 @@ static __always_inline void attrib_out(struct ls_walk *w, struct ls_conn *c, str
 }
 
 /* Give stream i of the walk's batch its share of the call that carried it. 1 past the last. */
-__noinline int ls_attrib_stream(struct ls_walk *w, struct ls_conn *c, struct ls_thread *t, __u32 i)
+__noinline int ls_attrib_stream(struct lsk_walk *w, struct lsk_conn *c, struct lsk_thread *t, __u32 i)
 {
-	struct ls_req_key k = {};
-	struct ls_batch_ent *b;
-	struct ls_req *r;
+	struct lsk_req_key k = {};
+	struct lsk_batch_ent *b;
+	struct lsk_req *r;
 
 	if (!w || !c || i >= w->nbatch)
 		return 1;
@@ -250,25 +250,25 @@ __noinline int ls_attrib_stream(struct ls_walk *w, struct ls_conn *c, struct ls_
 }
 
 /* bpf_loop's context for the attribution: pointers to map values (the verifier wants it on the stack). */
-struct ls_attrib_ctx {
-	struct ls_walk *w;
-	struct ls_conn *c;
-	struct ls_thread *t;
+struct lsk_attrib_ctx {
+	struct lsk_walk *w;
+	struct lsk_conn *c;
+	struct lsk_thread *t;
 };
 
 static long attrib_cb(__u32 i, void *ctx)
 {
-	struct ls_attrib_ctx *ac = ctx;
+	struct lsk_attrib_ctx *ac = ctx;
 
 	if (ac->t)
 		return ls_attrib_stream(ac->w, ac->c, ac->t, i) ? 1 : 0;
 	return ls_attrib_stream(ac->w, ac->c, NULL, i) ? 1 : 0;
 }
 
-static __always_inline struct ls_conn *get_conn(__u32 pid, __u64 id)
+static __always_inline struct lsk_conn *get_conn(__u32 pid, __u64 id)
 {
-	struct ls_conn_key k = { .conn = id, .pid = pid };
-	struct ls_conn *c = bpf_map_lookup_elem(&conns, &k);
+	struct lsk_conn_key k = { .conn = id, .pid = pid };
+	struct lsk_conn *c = bpf_map_lookup_elem(&conns, &k);
 
 	if (c)
 		return c;
@@ -277,17 +277,17 @@ static __always_inline struct ls_conn *get_conn(__u32 pid, __u64 id)
 }
 
 /* HTTP/2 input processing time goes to the streams read since the last such call. */
-struct ls_h2in_ctx {
-	struct ls_conn *c;
-	struct ls_req_key k;
+struct lsk_h2in_ctx {
+	struct lsk_conn *c;
+	struct lsk_req_key k;
 	__u64 self, now;
 };
 
 static long h2in_cb(__u32 i, void *ctx)
 {
-	struct ls_h2in_ctx *x = ctx;
-	struct ls_conn *c = x->c;
-	struct ls_req *r;
+	struct lsk_h2in_ctx *x = ctx;
+	struct lsk_conn *c = x->c;
+	struct lsk_req *r;
 
 	if (i >= c->npend_in)
 		return 1;
@@ -305,9 +305,9 @@ static long h2in_cb(__u32 i, void *ctx)
 	return 0;
 }
 
-__noinline int ls_h2_in_return(struct ls_conn *c, __u32 pid, __u64 conn_id, __u64 self, __u64 now)
+__noinline int ls_h2_in_return(struct lsk_conn *c, __u32 pid, __u64 conn_id, __u64 self, __u64 now)
 {
-	struct ls_h2in_ctx x = { .c = c, .k = { .conn = conn_id, .pid = pid }, .self = self, .now = now };
+	struct lsk_h2in_ctx x = { .c = c, .k = { .conn = conn_id, .pid = pid }, .self = self, .now = now };
 
 	if (!c)
 		return 0;
@@ -317,13 +317,13 @@ __noinline int ls_h2_in_return(struct ls_conn *c, __u32 pid, __u64 conn_id, __u6
 }
 
 /* A TLS read or write moved plaintext (the handoff says which): follow its frames and attribute the call. */
-__noinline int ls_tls_data(struct ls_handoff *h, struct ls_thread *t)
+__noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 {
-	struct ls_attrib_ctx ac;
+	struct lsk_attrib_ctx ac;
 	struct ls_h2dir *dir;
-	struct ls_walk *w;
-	struct ls_call *cl;
-	struct ls_conn *c;
+	struct lsk_walk *w;
+	struct lsk_call *cl;
+	struct lsk_conn *c;
 	__u64 start, net_in = 0;
 	__u32 d;
 
@@ -392,10 +392,10 @@ SEC("uprobe")
 int tls_walk(struct pt_regs *ctx)
 {
 	__u32 zero = 0, d;
-	struct ls_handoff *h = bpf_map_lookup_elem(&handoff, &zero);
-	struct ls_gkey key = {};
-	struct ls_thread *t;
-	struct ls_walk *w;
+	struct lsk_handoff *h = bpf_map_lookup_elem(&handoff, &zero);
+	struct lsk_gkey key = {};
+	struct lsk_thread *t;
+	struct lsk_walk *w;
 	__u64 start;
 
 	LS_REJECT_IF(LS_FEAT_WALK);

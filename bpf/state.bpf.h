@@ -2,6 +2,10 @@
 /*
  * Maps and per-thread state shared by every program, and small helpers.
  * Part of bpf/latscope.bpf.c (one object, one skeleton): included from there, in order.
+ *
+ * Structs of the kernel side alone are named lsk_*; what crosses to user space
+ * is named ls_* and lives in bpf/latscope.h (and bpf/h2split.h, shared with
+ * user space's tests).
  */
 
 /* ---- Maps ------------------------------------------------------------------- */
@@ -15,7 +19,7 @@ struct {
 } targets SEC(".maps");
 
 /* One probed library call in flight on a thread. */
-struct ls_call {
+struct lsk_call {
 	__u64 start;
 	__u64 child_ns;  /* time in nested probed calls of another kind, and in the kernel */
 	__u64 net_ns;    /* kernel network time inside this call */
@@ -32,7 +36,7 @@ struct ls_call {
  * 4 connections x 10 streams must fit. A power of two. */
 #define FIFO 64
 
-struct ls_pending {
+struct lsk_pending {
 	__u64 conn;
 	__u32 stream;
 	__u32 _pad;
@@ -40,7 +44,7 @@ struct ls_pending {
 
 #define FIN_MAX 8 /* responses written to a memory BIO, waiting for the thread's kernel send */
 
-struct ls_thread {
+struct lsk_thread {
 	__u32 depth;
 	__u8 slow_seen;  /* the threshold crossing of req_start's request was captured */
 	__u8 _pad0[3];
@@ -52,7 +56,7 @@ struct ls_thread {
 	 * starts on this thread takes the oldest.
 	 */
 	__u32 dq_head, dq_tail, eq_head, eq_tail;
-	struct ls_pending dq[FIFO];
+	struct lsk_pending dq[FIFO];
 	__u64 eq[FIFO];
 	/*
 	 * TLS over memory BIOs (gRPC C++): the kernel receive comes before the TLS read
@@ -72,15 +76,15 @@ struct ls_thread {
 	__u32 nfin;
 	__u32 pair_seq; /* memory BIOs: this thread's call in proto_pairs (0: none) */
 	__u32 _pad1;
-	struct ls_pending fin[FIN_MAX];
-	struct ls_call c[STACK_MAX];
+	struct lsk_pending fin[FIN_MAX];
+	struct lsk_call c[STACK_MAX];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, __u32); /* tid */
-	__type(value, struct ls_thread);
+	__type(value, struct lsk_thread);
 } threads SEC(".maps");
 
 /*
@@ -94,18 +98,18 @@ struct {
  */
 #define PAIRS 64
 
-struct ls_pair {
+struct lsk_pair {
 	__u64 dec, enc;
 	__u32 tid, seq;
 	__u8 claimed, ready;
 	__u8 _pad[6];
 };
 
-struct ls_pairs {
+struct lsk_pairs {
 	__u32 tail;         /* seq of the newest call */
 	__u32 rhead, rtail; /* ready: calls in the order their encode ended */
 	__u32 bio;          /* the target serves memory-BIO connections */
-	struct ls_pair p[PAIRS];
+	struct lsk_pair p[PAIRS];
 	__u32 ready[PAIRS];
 };
 
@@ -113,16 +117,16 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, LS_MAX_TARGETS);
 	__type(key, __u32);
-	__type(value, struct ls_pairs);
+	__type(value, struct lsk_pairs);
 } proto_pairs SEC(".maps");
 
-struct ls_conn_key {
+struct lsk_conn_key {
 	__u64 conn;
 	__u32 pid;
 	__u32 _pad;
 };
 
-struct ls_conn {
+struct lsk_conn {
 	struct ls_h2dir in, out;
 	__u64 pend_h2_out;          /* HTTP/2 output time not yet handed to a write */
 	__u32 pend_in[PEND_MAX];    /* streams read but not yet through HTTP/2 processing */
@@ -135,8 +139,8 @@ struct ls_conn {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, struct ls_conn_key);
-	__type(value, struct ls_conn);
+	__type(key, struct lsk_conn_key);
+	__type(value, struct lsk_conn);
 } conns SEC(".maps");
 
 /* nghttp2_session * -> the TLS connection it runs on (learnt on its thread). */
@@ -147,13 +151,13 @@ struct {
 	__type(value, __u64);
 } sessions SEC(".maps");
 
-struct ls_req_key {
+struct lsk_req_key {
 	__u64 conn;
 	__u32 pid;
 	__u32 stream;
 };
 
-struct ls_req {
+struct lsk_req {
 	__u64 start;
 	__u64 ph[LS_PHASE_COUNT];
 	__u64 bytes_in, bytes_out;
@@ -165,8 +169,8 @@ struct ls_req {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct ls_req_key);
-	__type(value, struct ls_req);
+	__type(key, struct lsk_req_key);
+	__type(value, struct lsk_req);
 } reqs SEC(".maps");
 
 /* SSL * -> socket fd learnt from a syscall made inside one of its calls. */
@@ -186,7 +190,7 @@ struct {
 } hs_start SEC(".maps");
 
 /* The socket syscall a thread is in. */
-struct ls_sys_call {
+struct lsk_sys_call {
 	__u64 ts;
 	__s32 fd;
 	__u32 nr;
@@ -196,11 +200,11 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
-	__type(value, struct ls_sys_call);
+	__type(value, struct lsk_sys_call);
 } sys_calls SEC(".maps");
 
 /* A kernel tcp_sendmsg/tcp_recvmsg in flight (kprobe/fentry variants). */
-struct ls_net_call {
+struct lsk_net_call {
 	__u64 ts;
 	__u64 sk;
 };
@@ -209,7 +213,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
-	__type(value, struct ls_net_call);
+	__type(value, struct lsk_net_call);
 } net_calls SEC(".maps");
 
 struct {
@@ -258,9 +262,9 @@ struct {
 	} while (0)
 
 /* Zeroed templates for new map entries (too large to build on the stack). */
-static struct ls_thread zero_thread;
-static struct ls_conn zero_conn;
-static struct ls_req zero_req;
+static struct lsk_thread zero_thread;
+static struct lsk_conn zero_conn;
+static struct lsk_req zero_req;
 
 /* ---- Small helpers ------------------------------------------------------------ */
 
@@ -269,7 +273,7 @@ static __always_inline __u32 *target_slot(__u32 tgid)
 	return bpf_map_lookup_elem(&targets, &tgid);
 }
 
-static __always_inline struct ls_pairs *pairs_of(__u32 pid)
+static __always_inline struct lsk_pairs *pairs_of(__u32 pid)
 {
 	__u32 *slot = target_slot(pid);
 	__u32 key = slot ? *slot : 0;
@@ -352,7 +356,7 @@ static __always_inline struct ls_event *reserve_event(void)
 	return e;
 }
 
-static __always_inline struct ls_call *top(struct ls_thread *t)
+static __always_inline struct lsk_call *top(struct lsk_thread *t)
 {
 	__u32 i = t->depth - 1;
 
@@ -365,7 +369,7 @@ static __always_inline struct ls_call *top(struct ls_thread *t)
 
 /* ---- grpc-go: which request a handler goroutine serves ------------------------------ */
 
-struct ls_gkey {
+struct lsk_gkey {
 	__u32 pid;
 	__u32 _pad;
 	__u64 g;   /* the goroutine (R14 in Go's register ABI), or another Go pointer */
@@ -383,7 +387,7 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, struct ls_gkey);
+	__type(key, struct lsk_gkey);
 	__type(value, __u64);
 } go_transports SEC(".maps");
 
@@ -391,8 +395,8 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, struct ls_gkey);
-	__type(value, struct ls_req_key);
+	__type(key, struct lsk_gkey);
+	__type(value, struct lsk_req_key);
 } go_serving SEC(".maps");
 
 
@@ -402,8 +406,8 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
-	__type(key, struct ls_gkey);
-	__type(value, struct ls_thread);
+	__type(key, struct lsk_gkey);
+	__type(value, struct lsk_thread);
 } gthreads SEC(".maps");
 
 /* The goroutine a thread last entered a probed Go function with: kernel time on the thread is its. */
@@ -411,12 +415,12 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
-	__type(value, struct ls_gkey);
+	__type(value, struct lsk_gkey);
 } gcur SEC(".maps");
 
 
 /* What a TLS return hands to the HTTP/2 walk program (per CPU, read right after the tail call). */
-struct ls_handoff {
+struct lsk_handoff {
 	__u64 g;      /* goroutine for Go calls, 0 for threads */
 	__u32 pid, tid;
 	__u32 d;      /* the returned call's frame index */
@@ -430,7 +434,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct ls_handoff);
+	__type(value, struct lsk_handoff);
 } handoff SEC(".maps");
 
 struct {

@@ -10,13 +10,13 @@
  * and a large inlined body multiplies that work by every path through it.
  */
 
-struct ls_batch_ent {
+struct lsk_batch_ent {
 	__u32 stream;
 	__u32 flags; /* LS_BATCH_* */
 	__u64 bytes;
 };
 
-struct ls_walk {
+struct lsk_walk {
 	/* input */
 	__u64 buf;       /* the plaintext, in the target */
 	__u32 len;
@@ -41,21 +41,21 @@ struct ls_walk {
 	__u32 opened;    /* requests this buffer started */
 	__u32 finished;  /* requests this buffer ended */
 	__u64 queue;     /* how long its bytes waited in the socket before the call began */
-	struct ls_batch_ent batch[BATCH_MAX];
+	struct lsk_batch_ent batch[BATCH_MAX];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct ls_walk);
+	__type(value, struct lsk_walk);
 } walk_scratch SEC(".maps");
 
 /* This CPU's walk, reset for a new buffer. */
-static __always_inline struct ls_walk *scratch(void)
+static __always_inline struct lsk_walk *scratch(void)
 {
 	__u32 zero = 0;
-	struct ls_walk *w = bpf_map_lookup_elem(&walk_scratch, &zero);
+	struct lsk_walk *w = bpf_map_lookup_elem(&walk_scratch, &zero);
 
 	if (w) {
 		w->self_ns = w->net_ns = w->h2_ns = w->now = 0;
@@ -70,16 +70,16 @@ static __always_inline struct ls_walk *scratch(void)
 }
 
 /* Looking for a stream in the batch (a bpf_loop callback: its context lives on the stack). */
-struct ls_find_ctx {
-	struct ls_walk *w;
+struct lsk_find_ctx {
+	struct lsk_walk *w;
 	__u32 stream;
 	__u32 at; /* its index, or BATCH_MAX */
 };
 
 static long find_stream_cb(__u32 i, void *ctx)
 {
-	struct ls_find_ctx *f = ctx;
-	struct ls_walk *w = f->w;
+	struct lsk_find_ctx *f = ctx;
+	struct lsk_walk *w = f->w;
 
 	if (i >= w->nbatch)
 		return 1;
@@ -93,9 +93,9 @@ static long find_stream_cb(__u32 i, void *ctx)
 }
 
 /* The stream's entry of this buffer's batch: flags or'ed in, bytes added. */
-__noinline int ls_batch_add(struct ls_walk *w, __u32 stream, __u32 flags, __u64 bytes)
+__noinline int ls_batch_add(struct lsk_walk *w, __u32 stream, __u32 flags, __u64 bytes)
 {
-	struct ls_find_ctx f = { .w = w, .stream = stream, .at = BATCH_MAX };
+	struct lsk_find_ctx f = { .w = w, .stream = stream, .at = BATCH_MAX };
 	__u32 i, n;
 
 	if (!w)
@@ -130,7 +130,7 @@ found:
 }
 
 /* Copy part of a header block (len bytes at off of the buffer) to user space, which owns HPACK. */
-__noinline int ls_emit_headers(struct ls_walk *w, __u32 stream, __u32 off, __u32 len, __u32 flags)
+__noinline int ls_emit_headers(struct lsk_walk *w, __u32 stream, __u32 off, __u32 len, __u32 flags)
 {
 	__u32 zero = 0, n = len;
 	struct ls_headers *h;
@@ -160,10 +160,10 @@ __noinline int ls_emit_headers(struct ls_walk *w, __u32 stream, __u32 off, __u32
 }
 
 /* A HEADERS frame from the client opens its stream's request (once). */
-__noinline int ls_open_request(struct ls_walk *w, __u32 stream)
+__noinline int ls_open_request(struct lsk_walk *w, __u32 stream)
 {
-	struct ls_req_key k = {};
-	struct ls_req *r;
+	struct lsk_req_key k = {};
+	struct lsk_req *r;
 
 	if (!w)
 		return 0;
@@ -187,21 +187,21 @@ __noinline int ls_open_request(struct ls_walk *w, __u32 stream)
 }
 
 /* The frame splitter (bpf/h2split.h) walks the scratch's buffer; its events act here. */
-static __always_inline void ls_walk_frames(struct ls_walk *w);
-struct ls_h2hdr {
+static __always_inline void ls_walk_frames(struct lsk_walk *w);
+struct lsk_h2hdr {
 	__u8 b[9];
 };
-__noinline int ls_h2_frame(struct ls_walk *w, const struct ls_h2hdr *h, __u32 pay_off);
-#define H2S_CTX struct ls_walk
+__noinline int ls_h2_frame(struct lsk_walk *w, const struct lsk_h2hdr *h, __u32 pay_off);
+#define H2S_CTX struct lsk_walk
 #define H2S_BUF(L) ((const __u8 *)(L)->buf)
 #define H2S_LEN(L) ((L)->len)
 #define H2S_OFF(L) ((L)->off)
 #define H2S_DIR(L) (&(L)->dir)
 #define H2S_FRAMES(L) ls_walk_frames(L)
-#define H2S_FRAME(L, d, h, off) ls_h2_frame(L, (const struct ls_h2hdr *)(h), off)
+#define H2S_FRAME(L, d, h, off) ls_h2_frame(L, (const struct lsk_h2hdr *)(h), off)
 #include "h2split.h"
 
-static __always_inline void h2s_on_frame(struct ls_walk *w, const struct h2s_frame *f)
+static __always_inline void h2s_on_frame(struct lsk_walk *w, const struct h2s_frame *f)
 {
 	/*
 	 * Headers on a connection whose preface was never seen (in either
@@ -222,36 +222,36 @@ static __always_inline void h2s_on_frame(struct ls_walk *w, const struct h2s_fra
 	} else if (f->type == H2_DATA) {
 		ls_batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, f->len);
 	} else if (f->type == H2_RST_STREAM) {
-		struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = f->stream };
+		struct lsk_req_key k = { .conn = w->conn, .pid = w->pid, .stream = f->stream };
 
 		bpf_map_delete_elem(&reqs, &k);
 	}
 }
 
-static __always_inline void h2s_on_rest(struct ls_walk *w, const struct ls_h2dir *d, __u32 n, int last)
+static __always_inline void h2s_on_rest(struct lsk_walk *w, const struct ls_h2dir *d, __u32 n, int last)
 {
 	if (d->cur_stream)
 		ls_batch_add(w, d->cur_stream, last && (d->cur_flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, 0);
 }
 
-static __always_inline void h2s_on_block(struct ls_walk *w, __u32 stream, __u32 off, __u32 len, __u16 flags)
+static __always_inline void h2s_on_block(struct lsk_walk *w, __u32 stream, __u32 off, __u32 len, __u16 flags)
 {
 	ls_emit_headers(w, stream, off, len, flags);
 }
 
-static __always_inline void h2s_on_preface(struct ls_walk *w)
+static __always_inline void h2s_on_preface(struct lsk_walk *w)
 {
 	w->is_h2 = 1;
 }
 
-static __always_inline void h2s_on_desync(struct ls_walk *w)
+static __always_inline void h2s_on_desync(struct lsk_walk *w)
 {
 	count(LS_CNT_H2_DESYNC);
 	w->conn_flags |= LS_RQ_JOINED;
 }
 
 /* A frame header read whole: report the frame, skip its payload. */
-__noinline int ls_h2_frame(struct ls_walk *w, const struct ls_h2hdr *h, __u32 pay_off)
+__noinline int ls_h2_frame(struct lsk_walk *w, const struct lsk_h2hdr *h, __u32 pay_off)
 {
 	if (!w || !h)
 		return 1;
@@ -259,7 +259,7 @@ __noinline int ls_h2_frame(struct ls_walk *w, const struct ls_h2hdr *h, __u32 pa
 }
 
 /* One frame: verified once, however many the loop runs. */
-__noinline int ls_h2_step(struct ls_walk *w)
+__noinline int ls_h2_step(struct lsk_walk *w)
 {
 	if (!w)
 		return 1;
@@ -267,25 +267,25 @@ __noinline int ls_h2_step(struct ls_walk *w)
 }
 
 /* bpf_loop's context must be on the stack: it carries the scratch pointer. */
-struct ls_walk_ctx {
-	struct ls_walk *w;
+struct lsk_walk_ctx {
+	struct lsk_walk *w;
 };
 
 static long walk_frame_cb(__u32 i, void *ctx)
 {
 	(void)i;
-	return ls_h2_step(((struct ls_walk_ctx *)ctx)->w) ? 1 : 0;
+	return ls_h2_step(((struct lsk_walk_ctx *)ctx)->w) ? 1 : 0;
 }
 
-static __always_inline void ls_walk_frames(struct ls_walk *w)
+static __always_inline void ls_walk_frames(struct lsk_walk *w)
 {
-	struct ls_walk_ctx wc = { .w = w };
+	struct lsk_walk_ctx wc = { .w = w };
 
 	bpf_loop(H2S_FRAMES_MAX, walk_frame_cb, &wc, 0);
 }
 
 /* Follow the frames of the scratch's buffer; fills w->batch. */
-__noinline int ls_h2_walk(struct ls_walk *w)
+__noinline int ls_h2_walk(struct lsk_walk *w)
 {
 	if (!w)
 		return 0;
