@@ -13,7 +13,7 @@
 
 static const char usage_text[] =
 	"usage: latscope trace -p PID [-p PID...] [-d DURATION] [--threshold DURATION] [--all]\n"
-	"                      [--calls] [--json] [--no-records] [--kernel-hook auto|fentry|kprobe|tracepoint]\n"
+	"                      [--calls] [--json|--format F] [--no-records] [--kernel-hook auto|fentry|kprobe|tracepoint]\n"
 	"                      [--placement auto|entry|callsite] [--phases tls,h2,proto,net] [-v]\n"
 	"\n"
 	"Attaches to running processes and prints every request slower than the\n"
@@ -26,7 +26,8 @@ static const char usage_text[] =
 	"  -t, --threshold DUR    a request at least this long is slow (default 10ms)\n"
 	"  -a, --all              print every request, not only slow ones\n"
 	"      --calls            also print every TLS call and kernel send/receive\n"
-	"      --json             one JSON object per line, each with a \"type\"\n"
+	"      --json             one JSON object per line, each with a \"type\" (--format json)\n"
+	"      --format F         text (default) or json\n"
 	"      --no-records       summary only (histograms are kept in the kernel)\n"
 	"      --kernel-hook H    force a kernel hook variant (fails if it cannot attach)\n"
 	"      --btf FILE         kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
@@ -438,6 +439,23 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 
 static const struct trace_sink json_sink = { json_call, json_request, json_summary };
 
+/* The outputs of trace, by --format name (--json is "json"). */
+static const struct {
+	const char *name;
+	const struct trace_sink *sink;
+} trace_formats[] = {
+	{ "text", &text_sink },
+	{ "json", &json_sink },
+};
+
+static const struct trace_sink *trace_format(const char *name)
+{
+	for (size_t i = 0; i < sizeof(trace_formats) / sizeof(trace_formats[0]); i++)
+		if (!strcmp(trace_formats[i].name, name))
+			return trace_formats[i].sink;
+	return NULL;
+}
+
 static int on_event(void *ctxp, const void *rec, size_t size)
 {
 	struct trace_ctx *t = ctxp;
@@ -516,11 +534,12 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 
 int cmd_trace(int argc, char **argv)
 {
-	enum { OPT_NO_RECORDS = 2000, OPT_CALLS };
+	enum { OPT_NO_RECORDS = 2000, OPT_CALLS, OPT_FORMAT };
 	static const struct option longopts[] = {
 		CLI_COMMON_LONG,
 		{ "no-records", no_argument, NULL, OPT_NO_RECORDS },
 		{ "calls", no_argument, NULL, OPT_CALLS },
+		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "threshold", required_argument, NULL, 't' },
 		{ "all", no_argument, NULL, 'a' },
 		{ 0 },
@@ -545,6 +564,13 @@ int cmd_trace(int argc, char **argv)
 			return EXIT_OK;
 		case OPT_NO_RECORDS:
 			no_records = 1;
+			continue;
+		case OPT_FORMAT:
+			t.out = trace_format(optarg);
+			if (!t.out) {
+				cli_error("unknown output format '%s' (text, json)", optarg);
+				return EXIT_USAGE;
+			}
 			continue;
 		case OPT_CALLS:
 			t.calls = 1;
@@ -571,7 +597,8 @@ int cmd_trace(int argc, char **argv)
 		cli_error("out of memory");
 		return EXIT_RUNTIME;
 	}
-	t.out = c.json ? &json_sink : &text_sink;
+	if (!t.out)
+		t.out = c.json ? &json_sink : &text_sink;
 	so.on_event = on_event;
 	so.ctx = &t;
 	so.records = t.calls && !no_records;
