@@ -1,5 +1,7 @@
 #include "catalog.h"
 
+#include <string.h>
+
 static const struct ls_catalog_entry catalog[] = {
 	/* OpenSSL 1.1 / 3: libssl.so or statically linked into any executable. */
 	/* SSL_read_ex/SSL_write_ex are separate entry points, not wrappers of SSL_read/SSL_write. */
@@ -171,6 +173,44 @@ const struct ls_catalog_entry *ls_catalog(size_t *n)
 const char *ls_probe_name(unsigned int probe)
 {
 	return probe < LS_PROBE_COUNT && probe_names[probe] ? probe_names[probe] : "?";
+}
+
+/* The libraries: the file names that hold each (a stem, up to its first dot). */
+static const struct {
+	const char *library, *stem;
+} library_files[] = {
+	{ "openssl", "libssl." },
+	{ "nghttp2", "libnghttp2." },
+	{ "protobuf", "libprotobuf." },
+	{ "protobuf", "libprotobuf-lite." },
+	{ "protobuf-c", "libprotobuf-c." },
+	{ "grpc", "libgrpc." },
+};
+
+/* Symbols a library of this file name never defines, whatever its version, and why. */
+static const struct {
+	const char *stem, *prefix, *why;
+} absent_by_design[] = {
+	{ "libprotobuf-lite.", "_ZN6google8protobuf8internal10WireFormat",
+	  "the lite runtime has no reflection (WireFormat is in libprotobuf only)" },
+};
+
+int ls_library_file(const char *library, const char *file)
+{
+	for (size_t i = 0; i < sizeof(library_files) / sizeof(library_files[0]); i++)
+		if (!strcmp(library_files[i].library, library) &&
+		    !strncmp(file, library_files[i].stem, strlen(library_files[i].stem)))
+			return 1;
+	return 0;
+}
+
+const char *ls_library_absent(const char *file, const char *symbol)
+{
+	for (size_t i = 0; i < sizeof(absent_by_design) / sizeof(absent_by_design[0]); i++)
+		if (!strncmp(file, absent_by_design[i].stem, strlen(absent_by_design[i].stem)) &&
+		    !strncmp(symbol, absent_by_design[i].prefix, strlen(absent_by_design[i].prefix)))
+			return absent_by_design[i].why;
+	return NULL;
 }
 
 int ls_kind_is_tls(enum ls_kind kind)

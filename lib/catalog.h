@@ -31,6 +31,11 @@ const struct ls_catalog_entry *ls_catalog(size_t *n);
 /* Name of a probe id ("SSL_read", "tcp_sendmsg"); "?" when unknown. */
 const char *ls_probe_name(unsigned int probe);
 
+/* 1 when file (a base name, "libssl.so.3") is one of library's ("openssl"). */
+int ls_library_file(const char *library, const char *file);
+/* Why a library of this file name never defines symbol, whatever its version; NULL when it might. */
+const char *ls_library_absent(const char *file, const char *symbol);
+
 /* A TLS read, write or handshake: the calls whose plaintext the HTTP/2 walk follows. */
 int ls_kind_is_tls(enum ls_kind kind);
 /* 1 when probe id completes TLS handshakes (a catalog entry of the handshake kind). */

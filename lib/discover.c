@@ -17,49 +17,16 @@ static const char *base_name(const char *p)
 	return s ? s + 1 : p;
 }
 
-/* A library whose file name says it should define the entry ("libssl" for openssl). */
-static int named_for(const char *path, const char *library)
-{
-	static const struct { const char *library, *stem; } stems[] = {
-		{ "openssl", "libssl." },
-		{ "nghttp2", "libnghttp2." },
-		{ "protobuf", "libprotobuf." },
-		{ "protobuf", "libprotobuf-lite." },
-		{ "protobuf-c", "libprotobuf-c." },
-		{ "grpc", "libgrpc." },
-	};
-
-	for (size_t i = 0; i < sizeof(stems) / sizeof(stems[0]); i++)
-		if (!strcmp(stems[i].library, library) && !strncmp(base_name(path), stems[i].stem, strlen(stems[i].stem)))
-			return 1;
-	return 0;
-}
-
-/* Why a library of this name never defines the symbol, whatever its version; NULL when it might. */
-static const char *absent_by_design(const char *path, const char *symbol)
-{
-	static const struct { const char *stem, *prefix, *why; } absent[] = {
-		{ "libprotobuf-lite.", "_ZN6google8protobuf8internal10WireFormat",
-		  "the lite runtime has no reflection (WireFormat is in libprotobuf only)" },
-	};
-
-	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
-		if (!strncmp(base_name(path), absent[i].stem, strlen(absent[i].stem)) &&
-		    !strncmp(symbol, absent[i].prefix, strlen(absent[i].prefix)))
-			return absent[i].why;
-	return NULL;
-}
-
 static void missing_reason(struct ls_site *s, const struct ls_object *objs, struct ls_elf **elfs, size_t nobj)
 {
 	const struct ls_catalog_entry *c = s->entry;
 	const char *why;
 
 	for (size_t i = 0; i < nobj; i++) {
-		if (!named_for(objs[i].path, c->library))
+		if (!ls_library_file(c->library, base_name(objs[i].path)))
 			continue;
 		snprintf(s->path, sizeof(s->path), "%s", objs[i].path);
-		why = absent_by_design(objs[i].path, c->symbol);
+		why = ls_library_absent(base_name(objs[i].path), c->symbol);
 		if (!elfs[i])
 			snprintf(s->reason, sizeof(s->reason), "%s mapped but unreadable", base_name(objs[i].path));
 		else if (!ls_elf_has_symtab(elfs[i]) && !ls_elf_has_dynsym(elfs[i]))
