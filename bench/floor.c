@@ -53,7 +53,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "floor: invalid placement '%s'\n", argv[3]);
 		return 2;
 	}
-	if (ls_discover(pid, &sites, &nsites, err) || ls_place(sites, nsites, mode, &place, err)) {
+	if (ls_discover(pid, &sites, &nsites, err) || ls_place(sites, nsites, mode, NULL, &place, err)) {
 		fprintf(stderr, "floor: %s\n", err);
 		free(sites);
 		return 1;

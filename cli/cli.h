@@ -78,6 +78,9 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
  */
 int cli_poll(struct ls_session *s, uint64_t due, int max_wait_ms);
 
+/* One line: the cost per hit of each instruction kind, how it was obtained (and how long it took). */
+void cli_calibration_print(FILE *f, const struct ls_costs *c, uint64_t took_ns);
+
 /* "12.3us", "4.56ms", "1.20s" */
 const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
 /*

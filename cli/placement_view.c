@@ -20,13 +20,16 @@ static const char *us(unsigned int ns, char *buf, size_t len)
 void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid)
 {
 	const struct ls_placements *pls = ls_session_placements(s);
+	const struct ls_costs *c;
 	const struct ls_site *sites;
 	char a[32], b[32];
 	size_t n;
 
 	sites = ls_session_sites(s, &n);
-	fprintf(f, "\nplacement (expected cost per hit of an empty program on kernel 6.18; latscope's own work adds ~%s per call):\n",
-		us(LS_COST_PROGRAM_NS, a, sizeof(a)));
+	c = ls_placements_costs(pls);
+	fprintf(f, "\nplacement (cost per hit of an empty program: %s; latscope's own work adds ~%s per call, not measured):\n",
+		c->how, us(c->ns[LS_COST_K_PROGRAM], a, sizeof(a)));
+	cli_calibration_print(f, c, 0);
 	for (size_t i = 0; i < n; i++) {
 		const struct ls_site *site = &sites[i];
 		const struct ls_placement *pl = ls_placement_of(pls, i);

@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "calibrate.h"
 #include "jsonw.h"
 #include "feature.h"
 #include "util.h"
@@ -7,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <getopt.h>
 
 volatile sig_atomic_t cli_stop;
@@ -166,8 +168,10 @@ static void warn_features(struct ls_session *s, int verbose)
 
 int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, struct ls_session **out)
 {
+	static struct ls_costs costs; /* referenced by the session's placements while it lives */
 	const struct ls_site *sites;
 	char err[LS_ERR_LEN];
+	uint64_t t0 = ls_now_ns();
 	size_t n;
 
 	*out = NULL;
@@ -178,6 +182,14 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
 	so->placement = c->placement;
 	so->phases = c->phases;
 	so->reject_features = test_rejects();
+	/* What a probe hit costs on this machine: placement chooses by it, and every cost printed is it. */
+	if (geteuid() == 0 && ls_calibrate(&costs, err) == 0) {
+		so->costs = &costs;
+		if (c->verbose)
+			cli_calibration_print(stderr, &costs, ls_now_ns() - t0);
+	} else if (c->verbose && geteuid() == 0) {
+		cli_warn("probe costs not measured (%s): placement uses the fallback table", err);
+	}
 	if (ls_session_new(so, out, err)) {
 		cli_error("%s", err);
 		return EXIT_RUNTIME;
@@ -194,6 +206,18 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
 	}
 	warn_features(*out, c->verbose);
 	return 0;
+}
+
+void cli_calibration_print(FILE *f, const struct ls_costs *c, uint64_t took_ns)
+{
+	fprintf(f, "%sprobe cost per hit, %s", took_ns ? "latscope: " : "  ", c->measured ? "measured here" : c->how);
+	if (took_ns)
+		fprintf(f, " in %.0f ms", (double)took_ns / 1e6);
+	fputc(':', f);
+	for (int k = 0; k < LS_COST_KINDS; k++)
+		if (k != LS_COST_K_PROGRAM)
+			fprintf(f, " %s %.2fus", ls_cost_kind_name((enum ls_cost_kind)k), c->ns[k] / 1e3);
+	fputc('\n', f);
 }
 
 int cli_poll(struct ls_session *s, uint64_t due, int max_wait_ms)

@@ -39,6 +39,7 @@ struct ls_placements {
 	size_t npl;
 	const struct ls_site *sites; /* what is being placed: the targets index_refs looks for */
 	size_t nsites;
+	struct ls_costs costs;       /* what a hit costs, by instruction kind (measured here, or the fallback) */
 };
 
 /* What cannot be seen from call sites, for the report. */
@@ -447,7 +448,7 @@ static int far_jump_into(struct pobj *po, uint64_t fs, uint64_t fe, uint64_t lo,
 
 static int is_emulated(const cs_insn *in, struct ls_insn *out)
 {
-	return ls_insn_classify(in->bytes, in->size, in->address, out) == 0 &&
+	return ls_insn_classify(in->bytes, in->size, in->address, NULL, out) == 0 &&
 	       (out->cls == LS_INSN_EMULATED || out->cls == LS_INSN_TRAMPOLINE);
 }
 
@@ -520,7 +521,7 @@ static void analyse_call(struct pobj *po, uint64_t call, unsigned int width, str
 			 (unsigned long long)call);
 		goto cleanup;
 	}
-	ls_insn_classify(insn[k].bytes, insn[k].size, call, &cs->call_insn);
+	ls_insn_classify(insn[k].bytes, insn[k].size, call, NULL, &cs->call_insn);
 	/* Follow the result from the instruction after the call to the first emulated one. */
 	for (size_t j = k + 1; j < n && j <= k + SPAN_MAX_INSNS; j++) {
 		const cs_insn *in = &insn[j];
@@ -876,20 +877,35 @@ static int scan_object(struct ls_placements *p, size_t oi, const uint64_t *tg, s
 	return 0;
 }
 
-static void cost_of(struct ls_placement *pl)
+/* An instruction's cost per hit from the session's table (classified against the fallback). */
+static void recost(struct ls_insn *in, const struct ls_costs *c)
 {
-	unsigned int entry = pl->entry_insn.cost_ns + pl->ret_cost_ns;
+	if (in->len)
+		in->cost_ns = c->ns[in->kind];
+}
 
-	if (pl->used != LS_PLACE_CALLSITE || !pl->nok) {
-		pl->call_cost_ns = entry + LS_COST_PROGRAM_NS;
-		return;
-	}
+static void cost_of(const struct ls_placements *p, struct ls_placement *pl)
+{
+	const struct ls_costs *c = &p->costs;
+	unsigned int entry, program = c->ns[LS_COST_K_PROGRAM];
 	unsigned long sum = 0;
 
+	recost(&pl->entry_insn, c);
+	pl->ret_cost_ns = c->ns[pl->ret_kind == LS_RET_URETPROBE ? LS_COST_K_URETPROBE : LS_COST_K_RET];
+	pl->rets_cost_ns = c->ns[LS_COST_K_RET];
+	for (size_t i = 0; i < pl->ncs; i++) {
+		recost(&pl->cs[i].call_insn, c);
+		recost(&pl->cs[i].ret_insn, c);
+	}
+	entry = pl->entry_insn.cost_ns + pl->ret_cost_ns;
+	if (pl->used != LS_PLACE_CALLSITE || !pl->nok) {
+		pl->call_cost_ns = entry + program;
+		return;
+	}
 	for (size_t i = 0; i < pl->ncs; i++)
 		if (pl->cs[i].ok)
 			sum += pl->cs[i].call_insn.cost_ns + pl->cs[i].ret_insn.cost_ns;
-	pl->call_cost_ns = (unsigned int)(sum / pl->nok) + LS_COST_PROGRAM_NS;
+	pl->call_cost_ns = (unsigned int)(sum / pl->nok) + program;
 	/* A call seen at a call site still passes the entry probe when that stays. */
 	if (pl->entry_probe)
 		pl->call_cost_ns += entry;
@@ -928,12 +944,11 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 		/* The entry offset may differ from the symbol (after the stack check): classify what is probed. */
 		if (ls_elf_find(def->e, c->symbol, &sym) == 0 && sym.file_offset != site->offset)
 			entry_vaddr = sym.vaddr + (site->offset - sym.file_offset);
-		ls_insn_classify(ls_elf_code(def->e, entry_vaddr, 16), 16, entry_vaddr, &pl->entry_insn);
+		ls_insn_classify(ls_elf_code(def->e, entry_vaddr, 16), 16, entry_vaddr, NULL, &pl->entry_insn);
 		pl->ret_kind = LS_RET_SITES;
-		pl->ret_cost_ns = LS_COST_RET_NS;
 		snprintf(pl->why, sizeof(pl->why), "Go function: entry after the stack check, %zu RET sites (never a uretprobe)",
 			 site->nrets);
-		cost_of(pl);
+		cost_of(p, pl);
 		if (mode == LS_PLACE_ENTRY)
 			return 0;
 		/*
@@ -959,17 +974,15 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 			snprintf(pl->why, sizeof(pl->why), "Go function, RET sites kept: %.200s",
 				 u.n ? u.first : "no direct call site");
 		}
-		cost_of(pl);
+		cost_of(p, pl);
 		return 0;
 	}
-	ls_insn_classify(code, 16, site->vaddr, &pl->entry_insn);
+	ls_insn_classify(code, 16, site->vaddr, NULL, &pl->entry_insn);
 	/* Return side of an entry probe: the trampoline beats a single-stepped RET wherever a uretprobe is safe. */
 	pl->ret_kind = LS_RET_URETPROBE;
-	pl->ret_cost_ns = LS_COST_URETPROBE_NS;
-	pl->rets_cost_ns = LS_COST_RET_NS;
 	if (mode == LS_PLACE_ENTRY) {
 		snprintf(pl->why, sizeof(pl->why), "entry placement requested");
-		cost_of(pl);
+		cost_of(p, pl);
 		return 0;
 	}
 	/* Callers: only objects that can reach the function (its own, or one with a relocation naming it). */
@@ -1000,11 +1013,11 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 	} else if (!u.n) {
 		unsigned int entry_cost;
 
-		cost_of(pl);
+		cost_of(p, pl);
 		entry_cost = pl->call_cost_ns;
 		pl->used = LS_PLACE_CALLSITE;
 		pl->entry_probe = 0;
-		cost_of(pl);
+		cost_of(p, pl);
 		/* Where the entry is not single-stepped, call sites must also be cheaper than entry + uretprobe. */
 		if (mode == LS_PLACE_AUTO && pl->call_cost_ns >= entry_cost) {
 			snprintf(pl->why, sizeof(pl->why), "entry kept: %s entry + uretprobe (%.2fus) is no dearer than its %zu call sites (%.2fus)",
@@ -1023,12 +1036,12 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 		snprintf(pl->why, sizeof(pl->why), "entry kept: call sites would not see every call (%.180s%s)", u.first,
 			 u.n > 1 ? ", ..." : "");
 	}
-	cost_of(pl);
+	cost_of(p, pl);
 	return 0;
 }
 
-int ls_place(const struct ls_site *sites, size_t nsites, enum ls_place_mode mode, struct ls_placements **out,
-	     char *err)
+int ls_place(const struct ls_site *sites, size_t nsites, enum ls_place_mode mode, const struct ls_costs *costs,
+	     struct ls_placements **out, char *err)
 {
 	struct ls_placements *p;
 	int ret = 0;
@@ -1043,6 +1056,7 @@ int ls_place(const struct ls_site *sites, size_t nsites, enum ls_place_mode mode
 		goto cleanup;
 	}
 	p->npl = nsites;
+	p->costs = costs ? *costs : *ls_costs_fallback();
 	p->sites = sites;
 	p->nsites = nsites;
 	for (size_t i = 0; i < nsites; i++) {
@@ -1096,6 +1110,11 @@ int ls_placements_new_object(const struct ls_placements *p, pid_t pid, char *pat
 const struct ls_placement *ls_placement_of(const struct ls_placements *p, size_t site)
 {
 	return p && site < p->npl ? &p->pl[site] : NULL;
+}
+
+const struct ls_costs *ls_placements_costs(const struct ls_placements *p)
+{
+	return &p->costs;
 }
 
 const char *ls_placements_obj_path(const struct ls_placements *p, size_t obj)

@@ -64,12 +64,14 @@ struct ls_placements;
  * Place every found site (sites[i] -> placement i). Reads the target's mapped
  * objects again (a site's callers may be in any of them). 0 or -errno.
  */
-int ls_place(const struct ls_site *sites, size_t nsites, enum ls_place_mode mode, struct ls_placements **out,
-	     char *err);
+int ls_place(const struct ls_site *sites, size_t nsites, enum ls_place_mode mode, const struct ls_costs *costs,
+	     struct ls_placements **out, char *err);
 const struct ls_placement *ls_placement_of(const struct ls_placements *p, size_t site);
 /* The caller object of a call site: path as the target sees it, and one to open. */
 const char *ls_placements_obj_path(const struct ls_placements *p, size_t obj);
 const char *ls_placements_obj_open_path(const struct ls_placements *p, size_t obj);
+/* The costs per hit the placement used (measured here, or the fallback table). */
+const struct ls_costs *ls_placements_costs(const struct ls_placements *p);
 void ls_placements_free(struct ls_placements *p);
 
 /*

@@ -151,7 +151,7 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 				 site->entry->phase);
 		}
 	}
-	ret = ls_place(s->sites, s->nsites, opts->placement, &s->place, err);
+	ret = ls_place(s->sites, s->nsites, opts->placement, opts->costs, &s->place, err);
 	if (ret)
 		goto cleanup;
 	s->ncpus = libbpf_num_possible_cpus();

@@ -44,6 +44,7 @@ struct ls_session_opts {
 	unsigned int phases;     /* LS_PHASES_* to attach; 0: all */
 	unsigned int ustack_size; /* > 0: --call-graph dwarf, user stack bytes copied per sample (<= LS_USTACK_MAX) */
 	unsigned int reject_features; /* test switch: 1 << enum ls_feature whose programs the verifier must reject */
+	const struct ls_costs *costs; /* what a probe hit costs here (ls_calibrate); NULL: the fallback table */
 };
 
 

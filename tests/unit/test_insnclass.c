@@ -53,11 +53,11 @@ int main(void)
 		/* Whatever follows the instruction must not change its class. */
 		memset(buf, 0xcc, sizeof(buf));
 		memcpy(buf, cases[i].bytes, cases[i].len);
-		r = ls_insn_classify(buf, sizeof(buf), 0x1000, &in);
+		r = ls_insn_classify(buf, sizeof(buf), 0x1000, NULL, &in);
 		CHECK(r == 0 && in.len == cases[i].len && in.cls == cases[i].cls && in.cost_ns == cases[i].cost,
 		      "%s: %s (\"%s\", %u bytes, %u ns)", cases[i].what, ls_insn_class_name(in.cls), in.text, in.len,
 		      in.cost_ns);
 	}
-	CHECK(ls_insn_classify((const unsigned char *)"\x06", 1, 0, &in) != 0, "undecodable bytes are an error");
+	CHECK(ls_insn_classify((const unsigned char *)"\x06", 1, 0, NULL, &in) != 0, "undecodable bytes are an error");
 	return failures ? 1 : 0;
 }

@@ -1,0 +1,218 @@
+#include "calibrate.h"
+#include "links.h"
+#include "uprobe_multi.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "bench_floor.skel.h"
+
+/*
+ * One function per instruction class, each starting with the instruction a
+ * probe will replace. The call-site one is a call to a return.
+ */
+__asm__(".text\n"
+	".p2align 4\n"
+	".globl ls_calib_base\n.type ls_calib_base,@function\nls_calib_base:\n\tret\n"
+	".p2align 4\n"
+	".globl ls_calib_nop5\n.type ls_calib_nop5,@function\nls_calib_nop5:\n\t.byte 0x0f,0x1f,0x44,0x00,0x00\n\tret\n"
+	".p2align 4\n"
+	".globl ls_calib_jmp\n.type ls_calib_jmp,@function\nls_calib_jmp:\n\tjmp 1f\n1:\tret\n"
+	".p2align 4\n"
+	".globl ls_calib_push\n.type ls_calib_push,@function\nls_calib_push:\n\tpush %rbp\n\tpop %rbp\n\tret\n"
+	".p2align 4\n"
+	".globl ls_calib_call\n.type ls_calib_call,@function\nls_calib_call:\n\tcall ls_calib_base\n\tret\n"
+	".p2align 4\n"
+	".globl ls_calib_sstep\n.type ls_calib_sstep,@function\nls_calib_sstep:\n\tlea 0(%rsp),%rax\n\tret\n"
+	".p2align 4\n"
+	".globl ls_calib_ret\n.type ls_calib_ret,@function\nls_calib_ret:\n\tret\n"
+	".p2align 4\n"
+	".globl ls_calib_uret\n.type ls_calib_uret,@function\nls_calib_uret:\n\t.byte 0x0f,0x1f,0x44,0x00,0x00\n\tret\n");
+
+void ls_calib_base(void);
+void ls_calib_nop5(void);
+void ls_calib_jmp(void);
+void ls_calib_push(void);
+void ls_calib_call(void);
+void ls_calib_sstep(void);
+void ls_calib_ret(void);
+void ls_calib_uret(void);
+
+/* Through a pointer: the compiler cannot inline or drop the calls. */
+typedef void (*calib_fn)(void);
+
+static const struct {
+	enum ls_cost_kind kind;
+	calib_fn fn;
+} probed[] = {
+	{ LS_COST_K_TRAMPOLINE, ls_calib_nop5 }, { LS_COST_K_JUMP, ls_calib_jmp },   { LS_COST_K_PUSH, ls_calib_push },
+	{ LS_COST_K_CALL, ls_calib_call },       { LS_COST_K_SSTEP, ls_calib_sstep }, { LS_COST_K_RET, ls_calib_ret },
+};
+
+/* The file offset of code address a in this executable, from /proc/self/maps. 0 when not found. */
+static uint64_t self_offset(uint64_t a)
+{
+	char line[512];
+	uint64_t off = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t lo, hi, foff;
+		char perms[8];
+
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64, &lo, &hi, perms, &foff) == 4 && a >= lo && a < hi &&
+		    perms[2] == 'x') {
+			off = a - lo + foff;
+			break;
+		}
+	}
+	fclose(f);
+	return off;
+}
+
+/* Nanoseconds per call of fn, the best of three runs of n calls (the least disturbed). */
+static double per_call(calib_fn volatile fn, unsigned int n)
+{
+	double best = 0;
+
+	for (int r = 0; r < 3; r++) {
+		uint64_t t0 = ls_now_ns();
+		double ns;
+
+		for (unsigned int i = 0; i < n; i++)
+			fn();
+		ns = (double)(ls_now_ns() - t0) / n;
+		if (!r || ns < best)
+			best = ns;
+	}
+	return best;
+}
+
+/* Several uprobes of one program as one uprobe_multi link: one attach, one removal wait. */
+static int attach_multi(struct ls_links *links, struct bpf_program *prog, const calib_fn *fns, size_t n, int retprobe)
+{
+	uint64_t offs[8], cookies[8] = { 0 };
+	int fd;
+
+	for (size_t i = 0; i < n && i < 8; i++)
+		if (!(offs[i] = self_offset((uint64_t)(uintptr_t)fns[i])))
+			return -ENOENT;
+	fd = ls_uprobe_multi_link(bpf_program__fd(prog), getpid(), "/proc/self/exe", offs, cookies, (uint32_t)n, retprobe);
+	if (fd < 0)
+		return -errno;
+	return ls_links_add_fd(links, fd);
+}
+
+/* Removing uprobes waits for an RCU grace period (~0.1 s): done behind the caller's back. */
+static void *detach_later(void *arg)
+{
+	ls_links_free(arg);
+	return NULL;
+}
+
+static void detach(struct ls_links *links)
+{
+	pthread_t th;
+
+	if (!links || pthread_create(&th, NULL, detach_later, links) != 0) {
+		ls_links_free(links);
+		return;
+	}
+	pthread_detach(th);
+}
+
+static int attach(struct ls_links *links, struct bpf_program *prog, calib_fn fn, int retprobe)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, uo, .retprobe = retprobe);
+	uint64_t off = self_offset((uint64_t)(uintptr_t)fn);
+	struct bpf_link *l;
+
+	if (!off)
+		return -ENOENT;
+	l = bpf_program__attach_uprobe_opts(prog, getpid(), "/proc/self/exe", (size_t)off, &uo);
+	if (!l)
+		return -errno;
+	return ls_links_add(links, l);
+}
+
+int ls_calibrate(struct ls_costs *out, char *err)
+{
+	const unsigned int n = 400; /* hits per run: ~5 ms where a hit is single-stepped at ~10 us */
+	double base[sizeof(probed) / sizeof(probed[0])], ubase, nop5 = 0;
+	struct bench_floor_bpf *skel = NULL;
+	struct ls_links *links = NULL;
+	int ret = 0, multi;
+
+	*out = *ls_costs_fallback();
+	/* Without probes first: what the calls cost by themselves. */
+	for (size_t i = 0; i < sizeof(probed) / sizeof(probed[0]); i++)
+		base[i] = per_call(probed[i].fn, n);
+	ubase = per_call(ls_calib_uret, n);
+	skel = bench_floor_bpf__open();
+	links = ls_links_new();
+	if (!skel || !links) {
+		ret = ls_err(err, ENOMEM, "cannot open the calibration programs");
+		goto cleanup;
+	}
+	multi = ls_kernel_has_uprobe_multi("/sys/kernel/btf/vmlinux");
+	if (multi) {
+		bpf_program__set_expected_attach_type(skel->progs.floor_enter, LS_BPF_TRACE_UPROBE_MULTI);
+		bpf_program__set_expected_attach_type(skel->progs.floor_exit, LS_BPF_TRACE_UPROBE_MULTI);
+	}
+	ret = bench_floor_bpf__load(skel);
+	if (ret) {
+		ret = ls_err(err, -ret, "cannot load the calibration programs: %s", strerror(-ret));
+		goto cleanup;
+	}
+	if (multi) {
+		calib_fn fns[sizeof(probed) / sizeof(probed[0]) + 1];
+
+		for (size_t i = 0; i < sizeof(probed) / sizeof(probed[0]); i++)
+			fns[i] = probed[i].fn;
+		fns[sizeof(probed) / sizeof(probed[0])] = ls_calib_uret;
+		ret = attach_multi(links, skel->progs.floor_enter, fns, sizeof(fns) / sizeof(fns[0]), 0);
+		if (!ret)
+			ret = attach_multi(links, skel->progs.floor_exit, &fns[sizeof(probed) / sizeof(probed[0])], 1, 1);
+	} else {
+		for (size_t i = 0; i < sizeof(probed) / sizeof(probed[0]) && !ret; i++)
+			ret = attach(links, skel->progs.floor_enter, probed[i].fn, 0);
+		if (!ret)
+			ret = attach(links, skel->progs.floor_enter, ls_calib_uret, 0);
+		if (!ret)
+			ret = attach(links, skel->progs.floor_exit, ls_calib_uret, 1);
+	}
+	if (ret) {
+		ret = ls_err(err, -ret, "cannot probe latscope's own calibration functions: %s", strerror(-ret));
+		goto cleanup;
+	}
+	for (size_t i = 0; i < sizeof(probed) / sizeof(probed[0]); i++) {
+		double d = per_call(probed[i].fn, n) - base[i];
+
+		out->ns[probed[i].kind] = d > 0 ? (unsigned int)(d + 0.5) : 0;
+		if (probed[i].kind == LS_COST_K_TRAMPOLINE)
+			nop5 = d;
+	}
+	/* The return side: entry (a nop5, as measured) and uretprobe together, less the entry. */
+	{
+		double d = per_call(ls_calib_uret, n) - ubase - nop5;
+
+		out->ns[LS_COST_K_URETPROBE] = d > 0 ? (unsigned int)(d + 0.5) : 0;
+	}
+	out->measured = 1;
+	snprintf(out->how, sizeof(out->how), "measured here: %u hits of empty programs per class, best of 3", n);
+cleanup:
+	detach(links);
+	/* The links hold the programs: the object's own references can go now. */
+	bench_floor_bpf__destroy(skel);
+	return ret;
+}
