@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "catalog.h"
 #include "hist.h"
+#include "procmaps.h"
 #include "requests.h"
 #include "jsonw.h"
 #include "util.h"
@@ -78,6 +79,7 @@ struct trace_summary {
 	struct pid_row pids[MAX_PIDS];
 	size_t npids;
 	uint64_t handshakes, drops, unnamed, hits, est_ns, nreq;
+	uint64_t target_cpu_ns; /* CPU the targets used during the run (they also pay for the probes' traps) */
 	uint64_t counters[LS_CNT_MAX];
 };
 
@@ -92,6 +94,7 @@ struct trace_ctx {
 	const struct trace_sink *out;
 	int calls, all;
 	uint64_t t0;
+	uint64_t cpu0[MAX_PIDS]; /* each target's CPU time when the run began */
 	uint64_t printed;
 	int out_err;
 	struct ls_reqs *reqs;
@@ -231,6 +234,8 @@ static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 		if (s->nreq)
 			printf(" (%.1f hits, %s per request)", (double)s->hits / (double)s->nreq,
 			       cli_fmt_ns(s->est_ns / s->nreq, b, sizeof(b)));
+		if (s->target_cpu_ns)
+			printf(", %.1f%% of the CPU time the targets used", 100.0 * (double)s->est_ns / (double)s->target_cpu_ns);
 		printf("; per probe placement and cost: latscope probes -v\n");
 	}
 	text_methods(t);
@@ -429,6 +434,9 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 	jw_arr_end(&w);
 	jw_ku64(&w, "probe_hits", s->hits);
 	jw_ku64(&w, "probe_est_ns", s->est_ns);
+	jw_ku64(&w, "target_cpu_ns", s->target_cpu_ns);
+	if (s->target_cpu_ns)
+		jw_kdbl(&w, "probe_est_share_of_target_cpu", "%.4f", (double)s->est_ns / (double)s->target_cpu_ns);
 	if (s->nreq) {
 		jw_kdbl(&w, "probe_hits_per_request", "%.2f", (double)s->hits / (double)s->nreq);
 		jw_kdbl(&w, "probe_est_ns_per_request", "%.0f", (double)s->est_ns / (double)s->nreq);
@@ -495,6 +503,7 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 	static struct ls_phase_stats ps; /* 8.7 KiB: kept off the stack */
 	struct trace_summary sum = { .elapsed_ns = elapsed_ns, .khook = ls_khook_name(ls_session_khook(s)),
 				     .end = end_reason };
+	uint64_t cpu;
 
 	sum.rows = calloc(LS_PROBE_COUNT, sizeof(*sum.rows));
 	for (unsigned int p = 0; sum.rows && p < LS_PROBE_COUNT; p++) {
@@ -518,6 +527,8 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 		struct pid_row *pr = &sum.pids[sum.npids++];
 
 		pr->pid = c->pids[i];
+		if (ls_proc_cpu_ns(c->pids[i], &cpu) == 0 && cpu > t->cpu0[i])
+			sum.target_cpu_ns += cpu - t->cpu0[i];
 		if (ls_session_phase_stats(s, c->pids[i], LS_PH_TOTAL, &ps))
 			continue;
 		pr->ok = 1;
@@ -616,6 +627,8 @@ int cmd_trace(int argc, char **argv)
 			 c.npids > 1 ? "s" : "");
 	start = ls_now_ns();
 	t.t0 = start;
+	for (size_t i = 0; i < c.npids; i++)
+		ls_proc_cpu_ns(c.pids[i], &t.cpu0[i]);
 	if (c.duration_ns)
 		deadline = start + c.duration_ns;
 	while (!cli_stop) {

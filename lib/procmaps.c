@@ -145,3 +145,22 @@ cleanup:
 		fclose(f);
 	return ret;
 }
+
+int ls_proc_cpu_ns(pid_t pid, uint64_t *ns)
+{
+	char path[64], buf[1024];
+	unsigned long long ut, st;
+	long len, hz = sysconf(_SC_CLK_TCK);
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	len = ls_read_file(path, buf, sizeof(buf));
+	if (len < 0)
+		return (int)len;
+	/* After the command name (which may hold spaces and parentheses): state, then 10 fields, then utime stime. */
+	p = strrchr(buf, ')');
+	if (!p || hz <= 0 || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -EINVAL;
+	*ns = (uint64_t)(ut + st) * (1000000000ull / (uint64_t)hz);
+	return 0;
+}

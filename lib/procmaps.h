@@ -31,6 +31,9 @@ int ls_proc_info(pid_t pid, struct ls_proc_info *info, char *err);
 /* 1 while pid exists and is not a zombie, 0 otherwise. */
 int ls_proc_alive(pid_t pid);
 
+/* CPU time pid has used so far (user + system, all threads), in ns. 0 or -errno. */
+int ls_proc_cpu_ns(pid_t pid, uint64_t *ns);
+
 /*
  * The executable-mapped ELF objects of pid, de-duplicated, main executable
  * first, then in address order. *objs is malloc'ed; free() it.
