@@ -1,4 +1,9 @@
-/* latscope top's ncurses screen: a main table, a detail view and a help screen, from one key table. */
+/*
+ * latscope top's ncurses screen: a main table, a detail view and a help
+ * screen, from one key table. The views format lines whose characters carry
+ * what they stand for (enum top_attr); this file only gives each attribute
+ * its curses look and draws.
+ */
 #include "tui.h"
 #include "catalog.h"
 
@@ -159,96 +164,102 @@ void tui_close(struct tui *t)
 	free(t);
 }
 
-static attr_t phase_attr(struct tui *t, char letter)
+/* How each attribute looks, with colours and without (there the phase bar's text alone tells phases apart). */
+static const struct look {
+	attr_t colour, mono;
+} looks[TOP_ATTR_PHASE_BASE] = {
+	[TOP_ATTR_NONE] = { A_NORMAL, A_NORMAL },
+	[TOP_ATTR_BOLD] = { A_BOLD, A_BOLD },
+	[TOP_ATTR_DIM] = { A_DIM, A_DIM },
+	[TOP_ATTR_TITLE] = { COLOR_PAIR(PAIR_TITLE) | A_BOLD, A_REVERSE },
+	[TOP_ATTR_HEAD] = { A_REVERSE, A_REVERSE },
+	[TOP_ATTR_SELECTED] = { A_REVERSE, A_REVERSE },
+	[TOP_ATTR_WARN] = { COLOR_PAIR(PAIR_DROP) | A_BOLD, A_BOLD | A_REVERSE },
+};
+
+static attr_t curses_attr(const struct tui *t, unsigned int a)
 {
-	for (unsigned int p = 0; p < LS_PHASE_COUNT; p++)
-		if (ls_phase_letter(p) == letter)
-			return t->colour ? COLOR_PAIR((short)(p + 1)) : A_NORMAL;
+	if (a < TOP_ATTR_PHASE_BASE)
+		return t->colour ? looks[a].colour : looks[a].mono;
+	/* Phase p has colour pair p + 1, from the phase table's colour (init_colours()). */
+	if (a < TOP_ATTR_COUNT && t->colour)
+		return COLOR_PAIR((short)(a - TOP_ATTR_PHASE_BASE + 1));
 	return A_NORMAL;
 }
 
-/* A text line, cut at the screen width. */
-static void line_at(int y, const char *s, attr_t a)
+/* A line at row y, cut at the screen width, each run of one attribute in its look; then the line's fill. */
+static void draw_line(const struct tui *t, int y, const struct top_line *l)
 {
-	attron(a);
-	mvaddnstr(y, 0, s, COLS);
-	attroff(a);
+	size_t n = l->len < (size_t)COLS ? l->len : (size_t)COLS;
+
+	move(y, 0);
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && l->attr[j] == l->attr[i]; j++)
+			;
+		attrset(curses_attr(t, l->attr[i]));
+		addnstr(l->text + i, (int)(j - i));
+	}
+	if (l->fill != TOP_ATTR_NONE) {
+		attrset(curses_attr(t, l->fill));
+		for (int x = (int)n; x < COLS; x++)
+			addch(' ');
+	}
+	attrset(A_NORMAL);
+}
+
+/* The screen's own text (footers), all in one attribute. */
+static void draw_text(const struct tui *t, int y, enum top_attr a, const char *s)
+{
+	struct top_line l;
+
+	top_line_init(&l, TOP_ATTR_NONE);
+	top_line_put(&l, a, "%s", s);
+	draw_line(t, y, &l);
 }
 
 static int draw_legend(struct tui *t, int y)
 {
-	int x = 0;
+	struct top_lines l = { 0 };
+	int n;
 
-	mvaddstr(y, 0, "phases:");
-	x = 7;
-	for (unsigned int p = 0; p < LS_PHASE_COUNT; p++) {
-		const char *name = ls_phase_name(p);
-		int w = 3 + (int)strlen(name);
-
-		if (x + w >= COLS) {
-			y++;
-			x = 7;
-		}
-		move(y, x + 1);
-		attron(phase_attr(t, ls_phase_letter(p)));
-		addch((chtype)(unsigned char)ls_phase_letter(p));
-		attroff(phase_attr(t, ls_phase_letter(p)));
-		printw("=%s", name);
-		x += w;
-	}
-	return y + 1;
+	top_fmt_legend(COLS, &l);
+	for (size_t i = 0; i < l.n; i++)
+		draw_line(t, y + (int)i, &l.v[i]);
+	n = l.n ? (int)l.n : 1;
+	top_lines_free(&l);
+	return y + n;
 }
 
-static void draw_header(struct tui *t, const struct top_snap *snap, const char *status)
+static void draw_header(struct tui *t, const struct top_snap *snap)
 {
-	char line[1024];
-	const char *d;
+	struct top_line l;
 
-	top_fmt_header(snap, 0, line, sizeof(line));
-	line_at(0, line, t->colour ? COLOR_PAIR(PAIR_TITLE) | A_BOLD : A_REVERSE);
-	top_fmt_header(snap, 1, line, sizeof(line));
-	line_at(1, line, A_NORMAL);
-	/* Lost records mean missing requests in the table: make them hard to miss. */
-	d = strstr(line, "dropped ");
-	if (snap->dropped && d && d - line < COLS) {
-		int x = (int)(d - line);
-		int w = (int)strcspn(d + 8, " ") + 8;
-
-		mvchgat(1, x, w, t->colour ? A_BOLD : (A_BOLD | A_REVERSE), t->colour ? PAIR_DROP : 0, NULL);
-	}
-	(void)status;
+	top_fmt_header(snap, 0, &l);
+	draw_line(t, 0, &l);
+	top_fmt_header(snap, 1, &l);
+	draw_line(t, 1, &l);
 }
 
 static void draw_status(struct tui *t, int y, const char *status)
 {
-	char line[512];
+	struct top_line l;
 
+	top_line_init(&l, TOP_ATTR_NONE);
 	if (t->prompt)
-		snprintf(line, sizeof(line), "%s%s_", t->prompt == '/' ? "filter methods: " : "threshold: ", t->input);
+		top_line_put(&l, TOP_ATTR_BOLD, "%s%s_", t->prompt == '/' ? "filter methods: " : "threshold: ", t->input);
 	else
-		snprintf(line, sizeof(line), "%s", status ? status : "");
+		top_line_put(&l, TOP_ATTR_BOLD, "%s", status ? status : "");
 	move(y, 0);
 	clrtoeol();
-	line_at(y, line, A_BOLD);
+	draw_line(t, y, &l);
 }
 
 static void draw_row(struct tui *t, int y, const struct top_row *r, int selected)
 {
-	char line[1024];
-	int bx, bw;
+	struct top_line l;
 
-	top_fmt_row(r, COLS, line, sizeof(line));
-	top_bar_span(COLS, &bx, &bw);
-	line_at(y, line, selected ? A_REVERSE : A_NORMAL);
-	for (int i = 0; i < bw && bx + i < COLS && line[bx + i]; i++) {
-		char c = line[bx + i];
-
-		if (c == ' ')
-			continue;
-		attron(phase_attr(t, c));
-		mvaddch(y, bx + i, (chtype)(unsigned char)c);
-		attroff(phase_attr(t, c));
-	}
+	top_fmt_row(r, COLS, selected, &l);
+	draw_line(t, y, &l);
 }
 
 static const char footer[] = "q quit  Enter detail  Esc back  s/</> sort  / filter  t threshold  p pause  r reset  "
@@ -289,19 +300,15 @@ static size_t resolve_sel(struct tui *t, const struct top_snap *snap)
 
 static void draw_main(struct tui *t, const struct top_snap *snap, const char *status)
 {
-	char line[1024];
+	struct top_line l;
 	size_t n, rows;
 	int y;
 
-	draw_header(t, snap, status);
+	draw_header(t, snap);
 	y = draw_legend(t, 2);
 	draw_status(t, y++, status);
-	top_fmt_table_head(COLS, t->sort, line, sizeof(line));
-	move(y, 0);
-	attron(A_REVERSE);
-	printw("%-*.*s", COLS, COLS, line);
-	attroff(A_REVERSE);
-	y++;
+	top_fmt_table_head(COLS, t->sort, &l);
+	draw_line(t, y++, &l);
 	n = resolve_sel(t, snap);
 	rows = (size_t)(LINES - 1 - y);
 	t->nvisible = rows;
@@ -315,7 +322,7 @@ static void draw_main(struct tui *t, const struct top_snap *snap, const char *st
 		mvaddstr(y, 0, t->filter[0] ? "no method matches the filter" : "no request seen yet");
 	for (size_t i = t->top; i < n && (int)(i - t->top) < (int)rows; i++)
 		draw_row(t, y + (int)(i - t->top), &snap->rows[t->idx[i]], i == t->sel);
-	line_at(LINES - 1, footer, A_DIM);
+	draw_text(t, LINES - 1, TOP_ATTR_DIM, footer);
 }
 
 static const struct top_row *selected_row(struct tui *t, const struct top_snap *snap)
@@ -334,30 +341,24 @@ static void draw_detail(struct tui *t, const struct top_snap *snap, const char *
 	struct top_lines l = { 0 };
 	size_t rows = (size_t)(LINES - 4);
 
-	draw_header(t, snap, status);
+	draw_header(t, snap);
 	draw_status(t, 2, status);
 	if (!r) {
 		mvaddstr(3, 0, "the selected row is gone (statistics reset?): Esc goes back");
 		return;
 	}
-	if (top_fmt_detail(snap, r, COLS, &l))
+	if (top_fmt_detail(snap, r, COLS, &l)) {
+		top_lines_free(&l);
 		return;
+	}
 	t->nlines = l.n;
 	if (t->scroll + rows > l.n)
 		t->scroll = l.n > rows ? l.n - rows : 0;
-	for (size_t i = t->scroll; i < l.n && i - t->scroll < rows; i++) {
-		int y = 3 + (int)(i - t->scroll);
-		const char *s = l.v[i];
-
-		line_at(y, s, i == 0 ? A_BOLD : A_NORMAL);
-		/* Phase table lines start with the phase's legend letter: colour it. */
-		if (s[0] && s[1] == ' ' && t->colour)
-			for (unsigned int p = 0; p < LS_PHASE_COUNT; p++)
-				if (s[0] == ls_phase_letter(p) && !strncmp(s + 2, ls_phase_name(p), strlen(ls_phase_name(p))))
-					mvchgat(y, 0, 1, A_NORMAL, (short)(p + 1), NULL);
-	}
+	for (size_t i = t->scroll; i < l.n && i - t->scroll < rows; i++)
+		draw_line(t, 3 + (int)(i - t->scroll), &l.v[i]);
 	top_lines_free(&l);
-	line_at(LINES - 1, "Esc back  Up/Down/PgUp/PgDn scroll  f flame graph  t threshold  p pause  q quit", A_DIM);
+	draw_text(t, LINES - 1, TOP_ATTR_DIM,
+		  "Esc back  Up/Down/PgUp/PgDn scroll  f flame graph  t threshold  p pause  q quit");
 }
 
 static void draw_help(void)
