@@ -1,8 +1,8 @@
 /*
  * latscope top's ncurses screen: a main table, a detail view and a help
- * screen, from one key table. The views format lines whose characters carry
- * what they stand for (enum top_attr); this file only gives each attribute
- * its curses look and draws.
+ * screen, from one view table and one key table. The views format lines
+ * whose characters carry what they stand for (enum top_attr); this file only
+ * gives each attribute its curses look and draws.
  */
 #include "tui.h"
 #include "catalog.h"
@@ -18,9 +18,11 @@
 #define MIN_LINES 24
 #define PROMPT_LEN 128
 
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 enum view { VIEW_MAIN, VIEW_DETAIL, VIEW_HELP };
 
-/* Actions of the key table: those after A_CALLER_FIRST are handed to the caller. */
+/* Actions of the key table: the views handle them, or hand them to the caller (enum tui_action). */
 enum key_act {
 	K_UP, K_DOWN, K_PGUP, K_PGDN, K_HOME, K_END, K_DETAIL, K_BACK, K_SORT_NEXT, K_SORT_LEFT, K_SORT_RIGHT,
 	K_FILTER, K_HELP, K_THRESHOLD, K_QUIT, K_PAUSE, K_RESET, K_FLAME,
@@ -28,30 +30,32 @@ enum key_act {
 
 struct binding {
 	int keys[3];          /* 0-terminated */
-	const char *names;    /* as the help screen shows them */
+	const char *names;    /* as the help screen shows them; footers show the first */
 	enum key_act act;
-	const char *what;
+	const char *hint;     /* a footer's word for it; bindings next in a footer with one hint share it */
+	const char *what;     /* the help screen's line */
 };
 
 static const struct binding bindings[] = {
-	{ { 'q', 0 }, "q", K_QUIT, "quit (probes are detached)" },
-	{ { KEY_UP, 'k', 0 }, "Up k", K_UP, "select the previous row / scroll up" },
-	{ { KEY_DOWN, 'j', 0 }, "Down j", K_DOWN, "select the next row / scroll down" },
-	{ { KEY_PPAGE, 0 }, "PgUp", K_PGUP, "one page up" },
-	{ { KEY_NPAGE, ' ', 0 }, "PgDn Space", K_PGDN, "one page down" },
-	{ { KEY_HOME, 'g', 0 }, "Home g", K_HOME, "first row" },
-	{ { KEY_END, 'G', 0 }, "End G", K_END, "last row" },
-	{ { '\n', KEY_ENTER, '\r' }, "Enter", K_DETAIL, "detail of the selected row" },
-	{ { 27, KEY_BACKSPACE, 0 }, "Esc", K_BACK, "back to the table" },
-	{ { 's', 0 }, "s", K_SORT_NEXT, "sort by the next column (PID, METHOD ascending; others largest first)" },
-	{ { '<', 0 }, "<", K_SORT_LEFT, "sort by the column to the left" },
-	{ { '>', 0 }, ">", K_SORT_RIGHT, "sort by the column to the right" },
-	{ { '/', 0 }, "/", K_FILTER, "show only methods containing a text (empty: all)" },
-	{ { 't', 0 }, "t", K_THRESHOLD, "change the slow-request threshold (10ms, 500us, ...)" },
-	{ { 'p', 0 }, "p", K_PAUSE, "pause the screen (data keeps being collected)" },
-	{ { 'r', 0 }, "r", K_RESET, "reset the statistics" },
-	{ { 'f', 0 }, "f", K_FLAME, "write a flame graph of the CPU samples so far (file named in the status line)" },
-	{ { 'h', '?', KEY_F(1) }, "h ? F1", K_HELP, "this help" },
+	{ { 'q', 0 }, "q", K_QUIT, "quit", "quit (probes are detached)" },
+	{ { KEY_UP, 'k', 0 }, "Up k", K_UP, "scroll", "select the previous row / scroll up" },
+	{ { KEY_DOWN, 'j', 0 }, "Down j", K_DOWN, "scroll", "select the next row / scroll down" },
+	{ { KEY_PPAGE, 0 }, "PgUp", K_PGUP, "scroll", "one page up" },
+	{ { KEY_NPAGE, ' ', 0 }, "PgDn Space", K_PGDN, "scroll", "one page down" },
+	{ { KEY_HOME, 'g', 0 }, "Home g", K_HOME, "scroll", "first row" },
+	{ { KEY_END, 'G', 0 }, "End G", K_END, "scroll", "last row" },
+	{ { '\n', KEY_ENTER, '\r' }, "Enter", K_DETAIL, "detail", "detail of the selected row" },
+	{ { 27, KEY_BACKSPACE, 0 }, "Esc", K_BACK, "back", "back to the table" },
+	{ { 's', 0 }, "s", K_SORT_NEXT, "sort", "sort by the next column (PID, METHOD ascending; others largest first)" },
+	{ { '<', 0 }, "<", K_SORT_LEFT, "sort", "sort by the column to the left" },
+	{ { '>', 0 }, ">", K_SORT_RIGHT, "sort", "sort by the column to the right" },
+	{ { '/', 0 }, "/", K_FILTER, "filter", "show only methods containing a text (empty: all)" },
+	{ { 't', 0 }, "t", K_THRESHOLD, "threshold", "change the slow-request threshold (10ms, 500us, ...)" },
+	{ { 'p', 0 }, "p", K_PAUSE, "pause", "pause the screen (data keeps being collected)" },
+	{ { 'r', 0 }, "r", K_RESET, "reset", "reset the statistics" },
+	{ { 'f', 0 }, "f", K_FLAME, "flame graph",
+	  "write a flame graph of the CPU samples so far (file named in the status line)" },
+	{ { 'h', '?', KEY_F(1) }, "h ? F1", K_HELP, "help", "this help" },
 };
 
 enum { PAIR_DROP = LS_PHASE_COUNT + 1, PAIR_TITLE };
@@ -74,6 +78,38 @@ struct tui {
 	size_t sel;                   /* index of the selection in the last drawn order */
 	size_t *idx;
 	size_t capidx;
+};
+
+/* A view: how it draws, which keys it takes and which of them its footer shows. */
+struct view_def {
+	const char *name;
+	int needs_snap;               /* draws a snapshot: "attaching..." until the first */
+	void (*draw)(struct tui *t, const struct top_snap *snap, const char *status);
+	/* A key's binding, NULL for a key bound to nothing; returns what the caller is to do. */
+	enum tui_action (*key)(struct tui *t, const struct binding *b);
+	const enum key_act *footer;   /* in order; keys of one hint in a row share it ("s/</> sort") */
+	size_t nfooter;
+};
+
+static void draw_main(struct tui *t, const struct top_snap *snap, const char *status);
+static void draw_detail(struct tui *t, const struct top_snap *snap, const char *status);
+static void draw_help(struct tui *t, const struct top_snap *snap, const char *status);
+static enum tui_action main_key(struct tui *t, const struct binding *b);
+static enum tui_action detail_key(struct tui *t, const struct binding *b);
+static enum tui_action help_key(struct tui *t, const struct binding *b);
+
+static const enum key_act main_footer[] = {
+	K_QUIT, K_DETAIL, K_BACK, K_SORT_NEXT, K_SORT_LEFT, K_SORT_RIGHT, K_FILTER, K_THRESHOLD, K_PAUSE, K_RESET,
+	K_FLAME, K_HELP,
+};
+static const enum key_act detail_footer[] = {
+	K_BACK, K_UP, K_DOWN, K_PGUP, K_PGDN, K_FLAME, K_THRESHOLD, K_PAUSE, K_QUIT,
+};
+
+static const struct view_def views[] = {
+	[VIEW_MAIN] = { "main", 1, draw_main, main_key, main_footer, NELEM(main_footer) },
+	[VIEW_DETAIL] = { "detail", 1, draw_detail, detail_key, detail_footer, NELEM(detail_footer) },
+	[VIEW_HELP] = { "help", 0, draw_help, help_key, NULL, 0 },
 };
 
 int tui_want_colour(void)
@@ -207,16 +243,6 @@ static void draw_line(const struct tui *t, int y, const struct top_line *l)
 	attrset(A_NORMAL);
 }
 
-/* The screen's own text (footers), all in one attribute. */
-static void draw_text(const struct tui *t, int y, enum top_attr a, const char *s)
-{
-	struct top_line l;
-
-	top_line_init(&l, TOP_ATTR_NONE);
-	top_line_put(&l, a, "%s", s);
-	draw_line(t, y, &l);
-}
-
 static int draw_legend(struct tui *t, int y)
 {
 	struct top_lines l = { 0 };
@@ -254,6 +280,43 @@ static void draw_status(struct tui *t, int y, const char *status)
 	draw_line(t, y, &l);
 }
 
+static const struct binding *binding_of_key(int ch)
+{
+	for (size_t i = 0; i < NELEM(bindings); i++)
+		for (int k = 0; k < 3 && bindings[i].keys[k]; k++)
+			if (bindings[i].keys[k] == ch)
+				return &bindings[i];
+	return NULL;
+}
+
+static const struct binding *binding_of_act(enum key_act a)
+{
+	for (size_t i = 0; i < NELEM(bindings); i++)
+		if (bindings[i].act == a)
+			return &bindings[i];
+	return NULL;
+}
+
+/* The current view's footer, from the key table: "q quit  Enter detail  ...  s/</> sort  ...". */
+static void draw_footer(struct tui *t)
+{
+	const struct view_def *v = &views[t->view];
+	struct top_line l;
+
+	top_line_init(&l, TOP_ATTR_NONE);
+	for (size_t i = 0; i < v->nfooter; i++) {
+		const struct binding *b = binding_of_act(v->footer[i]);
+		const struct binding *next = i + 1 < v->nfooter ? binding_of_act(v->footer[i + 1]) : NULL;
+
+		top_line_put(&l, TOP_ATTR_DIM, "%.*s", (int)strcspn(b->names, " "), b->names);
+		if (next && !strcmp(next->hint, b->hint))
+			top_line_put(&l, TOP_ATTR_DIM, "/");
+		else
+			top_line_put(&l, TOP_ATTR_DIM, " %s%s", b->hint, next ? "  " : "");
+	}
+	draw_line(t, LINES - 1, &l);
+}
+
 static void draw_row(struct tui *t, int y, const struct top_row *r, int selected)
 {
 	struct top_line l;
@@ -261,9 +324,6 @@ static void draw_row(struct tui *t, int y, const struct top_row *r, int selected
 	top_fmt_row(r, COLS, selected, &l);
 	draw_line(t, y, &l);
 }
-
-static const char footer[] = "q quit  Enter detail  Esc back  s/</> sort  / filter  t threshold  p pause  r reset  "
-			     "f flame graph  h help";
 
 /*
  * The rows in view order (t->idx) and the selection in it: the same pid x
@@ -322,7 +382,7 @@ static void draw_main(struct tui *t, const struct top_snap *snap, const char *st
 		mvaddstr(y, 0, t->filter[0] ? "no method matches the filter" : "no request seen yet");
 	for (size_t i = t->top; i < n && (int)(i - t->top) < (int)rows; i++)
 		draw_row(t, y + (int)(i - t->top), &snap->rows[t->idx[i]], i == t->sel);
-	draw_text(t, LINES - 1, TOP_ATTR_DIM, footer);
+	draw_footer(t);
 }
 
 static const struct top_row *selected_row(struct tui *t, const struct top_snap *snap)
@@ -357,16 +417,18 @@ static void draw_detail(struct tui *t, const struct top_snap *snap, const char *
 	for (size_t i = t->scroll; i < l.n && i - t->scroll < rows; i++)
 		draw_line(t, 3 + (int)(i - t->scroll), &l.v[i]);
 	top_lines_free(&l);
-	draw_text(t, LINES - 1, TOP_ATTR_DIM,
-		  "Esc back  Up/Down/PgUp/PgDn scroll  f flame graph  t threshold  p pause  q quit");
+	draw_footer(t);
 }
 
-static void draw_help(void)
+static void draw_help(struct tui *t, const struct top_snap *snap, const char *status)
 {
 	int y = 2;
 
+	(void)t;
+	(void)snap;
+	(void)status;
 	mvaddstr(0, 0, "latscope top: keys (any key returns)");
-	for (size_t i = 0; i < sizeof(bindings) / sizeof(bindings[0]) && y < LINES - 1; i++, y++)
+	for (size_t i = 0; i < NELEM(bindings) && y < LINES - 1; i++, y++)
 		mvprintw(y, 2, "%-12s %s", bindings[i].names, bindings[i].what);
 	if (y + 1 < LINES - 1)
 		mvaddstr(y + 1, 2, "Phase bars show where the p99 request of each row's recent requests spent its time.");
@@ -374,37 +436,108 @@ static void draw_help(void)
 
 void tui_draw(struct tui *t, const struct top_snap *snap, const char *status)
 {
+	const struct view_def *v = &views[t->view];
+
 	erase();
 	if (COLS < MIN_COLS || LINES < MIN_LINES) {
 		mvprintw(0, 0, "terminal too small (%dx%d, need %dx%d)", COLS, LINES, MIN_COLS, MIN_LINES);
-	} else if (t->view == VIEW_HELP) {
-		draw_help();
-	} else if (!snap) {
+	} else if (!snap && v->needs_snap) {
 		mvaddstr(0, 0, "latscope top: attaching...");
 		draw_status(t, 2, status);
-	} else if (t->view == VIEW_DETAIL) {
-		draw_detail(t, snap, status);
 	} else {
-		draw_main(t, snap, status);
+		v->draw(t, snap, status);
 	}
 	refresh();
 }
 
-static void move_sel(struct tui *t, long delta)
+/* How far a movement key moves the selection or the scroll: a line, a page or to an end. 0: not one. */
+static long move_step(const struct tui *t, enum key_act a)
 {
-	if (t->view == VIEW_DETAIL) {
-		long s = (long)t->scroll + delta;
+	long page = t->nvisible ? (long)t->nvisible : 10;
 
-		t->scroll = s < 0 ? 0 : (size_t)s;
-		return;
+	switch (a) {
+	case K_UP: return -1;
+	case K_DOWN: return 1;
+	case K_PGUP: return -page;
+	case K_PGDN: return page;
+	case K_HOME: return -(1L << 30);
+	case K_END: return 1L << 30;
+	default: return 0;
 	}
-	/* The new selection is resolved at the next draw, from the index in the drawn order. */
-	long s = (long)t->sel + delta;
+}
 
-	if (s < 0)
-		s = 0;
-	t->sel = (size_t)s;
-	t->sel_pid = -2; /* marks "by index" */
+/* Keys the table and the detail view take alike: sorting, prompts, help, and the caller's actions. */
+static enum tui_action common_key(struct tui *t, const struct binding *b)
+{
+	switch (b->act) {
+	case K_BACK: t->view = VIEW_MAIN; break;
+	case K_SORT_NEXT: t->sort = (enum top_col)((t->sort + 1) % TOP_COL_COUNT); break;
+	case K_SORT_LEFT: t->sort = (enum top_col)((t->sort + TOP_COL_COUNT - 1) % TOP_COL_COUNT); break;
+	case K_SORT_RIGHT: t->sort = (enum top_col)((t->sort + 1) % TOP_COL_COUNT); break;
+	case K_FILTER:
+	case K_THRESHOLD:
+		t->prompt = b->act == K_FILTER ? '/' : 't';
+		t->ninput = 0;
+		t->input[0] = '\0';
+		break;
+	case K_HELP:
+		t->back = t->view;
+		t->view = VIEW_HELP;
+		break;
+	case K_QUIT: return TUI_QUIT;
+	case K_PAUSE: return TUI_PAUSE;
+	case K_RESET: return TUI_RESET;
+	case K_FLAME: return TUI_FLAME;
+	default: break;
+	}
+	return TUI_REDRAW;
+}
+
+/* The table: movement keys move the selection, Enter opens its detail. */
+static enum tui_action main_key(struct tui *t, const struct binding *b)
+{
+	long d, s;
+
+	if (!b)
+		return TUI_NONE;
+	d = move_step(t, b->act);
+	if (d) {
+		/* The new selection is resolved at the next draw, from the index in the drawn order. */
+		s = (long)t->sel + d;
+		t->sel = s < 0 ? 0 : (size_t)s;
+		t->sel_pid = -2; /* marks "by index" */
+		return TUI_REDRAW;
+	}
+	if (b->act == K_DETAIL) {
+		t->view = VIEW_DETAIL;
+		t->scroll = 0;
+		return TUI_REDRAW;
+	}
+	return common_key(t, b);
+}
+
+/* The detail view: movement keys scroll it. */
+static enum tui_action detail_key(struct tui *t, const struct binding *b)
+{
+	long d, s;
+
+	if (!b)
+		return TUI_NONE;
+	d = move_step(t, b->act);
+	if (d) {
+		s = (long)t->scroll + d;
+		t->scroll = s < 0 ? 0 : (size_t)s;
+		return TUI_REDRAW;
+	}
+	return common_key(t, b);
+}
+
+/* Help: any key, bound or not, returns to the view it was opened from. */
+static enum tui_action help_key(struct tui *t, const struct binding *b)
+{
+	(void)b;
+	t->view = t->back;
+	return TUI_REDRAW;
 }
 
 static enum tui_action prompt_key(struct tui *t, int ch, const char **text)
@@ -438,9 +571,7 @@ static enum tui_action prompt_key(struct tui *t, int ch, const char **text)
 
 enum tui_action tui_key(struct tui *t, const char **text)
 {
-	const struct binding *b = NULL;
 	int ch = getch();
-	long page = t->nvisible ? (long)t->nvisible : 10;
 
 	*text = NULL;
 	if (ch == ERR)
@@ -449,47 +580,5 @@ enum tui_action tui_key(struct tui *t, const char **text)
 		return TUI_REDRAW;
 	if (t->prompt)
 		return prompt_key(t, ch, text);
-	if (t->view == VIEW_HELP) {
-		t->view = t->back;
-		return TUI_REDRAW;
-	}
-	for (size_t i = 0; i < sizeof(bindings) / sizeof(bindings[0]) && !b; i++)
-		for (int k = 0; k < 3 && bindings[i].keys[k]; k++)
-			if (bindings[i].keys[k] == ch)
-				b = &bindings[i];
-	if (!b)
-		return TUI_NONE;
-	switch (b->act) {
-	case K_UP: move_sel(t, -1); break;
-	case K_DOWN: move_sel(t, 1); break;
-	case K_PGUP: move_sel(t, -page); break;
-	case K_PGDN: move_sel(t, page); break;
-	case K_HOME: move_sel(t, -(1L << 30)); break;
-	case K_END: move_sel(t, 1L << 30); break;
-	case K_DETAIL:
-		if (t->view == VIEW_MAIN) {
-			t->view = VIEW_DETAIL;
-			t->scroll = 0;
-		}
-		break;
-	case K_BACK: t->view = VIEW_MAIN; break;
-	case K_SORT_NEXT: t->sort = (enum top_col)((t->sort + 1) % TOP_COL_COUNT); break;
-	case K_SORT_LEFT: t->sort = (enum top_col)((t->sort + TOP_COL_COUNT - 1) % TOP_COL_COUNT); break;
-	case K_SORT_RIGHT: t->sort = (enum top_col)((t->sort + 1) % TOP_COL_COUNT); break;
-	case K_FILTER:
-	case K_THRESHOLD:
-		t->prompt = b->act == K_FILTER ? '/' : 't';
-		t->ninput = 0;
-		t->input[0] = '\0';
-		break;
-	case K_HELP:
-		t->back = t->view;
-		t->view = VIEW_HELP;
-		break;
-	case K_QUIT: return TUI_QUIT;
-	case K_PAUSE: return TUI_PAUSE;
-	case K_RESET: return TUI_RESET;
-	case K_FLAME: return TUI_FLAME;
-	}
-	return TUI_REDRAW;
+	return views[t->view].key(t, binding_of_key(ch));
 }
