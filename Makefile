@@ -95,10 +95,11 @@ $(BUILD)/latscope: $(CLI_OBJS) $(LIBLS) $(LIBSYM)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(LIBLS) $(LIBSYM) $(LDLIBS)
 
+# A test that needs objects of its own lists them as prerequisites (tests/unit/build.mk).
 $(BUILD)/tests/%: tests/unit/%.c $(LIBLS) $(LIBSYM)
 	$(Q)mkdir -p $(@D)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(LIBLS) $(LIBSYM) $(LDLIBS)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(filter %.o,$^) $(LIBLS) $(LIBSYM) $(LDLIBS)
 
 -include $(LIB_OBJS:.o=.d) $(SYM_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
 

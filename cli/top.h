@@ -119,28 +119,63 @@ void top_snap_free(struct top_snap *snap);
 
 
 /*
- * Text rendering shared by the screen and batch output: each fills buf
- * (NUL-terminated, at most len - 1 characters) for a screen width.
+ * What a character of a formatted line stands for, set while formatting it:
+ * the screen gives each its look (colour, reverse, bold), batch output prints
+ * the text alone.
+ */
+enum top_attr {
+	TOP_ATTR_NONE = 0,
+	TOP_ATTR_BOLD,        /* the detail view's first line, the status line */
+	TOP_ATTR_DIM,         /* key hints */
+	TOP_ATTR_TITLE,       /* the header's first line */
+	TOP_ATTR_HEAD,        /* the table head */
+	TOP_ATTR_SELECTED,    /* the selected row; its phase letters keep their phase */
+	TOP_ATTR_WARN,        /* needs attention: "dropped N" when N > 0 */
+	TOP_ATTR_PHASE_BASE,  /* + enum ls_phase: a letter that stands for that phase */
+	TOP_ATTR_COUNT = TOP_ATTR_PHASE_BASE + LS_PHASE_COUNT,
+};
+
+#define TOP_LINE_MAX 1024
+
+/* One line of text, each character with its enum top_attr. */
+struct top_line {
+	char text[TOP_LINE_MAX];          /* NUL-terminated */
+	unsigned char attr[TOP_LINE_MAX]; /* attr[i] is text[i]'s */
+	size_t len;
+	unsigned char fill;               /* the attribute of the rest of the screen line */
+};
+
+/* Empty l; fill is what the screen paints past the text (TOP_ATTR_HEAD: a bar across). */
+void top_line_init(struct top_line *l, enum top_attr fill);
+/* Append formatted text with attribute a; past TOP_LINE_MAX - 1 characters it is cut. */
+void top_line_put(struct top_line *l, enum top_attr a, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A growing array of lines. */
+struct top_lines {
+	struct top_line *v;
+	size_t n, cap;
+};
+/* A new, empty line at the end; NULL when out of memory. */
+struct top_line *top_lines_add(struct top_lines *l);
+void top_lines_free(struct top_lines *l);
+
+/*
+ * Text rendering shared by the screen and batch output, for a screen width.
+ * The text is the same for both; only the screen reads the attributes.
  */
 enum top_col { TOP_COL_PID, TOP_COL_METHOD, TOP_COL_RPS, TOP_COL_ERR, TOP_COL_P50, TOP_COL_P90, TOP_COL_P99,
 	       TOP_COL_MAX, TOP_COL_COUNT };
 const char *top_col_name(enum top_col c);
-void top_fmt_header(const struct top_snap *snap, int line, char *buf, size_t len);  /* line 0 or 1 */
-void top_fmt_legend(char *buf, size_t len);
-void top_fmt_table_head(int width, enum top_col sort, char *buf, size_t len);
-void top_fmt_row(const struct top_row *r, int width, char *buf, size_t len);
-/* Start column and width of the phase bar in a row line for this screen width. */
-void top_bar_span(int width, int *start, int *bar_width);
+void top_fmt_header(const struct top_snap *snap, int line, struct top_line *out);  /* line 0 or 1 */
+/* The phase legend, on as many lines as width needs. 0 or -ENOMEM. */
+int top_fmt_legend(int width, struct top_lines *out);
+void top_fmt_table_head(int width, enum top_col sort, struct top_line *out);
+void top_fmt_row(const struct top_row *r, int width, int selected, struct top_line *out);
 /* Row order of a view: indices of rows whose method contains filter (NULL: all), sorted by col. */
 size_t top_order(const struct top_snap *snap, enum top_col sort, const char *filter, size_t *idx);
 
-/* Lines of the detail view of one row, appended to *lines (malloc'ed strings). 0 or -ENOMEM. */
-struct top_lines {
-	char **v;
-	size_t n, cap;
-};
+/* Lines of the detail view of one row, appended to *out. 0 or -ENOMEM. */
 int top_fmt_detail(const struct top_snap *snap, const struct top_row *r, int width, struct top_lines *out);
-void top_lines_free(struct top_lines *l);
 
 /* Batch output: one snapshot as plain text or one JSON object on a line. */
 void top_print_text(FILE *f, const struct top_snap *snap);

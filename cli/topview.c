@@ -46,29 +46,45 @@ static void widths(int width, int *mw, int *bw)
 		*bw = W_BAR_MAX;
 }
 
-void top_bar_span(int width, int *start, int *bar_width)
+void top_line_init(struct top_line *l, enum top_attr fill)
 {
-	int mw, bw;
-
-	widths(width, &mw, &bw);
-	*start = W_FIXED + mw;
-	*bar_width = bw;
+	l->text[0] = '\0';
+	l->len = 0;
+	l->fill = (unsigned char)fill;
 }
 
-/* Append to buf at *pos, never past len - 1. */
-static void put(char *buf, size_t len, size_t *pos, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void put(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+/* Append to l, never past TOP_LINE_MAX - 1 characters; the new characters get attribute a. */
+static void line_vput(struct top_line *l, enum top_attr a, const char *fmt, va_list ap)
 {
-	va_list ap;
+	size_t room = sizeof(l->text) - l->len;
 	int n;
 
-	if (*pos + 1 >= len)
+	if (room <= 1)
 		return;
+	n = vsnprintf(l->text + l->len, room, fmt, ap);
+	if (n <= 0)
+		return;
+	if ((size_t)n >= room)
+		n = (int)room - 1;
+	memset(l->attr + l->len, a, (size_t)n);
+	l->len += (size_t)n;
+}
+
+void top_line_put(struct top_line *l, enum top_attr a, const char *fmt, ...)
+{
+	va_list ap;
+
 	va_start(ap, fmt);
-	n = vsnprintf(buf + *pos, len - *pos, fmt, ap);
+	line_vput(l, a, fmt, ap);
 	va_end(ap);
-	if (n > 0)
-		*pos += (size_t)n < len - *pos ? (size_t)n : len - *pos - 1;
+}
+
+/* struct top_line keeps an attribute in a byte. */
+_Static_assert(TOP_ATTR_COUNT <= 256, "enum top_attr outgrows unsigned char");
+
+static enum top_attr phase_attr(unsigned int p)
+{
+	return (enum top_attr)(TOP_ATTR_PHASE_BASE + p);
 }
 
 /* A latency, or "-" when nothing was measured. */
@@ -79,63 +95,93 @@ static const char *lat(uint64_t ns, uint64_t count, char *b, size_t len)
 	return cli_fmt_ns(ns, b, len);
 }
 
-void top_fmt_header(const struct top_snap *snap, int line, char *buf, size_t len)
+void top_fmt_header(const struct top_snap *snap, int line, struct top_line *out)
 {
 	char a[32], b[32], c[32];
-	size_t pos = 0;
 
-	buf[0] = '\0';
+	top_line_init(out, TOP_ATTR_NONE);
 	if (line == 0) {
-		put(buf, len, &pos, "latscope top -");
+		top_line_put(out, TOP_ATTR_TITLE, "latscope top -");
 		for (size_t i = 0; i < snap->ntargets; i++)
-			put(buf, len, &pos, " pid %d (%s%s)", (int)snap->targets[i].pid, snap->targets[i].comm,
-			    snap->targets[i].alive ? "" : ", exited");
-		put(buf, len, &pos, "  hook %s  up %.0fs  threshold %s", snap->khook, snap->uptime_s,
-		    cli_fmt_ns(snap->threshold_ns, a, sizeof(a)));
+			top_line_put(out, TOP_ATTR_TITLE, " pid %d (%s%s)", (int)snap->targets[i].pid,
+				     snap->targets[i].comm, snap->targets[i].alive ? "" : ", exited");
+		top_line_put(out, TOP_ATTR_TITLE, "  hook %s  up %.0fs  threshold %s", snap->khook, snap->uptime_s,
+			     cli_fmt_ns(snap->threshold_ns, a, sizeof(a)));
 		return;
 	}
-	put(buf, len, &pos, "rps %.1f  errors %.2f%%  p50 %s  p99 %s  dropped %llu  latscope cpu %.1f%%  samples %llu",
-	    snap->rps, 100.0 * snap->error_rate, lat(snap->p50, snap->iv_count, b, sizeof(b)),
-	    lat(snap->p99, snap->iv_count, c, sizeof(c)), (unsigned long long)snap->dropped, snap->cpu_pct,
-	    (unsigned long long)snap->samples);
+	top_line_put(out, TOP_ATTR_NONE, "rps %.1f  errors %.2f%%  p50 %s  p99 %s  ", snap->rps,
+		     100.0 * snap->error_rate, lat(snap->p50, snap->iv_count, b, sizeof(b)),
+		     lat(snap->p99, snap->iv_count, c, sizeof(c)));
+	/* Lost records mean missing requests in the table: the screen makes them hard to miss. */
+	top_line_put(out, snap->dropped ? TOP_ATTR_WARN : TOP_ATTR_NONE, "dropped %llu",
+		     (unsigned long long)snap->dropped);
+	top_line_put(out, TOP_ATTR_NONE, "  latscope cpu %.1f%%  samples %llu", snap->cpu_pct,
+		     (unsigned long long)snap->samples);
 }
 
-void top_fmt_legend(char *buf, size_t len)
+/*
+ * Wrapped, not cut, so that every phase stays named at 80 columns; as in the
+ * rows, no entry reaches the last column.
+ */
+int top_fmt_legend(int width, struct top_lines *out)
 {
-	size_t pos = 0;
+	struct top_line *l = top_lines_add(out);
+	int x = 7; /* strlen("phases:"): wrapped entries line up under the first */
 
-	put(buf, len, &pos, "phases:");
-	for (unsigned int p = 0; p < LS_PHASE_COUNT; p++)
-		put(buf, len, &pos, " %c=%s", ls_phase_letter(p), ls_phase_name(p));
+	if (!l)
+		return -ENOMEM;
+	top_line_put(l, TOP_ATTR_NONE, "phases:");
+	for (unsigned int p = 0; p < LS_PHASE_COUNT; p++) {
+		int w = 3 + (int)strlen(ls_phase_name(p));
+
+		if (x + w >= width) {
+			l = top_lines_add(out);
+			if (!l)
+				return -ENOMEM;
+			top_line_put(l, TOP_ATTR_NONE, "%7s", "");
+			x = 7;
+		}
+		top_line_put(l, TOP_ATTR_NONE, " ");
+		top_line_put(l, phase_attr(p), "%c", ls_phase_letter(p));
+		top_line_put(l, TOP_ATTR_NONE, "=%s", ls_phase_name(p));
+		x += w;
+	}
+	return 0;
 }
 
-void top_fmt_table_head(int width, enum top_col sort, char *buf, size_t len)
+void top_fmt_table_head(int width, enum top_col sort, struct top_line *out)
 {
 	char t[TOP_COL_COUNT][16];
 	int mw, bw;
-	size_t pos = 0;
 
 	widths(width, &mw, &bw);
 	for (int c = 0; c < TOP_COL_COUNT; c++)
 		snprintf(t[c], sizeof(t[c]), "%s%s", col_names[c], c == (int)sort ? "*" : "");
-	put(buf, len, &pos, "%-*s %-*s %*s %*s %*s %*s %*s %*s %-*s", W_PID, t[TOP_COL_PID], mw, t[TOP_COL_METHOD],
-	    W_RPS, t[TOP_COL_RPS], W_ERR, t[TOP_COL_ERR], W_LAT, t[TOP_COL_P50], W_LAT, t[TOP_COL_P90], W_LAT,
-	    t[TOP_COL_P99], W_LAT, t[TOP_COL_MAX], bw, "P99 REQUEST PHASES");
+	/* The head is a bar across the whole screen, past its text. */
+	top_line_init(out, TOP_ATTR_HEAD);
+	top_line_put(out, TOP_ATTR_HEAD, "%-*s %-*s %*s %*s %*s %*s %*s %*s %-*s", W_PID, t[TOP_COL_PID], mw,
+		     t[TOP_COL_METHOD], W_RPS, t[TOP_COL_RPS], W_ERR, t[TOP_COL_ERR], W_LAT, t[TOP_COL_P50], W_LAT,
+		     t[TOP_COL_P90], W_LAT, t[TOP_COL_P99], W_LAT, t[TOP_COL_MAX], bw, "P99 REQUEST PHASES");
 }
 
-/* The p99 request's phases as letters, each phase's share of the width by largest remainder. */
-static void bar(const struct top_row *r, int bw, char *out)
+/*
+ * The p99 request's phases as letters, each phase's share of the width by
+ * largest remainder; each letter carries its phase, for the screen's colours.
+ * Blank (attribute a) when nothing was measured.
+ */
+static void bar(const struct top_row *r, int bw, enum top_attr a, struct top_line *out)
 {
 	uint64_t sum = 0;
-	int cells[LS_PHASE_COUNT], used = 0, k = 0;
+	int cells[LS_PHASE_COUNT], used = 0;
 	double rem[LS_PHASE_COUNT];
+	char run[W_BAR_MAX + 1];
 
 	for (int p = 0; p < LS_PHASE_COUNT; p++)
 		sum += r->bar_ns[p];
-	memset(out, ' ', (size_t)bw);
-	out[bw] = '\0';
-	if (!sum)
+	if (!sum) {
+		top_line_put(out, a, "%*s", bw, "");
 		return;
+	}
 	for (int p = 0; p < LS_PHASE_COUNT; p++) {
 		double exact = (double)r->bar_ns[p] * bw / (double)sum;
 
@@ -153,15 +199,20 @@ static void bar(const struct top_row *r, int bw, char *out)
 		rem[best] = -1;
 		used++;
 	}
-	for (int p = 0; p < LS_PHASE_COUNT; p++)
-		for (int i = 0; i < cells[p]; i++)
-			out[k++] = ls_phase_letter((unsigned)p);
+	for (int p = 0; p < LS_PHASE_COUNT; p++) {
+		if (!cells[p])
+			continue;
+		memset(run, ls_phase_letter((unsigned)p), (size_t)cells[p]);
+		run[cells[p]] = '\0';
+		top_line_put(out, phase_attr((unsigned)p), "%s", run);
+	}
 }
 
-void top_fmt_row(const struct top_row *r, int width, char *buf, size_t len)
+void top_fmt_row(const struct top_row *r, int width, int selected, struct top_line *out)
 {
-	char m[W_METHOD_MAX + 1], b[4][32], rps[32], bars[W_BAR_MAX + 1];
-	size_t ml = strlen(r->method), pos = 0;
+	char m[W_METHOD_MAX + 1], b[4][32], rps[32];
+	size_t ml = strlen(r->method);
+	enum top_attr a = selected ? TOP_ATTR_SELECTED : TOP_ATTR_NONE;
 	int mw, bw;
 
 	widths(width, &mw, &bw);
@@ -171,11 +222,12 @@ void top_fmt_row(const struct top_row *r, int width, char *buf, size_t len)
 	else
 		snprintf(m, sizeof(m), "%s", r->method);
 	snprintf(rps, sizeof(rps), r->iv.rps < 10000 ? "%.1f" : "%.0f", r->iv.rps);
-	bar(r, bw, bars);
-	put(buf, len, &pos, "%-*d %-*s %*s %*llu %*s %*s %*s %*s %s", W_PID, (int)r->pid, mw, m, W_RPS, rps, W_ERR,
-	    (unsigned long long)r->iv.errors, W_LAT, lat(r->iv.p50, r->iv.count, b[0], 32), W_LAT,
-	    lat(r->iv.p90, r->iv.count, b[1], 32), W_LAT, lat(r->iv.p99, r->iv.count, b[2], 32), W_LAT,
-	    lat(r->iv.max, r->iv.count, b[3], 32), bars);
+	top_line_init(out, TOP_ATTR_NONE);
+	top_line_put(out, a, "%-*d %-*s %*s %*llu %*s %*s %*s %*s ", W_PID, (int)r->pid, mw, m, W_RPS, rps, W_ERR,
+		     (unsigned long long)r->iv.errors, W_LAT, lat(r->iv.p50, r->iv.count, b[0], 32), W_LAT,
+		     lat(r->iv.p90, r->iv.count, b[1], 32), W_LAT, lat(r->iv.p99, r->iv.count, b[2], 32), W_LAT,
+		     lat(r->iv.max, r->iv.count, b[3], 32));
+	bar(r, bw, a, out);
 }
 
 static uint64_t sort_key(const struct top_row *r, enum top_col c)
@@ -227,49 +279,56 @@ size_t top_order(const struct top_snap *snap, enum top_col sort, const char *fil
 	return n;
 }
 
-static int add_line(struct top_lines *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int add_line(struct top_lines *l, const char *fmt, ...)
+struct top_line *top_lines_add(struct top_lines *l)
 {
-	va_list ap;
-	char *s;
-	int n;
-
 	if (l->n == l->cap) {
-		size_t ncap = l->cap ? l->cap * 2 : 64;
-		char **nv = realloc(l->v, ncap * sizeof(*nv));
+		size_t ncap = l->cap ? l->cap * 2 : 32;
+		struct top_line *nv = realloc(l->v, ncap * sizeof(*nv));
 
 		if (!nv)
-			return -ENOMEM;
+			return NULL;
 		l->v = nv;
 		l->cap = ncap;
 	}
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -ENOMEM;
-	l->v[l->n++] = s;
-	return 0;
+	top_line_init(&l->v[l->n], TOP_ATTR_NONE);
+	return &l->v[l->n++];
 }
 
 void top_lines_free(struct top_lines *l)
 {
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
 	free(l->v);
 	l->v = NULL;
 	l->n = l->cap = 0;
 }
 
-static void phases_text(const uint64_t *ph, char *buf, size_t len)
+/* A line of plain text at the end of out. 0 or -ENOMEM. */
+static int add_line(struct top_lines *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int add_line(struct top_lines *out, const char *fmt, ...)
+{
+	struct top_line *l = top_lines_add(out);
+	va_list ap;
+
+	if (!l)
+		return -ENOMEM;
+	va_start(ap, fmt);
+	line_vput(l, TOP_ATTR_NONE, fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/* "name=duration" of every phase that took time, appended to l. */
+static void put_phases(struct top_line *l, const uint64_t *ph)
 {
 	char a[32];
-	size_t pos = 0;
+	int first = 1;
 
-	buf[0] = '\0';
-	for (unsigned int p = 0; p < LS_PHASE_COUNT; p++)
-		if (ph[p])
-			put(buf, len, &pos, "%s%s=%s", pos ? " " : "", ls_phase_name(p), cli_fmt_ns(ph[p], a, sizeof(a)));
+	for (unsigned int p = 0; p < LS_PHASE_COUNT; p++) {
+		if (!ph[p])
+			continue;
+		top_line_put(l, TOP_ATTR_NONE, "%s%s=%s", first ? "" : " ", ls_phase_name(p),
+			     cli_fmt_ns(ph[p], a, sizeof(a)));
+		first = 0;
+	}
 }
 
 static int quant_line(struct top_lines *out, const char *what, const struct top_quant *q)
@@ -348,34 +407,64 @@ static int stack_tree(const struct top_snap *snap, pid_t pid, uint64_t total, st
 	return tree_print(t, n, -1, 0, total, out);
 }
 
-int top_fmt_detail(const struct top_snap *snap, const struct top_row *r, int width, struct top_lines *out)
+/* The row's name and request figures. */
+static int detail_head(const struct top_snap *snap, const struct top_row *r, struct top_lines *out)
 {
-	char a[32], b[32], text[1024];
-	uint64_t hmax = 0, psamples = 0;
-	int ret = 0, bw = width - 40;
+	struct top_line *l = top_lines_add(out);
+	char a[32];
+	int ret = 0;
 
-	if (bw < 10)
-		bw = 10;
-	if (bw > 60)
-		bw = 60;
-	ret |= add_line(out, "pid %d  %s", (int)r->pid, r->method);
+	if (!l)
+		return -ENOMEM;
+	top_line_put(l, TOP_ATTR_BOLD, "pid %d  %s", (int)r->pid, r->method);
 	ret |= add_line(out, "%-11s %8s %9s %6s %8s %8s %8s %8s", "", "COUNT", "RPS", "ERRORS", "P50", "P90", "P99", "MAX");
 	ret |= quant_line(out, "interval", &r->iv);
 	ret |= quant_line(out, "since start", &r->cum);
 	ret |= add_line(out, "%llu slow since start (at or over %s)", (unsigned long long)r->slow,
 			cli_fmt_ns(snap->threshold_ns, a, sizeof(a)));
 	ret |= add_line(out, "%s", "");
+	return ret;
+}
+
+/* One line per phase that took time, its legend letter first (in its colour on the screen). */
+static int detail_phases(const struct top_row *r, struct top_lines *out)
+{
+	struct top_line *l;
+	char a[32], b[32];
+	int ret = 0;
+
 	ret |= add_line(out, "  %-10s %9s %9s %7s   (since start)", "PHASE", "P50", "P99", "SHARE");
 	for (unsigned int p = 0; p < LS_PHASE_COUNT; p++) {
 		if (r->phase_share[p] <= 0 && !r->phase_p99[p])
 			continue;
-		ret |= add_line(out, "%c %-10s %9s %9s %6.1f%%", ls_phase_letter(p), ls_phase_name(p),
-				cli_fmt_ns(r->phase_p50[p], a, sizeof(a)), cli_fmt_ns(r->phase_p99[p], b, sizeof(b)),
-				100.0 * r->phase_share[p]);
+		l = top_lines_add(out);
+		if (!l)
+			return -ENOMEM;
+		top_line_put(l, phase_attr(p), "%c", ls_phase_letter(p));
+		top_line_put(l, TOP_ATTR_NONE, " %-10s %9s %9s %6.1f%%", ls_phase_name(p),
+			     cli_fmt_ns(r->phase_p50[p], a, sizeof(a)), cli_fmt_ns(r->phase_p99[p], b, sizeof(b)),
+			     100.0 * r->phase_share[p]);
 	}
-	phases_text(r->bar_ns, text, sizeof(text));
-	ret |= add_line(out, "p99 request of the last %u: %s  %s", 512u, cli_fmt_ns(r->bar_total, a, sizeof(a)), text);
+	l = top_lines_add(out);
+	if (!l)
+		return -ENOMEM;
+	top_line_put(l, TOP_ATTR_NONE, "p99 request of the last %u: %s  ", 512u, cli_fmt_ns(r->bar_total, a, sizeof(a)));
+	put_phases(l, r->bar_ns);
 	ret |= add_line(out, "%s", "");
+	return ret;
+}
+
+/* Totals since start as a text histogram, bars scaled to the largest bin. */
+static int detail_hist(const struct top_row *r, int width, struct top_lines *out)
+{
+	char a[32], b[32];
+	uint64_t hmax = 0;
+	int ret = 0, bw = width - 40;
+
+	if (bw < 10)
+		bw = 10;
+	if (bw > 60)
+		bw = 60;
 	ret |= add_line(out, "LATENCY HISTOGRAM (since start)");
 	for (size_t i = 0; i < r->nhist; i++)
 		if (r->hist[i].count > hmax)
@@ -390,6 +479,14 @@ int top_fmt_detail(const struct top_snap *snap, const struct top_row *r, int wid
 				cli_fmt_ns(r->hist[i].hi, b, sizeof(b)), bw, bars, (unsigned long long)r->hist[i].count);
 	}
 	ret |= add_line(out, "%s", "");
+	return ret;
+}
+
+static int detail_slow(const struct top_snap *snap, const struct top_row *r, struct top_lines *out)
+{
+	char a[32];
+	int ret = 0;
+
 	ret |= add_line(out, "LAST SLOW REQUESTS (%zu shown)", r->nslowreq);
 	if (r->nslowreq)
 		ret |= add_line(out, "  %8s %7s %6s %9s  %s", "AGO(s)", "STREAM", "STATUS", "TOTAL", "PHASES");
@@ -397,13 +494,28 @@ int top_fmt_detail(const struct top_snap *snap, const struct top_row *r, int wid
 		ret |= add_line(out, "  none at or over %s", cli_fmt_ns(snap->threshold_ns, a, sizeof(a)));
 	for (size_t i = 0; i < r->nslowreq; i++) {
 		const struct top_slowreq *q = &r->slowreq[i];
+		struct top_line *l = top_lines_add(out);
 
-		phases_text(q->phase_ns, text, sizeof(text));
-		ret |= add_line(out, "  %8.2f %7u %6d %9s  %s",
-				snap->now_ns > q->start_ns ? (double)(snap->now_ns - q->start_ns) / 1e9 : 0.0, q->stream,
-				q->status, cli_fmt_ns(q->total_ns, a, sizeof(a)), text);
+		if (!l)
+			return -ENOMEM;
+		top_line_put(l, TOP_ATTR_NONE, "  %8.2f %7u %6d %9s  ",
+			     snap->now_ns > q->start_ns ? (double)(snap->now_ns - q->start_ns) / 1e9 : 0.0, q->stream,
+			     q->status, cli_fmt_ns(q->total_ns, a, sizeof(a)));
+		put_phases(l, q->phase_ns);
 	}
 	ret |= add_line(out, "%s", "");
+	return ret;
+}
+
+int top_fmt_detail(const struct top_snap *snap, const struct top_row *r, int width, struct top_lines *out)
+{
+	uint64_t psamples = 0;
+	int ret = 0;
+
+	ret |= detail_head(snap, r, out);
+	ret |= detail_phases(r, out);
+	ret |= detail_hist(r, width, out);
+	ret |= detail_slow(snap, r, out);
 	for (size_t i = 0; i < snap->nstacks; i++)
 		if (snap->stacks[i].pid == r->pid)
 			psamples += snap->stacks[i].samples;
@@ -420,27 +532,30 @@ int top_fmt_detail(const struct top_snap *snap, const struct top_row *r, int wid
 void top_print_text(FILE *f, const struct top_snap *snap)
 {
 	enum { WIDTH = 160 };
-	char line[2048];
+	struct top_line line;
+	struct top_lines legend = { 0 };
 	size_t *idx = calloc(snap->nrows ? snap->nrows : 1, sizeof(*idx)), n;
 
 	if (!idx)
 		return;
 	fprintf(f, "=== snapshot %llu (interval %.2fs)\n", (unsigned long long)snap->seq, snap->interval_s);
-	top_fmt_header(snap, 0, line, sizeof(line));
-	fprintf(f, "%s\n", line);
-	top_fmt_header(snap, 1, line, sizeof(line));
-	fprintf(f, "%s\n", line);
+	top_fmt_header(snap, 0, &line);
+	fprintf(f, "%s\n", line.text);
+	top_fmt_header(snap, 1, &line);
+	fprintf(f, "%s\n", line.text);
 	for (size_t i = 0; i < snap->ntargets; i++)
 		if (!snap->targets[i].alive)
 			fprintf(f, "pid %d exited\n", (int)snap->targets[i].pid);
-	top_fmt_legend(line, sizeof(line));
-	fprintf(f, "%s\n", line);
-	top_fmt_table_head(WIDTH, TOP_COL_PID, line, sizeof(line));
-	fprintf(f, "%s\n", line);
+	top_fmt_legend(WIDTH, &legend);
+	for (size_t i = 0; i < legend.n; i++)
+		fprintf(f, "%s\n", legend.v[i].text);
+	top_lines_free(&legend);
+	top_fmt_table_head(WIDTH, TOP_COL_PID, &line);
+	fprintf(f, "%s\n", line.text);
 	n = top_order(snap, TOP_COL_PID, NULL, idx);
 	for (size_t i = 0; i < n; i++) {
-		top_fmt_row(&snap->rows[idx[i]], WIDTH, line, sizeof(line));
-		fprintf(f, "%s\n", line);
+		top_fmt_row(&snap->rows[idx[i]], WIDTH, 0, &line);
+		fprintf(f, "%s\n", line.text);
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct top_lines l = { 0 };
@@ -448,7 +563,7 @@ void top_print_text(FILE *f, const struct top_snap *snap)
 		fprintf(f, "--- detail\n");
 		if (top_fmt_detail(snap, &snap->rows[idx[i]], WIDTH, &l) == 0)
 			for (size_t j = 0; j < l.n; j++)
-				fprintf(f, "%s\n", l.v[j]);
+				fprintf(f, "%s\n", l.v[j].text);
 		top_lines_free(&l);
 	}
 	free(idx);

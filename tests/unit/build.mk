@@ -1,0 +1,3 @@
+# The top view's test links the view itself (cli/ is no library) and the duration formatting it uses.
+$(BUILD)/tests/test_topview: $(BUILD)/cli/topview.o $(BUILD)/cli/util.o cli/top.h
+$(BUILD)/tests/test_topview: CPPFLAGS += -Icli
