@@ -40,6 +40,10 @@ total=$(jq -s '[.[] | select(.type=="request")] | length' "$T")
 for m in Fast Slow Stream Deep; do
 	sent=$(sed -n "s/^$m ok \([0-9]*\) failed 0$/\1/p" "$TMP/client.txt")
 	got=$(jq -s --arg m "/latscope.gogrpc.Echo/$m" '[.[] | select(.type=="request" and .method==$m and .method_from=="operateHeaders" and .grpc_status==0)] | length' "$T")
+	# On a mismatch, show the requests of this method that were not counted, and the counters.
+	[[ $got == "$sent" ]] || { jq -c --arg m "/latscope.gogrpc.Echo/$m" 'select(.type=="request" and .method==$m and
+		(.method_from!="operateHeaders" or .grpc_status!=0)) | {stream, method_from, status, grpc_status, total_ns}' "$T";
+		jq -c 'select(.type=="summary") | {dropped, unnamed_requests, counters}' "$T"; }
 	check "$m: $got requests named by operateHeaders = $sent the client made" test "$got" -eq "$sent"
 done
 sent=$(sed -n 's/^total ok \([0-9]*\) failed 0$/\1/p' "$TMP/client.txt")
