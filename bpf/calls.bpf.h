@@ -454,14 +454,7 @@ static __always_inline long result_reg(struct pt_regs *ctx)
  */
 static __always_inline int lib_return_site(struct pt_regs *ctx, const int tls)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct lsk_thread *t = bpf_map_lookup_elem(&threads, &tid);
-	int d;
-
-	if (!t || (d = match_return(t, PT_REGS_SP(ctx))) < 0)
-		return 0;
-	return call_return(ctx, t, (__u32)d, result_reg(ctx), id >> 32, tid, bpf_ktime_get_ns(), tls, 0);
+	return lib_return(ctx, result_reg(ctx), tls);
 }
 
 SEC("uprobe")
