@@ -135,7 +135,8 @@ int BPF_KPROBE(cs_enter, void *obj, void *buf, __u64 num, void *aux)
 static __always_inline int fold_into_parent(struct ls_call *parent, struct ls_call *cl, __u32 kind, __u32 probe,
 					    __u64 total)
 {
-	if (!parent)
+	/* A handshake's first step (SSL_clear) is the TLS work of the call around it: its time stays there. */
+	if (!parent || kind == LS_KIND_TLS_FRESH)
 		return 0;
 	/* gRPC lifecycle calls nest (end_write inside start_batch) but are not one operation. */
 	if (LS_COOKIE_KIND(parent->cookie) != kind || kind == LS_KIND_GRPC) {
@@ -289,6 +290,28 @@ static __always_inline int tls_return(void *ctx, struct ls_thread *t, struct ls_
 	return 0;
 }
 
+/*
+ * An SSL object starts afresh (SSL_clear, from SSL_new or as a handshake begins): a
+ * connection that ended may have had the same address, and its framing state, socket and
+ * handshake start are not this one's. Inside a TLS call on the same object this is the
+ * handshake's first step, and the handshake began with that call: a server over memory
+ * BIOs (Node.js) runs it inside SSL_read, and never calls SSL_do_handshake.
+ */
+static __always_inline void tls_fresh(struct ls_thread *t, __u64 obj, __u32 pid)
+{
+	struct ls_conn_key ck = { .conn = obj, .pid = pid };
+	struct ls_call *parent = top(t);
+	__u32 k = parent ? LS_COOKIE_KIND(parent->cookie) : 0;
+
+	bpf_map_delete_elem(&conns, &ck);
+	bpf_map_delete_elem(&ssl_fds, &obj);
+	if (parent && parent->obj == obj &&
+	    (k == LS_KIND_TLS_READ || k == LS_KIND_TLS_WRITE || k == LS_KIND_TLS_HANDSHAKE))
+		bpf_map_update_elem(&hs_start, &obj, &parent->start, BPF_ANY);
+	else
+		bpf_map_delete_elem(&hs_start, &obj);
+}
+
 /* An HTTP/2 library call returned: its time waits for the streams it processed. */
 static __always_inline void h2_return(struct ls_thread *t, struct ls_call *cl, struct ls_ret *r)
 {
@@ -360,6 +383,11 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 	ls_account(r.probe, ok, r.bytes, r.total);
 	if (tls)
 		return tls_return(ctx, t, cl, &r, ok);
+	if (r.kind == LS_KIND_TLS_FRESH) {
+		if (ok)
+			tls_fresh(t, cl->obj, pid);
+		return 0;
+	}
 	if (!ok || !emit_requests)
 		return 0;
 	if (r.kind == LS_KIND_DECODE || r.kind == LS_KIND_ENCODE)
