@@ -377,6 +377,16 @@ static __always_inline int call_return(void *ctx, struct ls_thread *t, __u32 d, 
 			r.span = now - *t0;
 			bpf_map_delete_elem(&hs_start, &cl->obj);
 		}
+	} else if (tls && ok && r.bytes) {
+		/* A handshake that began inside a read or write (no handshake call) is over once one moves data. */
+		__u64 *t0 = bpf_map_lookup_elem(&hs_start, &cl->obj);
+
+		if (t0) {
+			r.flags |= LS_F_HANDSHAKE;
+			r.span = now - *t0;
+			bpf_map_delete_elem(&hs_start, &cl->obj);
+			count(LS_CNT_HS_IN_IO);
+		}
 	}
 	if (r.probe >= LS_PROBE_MAX)
 		return 0;

@@ -386,6 +386,7 @@ enum ls_counter {
 	LS_CNT_PROTO_UNMATCHED, /* decodes/encodes no request could be matched to */
 	LS_CNT_USTACK_DROPS,   /* --call-graph dwarf samples lost: ring buffer full */
 	LS_CNT_USTACK_SHORT,   /* user stack copies cut short by an unreadable page */
+	LS_CNT_HS_IN_IO,       /* handshakes run inside SSL_read/SSL_write (no handshake call): completed by the first to move data */
 	LS_CNT_MAX = 16,
 };
 
