@@ -302,6 +302,7 @@ static __always_inline void tls_fresh(struct ls_thread *t, __u64 obj, __u32 pid)
 	struct ls_conn_key ck = { .conn = obj, .pid = pid };
 	struct ls_call *parent = top(t);
 	__u32 k = parent ? LS_COOKIE_KIND(parent->cookie) : 0;
+	struct ls_headers *h;
 
 	bpf_map_delete_elem(&conns, &ck);
 	bpf_map_delete_elem(&ssl_fds, &obj);
@@ -310,6 +311,21 @@ static __always_inline void tls_fresh(struct ls_thread *t, __u64 obj, __u32 pid)
 		bpf_map_update_elem(&hs_start, &obj, &parent->start, BPF_ANY);
 	else
 		bpf_map_delete_elem(&hs_start, &obj);
+	if (!emit_requests)
+		return;
+	/* User space's HPACK context of the address is the ended connection's (maybe one joined mid-flight). */
+	h = bpf_ringbuf_reserve(&events, offsetof(struct ls_headers, data), 0);
+	if (!h) {
+		count(LS_CNT_RB_DROPS);
+		return;
+	}
+	h->type = LS_REC_HEADERS;
+	h->flags = LS_HD_FRESH;
+	h->pid = pid;
+	h->stream = 0;
+	h->len = 0;
+	h->conn = obj;
+	bpf_ringbuf_submit(h, rb_flags());
 }
 
 /* An HTTP/2 library call returned: its time waits for the streams it processed. */

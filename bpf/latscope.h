@@ -260,6 +260,7 @@ struct ls_request {
 #define LS_HD_TRUNC      (1u << 3) /* fragment longer than LS_HD_MAX: the rest was not copied */
 #define LS_HD_JOINED     (1u << 4) /* connection first seen mid-flight: no HPACK context */
 #define LS_HD_PRIORITY   (1u << 5) /* HEADERS with PRIORITY: 5 bytes precede the block (already skipped) */
+#define LS_HD_FRESH      (1u << 6) /* no block: a new connection starts at this address, forget the last one's HPACK context */
 
 #define LS_HD_MAX 1024
 
