@@ -135,7 +135,8 @@ int BPF_KPROBE(cs_enter, void *obj, void *buf, __u64 num, void *aux)
 static __always_inline int fold_into_parent(struct lsk_call *parent, struct lsk_call *cl, __u32 kind, __u32 probe,
 					    __u64 total)
 {
-	if (!parent)
+	/* A handshake's first step (SSL_clear) is the TLS work of the call around it: its time stays there. */
+	if (!parent || kind == LS_KIND_TLS_FRESH)
 		return 0;
 	/* gRPC lifecycle calls nest (end_write inside start_batch) but are not one operation. */
 	if (LS_COOKIE_KIND(parent->cookie) != kind || kind == LS_KIND_GRPC) {
@@ -289,6 +290,44 @@ static __always_inline int tls_return(void *ctx, struct lsk_thread *t, struct ls
 	return 0;
 }
 
+/*
+ * An SSL object starts afresh (SSL_clear, from SSL_new or as a handshake begins): a
+ * connection that ended may have had the same address, and its framing state, socket and
+ * handshake start are not this one's. Inside a TLS call on the same object this is the
+ * handshake's first step, and the handshake began with that call: a server over memory
+ * BIOs (Node.js) runs it inside SSL_read, and never calls SSL_do_handshake.
+ */
+static __always_inline void tls_fresh(struct lsk_thread *t, __u64 obj, __u32 pid)
+{
+	struct lsk_conn_key ck = { .conn = obj, .pid = pid };
+	struct lsk_call *parent = top(t);
+	__u32 k = parent ? LS_COOKIE_KIND(parent->cookie) : 0;
+	struct ls_headers *h;
+
+	bpf_map_delete_elem(&conns, &ck);
+	bpf_map_delete_elem(&ssl_fds, &obj);
+	if (parent && parent->obj == obj &&
+	    (k == LS_KIND_TLS_READ || k == LS_KIND_TLS_WRITE || k == LS_KIND_TLS_HANDSHAKE))
+		bpf_map_update_elem(&hs_start, &obj, &parent->start, BPF_ANY);
+	else
+		bpf_map_delete_elem(&hs_start, &obj);
+	if (!emit_requests)
+		return;
+	/* User space's HPACK context of the address is the ended connection's (maybe one joined mid-flight). */
+	h = bpf_ringbuf_reserve(&events, offsetof(struct ls_headers, data), 0);
+	if (!h) {
+		count(LS_CNT_RB_DROPS);
+		return;
+	}
+	h->type = LS_REC_HEADERS;
+	h->flags = LS_HD_FRESH;
+	h->pid = pid;
+	h->stream = 0;
+	h->len = 0;
+	h->conn = obj;
+	bpf_ringbuf_submit(h, rb_flags());
+}
+
 /* An HTTP/2 library call returned: its time waits for the streams it processed. */
 static __always_inline void h2_return(struct lsk_thread *t, struct lsk_call *cl, struct lsk_ret *r)
 {
@@ -354,12 +393,27 @@ static __always_inline int call_return(void *ctx, struct lsk_thread *t, __u32 d,
 			r.span = now - *t0;
 			bpf_map_delete_elem(&hs_start, &cl->obj);
 		}
+	} else if (tls && ok && r.bytes) {
+		/* A handshake that began inside a read or write (no handshake call) is over once one moves data. */
+		__u64 *t0 = bpf_map_lookup_elem(&hs_start, &cl->obj);
+
+		if (t0) {
+			r.flags |= LS_F_HANDSHAKE;
+			r.span = now - *t0;
+			bpf_map_delete_elem(&hs_start, &cl->obj);
+			count(LS_CNT_HS_IN_IO);
+		}
 	}
 	if (r.probe >= LS_PROBE_MAX)
 		return 0;
 	ls_account(r.probe, ok, r.bytes, r.total);
 	if (tls)
 		return tls_return(ctx, t, cl, &r, ok);
+	if (r.kind == LS_KIND_TLS_FRESH) {
+		if (ok)
+			tls_fresh(t, cl->obj, pid);
+		return 0;
+	}
 	if (!ok || !emit_requests)
 		return 0;
 	if (r.kind == LS_KIND_DECODE || r.kind == LS_KIND_ENCODE)

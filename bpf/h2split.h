@@ -37,7 +37,12 @@
 #define H2_F_PADDED 0x8
 #define H2_F_PRIORITY 0x20
 
-#define H2S_TYPE_MAX 0x20   /* a frame type past this means the walk lost the framing */
+/*
+ * A frame type past this means the walk lost the framing. The client preface read as
+ * a frame header has type 0x20 (' ' in "PRI * HT"): a connection that starts again on
+ * state left by an earlier one must not pass for a 5 MiB frame that swallows it.
+ */
+#define H2S_TYPE_MAX 0x1f
 #define H2S_FRAMES_MAX 512  /* frame headers followed per buffer */
 
 #ifdef __bpf__

@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 6
+#define LS_ABI_VERSION 7
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -50,6 +50,7 @@ enum ls_probe {
 	LS_PROBE_GRPC_END_WRITE,     /* chttp2: clean-up after the bytes left */
 	LS_PROBE_GRPC_START_BATCH,   /* grpc_call_start_batch: a call's operations */
 	LS_PROBE_GRPC_REQUEST_CALL,  /* grpc_server_request_call / _registered_call */
+	LS_PROBE_SSL_CLEAR,          /* an SSL object starts a connection afresh (SSL_new, the first handshake step) */
 	LS_PROBE_COUNT,
 	LS_PROBE_MAX = 64, /* size of the statistics array: room to grow */
 };
@@ -110,6 +111,7 @@ enum ls_kind {
 	LS_KIND_GO_RPC,     /* a grpc-go handler goroutine takes a transport stream: its decodes/encodes are that request's */
 	LS_KIND_GO_HEADERS, /* grpc-go's transport decoded a request's headers: the method, without HPACK */
 	LS_KIND_GRPC,      /* gRPC call lifecycle: counted and timed; its time is the application's */
+	LS_KIND_TLS_FRESH, /* an SSL object starts afresh: whatever its address carried before is another connection's */
 };
 
 /*
@@ -258,6 +260,7 @@ struct ls_request {
 #define LS_HD_TRUNC      (1u << 3) /* fragment longer than LS_HD_MAX: the rest was not copied */
 #define LS_HD_JOINED     (1u << 4) /* connection first seen mid-flight: no HPACK context */
 #define LS_HD_PRIORITY   (1u << 5) /* HEADERS with PRIORITY: 5 bytes precede the block (already skipped) */
+#define LS_HD_FRESH      (1u << 6) /* no block: a new connection starts at this address, forget the last one's HPACK context */
 
 #define LS_HD_MAX 1024
 
@@ -384,6 +387,7 @@ enum ls_counter {
 	LS_CNT_PROTO_UNMATCHED, /* decodes/encodes no request could be matched to */
 	LS_CNT_USTACK_DROPS,   /* --call-graph dwarf samples lost: ring buffer full */
 	LS_CNT_USTACK_SHORT,   /* user stack copies cut short by an unreadable page */
+	LS_CNT_HS_IN_IO,       /* handshakes run inside SSL_read/SSL_write (no handshake call): completed by the first to move data */
 	LS_CNT_MAX = 16,
 };
 

@@ -111,6 +111,7 @@ static const struct {
 	{ LS_CNT_REQ_UNMATCHED, "unmatched_responses" }, { LS_CNT_REQ_TABLE_FULL, "request_table_full" },
 	{ LS_CNT_BATCH_FULL, "batch_full" }, { LS_CNT_PROTO_UNMATCHED, "proto_unmatched" },
 	{ LS_CNT_SAMPLES, "samples" }, { LS_CNT_STACK_LOST, "stacks_lost" },
+	{ LS_CNT_HS_IN_IO, "handshakes_in_io" },
 };
 
 /* How phases were tied to a request where no fd or session said so, by name. */
@@ -519,6 +520,8 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 			sum.handshakes += r->st.ok;
 		sum.nrows++;
 	}
+	/* Handshakes run inside a read or write have no call of their own: the kernel counts them. */
+	sum.handshakes += ls_session_counter(s, LS_CNT_HS_IN_IO);
 	sum.drops = ls_session_counter(s, LS_CNT_RB_DROPS);
 	sum.unnamed = ls_reqs_unnamed(t->reqs);
 	for (size_t i = 0; i < sizeof(counter_names) / sizeof(counter_names[0]); i++)

@@ -13,6 +13,12 @@ static const struct ls_catalog_entry catalog[] = {
 	/* SSL_accept/SSL_connect call SSL_do_handshake: the nested call is folded into them. */
 	{ "openssl", "SSL_accept",       "tls", LS_PROBE_SSL_ACCEPT,       LS_ARG_SSL_HS,    LS_KIND_TLS_HANDSHAKE, LS_CAT_RETPROBE, NULL },
 	{ "openssl", "SSL_connect",      "tls", LS_PROBE_SSL_CONNECT,      LS_ARG_SSL_HS,    LS_KIND_TLS_HANDSHAKE, LS_CAT_RETPROBE, NULL },
+	/*
+	 * SSL_new calls SSL_clear, and so does the handshake's state machine as it begins
+	 * (inside SSL_do_handshake, or inside the SSL_read that runs it implicitly, as Node.js
+	 * does over memory BIOs): the object's address now carries a new connection.
+	 */
+	{ "openssl", "SSL_clear",        "tls", LS_PROBE_SSL_CLEAR,        LS_ARG_SSL_HS,    LS_KIND_TLS_FRESH,     LS_CAT_RETPROBE, NULL },
 
 	/*
 	 * nghttp2. From 1.61 on, mem_recv/mem_send are bare jumps to mem_recv2/mem_send2:
@@ -162,6 +168,7 @@ static const char *const probe_names[LS_PROBE_COUNT] = {
 	[LS_PROBE_GRPC_END_WRITE] = "grpc_chttp2_end_write",
 	[LS_PROBE_GRPC_START_BATCH] = "grpc_call_start_batch",
 	[LS_PROBE_GRPC_REQUEST_CALL] = "grpc_server_request_call",
+	[LS_PROBE_SSL_CLEAR] = "SSL_clear",
 };
 
 const struct ls_catalog_entry *ls_catalog(size_t *n)

@@ -47,6 +47,31 @@ static void missing_reason(struct ls_site *s, const struct ls_object *objs, stru
 			 c->library);
 }
 
+/*
+ * Whether wrapper hands every call to target, so that probing target alone sees them:
+ * a bare jump to it (after an optional endbr64). nghttp2 1.61's mem_recv is one;
+ * its mem_send is a copy of mem_send2's body that never reaches mem_send2, and a
+ * program calling it (Node.js) would go unseen if only mem_send2 were probed.
+ */
+static int jumps_to(const struct ls_elf *e, const struct ls_elf_sym *wrapper, uint64_t target)
+{
+	const uint8_t *c = ls_elf_code(e, wrapper->vaddr, 9);
+	uint64_t at = wrapper->vaddr;
+
+	if (!c)
+		return 0;
+	if (!memcmp(c, "\xf3\x0f\x1e\xfa", 4)) {
+		c += 4;
+		at += 4;
+	}
+	if (c[0] == 0xe9)
+		return at + 5 + (uint64_t)(int64_t)(int32_t)((uint32_t)c[1] | (uint32_t)c[2] << 8 |
+							   (uint32_t)c[3] << 16 | (uint32_t)c[4] << 24) == target;
+	if (c[0] == 0xeb)
+		return at + 2 + (uint64_t)(int64_t)(int8_t)c[1] == target;
+	return 0;
+}
+
 int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 {
 	const struct ls_catalog_entry *cat;
@@ -96,7 +121,7 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 				struct ls_elf_sym real;
 
 				/* The wrapper jumps to the real function, which is probed instead. */
-				if (ls_elf_find(elfs[i], cat[c].alias_of, &real) == 0) {
+				if (ls_elf_find(elfs[i], cat[c].alias_of, &real) == 0 && jumps_to(elfs[i], &sym, real.vaddr)) {
 					alias_skip = 1;
 					continue;
 				}

@@ -100,6 +100,18 @@ static void conn_release(struct conn *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* A new connection at the address of one that ended: nothing of the old one applies. */
+static void conn_restart(struct conn *c)
+{
+	uint32_t pid = c->pid;
+	uint64_t id = c->conn;
+
+	conn_release(c);
+	c->used = 1; /* the slot stays taken: open addressing's chains run through it */
+	c->pid = pid;
+	c->conn = id;
+}
+
 void ls_reqs_free(struct ls_reqs *r)
 {
 	if (!r)
@@ -277,6 +289,12 @@ static int feed_headers(struct ls_reqs *r, const struct ls_headers *h, size_t si
 	if (size < offsetof(struct ls_headers, data) || h->len > LS_HD_MAX ||
 	    size < offsetof(struct ls_headers, data) + h->len)
 		return 0;
+	if (h->flags & LS_HD_FRESH) {
+		c = conn_find(r, h->pid, h->conn, 0);
+		if (c)
+			conn_restart(c);
+		return 0;
+	}
 	c = conn_find(r, h->pid, h->conn, 1);
 	if (!c)
 		return -ENOMEM;

@@ -340,6 +340,18 @@ int main(void)
 	}
 	check_direction("client to server", &c2s, &at_server);
 	check_direction("server to client", &s2c, &at_client);
+	{
+		/* A new connection's bytes on the state of one that ended (its SSL object's address reused). */
+		struct chk_walk w;
+		int first, again;
+
+		chk_init(&w);
+		first = chk_feed(&w, c2s.p, (__u32)c2s.n);
+		again = chk_feed(&w, c2s.p, (__u32)c2s.n);
+		CHECK(!first && again, "a client preface where a frame header belongs is lost framing (%d, %d), not a frame",
+		      first, again);
+		chk_fini(&w);
+	}
 
 	nghttp2_session_del(client);
 	nghttp2_session_del(server);

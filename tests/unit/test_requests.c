@@ -153,6 +153,25 @@ int main(void)
 		feed_block(r, 0x3000, 7, 0, buf, n, 512);
 		m = finish(r, 0x3000, 7, &v);
 		CHECK(m && !strcmp(m, "?"), "after a failed block the connection's later requests stay unknown");
+		/* Until that connection ends and a new one starts at its address (SSL_clear). */
+		{
+			static struct ls_headers fresh;
+
+			fresh.type = LS_REC_HEADERS;
+			fresh.flags = LS_HD_FRESH;
+			fresh.pid = 42;
+			fresh.conn = 0x3000;
+			CHECK(ls_reqs_feed(r, &fresh, offsetof(struct ls_headers, data), &v) == 0,
+			      "a new connection's mark finishes no request");
+		}
+		for (int i = 0; i < 3; i++) {
+			n = unhex(c3[i], buf);
+			feed_block(r, 0x3000, (__u32)(2 * i + 1), 0, buf, n, 512);
+			m = finish(r, 0x3000, (__u32)(2 * i + 1), &v);
+			if (!m || strcmp(m, paths[i]))
+				break;
+		}
+		CHECK(m && !strcmp(m, paths[2]), "a new connection at the address decodes from a fresh context (%s)", m ? m : "none");
 		ls_reqs_free(r);
 	}
 
