@@ -1,15 +1,9 @@
 /* How probes are placed and what they cost, for `probes -v` and `trace`'s summary. */
 #include "cli.h"
 #include "placement.h"
+#include "util.h"
 
 #include <string.h>
-
-static const char *base_name(const char *p)
-{
-	const char *s = strrchr(p, '/');
-
-	return s ? s + 1 : p;
-}
 
 static const char *us(unsigned int ns, char *buf, size_t len)
 {
@@ -36,7 +30,7 @@ void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid)
 
 		if (site->pid != pid || !site->found || !pl)
 			continue;
-		fprintf(f, "%s  %s+0x%llx\n", site->entry->symbol, base_name(site->path), (unsigned long long)site->vaddr);
+		fprintf(f, "%s  %s+0x%llx\n", site->entry->symbol, ls_base_name(site->path), (unsigned long long)site->vaddr);
 		fprintf(f, "  entry      %-28s %-11s %s%s\n", pl->entry_insn.text, ls_insn_class_name(pl->entry_insn.cls),
 			us(pl->entry_insn.cost_ns, a, sizeof(a)), pl->entry_probe ? "" : "  (not probed)");
 		if (pl->ret_kind == LS_RET_URETPROBE)
@@ -48,7 +42,7 @@ void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid)
 				us(pl->ret_cost_ns, a, sizeof(a)));
 		for (size_t k = 0; k < pl->ncs; k++) {
 			const struct ls_callsite *cs = &pl->cs[k];
-			const char *obj = base_name(ls_placements_obj_path(pls, cs->obj));
+			const char *obj = ls_base_name(ls_placements_obj_path(pls, cs->obj));
 
 			if (!cs->ok) {
 				fprintf(f, "  callsite   %s+0x%llx refused, falls back to the entry probe: %s\n", obj,

@@ -10,32 +10,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *base_name(const char *p)
-{
-	const char *s = strrchr(p, '/');
-
-	return s ? s + 1 : p;
-}
-
 static void missing_reason(struct ls_site *s, const struct ls_object *objs, struct ls_elf **elfs, size_t nobj)
 {
 	const struct ls_catalog_entry *c = s->entry;
 	const char *why;
 
 	for (size_t i = 0; i < nobj; i++) {
-		if (!ls_library_file(c->library, base_name(objs[i].path)))
+		if (!ls_library_file(c->library, ls_base_name(objs[i].path)))
 			continue;
 		snprintf(s->path, sizeof(s->path), "%s", objs[i].path);
-		why = ls_library_absent(base_name(objs[i].path), c->symbol);
+		why = ls_library_absent(ls_base_name(objs[i].path), c->symbol);
 		if (!elfs[i])
-			snprintf(s->reason, sizeof(s->reason), "%s mapped but unreadable", base_name(objs[i].path));
+			snprintf(s->reason, sizeof(s->reason), "%s mapped but unreadable", ls_base_name(objs[i].path));
 		else if (!ls_elf_has_symtab(elfs[i]) && !ls_elf_has_dynsym(elfs[i]))
-			snprintf(s->reason, sizeof(s->reason), "%s has no symbol table (stripped)", base_name(objs[i].path));
+			snprintf(s->reason, sizeof(s->reason), "%s has no symbol table (stripped)", ls_base_name(objs[i].path));
 		else if (why)
-			snprintf(s->reason, sizeof(s->reason), "not in %s: %s", base_name(objs[i].path), why);
+			snprintf(s->reason, sizeof(s->reason), "not in %s: %s", ls_base_name(objs[i].path), why);
 		else
 			snprintf(s->reason, sizeof(s->reason), "not exported by %s (older library version?)",
-				 base_name(objs[i].path));
+				 ls_base_name(objs[i].path));
 		return;
 	}
 	if (nobj && elfs[0] && objs[0].is_main && !ls_elf_has_symtab(elfs[0]))

@@ -61,13 +61,6 @@ static void unseen_add(struct unseen *u, const char *fmt, ...)
 	}
 }
 
-static const char *base_name(const char *p)
-{
-	const char *s = strrchr(p, '/');
-
-	return s ? s + 1 : p;
-}
-
 /* ---- Registers ------------------------------------------------------------------- */
 
 /* Capstone register -> enum ls_reg (the pt_regs slot the BPF side reads) and width in bits. */
@@ -256,7 +249,7 @@ static size_t call_targets(struct pobj *po, int defining, uint64_t vaddr, const 
 			type = GELF_R_TYPE(r.r_info);
 			if (!si) {
 				if (defining && type == R_X86_64_RELATIVE && (uint64_t)r.r_addend == vaddr)
-					unseen_add(u, "a pointer to it is stored in %s's data (at 0x%llx)", base_name(po->o.path),
+					unseen_add(u, "a pointer to it is stored in %s's data (at 0x%llx)", ls_base_name(po->o.path),
 						   (unsigned long long)r.r_offset);
 				continue;
 			}
@@ -268,16 +261,16 @@ static size_t call_targets(struct pobj *po, int defining, uint64_t vaddr, const 
 				uint64_t stub = plt_stub(po, r.r_offset);
 
 				if (!stub)
-					unseen_add(u, "%s has a PLT slot for it without a recognisable stub", base_name(po->o.path));
+					unseen_add(u, "%s has a PLT slot for it without a recognisable stub", ls_base_name(po->o.path));
 				else if (n < max)
 					tg[n++] = stub;
 				/* A non-PIE executable's canonical PLT address is what its function pointers hold. */
 				if (s.st_shndx == SHN_UNDEF && s.st_value)
 					unseen_add(u, "%s uses its PLT stub as the function's address (function pointer)",
-						   base_name(po->o.path));
+						   ls_base_name(po->o.path));
 			} else {
 				unseen_add(u, "%s loads its address from the GOT (function pointer or -fno-plt call)",
-					   base_name(po->o.path));
+					   ls_base_name(po->o.path));
 			}
 		}
 	}
@@ -694,7 +687,7 @@ static void data_refs(const struct pobj *po, uint64_t vaddr, struct unseen *u)
 
 			memcpy(&v, d + i, 8);
 			if (v == vaddr) {
-				unseen_add(u, "a pointer to it is stored in %s's data (at 0x%llx)", base_name(po->o.path),
+				unseen_add(u, "a pointer to it is stored in %s's data (at 0x%llx)", ls_base_name(po->o.path),
 					   (unsigned long long)(ph.p_vaddr + i));
 				return;
 			}
@@ -844,12 +837,12 @@ static int scan_object(struct ls_placements *p, size_t oi, const uint64_t *tg, s
 			/* Go's stack check jumps back to the function's start after morestack: the same call. */
 			if (at >= self_lo && at < self_hi)
 				continue;
-			unseen_add(u, "tail jump to it at %s+0x%llx", base_name(po->o.path), (unsigned long long)at);
+			unseen_add(u, "tail jump to it at %s+0x%llx", ls_base_name(po->o.path), (unsigned long long)at);
 		} else if (i >= 2 && c[i - 2] == 0x0f && (c[i - 1] & 0xf0) == 0x80) {
-			unseen_add(u, "conditional tail jump to it at %s+0x%llx", base_name(po->o.path),
+			unseen_add(u, "conditional tail jump to it at %s+0x%llx", ls_base_name(po->o.path),
 				   (unsigned long long)(at - 1));
 		} else {
-			unseen_add(u, "its address is taken at %s+0x%llx", base_name(po->o.path), (unsigned long long)at);
+			unseen_add(u, "its address is taken at %s+0x%llx", ls_base_name(po->o.path), (unsigned long long)at);
 		}
 	}
 	/* Short jumps reach only neighbours: a function just before it may end with a jump into it. */
@@ -868,7 +861,7 @@ static int scan_object(struct ls_placements *p, size_t oi, const uint64_t *tg, s
 					int inside = func_bounds(po, a, &fs, &fe) == 0 && tg[m] >= fs && tg[m] < fe;
 
 					if (!inside)
-						unseen_add(u, "a short jump at %s+0x%llx may reach it", base_name(po->o.path),
+						unseen_add(u, "a short jump at %s+0x%llx may reach it", ls_base_name(po->o.path),
 							   (unsigned long long)a);
 				}
 			}
@@ -933,7 +926,7 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 		}
 	}
 	if (!def) {
-		snprintf(pl->why, sizeof(pl->why), "%.200s is no longer mapped", base_name(site->path));
+		snprintf(pl->why, sizeof(pl->why), "%.200s is no longer mapped", ls_base_name(site->path));
 		return 0;
 	}
 	code = ls_elf_code(def->e, site->vaddr, 16);
@@ -963,7 +956,7 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 			return ls_err(err, -ret, "placing %s: %s", c->symbol, strerror(-ret));
 		for (size_t i = 0; i < pl->ncs; i++)
 			if (!pl->cs[i].ok)
-				unseen_add(&u, "call site %s+0x%llx refused", base_name(def->o.path),
+				unseen_add(&u, "call site %s+0x%llx refused", ls_base_name(def->o.path),
 					   (unsigned long long)pl->cs[i].call_vaddr);
 		if (pl->nok && !u.n) {
 			pl->used = LS_PLACE_CALLSITE;
@@ -994,7 +987,7 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 		if (po->pid != site->pid)
 			continue;
 		if (!po->e) {
-			unseen_add(&u, "%s cannot be read", base_name(po->o.path));
+			unseen_add(&u, "%s cannot be read", ls_base_name(po->o.path));
 			continue;
 		}
 		ntg = call_targets(po, i == di, site->vaddr, c->symbol, tg, 8, &u);
@@ -1006,7 +999,7 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 	}
 	for (size_t i = 0; i < pl->ncs; i++)
 		if (!pl->cs[i].ok)
-			unseen_add(&u, "call site %s+0x%llx refused", base_name(p->objs[pl->cs[i].obj].o.path),
+			unseen_add(&u, "call site %s+0x%llx refused", ls_base_name(p->objs[pl->cs[i].obj].o.path),
 				   (unsigned long long)pl->cs[i].call_vaddr);
 	if (!pl->nok) {
 		snprintf(pl->why, sizeof(pl->why), "no call site could be placed%s%.190s", u.n ? ": " : "", u.first);

@@ -78,3 +78,10 @@ long ls_read_file(const char *path, char *buf, size_t size)
 	close(fd);
 	return (long)len;
 }
+
+const char *ls_base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}

@@ -17,6 +17,9 @@ uint64_t ls_now_ns(void);
 /* Parse "250us", "500ms", "10s", "2m", "1h", or a bare number of seconds. Returns 0 or -EINVAL. */
 int ls_parse_duration(const char *s, uint64_t *ns);
 
+/* The last component of a path ("libssl.so.3" of "/usr/lib/.../libssl.so.3"). */
+const char *ls_base_name(const char *path);
+
 /* Read a whole small file (e.g. under /proc) into buf, NUL-terminated. Returns length or -errno. */
 long ls_read_file(const char *path, char *buf, size_t size);
 
