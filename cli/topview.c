@@ -54,18 +54,26 @@ void top_line_init(struct top_line *l, enum top_attr fill)
 }
 
 /* Append to l, never past TOP_LINE_MAX - 1 characters; the new characters get attribute a. */
+/*
+ * Every cell of every line is written here. Methods, process names and stack
+ * frames come from the target, its clients and its binaries: control
+ * characters and broken UTF-8 are escaped on the way in (cli_term_str), so no
+ * sequence of theirs reaches the screen or a batch line.
+ */
 static void line_vput(struct top_line *l, enum top_attr a, const char *fmt, va_list ap)
 {
 	size_t room = sizeof(l->text) - l->len;
+	char raw[sizeof(l->text)];
 	int n;
 
 	if (room <= 1)
 		return;
-	n = vsnprintf(l->text + l->len, room, fmt, ap);
+	if (vsnprintf(raw, sizeof(raw), fmt, ap) <= 0)
+		return;
+	cli_term_str(l->text + l->len, room, raw);
+	n = (int)strlen(l->text + l->len);
 	if (n <= 0)
 		return;
-	if ((size_t)n >= room)
-		n = (int)room - 1;
 	memset(l->attr + l->len, a, (size_t)n);
 	l->len += (size_t)n;
 }

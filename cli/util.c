@@ -251,22 +251,30 @@ const char *cli_term_str(char *out, size_t len, const char *s)
 
 	if (!len)
 		return out;
-	for (const unsigned char *p = (const unsigned char *)s; *p && k + 5 < len;) {
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
 		int n = jw_utf8_len(p);
 
 		/* Printable UTF-8 passes; C0 and C1 controls, DEL and broken sequences become \xNN. */
 		if (n > 1 && !(p[0] == 0xc2 && p[1] < 0xa0)) {
+			if (k + (size_t)n >= len)
+				break;
 			memcpy(out + k, p, (size_t)n);
 			k += (size_t)n;
 			p += n;
 			continue;
 		}
-		if (*p < 0x20 || *p >= 0x7f)
-			k += (size_t)snprintf(out + k, len - k, "\\x%02x", *p);
-		else if (*p == '\\')
-			k += (size_t)snprintf(out + k, len - k, "\\\\");
-		else
+		if (*p < 0x20 || *p >= 0x7f || *p == '\\') {
+			if (k + 4 >= len)
+				break;
+			if (*p == '\\')
+				k += (size_t)snprintf(out + k, len - k, "\\\\");
+			else
+				k += (size_t)snprintf(out + k, len - k, "\\x%02x", *p);
+		} else {
+			if (k + 1 >= len)
+				break;
 			out[k++] = (char)*p;
+		}
 		p++;
 	}
 	out[k] = '\0';

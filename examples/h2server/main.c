@@ -30,6 +30,7 @@ struct options {
 	int port;
 	int threads;
 	bool verbose;
+	bool lax_headers;
 };
 
 struct thread {
@@ -57,6 +58,8 @@ static void usage(FILE *out)
 		"                       resp (reply payload bytes) or block (ms asleep in the handler,\n"
 		"                       which stops the worker's event loop); repeatable\n"
 		"  -v, --verbose        report connection errors on stderr\n"
+		"      --lax-headers    accept any bytes in header fields (no HTTP/2 header checks):\n"
+		"                       answers what hostile clients send, for latscope's escaping tests\n"
 		"  -h, --help           show this help\n"
 		"\n"
 		"Methods (POST with content-type application/grpc) and their default costs:\n");
@@ -90,7 +93,7 @@ static int parse_int(const char *s, int min, int max, int *out)
 /* Returns 0 to run, 1 when --help was shown, -1 on a usage error (already reported). */
 static int parse_args(int argc, char **argv, struct options *opt, struct echo_service *svc)
 {
-	enum { OPT_CERT = 256, OPT_KEY, OPT_METHOD };
+	enum { OPT_CERT = 256, OPT_KEY, OPT_METHOD, OPT_LAX };
 	static const struct option longopts[] = {
 		{ "addr", required_argument, NULL, 'a' },
 		{ "port", required_argument, NULL, 'p' },
@@ -98,6 +101,7 @@ static int parse_args(int argc, char **argv, struct options *opt, struct echo_se
 		{ "cert", required_argument, NULL, OPT_CERT },
 		{ "key", required_argument, NULL, OPT_KEY },
 		{ "method", required_argument, NULL, OPT_METHOD },
+		{ "lax-headers", no_argument, NULL, OPT_LAX },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -137,6 +141,9 @@ static int parse_args(int argc, char **argv, struct options *opt, struct echo_se
 			break;
 		case 'v':
 			opt->verbose = true;
+			break;
+		case OPT_LAX:
+			opt->lax_headers = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -345,6 +352,7 @@ int main(int argc, char **argv)
 		goto cleanup;
 	cfg.echo = &svc;
 	cfg.verbose = opt.verbose;
+	cfg.lax_headers = opt.lax_headers;
 
 	listen_fds = malloc(opt.threads * sizeof(*listen_fds));
 	threads = calloc(opt.threads, sizeof(*threads));

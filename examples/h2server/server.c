@@ -567,8 +567,20 @@ static int conn_start_h2(struct conn *c)
 		{ NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20 },
 	};
 
-	if (nghttp2_session_server_new(&c->session, c->w->callbacks, c) != 0)
+	if (c->w->cfg->lax_headers) {
+		nghttp2_option *opt;
+		int rc;
+
+		if (nghttp2_option_new(&opt) != 0)
+			return -1;
+		nghttp2_option_set_no_http_messaging(opt, 1);
+		rc = nghttp2_session_server_new2(&c->session, c->w->callbacks, c, opt);
+		nghttp2_option_del(opt);
+		if (rc != 0)
+			return -1;
+	} else if (nghttp2_session_server_new(&c->session, c->w->callbacks, c) != 0) {
 		return -1;
+	}
 	if (nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, settings,
 				    sizeof(settings) / sizeof(settings[0])) != 0)
 		return -1;

@@ -14,6 +14,7 @@ struct server_config {
 	SSL_CTX *ssl_ctx;
 	const struct echo_service *echo;
 	bool verbose; /* report each connection error on stderr */
+	bool lax_headers; /* accept any header bytes (no HTTP/2 header validation): for tests of hostile clients */
 };
 
 struct worker;

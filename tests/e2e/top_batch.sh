@@ -55,7 +55,10 @@ check "Slow: every request slow at 10 ms ($(last "$S | .slow"))" test "$(last "$
 nsr=$(last "[$S | .slow_requests[] | select(.phases.app >= $((SLOW_MS * 1000000)))] | length")
 check "Slow lists its last slow requests, each with app >= $SLOW_MS ms ($nsr)" test "$nsr" -eq 10
 bar_app=$(last "$S | .p99_request.phases.app"); bar_tot=$(last "$S | .p99_request.total_ns")
-check "Slow's p99 request: app $((bar_app / 1000))us is most of its $((bar_tot / 1000))us" test $((bar_app * 10)) -ge $((bar_tot * 9))
+# The 20 ms sleep dominates; the rest is the request's own work, which a busy machine
+# stretches (up to 22% of a p99 request seen with other builds on both CPUs).
+check "Slow's p99 request: app $((bar_app / 1000))us is most of its $((bar_tot / 1000))us (3/4 at least)" \
+	test $((bar_app * 4)) -ge $((bar_tot * 3))
 
 # Plain text: the same content, no escape codes.
 "$LATSCOPE" top --kernel-hook "$KHOOK" -p "$H2SERVER_PID" --batch -n 1 -i 200ms > "$TMP/top.txt" 2> "$TMP/top.txt.err" || { cat "$TMP/top.txt.err"; fail "top --batch text failed"; }
