@@ -262,7 +262,7 @@ static void json_call(struct trace_ctx *t, const struct ls_event *e)
 	} else {
 		jw_kstr(&w, "type", "net");
 		jw_kstr(&w, "probe", ls_probe_name(e->probe));
-		jw_kstr(&w, "dir", e->probe == LS_PROBE_NET_SEND ? "send" : "recv");
+		jw_kstr(&w, "dir", ls_probe_net_dir(e->probe));
 		jw_ku64(&w, "pid", e->pid);
 		jw_ku64(&w, "tid", e->tid);
 		jw_khex(&w, "sock", e->conn);

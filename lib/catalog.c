@@ -220,6 +220,11 @@ const char *ls_library_absent(const char *file, const char *symbol)
 	return NULL;
 }
 
+const char *ls_probe_net_dir(unsigned int probe)
+{
+	return probe == LS_PROBE_NET_SEND ? "send" : probe == LS_PROBE_NET_RECV ? "recv" : NULL;
+}
+
 int ls_kind_is_tls(enum ls_kind kind)
 {
 	return kind == LS_KIND_TLS_READ || kind == LS_KIND_TLS_WRITE || kind == LS_KIND_TLS_HANDSHAKE;

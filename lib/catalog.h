@@ -41,6 +41,9 @@ int ls_kind_is_tls(enum ls_kind kind);
 /* 1 when probe id completes TLS handshakes (a catalog entry of the handshake kind). */
 int ls_probe_is_handshake(unsigned int probe);
 
+/* Which way a kernel network probe moves bytes: "send" or "recv" (NULL for other probes). */
+const char *ls_probe_net_dir(unsigned int probe);
+
 /* Name of a kernel hook variant. */
 const char *ls_khook_name(enum ls_khook h);
 
