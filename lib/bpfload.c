@@ -1,6 +1,7 @@
 #include "bpfload.h"
 #include "feature.h"
 #include "util.h"
+#include "verifier.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -87,26 +88,6 @@ void ls_bpf_free(struct ls_bpf *b)
 	free(b);
 }
 
-/* The verifier's verdict: the last line of a log that is not a statistic. */
-static void last_words(const char *log, char *out, size_t len)
-{
-	const char *end = log + strlen(log), *start;
-
-	while (end > log) {
-		while (end > log && (end[-1] == '\n' || end[-1] == ' '))
-			end--;
-		start = end;
-		while (start > log && start[-1] != '\n')
-			start--;
-		if (end > start && strncmp(start, "processed ", 10) && strncmp(start, "verification time", 17) &&
-		    strncmp(start, "stack depth", 11)) {
-			snprintf(out, len, "%.*s", (int)(end - start), start);
-			return;
-		}
-		end = start;
-	}
-}
-
 /* Reuse the first instance's maps: every instance shares one set of maps and globals. */
 static int share_maps(struct ls_bpf *b, struct latscope_bpf *sk)
 {
@@ -185,7 +166,7 @@ int ls_bpf_load(struct ls_bpf *b, enum ls_feature f, enum ls_khook h)
 		if (prog && ls_feature_of_prog(prog) == f)
 			snprintf(st->prog, sizeof(st->prog), "%s", prog);
 		if (log)
-			last_words(log, st->reason, sizeof(st->reason));
+			ls_verifier_verdict(log, st->reason, sizeof(st->reason));
 		if (!st->reason[0])
 			snprintf(st->reason, sizeof(st->reason), "%s", strerror(-ret));
 		else if (ret == -EACCES || ret == -E2BIG || ret == -EINVAL)

@@ -48,10 +48,12 @@ static void parse_stats(const char *log, struct ls_verifier_prog *p)
 }
 
 /* The verifier's verdict: the last line of its log that is not a statistic. */
-static void last_words(const char *log, char *out, size_t len)
+void ls_verifier_verdict(const char *log, char *out, size_t len)
 {
 	const char *end = log + strlen(log), *line_end, *start;
 
+	if (len)
+		out[0] = '\0';
 	while (end > log) {
 		while (end > log && (end[-1] == '\n' || end[-1] == ' '))
 			end--;
@@ -100,7 +102,7 @@ static int measure_one(const char *btf_path, int multi, size_t ci, const char *p
 	p->insns = (uint32_t)bpf_program__insn_cnt(prog);
 	parse_stats(log, p);
 	if (ret) {
-		last_words(log, p->reason, sizeof(p->reason));
+		ls_verifier_verdict(log, p->reason, sizeof(p->reason));
 		if (!p->reason[0])
 			snprintf(p->reason, sizeof(p->reason), "%s", strerror(-ret));
 	}

@@ -42,6 +42,9 @@ typedef void (*ls_verifier_log_fn)(void *ctx, const struct ls_verifier_prog *p, 
 int ls_verifier_run(const char *btf_path, ls_verifier_log_fn full_log, void *ctx, struct ls_verifier_prog **out,
 		    size_t *n, char *err);
 
+/* The verifier's verdict in a log: its last line that is not a statistic ("" when none). */
+void ls_verifier_verdict(const char *log, char *out, size_t len);
+
 /* 1 when p was verified and stays within the budget. */
 int ls_verifier_within_budget(const struct ls_verifier_prog *p);
 
