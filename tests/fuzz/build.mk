@@ -17,3 +17,21 @@ FUZZ_BINS += $(BUILD)/tests/fuzz_h2split
 
 # The splitter's unit test includes the walk from bpf/.
 $(BUILD)/tests/test_h2split: bpf/h2split.h tests/unit/h2split_check.h
+
+# Targets that read their input as a file (tests/fuzz/fuzz_file.h) get heap copies for their mappings.
+FUZZ_WRAP_MMAP := -DFUZZ_WRAP_MMAP -Wl,--wrap=mmap,--wrap=munmap
+
+# Seeds: a small Go program, as built (.symtab, DWARF) and stripped (-s -w: only .gopclntab names its functions).
+FUZZ_GO_ENV := GO111MODULE=off GOFLAGS= GOPROXY=off GOPATH=$(abspath $(BUILD))/gopath GOCACHE=$(abspath $(BUILD))/go-cache
+
+$(BUILD)/tests/fuzz-seeds/gosmall: tests/fuzz/seeds/gosmall/main.go
+	$(Q)mkdir -p $(@D) $(BUILD)/go-cache
+	@echo "  GO      $@"
+	$(Q)$(FUZZ_GO_ENV) go build -o $@ ./tests/fuzz/seeds/gosmall
+
+$(BUILD)/tests/fuzz-seeds/gosmall-stripped: tests/fuzz/seeds/gosmall/main.go
+	$(Q)mkdir -p $(@D) $(BUILD)/go-cache
+	@echo "  GO      $@"
+	$(Q)$(FUZZ_GO_ENV) go build -ldflags='-s -w' -o $@ ./tests/fuzz/seeds/gosmall
+
+FUZZ_BINS += $(BUILD)/tests/fuzz-seeds/gosmall $(BUILD)/tests/fuzz-seeds/gosmall-stripped
