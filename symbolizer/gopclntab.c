@@ -346,7 +346,7 @@ int ls_gopcln_open(const char *path, struct ls_gopcln **out, char *err)
 	struct ls_gopcln *p;
 	struct stat st;
 	const uint8_t *h;
-	size_t w;
+	size_t w, esz;
 	int fd = -1, ret = 0;
 
 	*out = NULL;
@@ -382,19 +382,23 @@ int ls_gopcln_open(const char *path, struct ls_gopcln **out, char *err)
 		goto cleanup;
 	}
 	h = p->tab;
+	w = p->L->has_text_start ? 32 : 24; /* after magic, pads, quantum, ptrsize, nfunc, nfiles[, textStart] */
+	if (p->tab_len < w + 40) {
+		ret = fail(err, EINVAL, "%s: .gopclntab header cut short (%zu bytes)", path, p->tab_len);
+		goto cleanup;
+	}
 	p->quantum = h[6];
 	p->nfunc = rd64(h + 8);
-	w = 24; /* after magic, pads, quantum, ptrsize, nfunc, nfiles */
-	if (p->L->has_text_start) {
-		p->text_start = rd64(h + w);
-		w += 8;
-	}
+	if (p->L->has_text_start)
+		p->text_start = rd64(h + 24);
 	p->funcname = rd64(h + w);
 	p->cu = rd64(h + w + 8);
 	p->filetab = rd64(h + w + 16);
 	p->pctab = rd64(h + w + 24);
 	p->functab = rd64(h + w + 32);
-	if (!at(p, p->functab, (p->nfunc + 1) * (p->L->has_text_start ? 8 : 16)) || p->funcname >= p->tab_len) {
+	/* The function count bounds every walk of the table: it must fit, as (nfunc + 1) entries, in the table. */
+	esz = p->L->has_text_start ? 8 : 16;
+	if (p->nfunc >= p->tab_len / esz || !at(p, p->functab, (p->nfunc + 1) * esz) || p->funcname >= p->tab_len) {
 		ret = fail(err, EINVAL, "%s: .gopclntab header points outside the table", path);
 		goto cleanup;
 	}
