@@ -518,10 +518,11 @@ int ls_gopcln_frames(const struct ls_gopcln *p, uint64_t pc, struct ls_gopcln_fr
 	/* Each inlined call names its callee and where in the outer function it was called from. */
 	for (int guard = 0; ix >= 0 && guard < 256 && *n < max; guard++) {
 		const uint8_t *rec = vptr(p, tree_va + (uint64_t)ix * p->L->inl_size, p->L->inl_size);
-		struct ls_gopcln_frame *fr = &frames[(*n)++];
+		struct ls_gopcln_frame *fr;
 
 		if (!rec)
-			break;
+			break; /* an index past the tree: no frame for it */
+		fr = &frames[(*n)++];
 		fr->name = str_at(p, p->funcname + (uint64_t)(int64_t)(int32_t)rd32(rec + p->L->inl_name_at));
 		fr->inlined = 1;
 		position(p, f, entry, pc, &fr->file, &fr->line);
