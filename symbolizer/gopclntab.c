@@ -191,7 +191,8 @@ static int32_t pcvalue(const struct ls_gopcln *p, uint32_t off, uint64_t entry, 
 
 		if (read_varint(&s, end, &uv) || (uv == 0 && !first))
 			return -1;
-		val += (uv & 1) ? (int32_t)~(uv >> 1) : (int32_t)(uv >> 1);
+		/* Go's int32 arithmetic: a delta that overflows wraps around (in C, only unsigned arithmetic does). */
+		val = (int32_t)((uint32_t)val + ((uv & 1) ? ~(uv >> 1) : uv >> 1));
 		if (read_varint(&s, end, &pcd))
 			return -1;
 		pc += (uint64_t)pcd * p->quantum;
