@@ -35,3 +35,10 @@ $(BUILD)/tests/fuzz-seeds/gosmall-stripped: tests/fuzz/seeds/gosmall/main.go
 	$(Q)$(FUZZ_GO_ENV) go build -ldflags='-s -w' -o $@ ./tests/fuzz/seeds/gosmall
 
 FUZZ_BINS += $(BUILD)/tests/fuzz-seeds/gosmall $(BUILD)/tests/fuzz-seeds/gosmall-stripped
+
+$(BUILD)/tests/fuzz_gopclntab: tests/fuzz/fuzz_gopclntab.c tests/fuzz/fuzz_file.h symbolizer/gopclntab.c symbolizer/gopclntab.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(FUZZ_WRAP_MMAP) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_gopclntab.c symbolizer/gopclntab.c
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_gopclntab
