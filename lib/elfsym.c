@@ -172,7 +172,8 @@ int ls_elf_open(const char *path, struct ls_elf **out, char *err)
 			e->loads[e->nloads++] = (struct ls_load){ ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz };
 		}
 	}
-	qsort(e->fns, e->nfns, sizeof(*e->fns), fn_cmp);
+	if (e->nfns)
+		qsort(e->fns, e->nfns, sizeof(*e->fns), fn_cmp);
 	e->by_addr = calloc(e->nfns ? e->nfns : 1, sizeof(*e->by_addr));
 	if (!e->by_addr) {
 		ret = ls_err(err, ENOMEM, "out of memory");
