@@ -42,3 +42,11 @@ $(BUILD)/tests/fuzz_gopclntab: tests/fuzz/fuzz_gopclntab.c tests/fuzz/fuzz_file.
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(FUZZ_WRAP_MMAP) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_gopclntab.c symbolizer/gopclntab.c
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_gopclntab
+
+FUZZ_ELFSYM_SRCS := lib/elfsym.c lib/gofunc.c lib/gooffsets.c lib/util.c symbolizer/gopclntab.c
+$(BUILD)/tests/fuzz_elfsym: tests/fuzz/fuzz_elfsym.c tests/fuzz/fuzz_file.h $(FUZZ_ELFSYM_SRCS) lib/elfsym.h lib/gofunc.h lib/gooffsets.h symbolizer/gopclntab.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(FUZZ_WRAP_MMAP) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_elfsym.c $(FUZZ_ELFSYM_SRCS) -lelf -ldw -lcapstone
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_elfsym
