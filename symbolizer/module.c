@@ -744,9 +744,11 @@ static struct cuidx *cuidx_build(Dwarf_Die *cudie)
 		goto fail;
 	if (walk(c, cudie, -1, 1))
 		goto fail;
-	if (c->npieces && !(c->ranges = malloc(c->npieces * sizeof(*c->ranges))))
-		goto fail;
-	memcpy(c->ranges, c->pieces, c->npieces * sizeof(*c->ranges));
+	if (c->npieces) {
+		if (!(c->ranges = malloc(c->npieces * sizeof(*c->ranges))))
+			goto fail;
+		memcpy(c->ranges, c->pieces, c->npieces * sizeof(*c->ranges));
+	}
 	mark_overlaps(c);
 	if (c->npieces)
 		qsort(c->pieces, c->npieces, sizeof(*c->pieces), piece_cmp);
