@@ -50,3 +50,11 @@ $(BUILD)/tests/fuzz_elfsym: tests/fuzz/fuzz_elfsym.c tests/fuzz/fuzz_file.h $(FU
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(FUZZ_WRAP_MMAP) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_elfsym.c $(FUZZ_ELFSYM_SRCS) -lelf -ldw -lcapstone
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_elfsym
+
+FUZZ_SYM_SRCS := $(wildcard symbolizer/*.c)
+$(BUILD)/tests/fuzz_symbolizer: tests/fuzz/fuzz_symbolizer.c tests/fuzz/fuzz_file.h $(FUZZ_SYM_SRCS) symbolizer/symbolizer.h symbolizer/symint.h symbolizer/gopclntab.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(FUZZ_WRAP_MMAP) -Wl,--wrap=elf_begin $(CPPFLAGS) -o $@ tests/fuzz/fuzz_symbolizer.c $(FUZZ_SYM_SRCS) -lelf -ldw -lstdc++
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_symbolizer

@@ -5,7 +5,7 @@
 # from the seeds in CORPUS for FUZZ_SECS seconds (default 20; `make fuzz`: 300).
 # A crash, leak, sanitizer report or an input slower than 10 s fails the test;
 # its reproducer is kept as build/fuzz-artifacts/NAME-*. At least 1000 inputs
-# must have run.
+# must have run. Errors inside elfutils are not the targets' (tests/fuzz/asan.supp).
 
 fuzz_run() {
 	local name=$1 corpus=$2
@@ -14,6 +14,7 @@ fuzz_run() {
 	local art=$ROOT/build/fuzz-artifacts opts runs cov rate files=()
 
 	[[ -x $bin ]] || fail "$bin not built (make test builds it)"
+	export ASAN_OPTIONS=suppressions=$ROOT/tests/fuzz/asan.supp${ASAN_OPTIONS:+:$ASAN_OPTIONS}
 	mkdir -p "$art"
 	opts=(-rss_limit_mb=2048 -timeout=10 -artifact_prefix="$art/$name-" "$@")
 	[[ -d $regress ]] && files=("$regress"/*)
