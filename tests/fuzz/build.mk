@@ -58,3 +58,10 @@ $(BUILD)/tests/fuzz_symbolizer: tests/fuzz/fuzz_symbolizer.c tests/fuzz/fuzz_fil
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(FUZZ_WRAP_MMAP) -Wl,--wrap=elf_begin $(CPPFLAGS) -o $@ tests/fuzz/fuzz_symbolizer.c $(FUZZ_SYM_SRCS) -lelf -ldw -lstdc++
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_symbolizer
+
+$(BUILD)/tests/fuzz_procmaps: tests/fuzz/fuzz_procmaps.c lib/procmaps.c lib/util.c lib/procmaps.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_procmaps.c lib/procmaps.c lib/util.c
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_procmaps
