@@ -65,3 +65,10 @@ $(BUILD)/tests/fuzz_procmaps: tests/fuzz/fuzz_procmaps.c lib/procmaps.c lib/util
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_procmaps.c lib/procmaps.c lib/util.c
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_procmaps
+
+$(BUILD)/tests/fuzz_ustacks: tests/fuzz/fuzz_ustacks.c lib/ustacks.c lib/dwunwind.c lib/util.c lib/ustacks.h lib/dwunwind.h bpf/latscope.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_ustacks.c lib/ustacks.c lib/dwunwind.c lib/util.c -ldw -lelf
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_ustacks
