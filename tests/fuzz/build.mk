@@ -72,3 +72,10 @@ $(BUILD)/tests/fuzz_ustacks: tests/fuzz/fuzz_ustacks.c lib/ustacks.c lib/dwunwin
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_ustacks.c lib/ustacks.c lib/dwunwind.c lib/util.c -ldw -lelf
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_ustacks
+
+$(BUILD)/tests/fuzz_pprof: tests/fuzz/fuzz_pprof.c lib/pprof.c lib/pprof.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_pprof.c lib/pprof.c -lz
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_pprof
