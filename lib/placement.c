@@ -860,7 +860,12 @@ static int scan_object(struct ls_placements *p, size_t oi, const uint64_t *tg, s
 		const uint8_t *c = po->x[k].code;
 		uint64_t base = po->x[k].vaddr;
 
+		/* Addresses are the file's: the window sums below must not wrap around the address space. */
+		if (base > UINT64_MAX - 256 || po->x[k].len > UINT64_MAX - 256 - base)
+			continue;
 		for (size_t m = 0; m < ntg; m++) {
+			if (tg[m] > UINT64_MAX - 128)
+				continue;
 			for (uint64_t a = tg[m] > base + 130 ? tg[m] - 130 : base; a + 2 <= tg[m] + 128 && a + 2 <= base + po->x[k].len; a++) {
 				const uint8_t *q = c + (a - base);
 
