@@ -79,3 +79,12 @@ $(BUILD)/tests/fuzz_pprof: tests/fuzz/fuzz_pprof.c lib/pprof.c lib/pprof.h
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_pprof.c lib/pprof.c -lz
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_pprof
+
+# The placement target includes lib/placement.c (for open_object and place_one, past /proc/PID/maps).
+FUZZ_PLACE_SRCS := lib/elfsym.c lib/insnclass.c lib/procmaps.c lib/util.c symbolizer/gopclntab.c
+$(BUILD)/tests/fuzz_placement: tests/fuzz/fuzz_placement.c tests/fuzz/fuzz_file.h lib/placement.c $(FUZZ_PLACE_SRCS) lib/placement.h lib/insnclass.h lib/elfsym.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(FUZZ_WRAP_MMAP) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_placement.c $(FUZZ_PLACE_SRCS) -lelf -ldw -lcapstone
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_placement
