@@ -4,6 +4,7 @@
 #   make test     deps + build + every test (tests/run.sh)
 #   make demo     deps + build + latscope against the example server under load
 #   make bench    deps + build + benchmarks (results in BENCHMARKS.md)
+#   make fuzz     deps + every fuzz target for FUZZ_SECS (default 300) seconds each
 #   make V=1      show the commands
 
 BUILD    := build
@@ -56,7 +57,7 @@ EXAMPLES  :=
 TEST_BINS :=
 FUZZ_BINS :=
 
-.PHONY: all deps test demo bench clean
+.PHONY: all deps test demo bench fuzz clean
 .SECONDARY:
 all: $(BUILD)/latscope
 
@@ -117,6 +118,11 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh
+
+# The fuzz scripts of make test (20-30 s each), FUZZ_SECS seconds each.
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory all $(FUZZ_BINS)
+	$(Q)FUZZ_SECS=$(or $(FUZZ_SECS),300) tests/run.sh '^e2e/fuzz_'
 
 clean:
 	rm -rf $(BUILD)

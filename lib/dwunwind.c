@@ -63,7 +63,8 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *a
 	struct ls_dwunwind *u = arg;
 
 	(void)dwfl;
-	if (addr < u->cur.sp || addr - u->cur.sp + sizeof(*result) > u->cur.size) {
+	/* addr comes from the sample's registers: "addr - sp + 8" may wrap around. */
+	if (addr < u->cur.sp || addr - u->cur.sp > u->cur.size || u->cur.size - (addr - u->cur.sp) < sizeof(*result)) {
 		if (!u->cur.missed)
 			u->cur.missed = addr;
 		return false;

@@ -142,7 +142,7 @@ int ls_elf_open(const char *path, struct ls_elf **out, char *err)
 		if (sname && (!strcmp(sname, ".go.buildinfo") || !strcmp(sname, ".gopclntab")))
 			e->is_go = 1;
 		if (sname && !strcmp(sname, ".go.buildinfo") && sh.sh_type != SHT_NOBITS &&
-		    sh.sh_offset + sh.sh_size <= e->map_len) {
+		    sh.sh_offset <= e->map_len && sh.sh_size <= e->map_len - sh.sh_offset) {
 			e->buildinfo = (const char *)e->map + sh.sh_offset;
 			e->buildinfo_len = sh.sh_size;
 		}
@@ -172,7 +172,8 @@ int ls_elf_open(const char *path, struct ls_elf **out, char *err)
 			e->loads[e->nloads++] = (struct ls_load){ ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz };
 		}
 	}
-	qsort(e->fns, e->nfns, sizeof(*e->fns), fn_cmp);
+	if (e->nfns)
+		qsort(e->fns, e->nfns, sizeof(*e->fns), fn_cmp);
 	e->by_addr = calloc(e->nfns ? e->nfns : 1, sizeof(*e->by_addr));
 	if (!e->by_addr) {
 		ret = ls_err(err, ENOMEM, "out of memory");
@@ -330,7 +331,8 @@ const uint8_t *ls_elf_code(const struct ls_elf *e, uint64_t vaddr, size_t len)
 {
 	uint64_t off;
 
-	if (vaddr_to_offset(e, vaddr, &off) || off + len > e->map_len)
+	/* The segment's file offset is the file's word: off + len may wrap around. */
+	if (vaddr_to_offset(e, vaddr, &off) || off > e->map_len || len > e->map_len - off)
 		return NULL;
 	return (const uint8_t *)e->map + off;
 }

@@ -113,6 +113,40 @@ static unsigned int result_width(enum ls_argconv conv)
 
 /* ---- Objects ---------------------------------------------------------------------- */
 
+/* Open one mapped object for analysis: its ELF file, unwind tables and executable segments (po->e NULL when unreadable). */
+static void open_object(struct pobj *po, pid_t pid, const struct ls_object *o)
+{
+	char e2[LS_ERR_LEN];
+	Elf *elf;
+	size_t nph;
+
+	memset(po, 0, sizeof(*po));
+	po->pid = pid;
+	po->o = *o;
+	if (ls_elf_open(po->o.open_path, &po->e, e2)) {
+		po->e = NULL;
+		return;
+	}
+	elf = ls_elf_handle(po->e);
+	po->cfi = dwarf_getcfi_elf(elf);
+	if (elf_getphdrnum(elf, &nph))
+		return;
+	for (size_t k = 0; k < nph && po->nx < 4; k++) {
+		GElf_Phdr ph;
+		const uint8_t *code;
+
+		if (!gelf_getphdr(elf, (int)k, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) || !ph.p_filesz)
+			continue;
+		code = ls_elf_code(po->e, ph.p_vaddr, ph.p_filesz);
+		if (!code)
+			continue;
+		po->x[po->nx].vaddr = ph.p_vaddr;
+		po->x[po->nx].code = code;
+		po->x[po->nx].len = ph.p_filesz;
+		po->nx++;
+	}
+}
+
 static int open_objects(struct ls_placements *p, pid_t pid, char *err)
 {
 	struct ls_object *objs = NULL;
@@ -128,38 +162,8 @@ static int open_objects(struct ls_placements *p, pid_t pid, char *err)
 		return ls_err(err, ENOMEM, "out of memory");
 	}
 	p->objs = nv;
-	for (size_t i = 0; i < n; i++) {
-		struct pobj *po = &p->objs[p->nobjs++];
-		char e2[LS_ERR_LEN];
-		Elf *elf;
-		size_t nph;
-
-		memset(po, 0, sizeof(*po));
-		po->pid = pid;
-		po->o = objs[i];
-		if (ls_elf_open(po->o.open_path, &po->e, e2)) {
-			po->e = NULL;
-			continue;
-		}
-		elf = ls_elf_handle(po->e);
-		po->cfi = dwarf_getcfi_elf(elf);
-		if (elf_getphdrnum(elf, &nph))
-			continue;
-		for (size_t k = 0; k < nph && po->nx < 4; k++) {
-			GElf_Phdr ph;
-			const uint8_t *code;
-
-			if (!gelf_getphdr(elf, (int)k, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) || !ph.p_filesz)
-				continue;
-			code = ls_elf_code(po->e, ph.p_vaddr, ph.p_filesz);
-			if (!code)
-				continue;
-			po->x[po->nx].vaddr = ph.p_vaddr;
-			po->x[po->nx].code = code;
-			po->x[po->nx].len = ph.p_filesz;
-			po->nx++;
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		open_object(&p->objs[p->nobjs++], pid, &objs[i]);
 	free(objs);
 	return 0;
 }
@@ -850,7 +854,12 @@ static int scan_object(struct ls_placements *p, size_t oi, const uint64_t *tg, s
 		const uint8_t *c = po->x[k].code;
 		uint64_t base = po->x[k].vaddr;
 
+		/* Addresses are the file's: the window sums below must not wrap around the address space. */
+		if (base > UINT64_MAX - 256 || po->x[k].len > UINT64_MAX - 256 - base)
+			continue;
 		for (size_t m = 0; m < ntg; m++) {
+			if (tg[m] > UINT64_MAX - 128)
+				continue;
 			for (uint64_t a = tg[m] > base + 130 ? tg[m] - 130 : base; a + 2 <= tg[m] + 128 && a + 2 <= base + po->x[k].len; a++) {
 				const uint8_t *q = c + (a - base);
 

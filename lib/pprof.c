@@ -334,6 +334,9 @@ int ls_pprof_sample(struct ls_pprof *p, const uint64_t *locs, size_t nlocs, cons
 
 static void put(struct buf *b, const void *data, size_t n)
 {
+	/* An empty nested message (a sample without locations) has no buffer yet: nothing to copy. */
+	if (!n)
+		return;
 	if (b->oom || grow((void **)&b->v, &b->cap, b->n + n, 1)) {
 		b->oom = 1;
 		return;

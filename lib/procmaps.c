@@ -63,12 +63,10 @@ int ls_proc_alive(pid_t pid)
 
 int ls_proc_objects(pid_t pid, struct ls_object **objs, size_t *n, char *err)
 {
-	char path[64], exe[LS_PATH_LEN], line[LS_PATH_LEN + 256];
-	struct ls_object *v = NULL;
-	size_t cnt = 0, cap = 0;
-	FILE *f = NULL;
+	char path[64], exe[LS_PATH_LEN];
+	FILE *f;
 	ssize_t elen;
-	int ret = 0;
+	int ret;
 
 	*objs = NULL;
 	*n = 0;
@@ -77,11 +75,22 @@ int ls_proc_objects(pid_t pid, struct ls_object **objs, size_t *n, char *err)
 	exe[elen > 0 ? elen : 0] = '\0';
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
 	f = fopen(path, "re");
-	if (!f) {
-		ret = ls_err(err, errno == ENOENT ? ESRCH : errno, "pid %d: %s: %s", (int)pid, path,
-			     strerror(errno));
-		goto cleanup;
-	}
+	if (!f)
+		return ls_err(err, errno == ENOENT ? ESRCH : errno, "pid %d: %s: %s", (int)pid, path, strerror(errno));
+	ret = ls_maps_objects(f, pid, exe, objs, n, err);
+	fclose(f);
+	return ret;
+}
+
+int ls_maps_objects(FILE *f, pid_t pid, const char *exe, struct ls_object **objs, size_t *n, char *err)
+{
+	char line[LS_PATH_LEN + 256];
+	struct ls_object *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int ret = 0;
+
+	*objs = NULL;
+	*n = 0;
 	while (fgets(line, sizeof(line), f)) {
 		uint64_t start, end, off, inode;
 		unsigned int maj, min;
@@ -141,8 +150,6 @@ int ls_proc_objects(pid_t pid, struct ls_object **objs, size_t *n, char *err)
 	v = NULL;
 cleanup:
 	free(v);
-	if (f)
-		fclose(f);
 	return ret;
 }
 

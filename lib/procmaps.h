@@ -3,6 +3,7 @@
 #define LS_PROCMAPS_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define LS_PATH_LEN 4096
@@ -39,5 +40,12 @@ int ls_proc_cpu_ns(pid_t pid, uint64_t *ns);
  * first, then in address order. *objs is malloc'ed; free() it.
  */
 int ls_proc_objects(pid_t pid, struct ls_object **objs, size_t *n, char *err);
+
+/*
+ * What ls_proc_objects does with pid's maps file, on the lines of f (the
+ * text of a /proc/PID/maps), exe being pid's executable. For maps read
+ * elsewhere (fmemopen for a buffer) and for tests.
+ */
+int ls_maps_objects(FILE *f, pid_t pid, const char *exe, struct ls_object **objs, size_t *n, char *err);
 
 #endif

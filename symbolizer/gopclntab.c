@@ -84,6 +84,12 @@ static const uint8_t *at(const struct ls_gopcln *p, uint64_t off, size_t len)
 	return off <= p->tab_len && len <= p->tab_len - off ? p->tab + off : NULL;
 }
 
+/* 1 when len bytes at file offset off lie inside the file (header fields may be anything: no sum may wrap). */
+static int in_file(const struct ls_gopcln *p, uint64_t off, uint64_t len)
+{
+	return off <= p->map_len && len <= p->map_len - off;
+}
+
 /* len bytes of the file at a virtual address, or NULL when not backed by the file. */
 static const uint8_t *vptr(const struct ls_gopcln *p, uint64_t vaddr, size_t len)
 {
@@ -91,7 +97,7 @@ static const uint8_t *vptr(const struct ls_gopcln *p, uint64_t vaddr, size_t len
 		const struct seg *s = &p->segs[i];
 
 		if (vaddr >= s->vaddr && vaddr - s->vaddr < s->filesz && len <= s->filesz - (vaddr - s->vaddr) &&
-		    s->off + (vaddr - s->vaddr) + len <= p->map_len)
+		    in_file(p, s->off, s->filesz))
 			return p->map + s->off + (vaddr - s->vaddr);
 	}
 	return NULL;
@@ -185,7 +191,8 @@ static int32_t pcvalue(const struct ls_gopcln *p, uint32_t off, uint64_t entry, 
 
 		if (read_varint(&s, end, &uv) || (uv == 0 && !first))
 			return -1;
-		val += (uv & 1) ? (int32_t)~(uv >> 1) : (int32_t)(uv >> 1);
+		/* Go's int32 arithmetic: a delta that overflows wraps around (in C, only unsigned arithmetic does). */
+		val = (int32_t)((uint32_t)val + ((uv & 1) ? ~(uv >> 1) : uv >> 1));
 		if (read_varint(&s, end, &pcd))
 			return -1;
 		pc += (uint64_t)pcd * p->quantum;
@@ -238,38 +245,41 @@ static void position(const struct ls_gopcln *p, const uint8_t *f, uint64_t entry
 /* Read the ELF headers: loadable segments, and where .gopclntab is. */
 static int read_elf(struct ls_gopcln *p, const char *path, char *err)
 {
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)p->map;
-	const Elf64_Shdr *sh, *shstr;
+	Elf64_Ehdr eh;
+	Elf64_Shdr sh, shstr;
 
-	if (p->map_len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG))
+	if (p->map_len < sizeof(eh) || memcmp(p->map, ELFMAG, SELFMAG))
 		return fail(err, ENOEXEC, "%s: not an ELF file", path);
-	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB)
+	/* Headers are copied out: the file places them at any offset, aligned or not. */
+	memcpy(&eh, p->map, sizeof(eh));
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
 		return fail(err, ENOTSUP, "%s: only 64-bit little-endian Go binaries are read", path);
-	if (eh->e_phoff && eh->e_phentsize == sizeof(Elf64_Phdr) &&
-	    eh->e_phoff + (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) <= p->map_len) {
-		const Elf64_Phdr *ph = (const Elf64_Phdr *)(p->map + eh->e_phoff);
+	if (eh.e_phoff && eh.e_phentsize == sizeof(Elf64_Phdr) &&
+	    in_file(p, eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr))) {
+		for (size_t i = 0; i < eh.e_phnum && p->nsegs < sizeof(p->segs) / sizeof(p->segs[0]); i++) {
+			Elf64_Phdr ph;
 
-		for (size_t i = 0; i < eh->e_phnum && p->nsegs < sizeof(p->segs) / sizeof(p->segs[0]); i++) {
-			if (ph[i].p_type != PT_LOAD)
+			memcpy(&ph, p->map + eh.e_phoff + i * sizeof(ph), sizeof(ph));
+			if (ph.p_type != PT_LOAD)
 				continue;
-			p->segs[p->nsegs++] = (struct seg){ ph[i].p_vaddr, ph[i].p_memsz, ph[i].p_offset,
-							    ph[i].p_filesz, ph[i].p_flags };
+			p->segs[p->nsegs++] = (struct seg){ ph.p_vaddr, ph.p_memsz, ph.p_offset, ph.p_filesz, ph.p_flags };
 		}
 	}
-	if (!eh->e_shoff || eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shstrndx >= eh->e_shnum ||
-	    eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > p->map_len)
+	if (!eh.e_shoff || eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shstrndx >= eh.e_shnum ||
+	    !in_file(p, eh.e_shoff, (uint64_t)eh.e_shnum * sizeof(Elf64_Shdr)))
 		return 0;
-	sh = (const Elf64_Shdr *)(p->map + eh->e_shoff);
-	shstr = &sh[eh->e_shstrndx];
-	for (size_t i = 0; i < eh->e_shnum; i++) {
-		uint64_t name = shstr->sh_offset + sh[i].sh_name;
+	memcpy(&shstr, p->map + eh.e_shoff + (uint64_t)eh.e_shstrndx * sizeof(shstr), sizeof(shstr));
+	for (size_t i = 0; i < eh.e_shnum; i++) {
+		uint64_t name;
 
-		if (name + sizeof(".gopclntab") > p->map_len || sh[i].sh_type == SHT_NOBITS)
+		memcpy(&sh, p->map + eh.e_shoff + i * sizeof(sh), sizeof(sh));
+		name = shstr.sh_offset + sh.sh_name;
+		if (name < shstr.sh_offset || !in_file(p, name, sizeof(".gopclntab")) || sh.sh_type == SHT_NOBITS)
 			continue;
-		if (!strcmp((const char *)p->map + name, ".gopclntab") && sh[i].sh_offset + sh[i].sh_size <= p->map_len) {
-			p->tab = p->map + sh[i].sh_offset;
-			p->tab_len = sh[i].sh_size;
-			p->tab_vaddr = sh[i].sh_addr;
+		if (!memcmp(p->map + name, ".gopclntab", sizeof(".gopclntab")) && in_file(p, sh.sh_offset, sh.sh_size)) {
+			p->tab = p->map + sh.sh_offset;
+			p->tab_len = sh.sh_size;
+			p->tab_vaddr = sh.sh_addr;
 		}
 	}
 	return 0;
@@ -291,7 +301,7 @@ static void scan_for_table(struct ls_gopcln *p)
 	for (size_t i = 0; i < p->nsegs && !p->tab; i++) {
 		const struct seg *s = &p->segs[i];
 
-		if ((s->flags & PF_W) || s->off + s->filesz > p->map_len)
+		if ((s->flags & PF_W) || !in_file(p, s->off, s->filesz))
 			continue;
 		for (uint64_t o = 0; o + 64 <= s->filesz; o += 8) {
 			const uint8_t *h = p->map + s->off + o;
@@ -319,7 +329,7 @@ static void find_gofunc(struct ls_gopcln *p)
 	for (size_t i = 0; i < p->nsegs; i++) {
 		const struct seg *s = &p->segs[i];
 
-		if (!(s->flags & PF_W) || s->off + s->filesz > p->map_len)
+		if (!(s->flags & PF_W) || !in_file(p, s->off, s->filesz))
 			continue;
 		for (uint64_t o = 0; o + (p->L->gofunc_word + 1) * 8 <= s->filesz; o += 8) {
 			const uint8_t *m = p->map + s->off + o;
@@ -337,7 +347,7 @@ int ls_gopcln_open(const char *path, struct ls_gopcln **out, char *err)
 	struct ls_gopcln *p;
 	struct stat st;
 	const uint8_t *h;
-	size_t w;
+	size_t w, esz;
 	int fd = -1, ret = 0;
 
 	*out = NULL;
@@ -373,19 +383,23 @@ int ls_gopcln_open(const char *path, struct ls_gopcln **out, char *err)
 		goto cleanup;
 	}
 	h = p->tab;
+	w = p->L->has_text_start ? 32 : 24; /* after magic, pads, quantum, ptrsize, nfunc, nfiles[, textStart] */
+	if (p->tab_len < w + 40) {
+		ret = fail(err, EINVAL, "%s: .gopclntab header cut short (%zu bytes)", path, p->tab_len);
+		goto cleanup;
+	}
 	p->quantum = h[6];
 	p->nfunc = rd64(h + 8);
-	w = 24; /* after magic, pads, quantum, ptrsize, nfunc, nfiles */
-	if (p->L->has_text_start) {
-		p->text_start = rd64(h + w);
-		w += 8;
-	}
+	if (p->L->has_text_start)
+		p->text_start = rd64(h + 24);
 	p->funcname = rd64(h + w);
 	p->cu = rd64(h + w + 8);
 	p->filetab = rd64(h + w + 16);
 	p->pctab = rd64(h + w + 24);
 	p->functab = rd64(h + w + 32);
-	if (!at(p, p->functab, (p->nfunc + 1) * (p->L->has_text_start ? 8 : 16)) || p->funcname >= p->tab_len) {
+	/* The function count bounds every walk of the table: it must fit, as (nfunc + 1) entries, in the table. */
+	esz = p->L->has_text_start ? 8 : 16;
+	if (p->nfunc >= p->tab_len / esz || !at(p, p->functab, (p->nfunc + 1) * esz) || p->funcname >= p->tab_len) {
 		ret = fail(err, EINVAL, "%s: .gopclntab header points outside the table", path);
 		goto cleanup;
 	}
@@ -505,10 +519,11 @@ int ls_gopcln_frames(const struct ls_gopcln *p, uint64_t pc, struct ls_gopcln_fr
 	/* Each inlined call names its callee and where in the outer function it was called from. */
 	for (int guard = 0; ix >= 0 && guard < 256 && *n < max; guard++) {
 		const uint8_t *rec = vptr(p, tree_va + (uint64_t)ix * p->L->inl_size, p->L->inl_size);
-		struct ls_gopcln_frame *fr = &frames[(*n)++];
+		struct ls_gopcln_frame *fr;
 
 		if (!rec)
-			break;
+			break; /* an index past the tree: no frame for it */
+		fr = &frames[(*n)++];
 		fr->name = str_at(p, p->funcname + (uint64_t)(int64_t)(int32_t)rd32(rec + p->L->inl_name_at));
 		fr->inlined = 1;
 		position(p, f, entry, pc, &fr->file, &fr->line);

@@ -61,6 +61,7 @@ struct dpiece {
 };
 
 struct cuidx {
+	const struct ls_module *m;
 	Dwarf_Off off;
 	Dwarf_Die cudie;
 	Dwarf_Files *files;
@@ -79,6 +80,11 @@ struct curun {
 	uint64_t start;
 	Dwarf_Off off;
 	struct cuidx *cu;
+};
+
+/* A DWARF section that libdw's strings point into. */
+struct strsec {
+	uintptr_t start, end;
 };
 
 struct ls_module {
@@ -104,6 +110,8 @@ struct ls_module {
 	uint64_t runs_end;   /* the last range's end */
 	struct cuidx **cus;  /* open-addressing table keyed by CU offset */
 	size_t ncus, capcus;
+	struct strsec strsecs[8];
+	size_t nstrsecs;
 	struct ls_demangler *dem;
 	/* Go, for binaries without symbols */
 	int is_go, has_symtab;
@@ -487,20 +495,71 @@ static Elf *open_debug_file(struct ls_module *m)
 	return m->delf;
 }
 
+/*
+ * Where the strings libdw hands out can lie: names and paths inline in
+ * .debug_info and .debug_line, or in the string sections. Read after
+ * dwarf_begin_elf, which decompresses the sections in place.
+ */
+static void find_string_sections(struct ls_module *m, Elf *elf)
+{
+	static const char *const names[] = { "info", "types", "str", "line_str", "line" };
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+
+	if (elf_getshdrstrndx(elf, &shstrndx))
+		return;
+	while ((scn = elf_nextscn(elf, scn)) && m->nstrsecs < sizeof(m->strsecs) / sizeof(m->strsecs[0])) {
+		const char *n;
+		Elf_Data *d;
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh) || !(n = elf_strptr(elf, shstrndx, sh.sh_name)))
+			continue;
+		if (!strncmp(n, ".debug_", 7))
+			n += 7;
+		else if (!strncmp(n, ".zdebug_", 8))
+			n += 8;
+		else
+			continue;
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++)
+			if (!strcmp(n, names[k]) && (d = elf_getdata(scn, NULL)) && d->d_buf && d->d_size)
+				m->strsecs[m->nstrsecs++] = (struct strsec){ (uintptr_t)d->d_buf,
+									     (uintptr_t)d->d_buf + d->d_size };
+	}
+}
+
+/*
+ * s, a string from libdw, when it ends inside the section it lies in; NULL
+ * when it runs past the end (libdw 0.188 does not check that a string it
+ * returns is terminated). A string in none of them is libdw's own.
+ */
+static const char *dw_str(const struct ls_module *m, const char *s)
+{
+	for (size_t i = 0; s && i < m->nstrsecs; i++) {
+		const struct strsec *x = &m->strsecs[i];
+
+		if ((uintptr_t)s >= x->start && (uintptr_t)s < x->end)
+			return memchr(s, 0, x->end - (uintptr_t)s) ? s : NULL;
+	}
+	return s;
+}
+
 /* The object's own DWARF, or that of its build-id debug file. */
 static void open_dwarf(struct ls_module *m)
 {
-	Elf *d;
+	Elf *d = NULL;
 
 	m->dwarf_tried = 1;
 	if (m->no_dwarf)
 		return;
 	if (has_section(m->elf, ".debug_info"))
-		m->dw = dwarf_begin_elf(m->elf, DWARF_C_READ, NULL);
+		m->dw = dwarf_begin_elf(d = m->elf, DWARF_C_READ, NULL);
 	else if ((d = open_debug_file(m)) && has_section(d, ".debug_info"))
 		m->dw = dwarf_begin_elf(d, DWARF_C_READ, NULL);
-	if (m->dw)
+	if (m->dw) {
+		find_string_sections(m, d);
 		build_runs(m);
+	}
 }
 
 /* The CU whose run holds pc, libdwfl's way: a gap between runs belongs to the run before it. */
@@ -540,7 +599,7 @@ static void cuidx_free(struct cuidx *c)
 }
 
 /* eu-addr2line's name for a scope: the linkage name when there is one, else DW_AT_name. */
-static const char *die_name(Dwarf_Die *die)
+static const char *die_name(const struct ls_module *m, Dwarf_Die *die)
 {
 	Dwarf_Attribute a;
 	const char *name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &a)
@@ -548,6 +607,7 @@ static const char *die_name(Dwarf_Die *die)
 
 	if (!name)
 		name = dwarf_diename(die);
+	name = dw_str(m, name);
 	return name ? name : "??";
 }
 
@@ -630,7 +690,7 @@ static int walk(struct cuidx *c, Dwarf_Die *parent, int32_t parent_node, uint32_
 		if (c->npieces == before)
 			continue;
 		c->nodes[c->nnodes++] = (struct dnode){
-			.name = kind == NODE_BLOCK ? NULL : die_name(&child),
+			.name = kind == NODE_BLOCK ? NULL : die_name(c->m, &child),
 			.entry = c->pieces[before].lo,
 			.parent = parent_node,
 			.first_child = -1,
@@ -721,7 +781,7 @@ static void mark_overlaps(struct cuidx *c)
 	free(kids);
 }
 
-static struct cuidx *cuidx_build(Dwarf_Die *cudie)
+static struct cuidx *cuidx_build(const struct ls_module *m, Dwarf_Die *cudie)
 {
 	struct cuidx *c = calloc(1, sizeof(*c));
 	int32_t *stack = NULL;
@@ -729,6 +789,7 @@ static struct cuidx *cuidx_build(Dwarf_Die *cudie)
 
 	if (!c)
 		return NULL;
+	c->m = m;
 	c->off = dwarf_dieoffset(cudie);
 	c->cudie = *cudie;
 	if (dwarf_getsrcfiles(cudie, &c->files, &c->nfiles) != 0) {
@@ -738,15 +799,17 @@ static struct cuidx *cuidx_build(Dwarf_Die *cudie)
 	{
 		Dwarf_Attribute a;
 
-		c->comp_dir = dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &a));
+		c->comp_dir = dw_str(m, dwarf_formstring(dwarf_attr(cudie, DW_AT_comp_dir, &a)));
 	}
 	if (c->nfiles && !(c->paths = calloc(c->nfiles, sizeof(*c->paths))))
 		goto fail;
 	if (walk(c, cudie, -1, 1))
 		goto fail;
-	if (c->npieces && !(c->ranges = malloc(c->npieces * sizeof(*c->ranges))))
-		goto fail;
-	memcpy(c->ranges, c->pieces, c->npieces * sizeof(*c->ranges));
+	if (c->npieces) {
+		if (!(c->ranges = malloc(c->npieces * sizeof(*c->ranges))))
+			goto fail;
+		memcpy(c->ranges, c->pieces, c->npieces * sizeof(*c->ranges));
+	}
 	mark_overlaps(c);
 	if (c->npieces)
 		qsort(c->pieces, c->npieces, sizeof(*c->pieces), piece_cmp);
@@ -794,7 +857,7 @@ static struct cuidx *get_cu(struct ls_module *m, Dwarf_Die *cudie)
 	for (h = (off * 0x9e3779b97f4a7c15ull) & (m->capcus - 1); m->cus[h]; h = (h + 1) & (m->capcus - 1))
 		if (m->cus[h]->off == off)
 			return m->cus[h];
-	m->cus[h] = cuidx_build(cudie);
+	m->cus[h] = cuidx_build(m, cudie);
 	if (m->cus[h])
 		m->ncus++;
 	return m->cus[h];
@@ -864,7 +927,7 @@ static const char *cu_file(struct cuidx *c, size_t idx)
 	const char *name;
 	size_t len;
 
-	if (!c->files || idx >= c->nfiles || !(name = dwarf_filesrc(c->files, idx, NULL, NULL)))
+	if (!c->files || idx >= c->nfiles || !(name = dw_str(c->m, dwarf_filesrc(c->files, idx, NULL, NULL))))
 		return NULL;
 	if (name[0] == '/' || !c->comp_dir)
 		return name;
@@ -878,14 +941,14 @@ static const char *cu_file(struct cuidx *c, size_t idx)
 }
 
 /* The file of a line record, by its index in the CU's file table when it is that table. */
-static const char *line_file(struct cuidx *c, Dwarf_Line *line)
+static const char *line_file(const struct ls_module *m, struct cuidx *c, Dwarf_Line *line)
 {
 	Dwarf_Files *files;
 	size_t idx;
 
 	if (c && dwarf_line_file(line, &files, &idx) == 0 && files == c->files)
 		return cu_file(c, idx);
-	return dwarf_linesrc(line, NULL, NULL);
+	return dw_str(m, dwarf_linesrc(line, NULL, NULL));
 }
 
 /* Frames from DWARF; 1 when it said nothing about the function (the symbol table then names it). */
@@ -902,7 +965,7 @@ static int dwarf_frames(struct ls_module *m, uint64_t pc, struct ls_framevec *fv
 	if (!m->dw || !(c = find_cu(m, pc)))
 		return 1;
 	if ((line = dwarf_getsrc_die(&c->cudie, pc))) {
-		file = line_file(c, line);
+		file = line_file(m, c, line);
 		dwarf_lineno(line, &lineno);
 		dwarf_linecol(line, &col);
 	}
