@@ -31,6 +31,7 @@
 #include "latscope.h"
 #include "session.h"
 #include "ustacks.h"
+#include "../unit/selfstack.h"
 
 #define NOPROC_PID 0x7ffffff0 /* above any pid_max */
 #define SEED_STACK 16384
@@ -70,28 +71,6 @@ static __attribute__((noinline)) void capture(void)
 		"mov %%r12, 96(%0)\n\tmov %%r13, 104(%0)\n\tmov %%r14, 112(%0)\n\tmov %%r15, 120(%0)\n\t"
 		"lea 0(%%rip), %%rax\n\tmov %%rax, 128(%0)\n\t"
 		: : "r"(seed_regs) : "rax", "memory");
-}
-
-/* The stack from sp up, page by page through /proc/self/mem, to where its mapping ends. */
-static size_t copy_stack(uint64_t sp, uint8_t *out, size_t want)
-{
-	int fd = open("/proc/self/mem", O_RDONLY);
-	size_t got = 0;
-
-	while (fd >= 0 && got < want) {
-		size_t chunk = 4096 - ((sp + got) & 4095);
-		ssize_t r;
-
-		if (chunk > want - got)
-			chunk = want - got;
-		r = pread(fd, out + got, chunk, (off_t)(sp + got));
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	if (fd >= 0)
-		close(fd);
-	return got;
 }
 
 /* One record after its 16-bit size. */

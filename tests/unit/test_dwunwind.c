@@ -18,6 +18,7 @@
 #include "ustacks.h"
 #include "util.h"
 #include "check.h"
+#include "selfstack.h"
 
 
 
@@ -26,28 +27,6 @@
 static uint64_t regs[LS_UREGS];
 static uint8_t stack[LS_USTACK_DEF];
 static size_t stack_size;
-
-/* The stack from sp up, page by page through /proc/self/mem, to where its mapping ends. */
-static size_t copy_stack(uint64_t sp, uint8_t *out, size_t want)
-{
-	int fd = open("/proc/self/mem", O_RDONLY);
-	size_t got = 0;
-
-	while (fd >= 0 && got < want) {
-		size_t chunk = 4096 - ((sp + got) & 4095);
-		ssize_t r;
-
-		if (chunk > want - got)
-			chunk = want - got;
-		r = pread(fd, out + got, chunk, (off_t)(sp + got));
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	if (fd >= 0)
-		close(fd);
-	return got;
-}
 
 /* Registers in DWARF order, read in one asm statement so rip and rsp agree. */
 static NOFP void capture(void)
