@@ -133,6 +133,9 @@ wait_trace() { # wait_trace: until latscope trace exits; its status in TRACE_RC
 # sets SERVER_PID and PORT, and stops it at exit.
 start_listener() {
 	local name=$1 i; shift
+	# Made here, not only by the background redirection: on a busy machine the child may not
+	# have opened them yet when the loop below first reads.
+	: > "$TMP/$name.out"; : > "$TMP/$name.err"
 	"$@" > "$TMP/$name.out" 2> "$TMP/$name.err" &
 	SERVER_PID=$!
 	PIDS_TO_KILL+=("$SERVER_PID")
