@@ -11,13 +11,14 @@ fuzz_run() {
 	local name=$1 corpus=$2
 	shift 2
 	local bin=$ROOT/build/tests/fuzz_$name secs=${FUZZ_SECS:-20} regress=$ROOT/tests/fuzz/regress/$name
-	local art=$ROOT/build/fuzz-artifacts opts runs cov rate files=()
+	local art=$ROOT/build/fuzz-artifacts opts runs cov rate rss files=()
 
 	[[ -x $bin ]] || fail "$bin not built (make test builds it)"
 	export ASAN_OPTIONS=suppressions=$ROOT/tests/fuzz/asan.supp${ASAN_OPTIONS:+:$ASAN_OPTIONS}
 	mkdir -p "$art"
 	opts=(-rss_limit_mb=2048 -timeout=10 -artifact_prefix="$art/$name-" "$@")
 	[[ -d $regress ]] && files=("$regress"/*)
+	[[ -e ${files[0]:-} ]] || files=()
 	if ((${#files[@]})); then
 		"$bin" "${opts[@]}" "${files[@]}" > "$TMP/regress.log" 2>&1 ||
 			{ tail -40 "$TMP/regress.log"; fail "fuzz_$name: an input of tests/fuzz/regress/$name crashes again"; }
@@ -28,7 +29,8 @@ fuzz_run() {
 		{ tail -40 "$TMP/fuzz.log"; fail "fuzz_$name found a crash (reproducer: $art/$name-*; log above)"; }
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$TMP/fuzz.log")
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$TMP/fuzz.log")
+	rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$TMP/fuzz.log")
 	cov=$(grep -o 'cov: [0-9]*' "$TMP/fuzz.log" | tail -1)
-	check "fuzz_$name ran $secs s without a crash, leak, hang or sanitizer report ($runs inputs, $rate/s, $cov)" \
+	check "fuzz_$name ran $secs s without a crash, leak, hang or sanitizer report ($runs inputs, $rate/s, $cov, peak RSS $rss MB)" \
 		test "${runs:-0}" -gt 1000
 }
