@@ -31,13 +31,7 @@ static size_t stack_size;
 /* Registers in DWARF order, read in one asm statement so rip and rsp agree. */
 static NOFP void capture(void)
 {
-	__asm__ volatile(
-		"mov %%rax, 0(%0)\n\tmov %%rdx, 8(%0)\n\tmov %%rcx, 16(%0)\n\tmov %%rbx, 24(%0)\n\t"
-		"mov %%rsi, 32(%0)\n\tmov %%rdi, 40(%0)\n\tmov %%rbp, 48(%0)\n\tmov %%rsp, 56(%0)\n\t"
-		"mov %%r8, 64(%0)\n\tmov %%r9, 72(%0)\n\tmov %%r10, 80(%0)\n\tmov %%r11, 88(%0)\n\t"
-		"mov %%r12, 96(%0)\n\tmov %%r13, 104(%0)\n\tmov %%r14, 112(%0)\n\tmov %%r15, 120(%0)\n\t"
-		"lea 0(%%rip), %%rax\n\tmov %%rax, 128(%0)\n\t"
-		: : "r"(regs) : "rax", "memory");
+	SELFSTACK_REGS(regs);
 	stack_size = copy_stack(regs[LS_UREG_SP], stack, sizeof(stack));
 	__asm__ volatile("");
 }
