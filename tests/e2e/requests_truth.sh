@@ -68,16 +68,24 @@ done
 # The server's end is taken by the return probe of the write, after the kernel delivered the
 # bytes and the probe's own trap (several us on hosts where a hit is single-stepped or costs
 # ~10 us): the client may already hold the response by then. SRV_SLACK_US allows that much.
+# At the tail one more thing shows: the client, woken by the response on loopback, may
+# preempt the server between its write's return from the kernel and the return probe that
+# ends the request; the server's clock then runs on through the client's turn on the CPU.
+# Under emulation that turn lasts milliseconds (1 ms seen at p99 of Fast in the 6.1 VM), so
+# the VM run allows SRV_TAIL_SLACK_US more at p99 only; the median keeps the tight bound.
 SRV_SLACK_PCT=${SRV_SLACK_PCT:-0}
 SRV_SLACK_US=${SRV_SLACK_US:-30}
+SRV_TAIL_SLACK_US=${SRV_TAIL_SLACK_US:-0}
 for m in slow fast; do
 	M=$([[ $m == slow ]] && echo Slow || echo Fast)
 	jq -r "select(.type==\"request\" and .method==\"/latscope.example.Echo/$M\") | (.total_ns - .phases.net_out) / 1000 | floor" "$T" > "$TMP/${m}_srv"
 	awk '{ print $3 }' "$TMP/$m.log" > "$TMP/${m}_cli"
 	for q in 0.5 0.99; do
 		s=$(pct "$TMP/${m}_srv" $q); c=$(pct "$TMP/${m}_cli" $q)
-		check "$M p$q: server total less its kernel send time ${s}us <= client latency ${c}us (+${SRV_SLACK_PCT}%, +${SRV_SLACK_US}us)" \
-			test $((s * 100)) -le $(((c + SRV_SLACK_US) * (100 + SRV_SLACK_PCT)))
+		slack=$SRV_SLACK_US
+		[[ $q == 0.99 ]] && slack=$((slack + SRV_TAIL_SLACK_US))
+		check "$M p$q: server total less its kernel send time ${s}us <= client latency ${c}us (+${SRV_SLACK_PCT}%, +${slack}us)" \
+			test $((s * 100)) -le $(((c + slack) * (100 + SRV_SLACK_PCT)))
 	done
 done
 assert_no_probes
