@@ -132,6 +132,7 @@ int go_grpc_enter(struct pt_regs *ctx)
 	const struct ls_go_offsets *off;
 	struct lsk_gkey tk = { .pid = pid };
 	struct lsk_req_key rk = { .pid = pid };
+	struct lsk_req *r;
 	__u64 stream, bx, di, *conn;
 	__u32 probe = LS_COOKIE_PROBE(cookie);
 
@@ -158,6 +159,10 @@ int go_grpc_enter(struct pt_regs *ctx)
 		return 0;
 	rk.conn = *conn;
 	bpf_map_update_elem(&go_serving, &key, &rk, BPF_ANY);
+	/* The request's stacks are this goroutine's (trace --stacks). */
+	r = bpf_map_lookup_elem(&reqs, &rk);
+	if (r)
+		r->serve_g = key.g;
 	return 0;
 }
 

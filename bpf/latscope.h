@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 7
+#define LS_ABI_VERSION 8
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -149,6 +149,8 @@ enum ls_rec_type {
 	LS_REC_SLOW_STACK = 5, /* a thread's stacks when its request crossed the threshold (struct ls_slow_stack) */
 	LS_REC_METHOD = 6,  /* a stream's method as the server's own HTTP/2 code decoded it (struct ls_method_rec) */
 	LS_REC_USTACK = 7,  /* a CPU sample with a copy of the top of its user stack (struct ls_ustack) */
+	LS_REC_SAMPLE = 8,  /* one CPU sample of a target thread, for per-request stacks (struct ls_sample_rec) */
+	LS_REC_OFFCPU = 9,  /* one interval a thread serving a request spent off CPU (struct ls_offcpu_rec) */
 };
 
 /* Every record starts with these 8 bytes. */
@@ -251,6 +253,9 @@ struct ls_request {
 	__u64 bytes_out;  /* HTTP/2 payload bytes of the response (DATA) */
 	__u16 shared;     /* most streams served by one call of this request */
 	__u16 _pad[3];
+	__u32 serve_tid;  /* thread that decoded the request (its handler), 0: unknown */
+	__u32 _pad2;
+	__u64 serve_g;    /* Go: the goroutine that served the stream, 0: none or unknown */
 };
 
 /* Header block fragment flags. */
@@ -369,6 +374,39 @@ struct ls_ustack {
 	__u64 regs[LS_UREGS];
 	__u32 size;   /* stack bytes that follow this struct: the stack from regs[LS_UREG_SP] up */
 	__u32 flags;  /* LS_US_* */
+};
+
+/*
+ * Per-request stacks (trace --stacks): every CPU sample of a target, and every
+ * interval a thread (or goroutine) working on a request spent off CPU, go to
+ * user space one by one, which gives each slow request those of its own.
+ * g is the user-mode r14: the running goroutine in Go code, noise elsewhere.
+ */
+struct ls_sample_rec {
+	__u16 type;   /* LS_REC_SAMPLE */
+	__u8 phase;   /* enum ls_phase, or LS_PH_OTHER */
+	__u8 _pad0;
+	__u32 pid;
+	__u32 tid;
+	__s32 ustack;
+	__s32 kstack;
+	__u32 _pad1;
+	__u64 ts_ns;
+	__u64 g;
+};
+
+#define LS_OFF_PREEMPTED (1u << 0) /* it was still runnable: it waited for a CPU, not for an event */
+
+struct ls_offcpu_rec {
+	__u16 type;   /* LS_REC_OFFCPU */
+	__u16 flags;  /* LS_OFF_* */
+	__u32 pid;
+	__u32 tid;
+	__s32 ustack; /* where it blocked */
+	__s32 kstack;
+	__u32 _pad1;
+	__u64 start_ns, end_ns;
+	__u64 g;
 };
 
 /* Per-CPU counters that are not per probe. */

@@ -29,8 +29,24 @@ struct {
 
 struct lsk_offstart {
 	__u64 ts;
+	__u64 g; /* emit_samples: the user-mode r14 when it blocked */
 	struct ls_sample_key key;
+	__u16 flags; /* emit_samples: LS_OFF_* */
+	__u16 _pad[3];
 };
+
+/* Before 5.14 the task's state was "state". */
+struct task_struct___pre514 {
+	long state;
+} __attribute__((preserve_access_index));
+
+/* Switched out while still runnable: preempted (it waits for a CPU), not blocked on something. */
+static __always_inline int still_runnable(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state) == 0;
+	return BPF_CORE_READ((struct task_struct___pre514 *)t, state) == 0;
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -80,6 +96,46 @@ static __always_inline void stack_ids(void *ctx, struct ls_sample_key *k)
 	k->kstack = bpf_get_stackid(ctx, &stacks, 0);
 	if (k->ustack < 0 && k->kstack < 0)
 		count(LS_CNT_STACK_LOST);
+}
+
+/* The current task's user-mode r14: the running goroutine while a Go thread is in Go code. */
+static __always_inline __u64 user_r14(void)
+{
+	struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 g = 0;
+
+	bpf_probe_read_kernel(&g, sizeof(g), &ur->r14);
+	return g;
+}
+
+/* trace --stacks: one sample to user space, which gives it to the request its thread or goroutine serves. */
+static __always_inline void emit_sample(const struct ls_sample_key *k, __u32 tid, __u64 now)
+{
+	struct ls_sample_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+	if (!r) {
+		count(LS_CNT_RB_DROPS);
+		return;
+	}
+	r->type = LS_REC_SAMPLE;
+	r->phase = k->phase;
+	r->_pad0 = 0;
+	r->pid = k->pid;
+	r->tid = tid;
+	r->ustack = k->ustack;
+	r->kstack = k->kstack;
+	r->_pad1 = 0;
+	r->ts_ns = now;
+	r->g = user_r14();
+	bpf_ringbuf_submit(r, rb_flags());
+}
+
+/* trace --stacks: a thread working on a request, or a goroutine serving a grpc-go stream, blocks. */
+static __always_inline int serving_request(__u32 pid, const struct lsk_thread *t, __u64 g)
+{
+	struct lsk_gkey gk = { .pid = pid, .g = g };
+
+	return (t && t->req_start) || (g && bpf_map_lookup_elem(&go_serving, &gk));
 }
 
 /*
@@ -242,6 +298,10 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	}
 	stack_ids(ctx, &k);
+	if (emit_samples) {
+		emit_sample(&k, tid, now);
+		return 0;
+	}
 	cnt = bpf_map_lookup_elem(&samples, &k);
 	if (cnt)
 		__sync_fetch_and_add(cnt, 1);
@@ -270,6 +330,28 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
+/* trace --stacks: one interval off CPU of a thread or goroutine that was serving a request. */
+static __always_inline void emit_offcpu(const struct lsk_offstart *os, __u32 tid, __u64 now)
+{
+	struct ls_offcpu_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+
+	if (!r) {
+		count(LS_CNT_RB_DROPS);
+		return;
+	}
+	r->type = LS_REC_OFFCPU;
+	r->flags = os->flags;
+	r->pid = os->key.pid;
+	r->tid = tid;
+	r->ustack = os->key.ustack;
+	r->kstack = os->key.kstack;
+	r->_pad1 = 0;
+	r->start_ns = os->ts;
+	r->end_ns = now;
+	r->g = os->g;
+	bpf_ringbuf_submit(r, rb_flags());
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
@@ -287,7 +369,11 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		o.ts = now;
 		o.key.pid = prev_pid;
 		thread_phase(prev_tid, now, &o.key, &t);
-		if (offcpu_all_threads || (t && t->req_start)) {
+		if (emit_samples) {
+			o.g = user_r14();
+			o.flags = still_runnable(prev) ? LS_OFF_PREEMPTED : 0;
+		}
+		if (emit_samples ? serving_request(prev_pid, t, o.g) : offcpu_all_threads || (t && t->req_start)) {
 			stack_ids(ctx, &o.key);
 			bpf_map_update_elem(&offstart, &prev_tid, &o, BPF_ANY);
 		}
@@ -301,6 +387,11 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		__u64 delta = end > begin ? end - begin : 0, *v;
 		struct ls_sample_key k = os->key;
 
+		if (emit_samples) {
+			emit_offcpu(os, next_tid, now);
+			bpf_map_delete_elem(&offstart, &next_tid);
+			return 0;
+		}
 		bpf_map_delete_elem(&offstart, &next_tid);
 		if (!delta)
 			return 0;

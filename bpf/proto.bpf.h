@@ -22,6 +22,7 @@ static __always_inline int proto_by_goroutine_stream(__u32 pid, __u64 g, __u32 k
 	if (r) {
 		r->ph[kind == LS_KIND_DECODE ? LS_PH_DECODE : LS_PH_ENCODE] += self;
 		r->flags |= LS_RQ_PROTO_STREAM;
+		r->serve_g = g;
 	} else {
 		count(LS_CNT_PROTO_UNMATCHED);
 	}
@@ -29,7 +30,7 @@ static __always_inline int proto_by_goroutine_stream(__u32 pid, __u64 g, __u32 k
 }
 
 /* proto_by_thread_order, decode: the oldest request this thread read whole and nobody decoded. */
-static __always_inline int proto_decode_by_thread_order(struct lsk_thread *t, __u32 pid, __u64 self)
+static __always_inline int proto_decode_by_thread_order(struct lsk_thread *t, __u32 pid, __u32 tid, __u64 self)
 {
 	struct lsk_req_key k = { .pid = pid };
 	struct lsk_req *r;
@@ -43,6 +44,7 @@ static __always_inline int proto_decode_by_thread_order(struct lsk_thread *t, __
 	if (r) {
 		r->ph[LS_PH_DECODE] += self;
 		r->flags |= LS_RQ_PROTO_FIFO;
+		r->serve_tid = tid;
 	} else {
 		count(LS_CNT_PROTO_UNMATCHED);
 	}
@@ -144,7 +146,7 @@ __noinline int ls_proto_return(struct lsk_thread *t, __u32 kind, __u64 self, __u
 	if (proto_by_goroutine_stream(pid, g, kind, self))
 		return 0;
 	if (kind == LS_KIND_DECODE) {
-		if (!proto_decode_by_thread_order(t, pid, self) && !proto_decode_by_handler_thread(t, pid, tid, self))
+		if (!proto_decode_by_thread_order(t, pid, tid, self) && !proto_decode_by_handler_thread(t, pid, tid, self))
 			count(LS_CNT_PROTO_UNMATCHED);
 		return 0;
 	}

@@ -70,6 +70,9 @@ __noinline int ls_finish_request(const struct lsk_req_key *kp, struct lsk_req *r
 			rec->bytes_out = r->bytes_out;
 			rec->shared = r->shared;
 			__builtin_memset(rec->_pad, 0, sizeof(rec->_pad));
+			rec->serve_tid = r->serve_tid;
+			rec->_pad2 = 0;
+			rec->serve_g = r->serve_g;
 			bpf_ringbuf_submit(rec, rb_flags());
 		} else {
 			count(LS_CNT_RB_DROPS);
@@ -136,6 +139,7 @@ __noinline int ls_claim_pair(__u32 pid, struct lsk_thread *t, struct lsk_req *r,
 		return 0;
 	}
 	p->claimed = 1;
+	r->serve_tid = p->tid;
 	r->ph[LS_PH_DECODE] += p->dec;
 	r->ph[LS_PH_ENCODE] += p->enc;
 	r->flags |= LS_RQ_PROTO_WRITER;

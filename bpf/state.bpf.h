@@ -163,7 +163,8 @@ struct lsk_req {
 	__u64 bytes_in, bytes_out;
 	__u16 shared;
 	__u16 flags;
-	__u32 _pad;
+	__u32 serve_tid; /* the thread that decoded it: its handler's, for per-request stacks */
+	__u64 serve_g;   /* Go: the goroutine serving the stream */
 };
 
 struct {

@@ -16,6 +16,7 @@ struct ls_bpf_config {
 	int track_proto;        /* decode/encode probes attached */
 	int track_thread_req;   /* the profiler needs each thread's request */
 	int offcpu_all_threads; /* 0: only threads working on a request */
+	int emit_samples;       /* samples and off-CPU intervals one by one (trace --stacks) */
 	unsigned int ustack_size; /* --call-graph dwarf: user stack bytes per sample */
 	uint64_t threshold_ns;
 	int uprobe_multi;       /* uprobe programs load for uprobe_multi links */

@@ -87,6 +87,7 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 	s->sample_hz = opts->sample_hz;
 	s->offcpu = opts->offcpu;
 	s->offcpu_inflight_only = opts->offcpu_inflight_only;
+	s->sample_records = opts->sample_records;
 	if (opts->ustack_size > LS_USTACK_MAX || (opts->ustack_size && opts->ustack_size < 64)) {
 		ret = ls_err(err, EINVAL, "stack size %u out of range (64..%d bytes)", opts->ustack_size, LS_USTACK_MAX);
 		goto cleanup;
@@ -379,7 +380,7 @@ int ls_session_start(struct ls_session *s)
 	struct ls_bpf_config bc = {
 		.emit_calls = s->records, .emit_requests = s->requests,
 		.track_thread_req = s->sample_hz || s->offcpu, .offcpu_all_threads = !s->offcpu_inflight_only,
-		.ustack_size = s->ustack_size, .threshold_ns = s->threshold_ns, .reject_features = s->reject_features,
+		.emit_samples = s->sample_records, .ustack_size = s->ustack_size, .threshold_ns = s->threshold_ns, .reject_features = s->reject_features,
 	};
 	int ret;
 

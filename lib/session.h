@@ -40,6 +40,7 @@ struct ls_session_opts {
 	unsigned int sample_hz;  /* CPU samples per second of each CPU (0: no sampling) */
 	int offcpu;              /* record where target threads block, and for how long */
 	int offcpu_inflight_only; /* only threads working on a request */
+	int sample_records;      /* each CPU sample and off-CPU interval of a request as a record (trace --stacks) */
 	enum ls_place_mode placement; /* where library probes go (LS_PLACE_AUTO: call sites where cheaper) */
 	unsigned int phases;     /* LS_PHASES_* to attach; 0: all */
 	unsigned int ustack_size; /* > 0: --call-graph dwarf, user stack bytes copied per sample (<= LS_USTACK_MAX) */

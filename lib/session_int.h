@@ -29,7 +29,7 @@ struct ls_session {
 	int records, requests, attach_uprobes;
 	uint64_t threshold_ns;
 	unsigned int sample_hz;
-	int offcpu, offcpu_inflight_only;
+	int offcpu, offcpu_inflight_only, sample_records;
 	unsigned int ustack_size;
 	unsigned int reject_features;
 	struct ls_ustore *ustore; /* --call-graph dwarf: unwound samples */

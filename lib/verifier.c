@@ -18,13 +18,15 @@
 #define LOG_SIZE (1u << 20)
 #define FULL_LOG_SIZE (256u << 20)
 
-/* Configurations that change the verified code: what trace, record and record --call-graph dwarf load. */
+/* Configurations that change the verified code: what trace, trace --stacks, record and record --call-graph dwarf load. */
 static const struct {
 	const char *name;
 	struct ls_bpf_config c;
 } configs[] = {
 	{ "trace", { .emit_calls = 1, .emit_requests = 1, .track_proto = 1, .track_thread_req = 0, .offcpu_all_threads = 1 } },
 	{ "record", { .emit_calls = 0, .emit_requests = 1, .track_proto = 1, .track_thread_req = 1, .offcpu_all_threads = 0 } },
+	{ "stacks", { .emit_calls = 0, .emit_requests = 1, .track_proto = 1, .track_thread_req = 1, .offcpu_all_threads = 0,
+		      .emit_samples = 1 } },
 	{ "dwarf", { .emit_calls = 0, .emit_requests = 0, .track_proto = 0, .track_thread_req = 1, .offcpu_all_threads = 1,
 		     .ustack_size = 16384 } },
 };
