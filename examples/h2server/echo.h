@@ -74,5 +74,7 @@ int echo_reply_encode(const struct echo_service *svc, const struct echo_call *ca
 
 /* Spin on the CPU for ms milliseconds; a named frame for profiler tests. Returns noise. */
 uint64_t burn_cpu(uint64_t ms);
+/* Block the calling thread for ms milliseconds in nanosleep (the block cost). */
+void block_handler(uint64_t ms);
 
 #endif

@@ -1,5 +1,6 @@
 // gogrpc-server: a Go gRPC server over TLS (grpc-go, protobuf-go) for latscope's
-// Go tests and benchmarks. Fast answers at once, Slow sleeps -slow-ms, Deep and
+// Go tests and benchmarks. Fast answers at once, Slow sleeps -slow-ms (parked on a
+// timer, or with -slow-syscall blocked in a nanosleep system call), Deep and
 // Stream recurse deep enough that the goroutine's stack must grow (Go copies it,
 // which is what breaks uretprobes), Burn spins in hotLoop for the profiler.
 // Prints "listening on 127.0.0.1:PORT" once it accepts connections.
@@ -24,7 +25,8 @@ import (
 
 type server struct {
 	pb.UnimplementedEchoServer
-	slow time.Duration
+	slow        time.Duration
+	slowSyscall bool
 }
 
 // recurse uses about 1 KiB of stack per level, so a few levels outgrow a new
@@ -53,6 +55,16 @@ func hotLoop(d time.Duration) uint64 {
 	return x
 }
 
+// blockInSyscall holds the goroutine and its thread in the kernel for d: the
+// named function an off-CPU stack must show.
+//
+//go:noinline
+func blockInSyscall(d time.Duration) {
+	ts := syscall.NsecToTimespec(int64(d))
+	for syscall.Nanosleep(&ts, &ts) == syscall.EINTR {
+	}
+}
+
 func (s *server) Fast(ctx context.Context, r *pb.Req) (*pb.Rep, error) {
 	return &pb.Rep{Value: uint64(len(r.Payload))}, nil
 }
@@ -61,7 +73,11 @@ func (s *server) Fast(ctx context.Context, r *pb.Req) (*pb.Rep, error) {
 // app phase is compared with, since timers wake late on a busy machine.
 func (s *server) Slow(ctx context.Context, r *pb.Req) (*pb.Rep, error) {
 	t0 := time.Now()
-	time.Sleep(s.slow)
+	if s.slowSyscall {
+		blockInSyscall(s.slow)
+	} else {
+		time.Sleep(s.slow)
+	}
 	return &pb.Rep{Value: uint64(time.Since(t0))}, nil
 }
 
@@ -88,6 +104,7 @@ func main() {
 	cert := flag.String("cert", "cert.pem", "certificate (PEM)")
 	key := flag.String("key", "key.pem", "private key (PEM)")
 	slowMs := flag.Int("slow-ms", 20, "delay of Slow in milliseconds")
+	slowSyscall := flag.Bool("slow-syscall", false, "Slow blocks its thread in nanosleep(2) instead of parking on a timer")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	flag.Parse()
 
@@ -103,7 +120,7 @@ func main() {
 	}
 	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{kp}})
 	srv := grpc.NewServer(grpc.Creds(creds))
-	pb.RegisterEchoServer(srv, &server{slow: time.Duration(*slowMs) * time.Millisecond})
+	pb.RegisterEchoServer(srv, &server{slow: time.Duration(*slowMs) * time.Millisecond, slowSyscall: *slowSyscall})
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
