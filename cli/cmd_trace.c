@@ -1,10 +1,13 @@
 /* latscope trace: stream slow requests (or every call) of a process, then summarise. */
 #include "cli.h"
 #include "catalog.h"
+#include "feature.h"
 #include "hist.h"
 #include "procmaps.h"
 #include "requests.h"
 #include "jsonw.h"
+#include "symbolizer.h"
+#include "trace_stacks.h"
 #include "util.h"
 
 #include <errno.h>
@@ -15,7 +18,7 @@
 static const char usage_text[] =
 	"usage: latscope trace -p PID [-p PID...] [-d DURATION] [--threshold DURATION] [--all]\n"
 	"                      [--calls] [--json|--format F] [--no-records] [--kernel-hook auto|fentry|kprobe|tracepoint]\n"
-	"                      [--placement auto|entry|callsite] [--phases tls,h2,proto,net] [-v]\n"
+	"                      [--placement auto|entry|callsite] [--phases tls,h2,proto,net] [--stacks] [-v]\n"
 	"\n"
 	"Attaches to running processes and prints every request slower than the\n"
 	"threshold with its phases (below), which add up to its total. Runs for\n"
@@ -30,6 +33,8 @@ static const char usage_text[] =
 	"      --json             one JSON object per line, each with a \"type\" (--format json)\n"
 	"      --format F         text (default) or json\n"
 	"      --no-records       summary only (histograms are kept in the kernel)\n"
+	"      --stacks           under each slow request, its own stacks: CPU samples (997 Hz) of the\n"
+	"                         thread or goroutine that served it, and where it blocked, for how long\n"
 	"      --kernel-hook H    force a kernel hook variant (fails if it cannot attach)\n"
 	"      --btf FILE         kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
 	"      --placement P      library probes at the function (entry), at its direct call\n"
@@ -99,7 +104,17 @@ struct trace_ctx {
 	int out_err;
 	struct ls_reqs *reqs;
 	int feed_err;
+	/* --stacks */
+	struct ls_rstacks *rs;
+	struct ls_session *s;
+	struct ls_symbolizer *sym;
+	struct trace_stacks cur; /* the stacks of the request being printed (cur.st NULL: none) */
+	struct ls_req_stacks cur_st;
 };
+
+#define TRACE_STACKS_HZ 997     /* per CPU: ~15 samples in 15 ms of CPU; a prime, not in step with periodic work */
+#define TRACE_STACKS_TEXT 5     /* stacks of each kind under a request's line */
+#define TRACE_STACKS_JSON 20    /* stacks of each kind in a request's object */
 
 /* The summary's counters, by name (JSON). */
 static const struct {
@@ -164,6 +179,8 @@ static void text_request(struct trace_ctx *t, const struct ls_req_view *v)
 	if (v->method_reason)
 		printf("  [%s]", cli_term_str(reason, sizeof(reason), v->method_reason));
 	putchar('\n');
+	if (t->cur.st)
+		trace_stacks_text(&t->cur, TRACE_STACKS_TEXT);
 }
 
 static void text_methods(struct trace_ctx *t)
@@ -284,7 +301,6 @@ static void json_request(struct trace_ctx *t, const struct ls_req_view *v)
 	const struct ls_request *q = v->rec;
 	struct jw w;
 
-	(void)t;
 	jw_init(&w, stdout);
 	jw_obj(&w);
 	jw_kstr(&w, "type", "request");
@@ -336,6 +352,8 @@ static void json_request(struct trace_ctx *t, const struct ls_req_view *v)
 		}
 		jw_arr_end(&w);
 	}
+	if (t->cur.st)
+		trace_stacks_json(&w, &t->cur, 1000000000ull / TRACE_STACKS_HZ, TRACE_STACKS_JSON);
 	jw_obj_end(&w);
 }
 
@@ -465,6 +483,26 @@ static const struct trace_sink *trace_format(const char *name)
 	return NULL;
 }
 
+/* A request to print, with its own stacks when it is slow and --stacks asked for them. */
+static int print_request(struct trace_ctx *t, const struct ls_req_view *v)
+{
+	int slow = v->rec->flags & LS_RQ_SLOW;
+
+	if (t->rs && slow) {
+		if (ls_rstacks_of(t->rs, v->rec, &t->cur_st) ||
+		    trace_stacks_fold(t->s, t->sym, &t->cur_st, &t->cur)) {
+			t->feed_err = ENOMEM;
+			return -1;
+		}
+	}
+	t->out->request(t, v);
+	if (t->cur.st) {
+		trace_stacks_clear(&t->cur);
+		ls_req_stacks_clear(&t->cur_st);
+	}
+	return 0;
+}
+
 static int on_event(void *ctxp, const void *rec, size_t size)
 {
 	struct trace_ctx *t = ctxp;
@@ -486,8 +524,15 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 			t->feed_err = -r;
 			return -1;
 		}
-		if (r == 1 && (t->all || (v.rec->flags & LS_RQ_SLOW)))
-			t->out->request(t, &v);
+		if (r == 1 && (t->all || (v.rec->flags & LS_RQ_SLOW)) && print_request(t, &v))
+			return -1;
+		if (r == 1 && t->rs)
+			ls_rstacks_note(t->rs, v.rec);
+		break;
+	case LS_REC_SAMPLE:
+	case LS_REC_OFFCPU:
+		if (t->rs)
+			ls_rstacks_add(t->rs, rec, size);
 		break;
 	}
 	if (ferror(stdout)) {
@@ -546,9 +591,25 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 	free(sum.rows);
 }
 
+/* --stacks degrades to what loaded: say which half is missing, and why. */
+static void stacks_features(struct ls_session *s)
+{
+	static const struct {
+		enum ls_feature f;
+		const char *what;
+	} need[] = { { LS_FEAT_SAMPLER, "on-CPU samples" }, { LS_FEAT_OFFCPU, "off-CPU intervals" } };
+
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		const struct ls_feat_status *st = ls_session_feature(s, need[i].f);
+
+		if (st->state == LS_FEAT_FAILED)
+			cli_warn("--stacks: no %s (%s: %s)", need[i].what, ls_feature_name(need[i].f), st->reason);
+	}
+}
+
 int cmd_trace(int argc, char **argv)
 {
-	enum { OPT_NO_RECORDS = 2000, OPT_CALLS, OPT_FORMAT };
+	enum { OPT_NO_RECORDS = 2000, OPT_CALLS, OPT_FORMAT, OPT_STACKS };
 	static const struct option longopts[] = {
 		CLI_COMMON_LONG,
 		{ "no-records", no_argument, NULL, OPT_NO_RECORDS },
@@ -556,6 +617,7 @@ int cmd_trace(int argc, char **argv)
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "threshold", required_argument, NULL, 't' },
 		{ "all", no_argument, NULL, 'a' },
+		{ "stacks", no_argument, NULL, OPT_STACKS },
 		{ 0 },
 	};
 	struct cli_common c = { 0 };
@@ -565,7 +627,7 @@ int cmd_trace(int argc, char **argv)
 	const char *end_reason = "interrupted";
 	uint64_t start, deadline = 0, threshold = 10000000, last_maps_check = 0;
 	int newobj_warned = 0;
-	int opt, ret = EXIT_OK, no_records = 0;
+	int opt, ret = EXIT_OK, no_records = 0, stacks = 0;
 
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT "t:a", longopts, NULL)) != -1) {
 		int r = cli_common_opt(&c, opt, optarg);
@@ -589,6 +651,9 @@ int cmd_trace(int argc, char **argv)
 		case OPT_CALLS:
 			t.calls = 1;
 			continue;
+		case OPT_STACKS:
+			stacks = 1;
+			continue;
 		case 'a':
 			t.all = 1;
 			continue;
@@ -605,6 +670,10 @@ int cmd_trace(int argc, char **argv)
 	}
 	if (cli_need_pids(&c, argc, argv, "trace", usage_text))
 		return EXIT_USAGE;
+	if (stacks && no_records) {
+		cli_error("--stacks shows each slow request's stacks: it needs the request records (--no-records is off)");
+		return EXIT_USAGE;
+	}
 	/* Signals first: an interrupt during attach must still detach everything. */
 	cli_install_signals();
 	if (ls_reqs_new(&t.reqs)) {
@@ -618,10 +687,24 @@ int cmd_trace(int argc, char **argv)
 	so.records = t.calls && !no_records;
 	so.requests = !no_records;
 	so.threshold_ns = threshold;
+	if (stacks) {
+		so.sample_hz = TRACE_STACKS_HZ;
+		so.offcpu = 1;
+		so.offcpu_inflight_only = 1;
+		so.sample_records = 1;
+		if (ls_rstacks_new(&t.rs) || ls_symbolizer_new(NULL, &t.sym)) {
+			cli_error("out of memory");
+			ret = EXIT_RUNTIME;
+			goto cleanup;
+		}
+	}
 	if (cli_session_start(&c, &so, &s)) {
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
+	t.s = s;
+	if (stacks)
+		stacks_features(s);
 	if (c.verbose)
 		fprintf(stderr, "latscope: kernel hook %s; %zu uprobes attached\n%s",
 			ls_khook_name(ls_session_khook(s)), ls_session_nprobes(s), ls_session_khook_report(s));
@@ -686,5 +769,7 @@ int cmd_trace(int argc, char **argv)
 cleanup:
 	ls_session_free(s);
 	ls_reqs_free(t.reqs);
+	ls_rstacks_free(t.rs);
+	ls_symbolizer_free(t.sym);
 	return ret;
 }

@@ -1,0 +1,60 @@
+/*
+ * Per-request stacks (trace --stacks): the CPU samples and off-CPU intervals
+ * the kernel sends one by one are kept for a while, and a finished request
+ * takes those of the thread (or goroutine) that served it while it was in
+ * flight. Bounded: the newest LS_RSTACKS_KEEP samples and intervals; a
+ * request older than what is kept says so (truncated).
+ */
+#ifndef LS_REQSTACKS_H
+#define LS_REQSTACKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/types.h>
+#include "latscope.h"
+#include "session.h"
+
+#define LS_RSTACKS_KEEP   65536 /* samples, and off-CPU intervals, kept (each) */
+#define LS_RSTACKS_REQS   4096  /* finished requests kept to tell whether a thread served several at once */
+#define LS_RSTACKS_FLOOR  50000 /* ns: shorter off-CPU intervals are summed, not listed */
+#define LS_RSTACKS_SKEW   50000 /* ns: back-to-back requests on one thread may overlap this much */
+
+struct ls_rstacks;
+
+/* What one request's thread (or goroutine) did while the request was in flight. */
+struct ls_req_stacks {
+	struct ls_stack_sample *on;  /* value: samples; one entry per distinct (ustack, kstack) */
+	size_t non;
+	struct ls_stack_sample *off; /* value: ns off CPU inside the request (intervals >= the floor) */
+	size_t noff;
+	uint64_t on_samples;         /* sum of on[].value */
+	uint64_t off_ns;             /* sum of off[].value */
+	uint64_t off_blocks;         /* intervals listed in off[] */
+	uint64_t short_ns, short_blocks; /* intervals under the floor, summed */
+	uint64_t preempted_ns;       /* of off_ns and short_ns: preempted, waiting for a CPU */
+	uint32_t tid;                /* the thread whose samples these are (0 with goroutine) */
+	uint64_t g;                  /* the goroutine whose samples these are (0: by thread) */
+	int shared;                  /* the thread worked on other requests meanwhile */
+	int truncated;               /* the request began before the oldest sample kept */
+};
+
+int ls_rstacks_new(struct ls_rstacks **out);
+void ls_rstacks_free(struct ls_rstacks *r);
+
+/* Keep an LS_REC_SAMPLE or LS_REC_OFFCPU record. 1 if it was one, 0 if not, -EINVAL if too short. */
+int ls_rstacks_add(struct ls_rstacks *r, const void *rec, size_t size);
+
+/*
+ * The stacks of a finished request: those of the thread or goroutine that
+ * served it, and whether that one finished other requests that overlapped
+ * this one (see ls_rstacks_note). Fills *out; free it with
+ * ls_req_stacks_clear. 0 or -ENOMEM.
+ */
+int ls_rstacks_of(struct ls_rstacks *r, const struct ls_request *q, struct ls_req_stacks *out);
+
+/* Remember a finished request (every one, slow or not, after ls_rstacks_of) for the sharing of later ones. */
+void ls_rstacks_note(struct ls_rstacks *r, const struct ls_request *q);
+void ls_req_stacks_clear(struct ls_req_stacks *s);
+
+#endif

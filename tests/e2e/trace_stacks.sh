@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# trace --stacks: each slow request carries its own stacks. Two thread models, each with
+# known truth: the C example server (one event loop thread serves every request) with
+# Slow burning 15 ms of CPU in burn_cpu and Big blocking 20 ms in block_handler's
+# nanosleep; the Go gRPC server (a goroutine per request, moving between threads) with
+# Burn spinning 15 ms in main.hotLoop and Slow blocking 20 ms in main.blockInSyscall's
+# nanosleep(2). For >= 95% of the slow requests the burning function must be in >= 80% of
+# that request's CPU samples, and the blocking function in an off-CPU stack whose time
+# is within 10% of the injected block; fast requests carry no stacks; requests an event
+# loop serves one at a time are not marked shared, requests it interleaves are.
+. "$(dirname "$0")/../lib.sh"
+
+N=${N:-40}
+BURN_MS=15
+BLOCK_MS=20
+
+# on_ok FILE METHOD FUNC: slow requests of METHOD whose CPU samples are >= 80% in stacks
+# through FUNC, with at least 3 of them: 15 ms at 997 Hz gives ~15 on an idle machine, but
+# the burn runs for 15 ms of wall time, and a busy machine preempts it for most of that.
+on_ok() {
+	jq -s --arg m "$2" --arg f "$3" '[.[] | select(.type=="request" and (.method|endswith($m)) and .stacks)
+		| .stacks | ([.on_cpu[] | select(.stack | index([$f])) | .samples] | add // 0) as $hot
+		| select(.on_cpu_samples >= 3 and $hot * 10 >= .on_cpu_samples * 8)] | length' "$1"
+}
+# off_ok FILE METHOD FUNC: slow requests of METHOD with off-CPU time in stacks through
+# FUNC within 10% of the block.
+off_ok() {
+	jq -s --arg m "$2" --arg f "$3" --argjson b $((BLOCK_MS * 1000000)) '[.[] | select(.type=="request"
+		and (.method|endswith($m)) and .stacks) | .stacks
+		| ([.off_cpu[] | select(.stack | index([$f])) | .ns] | add // 0) as $t
+		| select($t >= $b * 0.9 and $t <= $b * 1.1)] | length' "$1"
+}
+count() { # count FILE JQ-FILTER: requests matching
+	jq -s "[.[] | select(.type==\"request\") | select($2)] | length" "$1"
+}
+need95() { # need95 DESCRIPTION GOT OF
+	check "$1: $2 of $3 (>= 95%)" test "$3" -gt 0 -a $(($2 * 100)) -ge $(($3 * 95))
+}
+
+# --- The C example server: one event loop, requests one at a time. -------------------
+start_h2server --method Slow:sleep=0,burn=$BURN_MS --method Big:resp=16,block=$BLOCK_MS
+start_trace "$TMP/c.json" -p "$H2SERVER_PID" --json --all --stacks -t 5ms -d 60
+grpc_load Slow "$N" -c 1 -m 1 > "$TMP/h2load-slow.txt" 2>&1 || fail "h2load Slow"
+grpc_load Big "$N" -c 1 -m 1 > "$TMP/h2load-big.txt" 2>&1 || fail "h2load Big"
+grpc_load Fast 200 -c 1 -m 1 > "$TMP/h2load-fast.txt" 2>&1 || fail "h2load Fast"
+kill -INT "$TRACE_PID"
+wait_trace
+[[ $TRACE_RC == 0 ]] || { cat "$TMP/c.json.err"; fail "trace exited with $TRACE_RC"; }
+C=$TMP/c.json
+jq -c 'select(.type=="request" and .stacks) | [.method, .total_ns, .stacks.on_cpu_samples, .stacks.off_cpu_ns, .stacks.shared]' "$C" | sed -n 1,3p
+jq -c 'select(.type=="request" and (.method|endswith("/Big"))) | .stacks.off_cpu[0]' "$C" | sed -n 1p | cut -c1-600
+nslow=$(count "$C" '.method|endswith("/Slow")'); nbig=$(count "$C" '.method|endswith("/Big")')
+check "C: every Slow and Big request seen ($nslow, $nbig of $N each)" test "$nslow" -eq "$N" -a "$nbig" -eq "$N"
+need95 "C: Slow requests with burn_cpu in >= 80% of their CPU samples" "$(on_ok "$C" /Slow burn_cpu)" "$nslow"
+need95 "C: Big requests off CPU in call_prepare for ${BLOCK_MS} ms +-10%" "$(off_ok "$C" /Big call_prepare)" "$nbig"
+# A nanosleep is a block, not a wait for a CPU: at most a tenth of it reads as preempted.
+vol=$(count "$C" '(.method|endswith("/Big")) and .stacks.off_cpu_preempted_ns * 10 < .stacks.off_cpu_ns')
+need95 "C: Big requests' block is not counted as preemption" "$vol" "$nbig"
+fast=$(count "$C" '.method|endswith("/Fast")'); fast_st=$(count "$C" '(.method|endswith("/Fast")) and .stacks != null')
+fast_slow=$(count "$C" '(.method|endswith("/Fast")) and .slow')
+check "C: fast requests carry no stacks ($fast_st of $fast; $fast_slow were over the threshold)" \
+	test "$fast" -eq 200 -a "$fast_st" -eq "$fast_slow"
+alone=$(count "$C" '.stacks and .stacks.shared == false')
+need95 "C: requests served one at a time are not marked shared" "$alone" $((nslow + nbig))
+
+# Four streams at once on the event loop: each request's thread worked on the others too.
+start_trace "$TMP/m.json" -p "$H2SERVER_PID" --json --stacks -t 5ms -d 60
+grpc_load Slow 40 -c 1 -m 4 > "$TMP/h2load-mux.txt" 2>&1 || fail "h2load Slow multiplexed"
+kill -INT "$TRACE_PID"
+wait_trace
+[[ $TRACE_RC == 0 ]] || { cat "$TMP/m.json.err"; fail "trace exited with $TRACE_RC"; }
+nmux=$(count "$TMP/m.json" '.stacks'); shared=$(count "$TMP/m.json" '.stacks.shared')
+# The first of each batch of four finishes before the others: nothing overlapping has finished yet.
+check "C, 4 streams at a time: most requests marked shared ($shared of $nmux, >= 60%)" \
+	test "$nmux" -ge 40 -a $((shared * 10)) -ge $((nmux * 6))
+
+# --- The Go gRPC server: a goroutine per request. -------------------------------------
+start_gogrpc -slow-ms "$BLOCK_MS" -slow-syscall
+start_trace "$TMP/g.json" -p "$GOGRPC_PID" --json --all --stacks -t 5ms -d 60
+gogrpc_client -c 1 -n "$N" -mix Fast,Slow,Burn -burn-us $((BURN_MS * 1000)) > "$TMP/client.txt" 2>&1 || {
+	cat "$TMP/client.txt"; fail "Go client failed"; }
+kill -INT "$TRACE_PID"
+wait_trace
+[[ $TRACE_RC == 0 ]] || { cat "$TMP/g.json.err"; fail "trace exited with $TRACE_RC"; }
+G=$TMP/g.json
+jq -c 'select(.type=="request" and .stacks) | [.method, .total_ns, .stacks.goroutine, .stacks.on_cpu_samples, .stacks.off_cpu_ns]' "$G" | sed -n 1,3p
+nburn=$(count "$G" '.method|endswith("/Burn")'); nslow=$(count "$G" '.method|endswith("/Slow")')
+check "Go: every Burn and Slow request seen ($nburn, $nslow of $N each)" test "$nburn" -eq "$N" -a "$nslow" -eq "$N"
+slowm='(.method|endswith("/Burn") or endswith("/Slow"))'
+bygo=$(count "$G" "$slowm and .stacks.goroutine != null")
+need95 "Go: slow requests' stacks are their goroutine's" "$bygo" $((nburn + nslow))
+need95 "Go: Burn requests with main.hotLoop in >= 80% of their CPU samples" "$(on_ok "$G" /Burn main.hotLoop)" "$nburn"
+need95 "Go: Slow requests off CPU in main.blockInSyscall for ${BLOCK_MS} ms +-10%" "$(off_ok "$G" /Slow main.blockInSyscall)" "$nslow"
+fast=$(count "$G" '.method|endswith("/Fast")'); fast_st=$(count "$G" '(.method|endswith("/Fast")) and .stacks != null')
+fast_slow=$(count "$G" '(.method|endswith("/Fast")) and .slow')
+check "Go: fast requests carry no stacks ($fast_st of $fast; $fast_slow were over the threshold)" \
+	test "$fast" -eq "$N" -a "$fast_st" -eq "$fast_slow"
+assert_no_probes
