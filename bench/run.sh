@@ -9,7 +9,7 @@
 #  3. user-space request assembly rate; then latscope top's own CPU (bench/top.sh),
 #     symbolizer throughput against addr2line and llvm-symbolizer (bench/symbolize.sh),
 #     profiler sampling overhead against perf and 1M-sample post-processing
-#     (bench/profile.sh), the C++ gRPC server (bench/grpc_cpp.sh), and how long
+#     (bench/profile.sh), per-request stacks (bench/stacks.sh), the C++ gRPC server (bench/grpc_cpp.sh), and how long
 #     attaching and detaching take (bench/startup.sh); last, the verifier's work per
 #     program on this kernel and on Debian's 6.1 (bench/verifier.sh).
 # Prints the tables and writes them to build/bench-results.md.
@@ -176,6 +176,8 @@ bench/symbolize.sh | tee -a "$OUT"
 say ""
 # ---- Profiler: sampling overhead against perf, post-processing of 1M samples ----
 OUT="$OUT" ROUNDS="$ROUNDS" bench/profile.sh
+# ---- trace --stacks: latscope's CPU per slow request, the server's throughput ----
+ROUNDS="$ROUNDS" bench/stacks.sh | tee -a "$OUT"
 # ---- The C++ gRPC server: throughput kept and probe hits per RPC ----------------------
 bench/grpc_cpp.sh | tee -a "$OUT"
 # ---- Attach and detach: how long latscope takes to join a running target and leave it ----

@@ -591,6 +591,22 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 	free(sum.rows);
 }
 
+/*
+ * Read the kernel's symbols and the targets' objects now, before attaching: the first slow
+ * request is then printed as fast as the next ones, and the reading is not charged to it.
+ */
+static void stacks_warm_up(struct ls_symbolizer *sym, const struct cli_common *c)
+{
+	static const uint64_t kaddr = 0xffffffff81000000ull;
+	struct ls_sym_src ksrc = { .kind = LS_SYM_SRC_KERNEL };
+	struct ls_sym_result *r = NULL;
+
+	if (ls_symbolize(sym, &ksrc, &kaddr, 1, LS_SYM_ADDR_EXACT, &r) == 0)
+		ls_sym_result_free(r);
+	for (size_t i = 0; i < c->npids; i++)
+		ls_symbolizer_add_process(sym, c->pids[i]);
+}
+
 /* --stacks degrades to what loaded: say which half is missing, and why. */
 static void stacks_features(struct ls_session *s)
 {
@@ -697,6 +713,7 @@ int cmd_trace(int argc, char **argv)
 			ret = EXIT_RUNTIME;
 			goto cleanup;
 		}
+		stacks_warm_up(t.sym, &c);
 	}
 	if (cli_session_start(&c, &so, &s)) {
 		ret = EXIT_RUNTIME;
@@ -771,5 +788,6 @@ cleanup:
 	ls_reqs_free(t.reqs);
 	ls_rstacks_free(t.rs);
 	ls_symbolizer_free(t.sym);
+	trace_stacks_forget();
 	return ret;
 }

@@ -20,19 +20,94 @@ static int by_value_desc(const void *a, const void *b)
 	return strcmp(((const struct profile_line *)a)->stack, ((const struct profile_line *)b)->stack);
 }
 
-/* Name and merge one kind of stacks, heaviest first. */
+/*
+ * Named stacks by (pid, user stack id, kernel stack id): the stack map keeps an id's
+ * addresses for the whole run, and a slow request's stacks are mostly ones seen before.
+ * Open addressing; emptied when it fills.
+ */
+#define NAME_CACHE 8192
+
+static struct name_ent {
+	uint32_t pid;
+	int32_t ustack, kstack;
+	char *folded; /* NULL: free slot */
+} names[NAME_CACHE];
+static size_t nnames;
+
+static struct name_ent *name_slot(const struct ls_sample_key *k)
+{
+	uint64_t h = ((uint64_t)k->pid * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)(uint32_t)k->ustack << 20) ^
+		     (uint32_t)k->kstack;
+
+	h ^= h >> 29;
+	for (size_t i = 0; i < NAME_CACHE; i++) {
+		struct name_ent *e = &names[(h + i) % NAME_CACHE];
+
+		if (!e->folded || (e->pid == k->pid && e->ustack == k->ustack && e->kstack == k->kstack))
+			return e;
+	}
+	return NULL;
+}
+
+static void names_clear(void)
+{
+	for (size_t i = 0; i < NAME_CACHE; i++) {
+		free(names[i].folded);
+		names[i].folded = NULL;
+	}
+	nnames = 0;
+}
+
+/* The folded name of one stack: from the cache, or symbolized once. NULL when out of memory. */
+static char *name_of(struct ls_session *s, struct ls_symbolizer *sym, const struct ls_stack_sample *v)
+{
+	static const struct profile_opts po = { 0 };
+	struct profile one = { 0 };
+	struct ls_stack_sample unit = *v;
+	struct name_ent *e;
+	uint64_t total = 0;
+	char *folded;
+
+	if (nnames >= NAME_CACHE * 3 / 4)
+		names_clear();
+	e = name_slot(&v->key);
+	if (e && e->folded)
+		return strdup(e->folded);
+	unit.value = 1;
+	if (profile_add(&one, &unit, 1, 0, session_stack, s, sym, &po, &total) || one.n != 1) {
+		profile_clear(&one);
+		return NULL;
+	}
+	folded = one.v[0].stack;
+	one.v[0].stack = NULL;
+	profile_clear(&one);
+	if (e && (e->folded = strdup(folded))) {
+		e->pid = v->key.pid;
+		e->ustack = v->key.ustack;
+		e->kstack = v->key.kstack;
+		nnames++;
+	}
+	return folded;
+}
+
+/* Name and merge one kind of stacks, heaviest first. Off-CPU values stay nanoseconds. */
 static int fold(struct ls_session *s, struct ls_symbolizer *sym, const struct ls_stack_sample *v, size_t n,
 		struct profile *out)
 {
-	static const struct profile_opts po = { 0 };
-	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *folded = name_of(s, sym, &v[i]);
 
-	/* Off-CPU values stay nanoseconds: folded as on-CPU (unscaled), without the [off-cpu] root. */
-	if (profile_add(out, v, n, 0, session_stack, s, sym, &po, &total))
-		return -ENOMEM;
+		if (!folded || profile_add_line(out, folded, v[i].value))
+			return -ENOMEM;
+	}
 	profile_merge(out);
 	qsort(out->v, out->n, sizeof(*out->v), by_value_desc);
 	return 0;
+}
+
+void trace_stacks_forget(void)
+{
+	names_clear();
 }
 
 int trace_stacks_fold(struct ls_session *s, struct ls_symbolizer *sym, const struct ls_req_stacks *st,

@@ -15,6 +15,8 @@ struct trace_stacks {
 int trace_stacks_fold(struct ls_session *s, struct ls_symbolizer *sym, const struct ls_req_stacks *st,
 		      struct trace_stacks *out);
 void trace_stacks_clear(struct trace_stacks *t);
+/* Free the names kept from one request to the next. */
+void trace_stacks_forget(void);
 
 /* Lines under a request's line: the heaviest max_lines stacks of each kind. */
 void trace_stacks_text(const struct trace_stacks *t, size_t max_lines);

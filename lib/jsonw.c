@@ -97,8 +97,17 @@ void jw_string(FILE *f, const char *s)
 
 	fputc('"', f);
 	while (*p) {
-		int n = jw_utf8_len(p);
+		const unsigned char *run = p;
+		int n;
 
+		/* Plain ASCII goes out in one write. */
+		while (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\')
+			p++;
+		if (p > run)
+			fwrite(run, 1, (size_t)(p - run), f);
+		if (!*p)
+			break;
+		n = jw_utf8_len(p);
 		if (n == 0) {
 			fputs("\\ufffd", f);
 			p++;

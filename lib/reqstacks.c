@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Records arrive in the order the kernel reserved them, which across CPUs is nearly time order. */
-#define REORDER_NS 1000000000ull
+/* Records arrive in the order the kernel reserved them, which across CPUs is time order within microseconds. */
+#define REORDER_NS 10000000ull
 
 struct req_span {
 	uint32_t pid, tid;
