@@ -331,7 +331,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 }
 
 /* trace --stacks: one interval off CPU of a thread or goroutine that was serving a request. */
-static __always_inline void emit_offcpu(const struct lsk_offstart *os, __u32 tid, __u64 now)
+static __always_inline void emit_offcpu(const struct lsk_offstart *os, __u32 tid, __u64 begin, __u64 end)
 {
 	struct ls_offcpu_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
 
@@ -346,8 +346,8 @@ static __always_inline void emit_offcpu(const struct lsk_offstart *os, __u32 tid
 	r->ustack = os->key.ustack;
 	r->kstack = os->key.kstack;
 	r->_pad1 = 0;
-	r->start_ns = os->ts;
-	r->end_ns = now;
+	r->start_ns = begin;
+	r->end_ns = end;
 	r->g = os->g;
 	bpf_ringbuf_submit(r, rb_flags());
 }
@@ -388,7 +388,8 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		struct ls_sample_key k = os->key;
 
 		if (emit_samples) {
-			emit_offcpu(os, next_tid, now);
+			if (end > begin)
+				emit_offcpu(os, next_tid, begin, end);
 			bpf_map_delete_elem(&offstart, &next_tid);
 			return 0;
 		}

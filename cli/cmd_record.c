@@ -29,7 +29,9 @@ static const char usage_text[] =
 	"                         recording); format from the extension:\n"
 	"                         .folded (or .txt), .svg (interactive flame graph), .pb.gz (pprof)\n"
 	"      --format F         folded, svg or pprof\n"
-	"      --only-slow        keep only samples taken while the thread's request was over the threshold\n"
+	"      --only-slow        keep only what slow requests' own workers did while they ran (as trace\n"
+	"                         --stacks finds them); with --call-graph dwarf, the samples taken while\n"
+	"                         the thread's request was over the threshold\n"
 	"      --by-phase         root every stack at its request phase ([phase:app], [phase:tls_in], ...)\n"
 	"      --off-cpu          also record where threads block, weighted by blocked microseconds\n"
 	"  -t, --threshold DUR    slow-request threshold for --only-slow (default 10ms)\n"
@@ -265,6 +267,7 @@ int cmd_record(int argc, char **argv)
 	so.sample_hz = o.hz;
 	so.offcpu = o.offcpu;
 	so.ustack_size = dwarf ? stack_size : 0;
+	so.request_stacks = o.only_slow && !dwarf;
 	/*
 	 * Mappings read (and objects opened) before recording, so that neither a target gone
 	 * by the end nor the time this takes changes the profile.

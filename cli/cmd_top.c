@@ -305,6 +305,8 @@ int cmd_top(int argc, char **argv)
 	so.ctx = &run;
 	so.threshold_ns = threshold;
 	so.sample_hz = hz;
+	/* Hot stacks of slow requests: the samples of each slow request's own worker, as trace --stacks. */
+	so.request_stacks = 1;
 	if (cli_session_start(&c, &so, &s)) {
 		ret = EXIT_RUNTIME;
 		goto cleanup;

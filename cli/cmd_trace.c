@@ -105,7 +105,7 @@ struct trace_ctx {
 	struct ls_reqs *reqs;
 	int feed_err;
 	/* --stacks */
-	struct ls_rstacks *rs;
+	int stacks;
 	struct ls_session *s;
 	struct ls_symbolizer *sym;
 	struct trace_stacks cur; /* the stacks of the request being printed (cur.st NULL: none) */
@@ -488,8 +488,8 @@ static int print_request(struct trace_ctx *t, const struct ls_req_view *v)
 {
 	int slow = v->rec->flags & LS_RQ_SLOW;
 
-	if (t->rs && slow) {
-		if (ls_rstacks_of(t->rs, v->rec, &t->cur_st) ||
+	if (t->stacks && slow) {
+		if (ls_session_request_stacks(t->s, v->rec, &t->cur_st) ||
 		    trace_stacks_fold(t->s, t->sym, &t->cur_st, &t->cur)) {
 			t->feed_err = ENOMEM;
 			return -1;
@@ -526,13 +526,6 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 		}
 		if (r == 1 && (t->all || (v.rec->flags & LS_RQ_SLOW)) && print_request(t, &v))
 			return -1;
-		if (r == 1 && t->rs)
-			ls_rstacks_note(t->rs, v.rec);
-		break;
-	case LS_REC_SAMPLE:
-	case LS_REC_OFFCPU:
-		if (t->rs)
-			ls_rstacks_add(t->rs, rec, size);
 		break;
 	}
 	if (ferror(stdout)) {
@@ -707,8 +700,9 @@ int cmd_trace(int argc, char **argv)
 		so.sample_hz = TRACE_STACKS_HZ;
 		so.offcpu = 1;
 		so.offcpu_inflight_only = 1;
-		so.sample_records = 1;
-		if (ls_rstacks_new(&t.rs) || ls_symbolizer_new(NULL, &t.sym)) {
+		so.request_stacks = 1;
+		t.stacks = 1;
+		if (ls_symbolizer_new(NULL, &t.sym)) {
 			cli_error("out of memory");
 			ret = EXIT_RUNTIME;
 			goto cleanup;
@@ -786,7 +780,6 @@ int cmd_trace(int argc, char **argv)
 cleanup:
 	ls_session_free(s);
 	ls_reqs_free(t.reqs);
-	ls_rstacks_free(t.rs);
 	ls_symbolizer_free(t.sym);
 	trace_stacks_forget();
 	return ret;

@@ -15,6 +15,7 @@ struct req_span {
 struct ls_rstacks {
 	struct ls_sample_rec on[LS_RSTACKS_KEEP];
 	struct ls_offcpu_rec off[LS_RSTACKS_KEEP];
+	uint8_t on_claimed[LS_RSTACKS_KEEP], off_claimed[LS_RSTACKS_KEEP];
 	struct req_span reqs[LS_RSTACKS_REQS];
 	size_t on_next, on_n, off_next, off_n, req_next, req_n;
 };
@@ -40,6 +41,7 @@ int ls_rstacks_add(struct ls_rstacks *r, const void *rec, size_t size)
 		if (size < sizeof(struct ls_sample_rec))
 			return -EINVAL;
 		memcpy(&r->on[r->on_next], rec, sizeof(r->on[0]));
+		r->on_claimed[r->on_next] = 0;
 		r->on_next = (r->on_next + 1) % LS_RSTACKS_KEEP;
 		r->on_n += r->on_n < LS_RSTACKS_KEEP;
 		return 1;
@@ -48,6 +50,7 @@ int ls_rstacks_add(struct ls_rstacks *r, const void *rec, size_t size)
 		if (size < sizeof(struct ls_offcpu_rec))
 			return -EINVAL;
 		memcpy(&r->off[r->off_next], rec, sizeof(r->off[0]));
+		r->off_claimed[r->off_next] = 0;
 		r->off_next = (r->off_next + 1) % LS_RSTACKS_KEEP;
 		r->off_n += r->off_n < LS_RSTACKS_KEEP;
 		return 1;
@@ -222,4 +225,155 @@ void ls_req_stacks_clear(struct ls_req_stacks *s)
 	free(s->on);
 	free(s->off);
 	memset(s, 0, sizeof(*s));
+}
+
+int ls_rstacks_claim(struct ls_rstacks *r, const struct ls_request *q, ls_rstacks_claim_fn fn, void *ctx)
+{
+	struct req_span me = span_of(q);
+	struct ls_req_stacks who = { .tid = me.tid, .g = me.g };
+	int ret;
+
+	for (size_t i = 0; i < r->on_n; i++) {
+		size_t at = (r->on_next + LS_RSTACKS_KEEP - 1 - i) % LS_RSTACKS_KEEP;
+		const struct ls_sample_rec *e = &r->on[at];
+		struct ls_sample_key k = { .pid = e->pid, .ustack = e->ustack, .kstack = e->kstack, .phase = e->phase };
+
+		if (e->ts_ns + REORDER_NS < me.start)
+			break;
+		if (r->on_claimed[at] || e->ts_ns < me.start || e->ts_ns > me.end ||
+		    !same_worker(&who, e->pid, me.pid, e->tid, e->g))
+			continue;
+		r->on_claimed[at] = 1;
+		if ((ret = fn(ctx, &k, 0, 1)))
+			return ret;
+	}
+	for (size_t i = 0; i < r->off_n; i++) {
+		size_t at = (r->off_next + LS_RSTACKS_KEEP - 1 - i) % LS_RSTACKS_KEEP;
+		const struct ls_offcpu_rec *e = &r->off[at];
+		struct ls_sample_key k = { .pid = e->pid, .ustack = e->ustack, .kstack = e->kstack, .phase = LS_PH_OTHER };
+		uint64_t a = e->start_ns > me.start ? e->start_ns : me.start, b = e->end_ns < me.end ? e->end_ns : me.end;
+
+		if (e->end_ns + REORDER_NS < me.start)
+			break;
+		if (r->off_claimed[at] || b <= a || !same_worker(&who, e->pid, me.pid, e->tid, e->g))
+			continue;
+		r->off_claimed[at] = 1;
+		if ((ret = fn(ctx, &k, 1, b - a)))
+			return ret;
+	}
+	return 0;
+}
+
+/* ---- Aggregates ---------------------------------------------------------------- */
+
+struct sagg_ent {
+	struct ls_sample_key k;
+	int64_t v;
+	int used;
+};
+
+struct ls_sagg {
+	struct sagg_ent *t;
+	size_t cap, n; /* cap: a power of two */
+};
+
+int ls_sagg_new(struct ls_sagg **out)
+{
+	struct ls_sagg *a = calloc(1, sizeof(*a));
+
+	if (a && !(a->t = calloc(1024, sizeof(*a->t)))) {
+		free(a);
+		a = NULL;
+	}
+	if (a)
+		a->cap = 1024;
+	*out = a;
+	return a ? 0 : -ENOMEM;
+}
+
+void ls_sagg_free(struct ls_sagg *a)
+{
+	if (a)
+		free(a->t);
+	free(a);
+}
+
+static int key_eq(const struct ls_sample_key *x, const struct ls_sample_key *y)
+{
+	return x->pid == y->pid && x->ustack == y->ustack && x->kstack == y->kstack && x->phase == y->phase &&
+	       x->slow == y->slow;
+}
+
+static size_t key_hash(const struct ls_sample_key *k)
+{
+	uint64_t h = (uint64_t)k->pid * 0x9E3779B97F4A7C15ull;
+
+	h ^= ((uint64_t)(uint32_t)k->ustack << 17) ^ (uint32_t)k->kstack ^ ((uint64_t)k->phase << 40) ^
+	     ((uint64_t)k->slow << 48);
+	h ^= h >> 31;
+	return (size_t)(h * 0xBF58476D1CE4E5B9ull);
+}
+
+static struct sagg_ent *sagg_slot(struct sagg_ent *t, size_t cap, const struct ls_sample_key *k)
+{
+	size_t i = key_hash(k) & (cap - 1);
+
+	while (t[i].used && !key_eq(&t[i].k, k))
+		i = (i + 1) & (cap - 1);
+	return &t[i];
+}
+
+static int sagg_grow(struct ls_sagg *a)
+{
+	size_t ncap = a->cap * 2;
+	struct sagg_ent *nt = calloc(ncap, sizeof(*nt));
+
+	if (!nt)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->cap; i++)
+		if (a->t[i].used)
+			*sagg_slot(nt, ncap, &a->t[i].k) = a->t[i];
+	free(a->t);
+	a->t = nt;
+	a->cap = ncap;
+	return 0;
+}
+
+int ls_sagg_add(struct ls_sagg *a, const struct ls_sample_key *k, int64_t v)
+{
+	struct sagg_ent *e;
+
+	if (a->n + 1 > a->cap / 2 && sagg_grow(a))
+		return -ENOMEM;
+	e = sagg_slot(a->t, a->cap, k);
+	if (!e->used) {
+		e->used = 1;
+		e->k = *k;
+		e->v = 0;
+		a->n++;
+	}
+	e->v += v;
+	return 0;
+}
+
+int ls_sagg_list(const struct ls_sagg *a, struct ls_stack_sample **out, size_t *n)
+{
+	size_t add = 0, k = *n;
+	struct ls_stack_sample *v;
+
+	for (size_t i = 0; i < a->cap; i++)
+		add += a->t[i].used && a->t[i].v > 0;
+	v = realloc(*out, (*n + add + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->cap; i++) {
+		if (!a->t[i].used || a->t[i].v <= 0)
+			continue;
+		v[k].key = a->t[i].k;
+		v[k].value = (uint64_t)a->t[i].v;
+		k++;
+	}
+	*out = v;
+	*n = k;
+	return 0;
 }

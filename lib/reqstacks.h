@@ -55,6 +55,27 @@ int ls_rstacks_of(struct ls_rstacks *r, const struct ls_request *q, struct ls_re
 
 /* Remember a finished request (every one, slow or not, after ls_rstacks_of) for the sharing of later ones. */
 void ls_rstacks_note(struct ls_rstacks *r, const struct ls_request *q);
+
+/*
+ * Give a finished request the samples and off-CPU time of its worker inside its time that
+ * no request claimed before: fn(ctx, key, offcpu, value) for each (value: 1 sample, or the
+ * ns of an interval inside the request). A sample an event loop took while serving several
+ * slow requests goes to the first that finishes. 0, or fn's non-zero return.
+ */
+typedef int (*ls_rstacks_claim_fn)(void *ctx, const struct ls_sample_key *k, int offcpu, uint64_t value);
+int ls_rstacks_claim(struct ls_rstacks *r, const struct ls_request *q, ls_rstacks_claim_fn fn, void *ctx);
+
+/*
+ * An aggregate of samples (or off-CPU ns) by key, in user space: what the kernel's maps
+ * hold when it aggregates. Grows as needed.
+ */
+struct ls_sagg;
+int ls_sagg_new(struct ls_sagg **out);
+void ls_sagg_free(struct ls_sagg *a);
+/* Add v (negative: take away) to key k's value. 0 or -ENOMEM. */
+int ls_sagg_add(struct ls_sagg *a, const struct ls_sample_key *k, int64_t v);
+/* The non-zero entries, appended to *out (malloc'ed, *n entries). 0 or -ENOMEM. */
+int ls_sagg_list(const struct ls_sagg *a, struct ls_stack_sample **out, size_t *n);
 void ls_req_stacks_clear(struct ls_req_stacks *s);
 
 #endif

@@ -87,7 +87,15 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 	s->sample_hz = opts->sample_hz;
 	s->offcpu = opts->offcpu;
 	s->offcpu_inflight_only = opts->offcpu_inflight_only;
-	s->sample_records = opts->sample_records;
+	s->request_stacks = opts->request_stacks;
+	if (s->request_stacks && opts->ustack_size) {
+		ret = ls_err(err, EINVAL, "samples go to their requests with frame-pointer stacks only, not --call-graph dwarf");
+		goto cleanup;
+	}
+	if (s->request_stacks && (ls_rstacks_new(&s->rs) || ls_sagg_new(&s->agg[0]) || ls_sagg_new(&s->agg[1]))) {
+		ret = ls_err(err, ENOMEM, "out of memory");
+		goto cleanup;
+	}
 	if (opts->ustack_size > LS_USTACK_MAX || (opts->ustack_size && opts->ustack_size < 64)) {
 		ret = ls_err(err, EINVAL, "stack size %u out of range (64..%d bytes)", opts->ustack_size, LS_USTACK_MAX);
 		goto cleanup;
@@ -173,6 +181,52 @@ cleanup:
 	return ret;
 }
 
+/* A sample taken by a slow request's worker while it ran moves to the slow side of its aggregate. */
+static int claim_slow(void *ctx, const struct ls_sample_key *k, int offcpu, uint64_t value)
+{
+	struct ls_session *s = ctx;
+	struct ls_sample_key slow = *k;
+
+	slow.slow = 1;
+	if (ls_sagg_add(s->agg[offcpu], k, -(int64_t)value) || ls_sagg_add(s->agg[offcpu], &slow, (int64_t)value))
+		return ls_err(s->err, ENOMEM, "out of memory");
+	return 0;
+}
+
+/*
+ * request_stacks: samples and blocks are kept and counted; a finished slow request claims
+ * those of its worker before on_event sees it, and is remembered for the sharing of the
+ * requests after it.
+ */
+static int request_stacks_record(struct ls_session *s, void *data, size_t size)
+{
+	const struct ls_rec_hdr *h = data;
+	int r = 0;
+
+	if (h->type == LS_REC_SAMPLE && size >= sizeof(struct ls_sample_rec)) {
+		const struct ls_sample_rec *e = data;
+		struct ls_sample_key k = { .pid = e->pid, .ustack = e->ustack, .kstack = e->kstack, .phase = e->phase };
+
+		ls_rstacks_add(s->rs, data, size);
+		return ls_sagg_add(s->agg[0], &k, 1) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
+	}
+	if (h->type == LS_REC_OFFCPU && size >= sizeof(struct ls_offcpu_rec)) {
+		const struct ls_offcpu_rec *e = data;
+		struct ls_sample_key k = { .pid = e->pid, .ustack = e->ustack, .kstack = e->kstack, .phase = LS_PH_OTHER };
+
+		ls_rstacks_add(s->rs, data, size);
+		return ls_sagg_add(s->agg[1], &k, (int64_t)(e->end_ns - e->start_ns)) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
+	}
+	if (h->type == LS_REC_REQUEST && size >= sizeof(struct ls_request) && (((const struct ls_request *)data)->flags & LS_RQ_SLOW) &&
+	    (r = ls_rstacks_claim(s->rs, data, claim_slow, s)))
+		return r;
+	if (s->on_event)
+		r = s->on_event(s->ctx, data, size);
+	if (h->type == LS_REC_REQUEST && size >= sizeof(struct ls_request))
+		ls_rstacks_note(s->rs, data);
+	return r;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct ls_session *s = ctx;
@@ -193,6 +247,8 @@ static int on_record(void *ctx, void *data, size_t size)
 			return s->on_event(s->ctx, &slow, sizeof(slow));
 		return 0;
 	}
+	if (s->rs)
+		return request_stacks_record(s, data, size);
 	if (!s->on_event)
 		return 0;
 	return s->on_event(s->ctx, data, size);
@@ -380,7 +436,7 @@ int ls_session_start(struct ls_session *s)
 	struct ls_bpf_config bc = {
 		.emit_calls = s->records, .emit_requests = s->requests,
 		.track_thread_req = s->sample_hz || s->offcpu, .offcpu_all_threads = !s->offcpu_inflight_only,
-		.emit_samples = s->sample_records, .ustack_size = s->ustack_size, .threshold_ns = s->threshold_ns, .reject_features = s->reject_features,
+		.emit_samples = s->request_stacks, .ustack_size = s->ustack_size, .threshold_ns = s->threshold_ns, .reject_features = s->reject_features,
 	};
 	int ret;
 
@@ -458,5 +514,8 @@ void ls_session_free(struct ls_session *s)
 	free(s->statbuf);
 	free(s->phase_buf);
 	ls_ustore_free(s->ustore);
+	ls_rstacks_free(s->rs);
+	ls_sagg_free(s->agg[0]);
+	ls_sagg_free(s->agg[1]);
 	free(s);
 }

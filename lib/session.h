@@ -16,6 +16,8 @@
 #include "bpfload.h"
 #include "phase.h"
 
+struct ls_req_stacks;
+
 struct ls_session;
 
 /*
@@ -40,7 +42,8 @@ struct ls_session_opts {
 	unsigned int sample_hz;  /* CPU samples per second of each CPU (0: no sampling) */
 	int offcpu;              /* record where target threads block, and for how long */
 	int offcpu_inflight_only; /* only threads working on a request */
-	int sample_records;      /* each CPU sample and off-CPU interval of a request as a record (trace --stacks) */
+	int request_stacks;      /* samples and off-CPU time go to the requests they belong to, in user space
+				  * (ls_session_request_stacks); frame-pointer stacks only */
 	enum ls_place_mode placement; /* where library probes go (LS_PLACE_AUTO: call sites where cheaper) */
 	unsigned int phases;     /* LS_PHASES_* to attach; 0: all */
 	unsigned int ustack_size; /* > 0: --call-graph dwarf, user stack bytes copied per sample (<= LS_USTACK_MAX) */
@@ -84,9 +87,17 @@ int ls_session_phase_stats(struct ls_session *s, pid_t pid, unsigned int phase, 
 
 /*
  * The aggregated CPU samples (offcpu = 0) or off-CPU times (offcpu = 1) so far.
- * *out is malloc'ed; free() it. 0 or -errno.
+ * key.slow: taken while the thread's request was past the threshold; with
+ * request_stacks, taken by the worker of a request that turned out slow, while
+ * it ran. *out is malloc'ed; free() it. 0 or -errno.
  */
 int ls_session_samples(struct ls_session *s, int offcpu, struct ls_stack_sample **out, size_t *n);
+
+/*
+ * request_stacks: the stacks of a finished request, as its record came to on_event (see
+ * lib/reqstacks.h). 0, -ENOENT without request_stacks, or -ENOMEM.
+ */
+int ls_session_request_stacks(struct ls_session *s, const struct ls_request *q, struct ls_req_stacks *out);
 
 /* The addresses of stack id (innermost first). 0, -ENOENT (evicted or never captured) or -errno. */
 int ls_session_stack(struct ls_session *s, int32_t id, uint64_t *ips, size_t max, size_t *n);

@@ -5,6 +5,7 @@
 #include "bpfload.h"
 #include "links.h"
 #include "session.h"
+#include "reqstacks.h"
 #include "util.h"
 
 struct ring_buffer;
@@ -29,10 +30,12 @@ struct ls_session {
 	int records, requests, attach_uprobes;
 	uint64_t threshold_ns;
 	unsigned int sample_hz;
-	int offcpu, offcpu_inflight_only, sample_records;
+	int offcpu, offcpu_inflight_only, request_stacks;
 	unsigned int ustack_size;
 	unsigned int reject_features;
 	struct ls_ustore *ustore; /* --call-graph dwarf: unwound samples */
+	struct ls_rstacks *rs;    /* request_stacks: samples and blocks kept for the requests they belong to */
+	struct ls_sagg *agg[2];   /* request_stacks: CPU samples [0] and off-CPU ns [1], slow = a slow request's */
 	ls_event_fn on_event;
 	void *ctx;
 	void *statbuf;

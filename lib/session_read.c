@@ -69,10 +69,19 @@ int ls_session_samples(struct ls_session *s, int offcpu, struct ls_stack_sample 
 	*n = 0;
 	if (!s->skel)
 		return ls_err(s->err, EINVAL, "session not started");
+	if (s->rs)
+		return ls_sagg_list(s->agg[offcpu ? 1 : 0], out, n) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
 	ret = read_aggregate(s, offcpu ? s->skel->maps.offcpu : s->skel->maps.samples, out, n);
 	if (!ret && !offcpu && s->ustore && ls_ustore_samples(s->ustore, out, n))
 		ret = ls_err(s->err, ENOMEM, "out of memory");
 	return ret;
+}
+
+int ls_session_request_stacks(struct ls_session *s, const struct ls_request *q, struct ls_req_stacks *out)
+{
+	if (!s->rs)
+		return -ENOENT;
+	return ls_rstacks_of(s->rs, q, out);
 }
 
 int ls_session_unwind_stats(struct ls_session *s, struct ls_unwind_stats *out)

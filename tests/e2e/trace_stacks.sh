@@ -74,6 +74,27 @@ nmux=$(count "$TMP/m.json" '.stacks'); shared=$(count "$TMP/m.json" '.stacks.sha
 check "C, 4 streams at a time: most requests marked shared ($shared of $nmux, >= 60%)" \
 	test "$nmux" -ge 40 -a $((shared * 10)) -ge $((nmux * 6))
 
+# record --only-slow and top's hot stacks of slow requests take the same samples: those of
+# each slow request's worker while it ran. Fast requests in between add samples of their own
+# (TLS, HTTP/2, the event loop), which must not count.
+( for _ in 1 2 3; do grpc_load Fast 300 -c 1 -m 1 > /dev/null 2>&1; grpc_load Slow 15 -c 1 -m 1 > /dev/null 2>&1; done ) &
+LOAD=$!
+"$LATSCOPE" record --kernel-hook "$KHOOK" -p "$H2SERVER_PID" -t 5ms --only-slow -d 4 -o "$TMP/slow.folded" 2> "$TMP/rec.err" ||
+	{ cat "$TMP/rec.err"; fail "record --only-slow failed"; }
+wait "$LOAD"
+total=$(awk '{ n += $NF } END { print n + 0 }' "$TMP/slow.folded")
+burn=$(awk '/burn_cpu/ { n += $NF } END { print n + 0 }' "$TMP/slow.folded")
+check "record --only-slow: burn_cpu in >= 80% of the slow requests' samples ($burn of $total)" \
+	test "$total" -ge 20 -a $((burn * 10)) -ge $((total * 8))
+( for _ in 1 2 3; do grpc_load Fast 300 -c 1 -m 1 > /dev/null 2>&1; grpc_load Slow 15 -c 1 -m 1 > /dev/null 2>&1; done ) &
+LOAD=$!
+"$LATSCOPE" top --kernel-hook "$KHOOK" -p "$H2SERVER_PID" -t 5ms --batch -n 2 -i 2s --json > "$TMP/top.json" 2> "$TMP/top.err" ||
+	{ cat "$TMP/top.err"; fail "top --batch failed"; }
+wait "$LOAD"
+read -r slow_only top_total top_burn < <(jq -s -r '.[-1] | "\(.hot_stacks_slow_only) \([.hot_stacks[].samples] | add // 0) \([.hot_stacks[] | select(.frames | index(["burn_cpu"])) | .samples] | add // 0)"' "$TMP/top.json")
+check "top: hot stacks of slow requests ($slow_only), burn_cpu in >= 80% of their samples ($top_burn of $top_total)" \
+	test "$slow_only" = true -a "$top_total" -gt 0 -a $((top_burn * 10)) -ge $((top_total * 8))
+
 # --- The Go gRPC server: a goroutine per request. -------------------------------------
 start_gogrpc -slow-ms "$BLOCK_MS" -slow-syscall
 start_trace "$TMP/g.json" -p "$GOGRPC_PID" --json --all --stacks -t 5ms -d 60
