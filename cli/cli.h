@@ -99,6 +99,18 @@ void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid);
 unsigned int cli_probe_call_cost(struct ls_session *s, unsigned int probe, unsigned int *hits_per_call,
 				 const char **placement);
 
+/*
+ * What the library probes have cost the targets so far: their hits, the traps (hits times
+ * the costs measured at start) and latscope's programs on them (as the kernel measured
+ * them, else the fallback table's cost per call).
+ */
+struct cli_probe_cost {
+	uint64_t calls, hits, trap_ns, prog_ns;
+	int prog_measured;
+	struct ls_bpf_time bpf; /* prog_measured: every program's run time */
+};
+void cli_probe_cost(struct ls_session *s, struct cli_probe_cost *out);
+
 int cmd_probes(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_record(int argc, char **argv);

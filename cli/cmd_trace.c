@@ -84,6 +84,9 @@ struct trace_summary {
 	struct pid_row pids[MAX_PIDS];
 	size_t npids;
 	uint64_t handshakes, drops, unnamed, hits, est_ns, nreq;
+	uint64_t trap_ns;        /* of est_ns: the probes' traps, from the costs calibrated at start */
+	int bpf_measured;        /* est_ns holds the uprobe programs' run time as the kernel measured it */
+	struct ls_bpf_time bpf;  /* latscope's programs, measured (bpf_measured) */
 	uint64_t target_cpu_ns; /* CPU the targets used during the run (they also pay for the probes' traps) */
 	uint64_t counters[LS_CNT_MAX];
 };
@@ -254,8 +257,14 @@ static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 			       cli_fmt_ns(s->est_ns / s->nreq, b, sizeof(b)));
 		if (s->target_cpu_ns)
 			printf(", %.1f%% of the CPU time the targets used", 100.0 * (double)s->est_ns / (double)s->target_cpu_ns);
-		printf("; per probe placement and cost: latscope probes -v\n");
+		printf(" (traps %s from the costs measured at start, programs %s%s); per probe placement and cost: "
+		       "latscope probes -v\n", cli_fmt_ns(s->trap_ns, a, sizeof(a)),
+		       cli_fmt_ns(s->est_ns - s->trap_ns, b, sizeof(b)),
+		       s->bpf_measured ? " as the kernel measured them" : " from the fallback table");
 	}
+	if (s->bpf_measured)
+		printf("latscope's BPF programs: %llu runs, %s (kernel-measured; all programs, kernel hooks and samplers "
+		       "included)\n", (unsigned long long)s->bpf.runs, cli_fmt_ns(s->bpf.run_ns, d, sizeof(d)));
 	text_methods(t);
 }
 
@@ -453,6 +462,14 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 	jw_arr_end(&w);
 	jw_ku64(&w, "probe_hits", s->hits);
 	jw_ku64(&w, "probe_est_ns", s->est_ns);
+	jw_ku64(&w, "probe_trap_est_ns", s->trap_ns);
+	jw_kbool(&w, "bpf_time_measured", s->bpf_measured);
+	if (s->bpf_measured) {
+		jw_ku64(&w, "bpf_uprobe_ns", s->bpf.uprobe_ns);
+		jw_ku64(&w, "bpf_uprobe_runs", s->bpf.uprobe_runs);
+		jw_ku64(&w, "bpf_run_ns", s->bpf.run_ns);
+		jw_ku64(&w, "bpf_runs", s->bpf.runs);
+	}
 	jw_ku64(&w, "target_cpu_ns", s->target_cpu_ns);
 	if (s->target_cpu_ns)
 		jw_kdbl(&w, "probe_est_share_of_target_cpu", "%.4f", (double)s->est_ns / (double)s->target_cpu_ns);
@@ -544,6 +561,8 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 				     .end = end_reason };
 	uint64_t cpu;
 
+	struct cli_probe_cost pc;
+
 	sum.rows = calloc(LS_PROBE_COUNT, sizeof(*sum.rows));
 	for (unsigned int p = 0; sum.rows && p < LS_PROBE_COUNT; p++) {
 		struct probe_row *r = &sum.rows[sum.nrows];
@@ -552,8 +571,7 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 			continue;
 		r->probe = p;
 		r->per_call = cli_probe_call_cost(s, p, &r->hits_per_call, &r->place);
-		sum.hits += r->st.calls * r->hits_per_call;
-		sum.est_ns += r->st.calls * r->per_call;
+
 		if (ls_probe_is_handshake(p))
 			sum.handshakes += r->st.ok;
 		sum.nrows++;
@@ -579,6 +597,12 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 		pr->max = ps.max_ns;
 		sum.nreq += ps.count;
 	}
+	cli_probe_cost(s, &pc);
+	sum.hits = pc.hits;
+	sum.trap_ns = pc.trap_ns;
+	sum.est_ns = pc.trap_ns + pc.prog_ns;
+	sum.bpf_measured = pc.prog_measured;
+	sum.bpf = pc.bpf;
 	t->out->summary(t, &sum);
 	fflush(stdout);
 	free(sum.rows);

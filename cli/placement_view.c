@@ -81,3 +81,30 @@ unsigned int cli_probe_call_cost(struct ls_session *s, unsigned int probe, unsig
 	}
 	return 0;
 }
+
+void cli_probe_cost(struct ls_session *s, struct cli_probe_cost *out)
+{
+	const struct ls_costs *costs = ls_placements_costs(ls_session_placements(s));
+	unsigned int prog = costs ? costs->ns[LS_COST_K_PROGRAM] : 0;
+
+	memset(out, 0, sizeof(*out));
+	for (unsigned int p = 0; p < LS_PROBE_COUNT; p++) {
+		unsigned int per_call, hits;
+		const char *place;
+		struct ls_stats st;
+
+		if (ls_session_stats(s, p, &st) || st.calls == 0)
+			continue;
+		per_call = cli_probe_call_cost(s, p, &hits, &place);
+		out->calls += st.calls;
+		out->hits += st.calls * hits;
+		if (per_call >= prog) {
+			out->trap_ns += st.calls * (per_call - prog);
+			out->prog_ns += st.calls * prog;
+		}
+	}
+	/* The programs' own time as the kernel measured it, when it does. */
+	out->prog_measured = ls_session_bpf_time(s, &out->bpf) == 0;
+	if (out->prog_measured)
+		out->prog_ns = out->bpf.uprobe_ns;
+}

@@ -87,6 +87,8 @@ struct top_snap {
 	uint64_t p50, p99;
 	uint64_t dropped;         /* ring-buffer records lost since start */
 	double cpu_pct;           /* latscope's own CPU over the interval, % of one core */
+	double probe_pct;         /* the probes' cost over the interval, % of the CPU the targets used */
+	int probe_measured;       /* probe_pct counts the programs' time as the kernel measured it */
 	uint64_t samples, stacks_lost;
 	struct top_row *rows;     /* sorted by pid, then method */
 	size_t nrows;

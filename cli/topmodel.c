@@ -1,5 +1,6 @@
 /* latscope top's model: session records and counters in, one immutable snapshot per interval out. */
 #include "top.h"
+#include "cli.h"
 #include "catalog.h"
 #include "hist.h"
 #include "procmaps.h"
@@ -44,6 +45,8 @@ struct top_model {
 	struct ls_phase_stats cur_total;
 	uint64_t t_start, t_prev, t_reset;
 	double cpu_prev;          /* own CPU seconds at the previous snapshot */
+	uint64_t probe_prev_ns;   /* the probes' cost to the targets so far, at the previous snapshot */
+	uint64_t tcpu_prev_ns;    /* the targets' CPU time at the previous snapshot */
 	uint64_t seq;
 	uint64_t threshold_ns;
 	struct ls_symbolizer *sym;
@@ -185,10 +188,38 @@ int top_model_feed(struct top_model *m, const void *rec, size_t size)
 	return 0;
 }
 
+/* The CPU time the live targets used so far. */
+static uint64_t targets_cpu_ns(const struct top_model *m)
+{
+	uint64_t sum = 0, ns;
+
+	for (size_t i = 0; i < m->npids; i++)
+		if (ls_proc_cpu_ns(m->pids[i], &ns) == 0)
+			sum += ns;
+	return sum;
+}
+
 void top_model_started(struct top_model *m)
 {
 	m->t_start = m->t_prev = m->t_reset = ls_now_ns();
 	m->cpu_prev = own_cpu_s();
+	m->probe_prev_ns = 0;
+	m->tcpu_prev_ns = targets_cpu_ns(m);
+}
+
+/* What the probes cost the targets over the interval, as a share of the CPU they used (they pay for the traps). */
+static void probe_share(struct top_model *m, struct ls_session *s, struct top_snap *snap)
+{
+	struct cli_probe_cost pc;
+	uint64_t cost, tcpu = targets_cpu_ns(m);
+
+	cli_probe_cost(s, &pc);
+	cost = pc.trap_ns + pc.prog_ns;
+	snap->probe_measured = pc.prog_measured;
+	snap->probe_pct = tcpu > m->tcpu_prev_ns && cost >= m->probe_prev_ns ?
+				  100.0 * (double)(cost - m->probe_prev_ns) / (double)(tcpu - m->tcpu_prev_ns) : 0;
+	m->probe_prev_ns = cost;
+	m->tcpu_prev_ns = tcpu;
 }
 
 void top_model_set_threshold(struct top_model *m, uint64_t ns)
@@ -479,6 +510,7 @@ struct top_snap *top_model_snapshot(struct top_model *m, struct ls_session *s)
 	snap->khook = ls_khook_name(ls_session_khook(s));
 	snap->threshold_ns = m->threshold_ns;
 	snap->cpu_pct = iv_s > 0 ? 100.0 * (cpu - m->cpu_prev) / iv_s : 0;
+	probe_share(m, s, snap);
 	snap->dropped = ls_session_counter(s, LS_CNT_RB_DROPS);
 	snap->samples = ls_session_counter(s, LS_CNT_SAMPLES);
 	snap->stacks_lost = ls_session_counter(s, LS_CNT_STACK_LOST);

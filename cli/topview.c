@@ -117,13 +117,18 @@ void top_fmt_header(const struct top_snap *snap, int line, struct top_line *out)
 			     cli_fmt_ns(snap->threshold_ns, a, sizeof(a)));
 		return;
 	}
-	top_line_put(out, TOP_ATTR_NONE, "rps %.1f  errors %.2f%%  p50 %s  p99 %s  ", snap->rps,
-		     100.0 * snap->error_rate, lat(snap->p50, snap->iv_count, b, sizeof(b)),
-		     lat(snap->p99, snap->iv_count, c, sizeof(c)));
+	/*
+	 * Terse, to fit 80 columns with the costs: "probes" is what they cost the targets
+	 * (% of the CPU the targets used), "self" latscope's own CPU (% of one core).
+	 */
+	top_line_put(out, TOP_ATTR_NONE, "rps %.1f  err %.2f%%  p50 %s  p99 %s  ", snap->rps, 100.0 * snap->error_rate,
+		     lat(snap->p50, snap->iv_count, b, sizeof(b)), lat(snap->p99, snap->iv_count, c, sizeof(c)));
 	/* Lost records mean missing requests in the table: the screen makes them hard to miss. */
-	top_line_put(out, snap->dropped ? TOP_ATTR_WARN : TOP_ATTR_NONE, "dropped %llu",
-		     (unsigned long long)snap->dropped);
-	top_line_put(out, TOP_ATTR_NONE, "  latscope cpu %.1f%%  samples %llu", snap->cpu_pct,
+	top_line_put(out, snap->dropped ? TOP_ATTR_WARN : TOP_ATTR_NONE, "drop %llu", (unsigned long long)snap->dropped);
+	/* Past 5% of the targets' CPU, the probes' cost is worth noticing. */
+	top_line_put(out, TOP_ATTR_NONE, "  ");
+	top_line_put(out, snap->probe_pct > 5.0 ? TOP_ATTR_WARN : TOP_ATTR_NONE, "probes %.1f%%", snap->probe_pct);
+	top_line_put(out, TOP_ATTR_NONE, "  self %.1f%%  samples %llu", snap->cpu_pct,
 		     (unsigned long long)snap->samples);
 }
 
@@ -672,6 +677,8 @@ void top_print_json(FILE *f, const struct top_snap *snap)
 	jw_ku64(&w, "p99_ns", snap->p99);
 	jw_ku64(&w, "dropped", snap->dropped);
 	jw_kdbl(&w, "cpu_pct", "%.2f", snap->cpu_pct);
+	jw_kdbl(&w, "probe_cost_pct_of_target_cpu", "%.2f", snap->probe_pct);
+	jw_kbool(&w, "probe_cost_measured", snap->probe_measured);
 	jw_ku64(&w, "samples", snap->samples);
 	jw_ku64(&w, "stacks_lost", snap->stacks_lost);
 	jw_key(&w, "rows");

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "latscope.skel.h"
@@ -219,4 +220,34 @@ struct latscope_bpf *ls_bpf_feature(struct ls_bpf *b, enum ls_feature f)
 const struct ls_feat_status *ls_bpf_status(const struct ls_bpf *b, enum ls_feature f)
 {
 	return &b->st[f];
+}
+
+int ls_bpf_prog_time(struct ls_bpf *b, struct ls_bpf_time *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (int f = 0; f < LS_FEAT_COUNT; f++) {
+		struct bpf_program *p;
+
+		if (!b->feat[f])
+			continue;
+		bpf_object__for_each_program(p, b->feat[f]->obj) {
+			struct bpf_prog_info info;
+			__u32 len = sizeof(info);
+			int fd = bpf_program__fd(p);
+			const char *sec = bpf_program__section_name(p);
+
+			if (fd < 0)
+				continue;
+			memset(&info, 0, sizeof(info));
+			if (bpf_obj_get_info_by_fd(fd, &info, &len))
+				return -errno;
+			out->run_ns += info.run_time_ns;
+			out->runs += info.run_cnt;
+			if (!strncmp(sec, "uprobe", 6) || !strncmp(sec, "uretprobe", 9)) {
+				out->uprobe_ns += info.run_time_ns;
+				out->uprobe_runs += info.run_cnt;
+			}
+		}
+	}
+	return 0;
 }

@@ -8,6 +8,8 @@
 #ifndef LS_BPFLOAD_H
 #define LS_BPFLOAD_H
 
+#include <stdint.h>
+
 #include <linux/types.h>
 #include "bpfconf.h"
 #include "latscope.h"
@@ -47,5 +49,14 @@ struct latscope_bpf *ls_bpf_maps(struct ls_bpf *b);
 /* The instance feature f was loaded in, or NULL when it is not on. */
 struct latscope_bpf *ls_bpf_feature(struct ls_bpf *b, enum ls_feature f);
 const struct ls_feat_status *ls_bpf_status(const struct ls_bpf *b, enum ls_feature f);
+
+/* Run time of the loaded programs (kernel BPF statistics; on only while enabled). */
+struct ls_bpf_time {
+	uint64_t run_ns, runs;       /* every program */
+	uint64_t uprobe_ns, uprobe_runs; /* the programs on uprobes: run in the targets' threads */
+};
+
+/* Sum the kernel's run-time statistics of every loaded program. 0 or -errno. */
+int ls_bpf_prog_time(struct ls_bpf *b, struct ls_bpf_time *out);
 
 #endif

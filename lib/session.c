@@ -80,6 +80,7 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return ls_err(err, ENOMEM, "out of memory");
+	s->stats_fd = -1;
 	s->want = opts->khook;
 	s->records = opts->records;
 	s->requests = opts->requests;
@@ -478,6 +479,9 @@ int ls_session_start(struct ls_session *s)
 		goto fail;
 	if (s->offcpu && (ret = attach_offcpu(s)))
 		goto fail;
+	/* Each program's run time, measured by the kernel while this fd is open (a few ns per run). */
+	s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	s->stats_err = s->stats_fd < 0 ? errno : 0;
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_record, s, NULL);
 	if (!s->rb) {
 		ret = ls_err(s->err, errno, "cannot open ring buffer: %s", strerror(errno));
@@ -506,6 +510,8 @@ void ls_session_free(struct ls_session *s)
 	if (!s)
 		return;
 	ring_buffer__free(s->rb);
+	if (s->stats_fd >= 0)
+		close(s->stats_fd);
 	ls_links_free(s->links);
 	ls_bpf_free(s->bpf);
 	ls_placements_free(s->place);

@@ -118,6 +118,13 @@ uint64_t ls_session_stop_sampling(struct ls_session *s);
 /* Change the slow-request threshold of a running session. */
 int ls_session_set_threshold(struct ls_session *s, uint64_t ns);
 
+/*
+ * What latscope's BPF programs cost so far, measured by the kernel (BPF run-time
+ * statistics, enabled while the session runs). 0, or -errno when the kernel does not
+ * keep them (then costs come from the fallback table).
+ */
+int ls_session_bpf_time(struct ls_session *s, struct ls_bpf_time *out);
+
 /* A global counter (enum ls_counter) summed over CPUs. */
 uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which);
 

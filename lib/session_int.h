@@ -35,7 +35,8 @@ struct ls_session {
 	unsigned int reject_features;
 	struct ls_ustore *ustore; /* --call-graph dwarf: unwound samples */
 	struct ls_rstacks *rs;    /* request_stacks: samples and blocks kept for the requests they belong to */
-	struct ls_sagg *agg[2];   /* request_stacks: CPU samples [0] and off-CPU ns [1], slow = a slow request's */
+	struct ls_sagg *agg[2];
+	int stats_fd, stats_err;  /* kernel BPF run-time statistics, on while stats_fd is open */   /* request_stacks: CPU samples [0] and off-CPU ns [1], slow = a slow request's */
 	ls_event_fn on_event;
 	void *ctx;
 	void *statbuf;

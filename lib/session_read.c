@@ -77,6 +77,16 @@ int ls_session_samples(struct ls_session *s, int offcpu, struct ls_stack_sample 
 	return ret;
 }
 
+int ls_session_bpf_time(struct ls_session *s, struct ls_bpf_time *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s->bpf)
+		return -EINVAL;
+	if (s->stats_fd < 0)
+		return -(s->stats_err ? s->stats_err : ENOTSUP);
+	return ls_bpf_prog_time(s->bpf, out);
+}
+
 int ls_session_request_stacks(struct ls_session *s, const struct ls_request *q, struct ls_req_stacks *out)
 {
 	if (!s->rs)

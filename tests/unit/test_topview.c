@@ -1,7 +1,7 @@
 /*
  * top's view layer: the attributes it sets while formatting, which the
  * screen turns into colours. Phase letters carry their phase (bar, legend,
- * detail), "dropped N" warns only when N > 0, the selection leaves phase
+ * detail), "drop N" warns only when N > 0, "probes P%" past 5%, the selection leaves phase
  * letters alone, and the text is the same whatever the attributes.
  */
 #include <string.h>
@@ -89,17 +89,35 @@ static void check_header(void)
 	bad = 0;
 	for (size_t i = 0; i < l.len; i++)
 		bad += l.attr[i] != TOP_ATTR_NONE;
-	CHECK(bad == 0 && strstr(l.text, "  dropped 0  "), "dropped 0: no warning (%d bad)", bad);
+	CHECK(bad == 0 && strstr(l.text, "  drop 0  "), "drop 0: no warning (%d bad)", bad);
 	snap.dropped = 1234;
 	top_fmt_header(&snap, 1, &l);
-	d = strstr(l.text, "dropped 1234");
+	d = strstr(l.text, "drop 1234");
 	bad = 0;
 	for (size_t i = 0; d && i < l.len; i++) {
 		size_t at = (size_t)(d - l.text);
 
-		bad += l.attr[i] != (i >= at && i < at + strlen("dropped 1234") ? TOP_ATTR_WARN : TOP_ATTR_NONE);
+		bad += l.attr[i] != (i >= at && i < at + strlen("drop 1234") ? TOP_ATTR_WARN : TOP_ATTR_NONE);
 	}
-	CHECK(d && bad == 0, "dropped 1234: exactly \"dropped 1234\" warns (%d bad)", bad);
+	CHECK(d && bad == 0, "drop 1234: exactly \"drop 1234\" warns (%d bad)", bad);
+	/* The probes' cost warns past 5% of the targets' CPU, and only that part. */
+	snap.dropped = 0;
+	snap.probe_pct = 12.5;
+	top_fmt_header(&snap, 1, &l);
+	d = strstr(l.text, "probes 12.5%");
+	bad = 0;
+	for (size_t i = 0; d && i < l.len; i++) {
+		size_t at = (size_t)(d - l.text);
+
+		bad += l.attr[i] != (i >= at && i < at + strlen("probes 12.5%") ? TOP_ATTR_WARN : TOP_ATTR_NONE);
+	}
+	CHECK(d && bad == 0, "probes 12.5%%: exactly \"probes 12.5%%\" warns (%d bad)", bad);
+	snap.probe_pct = 2.0;
+	top_fmt_header(&snap, 1, &l);
+	bad = 0;
+	for (size_t i = 0; i < l.len; i++)
+		bad += l.attr[i] != TOP_ATTR_NONE;
+	CHECK(bad == 0 && strstr(l.text, "probes 2.0%"), "probes 2.0%%: no warning (%d bad)", bad);
 }
 
 static void check_legend(void)
