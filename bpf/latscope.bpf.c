@@ -30,6 +30,7 @@ const volatile __u8 offcpu_all_threads = 1;   /* 0: only threads working on a re
 const volatile __u8 track_proto = 1;          /* decode/encode probes are attached */
 const volatile __u8 track_thread_req = 1;     /* the profiler needs each thread's current request */
 const volatile __u32 ustack_size = 0;         /* --call-graph dwarf: user stack bytes per sample (0: frame pointers) */
+const volatile __u8 cg_auto = 0;              /* --call-graph auto: copy the stack only of code without frame pointers */
 /* Test switch: the feature groups (1 << enum ls_feature) whose programs the verifier must reject. */
 const volatile __u32 reject_features = 0;
 /* Live-tunable: requests at or over it are flagged slow. */

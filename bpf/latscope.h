@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 7
+#define LS_ABI_VERSION 8
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -327,7 +327,31 @@ struct ls_sample_key {
 	__s32 kstack;
 	__u8 phase;   /* enum ls_phase, or LS_PH_OTHER */
 	__u8 slow;
-	__u8 _pad[2];
+	__u8 ra_slot; /* ra is the word at user sp + 8 * ra_slot */
+	__u8 _pad;
+	/*
+	 * The first of the LS_RA_WORDS words at the user stack pointer that points
+	 * into the target's code (0: none): the return address a frame-pointer walk
+	 * skips when the sampled code has not set up its frame (a leaf, a prologue,
+	 * an epilogue). User space decides from the CFI whether it is one.
+	 */
+	__u64 ra;
+};
+
+#define LS_RA_WORDS 4
+
+/*
+ * Per target slot: its executable mappings, sorted and disjoint, for the
+ * return-address test above and for --call-graph auto, which copies the stack
+ * only when the sampled code keeps no frame pointers (bit i of nofp: range i).
+ */
+#define LS_XRANGES 64
+struct ls_xranges {
+	__u32 n;
+	__u32 _pad;
+	__u64 nofp;
+	__u64 start[LS_XRANGES];
+	__u64 end[LS_XRANGES];
 };
 
 struct ls_slow_stack {

@@ -5,6 +5,7 @@
  * of what it gathered are in lib/session_read.c.
  */
 #include "bpfconf.h"
+#include "callgraph.h"
 #include "feature.h"
 #include "session_int.h"
 #include "uprobe_multi.h"
@@ -92,7 +93,8 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 		goto cleanup;
 	}
 	s->ustack_size = opts->sample_hz ? opts->ustack_size : 0;
-	if (s->ustack_size && !(s->ustore = ls_ustore_new())) {
+	s->cg_auto = s->ustack_size && opts->cg_auto;
+	if ((opts->sample_hz || opts->offcpu) && !(s->ustore = ls_ustore_new())) {
 		ret = ls_err(err, ENOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -258,6 +260,51 @@ static void sites_need(const struct ls_session *s, int *c, int *go)
 	}
 }
 
+/*
+ * Each target's executable ranges and which of them keep frame pointers, for
+ * the profiler (struct ls_xranges). A target whose maps cannot be read only
+ * loses the leaf fix and, in auto mode, its stack copies.
+ */
+static int register_xranges(struct ls_session *s)
+{
+	if (!s->ustore)
+		return 0;
+	for (size_t i = 0; i < s->npids; i++) {
+		struct ls_cg_obj *objs, *nv;
+		struct ls_xranges x;
+		unsigned int over;
+		char e2[LS_ERR_LEN];
+		__u32 slot = (__u32)i;
+		size_t n;
+
+		if (ls_callgraph_ranges(s->pids[i], &x, &objs, &n, &over, e2))
+			continue;
+		s->xr_overflow += over;
+		if (bpf_map__update_elem(s->skel->maps.xranges, &slot, sizeof(slot), &x, sizeof(x), BPF_ANY)) {
+			free(objs);
+			return ls_err(s->err, errno, "cannot register the code ranges of pid %d: %s", (int)s->pids[i],
+				      strerror(errno));
+		}
+		nv = realloc(s->cg_objs, (s->ncg_objs + n) * sizeof(*nv));
+		if (!nv) {
+			free(objs);
+			return ls_err(s->err, ENOMEM, "out of memory");
+		}
+		memcpy(nv + s->ncg_objs, objs, n * sizeof(*objs));
+		s->cg_objs = nv;
+		s->ncg_objs += n;
+		free(objs);
+	}
+	return 0;
+}
+
+const struct ls_cg_obj *ls_session_callgraph(const struct ls_session *s, size_t *n, unsigned int *overflow)
+{
+	*n = s->ncg_objs;
+	*overflow = s->xr_overflow;
+	return s->cg_objs;
+}
+
 /* Load the uprobe features the targets need, then plan and attach their probes. */
 static int attach_uprobes(struct ls_session *s)
 {
@@ -379,7 +426,8 @@ int ls_session_start(struct ls_session *s)
 	struct ls_bpf_config bc = {
 		.emit_calls = s->records, .emit_requests = s->requests,
 		.track_thread_req = s->sample_hz || s->offcpu, .offcpu_all_threads = !s->offcpu_inflight_only,
-		.ustack_size = s->ustack_size, .threshold_ns = s->threshold_ns, .reject_features = s->reject_features,
+		.ustack_size = s->ustack_size, .cg_auto = s->cg_auto, .threshold_ns = s->threshold_ns,
+		.reject_features = s->reject_features,
 	};
 	int ret;
 
@@ -400,7 +448,7 @@ int ls_session_start(struct ls_session *s)
 		ret = ls_err(s->err, ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((ret = register_targets(s)) || (ret = attach_syscalls(s)))
+	if ((ret = register_targets(s)) || (ret = register_xranges(s)) || (ret = attach_syscalls(s)))
 		goto fail;
 	/* 2. attach: kernel hooks first, so that a fatal error leaves no uprobe behind. */
 	if (!s->attach_uprobes || (s->phases & LS_PHASES_NET)) {
@@ -457,5 +505,6 @@ void ls_session_free(struct ls_session *s)
 	free(s->statbuf);
 	free(s->phase_buf);
 	ls_ustore_free(s->ustore);
+	free(s->cg_objs);
 	free(s);
 }

@@ -32,7 +32,11 @@ struct ls_session {
 	int offcpu, offcpu_inflight_only;
 	unsigned int ustack_size;
 	unsigned int reject_features;
-	struct ls_ustore *ustore; /* --call-graph dwarf: unwound samples */
+	int cg_auto;
+	struct ls_ustore *ustore; /* unwound samples (dwarf, auto), frame-pointer stacks with their leaf fixed */
+	struct ls_cg_obj *cg_objs; /* per target object: frame pointers or stack copy */
+	size_t ncg_objs;
+	unsigned int xr_overflow;
 	ls_event_fn on_event;
 	void *ctx;
 	void *statbuf;
