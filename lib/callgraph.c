@@ -77,7 +77,7 @@ static void check_symtab(Elf *elf, Elf_Scn *scn, struct ls_fp_check *out)
 
 		/* Tiny functions (stubs, getters) need no frame in any build: they say nothing. */
 		if (!gelf_getsym(d, (int)i, &s) || GELF_ST_TYPE(s.st_info) != STT_FUNC || s.st_shndx == SHN_UNDEF ||
-		    s.st_size < 32)
+		    s.st_size < 16)
 			continue;
 		p = code_at(elf, s.st_value, 8);
 		if (!p)
