@@ -424,6 +424,13 @@ int cmd_record(int argc, char **argv)
 		(double)(stopped - start) / 1e9, o.hz, (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
 		o.noutputs ? " -> " : "", o.noutputs ? o.outputs[0] : "");
 	print_callgraph(s, cg_auto, c.verbose);
+	for (size_t i = 0; i < c.npids; i++) {
+		const char *why = ls_symbolizer_jit_reason(sym, c.pids[i]);
+		char msg[600];
+
+		if (why && strstr(why, "without symbols"))
+			fprintf(stderr, "latscope: pid %d: frames [jit]: %s\n", (int)c.pids[i], cli_term_str(msg, sizeof(msg), why));
+	}
 	if (dwarf) {
 		fprintf(stderr, "latscope: %s\n", unwound);
 		if ((us.truncated || us.noproc) && us.last_error[0])
