@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # record's cost, measured side by side in one run:
 #  1. sampling overhead on a CPU-bound target that reports its own work rate
-#     (bench/spinrate, one busy thread per CPU): latscope record with frame
-#     pointers and with --call-graph dwarf, against perf record -g and
+#     (bench/spinrate, one busy thread per CPU): latscope record with
+#     --call-graph fp, auto (the default) and dwarf, against perf record -g and
 #     perf record --call-graph dwarf at the same frequency, 99 Hz and 999 Hz;
 #  2. post-processing of 1M samples to an SVG flame graph (bench/profile_post):
 #     time and peak memory.
@@ -44,8 +44,8 @@ perf record -e cpu-clock -F 99 -g -o "$TMP/probe.data" -p "$TARGET" -- sleep 0.5
 profiler() { # profiler CONFIG HZ: start it in the background (BG), return once it samples
 	local cfg=$1 hz=$2
 	case $cfg in
-	latscope_fp|latscope_dwarf)
-		local cg=fp; [[ $cfg == latscope_dwarf ]] && cg=dwarf
+	latscope_fp|latscope_auto|latscope_dwarf)
+		local cg=${cfg#latscope_}
 		"$LATSCOPE" record -p "$TARGET" -d 10m -F "$hz" --call-graph "$cg" -v -o "$TMP/ls.folded" > /dev/null 2> "$TMP/ls.err" &
 		BG=$!
 		for _ in $(seq 300); do grep -q 'sampling pid' "$TMP/ls.err" && return 0; sleep 0.1; done
@@ -57,12 +57,17 @@ profiler() { # profiler CONFIG HZ: start it in the background (BG), return once 
 		sleep 1;;
 	esac
 }
-stop() { kill -INT "$BG" 2> /dev/null || true; wait "$BG" 2> /dev/null || true; rm -f "$TMP/perf.data"; }
+stop() { # stop CONFIG: end the profiler; for auto, note how many of its samples took the stack copy
+	kill -INT "$BG" 2> /dev/null || true; wait "$BG" 2> /dev/null || true; rm -f "$TMP/perf.data"
+	[[ $1 == latscope_auto ]] && awk '/CPU samples/ { t = $2 } /dwarf: [0-9]+ unwound/ { u = $3 } END { if (t) print u + 0, t }' \
+		"$TMP/ls.err" >> "$TMP/copied.$1"
+	return 0
+}
 
 STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled 2> /dev/null || echo 0)
 sysctl -q -w kernel.bpf_stats_enabled=1 > /dev/null 2>&1 || true
 trap 'sysctl -q -w kernel.bpf_stats_enabled="$STATS_WAS" > /dev/null 2>&1 || true; cleanup' EXIT
-configs=(none latscope_fp latscope_dwarf)
+configs=(none latscope_fp latscope_auto latscope_dwarf)
 ((PERF_OK)) && configs+=(perf_fp perf_dwarf)
 say "## Profiler sampling overhead (bench/spinrate: $(nproc) busy threads on $(nproc) CPUs)"
 say ""
@@ -72,14 +77,14 @@ say ""
 say "| frequency | configuration | units per target CPU-s | kept | target overhead | work vs under perf, same call graph | profiler CPU | BPF ns per sample |"
 say "|---|---|---|---|---|---|---|---|"
 for hz in 99 999; do
-	rm -f "$TMP"/rate.* "$TMP"/cpu.* "$TMP"/nsper.*
+	rm -f "$TMP"/rate.* "$TMP"/cpu.* "$TMP"/nsper.* "$TMP"/copied.*
 	for r in $(seq "$ROUNDS"); do
 		for cfg in "${configs[@]}"; do
 			if [[ $cfg == none ]]; then BG=; rate_window none; continue; fi
 			profiler "$cfg" "$hz"
 			sleep 0.5
 			rate_window "$cfg"
-			stop
+			stop "$cfg"
 		done
 	done
 	base=$(median < "$TMP/rate.none")
@@ -97,6 +102,9 @@ for hz in 99 999; do
 			if (p != "-") r = sprintf("%.3fx", m / p)
 			printf "| %d Hz | %s | %.0f | %.1f%% | %.1f%% | %s | %.1f%% | %s |\n", hz, c, m, 100 * m / b, o, r, cpu, ns }' | tee -a "$OUT"
 	done
+	[[ -s $TMP/copied.latscope_auto ]] && awk -v hz="$hz" '{ u += $1; t += $2 } END {
+		printf "\nauto at %d Hz: %d of %d samples (%.1f%%) landed in code without frame pointers and took the stack copy.\n\n", hz, u, t, t ? 100 * u / t : 0 }' \
+		"$TMP/copied.latscope_auto" | tee -a "$OUT"
 done
 say ""
 kill "$TARGET"

@@ -15,12 +15,13 @@ LEAF=$!; PIDS_TO_KILL+=("$LEAF")
 for i in $(seq 50); do grep -q ready "$TMP/leaf.out" && break; sleep 0.1; done
 for mode in default fp; do
 	args=(); [[ $mode == fp ]] && args=(--call-graph fp)
-	"$LATSCOPE" record -p "$LEAF" -d "$DUR" -F 999 "${args[@]}" -o "$TMP/$mode.folded" 2> "$TMP/$mode.err" ||
+	# 1999 Hz: enough samples for the split even when the machine leaves the target a fraction of a CPU.
+	"$LATSCOPE" record -p "$LEAF" -d "$DUR" -F 1999 "${args[@]}" -o "$TMP/$mode.folded" 2> "$TMP/$mode.err" ||
 		{ cat "$TMP/$mode.err"; fail "record ($mode) failed"; }
 	cat "$TMP/$mode.err"
 	read -r s70 s30 spin <<< "$(awk '/;hot_seventy;spin/ { a += $NF } /;hot_thirty;spin/ { b += $NF }
 		/;spin( |;)/ { s += $NF } END { print a + 0, b + 0, s + 0 }' "$TMP/$mode.folded")"
-	# 2000 samples (2 threads x 3 s x 999 Hz give ~6000 here): a standard error of at most
+	# 2000 samples (2 threads x 3 s x 1999 Hz give ~12000 on an idle machine): a standard error of at most
 	# 1 point on the share, so +- 3 points is a 3-sigma band even on a loaded machine.
 	check "$mode: enough samples in spin ($spin >= 2000)" test "$spin" -ge 2000
 	check "$mode: every spin sample has its caller ($((s70 + s30)) of $spin)" test $((s70 + s30)) -eq "$spin"
@@ -32,6 +33,9 @@ done
 grep -q 'leafsplit: frame pointers' "$TMP/default.err" || fail "auto: the program is not reported as walked by frame pointers"
 grep -q 'libc.so.6: DWARF' "$TMP/default.err" || fail "auto: libc is not reported as unwound from a stack copy"
 pass "auto names the unwinding of each object (leafsplit: frame pointers, libc: DWARF)"
+"$LATSCOPE" probes -p "$LEAF" -v > "$TMP/probes.txt" 2>&1 || { cat "$TMP/probes.txt"; fail "probes -v failed"; }
+check "probes -v shows the choice per object" \
+	grep -qE 'leafsplit +frame pointers' "$TMP/probes.txt" && grep -qE 'libc.so.6 +DWARF' "$TMP/probes.txt"
 kill "$LEAF"
 # Frames set up: the candidate word must be judged as no return address of the sampled code.
 "$ROOT/build/progs/cpusplit" 2 > "$TMP/split.out" &
