@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # record's cost, measured side by side in one run:
 #  1. sampling overhead on a CPU-bound target that reports its own work rate
-#     (bench/spinrate, one busy thread per CPU): latscope record with frame
-#     pointers and with --call-graph dwarf, against perf record -g and
+#     (bench/spinrate, one busy thread per CPU): latscope record with
+#     --call-graph fp, auto (the default) and dwarf, against perf record -g and
 #     perf record --call-graph dwarf at the same frequency, 99 Hz and 999 Hz;
-#  2. post-processing of 1M samples to an SVG flame graph (bench/profile_post):
+#  2. the same modes on a target whose hot code keeps no frame pointers (python3);
+#  3. post-processing of 1M samples to an SVG flame graph (bench/profile_post):
 #     time and peak memory.
 # Appends its tables to build/bench-results.md when run from bench/run.sh (OUT=...).
 set -euo pipefail
@@ -44,8 +45,8 @@ perf record -e cpu-clock -F 99 -g -o "$TMP/probe.data" -p "$TARGET" -- sleep 0.5
 profiler() { # profiler CONFIG HZ: start it in the background (BG), return once it samples
 	local cfg=$1 hz=$2
 	case $cfg in
-	latscope_fp|latscope_dwarf)
-		local cg=fp; [[ $cfg == latscope_dwarf ]] && cg=dwarf
+	latscope_fp|latscope_auto|latscope_dwarf)
+		local cg=${cfg#latscope_}
 		"$LATSCOPE" record -p "$TARGET" -d 10m -F "$hz" --call-graph "$cg" -v -o "$TMP/ls.folded" > /dev/null 2> "$TMP/ls.err" &
 		BG=$!
 		for _ in $(seq 300); do grep -q 'sampling pid' "$TMP/ls.err" && return 0; sleep 0.1; done
@@ -57,12 +58,17 @@ profiler() { # profiler CONFIG HZ: start it in the background (BG), return once 
 		sleep 1;;
 	esac
 }
-stop() { kill -INT "$BG" 2> /dev/null || true; wait "$BG" 2> /dev/null || true; rm -f "$TMP/perf.data"; }
+stop() { # stop CONFIG: end the profiler; for auto, note how many of its samples took the stack copy
+	kill -INT "$BG" 2> /dev/null || true; wait "$BG" 2> /dev/null || true; rm -f "$TMP/perf.data"
+	[[ $1 == latscope_auto ]] && awk '/CPU samples/ { t = $2 } /dwarf: [0-9]+ unwound/ { u = $3 } END { if (t) print u + 0, t }' \
+		"$TMP/ls.err" >> "$TMP/copied.$1"
+	return 0
+}
 
 STATS_WAS=$(sysctl -n kernel.bpf_stats_enabled 2> /dev/null || echo 0)
 sysctl -q -w kernel.bpf_stats_enabled=1 > /dev/null 2>&1 || true
 trap 'sysctl -q -w kernel.bpf_stats_enabled="$STATS_WAS" > /dev/null 2>&1 || true; cleanup' EXIT
-configs=(none latscope_fp latscope_dwarf)
+configs=(none latscope_fp latscope_auto latscope_dwarf)
 ((PERF_OK)) && configs+=(perf_fp perf_dwarf)
 say "## Profiler sampling overhead (bench/spinrate: $(nproc) busy threads on $(nproc) CPUs)"
 say ""
@@ -72,14 +78,14 @@ say ""
 say "| frequency | configuration | units per target CPU-s | kept | target overhead | work vs under perf, same call graph | profiler CPU | BPF ns per sample |"
 say "|---|---|---|---|---|---|---|---|"
 for hz in 99 999; do
-	rm -f "$TMP"/rate.* "$TMP"/cpu.* "$TMP"/nsper.*
+	rm -f "$TMP"/rate.* "$TMP"/cpu.* "$TMP"/nsper.* "$TMP"/copied.*
 	for r in $(seq "$ROUNDS"); do
 		for cfg in "${configs[@]}"; do
 			if [[ $cfg == none ]]; then BG=; rate_window none; continue; fi
 			profiler "$cfg" "$hz"
 			sleep 0.5
 			rate_window "$cfg"
-			stop
+			stop "$cfg"
 		done
 	done
 	base=$(median < "$TMP/rate.none")
@@ -97,6 +103,38 @@ for hz in 99 999; do
 			if (p != "-") r = sprintf("%.3fx", m / p)
 			printf "| %d Hz | %s | %.0f | %.1f%% | %.1f%% | %s | %.1f%% | %s |\n", hz, c, m, 100 * m / b, o, r, cpu, ns }' | tee -a "$OUT"
 	done
+	[[ -s $TMP/copied.latscope_auto ]] && awk -v hz="$hz" '{ u += $1; t += $2 } END {
+		printf "auto at %d Hz: %d of %d samples (%.1f%%) landed in code without frame pointers and took the stack copy.\n", hz, u, t, t ? 100 * u / t : 0 }' \
+		"$TMP/copied.latscope_auto" >> "$TMP/auto_notes"
+done
+say ""
+[[ -s $TMP/auto_notes ]] && { cat "$TMP/auto_notes"; echo; } | tee -a "$OUT"
+kill "$TARGET"
+
+# ---- auto where the hot code keeps no frame pointers --------------------------------
+# python3's interpreter loop (Debian builds it without frame pointers): every sample lands
+# in code auto unwinds from a stack copy, so auto should cost what dwarf costs, not fp's.
+say "## Call-graph modes on a target without frame pointers (python3 busy loop, 999 Hz)"
+say ""
+say "BPF ns per sample (kernel.bpf_stats_enabled), the share of samples that took the stack copy, and record's own CPU, median of $ROUNDS interleaved 3.3 s windows per mode."
+say ""
+say "| configuration | BPF ns per sample | samples copied | profiler CPU |"
+say "|---|---|---|---|"
+python3 -c 'while True: pass' &
+TARGET=$!; PIDS_TO_KILL+=("$TARGET")
+rm -f "$TMP"/nsper.* "$TMP"/cpu.* "$TMP"/copied.*
+for r in $(seq "$ROUNDS"); do
+	for cfg in latscope_fp latscope_auto latscope_dwarf; do
+		profiler "$cfg" 999
+		sleep 0.5
+		rate_window "$cfg" > /dev/null
+		kill -INT "$BG" 2> /dev/null || true; wait "$BG" 2> /dev/null || true
+		awk '/CPU samples/ { t = $2 } /dwarf: [0-9]+ unwound/ { u = $3 } END { if (t) print u + 0, t }' "$TMP/ls.err" >> "$TMP/copied.$cfg"
+	done
+done
+for cfg in latscope_fp latscope_auto latscope_dwarf; do
+	copied=$(awk '{ u += $1; t += $2 } END { printf "%.1f%% (%d of %d)", t ? 100 * u / t : 0, u, t }' "$TMP/copied.$cfg")
+	say "| ${cfg#latscope_} | $(median < "$TMP/nsper.$cfg") | $copied | $(median < "$TMP/cpu.$cfg")% |"
 done
 say ""
 kill "$TARGET"

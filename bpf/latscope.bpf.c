@@ -31,6 +31,7 @@ const volatile __u8 track_proto = 1;          /* decode/encode probes are attach
 const volatile __u8 track_thread_req = 1;     /* the profiler needs each thread's current request */
 const volatile __u8 emit_samples = 0;         /* trace --stacks: samples and off-CPU intervals one by one */
 const volatile __u32 ustack_size = 0;         /* --call-graph dwarf: user stack bytes per sample (0: frame pointers) */
+const volatile __u8 cg_auto = 0;              /* --call-graph auto: copy the stack only of code without frame pointers */
 /* Test switch: the feature groups (1 << enum ls_feature) whose programs the verifier must reject. */
 const volatile __u32 reject_features = 0;
 /* Live-tunable: requests at or over it are flagged slow. */

@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 8
+#define LS_ABI_VERSION 9
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -332,7 +332,31 @@ struct ls_sample_key {
 	__s32 kstack;
 	__u8 phase;   /* enum ls_phase, or LS_PH_OTHER */
 	__u8 slow;
-	__u8 _pad[2];
+	__u8 ra_slot; /* ra is the word at user sp + 8 * ra_slot */
+	__u8 _pad;
+	/*
+	 * The first of the LS_RA_WORDS words at the user stack pointer that points
+	 * into the target's code (0: none): the return address a frame-pointer walk
+	 * skips when the sampled code has not set up its frame (a leaf, a prologue,
+	 * an epilogue). User space decides from the CFI whether it is one.
+	 */
+	__u64 ra;
+};
+
+#define LS_RA_WORDS 4
+
+/*
+ * Per target slot: its executable mappings, sorted and disjoint, for the
+ * return-address test above and for --call-graph auto, which copies the stack
+ * only when the sampled code keeps no frame pointers (bit i of nofp: range i).
+ */
+#define LS_XRANGES 64
+struct ls_xranges {
+	__u32 n;
+	__u32 _pad;
+	__u64 nofp;
+	__u64 start[LS_XRANGES];
+	__u64 end[LS_XRANGES];
 };
 
 struct ls_slow_stack {
@@ -385,7 +409,7 @@ struct ls_ustack {
 struct ls_sample_rec {
 	__u16 type;   /* LS_REC_SAMPLE */
 	__u8 phase;   /* enum ls_phase, or LS_PH_OTHER */
-	__u8 _pad0;
+	__u8 ra_slot; /* as in struct ls_sample_key */
 	__u32 pid;
 	__u32 tid;
 	__s32 ustack;
@@ -393,6 +417,7 @@ struct ls_sample_rec {
 	__u32 _pad1;
 	__u64 ts_ns;
 	__u64 g;
+	__u64 ra;     /* as in struct ls_sample_key: the caller a leaf's frame-pointer walk skips */
 };
 
 #define LS_OFF_PREEMPTED (1u << 0) /* it was still runnable: it waited for a CPU, not for an event */
@@ -407,6 +432,9 @@ struct ls_offcpu_rec {
 	__u32 _pad1;
 	__u64 start_ns, end_ns;
 	__u64 g;
+	__u64 ra;     /* as in struct ls_sample_key */
+	__u8 ra_slot;
+	__u8 _pad2[7];
 };
 
 /* Per-CPU counters that are not per probe. */

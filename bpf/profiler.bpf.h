@@ -90,12 +90,95 @@ static __always_inline void thread_phase(__u32 tid, __u64 now, struct ls_sample_
 		k->slow = 1;
 }
 
+/* Each target's executable ranges (user space fills them): where code, and return addresses, can be. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, LS_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct ls_xranges);
+} xranges SEC(".maps");
+
+/*
+ * The index of the range holding addr, or -1 (ranges sorted: the scan stops
+ * past addr). Global: verified once, not once per caller and path.
+ */
+__noinline int xrange_of(const struct ls_xranges *x, __u64 addr)
+{
+	if (!x)
+		return -1;
+	for (int i = 0; i < LS_XRANGES; i++) {
+		if (i >= x->n || addr < x->start[i])
+			break;
+		if (addr < x->end[i])
+			return i;
+	}
+	return -1;
+}
+
+static __always_inline struct ls_xranges *xranges_of(__u32 pid)
+{
+	__u32 *slot = target_slot(pid);
+
+	return slot ? bpf_map_lookup_elem(&xranges, slot) : NULL;
+}
+
+/* The user-mode register at offset off of struct pt_regs (at the sample, or at the kernel entry). */
+static __always_inline __u64 user_reg(__u32 off)
+{
+	struct pt_regs *ur = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 v = 0;
+
+	bpf_probe_read_kernel(&v, sizeof(v), (void *)ur + off);
+	return v;
+}
+
+/*
+ * Code that has not set up its frame (a leaf without one, a prologue, an
+ * epilogue) leaves the frame pointer on its caller's frame: the walk skips
+ * the caller, whose return address is still near the stack pointer. Keep the
+ * first word there that points into the target's code; user space decides
+ * from the CFI of the sampled address whether it is that return address.
+ */
+static __always_inline void note_ra(struct ls_sample_key *k)
+{
+	struct ls_xranges *x = xranges_of(k->pid);
+	__u64 w[LS_RA_WORDS];
+
+	if (!x || bpf_probe_read_user(w, sizeof(w), (void *)user_reg(offsetof(struct pt_regs, sp))))
+		return;
+#pragma unroll
+	for (int i = 0; i < LS_RA_WORDS; i++) {
+		if (xrange_of(x, w[i]) >= 0) {
+			k->ra = w[i];
+			k->ra_slot = i;
+			return;
+		}
+	}
+}
+
+/* --call-graph auto: the sampled code keeps no frame pointers, so its stack is copied for the CFI. */
+static __always_inline int sample_needs_copy(__u32 pid)
+{
+	struct ls_xranges *x;
+	int i;
+
+	if (!cg_auto)
+		return 1;
+	x = xranges_of(pid);
+	if (!x)
+		return 1;
+	i = xrange_of(x, user_reg(offsetof(struct pt_regs, ip)));
+	return i >= 0 && ((x->nofp >> (i & (LS_XRANGES - 1))) & 1);
+}
+
 static __always_inline void stack_ids(void *ctx, struct ls_sample_key *k)
 {
 	k->ustack = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 	k->kstack = bpf_get_stackid(ctx, &stacks, 0);
 	if (k->ustack < 0 && k->kstack < 0)
 		count(LS_CNT_STACK_LOST);
+	if (k->ustack >= 0)
+		note_ra(k);
 }
 
 /* The current task's user-mode r14: the running goroutine while a Go thread is in Go code. */
@@ -119,7 +202,8 @@ static __always_inline void emit_sample(const struct ls_sample_key *k, __u32 tid
 	}
 	r->type = LS_REC_SAMPLE;
 	r->phase = k->phase;
-	r->_pad0 = 0;
+	r->ra_slot = k->ra_slot;
+	r->ra = k->ra;
 	r->pid = k->pid;
 	r->tid = tid;
 	r->ustack = k->ustack;
@@ -293,7 +377,7 @@ int on_cpu_sample(struct bpf_perf_event_data *ctx)
 	count(LS_CNT_SAMPLES);
 	k.pid = pid;
 	thread_phase(tid, now, &k, &t);
-	if (ustack_size) {
+	if (ustack_size && sample_needs_copy(pid)) {
 		emit_ustack(ctx, &k, t, tid, now);
 		return 0;
 	}
@@ -349,6 +433,9 @@ static __always_inline void emit_offcpu(const struct lsk_offstart *os, __u32 tid
 	r->start_ns = begin;
 	r->end_ns = end;
 	r->g = os->g;
+	r->ra = os->key.ra;
+	r->ra_slot = os->key.ra_slot;
+	__builtin_memset(r->_pad2, 0, sizeof(r->_pad2));
 	bpf_ringbuf_submit(r, rb_flags());
 }
 

@@ -1,5 +1,6 @@
 /* latscope probes: what would be attached to a process, and what is missing and why. */
 #include "cli.h"
+#include "callgraph.h"
 #include "jsonw.h"
 #include "procmaps.h"
 #include "feature.h"
@@ -327,6 +328,29 @@ static int run_verifier(const struct cli_common *c)
 	return bad ? EXIT_RUNTIME : EXIT_OK;
 }
 
+/* How record's default (--call-graph auto) would take this process's stacks, per object. */
+static void print_callgraph(pid_t pid)
+{
+	struct ls_cg_obj *objs;
+	struct ls_xranges x;
+	unsigned int over;
+	char err[LS_ERR_LEN], path[256];
+	size_t n;
+
+	if (ls_callgraph_ranges(pid, &x, &objs, &n, &over, err)) {
+		printf("call graph: %s\n", cli_term_str(path, sizeof(path), err));
+		return;
+	}
+	printf("call graph (record --call-graph auto), per object:\n");
+	for (size_t i = 0; i < n; i++)
+		printf("  %-60s %-20s %s\n", cli_term_str(path, sizeof(path), objs[i].path),
+		       objs[i].fp.keeps_fp ? "frame pointers" : "DWARF (stack copy)", objs[i].fp.why);
+	if (over)
+		printf("  %u executable ranges beyond the profiler's table of %d: taken as frame-pointer code\n", over,
+		       LS_XRANGES);
+	free(objs);
+}
+
 #define OPT_VERIFIER 2000
 
 int cmd_probes(int argc, char **argv)
@@ -373,8 +397,10 @@ int cmd_probes(int argc, char **argv)
 		else
 		{
 			print_plain(s, c.pids[i], !c.phases || (c.phases & LS_PHASES_NET));
-			if (c.verbose)
+			if (c.verbose) {
 				cli_print_placements(stdout, s, c.pids[i]);
+				print_callgraph(c.pids[i]);
+			}
 		}
 	}
 	ls_session_free(s);

@@ -1,5 +1,6 @@
 /* latscope record: a one-shot CPU (and off-CPU) profile of a process: folded stacks, SVG flame graph or pprof. */
 #include "cli.h"
+#include "callgraph.h"
 #include "catalog.h"
 #include "pprof.h"
 #include "profile.h"
@@ -16,7 +17,7 @@
 
 static const char usage_text[] =
 	"usage: latscope record -p PID [-d DURATION] [-F HZ] [-o FILE] [--only-slow] [--by-phase]\n"
-	"                       [--off-cpu] [--threshold DURATION] [--call-graph fp|dwarf] [--stack-size BYTES] [-v]\n"
+	"                       [--off-cpu] [--threshold DURATION] [--call-graph auto|fp|dwarf] [--stack-size BYTES] [-v]\n"
 	"\n"
 	"Samples the target's threads on every CPU (software cpu-clock, kernel and\n"
 	"user stacks) for DURATION (default 10s) and writes the profile as folded\n"
@@ -30,15 +31,17 @@ static const char usage_text[] =
 	"                         .folded (or .txt), .svg (interactive flame graph), .pb.gz (pprof)\n"
 	"      --format F         folded, svg or pprof\n"
 	"      --only-slow        keep only what slow requests' own workers did while they ran (as trace\n"
-	"                         --stacks finds them); with --call-graph dwarf, the samples taken while\n"
-	"                         the thread's request was over the threshold\n"
+	"                         --stacks finds them; frame-pointer stacks with leaf callers put back);\n"
+	"                         with --call-graph dwarf, the samples taken while the thread's request\n"
+	"                         was over the threshold\n"
 	"      --by-phase         root every stack at its request phase ([phase:app], [phase:tls_in], ...)\n"
 	"      --off-cpu          also record where threads block, weighted by blocked microseconds\n"
 	"  -t, --threshold DUR    slow-request threshold for --only-slow (default 10ms)\n"
-	"      --call-graph MODE  user stacks by frame pointers (fp, default: cheap, stops in code built\n"
-	"                         without them) or by DWARF call frame information (dwarf: the top of\n"
-	"                         the stack is copied at each sample and unwound by latscope)\n"
-	"      --stack-size BYTES user stack copied per sample with --call-graph dwarf (default 16k, max 65528;\n"
+	"      --call-graph MODE  how user stacks are taken: auto (default) per object, frame pointers\n"
+	"                         where its code keeps them and a stack copy unwound by its CFI where\n"
+	"                         not; fp (frame pointers only: cheapest, stops in code built without\n"
+	"                         them); dwarf (the top of the stack copied at every sample)\n"
+	"      --stack-size BYTES user stack copied per sample with auto or dwarf (default 16k, max 65528;\n"
 	"                         suffix k for KiB)\n"
 	"      --placement P      where the phase probes go: auto (default), entry, callsite (see probes -v)\n"
 	"      --phases LIST      attach only what these phases need (tls,h2,proto,net; default all)\n"
@@ -52,6 +55,37 @@ struct rec_opts {
 	const char *outputs[4], *format;
 	size_t noutputs;
 };
+
+/*
+ * Per object, how its stacks were taken (auto: frame pointers or the stack
+ * copy; fp and dwarf: one way for all), and how the frame-pointer walks'
+ * leaf fix went. Objects taken as the rest are only listed with -v.
+ */
+static void print_callgraph(struct ls_session *s, int cg_auto, int verbose)
+{
+	unsigned int overflow;
+	struct ls_unwind_stats us;
+	size_t n;
+	const struct ls_cg_obj *o = ls_session_callgraph(s, &n, &overflow);
+
+	for (size_t i = 0; cg_auto && i < n; i++) {
+		char path[256];
+
+		if (!verbose && o[i].fp.keeps_fp && o[i].path[0] != '/')
+			continue;
+		cli_term_str(path, sizeof(path), o[i].path);
+		fprintf(stderr, "latscope: pid %d: %s: %s (%s)\n", (int)o[i].pid, path,
+			o[i].fp.keeps_fp ? "frame pointers" : "DWARF (stack copy)", o[i].fp.why);
+	}
+	if (overflow)
+		fprintf(stderr, "latscope: %u executable ranges beyond the profiler's table of %d: taken as frame-pointer code\n",
+			overflow, LS_XRANGES);
+	if (!ls_session_unwind_stats(s, &us) && (us.leaf_fixed || us.leaf_framed || us.leaf_unknown))
+		fprintf(stderr,
+			"latscope: frame-pointer stacks at code without its frame: %llu with the caller put back from the stack, %llu with the frame set up, %llu undecided (by aggregated stack)\n",
+			(unsigned long long)us.leaf_fixed, (unsigned long long)us.leaf_framed,
+			(unsigned long long)us.leaf_unknown);
+}
 
 static int session_stack(void *ctx, int32_t id, uint64_t *ips, size_t max, size_t *n)
 {
@@ -164,7 +198,7 @@ int cmd_record(int argc, char **argv)
 	uint64_t wall_start;
 	struct profile lines = { 0 };
 	uint64_t threshold = 10000000, start, deadline, stopped, total = 0, offtotal = 0;
-	int dwarf = 0, stack_size_set = 0;
+	int dwarf = 0, cg_auto = 1, stack_size_set = 0;
 	unsigned int stack_size = LS_USTACK_DEF;
 	struct ls_unwind_stats us = { 0 };
 	char unwound[LS_ERR_LEN + 256] = "";
@@ -212,10 +246,11 @@ int cmd_record(int argc, char **argv)
 			o.offcpu = 1;
 			continue;
 		case OPT_CALL_GRAPH:
-			if (strcmp(optarg, "fp") != 0 && strcmp(optarg, "dwarf") != 0) {
-				cli_error("invalid call graph mode '%s' (fp, dwarf)", optarg);
+			if (strcmp(optarg, "auto") != 0 && strcmp(optarg, "fp") != 0 && strcmp(optarg, "dwarf") != 0) {
+				cli_error("invalid call graph mode '%s' (auto, fp, dwarf)", optarg);
 				return EXIT_USAGE;
 			}
+			cg_auto = !strcmp(optarg, "auto");
 			dwarf = !strcmp(optarg, "dwarf");
 			continue;
 		case OPT_STACK_SIZE:
@@ -244,8 +279,8 @@ int cmd_record(int argc, char **argv)
 	}
 	if (cli_need_pids(&c, argc, argv, "record", usage_text))
 		return EXIT_USAGE;
-	if (stack_size_set && !dwarf) {
-		cli_error("--stack-size needs --call-graph dwarf (frame-pointer walks copy no stack)");
+	if (stack_size_set && !dwarf && !cg_auto) {
+		cli_error("--stack-size needs --call-graph auto or dwarf (frame-pointer walks copy no stack)");
 		return EXIT_USAGE;
 	}
 	if (o.format && o.noutputs > 1) {
@@ -266,8 +301,16 @@ int cmd_record(int argc, char **argv)
 	so.threshold_ns = threshold;
 	so.sample_hz = o.hz;
 	so.offcpu = o.offcpu;
-	so.ustack_size = dwarf ? stack_size : 0;
+	/*
+	 * --only-slow takes each slow request's own samples, as trace --stacks finds them: by
+	 * frame pointers with the leaf fix, unless --call-graph dwarf is asked for.
+	 */
+	if (o.only_slow && !dwarf)
+		cg_auto = 0;
 	so.request_stacks = o.only_slow && !dwarf;
+	so.ustack_size = dwarf || cg_auto ? stack_size : 0;
+	so.cg_auto = cg_auto;
+	dwarf |= cg_auto; /* stack copies to unwind, and their report */
 	/*
 	 * Mappings read (and objects opened) before recording, so that neither a target gone
 	 * by the end nor the time this takes changes the profile.
@@ -289,7 +332,7 @@ int cmd_record(int argc, char **argv)
 	}
 	if (c.verbose)
 		fprintf(stderr, "latscope: sampling pid %d at %u Hz, user stacks by %s\n", (int)c.pids[0], o.hz,
-			dwarf ? "DWARF unwinding" : "frame pointers");
+			cg_auto ? "frame pointers or DWARF unwinding, per object" : dwarf ? "DWARF unwinding" : "frame pointers");
 	start = ls_session_open_window(s);
 	clock_gettime(CLOCK_REALTIME, &wall);
 	wall_start = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
@@ -390,6 +433,14 @@ int cmd_record(int argc, char **argv)
 		(unsigned long long)total, o.only_slow ? " (slow requests only)" : "", lines.n,
 		(double)(stopped - start) / 1e9, o.hz, (unsigned long long)ls_session_counter(s, LS_CNT_STACK_LOST),
 		o.noutputs ? " -> " : "", o.noutputs ? o.outputs[0] : "");
+	print_callgraph(s, cg_auto, c.verbose);
+	for (size_t i = 0; i < c.npids; i++) {
+		const char *why = ls_symbolizer_jit_reason(sym, c.pids[i]);
+		char msg[600];
+
+		if (why && strstr(why, "without symbols"))
+			fprintf(stderr, "latscope: pid %d: frames [jit]: %s\n", (int)c.pids[i], cli_term_str(msg, sizeof(msg), why));
+	}
 	if (dwarf) {
 		fprintf(stderr, "latscope: %s\n", unwound);
 		if ((us.truncated || us.noproc) && us.last_error[0])

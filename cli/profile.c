@@ -59,6 +59,12 @@ static void unknown_name(const struct ls_sym *f, char *out, size_t len)
 {
 	const char *path = f->mapping ? f->mapping->path : NULL, *mod = path ? strrchr(path, '/') : NULL;
 
+	/* Generated code the JIT named nowhere (the symbolizer's reason says why). */
+	if (path && path[0] == '[' && strcmp(path, "[vdso]") && strcmp(path, "[vsyscall]")) {
+		snprintf(out, len, "[jit]");
+		return;
+	}
+
 	snprintf(out, len, "[unknown in %s]", mod ? mod + 1 : path ? path : "?");
 }
 

@@ -18,6 +18,7 @@ void ls_bpf_configure(struct latscope_bpf *skel, const struct ls_bpf_config *c)
 	skel->rodata->offcpu_all_threads = c->offcpu_all_threads ? 1 : 0;
 	skel->rodata->emit_samples = c->emit_samples ? 1 : 0;
 	skel->rodata->ustack_size = c->ustack_size;
+	skel->rodata->cg_auto = c->cg_auto && c->ustack_size ? 1 : 0;
 	skel->rodata->reject_features = c->reject_features;
 	if (c->threshold_ns)
 		skel->data->threshold_ns = c->threshold_ns;

@@ -17,7 +17,8 @@ struct ls_bpf_config {
 	int track_thread_req;   /* the profiler needs each thread's request */
 	int offcpu_all_threads; /* 0: only threads working on a request */
 	int emit_samples;       /* samples and off-CPU intervals one by one (trace --stacks) */
-	unsigned int ustack_size; /* --call-graph dwarf: user stack bytes per sample */
+	unsigned int ustack_size; /* --call-graph dwarf or auto: user stack bytes per sample */
+	int cg_auto;            /* --call-graph auto: the stack is copied only in code without frame pointers */
 	uint64_t threshold_ns;
 	int uprobe_multi;       /* uprobe programs load for uprobe_multi links */
 	unsigned int reject_features; /* test switch: 1 << enum ls_feature whose programs the verifier must reject */

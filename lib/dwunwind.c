@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dwarf.h>
 #include <elfutils/libdwfl.h>
 
 #define MAX_PROCS 16
@@ -241,4 +242,58 @@ enum ls_unwind_end ls_dwunwind_stack(struct ls_dwunwind *u, pid_t pid, pid_t tid
 		return LS_UNWIND_MAXDEPTH;
 	ls_err(err, EINVAL, "%s", dwfl_errmsg(-1));
 	return LS_UNWIND_TRUNCATED;
+}
+
+/* The CFA rule at pc in one CFI table: LS_RA_* or the slot. */
+static int cfa_slot(Dwarf_CFI *cfi, Dwarf_Addr pc)
+{
+	Dwarf_Frame *frame = NULL;
+	Dwarf_Op *ops;
+	size_t nops;
+	int ret = LS_RA_UNKNOWN;
+
+	if (!cfi || dwarf_cfi_addrframe(cfi, pc, &frame) != 0)
+		return LS_RA_UNKNOWN;
+	if (dwarf_frame_cfa(frame, &ops, &nops) == 0 && nops == 1) {
+		/* A register-plus-offset rule comes as DW_OP_bregx (reg, offset) or DW_OP_bregN (offset). */
+		Dwarf_Word reg = ops[0].atom == DW_OP_bregx ? ops[0].number : (Dwarf_Word)(ops[0].atom - DW_OP_breg0);
+		Dwarf_Sword off = (Dwarf_Sword)(ops[0].atom == DW_OP_bregx ? ops[0].number2 : ops[0].number);
+
+		if (ops[0].atom == DW_OP_bregx || (ops[0].atom >= DW_OP_breg0 && ops[0].atom <= DW_OP_breg31)) {
+			if (reg == 6)
+				ret = LS_RA_FRAMED;
+			else if (reg == LS_UREG_SP && off >= 8 && off % 8 == 0 && off / 8 <= LS_RA_WORDS)
+				ret = (int)(off / 8 - 1);
+		}
+	}
+	free(frame);
+	return ret;
+}
+
+int ls_dwunwind_ra_slot(struct ls_dwunwind *u, pid_t pid, uint64_t pc)
+{
+	char err[LS_ERR_LEN];
+	struct proc *p = proc_get(u, pid, err);
+	Dwarf_Addr bias = 0;
+	Dwfl_Module *mod;
+	Dwarf_CFI *cfi;
+	int ret;
+
+	if (!p)
+		return LS_RA_UNKNOWN;
+	mod = dwfl_addrmodule(p->dwfl, pc);
+	if (!mod && ls_now_ns() - p->reported_ns > REREPORT_NS) {
+		report_maps(p->dwfl, pid);
+		p->reported_ns = ls_now_ns();
+		mod = dwfl_addrmodule(p->dwfl, pc);
+	}
+	if (!mod)
+		return LS_RA_UNKNOWN;
+	cfi = dwfl_module_eh_cfi(mod, &bias);
+	ret = cfa_slot(cfi, pc - bias);
+	if (ret == LS_RA_UNKNOWN) {
+		cfi = dwfl_module_dwarf_cfi(mod, &bias);
+		ret = cfa_slot(cfi, pc - bias);
+	}
+	return ret;
 }

@@ -41,6 +41,17 @@ void ls_dwunwind_free(struct ls_dwunwind *u);
 enum ls_unwind_end ls_dwunwind_stack(struct ls_dwunwind *u, pid_t pid, pid_t tid, const uint64_t *regs,
 				     const void *stack, size_t size, uint64_t *ips, size_t max, size_t *n, char *err);
 
+/*
+ * Where the return address of the code at pc (an exact instruction address
+ * of pid) lies, from its CFI: the word at sp + 8 * slot when the rule there
+ * is CFA = rsp + 8 * (slot + 1) (no frame set up), LS_RA_FRAMED when the
+ * CFA follows the frame pointer (the frame is set up: a frame-pointer walk
+ * already has the caller), LS_RA_UNKNOWN when there is no CFI or another rule.
+ */
+#define LS_RA_FRAMED  (-1)
+#define LS_RA_UNKNOWN (-2)
+int ls_dwunwind_ra_slot(struct ls_dwunwind *u, pid_t pid, uint64_t pc);
+
 /* Drop the cached session of pid (it exited). */
 void ls_dwunwind_forget(struct ls_dwunwind *u, pid_t pid);
 

@@ -5,6 +5,7 @@
  * of what it gathered are in lib/session_read.c.
  */
 #include "bpfconf.h"
+#include "callgraph.h"
 #include "feature.h"
 #include "session_int.h"
 #include "uprobe_multi.h"
@@ -102,7 +103,8 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 		goto cleanup;
 	}
 	s->ustack_size = opts->sample_hz ? opts->ustack_size : 0;
-	if (s->ustack_size && !(s->ustore = ls_ustore_new())) {
+	s->cg_auto = s->ustack_size && opts->cg_auto;
+	if ((opts->sample_hz || opts->offcpu) && !(s->ustore = ls_ustore_new())) {
 		ret = ls_err(err, ENOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -194,6 +196,20 @@ static int claim_slow(void *ctx, const struct ls_sample_key *k, int offcpu, uint
 	return 0;
 }
 
+/* A sample's frame-pointer stack with the caller a leaf's walk skipped put back (see ls_ustore_fix_leaf). */
+static int fix_leaf(struct ls_session *s, struct ls_sample_key *k)
+{
+	uint64_t ips[LS_STACK_DEPTH];
+	size_t depth;
+
+	if (!k->ra || !s->ustore || k->ustack < 0 || ls_session_stack(s, k->ustack, ips, LS_STACK_DEPTH, &depth)) {
+		k->ra = 0;
+		k->ra_slot = 0;
+		return 0;
+	}
+	return ls_ustore_fix_leaf(s->ustore, k, ips, depth);
+}
+
 /*
  * request_stacks: samples and blocks are kept and counted; a finished slow request claims
  * those of its worker before on_event sees it, and is remembered for the sharing of the
@@ -205,18 +221,28 @@ static int request_stacks_record(struct ls_session *s, void *data, size_t size)
 	int r = 0;
 
 	if (h->type == LS_REC_SAMPLE && size >= sizeof(struct ls_sample_rec)) {
-		const struct ls_sample_rec *e = data;
-		struct ls_sample_key k = { .pid = e->pid, .ustack = e->ustack, .kstack = e->kstack, .phase = e->phase };
+		struct ls_sample_rec e = *(const struct ls_sample_rec *)data;
+		struct ls_sample_key k = { .pid = e.pid, .ustack = e.ustack, .kstack = e.kstack, .phase = e.phase,
+					   .ra = e.ra, .ra_slot = e.ra_slot };
 
-		ls_rstacks_add(s->rs, data, size);
+		if (fix_leaf(s, &k) < 0)
+			return ls_err(s->err, ENOMEM, "out of memory");
+		e.ustack = k.ustack;
+		e.ra = 0;
+		ls_rstacks_add(s->rs, &e, sizeof(e));
 		return ls_sagg_add(s->agg[0], &k, 1) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
 	}
 	if (h->type == LS_REC_OFFCPU && size >= sizeof(struct ls_offcpu_rec)) {
-		const struct ls_offcpu_rec *e = data;
-		struct ls_sample_key k = { .pid = e->pid, .ustack = e->ustack, .kstack = e->kstack, .phase = LS_PH_OTHER };
+		struct ls_offcpu_rec e = *(const struct ls_offcpu_rec *)data;
+		struct ls_sample_key k = { .pid = e.pid, .ustack = e.ustack, .kstack = e.kstack, .phase = LS_PH_OTHER,
+					   .ra = e.ra, .ra_slot = e.ra_slot };
 
-		ls_rstacks_add(s->rs, data, size);
-		return ls_sagg_add(s->agg[1], &k, (int64_t)(e->end_ns - e->start_ns)) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
+		if (fix_leaf(s, &k) < 0)
+			return ls_err(s->err, ENOMEM, "out of memory");
+		e.ustack = k.ustack;
+		e.ra = 0;
+		ls_rstacks_add(s->rs, &e, sizeof(e));
+		return ls_sagg_add(s->agg[1], &k, (int64_t)(e.end_ns - e.start_ns)) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
 	}
 	if (h->type == LS_REC_REQUEST && size >= sizeof(struct ls_request) && (((const struct ls_request *)data)->flags & LS_RQ_SLOW) &&
 	    (r = ls_rstacks_claim(s->rs, data, claim_slow, s)))
@@ -314,6 +340,51 @@ static void sites_need(const struct ls_session *s, int *c, int *go)
 		else
 			*c = 1;
 	}
+}
+
+/*
+ * Each target's executable ranges and which of them keep frame pointers, for
+ * the profiler (struct ls_xranges). A target whose maps cannot be read only
+ * loses the leaf fix and, in auto mode, its stack copies.
+ */
+static int register_xranges(struct ls_session *s)
+{
+	if (!s->ustore)
+		return 0;
+	for (size_t i = 0; i < s->npids; i++) {
+		struct ls_cg_obj *objs, *nv;
+		struct ls_xranges x;
+		unsigned int over;
+		char e2[LS_ERR_LEN];
+		__u32 slot = (__u32)i;
+		size_t n;
+
+		if (ls_callgraph_ranges(s->pids[i], &x, &objs, &n, &over, e2))
+			continue;
+		s->xr_overflow += over;
+		if (bpf_map__update_elem(s->skel->maps.xranges, &slot, sizeof(slot), &x, sizeof(x), BPF_ANY)) {
+			free(objs);
+			return ls_err(s->err, errno, "cannot register the code ranges of pid %d: %s", (int)s->pids[i],
+				      strerror(errno));
+		}
+		nv = realloc(s->cg_objs, (s->ncg_objs + n) * sizeof(*nv));
+		if (!nv) {
+			free(objs);
+			return ls_err(s->err, ENOMEM, "out of memory");
+		}
+		memcpy(nv + s->ncg_objs, objs, n * sizeof(*objs));
+		s->cg_objs = nv;
+		s->ncg_objs += n;
+		free(objs);
+	}
+	return 0;
+}
+
+const struct ls_cg_obj *ls_session_callgraph(const struct ls_session *s, size_t *n, unsigned int *overflow)
+{
+	*n = s->ncg_objs;
+	*overflow = s->xr_overflow;
+	return s->cg_objs;
 }
 
 /* Load the uprobe features the targets need, then plan and attach their probes. */
@@ -437,7 +508,8 @@ int ls_session_start(struct ls_session *s)
 	struct ls_bpf_config bc = {
 		.emit_calls = s->records, .emit_requests = s->requests,
 		.track_thread_req = s->sample_hz || s->offcpu, .offcpu_all_threads = !s->offcpu_inflight_only,
-		.emit_samples = s->request_stacks, .ustack_size = s->ustack_size, .threshold_ns = s->threshold_ns, .reject_features = s->reject_features,
+		.emit_samples = s->request_stacks, .ustack_size = s->ustack_size, .cg_auto = s->cg_auto,
+		.threshold_ns = s->threshold_ns, .reject_features = s->reject_features,
 	};
 	int ret;
 
@@ -458,7 +530,7 @@ int ls_session_start(struct ls_session *s)
 		ret = ls_err(s->err, ENOMEM, "out of memory");
 		goto fail;
 	}
-	if ((ret = register_targets(s)) || (ret = attach_syscalls(s)))
+	if ((ret = register_targets(s)) || (ret = register_xranges(s)) || (ret = attach_syscalls(s)))
 		goto fail;
 	/* 2. attach: kernel hooks first, so that a fatal error leaves no uprobe behind. */
 	if (!s->attach_uprobes || (s->phases & LS_PHASES_NET)) {
@@ -523,5 +595,6 @@ void ls_session_free(struct ls_session *s)
 	ls_rstacks_free(s->rs);
 	ls_sagg_free(s->agg[0]);
 	ls_sagg_free(s->agg[1]);
+	free(s->cg_objs);
 	free(s);
 }

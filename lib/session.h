@@ -47,6 +47,7 @@ struct ls_session_opts {
 	enum ls_place_mode placement; /* where library probes go (LS_PLACE_AUTO: call sites where cheaper) */
 	unsigned int phases;     /* LS_PHASES_* to attach; 0: all */
 	unsigned int ustack_size; /* > 0: --call-graph dwarf, user stack bytes copied per sample (<= LS_USTACK_MAX) */
+	int cg_auto;             /* with ustack_size: --call-graph auto, the stack copied only in code without frame pointers */
 	unsigned int reject_features; /* test switch: 1 << enum ls_feature whose programs the verifier must reject */
 	const struct ls_costs *costs; /* what a probe hit costs here (ls_calibrate); NULL: the fallback table */
 };
@@ -103,7 +104,7 @@ int ls_session_request_stacks(struct ls_session *s, const struct ls_request *q, 
 int ls_session_stack(struct ls_session *s, int32_t id, uint64_t *ips, size_t max, size_t *n);
 
 struct ls_unwind_stats;
-/* --call-graph dwarf: how the user-space unwinds went. 0, or -ENOENT when the session samples frame pointers. */
+/* How the user-space unwinds and frame-pointer leaf fixes went. 0, or -ENOENT when the session takes no stacks. */
 int ls_session_unwind_stats(struct ls_session *s, struct ls_unwind_stats *out);
 
 /*
@@ -137,6 +138,13 @@ const char *ls_session_khook_report(const struct ls_session *s);
 const struct ls_site *ls_session_sites(const struct ls_session *s, size_t *n);
 /* Where each site's probes go (ls_placement_of(p, site index)). */
 const struct ls_placements *ls_session_placements(const struct ls_session *s);
+struct ls_cg_obj;
+/*
+ * The executable objects of the targets and whether each is walked by frame
+ * pointers or unwound from a stack copy (lib/callgraph.h); *overflow counts
+ * executable ranges beyond the profiler's table. NULL when not sampling.
+ */
+const struct ls_cg_obj *ls_session_callgraph(const struct ls_session *s, size_t *n, unsigned int *overflow);
 /* Attached uprobe count (entry and return probes). */
 size_t ls_session_nprobes(const struct ls_session *s);
 const char *ls_session_error(const struct ls_session *s);

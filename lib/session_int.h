@@ -33,10 +33,14 @@ struct ls_session {
 	int offcpu, offcpu_inflight_only, request_stacks;
 	unsigned int ustack_size;
 	unsigned int reject_features;
-	struct ls_ustore *ustore; /* --call-graph dwarf: unwound samples */
+	int cg_auto;
+	struct ls_ustore *ustore; /* unwound samples (dwarf, auto), frame-pointer stacks with their leaf fixed */
+	struct ls_cg_obj *cg_objs; /* per target object: frame pointers or stack copy */
+	size_t ncg_objs;
+	unsigned int xr_overflow;
 	struct ls_rstacks *rs;    /* request_stacks: samples and blocks kept for the requests they belong to */
-	struct ls_sagg *agg[2];
-	int stats_fd, stats_err;  /* kernel BPF run-time statistics, on while stats_fd is open */   /* request_stacks: CPU samples [0] and off-CPU ns [1], slow = a slow request's */
+	struct ls_sagg *agg[2];   /* request_stacks: CPU samples [0] and off-CPU ns [1], slow = a slow request's */
+	int stats_fd, stats_err;  /* kernel BPF run-time statistics, on while stats_fd is open */
 	ls_event_fn on_event;
 	void *ctx;
 	void *statbuf;

@@ -61,6 +61,26 @@ static int read_aggregate(struct ls_session *s, struct bpf_map *map, struct ls_s
 	return 0;
 }
 
+/* Frame-pointer stacks taken where the sampled code had no frame set up: put back the caller the walk skipped. */
+static int fix_leaves(struct ls_session *s, struct ls_stack_sample *v, size_t n)
+{
+	uint64_t ips[LS_STACK_DEPTH];
+
+	for (size_t i = 0; i < n; i++) {
+		struct ls_sample_key *k = &v[i].key;
+		size_t depth;
+
+		if (!k->ra || !s->ustore || ls_session_stack(s, k->ustack, ips, LS_STACK_DEPTH, &depth)) {
+			k->ra = 0;
+			k->ra_slot = 0;
+			continue;
+		}
+		if (ls_ustore_fix_leaf(s->ustore, k, ips, depth) < 0)
+			return ls_err(s->err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 int ls_session_samples(struct ls_session *s, int offcpu, struct ls_stack_sample **out, size_t *n)
 {
 	int ret;
@@ -72,6 +92,8 @@ int ls_session_samples(struct ls_session *s, int offcpu, struct ls_stack_sample 
 	if (s->rs)
 		return ls_sagg_list(s->agg[offcpu ? 1 : 0], out, n) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
 	ret = read_aggregate(s, offcpu ? s->skel->maps.offcpu : s->skel->maps.samples, out, n);
+	if (!ret)
+		ret = fix_leaves(s, *out, *n);
 	if (!ret && !offcpu && s->ustore && ls_ustore_samples(s->ustore, out, n))
 		ret = ls_err(s->err, ENOMEM, "out of memory");
 	return ret;

@@ -31,6 +31,15 @@ struct ls_ustore {
 	uint32_t *aidx;
 	size_t aidx_cap;
 	struct ls_unwind_stats stats;
+	struct ra_memo *memo; /* LS_RA_MEMO slots, direct-mapped by pid and address */
+};
+
+/* What the CFI said of one sampled address: asked once per address, not per read of the profile. */
+#define LS_RA_MEMO 4096
+struct ra_memo {
+	uint64_t pc;
+	uint32_t pid;
+	int32_t slot;
 };
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -176,6 +185,7 @@ void ls_ustore_free(struct ls_ustore *st)
 	if (!st)
 		return;
 	ls_dwunwind_free(st->uw);
+	free(st->memo);
 	free(st->pool);
 	free(st->stks);
 	free(st->sidx);
@@ -233,6 +243,54 @@ int ls_ustore_add(struct ls_ustore *st, const void *rec, size_t size, struct ls_
 	slow->kstack = r->kstack;
 	slow->ts_ns = r->ts_ns;
 	slow->age_ns = r->age_ns;
+	return 1;
+}
+
+static int ra_slot(struct ls_ustore *st, uint32_t pid, uint64_t pc)
+{
+	struct ra_memo *m;
+
+	if (!st->memo && !(st->memo = calloc(LS_RA_MEMO, sizeof(*st->memo))))
+		return ls_dwunwind_ra_slot(st->uw, (pid_t)pid, pc);
+	m = &st->memo[mix(pid, pc) % LS_RA_MEMO];
+	if (m->pc != pc || m->pid != pid) {
+		m->pc = pc;
+		m->pid = pid;
+		m->slot = ls_dwunwind_ra_slot(st->uw, (pid_t)pid, pc);
+	}
+	return m->slot;
+}
+
+int ls_ustore_fix_leaf(struct ls_ustore *st, struct ls_sample_key *key, const uint64_t *ips, size_t n)
+{
+	uint64_t ra = key->ra, fixed[LS_STACK_DEPTH];
+	int slot, want = key->ra_slot;
+	int64_t id;
+
+	key->ra = 0;
+	key->ra_slot = 0;
+	if (!ra || !n)
+		return 0;
+	slot = ra_slot(st, key->pid, ips[0]);
+	if (slot == LS_RA_FRAMED) {
+		st->stats.leaf_framed++;
+		return 0;
+	}
+	/* The caller already there (a frame-pointer walk that was right after all): never twice. */
+	if (slot != want || (n > 1 && ips[1] == ra)) {
+		st->stats.leaf_unknown++;
+		return 0;
+	}
+	fixed[0] = ips[0];
+	fixed[1] = ra;
+	if (n > LS_STACK_DEPTH - 1)
+		n = LS_STACK_DEPTH - 1;
+	memcpy(fixed + 2, ips + 1, (n - 1) * sizeof(*ips));
+	id = intern(st, fixed, n + 1);
+	if (id < 0)
+		return (int)id;
+	key->ustack = (int32_t)(LS_USTACK_ID_BASE + id);
+	st->stats.leaf_fixed++;
 	return 1;
 }
 

@@ -26,6 +26,10 @@ struct ls_unwind_stats {
 	uint64_t noproc;    /* the process could not be looked at: only the sampled ip kept */
 	uint64_t bad;       /* malformed records */
 	char last_error[LS_ERR_LEN]; /* why the last truncated walk stopped */
+	/* Frame-pointer stacks with a return address candidate (ls_ustore_fix_leaf), by aggregated entry. */
+	uint64_t leaf_fixed;   /* the sampled code had no frame set up: its caller put back */
+	uint64_t leaf_framed;  /* its frame was set up: the walk was right */
+	uint64_t leaf_unknown; /* no CFI, another rule, or the candidate is not at the slot the CFI says */
 };
 
 /* A new store, or NULL with errno set. */
@@ -41,6 +45,16 @@ int ls_ustore_add(struct ls_ustore *st, const void *rec, size_t size, struct ls_
 
 /* Count one already unwound sample (ips innermost first); key->ustack is set from them. 0 or -ENOMEM. */
 int ls_ustore_count(struct ls_ustore *st, struct ls_sample_key *key, const uint64_t *ips, size_t n, uint64_t value);
+
+/*
+ * A frame-pointer stack (ips, innermost first, ips[0] the sampled address)
+ * with a return address candidate in key->ra: when the CFI at ips[0] says
+ * the frame was not set up and puts the return address at key->ra_slot,
+ * the caller the walk skipped goes back in (never twice), the result is
+ * interned and key->ustack names it. key->ra and ra_slot are cleared either
+ * way. 1 when a frame was put back, 0 when not, -ENOMEM.
+ */
+int ls_ustore_fix_leaf(struct ls_ustore *st, struct ls_sample_key *key, const uint64_t *ips, size_t n);
 
 /* Append the aggregated samples to *v (realloc'ed; *n entries). 0 or -ENOMEM. */
 int ls_ustore_samples(const struct ls_ustore *st, struct ls_stack_sample **v, size_t *n);

@@ -18,7 +18,7 @@
 #define LOG_SIZE (1u << 20)
 #define FULL_LOG_SIZE (256u << 20)
 
-/* Configurations that change the verified code: what trace, trace --stacks, record and record --call-graph dwarf load. */
+/* Configurations that change the verified code: what trace, trace --stacks, record --call-graph fp, dwarf and auto load. */
 static const struct {
 	const char *name;
 	struct ls_bpf_config c;
@@ -29,6 +29,8 @@ static const struct {
 		      .emit_samples = 1 } },
 	{ "dwarf", { .emit_calls = 0, .emit_requests = 0, .track_proto = 0, .track_thread_req = 1, .offcpu_all_threads = 1,
 		     .ustack_size = 16384 } },
+	{ "auto", { .emit_calls = 0, .emit_requests = 1, .track_proto = 1, .track_thread_req = 1, .offcpu_all_threads = 0,
+		    .ustack_size = 16384, .cg_auto = 1 } },
 };
 
 /* "processed N insns (limit L) max_states_per_insn M total_states T peak_states P ..." and "verification time U usec". */

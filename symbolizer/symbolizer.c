@@ -1,5 +1,6 @@
 /* The symbolizer handle: processes and their mappings, objects by build-id, batches. */
 #include "symint.h"
+#include "perfmap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +31,21 @@ struct proc {
 	/* Mappings replaced by a later reading: earlier results still point into them. */
 	struct pmap **old;
 	size_t *nold, nolds;
+	struct jit *jit;        /* its JIT symbol map, read on the first address in generated code */
 };
+
+/* A process's perf map; maps replaced by a later reading stay, as results point into them. */
+struct jit {
+	struct ls_perfmap *pm;
+	struct ls_perfmap **old;
+	size_t nold;
+	uint64_t read_ns;
+	char path[256];
+	char reason[512];
+};
+
+/* perf map reasons, as read: within struct jit's reason with room for its prefix. */
+#define JIT_REASON_LEN 256
 
 /* An opened object, findable by the file it came from and by build-id. */
 struct modent {
@@ -92,8 +107,20 @@ static void maps_free(struct pmap *maps, size_t n)
 	free(maps);
 }
 
+static void jit_free(struct jit *j)
+{
+	if (!j)
+		return;
+	ls_perfmap_free(j->pm);
+	for (size_t i = 0; i < j->nold; i++)
+		ls_perfmap_free(j->old[i]);
+	free(j->old);
+	free(j);
+}
+
 static void proc_clear(struct proc *p)
 {
+	jit_free(p->jit);
 	maps_free(p->maps, p->nmaps);
 	for (size_t i = 0; i < p->nolds; i++)
 		maps_free(p->old[i], p->nold[i]);
@@ -391,6 +418,74 @@ static const struct pmap *find_map(const struct proc *p, uint64_t addr)
 	return NULL;
 }
 
+/* (Re)read pid's perf map: a JIT appends to it as it compiles. 0 or -ENOMEM. */
+static int jit_read(struct proc *p)
+{
+	struct jit *j = p->jit;
+	struct ls_perfmap *pm = NULL, **nv;
+	char reason[JIT_REASON_LEN];
+	int ret;
+
+	ret = ls_perfmap_load(p->pid, &pm, j->path, reason, sizeof(reason));
+	j->read_ns = now_ns();
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret) {
+		snprintf(j->reason, sizeof(j->reason), "generated code (JIT) without symbols: %s", reason);
+		return 0;
+	}
+	if (j->pm) {
+		if (!(nv = realloc(j->old, (j->nold + 1) * sizeof(*nv)))) {
+			ls_perfmap_free(pm);
+			return -ENOMEM;
+		}
+		j->old = nv;
+		j->old[j->nold++] = j->pm;
+	}
+	j->pm = pm;
+	snprintf(j->reason, sizeof(j->reason), "generated code (JIT), not in %s (%zu symbols, %zu lines unread)", j->path,
+		 ls_perfmap_count(pm), ls_perfmap_bad(pm));
+	return 0;
+}
+
+/* An address in anonymous executable memory: a JIT's code, named by its perf map if it keeps one. */
+static int resolve_jit(struct proc *p, uint64_t addr, uint64_t lookup, struct ls_framevec *fv, struct ls_sym *sym)
+{
+	const char *name = NULL;
+	uint64_t start;
+	int ret;
+
+	if (!p->jit) {
+		if (!(p->jit = calloc(1, sizeof(*p->jit))) || (ret = jit_read(p)))
+			return -ENOMEM;
+	}
+	if (p->jit->pm)
+		name = ls_perfmap_lookup(p->jit->pm, lookup, &start);
+	/* Not there yet: compiled since the last reading (at most one a second). */
+	if (!name && !p->gone && now_ns() - p->jit->read_ns > 1000000000ull) {
+		if ((ret = jit_read(p)))
+			return ret;
+		if (p->jit->pm)
+			name = ls_perfmap_lookup(p->jit->pm, lookup, &start);
+	}
+	sym->file_addr = addr;
+	if (!name) {
+		sym->reason = p->jit->reason;
+		return 0;
+	}
+	sym->func = name;
+	sym->offset = addr - start;
+	sym->nframes = 1;
+	sym->frames = (const struct ls_sym_frame *)(uintptr_t)fv->n;
+	return ls_framevec_push(fv, name, NULL, 0, 0);
+}
+
+/* Anonymous executable memory, as opposed to the kernel's vdso and vsyscall pages. */
+static int is_generated(const struct pmap *m)
+{
+	return !m->mod && m->m.path[0] != '/' && strcmp(m->m.path, "[vdso]") && strcmp(m->m.path, "[vsyscall]");
+}
+
 static int resolve_kernel(struct ls_symbolizer *s, uint64_t addr, uint64_t lookup, struct ls_framevec *fv,
 			  struct ls_sym *sym)
 {
@@ -504,15 +599,17 @@ int ls_symbolize(struct ls_symbolizer *s, const struct ls_sym_src *src, const ui
 				continue;
 			}
 			sym->mapping = &m->m;
-			if (!m->mod) {
+			if (is_generated(m)) {
+				ret = resolve_jit(p, addr, lookup, &fv, sym);
+			} else if (!m->mod) {
 				sym->reason = m->reason;
 				continue;
-			}
-			if (ls_module_file_to_vaddr(m->mod, lookup - m->m.start + m->m.file_offset, &vaddr)) {
+			} else if (ls_module_file_to_vaddr(m->mod, lookup - m->m.start + m->m.file_offset, &vaddr)) {
 				sym->reason = "outside the object's loadable segments";
 				continue;
+			} else {
+				ret = ls_module_resolve(m->mod, vaddr + (addr - lookup), vaddr, &fv, sym);
 			}
-			ret = ls_module_resolve(m->mod, vaddr + (addr - lookup), vaddr, &fv, sym);
 		}
 		if (ret)
 			goto cleanup;
@@ -547,4 +644,11 @@ void ls_sym_result_free(struct ls_sym_result *pub)
 	free(r->frames);
 	free(r->pub.syms);
 	free(r);
+}
+
+const char *ls_symbolizer_jit_reason(struct ls_symbolizer *s, pid_t pid)
+{
+	struct proc *p = find_proc(s, pid);
+
+	return p && p->jit ? p->jit->reason : NULL;
 }

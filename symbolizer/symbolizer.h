@@ -106,4 +106,11 @@ int ls_symbolize(struct ls_symbolizer *s, const struct ls_sym_src *src, const ui
 		 enum ls_sym_addr_kind kind, struct ls_sym_result **out);
 void ls_sym_result_free(struct ls_sym_result *r);
 
+/*
+ * Addresses in anonymous executable memory (a JIT's code) are named from the
+ * process's perf map (/tmp/perf-PID.map, symbolizer/perfmap.h). Why the last
+ * such address of pid was not named, NULL when none was looked up.
+ */
+const char *ls_symbolizer_jit_reason(struct ls_symbolizer *s, pid_t pid);
+
 #endif

@@ -19,9 +19,9 @@ expect 2 "trace needs -p PID" "missing pid" -- "$LATSCOPE" trace
 expect 2 "invalid duration 'soon'" "bad duration" -- "$LATSCOPE" trace -p 1 -d soon
 expect 2 "invalid pid 'abc'" "bad pid" -- "$LATSCOPE" probes -p abc
 expect 2 "invalid kernel hook 'ebpf'" "bad kernel hook" -- "$LATSCOPE" trace -p 1 --kernel-hook ebpf
-expect 2 "invalid call graph mode 'lbr' \(fp, dwarf\)" "bad call graph mode" -- "$LATSCOPE" record -p 1 --call-graph lbr
+expect 2 "invalid call graph mode 'lbr' \(auto, fp, dwarf\)" "bad call graph mode" -- "$LATSCOPE" record -p 1 --call-graph lbr
 expect 2 "invalid stack size '99999' \(64..65528 bytes\)" "stack size too large" -- "$LATSCOPE" record -p 1 --call-graph dwarf --stack-size 99999
-expect 2 "stack-size needs --call-graph dwarf" "stack size without dwarf" -- "$LATSCOPE" record -p 1 --stack-size 4k
+expect 2 "stack-size needs --call-graph auto or dwarf" "stack size with fp" -- "$LATSCOPE" record -p 1 --call-graph fp --stack-size 4k
 
 # Runtime errors: status 1.
 gone=999999

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # trace --stacks: each slow request carries its own stacks. Two thread models, each with
 # known truth: the C example server (one event loop thread serves every request) with
-# Slow burning 15 ms of CPU in burn_cpu and Big blocking 20 ms in block_handler's
+# Slow burning 15 ms of CPU in burn_cpu and Big blocking 20 ms in block_handler's raw
 # nanosleep; the Go gRPC server (a goroutine per request, moving between threads) with
 # Burn spinning 15 ms in main.hotLoop and Slow blocking 20 ms in main.blockInSyscall's
 # nanosleep(2). For >= 95% of the slow requests the burning function must be in >= 80% of
@@ -52,7 +52,7 @@ jq -c 'select(.type=="request" and (.method|endswith("/Big"))) | .stacks.off_cpu
 nslow=$(count "$C" '.method|endswith("/Slow")'); nbig=$(count "$C" '.method|endswith("/Big")')
 check "C: every Slow and Big request seen ($nslow, $nbig of $N each)" test "$nslow" -eq "$N" -a "$nbig" -eq "$N"
 need95 "C: Slow requests with burn_cpu in >= 80% of their CPU samples" "$(on_ok "$C" /Slow burn_cpu)" "$nslow"
-need95 "C: Big requests off CPU in call_prepare for ${BLOCK_MS} ms +-10%" "$(off_ok "$C" /Big call_prepare)" "$nbig"
+need95 "C: Big requests off CPU in block_handler for ${BLOCK_MS} ms +-10%" "$(off_ok "$C" /Big block_handler)" "$nbig"
 # A nanosleep is a block, not a wait for a CPU: at most a tenth of it reads as preempted.
 vol=$(count "$C" '(.method|endswith("/Big")) and .stacks.off_cpu_preempted_ns * 10 < .stacks.off_cpu_ns')
 need95 "C: Big requests' block is not counted as preemption" "$vol" "$nbig"

@@ -88,3 +88,10 @@ $(BUILD)/tests/fuzz_placement: tests/fuzz/fuzz_placement.c tests/fuzz/fuzz_file.
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(FUZZ_WRAP_MMAP) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_placement.c $(FUZZ_PLACE_SRCS) -lelf -ldw -lcapstone
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_placement
+
+$(BUILD)/tests/fuzz_perfmap: tests/fuzz/fuzz_perfmap.c symbolizer/perfmap.c symbolizer/perfmap.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_perfmap.c symbolizer/perfmap.c
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_perfmap

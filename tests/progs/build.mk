@@ -8,6 +8,14 @@ $(BUILD)/progs/%: tests/progs/%.c
 
 TEST_BINS += $(BUILD)/progs/cpusplit $(BUILD)/progs/sleeper
 
+# The issue's own build of the leaf case: -O1, where gcc gives a leaf that needs no stack no frame.
+$(BUILD)/progs/leafsplit: tests/progs/leafsplit.c
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -o $@ $< -lpthread
+
+TEST_BINS += $(BUILD)/progs/leafsplit
+
 # A Go net/http h2 server, built offline with Debian's Go (standard library only).
 $(BUILD)/progs/gohttp2: tests/progs/gohttp2/main.go
 	$(Q)mkdir -p $(@D) $(BUILD)/go-cache

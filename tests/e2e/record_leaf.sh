@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The leaf-function case: hot_seventy() and hot_thirty() each call one leaf
+# loop spin() that gcc builds without a frame (-O1 -fno-omit-frame-pointer).
+# A frame-pointer walk from inside spin() skips its caller; the default
+# (auto) and --call-graph fp must put it back from the stack: 70/30 within
+# 3 points, no spin sample without its caller, and no caller twice. On
+# cpusplit, whose spin() sets up its frame, nothing is put back twice.
+. "$(dirname "$0")/../lib.sh"
+DUR=${DUR:-3}
+objdump -d --no-show-raw-insn "$ROOT/build/progs/leafsplit" | awk '/<spin>:/,/^$/' > "$TMP/spin.s"
+grep -q 'push.*%rbp' "$TMP/spin.s" && fail "gcc gave spin() a frame: the test would not test the leaf case"
+pass "spin() has no frame (no push %rbp): the leaf case"
+"$ROOT/build/progs/leafsplit" 2 > "$TMP/leaf.out" &
+LEAF=$!; PIDS_TO_KILL+=("$LEAF")
+for i in $(seq 50); do grep -q ready "$TMP/leaf.out" && break; sleep 0.1; done
+for mode in default fp; do
+	args=(); [[ $mode == fp ]] && args=(--call-graph fp)
+	# 1999 Hz: enough samples for the split even when the machine leaves the target a fraction of a CPU.
+	"$LATSCOPE" record -p "$LEAF" -d "$DUR" -F 1999 "${args[@]}" -o "$TMP/$mode.folded" 2> "$TMP/$mode.err" ||
+		{ cat "$TMP/$mode.err"; fail "record ($mode) failed"; }
+	cat "$TMP/$mode.err"
+	read -r s70 s30 spin <<< "$(awk '/;hot_seventy;spin/ { a += $NF } /;hot_thirty;spin/ { b += $NF }
+		/;spin( |;)/ { s += $NF } END { print a + 0, b + 0, s + 0 }' "$TMP/$mode.folded")"
+	# 2000 samples (2 threads x 3 s x 1999 Hz give ~12000 on an idle machine): a standard error of at most
+	# 1 point on the share, so +- 3 points is a 3-sigma band even on a loaded machine.
+	check "$mode: enough samples in spin ($spin >= 2000)" test "$spin" -ge 2000
+	check "$mode: every spin sample has its caller ($((s70 + s30)) of $spin)" test $((s70 + s30)) -eq "$spin"
+	p=$(awk -v a="$s70" -v b="$s30" 'BEGIN { printf "%.1f", 100 * a / (a + b) }')
+	check "$mode: hot_seventy has $p% of the spin samples (70 +- 3)" awk -v p="$p" 'BEGIN { exit !(p >= 67 && p <= 73) }'
+	check "$mode: no caller put back twice" bash -c "! grep -qE 'hot_(seventy|thirty);hot_|worker;worker' '$TMP/$mode.folded'"
+	grep -q 'with the caller put back from the stack' "$TMP/$mode.err" || fail "$mode: record does not report the leaf fix"
+done
+grep -q 'leafsplit: frame pointers' "$TMP/default.err" || fail "auto: the program is not reported as walked by frame pointers"
+grep -q 'libc.so.6: DWARF' "$TMP/default.err" || fail "auto: libc is not reported as unwound from a stack copy"
+pass "auto names the unwinding of each object (leafsplit: frame pointers, libc: DWARF)"
+"$LATSCOPE" probes -p "$LEAF" -v > "$TMP/probes.txt" 2>&1 || { cat "$TMP/probes.txt"; fail "probes -v failed"; }
+check "probes -v shows the choice per object" \
+	grep -qE 'leafsplit +frame pointers' "$TMP/probes.txt" && grep -qE 'libc.so.6 +DWARF' "$TMP/probes.txt"
+kill "$LEAF"
+# Frames set up: the candidate word must be judged as no return address of the sampled code.
+"$ROOT/build/progs/cpusplit" 2 > "$TMP/split.out" &
+SPLIT=$!; PIDS_TO_KILL+=("$SPLIT")
+for i in $(seq 50); do grep -q ready "$TMP/split.out" && break; sleep 0.1; done
+"$LATSCOPE" record -p "$SPLIT" -d 2 -F 999 --call-graph fp -o "$TMP/split.folded" 2> "$TMP/split.err" ||
+	{ cat "$TMP/split.err"; fail "record of cpusplit failed"; }
+check "cpusplit (frames set up): no frame twice" \
+	bash -c "! grep -qE 'spin_(seventy|thirty);spin_|;spin;spin|worker;worker' '$TMP/split.folded'"
+check "cpusplit: spin samples still under spin_seventy/spin_thirty" grep -qE 'worker;spin_seventy;spin' "$TMP/split.folded"
+kill "$SPLIT"
+assert_no_probes
