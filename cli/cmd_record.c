@@ -31,9 +31,7 @@ static const char usage_text[] =
 	"                         .folded (or .txt), .svg (interactive flame graph), .pb.gz (pprof)\n"
 	"      --format F         folded, svg or pprof\n"
 	"      --only-slow        keep only what slow requests' own workers did while they ran (as trace\n"
-	"                         --stacks finds them; frame-pointer stacks with leaf callers put back);\n"
-	"                         with --call-graph dwarf, the samples taken while the thread's request\n"
-	"                         was over the threshold\n"
+	"                         --stacks finds them)\n"
 	"      --by-phase         root every stack at its request phase ([phase:app], [phase:tls_in], ...)\n"
 	"      --off-cpu          also record where threads block, weighted by blocked microseconds\n"
 	"  -t, --threshold DUR    slow-request threshold for --only-slow (default 10ms)\n"
@@ -301,13 +299,8 @@ int cmd_record(int argc, char **argv)
 	so.threshold_ns = threshold;
 	so.sample_hz = o.hz;
 	so.offcpu = o.offcpu;
-	/*
-	 * --only-slow takes each slow request's own samples, as trace --stacks finds them: by
-	 * frame pointers with the leaf fix, unless --call-graph dwarf is asked for.
-	 */
-	if (o.only_slow && !dwarf)
-		cg_auto = 0;
-	so.request_stacks = o.only_slow && !dwarf;
+	/* --only-slow takes each slow request's own samples, as trace --stacks finds them. */
+	so.request_stacks = o.only_slow;
 	so.ustack_size = dwarf || cg_auto ? stack_size : 0;
 	so.cg_auto = cg_auto;
 	dwarf |= cg_auto; /* stack copies to unwind, and their report */

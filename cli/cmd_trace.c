@@ -725,6 +725,9 @@ int cmd_trace(int argc, char **argv)
 		so.offcpu = 1;
 		so.offcpu_inflight_only = 1;
 		so.request_stacks = 1;
+		/* Stacks as record takes them by default: frame pointers where the code keeps them, a copy to unwind elsewhere. */
+		so.ustack_size = LS_USTACK_DEF;
+		so.cg_auto = 1;
 		t.stacks = 1;
 		if (ls_symbolizer_new(NULL, &t.sym)) {
 			cli_error("out of memory");

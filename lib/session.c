@@ -90,10 +90,6 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 	s->offcpu = opts->offcpu;
 	s->offcpu_inflight_only = opts->offcpu_inflight_only;
 	s->request_stacks = opts->request_stacks;
-	if (s->request_stacks && opts->ustack_size) {
-		ret = ls_err(err, EINVAL, "samples go to their requests with frame-pointer stacks only, not --call-graph dwarf");
-		goto cleanup;
-	}
 	if (s->request_stacks && (ls_rstacks_new(&s->rs) || ls_sagg_new(&s->agg[0]) || ls_sagg_new(&s->agg[1]))) {
 		ret = ls_err(err, ENOMEM, "out of memory");
 		goto cleanup;
@@ -254,6 +250,16 @@ static int request_stacks_record(struct ls_session *s, void *data, size_t size)
 	return r;
 }
 
+/* request_stacks: a sample unwound from its stack copy joins the others, under its interned stack. */
+static int unwound_sample(struct ls_session *s, const struct ls_ustack *u, const struct ls_sample_key *key)
+{
+	struct ls_sample_rec e = { .type = LS_REC_SAMPLE, .phase = u->phase, .pid = u->pid, .tid = u->tid,
+				   .ustack = key->ustack, .kstack = u->kstack, .ts_ns = u->ts_ns,
+				   .g = u->regs[14] /* r14, DWARF numbering */ };
+
+	return request_stacks_record(s, &e, sizeof(e));
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct ls_session *s = ctx;
@@ -265,11 +271,15 @@ static int on_record(void *ctx, void *data, size_t size)
 		struct ls_slow_stack slow;
 		int r;
 
+		struct ls_sample_key key;
+
 		if (!s->ustore)
 			return 0;
-		r = ls_ustore_add(s->ustore, data, size, &slow);
+		r = ls_ustore_add_key(s->ustore, data, size, &slow, &key);
 		if (r == -ENOMEM)
 			return ls_err(s->err, ENOMEM, "out of memory");
+		if (r >= 0 && s->rs)
+			return unwound_sample(s, data, &key);
 		if (r == 1 && s->on_event)
 			return s->on_event(s->ctx, &slow, sizeof(slow));
 		return 0;

@@ -196,6 +196,14 @@ void ls_ustore_free(struct ls_ustore *st)
 
 int ls_ustore_add(struct ls_ustore *st, const void *rec, size_t size, struct ls_slow_stack *slow)
 {
+	struct ls_sample_key key;
+
+	return ls_ustore_add_key(st, rec, size, slow, &key);
+}
+
+int ls_ustore_add_key(struct ls_ustore *st, const void *rec, size_t size, struct ls_slow_stack *slow,
+		      struct ls_sample_key *keyp)
+{
 	const struct ls_ustack *r = rec;
 	struct ls_sample_key key = { 0 };
 	uint64_t ips[LS_STACK_DEPTH];
@@ -230,6 +238,7 @@ int ls_ustore_add(struct ls_ustore *st, const void *rec, size_t size, struct ls_
 	key.phase = r->phase;
 	key.slow = r->slow;
 	ret = ls_ustore_count(st, &key, ips, n, 1);
+	*keyp = key;
 	if (ret)
 		return ret;
 	if (!(r->flags & LS_US_SLOW_FIRST))

@@ -42,6 +42,9 @@ void ls_ustore_free(struct ls_ustore *st);
  * the kernel sends them in frame-pointer mode), 0, or -errno.
  */
 int ls_ustore_add(struct ls_ustore *st, const void *rec, size_t size, struct ls_slow_stack *slow);
+/* The same, and *key is the sample's key with its unwound stack interned (key->ustack). */
+int ls_ustore_add_key(struct ls_ustore *st, const void *rec, size_t size, struct ls_slow_stack *slow,
+		      struct ls_sample_key *key);
 
 /* Count one already unwound sample (ips innermost first); key->ustack is set from them. 0 or -ENOMEM. */
 int ls_ustore_count(struct ls_ustore *st, struct ls_sample_key *key, const uint64_t *ips, size_t n, uint64_t value);

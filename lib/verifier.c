@@ -26,7 +26,7 @@ static const struct {
 	{ "trace", { .emit_calls = 1, .emit_requests = 1, .track_proto = 1, .track_thread_req = 0, .offcpu_all_threads = 1 } },
 	{ "record", { .emit_calls = 0, .emit_requests = 1, .track_proto = 1, .track_thread_req = 1, .offcpu_all_threads = 0 } },
 	{ "stacks", { .emit_calls = 0, .emit_requests = 1, .track_proto = 1, .track_thread_req = 1, .offcpu_all_threads = 0,
-		      .emit_samples = 1 } },
+		      .emit_samples = 1, .ustack_size = 16384, .cg_auto = 1 } },
 	{ "dwarf", { .emit_calls = 0, .emit_requests = 0, .track_proto = 0, .track_thread_req = 1, .offcpu_all_threads = 1,
 		     .ustack_size = 16384 } },
 	{ "auto", { .emit_calls = 0, .emit_requests = 1, .track_proto = 1, .track_thread_req = 1, .offcpu_all_threads = 0,
