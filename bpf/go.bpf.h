@@ -67,12 +67,36 @@ int go_ret_lib(struct pt_regs *ctx)
 }
 
 /*
+ * The TLS connection under grpc-go's server transport tr: its net.Conn, either the
+ * *tls.Conn itself or grpc's wrapper around it (syscallConn, whose first field is the
+ * net.Conn), taken only when the TLS probes know it as a connection of pid.
+ */
+static __always_inline __u64 transport_conn(__u32 pid, __u64 tr, const struct ls_go_offsets *off)
+{
+	struct lsk_conn_key k = { .pid = pid };
+	__u64 data = 0;
+
+	if (!off->h2s_conn || bpf_probe_read_user(&data, sizeof(data), (void *)(tr + off->h2s_conn + 8)) || !data)
+		return 0;
+	k.conn = data;
+	if (bpf_map_lookup_elem(&conns, &k))
+		return data;
+	if (bpf_probe_read_user(&data, sizeof(data), (void *)(k.conn + 8)) || !data)
+		return 0;
+	k.conn = data;
+	return bpf_map_lookup_elem(&conns, &k) ? data : 0;
+}
+
+/*
  * grpc-go's transport decoded a HEADERS frame (operateHeaders, on the
  * connection's reader goroutine): the MetaHeadersFrame carries the decoded
  * fields, so :path is read from them; no HPACK state is needed, which names
- * streams of connections latscope joined mid-flight too. The reader
- * goroutine's last TLS read names the connection; the transport is
- * remembered so that handler goroutines find it from their stream.
+ * streams of connections latscope joined mid-flight too. The transport's own
+ * net.Conn names the connection; where its layout is unknown, the reader
+ * goroutine's last TLS read does, which is wrong before its first read (the
+ * server reads the preface, and with it the first HEADERS, on the goroutine that
+ * accepted the connection) and when the goroutine is a recycled one. The
+ * transport is remembered so that handler goroutines find it from their stream.
  */
 static __always_inline int grpc_headers(struct pt_regs *ctx, const struct ls_go_offsets *off, struct lsk_gkey *key)
 {
@@ -82,7 +106,8 @@ static __always_inline int grpc_headers(struct pt_regs *ctx, const struct ls_go_
 	struct ls_method_rec *rec;
 	__u32 sid = 0;
 
-	if (!gt || !(conn = gt->last_conn))
+	conn = transport_conn(key->pid, ctx->ax, off);
+	if (!conn && !(conn = gt ? gt->last_conn : 0))
 		return 0;
 	bpf_map_update_elem(&go_transports, &tk, &conn, BPF_ANY);
 	if (bpf_probe_read_user(&hf, sizeof(hf), (void *)(ctx->bx + off->mhf_headers)) || !hf ||

@@ -306,6 +306,7 @@ struct ls_go_offsets {
 	__u32 field_size;      /* size of hpack.HeaderField */
 	__u32 field_name;      /* hpack.HeaderField.Name (string) */
 	__u32 field_value;     /* hpack.HeaderField.Value (string) */
+	__u32 h2s_conn;        /* transport.http2Server.conn (net.Conn interface: data word at +8); 0: unknown */
 };
 
 /* Per target-slot and phase (LS_PH_SLOTS per slot): request phase distributions, exact under drops. */

@@ -10,21 +10,23 @@
 #include <string.h>
 #include <unistd.h>
 
-/* One field the probes read: struct, member ("" = the struct's size), where it goes. */
+/* One field the probes read: struct, member ("" = the struct's size), where it goes; an optional one may be missing (0). */
 static const struct want {
 	const char *type, *member;
 	size_t at;
+	int optional;
 } wants[] = {
-	{ "google.golang.org/grpc/internal/transport.Stream", "id", offsetof(struct ls_go_offsets, stream_id) },
-	{ "google.golang.org/grpc/internal/transport.Stream", "st", offsetof(struct ls_go_offsets, stream_st) },
-	{ "google.golang.org/grpc/internal/transport.Stream", "method", offsetof(struct ls_go_offsets, stream_method) },
-	{ "golang.org/x/net/http2.MetaHeadersFrame", "HeadersFrame", offsetof(struct ls_go_offsets, mhf_headers) },
-	{ "golang.org/x/net/http2.MetaHeadersFrame", "Fields", offsetof(struct ls_go_offsets, mhf_fields) },
-	{ "golang.org/x/net/http2.HeadersFrame", "FrameHeader", offsetof(struct ls_go_offsets, hf_frame_header) },
-	{ "golang.org/x/net/http2.FrameHeader", "StreamID", offsetof(struct ls_go_offsets, fh_stream_id) },
-	{ "golang.org/x/net/http2/hpack.HeaderField", "", offsetof(struct ls_go_offsets, field_size) },
-	{ "golang.org/x/net/http2/hpack.HeaderField", "Name", offsetof(struct ls_go_offsets, field_name) },
-	{ "golang.org/x/net/http2/hpack.HeaderField", "Value", offsetof(struct ls_go_offsets, field_value) },
+	{ "google.golang.org/grpc/internal/transport.Stream", "id", offsetof(struct ls_go_offsets, stream_id), 0 },
+	{ "google.golang.org/grpc/internal/transport.Stream", "st", offsetof(struct ls_go_offsets, stream_st), 0 },
+	{ "google.golang.org/grpc/internal/transport.Stream", "method", offsetof(struct ls_go_offsets, stream_method), 0 },
+	{ "golang.org/x/net/http2.MetaHeadersFrame", "HeadersFrame", offsetof(struct ls_go_offsets, mhf_headers), 0 },
+	{ "golang.org/x/net/http2.MetaHeadersFrame", "Fields", offsetof(struct ls_go_offsets, mhf_fields), 0 },
+	{ "golang.org/x/net/http2.HeadersFrame", "FrameHeader", offsetof(struct ls_go_offsets, hf_frame_header), 0 },
+	{ "golang.org/x/net/http2.FrameHeader", "StreamID", offsetof(struct ls_go_offsets, fh_stream_id), 0 },
+	{ "golang.org/x/net/http2/hpack.HeaderField", "", offsetof(struct ls_go_offsets, field_size), 0 },
+	{ "golang.org/x/net/http2/hpack.HeaderField", "Name", offsetof(struct ls_go_offsets, field_name), 0 },
+	{ "golang.org/x/net/http2/hpack.HeaderField", "Value", offsetof(struct ls_go_offsets, field_value), 0 },
+	{ "google.golang.org/grpc/internal/transport.http2Server", "conn", offsetof(struct ls_go_offsets, h2s_conn), 1 },
 };
 #define NWANTS (sizeof(wants) / sizeof(wants[0]))
 
@@ -41,7 +43,7 @@ static const struct row {
 } rows[] = {
 	{ "v1.33.", "go1.", 1, { .stream_id = 0, .stream_st = 8, .stream_method = 72, .mhf_headers = 0,
 				  .mhf_fields = 8, .hf_frame_header = 0, .fh_stream_id = 8, .field_size = 40,
-				  .field_name = 0, .field_value = 16 } },
+				  .field_name = 0, .field_value = 16, .h2s_conn = 32 } },
 };
 
 static int member_offset(Dwarf_Die *die, Dwarf_Word *off)
@@ -115,7 +117,7 @@ int ls_go_offsets_dwarf(const char *path, struct ls_go_offsets *out, char *err)
 		cu = next;
 	}
 	for (size_t w = 0; w < NWANTS && !ret; w++)
-		if (!(found & (1u << w)))
+		if (!(found & (1u << w)) && !wants[w].optional)
 			ret = ls_err(err, ENOENT, "%s: DWARF has no %s%s%s", path, wants[w].type,
 				     wants[w].member[0] ? "." : "", wants[w].member);
 cleanup:

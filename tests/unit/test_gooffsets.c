@@ -22,7 +22,7 @@
 static const struct { const char *name; size_t at; } fields[] = {
 #define F(x) { #x, offsetof(struct ls_go_offsets, x) }
 	F(stream_id), F(stream_st), F(stream_method), F(mhf_headers), F(mhf_fields), F(hf_frame_header),
-	F(fh_stream_id), F(field_size), F(field_name), F(field_value),
+	F(fh_stream_id), F(field_size), F(field_name), F(field_value), F(h2s_conn),
 #undef F
 };
 
