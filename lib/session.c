@@ -269,9 +269,8 @@ static int on_record(void *ctx, void *data, size_t size)
 	/* DWARF-mode samples are unwound and counted here; a threshold crossing goes on as its stacks. */
 	if (((const struct ls_rec_hdr *)data)->type == LS_REC_USTACK) {
 		struct ls_slow_stack slow;
-		int r;
-
 		struct ls_sample_key key;
+		int r;
 
 		if (!s->ustore)
 			return 0;
