@@ -107,6 +107,8 @@ unsigned int cli_probe_call_cost(struct ls_session *s, unsigned int probe, unsig
 struct cli_probe_cost {
 	uint64_t calls, hits, trap_ns, prog_ns;
 	int prog_measured;
+	unsigned int prog_table_ns; /* the table's program cost per call, included in cli_probe_call_cost */
+	double prog_per_hit_ns;     /* the programs' time per uprobe hit: measured, else the table's */
 	struct ls_bpf_time bpf; /* prog_measured: every program's run time */
 };
 void cli_probe_cost(struct ls_session *s, struct cli_probe_cost *out);

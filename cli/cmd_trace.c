@@ -66,6 +66,7 @@ struct probe_row {
 	struct ls_stats st;
 	unsigned int per_call, hits_per_call; /* estimated probe cost and hits per call (0: not attached) */
 	const char *place;
+	uint64_t per_req;   /* what this probe costs per request: its traps and programs */
 };
 
 /* Per-process totals from the kernel's histograms: exact even when records were dropped. */
@@ -220,6 +221,32 @@ static void text_methods(struct trace_ctx *t)
 	}
 }
 
+static int by_per_req(const void *a, const void *b)
+{
+	uint64_t x = (*(const struct probe_row *const *)a)->per_req, y = (*(const struct probe_row *const *)b)->per_req;
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The probes that cost the targets most per request: where a cheaper placement or fewer phases would pay. */
+static void costliest(const struct trace_summary *s)
+{
+	const struct probe_row *by[LS_PROBE_COUNT];
+	size_t n = 0;
+	char a[32];
+
+	for (size_t i = 0; i < s->nrows && n < LS_PROBE_COUNT; i++)
+		if (s->rows[i].per_req)
+			by[n++] = &s->rows[i];
+	if (!n)
+		return;
+	qsort(by, n, sizeof(by[0]), by_per_req);
+	printf("costliest probes per request:");
+	for (size_t i = 0; i < n && i < 3; i++)
+		printf("%s %s %s", i ? "," : "", ls_probe_name(by[i]->probe), cli_fmt_ns(by[i]->per_req, a, sizeof(a)));
+	putchar('\n');
+}
+
 static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 {
 	char a[32], b[32], d[32];
@@ -265,6 +292,7 @@ static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 	if (s->bpf_measured)
 		printf("latscope's BPF programs: %llu runs, %s (kernel-measured; all programs, kernel hooks and samplers "
 		       "included)\n", (unsigned long long)s->bpf.runs, cli_fmt_ns(s->bpf.run_ns, d, sizeof(d)));
+	costliest(s);
 	text_methods(t);
 }
 
@@ -434,6 +462,7 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 			jw_kstr(&w, "placement", r->place);
 			jw_ku64(&w, "hits", r->st.calls * r->hits_per_call);
 			jw_ku64(&w, "est_cost_ns_per_call", r->per_call);
+			jw_ku64(&w, "est_cost_ns_per_request", r->per_req);
 		}
 		jw_obj_end(&w);
 	}
@@ -559,9 +588,8 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 	static struct ls_phase_stats ps; /* 8.7 KiB: kept off the stack */
 	struct trace_summary sum = { .elapsed_ns = elapsed_ns, .khook = ls_khook_name(ls_session_khook(s)),
 				     .end = end_reason };
-	uint64_t cpu;
-
 	struct cli_probe_cost pc;
+	uint64_t cpu;
 
 	sum.rows = calloc(LS_PROBE_COUNT, sizeof(*sum.rows));
 	for (unsigned int p = 0; sum.rows && p < LS_PROBE_COUNT; p++) {
@@ -571,7 +599,6 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 			continue;
 		r->probe = p;
 		r->per_call = cli_probe_call_cost(s, p, &r->hits_per_call, &r->place);
-
 		if (ls_probe_is_handshake(p))
 			sum.handshakes += r->st.ok;
 		sum.nrows++;
@@ -603,6 +630,13 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 	sum.est_ns = pc.trap_ns + pc.prog_ns;
 	sum.bpf_measured = pc.prog_measured;
 	sum.bpf = pc.bpf;
+	for (size_t i = 0; sum.nreq && i < sum.nrows; i++) {
+		struct probe_row *r = &sum.rows[i];
+		double per_call = (r->per_call >= pc.prog_table_ns ? r->per_call - pc.prog_table_ns : 0) +
+				  pc.prog_per_hit_ns * r->hits_per_call;
+
+		r->per_req = (uint64_t)((double)r->st.calls * per_call / (double)sum.nreq);
+	}
 	t->out->summary(t, &sum);
 	fflush(stdout);
 	free(sum.rows);

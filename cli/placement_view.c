@@ -104,7 +104,12 @@ void cli_probe_cost(struct ls_session *s, struct cli_probe_cost *out)
 		}
 	}
 	/* The programs' own time as the kernel measured it, when it does. */
+	out->prog_table_ns = prog;
+	out->prog_per_hit_ns = out->hits ? (double)out->prog_ns / (double)out->hits : prog / 2.0;
 	out->prog_measured = ls_session_bpf_time(s, &out->bpf) == 0;
-	if (out->prog_measured)
+	if (out->prog_measured) {
 		out->prog_ns = out->bpf.uprobe_ns;
+		if (out->bpf.uprobe_runs)
+			out->prog_per_hit_ns = (double)out->bpf.uprobe_ns / (double)out->bpf.uprobe_runs;
+	}
 }
