@@ -433,6 +433,7 @@ struct ls_offcpu_rec {
 	__u32 _pad1;
 	__u64 start_ns, end_ns;
 	__u64 g;
+	__u64 wake_ns; /* when it was woken (0: not seen, or preempted): from then to end_ns it waited for a CPU */
 	__u64 ra;     /* as in struct ls_sample_key */
 	__u8 ra_slot;
 	__u8 _pad2[7];

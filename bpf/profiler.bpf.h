@@ -29,6 +29,7 @@ struct {
 
 struct lsk_offstart {
 	__u64 ts;
+	__u64 wake; /* emit_samples: when it was woken, 0 until then */
 	__u64 g; /* emit_samples: the user-mode r14 when it blocked */
 	struct ls_sample_key key;
 	__u16 flags; /* emit_samples: LS_OFF_* */
@@ -432,11 +433,31 @@ static __always_inline void emit_offcpu(const struct lsk_offstart *os, __u32 tid
 	r->_pad1 = 0;
 	r->start_ns = begin;
 	r->end_ns = end;
+	r->wake_ns = os->wake > begin && os->wake < end ? os->wake : 0;
 	r->g = os->g;
 	r->ra = os->key.ra;
 	r->ra_slot = os->key.ra_slot;
 	__builtin_memset(r->_pad2, 0, sizeof(r->_pad2));
 	bpf_ringbuf_submit(r, rb_flags());
+}
+
+/*
+ * trace --stacks: a blocked thread we follow is woken. From here to its switch-in it waits
+ * for a CPU, which is the machine's doing, not what it blocked on.
+ */
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(on_wakeup, struct task_struct *p)
+{
+	__u32 tid = BPF_CORE_READ(p, pid);
+	struct lsk_offstart *os;
+
+	LS_REJECT_IF(LS_FEAT_OFFCPU);
+	if (!emit_samples)
+		return 0;
+	os = bpf_map_lookup_elem(&offstart, &tid);
+	if (os && !os->wake)
+		os->wake = bpf_ktime_get_ns();
+	return 0;
 }
 
 SEC("tp_btf/sched_switch")

@@ -159,7 +159,8 @@ void trace_stacks_text(const struct trace_stacks *t, size_t max_lines)
 		printf(", and %s in %llu blocks under %s", cli_fmt_ns(st->short_ns, b, sizeof(b)),
 		       (unsigned long long)st->short_blocks, cli_fmt_ns(LS_RSTACKS_FLOOR, line, sizeof(line)));
 	if (st->preempted_ns)
-		printf("; %s of it preempted (runnable, waiting for a CPU)", cli_fmt_ns(st->preempted_ns, a, sizeof(a)));
+		printf("; %s of it runnable, waiting for a CPU (preempted, or woken and not yet run)",
+		       cli_fmt_ns(st->preempted_ns, a, sizeof(a)));
 	putchar('\n');
 	for (size_t i = 0; i < t->off.n && i < max_lines; i++)
 		printf("      %9s  %s\n", cli_fmt_ns(t->off.v[i].value, a, sizeof(a)),
@@ -221,7 +222,7 @@ void trace_stacks_json(struct jw *w, const struct trace_stacks *t, uint64_t peri
 	jw_ku64(w, "on_cpu_omitted", t->on.n > max_lines ? t->on.n - max_lines : 0);
 	jw_ku64(w, "off_cpu_ns", st->off_ns);
 	jw_ku64(w, "off_cpu_blocks", st->off_blocks);
-	jw_ku64(w, "off_cpu_preempted_ns", st->preempted_ns);
+	jw_ku64(w, "off_cpu_runnable_ns", st->preempted_ns);
 	json_lines(w, "off_cpu", &t->off, "ns", max_lines);
 	jw_ku64(w, "off_cpu_omitted", t->off.n > max_lines ? t->off.n - max_lines : 0);
 	jw_key(w, "off_cpu_short");

@@ -39,6 +39,7 @@ static const struct {
 	{ "go_grpc_ret", LS_FEAT_GO, LS_KHOOK_NONE },
 	{ "on_cpu_sample", LS_FEAT_SAMPLER, LS_KHOOK_NONE },
 	{ "on_switch", LS_FEAT_OFFCPU, LS_KHOOK_NONE },
+	{ "on_wakeup", LS_FEAT_OFFCPU, LS_KHOOK_NONE },
 };
 
 const char *ls_feature_name(enum ls_feature f)

@@ -123,7 +123,7 @@ static int collect_off(struct ls_rstacks *r, const struct ls_request *q, struct 
 	for (size_t i = 0; i < r->off_n; i++) {
 		const struct ls_offcpu_rec *e = &r->off[(r->off_next + LS_RSTACKS_KEEP - 1 - i) % LS_RSTACKS_KEEP];
 		struct ls_sample_key k = { .pid = e->pid, .ustack = e->ustack, .kstack = e->kstack, .phase = LS_PH_OTHER };
-		uint64_t a, b;
+		uint64_t a, b, runnable = 0;
 
 		if (e->end_ns + REORDER_NS < start)
 			return 0;
@@ -134,16 +134,25 @@ static int collect_off(struct ls_rstacks *r, const struct ls_request *q, struct 
 		b = e->end_ns < end ? e->end_ns : end;
 		if (b <= a)
 			continue;
-		if (e->flags & LS_OFF_PREEMPTED)
-			s->preempted_ns += b - a;
+		s->off_ns += b - a;
+		/* Runnable: all of a preemption, and what follows a wake-up. */
+		if (e->flags & LS_OFF_PREEMPTED) {
+			runnable = b - a;
+		} else if (e->wake_ns) {
+			uint64_t w = e->wake_ns > a ? e->wake_ns : a;
+
+			runnable = b > w ? b - w : 0;
+		}
+		s->preempted_ns += runnable;
 		if (e->end_ns - e->start_ns < LS_RSTACKS_FLOOR) {
 			s->short_ns += b - a;
 			s->short_blocks++;
 			continue;
 		}
-		if (add_stack(&s->off, &s->noff, &k, b - a))
+		if (b - a <= runnable)
+			continue;
+		if (add_stack(&s->off, &s->noff, &k, b - a - runnable))
 			return -ENOMEM;
-		s->off_ns += b - a;
 		s->off_blocks++;
 	}
 	s->truncated |= r->off_n == LS_RSTACKS_KEEP;

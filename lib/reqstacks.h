@@ -26,13 +26,13 @@ struct ls_rstacks;
 struct ls_req_stacks {
 	struct ls_stack_sample *on;  /* value: samples; one entry per distinct (ustack, kstack) */
 	size_t non;
-	struct ls_stack_sample *off; /* value: ns off CPU inside the request (intervals >= the floor) */
+	struct ls_stack_sample *off; /* value: ns blocked inside the request, up to the wake-up (intervals >= the floor) */
 	size_t noff;
 	uint64_t on_samples;         /* sum of on[].value */
-	uint64_t off_ns;             /* sum of off[].value */
+	uint64_t off_ns;             /* off CPU inside the request: blocked and waiting for a CPU, all intervals */
 	uint64_t off_blocks;         /* intervals listed in off[] */
 	uint64_t short_ns, short_blocks; /* intervals under the floor, summed */
-	uint64_t preempted_ns;       /* of off_ns and short_ns: preempted, waiting for a CPU */
+	uint64_t preempted_ns;       /* of off_ns: runnable, waiting for a CPU (preempted, or woken and not yet run) */
 	uint32_t tid;                /* the thread whose samples these are (0 with goroutine) */
 	uint64_t g;                  /* the goroutine whose samples these are (0: by thread) */
 	int shared;                  /* the thread worked on other requests meanwhile */

@@ -493,7 +493,13 @@ static int attach_offcpu(struct ls_session *s)
 		feature_failed(s, LS_FEAT_OFFCPU, "on_switch", "attach sched:sched_switch failed: %s", errno);
 		return 0;
 	}
-	return ls_links_add(s->links, l) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
+	if (ls_links_add(s->links, l))
+		return ls_err(s->err, ENOMEM, "out of memory");
+	/* Per-request blocks split at the wake-up; without it a block counts whole as blocked. */
+	if (!s->request_stacks)
+		return 0;
+	l = bpf_program__attach(ls_bpf_feature(s->bpf, LS_FEAT_OFFCPU)->progs.on_wakeup);
+	return l && ls_links_add(s->links, l) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
 }
 
 /* Without probes to attach (latscope probes): load what a trace or a recording would, to say whether it can. */

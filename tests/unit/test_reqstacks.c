@@ -22,6 +22,16 @@ static void sample(struct ls_rstacks *r, uint32_t tid, uint64_t g, uint64_t ts, 
 	ls_rstacks_add(r, &e, sizeof(e));
 }
 
+static void block_woken(struct ls_rstacks *r, uint32_t tid, uint64_t g, uint64_t a, uint64_t b, int32_t ustack,
+			int preempted, uint64_t wake)
+{
+	struct ls_offcpu_rec e = { .type = LS_REC_OFFCPU, .pid = PID, .tid = tid, .ustack = ustack, .kstack = 7,
+				   .start_ns = a, .end_ns = b, .g = g, .flags = preempted ? LS_OFF_PREEMPTED : 0,
+				   .wake_ns = wake };
+
+	ls_rstacks_add(r, &e, sizeof(e));
+}
+
 static void block(struct ls_rstacks *r, uint32_t tid, uint64_t g, uint64_t a, uint64_t b, int32_t ustack, int preempted)
 {
 	struct ls_offcpu_rec e = { .type = LS_REC_OFFCPU, .pid = PID, .tid = tid, .ustack = ustack, .kstack = 7,
@@ -80,10 +90,11 @@ static void thread_model(void)
 	sample(r, 11, 0, 105 * MS, 3);
 	sample(r, 10, 0, 99 * MS, 4);
 	sample(r, 10, 0, 121 * MS, 4);
-	/* A 4 ms block straddling the start (only 2 ms inside), a 3 ms one inside, preempted,
-	 * and three under the floor. */
+	/* A 4 ms block straddling the start (only 2 ms inside), a 3 ms preemption, a 4 ms block
+	 * woken 1 ms before it ran again, and three under the floor. */
 	block(r, 10, 0, 98 * MS, 102 * MS, 5, 0);
 	block(r, 10, 0, 110 * MS, 113 * MS, 6, 1);
+	block_woken(r, 10, 0, 104 * MS, 108 * MS, 9, 0, 107 * MS);
 	for (int i = 0; i < 3; i++)
 		block(r, 10, 0, 114 * MS + (uint64_t)i * 100 * US, 114 * MS + (uint64_t)i * 100 * US + 20 * US, 8, 0);
 
@@ -92,12 +103,16 @@ static void thread_model(void)
 	CHECK(st.tid == 10 && st.g == 0, "by its thread (%u)", st.tid);
 	CHECK(st.on_samples == 17 && st.non == 2 && st.on[0].key.ustack == 1 && st.on[0].value == 15,
 	      "its 17 samples, heaviest stack first (%llu, %zu stacks)", (unsigned long long)st.on_samples, st.non);
-	CHECK(value_of(st.off, st.noff, 5) == 2 * MS && value_of(st.off, st.noff, 6) == 3 * MS && st.off_blocks == 2,
-	      "blocks clipped to the request (%llu, %llu ns)", (unsigned long long)value_of(st.off, st.noff, 5),
+	CHECK(value_of(st.off, st.noff, 5) == 2 * MS && value_of(st.off, st.noff, 9) == 3 * MS && st.off_blocks == 2,
+	      "blocks clipped to the request and to their wake-up (%llu, %llu ns)",
+	      (unsigned long long)value_of(st.off, st.noff, 5), (unsigned long long)value_of(st.off, st.noff, 9));
+	CHECK(value_of(st.off, st.noff, 6) == 0, "a preemption is no block (%llu ns)",
 	      (unsigned long long)value_of(st.off, st.noff, 6));
+	CHECK(st.off_ns == 9 * MS + 60 * US, "all the time off CPU (%llu ns)", (unsigned long long)st.off_ns);
 	CHECK(st.short_blocks == 3 && st.short_ns == 60 * US, "blocks under the floor summed (%llu, %llu ns)",
 	      (unsigned long long)st.short_blocks, (unsigned long long)st.short_ns);
-	CHECK(st.preempted_ns == 3 * MS, "the preempted block counted as such (%llu ns)", (unsigned long long)st.preempted_ns);
+	CHECK(st.preempted_ns == 4 * MS, "runnable: the preemption and the wait after a wake-up (%llu ns)",
+	      (unsigned long long)st.preempted_ns);
 	CHECK(!st.shared && !st.truncated, "alone on its thread, nothing lost");
 	ls_req_stacks_clear(&st);
 	ls_rstacks_note(r, &a);
@@ -121,7 +136,7 @@ static void thread_model(void)
 
 	/* Claimed once: a second request over the same time gets nothing more. */
 	ls_rstacks_claim(r, &a, count_claim, &c);
-	CHECK(c.on == 17 && c.off == 5 * MS + 60 * US, "claim: a's samples and off-CPU ns (%llu, %llu)",
+	CHECK(c.on == 17 && c.off == 9 * MS + 60 * US, "claim: a's samples and off-CPU ns (%llu, %llu)",
 	      (unsigned long long)c.on, (unsigned long long)c.off);
 	memset(&c, 0, sizeof(c));
 	b = req(10, 10, 0, 104 * MS, 14 * MS);
