@@ -7,12 +7,11 @@
 # table (appended to $1 when given). Probe hits per RPC come from latscope's own summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. tests/lib.sh
+. bench/lib.sh
 OUT=${1:-/dev/null}
 ROUNDS=${ROUNDS:-3}
 SECS=${GO_BENCH_SECS:-5}
 say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 wait_for() { # wait_for FILE PATTERN
 	for _ in $(seq 600); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
 	cat "$1" >&2; fail "not attached"

@@ -6,14 +6,12 @@
 # Prints a markdown section on stdout. Run from the repository root, as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. tests/lib.sh
+. bench/lib.sh
 ROUNDS=${ROUNDS:-1}
 N=${BENCH_REQS:-20000}
 G=build/examples
 M=/latscope.greeter.Greeter/SayHello
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-wait_attached() { for _ in $(seq 300); do grep -q 'uprobes attached' "$1" 2>/dev/null && return 0; sleep 0.1; done; cat "$1" >&2; fail "latscope did not attach"; }
 rps() { # rps NAME: one h2load run, req/s appended to $TMP/rps.NAME
 	h2load -n "$N" -c 10 -m 10 -t 1 -d "$TMP/body.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
 		"https://127.0.0.1:$PORT$M" 2>&1 | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' >> "$TMP/rps.$1"

@@ -5,14 +5,9 @@
 # Prints a markdown section on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. tests/lib.sh
+. bench/lib.sh
 ROUNDS=${ROUNDS:-3}
 REQS=${BENCH_REQS:-30000}
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-wait_attached() { # wait_attached FILE PATTERN
-	for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-	cat "$1" >&2; fail "not attached"
-}
 rps() { # rps NAME: one h2load run against the example server, req/s appended to $TMP/rps.NAME
 	grpc_load Fast "$REQS" -c 10 -m 10 -t 1 2>&1 | sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' >> "$TMP/rps.$1"
 }

@@ -10,11 +10,10 @@
 # Appends its tables to build/bench-results.md when run from bench/run.sh (OUT=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. tests/lib.sh
+. bench/lib.sh
 ROUNDS=${ROUNDS:-3}
 OUT=${OUT:-build/bench-profile.md}
 say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 build/bench/spinrate "$(nproc)" > "$TMP/target.out" &
 TARGET=$!; PIDS_TO_KILL+=("$TARGET")

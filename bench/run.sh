@@ -15,20 +15,15 @@
 # Prints the tables and writes them to build/bench-results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. tests/lib.sh
+. bench/lib.sh
 ROUNDS=${ROUNDS:-3}
 OUT=build/bench-results.md
 : > "$OUT"
 say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # Runs "$@" in the background until the current measurement ends; sets BG.
 bg_start() { "$@" > /dev/null 2> "$TMP/bg.err" & BG=$!; }
 bg_stop() { kill -INT "$BG" 2>/dev/null || true; wait "$BG" 2>/dev/null || true; }
-wait_attached() { # wait_attached FILE PATTERN
-	for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-	cat "$1" >&2; fail "not attached"
-}
 
 say "# latscope benchmarks"
 say ""

@@ -7,15 +7,10 @@
 # Prints a markdown section on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. tests/lib.sh
+. bench/lib.sh
 ROUNDS=${ROUNDS:-3}
 REQS=${STACKS_REQS:-1000}
 BURN_MS=${BURN_MS:-2}
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-wait_attached() { # wait_attached FILE PATTERN
-	for _ in $(seq 200); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-	cat "$1" >&2; fail "not attached"
-}
 run() { # run NAME TRACE-ARGS...: one load under latscope trace; appends req/s and CPU ns per slow request
 	local name=$1 cpu0 cpu1 rps nslow; shift
 	"$LATSCOPE" trace -p "$H2SERVER_PID" -t 1ms --json -v "$@" > "$TMP/$name.json" 2> "$TMP/$name.err" & BG=$!

@@ -6,11 +6,10 @@
 # client). Medians of ROUNDS runs, printed as a Markdown table (appended to $1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. tests/lib.sh
+. bench/lib.sh
 OUT=${1:-/dev/null}
 ROUNDS=${ROUNDS:-5}
 say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 now_ms() { date +%s%3N; }
 
 cycle() { # cycle NAME PID: one attach and detach, milliseconds appended to $TMP/NAME.{attach,detach}

@@ -8,7 +8,7 @@
 # when set). Usage: bench/top.sh   (RATE=20000 SECS=10 ROUNDS=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. tests/lib.sh
+. bench/lib.sh
 RATE=${RATE:-20000}
 SECS=${SECS:-10}
 ROUNDS=${ROUNDS:-1}
@@ -16,7 +16,6 @@ OUT=${OUT:-/dev/null}
 SOCK=latscope-bench-top-$$
 trap 'tmux -L "$SOCK" kill-server 2>/dev/null || true; cleanup' EXIT
 say() { echo "$*" | tee -a "$OUT"; }
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime of a process, in clock ticks
 HZ=$(getconf CLK_TCK)
 

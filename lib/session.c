@@ -207,6 +207,21 @@ static int fix_leaf(struct ls_session *s, struct ls_sample_key *k)
 }
 
 /*
+ * Keep a sample (off = 0) or an off-CPU interval (off = 1), its copy rec written with the
+ * stack whose leaf caller was put back, and count value under it.
+ */
+static int keep(struct ls_session *s, void *rec, size_t size, __s32 *ustack, __u64 *ra, struct ls_sample_key *k,
+		int off, int64_t value)
+{
+	if (fix_leaf(s, k) < 0)
+		return ls_err(s->err, ENOMEM, "out of memory");
+	*ustack = k->ustack;
+	*ra = 0;
+	ls_rstacks_add(s->rs, rec, size);
+	return ls_sagg_add(s->agg[off], k, value) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
+}
+
+/*
  * request_stacks: samples and blocks are kept and counted; a finished slow request claims
  * those of its worker before on_event sees it, and is remembered for the sharing of the
  * requests after it.
@@ -221,24 +236,14 @@ static int request_stacks_record(struct ls_session *s, void *data, size_t size)
 		struct ls_sample_key k = { .pid = e.pid, .ustack = e.ustack, .kstack = e.kstack, .phase = e.phase,
 					   .ra = e.ra, .ra_slot = e.ra_slot };
 
-		if (fix_leaf(s, &k) < 0)
-			return ls_err(s->err, ENOMEM, "out of memory");
-		e.ustack = k.ustack;
-		e.ra = 0;
-		ls_rstacks_add(s->rs, &e, sizeof(e));
-		return ls_sagg_add(s->agg[0], &k, 1) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
+		return keep(s, &e, sizeof(e), &e.ustack, &e.ra, &k, 0, 1);
 	}
 	if (h->type == LS_REC_OFFCPU && size >= sizeof(struct ls_offcpu_rec)) {
 		struct ls_offcpu_rec e = *(const struct ls_offcpu_rec *)data;
 		struct ls_sample_key k = { .pid = e.pid, .ustack = e.ustack, .kstack = e.kstack, .phase = LS_PH_OTHER,
 					   .ra = e.ra, .ra_slot = e.ra_slot };
 
-		if (fix_leaf(s, &k) < 0)
-			return ls_err(s->err, ENOMEM, "out of memory");
-		e.ustack = k.ustack;
-		e.ra = 0;
-		ls_rstacks_add(s->rs, &e, sizeof(e));
-		return ls_sagg_add(s->agg[1], &k, (int64_t)(e.end_ns - e.start_ns)) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
+		return keep(s, &e, sizeof(e), &e.ustack, &e.ra, &k, 1, (int64_t)(e.end_ns - e.start_ns));
 	}
 	if (h->type == LS_REC_REQUEST && size >= sizeof(struct ls_request) && (((const struct ls_request *)data)->flags & LS_RQ_SLOW) &&
 	    (r = ls_rstacks_claim(s->rs, data, claim_slow, s)))

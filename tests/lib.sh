@@ -155,6 +155,18 @@ start_h2server() {
 	H2SERVER_PID=$SERVER_PID
 }
 
+# server_stats NAME PID: a test server's own account, the JSON line it prints on SIGUSR1 to
+# $TMP/NAME.out (the listener's output); fails when none comes within 5 s.
+server_stats() {
+	local out=$TMP/$1.out i
+	kill -USR1 "$2"
+	for i in $(seq 50); do
+		grep -q '^{' "$out" && break
+		sleep 0.1
+	done
+	grep '^{' "$out" | tail -1 | grep . || fail "$1 printed no statistics on SIGUSR1"
+}
+
 # grpc_load METHOD N ARGS...: h2load raw gRPC requests (empty message unless -d is given in ARGS).
 grpc_load() {
 	local method=$1 n=$2; shift 2

@@ -51,13 +51,7 @@ grep -q "100 succeeded" "$TMP/mix-slow.txt" || { cat "$TMP/mix-slow.txt"; fail "
 sent_slow=$((sent_slow + 100)) conns=$((conns + 2))
 pass "h2load: $sent_fast Fast and $sent_slow Slow calls on $conns connections, all succeeded"
 
-kill -USR1 "$JPID"
-for _ in $(seq 50); do
-	grep -q '^{' "$TMP/grpcjs.out" && break
-	sleep 0.1
-done
-S=$(grep '^{' "$TMP/grpcjs.out" | tail -1)
-[[ -n $S ]] || fail "the server printed no statistics on SIGUSR1"
+S=$(server_stats grpcjs "$JPID")
 kill -INT "$TRACE_PID"
 wait_trace
 [[ $TRACE_RC == 0 ]] || { cat "$TMP/t.json.err"; fail "trace exited with $TRACE_RC"; }

@@ -69,13 +69,7 @@ conns=$((conns + lconns + sconns))
 pass "sustained load for ${LOAD_SECS}s: $lruns long runs and $sruns short ones, $loaded requests, all succeeded"
 
 # The server's own account: requests answered per route, and the delay /slow measured.
-kill -USR1 "$NPID"
-for i in $(seq 50); do
-	grep -q '^{' "$TMP/nodeh2.out" && break
-	sleep 0.1
-done
-S=$(grep '^{' "$TMP/nodeh2.out" | tail -1)
-[[ -n $S ]] || fail "the server printed no statistics on SIGUSR1"
+S=$(server_stats nodeh2 "$NPID")
 kill -INT "$TRACE_PID"
 wait_trace
 [[ $TRACE_RC == 0 ]] || { cat "$TMP/t.json.err"; fail "trace exited with $TRACE_RC"; }
