@@ -307,6 +307,9 @@ int cmd_top(int argc, char **argv)
 	so.sample_hz = hz;
 	/* Hot stacks of slow requests: the samples of each slow request's own worker, as trace --stacks. */
 	so.request_stacks = 1;
+	/* Stacks as record takes them: frame pointers where the code keeps them, a copy to unwind elsewhere. */
+	so.ustack_size = LS_USTACK_DEF;
+	so.cg_auto = 1;
 	if (cli_session_start(&c, &so, &s)) {
 		ret = EXIT_RUNTIME;
 		goto cleanup;
