@@ -10,6 +10,8 @@
 #include "session.h"
 #include "util.h"
 
+#define LATSCOPE_VERSION "0.1.0"
+
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 /* One limit for targets: the kernel side has a slot for each (LS_MAX_TARGETS). */
@@ -103,6 +105,7 @@ int cmd_probes(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* The CPU samples collected so far as an SVG flame graph rooted at each phase. 0 or -errno (err says why). */
 int cli_write_flamegraph(struct ls_session *s, const char *path, const char *title, char *err, size_t errlen);

@@ -5,8 +5,6 @@
 #include <string.h>
 #include <bpf/libbpf.h>
 
-#define LATSCOPE_VERSION "0.1.0"
-
 struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -18,6 +16,7 @@ static const struct command commands[] = {
 	{ "trace", cmd_trace, "stream slow requests with their phases, then summarise per method" },
 	{ "record", cmd_record, "profile a process's CPU (and off-CPU) time as folded stacks" },
 	{ "top", cmd_top, "live view of requests per method: rates, latency, phases, slow requests, hot stacks" },
+	{ "export", cmd_export, "agent: serve request latency per method and phase as Prometheus metrics" },
 	{ "symbolize", cmd_symbolize, "addresses of a process, an ELF file or the kernel to functions and source lines" },
 };
 
