@@ -146,6 +146,7 @@ struct conn {
 	char in[LS_HTTP_HEAD_MAX];
 	char *out;              /* the whole response once the request is answered */
 	size_t outlen, outoff;
+	int draining;           /* response sent: reading what the peer still sends until it closes */
 };
 
 struct ls_httpd {
@@ -269,6 +270,21 @@ static void conn_close(struct conn *c)
 	c->fd = -1;
 	c->out = NULL;
 	c->len = c->outlen = c->outoff = 0;
+	c->draining = 0;
+}
+
+/*
+ * After the response: closing with unread bytes (an over-long head, a body)
+ * would reset the connection and could destroy the response before the peer
+ * reads it, so the rest is read and dropped until the peer closes.
+ */
+static void conn_drain(struct conn *c)
+{
+	char buf[4096];
+	ssize_t n = read(c->fd, buf, sizeof(buf));
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		conn_close(c);
 }
 
 /* Build the whole response in c->out: the handler's for a parsed request, else the error's. */
@@ -344,7 +360,10 @@ static void conn_write(struct ls_httpd *h, struct conn *c)
 	c->outoff += (size_t)n;
 	if (c->outoff == c->outlen) {
 		h->st.served++;
-		conn_close(c);
+		free(c->out);
+		c->out = NULL;
+		c->draining = 1;
+		shutdown(c->fd, SHUT_WR);
 	}
 }
 
@@ -391,12 +410,15 @@ int ls_httpd_poll(struct ls_httpd *h, int timeout_ms)
 
 		if (c->fd < 0 || h->pfds[i + 1].fd != c->fd)
 			continue;
-		if (ev & (POLLIN | POLLERR | POLLHUP) && !c->out)
+		if (c->draining && ev)
+			conn_drain(c);
+		else if (ev & (POLLIN | POLLERR | POLLHUP) && !c->out)
 			conn_read(h, c);
 		else if (ev & (POLLOUT | POLLERR | POLLHUP) && c->out)
 			conn_write(h, c);
 		if (c->fd >= 0 && now >= c->deadline) {
-			h->st.timeouts++;
+			/* A peer that got its response and keeps the connection open is not a timeout. */
+			h->st.timeouts += !c->draining;
 			conn_close(c);
 		}
 	}

@@ -88,3 +88,11 @@ $(BUILD)/tests/fuzz_placement: tests/fuzz/fuzz_placement.c tests/fuzz/fuzz_file.
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(FUZZ_WRAP_MMAP) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_placement.c $(FUZZ_PLACE_SRCS) -lelf -ldw -lcapstone
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_placement
+
+FUZZ_HTTPD_SRCS := lib/httpd.c lib/promexp.c lib/jsonw.c lib/phase.c lib/util.c
+$(BUILD)/tests/fuzz_httpd: tests/fuzz/fuzz_httpd.c $(FUZZ_HTTPD_SRCS) lib/httpd.h lib/promexp.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_httpd.c $(FUZZ_HTTPD_SRCS)
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_httpd
