@@ -70,6 +70,8 @@ struct export {
 	int log_json;
 	struct target tg[MAX_PIDS];
 	size_t ntg;
+	pid_t failed[MAX_PIDS];  /* the targets of the last session that could not start */
+	size_t nfailed;
 	struct ls_session *s;
 	struct ls_reqs *reqs;
 	struct ls_prom *prom;
@@ -324,16 +326,6 @@ static size_t wanted(struct export *x, pid_t *out)
 	return n;
 }
 
-static int same_targets(const struct export *x, const pid_t *p, size_t n)
-{
-	if (n != x->ntg)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!target_of(x, p[i]))
-			return 0;
-	return 1;
-}
-
 /* Drain and end the running session, keeping its costs in base. */
 static void session_end(struct export *x)
 {
@@ -367,38 +359,85 @@ static void target_fill(struct export *x, struct target *t, pid_t pid)
 	t->cpu = t->cpu0;
 }
 
-/*
- * Trace exactly pids[0..n): a new session when they differ from the current
- * targets (one BPF session serves every target; its targets are fixed when it
- * starts). 0, or EXIT_RUNTIME when the session cannot start.
- */
-static int retarget(struct export *x, const pid_t *pids, size_t n)
+static int in_set(pid_t pid, const pid_t *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (set[i] == pid)
+			return 1;
+	return 0;
+}
+
+/* Whether a and b hold the same pids (each set without repeats). */
+static int same_set(const pid_t *a, size_t na, const pid_t *b, size_t nb)
+{
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++)
+		if (!in_set(a[i], b, nb))
+			return 0;
+	return 1;
+}
+
+static int session_open(struct export *x, const pid_t *pids, size_t n)
 {
 	struct ls_session_opts so = { .sz = sizeof(so), .requests = 1, .attach_uprobes = 1 };
 
-	for (size_t i = 0; i < x->ntg; i++) {
-		size_t k;
-
-		for (k = 0; k < n && pids[k] != x->tg[i].pid; k++)
-			;
-		if (k == n)
-			xlog(x, "detach", x->tg[i].pid, "%s exited", x->tg[i].comm);
-	}
-	session_end(x);
-	x->ntg = 0;
-	if (!n)
-		return 0;
 	if (ls_reqs_new(&x->reqs)) {
 		xlog(x, "error", 0, "out of memory");
-		return EXIT_RUNTIME;
+		return -ENOMEM;
 	}
 	memcpy(x->c.pids, pids, n * sizeof(*pids));
 	x->c.npids = n;
 	so.on_event = on_event;
 	so.ctx = x;
 	so.threshold_ns = x->threshold;
-	if (cli_session_start(&x->c, &so, &x->s))
-		return EXIT_RUNTIME;
+	if (cli_session_start(&x->c, &so, &x->s)) {
+		ls_reqs_free(x->reqs);
+		x->reqs = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Trace exactly pids[0..n): one BPF session serves every target and its
+ * targets are fixed when it starts, so a change of targets replaces it.
+ * 0, or -errno when no session could start (the error is on stderr): the
+ * set is remembered and not tried again until it changes.
+ */
+static int retarget(struct export *x, const pid_t *pids, size_t n)
+{
+	pid_t alive[MAX_PIDS];
+	size_t na = 0;
+	int r;
+
+	for (size_t i = 0; i < x->ntg; i++)
+		if (!in_set(x->tg[i].pid, pids, n))
+			xlog(x, "detach", x->tg[i].pid, "%s is gone", x->tg[i].comm);
+	session_end(x);
+	x->ntg = 0;
+	if (!n)
+		return 0;
+	r = session_open(x, pids, n);
+	if (r) {
+		/* A target that exited while it was being attached fails the session: once more without it. */
+		for (size_t i = 0; i < n; i++)
+			if (ls_proc_alive(pids[i]))
+				alive[na++] = pids[i];
+		if (na && na < n)
+			r = session_open(x, alive, na);
+		else
+			na = n;
+		if (r) {
+			memcpy(x->failed, pids, n * sizeof(*pids));
+			x->nfailed = n;
+			xlog(x, "error", 0, "cannot attach to the %zu targets; retrying when they change", n);
+			return r;
+		}
+		pids = alive;
+		n = na;
+	}
+	x->nfailed = 0;
 	x->sessions++;
 	for (size_t i = 0; i < n; i++) {
 		struct target *t = &x->tg[x->ntg++];
@@ -506,6 +545,45 @@ static int parse_opts(struct export *x, int argc, char **argv)
 
 /* ---- The agent's loop ----------------------------------------------------------- */
 
+/* Set by SIGHUP: attach afresh (the targets may have loaded or upgraded libraries). */
+static volatile sig_atomic_t reload;
+
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload = 1;
+}
+
+/* Whether the session's targets are pids[0..n). */
+static int current_is(const struct export *x, const pid_t *pids, size_t n)
+{
+	pid_t cur[MAX_PIDS];
+
+	for (size_t i = 0; i < x->ntg; i++)
+		cur[i] = x->tg[i].pid;
+	return same_set(cur, x->ntg, pids, n);
+}
+
+/* One look at the targets: a new session when they changed (or on SIGHUP). 1 when -p's all exited. */
+static int rescan(struct export *x)
+{
+	pid_t pids[MAX_PIDS];
+	size_t n = wanted(x, pids);
+
+	if (!n && !x->comm) {
+		xlog(x, "stop", 0, "every target exited");
+		return 1;
+	}
+	if (reload) {
+		reload = 0;
+		xlog(x, "reload", 0, "SIGHUP: attaching afresh");
+	} else if (current_is(x, pids, n) || (x->nfailed && same_set(x->failed, x->nfailed, pids, n))) {
+		return 0;
+	}
+	retarget(x, pids, n);
+	return 0;
+}
+
 static int run(struct export *x)
 {
 	uint64_t start = ls_now_ns(), last_scan = start;
@@ -519,7 +597,8 @@ static int run(struct export *x)
 	}
 	if (!n)
 		xlog(x, "waiting", 0, "no process named '%s' yet", x->comm);
-	if (retarget(x, pids, n))
+	/* Given pids that cannot be traced are a usage problem, said at once; --comm waits for better ones. */
+	if (retarget(x, pids, n) && !x->comm)
 		return EXIT_RUNTIME;
 	while (!cli_stop) {
 		uint64_t now = ls_now_ns();
@@ -539,16 +618,11 @@ static int run(struct export *x)
 			xlog(x, "error", 0, "serving /metrics: %s", strerror(errno));
 			return EXIT_RUNTIME;
 		}
-		if (now - last_scan < x->rescan_ns)
+		if (now - last_scan < x->rescan_ns && !reload)
 			continue;
 		last_scan = now;
-		n = wanted(x, pids);
-		if (!n && !x->comm) {
-			xlog(x, "stop", 0, "every target exited");
+		if (rescan(x))
 			break;
-		}
-		if (!same_targets(x, pids, n) && retarget(x, pids, n))
-			return EXIT_RUNTIME;
 	}
 	return EXIT_OK;
 }
@@ -576,6 +650,7 @@ int cmd_export(int argc, char **argv)
 	}
 	/* Signals first: an interrupt during attach must still detach everything. */
 	cli_install_signals();
+	signal(SIGHUP, on_hup);
 	po.max_methods = x->max_methods;
 	ho.listen = x->listen;
 	ho.ctx = x;

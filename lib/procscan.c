@@ -20,7 +20,7 @@ static int cmp_pid(const void *a, const void *b)
 
 static int comm_is(pid_t pid, const char *name)
 {
-	char path[64], comm[64], stat[512], *p;
+	char path[64], comm[64], stat[512], exe[8], *p;
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
 	if (ls_read_file(path, comm, sizeof(comm)) <= 0)
@@ -32,7 +32,11 @@ static int comm_is(pid_t pid, const char *name)
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if (ls_read_file(path, stat, sizeof(stat)) <= 0 || !(p = strrchr(stat, ')')) || p[1] != ' ')
 		return 0;
-	return p[2] != 'Z' && p[2] != 'X';
+	if (p[2] == 'Z' || p[2] == 'X')
+		return 0;
+	/* Kernel threads have names too, and no executable to probe. */
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	return readlink(path, exe, sizeof(exe)) >= 0 || errno != ENOENT;
 }
 
 long ls_procs_by_comm(const char *name, pid_t *out, size_t max, size_t *n)
