@@ -44,6 +44,9 @@ static const char usage_text[] =
 	"exit status: 0 success (also when every -p target exits), 1 runtime error, 2 usage error\n";
 
 #define SERVICES_MAX 64
+/* Every EXPIRE_NS the request assembly forgets connections idle for EXPIRE_KEEP such rounds. */
+#define EXPIRE_NS 10000000000ull
+#define EXPIRE_KEEP 60
 
 struct target {
 	pid_t pid;
@@ -85,6 +88,7 @@ struct export {
 	} svc[SERVICES_MAX];
 	size_t nsvc;
 	uint64_t svc_folded;
+	uint64_t conns_expired;
 };
 
 /* ---- Log lines ------------------------------------------------------------------ */
@@ -259,6 +263,9 @@ static void write_health(struct export *x, FILE *f)
 		(unsigned long long)ps.lost);
 	fprintf(f, "# HELP latscope_series Request series kept.\n# TYPE latscope_series gauge\nlatscope_series %llu\n",
 		(unsigned long long)ps.series);
+	fprintf(f, "# HELP latscope_connections_expired_total Connections forgotten after %llu s without a request.\n"
+		   "# TYPE latscope_connections_expired_total counter\nlatscope_connections_expired_total %llu\n",
+		EXPIRE_NS / 1000000000ull * EXPIRE_KEEP, (unsigned long long)x->conns_expired);
 	fprintf(f, "# HELP latscope_sessions_total BPF sessions started (one more each time the targets change).\n"
 		   "# TYPE latscope_sessions_total counter\nlatscope_sessions_total %llu\n",
 		(unsigned long long)x->sessions);
@@ -584,9 +591,22 @@ static int rescan(struct export *x)
 	return 0;
 }
 
+/*
+ * Nothing tells user space that a connection closed: forget the idle ones now
+ * and then, and the per-method statistics export does not use, so that a long
+ * run stays bounded.
+ */
+static void expire(struct export *x)
+{
+	if (!x->reqs)
+		return;
+	x->conns_expired += ls_reqs_expire(x->reqs, EXPIRE_KEEP);
+	ls_reqs_reset(x->reqs);
+}
+
 static int run(struct export *x)
 {
-	uint64_t start = ls_now_ns(), last_scan = start;
+	uint64_t start = ls_now_ns(), last_scan = start, last_expire = start;
 	pid_t pids[MAX_PIDS];
 	size_t n;
 
@@ -617,6 +637,10 @@ static int run(struct export *x)
 		if (ls_httpd_poll(x->httpd, 50) < 0) {
 			xlog(x, "error", 0, "serving /metrics: %s", strerror(errno));
 			return EXIT_RUNTIME;
+		}
+		if (now - last_expire >= EXPIRE_NS) {
+			last_expire = now;
+			expire(x);
 		}
 		if (now - last_scan < x->rescan_ns && !reload)
 			continue;

@@ -34,6 +34,7 @@ struct dir {
 struct conn {
 	uint32_t pid;
 	uint64_t conn;
+	uint64_t round;      /* ls_reqs_expire()'s round when last used */
 	int used;
 	int joined;
 	struct dir in, out;
@@ -49,6 +50,7 @@ struct ls_reqs {
 	struct ls_method_stats **sorted;
 	int sorted_valid;
 	uint64_t unnamed;
+	uint64_t round;
 	struct stream_info scratch;
 };
 
@@ -160,8 +162,10 @@ static struct conn *conn_find(struct ls_reqs *r, uint32_t pid, uint64_t id, int 
 	for (;; i = (i + 1) & mask) {
 		struct conn *c = &r->conns[i];
 
-		if (c->used && c->conn == id && c->pid == pid)
+		if (c->used && c->conn == id && c->pid == pid) {
+			c->round = r->round;
 			return c;
+		}
 		if (!c->used) {
 			if (!create)
 				return NULL;
@@ -174,6 +178,7 @@ static struct conn *conn_find(struct ls_reqs *r, uint32_t pid, uint64_t id, int 
 			c->used = 1;
 			c->pid = pid;
 			c->conn = id;
+			c->round = r->round;
 			r->nconns++;
 			return c;
 		}
@@ -495,6 +500,32 @@ void ls_reqs_reset(struct ls_reqs *r)
 	r->nmethods = 0;
 	r->sorted_valid = 0;
 	r->unnamed = 0;
+}
+
+size_t ls_reqs_expire(struct ls_reqs *r, unsigned int keep)
+{
+	struct conn *old = r->conns, *nv = calloc(r->capconns, sizeof(*nv));
+	size_t gone = 0;
+
+	if (!nv)
+		return 0;
+	/* Rebuilt rather than deleted in place: open addressing's chains stay whole. */
+	r->conns = nv;
+	r->nconns = 0;
+	for (size_t i = 0; i < r->capconns; i++) {
+		if (!old[i].used)
+			continue;
+		if (r->round - old[i].round >= keep) {
+			conn_release(&old[i]);
+			gone++;
+			continue;
+		}
+		/* Never grows (as many or fewer than before), so never fails; its round comes along. */
+		*conn_find(r, old[i].pid, old[i].conn, 1) = old[i];
+	}
+	free(old);
+	r->round++;
+	return gone;
 }
 
 uint64_t ls_reqs_unnamed(const struct ls_reqs *r)

@@ -57,6 +57,15 @@ const struct ls_method_stats *const *ls_reqs_methods(struct ls_reqs *r, size_t *
 /* Forget the statistics (connections and their decoders stay). */
 void ls_reqs_reset(struct ls_reqs *r);
 
+/*
+ * End a round and forget the connections not used during the last keep
+ * rounds (their HPACK contexts and streams): nothing says when a connection
+ * closes, so a long run calls this now and then to stay bounded. A forgotten
+ * connection that comes back is taken as joined mid-flight (its requests
+ * unnamed until the names it sends are literal again). Returns how many.
+ */
+size_t ls_reqs_expire(struct ls_reqs *r, unsigned int keep);
+
 /* Requests whose stream was never seen opening (their headers were dropped or came before attach). */
 uint64_t ls_reqs_unnamed(const struct ls_reqs *r);
 
