@@ -502,6 +502,19 @@ void ls_reqs_reset(struct ls_reqs *r)
 	r->unnamed = 0;
 }
 
+/*
+ * The stream table (STREAMS_MAX slots, the bulk of a connection's memory)
+ * goes when no stream is open; it comes back with the next stream. The HPACK
+ * contexts stay.
+ */
+static void conn_trim(struct conn *c)
+{
+	if (!c->nstreams) {
+		free(c->streams);
+		c->streams = NULL;
+	}
+}
+
 size_t ls_reqs_expire(struct ls_reqs *r, unsigned int keep)
 {
 	struct conn *old = r->conns, *nv = calloc(r->capconns, sizeof(*nv));
@@ -520,6 +533,7 @@ size_t ls_reqs_expire(struct ls_reqs *r, unsigned int keep)
 			gone++;
 			continue;
 		}
+		conn_trim(&old[i]);
 		/* Never grows (as many or fewer than before), so never fails; its round comes along. */
 		*conn_find(r, old[i].pid, old[i].conn, 1) = old[i];
 	}

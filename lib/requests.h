@@ -62,7 +62,8 @@ void ls_reqs_reset(struct ls_reqs *r);
  * rounds (their HPACK contexts and streams): nothing says when a connection
  * closes, so a long run calls this now and then to stay bounded. A forgotten
  * connection that comes back is taken as joined mid-flight (its requests
- * unnamed until the names it sends are literal again). Returns how many.
+ * unnamed until the names it sends are literal again). The others give back
+ * their stream table when no stream is open. Returns how many were forgotten.
  */
 size_t ls_reqs_expire(struct ls_reqs *r, unsigned int keep);
 
