@@ -33,7 +33,7 @@ WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
 CFLAGS   += $(WARN) -std=gnu11 -fno-omit-frame-pointer -D_GNU_SOURCE
 CPPFLAGS += -Ilib -Isymbolizer -Ibpf -I$(BUILD)
-LDLIBS   += -lbpf -lelf -ldw -lz -lnghttp2 -lcapstone -lncursesw -lpthread -lm -lstdc++
+LDLIBS   += -lbpf -lelf -ldw -lz -lnghttp2 -lcapstone -lncursesw -lcurl -lpthread -lm -lstdc++
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))

@@ -3,6 +3,7 @@
 #include "catalog.h"
 #include "httpd.h"
 #include "jsonw.h"
+#include "otlp_send.h"
 #include "procmaps.h"
 #include "procscan.h"
 #include "promexp.h"
@@ -18,6 +19,7 @@
 
 static const char usage_text[] =
 	"usage: latscope export (-p PID [-p PID...] | --comm NAME) [--listen ADDR] [--service-name NAME]\n"
+	"                       [--otlp-endpoint URL]\n"
 	"                       [--threshold DURATION] [--max-methods N] [--rescan DURATION]\n"
 	"                       [--log-format text|json] [-d DURATION] [--kernel-hook H] [--placement P]\n"
 	"                       [--phases LIST] [-v]\n"
@@ -31,6 +33,7 @@ static const char usage_text[] =
 	"      --rescan DUR       how often --comm looks for processes (default 2s)\n"
 	"      --listen ADDR      HOST:PORT, [IPV6]:PORT or :PORT to serve /metrics on (default 127.0.0.1:9464)\n"
 	"      --service-name N   the service_name label (default: each target's comm)\n"
+	"      --otlp-endpoint URL  send each slow request as an OTLP trace (JSON) to URL/v1/traces\n"
 	"  -t, --threshold DUR    a request at least this long is slow (default 10ms)\n"
 	"      --max-methods N    distinct methods (routes) per service; the rest count as _OTHER (default 500)\n"
 	"      --log-format F     text (default) or json, one object per line\n"
@@ -67,7 +70,7 @@ struct export {
 	struct cli_common c;     /* the shared options; pids are the current targets */
 	pid_t fixed[MAX_PIDS];   /* -p */
 	size_t nfixed;
-	const char *comm, *service, *listen;
+	const char *comm, *service, *listen, *otlp;
 	uint64_t threshold, rescan_ns;
 	unsigned int max_methods;
 	int log_json;
@@ -79,6 +82,8 @@ struct export {
 	struct ls_reqs *reqs;
 	struct ls_prom *prom;
 	struct ls_httpd *httpd;
+	struct otlp_sender *sender;
+	uint64_t realtime_off;   /* CLOCK_REALTIME - CLOCK_MONOTONIC, for spans' Unix times */
 	int feed_err;
 	struct health base;
 	uint64_t sessions, limit_warned;
@@ -179,8 +184,15 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 		x->feed_err = ENOMEM;
 		return -1;
 	}
-	if (v.rec->flags & LS_RQ_SLOW)
-		count_slow(x, t->service);
+	if (!(v.rec->flags & LS_RQ_SLOW))
+		return 0;
+	count_slow(x, t->service);
+	if (x->sender) {
+		struct ls_otlp_span sp;
+
+		ls_otlp_span_from(&sp, &v, x->realtime_off, 0);
+		otlp_sender_add(x->sender, &sp, t->service, ls_base_name(t->exe), (int)t->pid);
+	}
 	return 0;
 }
 
@@ -211,6 +223,26 @@ static void health_now(struct export *x, struct health *h)
 			x->tg[i].cpu = cpu;
 		h->cpu_ns += x->tg[i].cpu - x->tg[i].cpu0;
 	}
+}
+
+static void write_otlp_health(struct export *x, FILE *f)
+{
+	struct otlp_stats o;
+
+	if (!x->sender)
+		return;
+	otlp_sender_stats(x->sender, &o);
+	fprintf(f, "# HELP latscope_otlp_requests_total Slow requests sent as OTLP spans, or dropped and why.\n"
+		   "# TYPE latscope_otlp_requests_total counter\n"
+		   "latscope_otlp_requests_total{outcome=\"sent\"} %llu\n"
+		   "latscope_otlp_requests_total{outcome=\"queue_full\"} %llu\n"
+		   "latscope_otlp_requests_total{outcome=\"rejected\"} %llu\n"
+		   "latscope_otlp_requests_total{outcome=\"failed\"} %llu\n",
+		(unsigned long long)o.sent, (unsigned long long)o.queue_full, (unsigned long long)o.rejected,
+		(unsigned long long)o.failed);
+	fprintf(f, "# HELP latscope_otlp_retries_total POSTs tried again: the collector was busy or unreachable.\n"
+		   "# TYPE latscope_otlp_retries_total counter\nlatscope_otlp_retries_total %llu\n",
+		(unsigned long long)o.retries);
 }
 
 static void write_health(struct export *x, FILE *f)
@@ -269,6 +301,7 @@ static void write_health(struct export *x, FILE *f)
 	fprintf(f, "# HELP latscope_sessions_total BPF sessions started (one more each time the targets change).\n"
 		   "# TYPE latscope_sessions_total counter\nlatscope_sessions_total %llu\n",
 		(unsigned long long)x->sessions);
+	write_otlp_health(x, f);
 	fprintf(f, "# HELP latscope_scrape_connections_total Connections to this endpoint, by outcome.\n"
 		   "# TYPE latscope_scrape_connections_total counter\n");
 	fprintf(f, "latscope_scrape_connections_total{outcome=\"served\"} %llu\n", (unsigned long long)hs.served);
@@ -461,7 +494,7 @@ static int retarget(struct export *x, const pid_t *pids, size_t n)
 
 static int parse_opts(struct export *x, int argc, char **argv)
 {
-	enum { OPT_COMM = 2000, OPT_LISTEN, OPT_SERVICE, OPT_MAXM, OPT_LOGF, OPT_RESCAN };
+	enum { OPT_COMM = 2000, OPT_LISTEN, OPT_SERVICE, OPT_MAXM, OPT_LOGF, OPT_RESCAN, OPT_OTLP };
 	static const struct option longopts[] = {
 		CLI_COMMON_LONG,
 		{ "comm", required_argument, NULL, OPT_COMM },
@@ -470,6 +503,7 @@ static int parse_opts(struct export *x, int argc, char **argv)
 		{ "max-methods", required_argument, NULL, OPT_MAXM },
 		{ "log-format", required_argument, NULL, OPT_LOGF },
 		{ "rescan", required_argument, NULL, OPT_RESCAN },
+		{ "otlp-endpoint", required_argument, NULL, OPT_OTLP },
 		{ "threshold", required_argument, NULL, 't' },
 		{ 0 },
 	};
@@ -495,6 +529,9 @@ static int parse_opts(struct export *x, int argc, char **argv)
 			continue;
 		case OPT_LISTEN:
 			x->listen = optarg;
+			continue;
+		case OPT_OTLP:
+			x->otlp = optarg;
 			continue;
 		case OPT_SERVICE:
 			if (!optarg[0] || strlen(optarg) >= sizeof(x->tg[0].service)) {
@@ -651,6 +688,19 @@ static int run(struct export *x)
 	return EXIT_OK;
 }
 
+static uint64_t realtime_offset(void)
+{
+	struct timespec rt;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	return (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec - ls_now_ns();
+}
+
+static void sender_log(void *ctx, const char *event, const char *msg)
+{
+	xlog(ctx, event, 0, "%s", msg);
+}
+
 int cmd_export(int argc, char **argv)
 {
 	struct export *x = calloc(1, sizeof(*x));
@@ -690,13 +740,22 @@ int cmd_export(int argc, char **argv)
 		goto cleanup;
 	}
 	xlog(x, "listening", 0, "http://%s/metrics", ls_httpd_addr(x->httpd));
+	x->realtime_off = realtime_offset();
+	if (x->otlp && otlp_sender_new(x->otlp, sender_log, x, &x->sender)) {
+		ret = EXIT_USAGE;
+		goto cleanup;
+	}
 	ret = run(x);
 	session_end(x);
+	/* Spans of the requests drained last go before the exit. */
+	otlp_sender_free(x->sender);
+	x->sender = NULL;
 	ls_prom_stats(x->prom, &ps);
 	xlog(x, "stopped", 0, "%llu requests counted in %llu series, %llu sessions, probes detached",
 	     (unsigned long long)ps.requests, (unsigned long long)ps.series, (unsigned long long)x->sessions);
 cleanup:
 	session_end(x);
+	otlp_sender_free(x->sender);
 	ls_httpd_free(x->httpd);
 	ls_prom_free(x->prom);
 	free(x);

@@ -17,6 +17,7 @@ struct stream_info {
 	char path[LS_METHOD_LEN];
 	char server_path[LS_METHOD_REC_MAX]; /* as the server's own HTTP/2 code decoded it (grpc-go operateHeaders) */
 	char http_method[16];
+	char traceparent[LS_TRACEPARENT_LEN + 1];
 	int status, grpc_status;
 	const char *reason; /* why path is unknown */
 };
@@ -277,6 +278,8 @@ static void decode(struct conn *c, struct dir *d, int out)
 			snprintf(s->path, sizeof(s->path), "%s", h.path);
 		if (h.have & LS_HPACK_METHOD)
 			snprintf(s->http_method, sizeof(s->http_method), "%s", h.method);
+		if (h.have & LS_HPACK_TRACEPARENT)
+			memcpy(s->traceparent, h.traceparent, sizeof(s->traceparent));
 	} else {
 		if (h.have & LS_HPACK_STATUS)
 			s->status = h.status;
@@ -409,6 +412,7 @@ int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_
 	view->status = -1;
 	view->grpc_status = -1;
 	view->http_method = "";
+	view->traceparent = "";
 	c = conn_find(r, q->pid, q->conn, 0);
 	if (c)
 		s = stream_find(c, q->stream, 0);
@@ -435,6 +439,10 @@ int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_
 	if (s) {
 		view->status = s->status;
 		view->grpc_status = s->grpc_status;
+		if (s->traceparent[0]) {
+			memcpy(r->scratch.traceparent, s->traceparent, sizeof(r->scratch.traceparent));
+			view->traceparent = r->scratch.traceparent;
+		}
 		stream_forget(c, s);
 	}
 	view->error = view->status >= 500 || (view->grpc_status > 0);
