@@ -18,7 +18,8 @@
 #include <time.h>
 
 static const char usage_text[] =
-	"usage: latscope export (-p PID [-p PID...] | --comm NAME) [--listen ADDR] [--service-name NAME]\n"
+	"usage: latscope export (-p PID [-p PID...] | --comm NAME | --exe PATH | --cgroup PATH)\n"
+	"                       [--listen ADDR] [--service-name NAME]\n"
 	"                       [--otlp-endpoint URL]\n"
 	"                       [--threshold DURATION] [--max-methods N] [--rescan DURATION]\n"
 	"                       [--log-format text|json] [-d DURATION] [--kernel-hook H] [--placement P]\n"
@@ -30,7 +31,10 @@ static const char usage_text[] =
 	"\n"
 	"  -p, --pid PID          target process (repeatable, up to 8); export stops when all have exited\n"
 	"      --comm NAME        every process named NAME (up to 8), now and as they start or exit\n"
-	"      --rescan DUR       how often --comm looks for processes (default 2s)\n"
+	"      --exe PATH         every process running the executable PATH (likewise)\n"
+	"      --cgroup PATH      every process in the cgroup v2 PATH or below it (likewise)\n"
+	"                         (--comm, --exe and --cgroup together: processes matching all)\n"
+	"      --rescan DUR       how often --comm, --exe, --cgroup look for processes (default 2s)\n"
 	"      --listen ADDR      HOST:PORT, [IPV6]:PORT or :PORT to serve /metrics on (default 127.0.0.1:9464)\n"
 	"      --service-name N   the service_name label (default: each target's comm)\n"
 	"      --otlp-endpoint URL  send each slow request as an OTLP trace (JSON) to URL/v1/traces\n"
@@ -70,7 +74,9 @@ struct export {
 	struct cli_common c;     /* the shared options; pids are the current targets */
 	pid_t fixed[MAX_PIDS];   /* -p */
 	size_t nfixed;
-	const char *comm, *service, *listen, *otlp;
+	struct ls_proc_match match; /* --comm, --exe, --cgroup */
+	int follow;                 /* one of them was given */
+	const char *service, *listen, *otlp;
 	uint64_t threshold, rescan_ns;
 	unsigned int max_methods;
 	int log_json;
@@ -333,7 +339,7 @@ static int on_http(void *ctx, const struct ls_http_req *req, FILE *body, const c
 
 /* ---- Targets and sessions ------------------------------------------------------- */
 
-/* The processes to trace now: every -p still alive, then --comm's matches, at most MAX_PIDS. */
+/* The processes to trace now: every -p still alive, then those matching, at most MAX_PIDS. */
 static size_t wanted(struct export *x, pid_t *out)
 {
 	size_t n = 0, m = 0;
@@ -343,9 +349,9 @@ static size_t wanted(struct export *x, pid_t *out)
 	for (size_t i = 0; i < x->nfixed; i++)
 		if (ls_proc_alive(x->fixed[i]))
 			out[n++] = x->fixed[i];
-	if (!x->comm)
+	if (!x->follow)
 		return n;
-	total = ls_procs_by_comm(x->comm, found, MAX_PIDS, &m);
+	total = ls_procs_find(&x->match, found, MAX_PIDS, &m);
 	if (total < 0) {
 		xlog(x, "error", 0, "cannot list processes: %s", strerror((int)-total));
 		return n;
@@ -359,8 +365,7 @@ static size_t wanted(struct export *x, pid_t *out)
 			out[n++] = found[i];
 	}
 	if ((size_t)total > m && x->limit_warned != (uint64_t)total) {
-		xlog(x, "warning", 0, "%ld processes named '%s': tracing %d of them (the session's limit)", total, x->comm,
-		     MAX_PIDS);
+		xlog(x, "warning", 0, "%ld processes match: tracing %d of them (the session's limit)", total, MAX_PIDS);
 		x->limit_warned = (uint64_t)total;
 	}
 	return n;
@@ -494,10 +499,12 @@ static int retarget(struct export *x, const pid_t *pids, size_t n)
 
 static int parse_opts(struct export *x, int argc, char **argv)
 {
-	enum { OPT_COMM = 2000, OPT_LISTEN, OPT_SERVICE, OPT_MAXM, OPT_LOGF, OPT_RESCAN, OPT_OTLP };
+	enum { OPT_COMM = 2000, OPT_LISTEN, OPT_SERVICE, OPT_MAXM, OPT_LOGF, OPT_RESCAN, OPT_OTLP, OPT_EXE, OPT_CGROUP };
 	static const struct option longopts[] = {
 		CLI_COMMON_LONG,
 		{ "comm", required_argument, NULL, OPT_COMM },
+		{ "exe", required_argument, NULL, OPT_EXE },
+		{ "cgroup", required_argument, NULL, OPT_CGROUP },
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "service-name", required_argument, NULL, OPT_SERVICE },
 		{ "max-methods", required_argument, NULL, OPT_MAXM },
@@ -525,7 +532,17 @@ static int parse_opts(struct export *x, int argc, char **argv)
 				cli_error("invalid process name '%s'", optarg);
 				return EXIT_USAGE;
 			}
-			x->comm = optarg;
+			x->match.comm = optarg;
+			x->follow = 1;
+			continue;
+		case OPT_EXE:
+		case OPT_CGROUP:
+			if (optarg[0] != '/') {
+				cli_error("invalid %s '%s' (an absolute path)", opt == OPT_EXE ? "--exe" : "--cgroup", optarg);
+				return EXIT_USAGE;
+			}
+			*(opt == OPT_EXE ? &x->match.exe : &x->match.cgroup) = optarg;
+			x->follow = 1;
 			continue;
 		case OPT_LISTEN:
 			x->listen = optarg;
@@ -574,11 +591,11 @@ static int parse_opts(struct export *x, int argc, char **argv)
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
-	if (optind < argc || (!x->c.npids && !x->comm)) {
+	if (optind < argc || (!x->c.npids && !x->follow)) {
 		if (optind < argc)
 			cli_error("unexpected argument '%s'", argv[optind]);
 		else
-			cli_error("export needs -p PID or --comm NAME");
+			cli_error("export needs -p PID, --comm NAME, --exe PATH or --cgroup PATH");
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
@@ -614,7 +631,7 @@ static int rescan(struct export *x)
 	pid_t pids[MAX_PIDS];
 	size_t n = wanted(x, pids);
 
-	if (!n && !x->comm) {
+	if (!n && !x->follow) {
 		xlog(x, "stop", 0, "every target exited");
 		return 1;
 	}
@@ -648,14 +665,14 @@ static int run(struct export *x)
 	size_t n;
 
 	n = wanted(x, pids);
-	if (!n && !x->comm) {
+	if (!n && !x->follow) {
 		cli_error("no target is alive");
 		return EXIT_RUNTIME;
 	}
 	if (!n)
-		xlog(x, "waiting", 0, "no process named '%s' yet", x->comm);
-	/* Given pids that cannot be traced are a usage problem, said at once; --comm waits for better ones. */
-	if (retarget(x, pids, n) && !x->comm)
+		xlog(x, "waiting", 0, "no matching process yet");
+	/* Given pids that cannot be traced are a usage problem, said at once; --comm and others wait for better ones. */
+	if (retarget(x, pids, n) && !x->follow)
 		return EXIT_RUNTIME;
 	while (!cli_stop) {
 		uint64_t now = ls_now_ns();

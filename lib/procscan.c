@@ -1,4 +1,5 @@
 #include "procscan.h"
+#include "procmaps.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -20,26 +21,53 @@ static int cmp_pid(const void *a, const void *b)
 
 static int comm_is(pid_t pid, const char *name)
 {
-	char path[64], comm[64], stat[512], exe[8], *p;
+	char path[64], comm[64];
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
 	if (ls_read_file(path, comm, sizeof(comm)) <= 0)
 		return 0;
 	comm[strcspn(comm, "\n")] = 0;
-	if (strncmp(comm, name, COMM_CHARS))
-		return 0;
-	/* A zombie keeps its name but has nothing left to trace. */
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (ls_read_file(path, stat, sizeof(stat)) <= 0 || !(p = strrchr(stat, ')')) || p[1] != ' ')
-		return 0;
-	if (p[2] == 'Z' || p[2] == 'X')
-		return 0;
-	/* Kernel threads have names too, and no executable to probe. */
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	return readlink(path, exe, sizeof(exe)) >= 0 || errno != ENOENT;
+	return !strncmp(comm, name, COMM_CHARS);
 }
 
-long ls_procs_by_comm(const char *name, pid_t *out, size_t max, size_t *n)
+/* pid's cgroup v2 path is cg or lies below it. */
+static int in_cgroup(pid_t pid, const char *cg)
+{
+	char path[64], buf[4096], *line, *save = NULL;
+	size_t n = strlen(cg);
+
+	while (n > 1 && cg[n - 1] == '/')
+		n--;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if (ls_read_file(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *p;
+
+		if (strncmp(line, "0::", 3))
+			continue;
+		p = line + 3;
+		return !strncmp(p, cg, n) && (p[n] == 0 || p[n] == '/' || n == 1);
+	}
+	return 0;
+}
+
+static int matches(pid_t pid, const struct ls_proc_match *m)
+{
+	struct ls_proc_info info;
+	char err[LS_ERR_LEN];
+
+	if (m->comm && !comm_is(pid, m->comm))
+		return 0;
+	if (m->cgroup && !in_cgroup(pid, m->cgroup))
+		return 0;
+	/* Zombies and kernel threads (no executable) have nothing to probe. */
+	if (ls_proc_info(pid, &info, err))
+		return 0;
+	return !m->exe || !strcmp(info.exe, m->exe);
+}
+
+long ls_procs_find(const struct ls_proc_match *m, pid_t *out, size_t max, size_t *n)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
@@ -53,7 +81,7 @@ long ls_procs_by_comm(const char *name, pid_t *out, size_t max, size_t *n)
 		char *end;
 		long pid = strtol(e->d_name, &end, 10);
 
-		if (*end || pid <= 0 || pid == self || !comm_is((pid_t)pid, name))
+		if (*end || pid <= 0 || pid == self || !matches((pid_t)pid, m))
 			continue;
 		total++;
 		if (*n < max)

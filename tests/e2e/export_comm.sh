@@ -3,7 +3,8 @@
 # to one that starts later (without restarting it), detaches from it when it exits
 # (leaving no probe while export keeps running), and attaches to its successor, whose
 # requests add to the same series: no pid label, so no series growth across restarts.
-# Logs as JSON lines, checked with jq.
+# Logs as JSON lines, checked with jq. Then --exe with --cgroup: of two servers running
+# the same executable, only the one in a cgroup (v2) made here is traced.
 . "$(dirname "$0")/../lib.sh"
 
 # A name of this run's own, so that no other process on the machine matches it.
@@ -69,9 +70,36 @@ kill -TERM "$EXP_PID"
 rc=0
 wait "$EXP_PID" || rc=$?
 check "export exits 0 on SIGTERM ($rc)" test "$rc" -eq 0
+cp "$EXP_ERR" "$TMP/comm.err"
 logs_ok() {
 	grep '^{' "$EXP_ERR" | jq -e -s 'length > 5 and all(.[]; (.time | test("^[0-9-]+T[0-9:.]+Z$")) and
 		(.event | type == "string"))' > /dev/null
 }
 check "every log line is a JSON object with a time and an event" logs_ok
+assert_no_probes
+
+# --exe and --cgroup together select processes that match both.
+CG2=$(awk '$3 == "cgroup2" { print $2; exit }' /proc/mounts)
+[[ -n $CG2 ]] || fail "no cgroup v2 hierarchy mounted"
+CG=/lsx$$
+mkdir "$CG2$CG"
+trap 'cleanup; rmdir "$CG2$CG" 2>/dev/null || true' EXIT
+start_listener inside "$TMP/$NAME" --cert "$TMP/cert.pem" --key "$TMP/key.pem" -p 0
+INSIDE=$SERVER_PID
+echo "$INSIDE" > "$CG2$CG/cgroup.procs"
+start_listener outside "$TMP/$NAME" --cert "$TMP/cert.pem" --key "$TMP/key.pem" -p 0
+OUTSIDE=$SERVER_PID
+: > "$EXP_ERR"
+"$LATSCOPE" export --exe "$TMP/$NAME" --cgroup "$CG" --listen 127.0.0.1:0 --log-format json \
+	--kernel-hook "$KHOOK" 2> "$EXP_ERR" &
+EXP_PID=$!
+PIDS_TO_KILL+=("$EXP_PID")
+check "--exe with --cgroup attaches to the server in $CG (pid $INSIDE)" wait_log ".event == \"attached\""
+MPORT=$(grep '^{' "$EXP_ERR" | jq -r 'select(.event == "listening") | .msg' | sed 's|.*:\([0-9]*\)/metrics|\1|')
+check "and to it alone, not to pid $OUTSIDE running the same executable elsewhere" \
+	test "$(metric 'latscope_target_info{')" -eq 1 -a "$(metric "latscope_target_info{pid=\"$INSIDE\"")" -eq 1
+kill -TERM "$EXP_PID"
+rc=0
+wait "$EXP_PID" || rc=$?
+check "export exits 0 on SIGTERM ($rc)" test "$rc" -eq 0
 assert_no_probes
