@@ -322,8 +322,11 @@ static int feed_headers(struct ls_reqs *r, const struct ls_headers *h, size_t si
 		memcpy(d->block + d->len, h->data, h->len);
 		d->len += h->len;
 	}
-	if (h->flags & LS_HD_END)
+	if (h->flags & LS_HD_END) {
 		decode(c, d, out);
+		/* Decoded: the buffer holds nothing still needed (conn_trim() may free it). */
+		d->len = 0;
+	}
 	return 0;
 }
 
@@ -512,14 +515,22 @@ void ls_reqs_reset(struct ls_reqs *r)
 
 /*
  * The stream table (STREAMS_MAX slots, the bulk of a connection's memory)
- * goes when no stream is open; it comes back with the next stream. The HPACK
- * contexts stay.
+ * goes when no stream is open, a direction's block buffer when no block is
+ * being assembled; both come back when needed. The HPACK contexts stay.
  */
 static void conn_trim(struct conn *c)
 {
 	if (!c->nstreams) {
 		free(c->streams);
 		c->streams = NULL;
+	}
+	for (int k = 0; k < 2; k++) {
+		struct dir *d = k ? &c->out : &c->in;
+
+		if (!d->len) {
+			free(d->block);
+			d->block = NULL;
+		}
 	}
 }
 

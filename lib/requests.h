@@ -64,7 +64,8 @@ void ls_reqs_reset(struct ls_reqs *r);
  * closes, so a long run calls this now and then to stay bounded. A forgotten
  * connection that comes back is taken as joined mid-flight (its requests
  * unnamed until the names it sends are literal again). The others give back
- * their stream table when no stream is open. Returns how many were forgotten.
+ * their stream table when no stream is open and their header block buffers
+ * when no block is being assembled. Returns how many were forgotten.
  */
 size_t ls_reqs_expire(struct ls_reqs *r, unsigned int keep);
 
