@@ -548,6 +548,10 @@ static int parse_opts(struct export *x, int argc, char **argv)
 			x->listen = optarg;
 			continue;
 		case OPT_OTLP:
+			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
+				cli_error("invalid OTLP endpoint '%s' (http://HOST:PORT or https://...)", optarg);
+				return EXIT_USAGE;
+			}
 			x->otlp = optarg;
 			continue;
 		case OPT_SERVICE:
@@ -599,8 +603,9 @@ static int parse_opts(struct export *x, int argc, char **argv)
 		fputs(usage_text, stderr);
 		return EXIT_USAGE;
 	}
-	memcpy(x->fixed, x->c.pids, x->c.npids * sizeof(pid_t));
-	x->nfixed = x->c.npids;
+	for (size_t i = 0; i < x->c.npids; i++)
+		if (!in_set(x->c.pids[i], x->fixed, x->nfixed))
+			x->fixed[x->nfixed++] = x->c.pids[i];
 	return 0;
 }
 
@@ -665,10 +670,6 @@ static int run(struct export *x)
 	size_t n;
 
 	n = wanted(x, pids);
-	if (!n && !x->follow) {
-		cli_error("no target is alive");
-		return EXIT_RUNTIME;
-	}
 	if (!n)
 		xlog(x, "waiting", 0, "no matching process yet");
 	/* Given pids that cannot be traced are a usage problem, said at once; --comm and others wait for better ones. */
@@ -738,6 +739,16 @@ int cmd_export(int argc, char **argv)
 	if (ret) {
 		free(x);
 		return ret < 0 ? EXIT_OK : ret;
+	}
+	/* A given pid that cannot be traced is an error before anything starts. */
+	for (size_t i = 0; i < x->nfixed; i++) {
+		struct ls_proc_info info;
+
+		if (ls_proc_info(x->fixed[i], &info, err)) {
+			cli_error("%s", err);
+			free(x);
+			return EXIT_RUNTIME;
+		}
 	}
 	/* Signals first: an interrupt during attach must still detach everything. */
 	cli_install_signals();
