@@ -40,6 +40,8 @@ static const char usage_text[] =
 	"      --otlp-endpoint URL  send each slow request as an OTLP trace (JSON) to URL/v1/traces\n"
 	"  -t, --threshold DUR    a request at least this long is slow (default 10ms)\n"
 	"      --max-methods N    distinct methods (routes) per service; the rest count as _OTHER (default 500)\n"
+	"      --max-series N     request series kept in all, each ~90 KB of /metrics; the rest are counted\n"
+	"                         as lost (default 1000)\n"
 	"      --log-format F     text (default) or json, one object per line\n"
 	"  -d, --duration DUR     stop after DUR\n"
 	"      --kernel-hook H    force a kernel hook variant (fentry, kprobe, tracepoint)\n"
@@ -78,7 +80,7 @@ struct export {
 	int follow;                 /* one of them was given */
 	const char *service, *listen, *otlp;
 	uint64_t threshold, rescan_ns;
-	unsigned int max_methods;
+	unsigned int max_methods, max_series;
 	int log_json;
 	struct target tg[MAX_PIDS];
 	size_t ntg;
@@ -499,7 +501,7 @@ static int retarget(struct export *x, const pid_t *pids, size_t n)
 
 static int parse_opts(struct export *x, int argc, char **argv)
 {
-	enum { OPT_COMM = 2000, OPT_LISTEN, OPT_SERVICE, OPT_MAXM, OPT_LOGF, OPT_RESCAN, OPT_OTLP, OPT_EXE, OPT_CGROUP };
+	enum { OPT_COMM = 2000, OPT_LISTEN, OPT_SERVICE, OPT_MAXM, OPT_LOGF, OPT_RESCAN, OPT_OTLP, OPT_EXE, OPT_CGROUP, OPT_MAXS };
 	static const struct option longopts[] = {
 		CLI_COMMON_LONG,
 		{ "comm", required_argument, NULL, OPT_COMM },
@@ -508,6 +510,7 @@ static int parse_opts(struct export *x, int argc, char **argv)
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "service-name", required_argument, NULL, OPT_SERVICE },
 		{ "max-methods", required_argument, NULL, OPT_MAXM },
+		{ "max-series", required_argument, NULL, OPT_MAXS },
 		{ "log-format", required_argument, NULL, OPT_LOGF },
 		{ "rescan", required_argument, NULL, OPT_RESCAN },
 		{ "otlp-endpoint", required_argument, NULL, OPT_OTLP },
@@ -561,15 +564,17 @@ static int parse_opts(struct export *x, int argc, char **argv)
 			}
 			x->service = optarg;
 			continue;
-		case OPT_MAXM: {
+		case OPT_MAXM:
+		case OPT_MAXS: {
 			char *end;
 			long v = strtol(optarg, &end, 10);
 
 			if (*end || v < 1 || v > 100000) {
-				cli_error("invalid --max-methods '%s' (1 to 100000)", optarg);
+				cli_error("invalid %s '%s' (1 to 100000)", opt == OPT_MAXM ? "--max-methods" : "--max-series",
+					  optarg);
 				return EXIT_USAGE;
 			}
-			x->max_methods = (unsigned int)v;
+			*(opt == OPT_MAXM ? &x->max_methods : &x->max_series) = (unsigned int)v;
 			continue;
 		}
 		case OPT_LOGF:
@@ -754,6 +759,7 @@ int cmd_export(int argc, char **argv)
 	cli_install_signals();
 	signal(SIGHUP, on_hup);
 	po.max_methods = x->max_methods;
+	po.max_series = x->max_series ? x->max_series : 1000;
 	ho.listen = x->listen;
 	ho.ctx = x;
 	if (ls_prom_new(&po, &x->prom)) {

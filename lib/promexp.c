@@ -204,7 +204,7 @@ int ls_prom_new(const struct ls_prom_opts *opts, struct ls_prom **out)
 	if (!p->o.max_methods)
 		p->o.max_methods = 500;
 	if (!p->o.max_series)
-		p->o.max_series = 4096;
+		p->o.max_series = 1000;
 	if (strmap_grow(&p->series_by_labels) || strmap_grow(&p->methods) || strmap_grow(&p->services)) {
 		ls_prom_free(p);
 		return -ENOMEM;

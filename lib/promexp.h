@@ -26,7 +26,7 @@ struct ls_prom;
 struct ls_prom_opts {
 	size_t sz;                /* sizeof(struct ls_prom_opts) */
 	unsigned int max_methods; /* distinct methods per service (0: 500) */
-	unsigned int max_series;  /* series kept in all (0: 4096) */
+	unsigned int max_series;  /* series kept in all (0: 1000) */
 };
 
 struct ls_prom_stats {

@@ -115,6 +115,18 @@ static void test_cap(void)
 	CHECK(strstr(out, "http_route=\"_OTHER\",network_protocol_version=\"2\"} 2\n") != NULL, "_OTHER counts the rest");
 	free(out);
 	ls_prom_free(p);
+
+	o.max_methods = 0;
+	o.max_series = 1;
+	if (ls_prom_new(&o, &p))
+		abort();
+	add(p, "/a", -1, 1000, 0);
+	add(p, "/b", -1, 1000, 0);
+	add(p, "/a", -1, 1000, 0);
+	ls_prom_stats(p, &st);
+	CHECK(st.series == 1 && st.lost == 1 && st.requests == 2, "past max_series, requests are counted as lost (%llu)",
+	      (unsigned long long)st.lost);
+	ls_prom_free(p);
 }
 
 static int parse(const char *head, struct ls_http_req *r)
