@@ -4,8 +4,8 @@
 # h2load runs of 15 s each, every run on new connections (client churn). Every 10 s:
 # export's RSS, the series and requests it counts (from its /metrics), its connections
 # forgotten, and the entries of the kernel's per-connection, per-request and per-thread
-# maps of export's own session. Prints a Markdown table and the RSS and occupancy
-# change from the end of warm-up (WARM s, default 120) to the end.
+# maps of export's own session. Prints a Markdown table, the RSS and occupancy change
+# from the end of warm-up (WARM s, default 120) to the end, and export's own CPU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tests/lib.sh
@@ -48,6 +48,8 @@ entries() { # entries NAME: element count of export's map NAME
 }
 metric() { curl -sf "http://127.0.0.1:$MPORT/metrics" | awk -v m="$1" 'index($1, m) == 1 { s += $NF } END { print s + 0 }'; }
 
+cpu() { awk '{ print $14 + $15 }' /proc/"$EXP"/stat; }
+cpu0=$(cpu)
 echo "| t (s) | RSS (KiB) | series | requests | conns forgotten | conns | reqs | threads |"
 echo "|---|---|---|---|---|---|---|---|"
 t0=$(date +%s)
@@ -61,7 +63,10 @@ while :; do
 	((t >= SECS)) && break
 	sleep 10
 done
+cpu1=$(cpu)
 kill "$LOAD" 2>/dev/null || true
+echo "export's CPU: $(((cpu1 - cpu0) / $(getconf CLK_TCK))) s in $t s, $(metric rpc_server_call_duration_seconds_count) requests counted"
+echo "/metrics: $(curl -sf "http://127.0.0.1:$MPORT/metrics" | wc -c) bytes"
 awk -v w="$WARM" '$1 >= w && !a { a = 1; r0 = $2; c0 = $3; h0 = $4 } { r = $2; c = $3; h = $4 }
 	END { printf "RSS from %d s to the end: %d -> %d KiB (%+.1f%%); conns %s -> %s, threads %s -> %s\n",
 		w, r0, r, 100 * (r - r0) / r0, c0, c, h0, h }' "$TMP/samples"
