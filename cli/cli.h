@@ -35,6 +35,8 @@ extern volatile sig_atomic_t cli_stop;
 extern int cli_verbose;
 
 void cli_install_signals(void);
+/* When set, cli_error() and cli_warn() hand their line to it (a long-running command's own log format). */
+extern void (*cli_log_sink)(const char *level, const char *msg);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -711,6 +711,14 @@ static int run(struct export *x)
 	return EXIT_OK;
 }
 
+/* The agent's one log: what the shared code warns about comes out as its lines. */
+static struct export *log_owner;
+
+static void log_sink(const char *level, const char *msg)
+{
+	xlog(log_owner, level, 0, "%s", msg);
+}
+
 static uint64_t realtime_offset(void)
 {
 	struct timespec rt;
@@ -755,6 +763,8 @@ int cmd_export(int argc, char **argv)
 			return EXIT_RUNTIME;
 		}
 	}
+	log_owner = x;
+	cli_log_sink = log_sink;
 	/* Signals first: an interrupt during attach must still detach everything. */
 	cli_install_signals();
 	signal(SIGHUP, on_hup);
@@ -792,6 +802,7 @@ cleanup:
 	otlp_sender_free(x->sender);
 	ls_httpd_free(x->httpd);
 	ls_prom_free(x->prom);
+	cli_log_sink = NULL;
 	free(x);
 	return ret;
 }
