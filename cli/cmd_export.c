@@ -124,6 +124,8 @@ static void xlog(const struct export *x, const char *event, pid_t pid, const cha
 	gmtime_r(&now.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(ts + strlen(ts), sizeof(ts) - strlen(ts), ".%03dZ", (int)(now.tv_nsec / 1000000));
+	/* The OTLP sender's thread logs too: one line stays whole. */
+	flockfile(stderr);
 	if (x->log_json) {
 		struct jw w;
 
@@ -141,6 +143,7 @@ static void xlog(const struct export *x, const char *event, pid_t pid, const cha
 		fprintf(stderr, "%s latscope: %s: %s\n", ts, event, cli_term_str(safe, sizeof(safe), msg));
 	}
 	fflush(stderr);
+	funlockfile(stderr);
 }
 
 /* ---- Requests ------------------------------------------------------------------- */
