@@ -5,6 +5,7 @@
 #   make demo     deps + build + latscope against the example server under load
 #   make bench    deps + build + benchmarks (results in BENCHMARKS.md)
 #   make fuzz     deps + every fuzz target for FUZZ_SECS (default 300) seconds each
+#   make install  the binary, latscope(8) and the systemd unit (PREFIX, DESTDIR: deploy/build.mk)
 #   make V=1      show the commands
 
 BUILD    := build
@@ -61,7 +62,7 @@ FUZZ_BINS :=
 .SECONDARY:
 all: $(BUILD)/latscope
 
-include $(wildcard examples/*/build.mk tests/*/build.mk bench/build.mk)
+include $(wildcard examples/*/build.mk tests/*/build.mk bench/build.mk deploy/build.mk)
 
 all: $(EXAMPLES) $(TEST_BINS) $(UNIT_BINS)
 
