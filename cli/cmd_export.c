@@ -21,7 +21,7 @@ static const char usage_text[] =
 	"usage: latscope export (-p PID [-p PID...] | --comm NAME | --exe PATH | --cgroup PATH)\n"
 	"                       [--listen ADDR] [--service-name NAME]\n"
 	"                       [--otlp-endpoint URL]\n"
-	"                       [--threshold DURATION] [--max-methods N] [--rescan DURATION]\n"
+	"                       [--threshold DURATION] [--max-methods N] [--max-series N] [--rescan DURATION]\n"
 	"                       [--log-format text|json] [-d DURATION] [--kernel-hook H] [--placement P]\n"
 	"                       [--phases LIST] [-v]\n"
 	"\n"
