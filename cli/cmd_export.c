@@ -1,6 +1,7 @@
 /* latscope export: a long-running agent serving request metrics to Prometheus. */
 #include "cli.h"
 #include "catalog.h"
+#include "export_profile.h"
 #include "httpd.h"
 #include "jsonw.h"
 #include "otlp_send.h"
@@ -20,7 +21,7 @@
 static const char usage_text[] =
 	"usage: latscope export (-p PID [-p PID...] | --comm NAME | --exe PATH | --cgroup PATH)\n"
 	"                       [--listen ADDR] [--service-name NAME]\n"
-	"                       [--otlp-endpoint URL]\n"
+	"                       [--otlp-endpoint URL] [--pyroscope URL [--profile-every DUR] [--profile-hz N] [--off-cpu]]\n"
 	"                       [--threshold DURATION] [--max-methods N] [--max-series N] [--rescan DURATION]\n"
 	"                       [--log-format text|json] [-d DURATION] [--kernel-hook H] [--placement P]\n"
 	"                       [--phases LIST] [-v]\n"
@@ -38,6 +39,10 @@ static const char usage_text[] =
 	"      --listen ADDR      HOST:PORT, [IPV6]:PORT or :PORT to serve /metrics on (default 127.0.0.1:9464)\n"
 	"      --service-name N   the service_name label (default: each target's comm)\n"
 	"      --otlp-endpoint URL  send each slow request as an OTLP trace (JSON) to URL/v1/traces\n"
+	"      --pyroscope URL    push CPU profiles (pprof, samples labelled phase and slow) to Pyroscope\n"
+	"      --profile-every D  how often (default 15s)\n"
+	"      --profile-hz N     CPU samples per second while profiling (default 49)\n"
+	"      --off-cpu          also push where the targets' threads blocked (latscope_off_cpu)\n"
 	"  -t, --threshold DUR    a request at least this long is slow (default 10ms)\n"
 	"      --max-methods N    distinct methods (routes) per service; the rest count as _OTHER (default 500)\n"
 	"      --max-series N     request series kept in all, each ~90 KB of /metrics; the rest are counted\n"
@@ -78,7 +83,10 @@ struct export {
 	size_t nfixed;
 	struct ls_proc_match match; /* --comm, --exe, --cgroup */
 	int follow;                 /* one of them was given */
-	const char *service, *listen, *otlp;
+	const char *service, *listen, *otlp, *pyroscope;
+	uint64_t profile_every;
+	unsigned int profile_hz;
+	int offcpu;
 	uint64_t threshold, rescan_ns;
 	unsigned int max_methods, max_series;
 	int log_json;
@@ -91,6 +99,7 @@ struct export {
 	struct ls_prom *prom;
 	struct ls_httpd *httpd;
 	struct otlp_sender *sender;
+	struct export_profiler *profiler;
 	uint64_t realtime_off;   /* CLOCK_REALTIME - CLOCK_MONOTONIC, for spans' Unix times */
 	int feed_err;
 	struct health base;
@@ -256,6 +265,23 @@ static void write_otlp_health(struct export *x, FILE *f)
 		(unsigned long long)o.retries);
 }
 
+static void write_profile_health(struct export *x, FILE *f)
+{
+	struct pyro_stats o;
+
+	if (!x->profiler)
+		return;
+	export_profiler_stats(x->profiler, &o);
+	fprintf(f, "# HELP latscope_profiles_total Profiles pushed to Pyroscope, or dropped and why.\n"
+		   "# TYPE latscope_profiles_total counter\n"
+		   "latscope_profiles_total{outcome=\"pushed\"} %llu\n"
+		   "latscope_profiles_total{outcome=\"queue_full\"} %llu\n"
+		   "latscope_profiles_total{outcome=\"rejected\"} %llu\n"
+		   "latscope_profiles_total{outcome=\"failed\"} %llu\n",
+		(unsigned long long)o.pushed, (unsigned long long)o.queue_full, (unsigned long long)o.rejected,
+		(unsigned long long)o.failed);
+}
+
 static void write_health(struct export *x, FILE *f)
 {
 	struct ls_prom_stats ps;
@@ -313,6 +339,7 @@ static void write_health(struct export *x, FILE *f)
 		   "# TYPE latscope_sessions_total counter\nlatscope_sessions_total %llu\n",
 		(unsigned long long)x->sessions);
 	write_otlp_health(x, f);
+	write_profile_health(x, f);
 	fprintf(f, "# HELP latscope_scrape_connections_total Connections to this endpoint, by outcome.\n"
 		   "# TYPE latscope_scrape_connections_total counter\n");
 	fprintf(f, "latscope_scrape_connections_total{outcome=\"served\"} %llu\n", (unsigned long long)hs.served);
@@ -376,6 +403,18 @@ static size_t wanted(struct export *x, pid_t *out)
 	return n;
 }
 
+/* Each target's profile of the interval, to Pyroscope. */
+static void profile_push(struct export *x)
+{
+	struct profile_target t[MAX_PIDS];
+
+	if (!x->profiler || !x->s)
+		return;
+	for (size_t i = 0; i < x->ntg; i++)
+		t[i] = (struct profile_target){ x->tg[i].pid, x->tg[i].service, x->tg[i].comm };
+	export_profiler_push(x->profiler, x->s, t, x->ntg);
+}
+
 /* Drain and end the running session, keeping its costs in base. */
 static void session_end(struct export *x)
 {
@@ -385,6 +424,8 @@ static void session_end(struct export *x)
 		return;
 	if (ls_session_poll(x->s, 0) < 0)
 		xlog(x, "error", 0, "%s", ls_session_error(x->s));
+	/* The interval so far goes out before its session does. */
+	profile_push(x);
 	health_now(x, &h);
 	x->base = h;
 	ls_session_free(x->s);
@@ -441,6 +482,10 @@ static int session_open(struct export *x, const pid_t *pids, size_t n)
 	so.on_event = on_event;
 	so.ctx = x;
 	so.threshold_ns = x->threshold;
+	if (x->pyroscope) {
+		so.sample_hz = x->profile_hz;
+		so.offcpu = x->offcpu;
+	}
 	if (cli_session_start(&x->c, &so, &x->s)) {
 		ls_reqs_free(x->reqs);
 		x->reqs = NULL;
@@ -504,7 +549,8 @@ static int retarget(struct export *x, const pid_t *pids, size_t n)
 
 static int parse_opts(struct export *x, int argc, char **argv)
 {
-	enum { OPT_COMM = 2000, OPT_LISTEN, OPT_SERVICE, OPT_MAXM, OPT_LOGF, OPT_RESCAN, OPT_OTLP, OPT_EXE, OPT_CGROUP, OPT_MAXS };
+	enum { OPT_COMM = 2000, OPT_LISTEN, OPT_SERVICE, OPT_MAXM, OPT_LOGF, OPT_RESCAN, OPT_OTLP, OPT_EXE, OPT_CGROUP, OPT_MAXS,
+	       OPT_PYRO, OPT_PEVERY, OPT_PHZ, OPT_OFFCPU };
 	static const struct option longopts[] = {
 		CLI_COMMON_LONG,
 		{ "comm", required_argument, NULL, OPT_COMM },
@@ -517,6 +563,10 @@ static int parse_opts(struct export *x, int argc, char **argv)
 		{ "log-format", required_argument, NULL, OPT_LOGF },
 		{ "rescan", required_argument, NULL, OPT_RESCAN },
 		{ "otlp-endpoint", required_argument, NULL, OPT_OTLP },
+		{ "pyroscope", required_argument, NULL, OPT_PYRO },
+		{ "profile-every", required_argument, NULL, OPT_PEVERY },
+		{ "profile-hz", required_argument, NULL, OPT_PHZ },
+		{ "off-cpu", no_argument, NULL, OPT_OFFCPU },
 		{ "threshold", required_argument, NULL, 't' },
 		{ 0 },
 	};
@@ -552,6 +602,33 @@ static int parse_opts(struct export *x, int argc, char **argv)
 			continue;
 		case OPT_LISTEN:
 			x->listen = optarg;
+			continue;
+		case OPT_PYRO:
+			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
+				cli_error("invalid Pyroscope URL '%s' (http://HOST:PORT or https://...)", optarg);
+				return EXIT_USAGE;
+			}
+			x->pyroscope = optarg;
+			continue;
+		case OPT_PEVERY:
+			if (ls_parse_duration(optarg, &x->profile_every) || x->profile_every < 1000000000ull) {
+				cli_error("invalid --profile-every '%s' (at least 1s)", optarg);
+				return EXIT_USAGE;
+			}
+			continue;
+		case OPT_PHZ: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || v < 1 || v > 1000) {
+				cli_error("invalid --profile-hz '%s' (1 to 1000)", optarg);
+				return EXIT_USAGE;
+			}
+			x->profile_hz = (unsigned int)v;
+			continue;
+		}
+		case OPT_OFFCPU:
+			x->offcpu = 1;
 			continue;
 		case OPT_OTLP:
 			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
@@ -673,7 +750,7 @@ static void expire(struct export *x)
 
 static int run(struct export *x)
 {
-	uint64_t start = ls_now_ns(), last_scan = start, last_expire = start;
+	uint64_t start = ls_now_ns(), last_scan = start, last_expire = start, last_profile = start;
 	pid_t pids[MAX_PIDS];
 	size_t n;
 
@@ -700,6 +777,10 @@ static int run(struct export *x)
 		if (ls_httpd_poll(x->httpd, 50) < 0) {
 			xlog(x, "error", 0, "serving /metrics: %s", strerror(errno));
 			return EXIT_RUNTIME;
+		}
+		if (x->profiler && now - last_profile >= x->profile_every) {
+			last_profile = now;
+			profile_push(x);
 		}
 		if (now - last_expire >= EXPIRE_NS) {
 			last_expire = now;
@@ -751,6 +832,8 @@ int cmd_export(int argc, char **argv)
 	x->listen = "127.0.0.1:9464";
 	x->threshold = 10000000;
 	x->rescan_ns = 2000000000ull;
+	x->profile_every = 15000000000ull;
+	x->profile_hz = 49;
 	ret = parse_opts(x, argc, argv);
 	if (ret) {
 		free(x);
@@ -792,17 +875,24 @@ int cmd_export(int argc, char **argv)
 		ret = EXIT_USAGE;
 		goto cleanup;
 	}
+	if (x->pyroscope && export_profiler_new(x->pyroscope, x->profile_hz, x->offcpu, sender_log, x, &x->profiler)) {
+		ret = EXIT_RUNTIME;
+		goto cleanup;
+	}
 	ret = run(x);
 	session_end(x);
-	/* Spans of the requests drained last go before the exit. */
+	/* Spans of the requests drained last, and the last profiles, go before the exit. */
 	otlp_sender_free(x->sender);
 	x->sender = NULL;
+	export_profiler_free(x->profiler);
+	x->profiler = NULL;
 	ls_prom_stats(x->prom, &ps);
 	xlog(x, "stopped", 0, "%llu requests counted in %llu series, %llu sessions, probes detached",
 	     (unsigned long long)ps.requests, (unsigned long long)ps.series, (unsigned long long)x->sessions);
 cleanup:
 	session_end(x);
 	otlp_sender_free(x->sender);
+	export_profiler_free(x->profiler);
 	ls_httpd_free(x->httpd);
 	ls_prom_free(x->prom);
 	cli_log_sink = NULL;

@@ -1,4 +1,5 @@
 #include "otlp_send.h"
+#include "http_post.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -51,40 +52,17 @@ static void say(struct otlp_sender *s, const char *event, const char *fmt, ...)
 	s->log(s->ctx, event, msg);
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *ctx)
-{
-	(void)p;
-	(void)ctx;
-	return size * n;
-}
-
-/* One POST. The HTTP status, or 0 when the collector could not be reached. */
+/* One POST of a batch; the HTTP status, 0 when unreachable (logged). */
 static long post(struct otlp_sender *s, const char *body, size_t len)
 {
-	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-	long code = 0;
-	CURLcode r;
-
-	curl_easy_setopt(s->curl, CURLOPT_URL, s->url);
-	curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE, (long)len);
 	/* Stopping: what is queued gets one short try, so that exit is never long. */
-	curl_easy_setopt(s->curl, CURLOPT_TIMEOUT, __atomic_load_n(&s->stop, __ATOMIC_RELAXED) ? 2L : (long)TIMEOUT_S);
-	curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, discard);
-	r = curl_easy_perform(s->curl);
-	if (r == CURLE_OK)
-		curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &code);
-	else
-		say(s, "otlp", "POST %s: %s", s->url, curl_easy_strerror(r));
-	curl_slist_free_all(h);
-	return code;
-}
+	long timeout = __atomic_load_n(&s->stop, __ATOMIC_RELAXED) ? 2L : (long)TIMEOUT_S;
+	char err[512] = "";
+	long code = http_post(s->curl, s->url, "application/json", body, len, timeout, err, sizeof(err));
 
-static int busy(long code)
-{
-	return code == 0 || code == 429 || code == 502 || code == 503 || code == 504;
+	if (!code)
+		say(s, "otlp", "%s", err);
+	return code;
 }
 
 /* The batch as one request body: resources are the distinct processes. */
@@ -131,7 +109,7 @@ static void send_batch(struct otlp_sender *s, size_t n)
 	}
 	for (int k = 0; k < RETRIES; k++) {
 		code = post(s, body, len);
-		if (!busy(code) || __atomic_load_n(&s->stop, __ATOMIC_RELAXED))
+		if (!http_busy(code) || __atomic_load_n(&s->stop, __ATOMIC_RELAXED))
 			break;
 		pthread_mutex_lock(&s->lock);
 		s->st.retries++;
@@ -142,7 +120,7 @@ static void send_batch(struct otlp_sender *s, size_t n)
 	pthread_mutex_lock(&s->lock);
 	if (code >= 200 && code < 300) {
 		s->st.sent += n;
-	} else if (busy(code)) {
+	} else if (http_busy(code)) {
 		s->st.failed += n;
 		s->give_up = s->stop;
 		say(s, "otlp", "%zu spans dropped: the collector stayed busy or unreachable (last status %ld)", n, code);

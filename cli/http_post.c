@@ -1,0 +1,43 @@
+#include "http_post.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+
+static size_t discard(char *p, size_t size, size_t n, void *ctx)
+{
+	(void)p;
+	(void)ctx;
+	return size * n;
+}
+
+long http_post(CURL *c, const char *url, const char *ctype, const void *body, size_t len, long timeout_s, char *err,
+	       size_t errlen)
+{
+	char type[128];
+	struct curl_slist *h;
+	long code = 0;
+	CURLcode r;
+
+	snprintf(type, sizeof(type), "Content-Type: %s", ctype);
+	h = curl_slist_append(NULL, type);
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	r = curl_easy_perform(c);
+	if (r == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	else
+		snprintf(err, errlen, "POST %s: %s", url, curl_easy_strerror(r));
+	curl_slist_free_all(h);
+	return code;
+}
+
+int http_busy(long status)
+{
+	return status == 0 || status == 429 || status == 502 || status == 503 || status == 504;
+}
