@@ -21,7 +21,8 @@
 static const char usage_text[] =
 	"usage: latscope export (-p PID [-p PID...] | --comm NAME | --exe PATH | --cgroup PATH)\n"
 	"                       [--listen ADDR] [--service-name NAME]\n"
-	"                       [--otlp-endpoint URL] [--pyroscope URL [--profile-every DUR] [--profile-hz N] [--off-cpu]]\n"
+	"                       [--otlp-endpoint URL] [--pyroscope URL] [--parca URL] [--profile-every DUR]\n"
+	"                       [--profile-hz N] [--off-cpu]\n"
 	"                       [--threshold DURATION] [--max-methods N] [--max-series N] [--rescan DURATION]\n"
 	"                       [--log-format text|json] [-d DURATION] [--kernel-hook H] [--placement P]\n"
 	"                       [--phases LIST] [-v]\n"
@@ -40,6 +41,7 @@ static const char usage_text[] =
 	"      --service-name N   the service_name label (default: each target's comm)\n"
 	"      --otlp-endpoint URL  send each slow request as an OTLP trace (JSON) to URL/v1/traces\n"
 	"      --pyroscope URL    push CPU profiles (pprof, samples labelled phase and slow) to Pyroscope\n"
+	"      --parca URL        push them to Parca (WriteRaw, gRPC; http:// is HTTP/2 in the clear)\n"
 	"      --profile-every D  how often (default 15s)\n"
 	"      --profile-hz N     CPU samples per second while profiling (default 49)\n"
 	"      --off-cpu          also push where the targets' threads blocked (latscope_off_cpu)\n"
@@ -83,7 +85,7 @@ struct export {
 	size_t nfixed;
 	struct ls_proc_match match; /* --comm, --exe, --cgroup */
 	int follow;                 /* one of them was given */
-	const char *service, *listen, *otlp, *pyroscope;
+	const char *service, *listen, *otlp, *pyroscope, *parca;
 	uint64_t profile_every;
 	unsigned int profile_hz;
 	int offcpu;
@@ -267,19 +269,23 @@ static void write_otlp_health(struct export *x, FILE *f)
 
 static void write_profile_health(struct export *x, FILE *f)
 {
-	struct pyro_stats o;
+	static const char *const dests[] = { "pyroscope", "parca" };
+	struct prof_stats o;
 
 	if (!x->profiler)
 		return;
-	export_profiler_stats(x->profiler, &o);
-	fprintf(f, "# HELP latscope_profiles_total Profiles pushed to Pyroscope, or dropped and why.\n"
-		   "# TYPE latscope_profiles_total counter\n"
-		   "latscope_profiles_total{outcome=\"pushed\"} %llu\n"
-		   "latscope_profiles_total{outcome=\"queue_full\"} %llu\n"
-		   "latscope_profiles_total{outcome=\"rejected\"} %llu\n"
-		   "latscope_profiles_total{outcome=\"failed\"} %llu\n",
-		(unsigned long long)o.pushed, (unsigned long long)o.queue_full, (unsigned long long)o.rejected,
-		(unsigned long long)o.failed);
+	fprintf(f, "# HELP latscope_profiles_total Profiles pushed, or dropped and why, by destination.\n"
+		   "# TYPE latscope_profiles_total counter\n");
+	for (int d = 0; d < 2; d++) {
+		if (export_profiler_stats(x->profiler, (enum prof_dest)d, &o))
+			continue;
+		fprintf(f, "latscope_profiles_total{dest=\"%s\",outcome=\"pushed\"} %llu\n"
+			   "latscope_profiles_total{dest=\"%s\",outcome=\"queue_full\"} %llu\n"
+			   "latscope_profiles_total{dest=\"%s\",outcome=\"rejected\"} %llu\n"
+			   "latscope_profiles_total{dest=\"%s\",outcome=\"failed\"} %llu\n",
+			dests[d], (unsigned long long)o.pushed, dests[d], (unsigned long long)o.queue_full, dests[d],
+			(unsigned long long)o.rejected, dests[d], (unsigned long long)o.failed);
+	}
 }
 
 static void write_health(struct export *x, FILE *f)
@@ -482,7 +488,7 @@ static int session_open(struct export *x, const pid_t *pids, size_t n)
 	so.on_event = on_event;
 	so.ctx = x;
 	so.threshold_ns = x->threshold;
-	if (x->pyroscope) {
+	if (x->pyroscope || x->parca) {
 		so.sample_hz = x->profile_hz;
 		so.offcpu = x->offcpu;
 	}
@@ -550,7 +556,7 @@ static int retarget(struct export *x, const pid_t *pids, size_t n)
 static int parse_opts(struct export *x, int argc, char **argv)
 {
 	enum { OPT_COMM = 2000, OPT_LISTEN, OPT_SERVICE, OPT_MAXM, OPT_LOGF, OPT_RESCAN, OPT_OTLP, OPT_EXE, OPT_CGROUP, OPT_MAXS,
-	       OPT_PYRO, OPT_PEVERY, OPT_PHZ, OPT_OFFCPU };
+	       OPT_PYRO, OPT_PEVERY, OPT_PHZ, OPT_OFFCPU, OPT_PARCA };
 	static const struct option longopts[] = {
 		CLI_COMMON_LONG,
 		{ "comm", required_argument, NULL, OPT_COMM },
@@ -564,6 +570,7 @@ static int parse_opts(struct export *x, int argc, char **argv)
 		{ "rescan", required_argument, NULL, OPT_RESCAN },
 		{ "otlp-endpoint", required_argument, NULL, OPT_OTLP },
 		{ "pyroscope", required_argument, NULL, OPT_PYRO },
+		{ "parca", required_argument, NULL, OPT_PARCA },
 		{ "profile-every", required_argument, NULL, OPT_PEVERY },
 		{ "profile-hz", required_argument, NULL, OPT_PHZ },
 		{ "off-cpu", no_argument, NULL, OPT_OFFCPU },
@@ -604,11 +611,13 @@ static int parse_opts(struct export *x, int argc, char **argv)
 			x->listen = optarg;
 			continue;
 		case OPT_PYRO:
+		case OPT_PARCA:
 			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8)) {
-				cli_error("invalid Pyroscope URL '%s' (http://HOST:PORT or https://...)", optarg);
+				cli_error("invalid %s URL '%s' (http://HOST:PORT or https://...)",
+					  opt == OPT_PYRO ? "Pyroscope" : "Parca", optarg);
 				return EXIT_USAGE;
 			}
-			x->pyroscope = optarg;
+			*(opt == OPT_PYRO ? &x->pyroscope : &x->parca) = optarg;
 			continue;
 		case OPT_PEVERY:
 			if (ls_parse_duration(optarg, &x->profile_every) || x->profile_every < 1000000000ull) {
@@ -875,7 +884,8 @@ int cmd_export(int argc, char **argv)
 		ret = EXIT_USAGE;
 		goto cleanup;
 	}
-	if (x->pyroscope && export_profiler_new(x->pyroscope, x->profile_hz, x->offcpu, sender_log, x, &x->profiler)) {
+	if ((x->pyroscope || x->parca) &&
+	    export_profiler_new(x->pyroscope, x->parca, x->profile_hz, x->offcpu, sender_log, x, &x->profiler)) {
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}

@@ -13,7 +13,7 @@
 #define STACKS_KEEP 8192
 
 struct export_profiler {
-	struct pyro_pusher *push;
+	struct prof_pusher *push[2]; /* by enum prof_dest; NULL: not pushed to */
 	struct ls_symbolizer *sym;
 	unsigned int hz;
 	int offcpu;
@@ -30,11 +30,11 @@ static int session_stack(void *ctx, int32_t id, uint64_t *ips, size_t max, size_
 	return ls_session_stack(ctx, id, ips, max, n);
 }
 
-int export_profiler_new(const char *url, unsigned int hz, int offcpu, pyro_log_fn log, void *ctx,
-			struct export_profiler **out)
+int export_profiler_new(const char *pyroscope, const char *parca, unsigned int hz, int offcpu, prof_log_fn log,
+			void *ctx, struct export_profiler **out)
 {
 	struct export_profiler *p = calloc(1, sizeof(*p));
-	int r;
+	int r = 0;
 
 	*out = NULL;
 	if (!p)
@@ -46,10 +46,12 @@ int export_profiler_new(const char *url, unsigned int hz, int offcpu, pyro_log_f
 		free(p);
 		return -ENOMEM;
 	}
-	r = pyro_pusher_new(url, log, ctx, &p->push);
+	if (pyroscope)
+		r = prof_pusher_new(PROF_PYROSCOPE, pyroscope, log, ctx, &p->push[PROF_PYROSCOPE]);
+	if (!r && parca)
+		r = prof_pusher_new(PROF_PARCA, parca, log, ctx, &p->push[PROF_PARCA]);
 	if (r) {
-		ls_symbolizer_free(p->sym);
-		free(p);
+		export_profiler_free(p);
 		return r;
 	}
 	*out = p;
@@ -96,10 +98,13 @@ static void push_one(struct export_profiler *p, struct ls_session *s, const stru
 		return;
 	f = open_memstream(&buf, &len);
 	if (f && !profile_add(&lines, v, n, offcpu, session_stack, s, p->sym, &fo, &total) && !ls_pprof_write(fo.pp, f) &&
-	    !fclose(f))
-		pyro_pusher_add(p->push, &ser, (const uint8_t *)buf, len, p->last_s, until, p->hz);
-	else if (f)
+	    !fclose(f)) {
+		for (int d = 0; d < 2; d++)
+			if (p->push[d])
+				prof_pusher_add(p->push[d], &ser, (const uint8_t *)buf, len, p->last_s, until, p->hz);
+	} else if (f) {
 		fclose(f);
+	}
 	free(buf);
 	profile_clear(&lines);
 	ls_pprof_free(fo.pp);
@@ -127,16 +132,20 @@ void export_profiler_push(struct export_profiler *p, struct ls_session *s, const
 		p->last_s = until;
 }
 
-void export_profiler_stats(struct export_profiler *p, struct pyro_stats *out)
+int export_profiler_stats(struct export_profiler *p, enum prof_dest dest, struct prof_stats *out)
 {
-	pyro_pusher_stats(p->push, out);
+	if (!p->push[dest])
+		return -ENOENT;
+	prof_pusher_stats(p->push[dest], out);
+	return 0;
 }
 
 void export_profiler_free(struct export_profiler *p)
 {
 	if (!p)
 		return;
-	pyro_pusher_free(p->push);
+	for (int d = 0; d < 2; d++)
+		prof_pusher_free(p->push[d]);
 	ls_symbolizer_free(p->sym);
 	free(p);
 }

@@ -25,6 +25,7 @@ expect 2 'unknown log format' -p "$H2SERVER_PID" --log-format xml
 expect 2 'invalid --max-methods' -p "$H2SERVER_PID" --max-methods 0
 expect 2 'invalid OTLP endpoint' -p "$H2SERVER_PID" --otlp-endpoint 127.0.0.1:4318
 expect 2 'invalid Pyroscope URL' -p "$H2SERVER_PID" --pyroscope pyroscope:4040
+expect 2 'invalid Parca URL' -p "$H2SERVER_PID" --parca parca:7070
 expect 2 'invalid --profile-hz' -p "$H2SERVER_PID" --profile-hz 0
 expect 2 'invalid --profile-every' -p "$H2SERVER_PID" --profile-every 10ms
 expect 2 'invalid --max-series' -p "$H2SERVER_PID" --max-series x

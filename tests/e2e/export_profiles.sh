@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# latscope export --pyroscope: every interval, one CPU and one off-CPU profile per target
-# reach a Pyroscope receiver started here (tests/progs/pyrorecv: Python's http.server,
-# offline; Pyroscope itself is not packaged in Debian 12), through the push API and,
-# against a server without it, through /ingest?format=pprof. Each profile must parse with
+# latscope export --pyroscope and --parca: every interval, one CPU and one off-CPU profile
+# per target reach a receiver started here (Pyroscope and Parca are not packaged in
+# Debian 12): a Pyroscope one (tests/progs/pyrorecv, Python's http.server) through its
+# push API and, when it lacks it, through /ingest?format=pprof; a Parca one
+# (tests/progs/parcarecv, gRPC over h2c with python3-h2) through WriteRaw. Each profile must parse with
 # `go tool pprof -raw`, carry the series labels (service_name, pid, comm, hostname) and
 # the samples' phase and slow labels; the CPU time in the samples of all intervals must
 # add up to what the server's process used meanwhile (/proc/PID/stat), within 35%:
@@ -17,16 +18,22 @@ export GOCACHE=$TMP/gocache HOME=$TMP
 command -v go > /dev/null || fail "go is not installed (deps/packages.txt: golang-go)"
 start_h2server --method Slow:burn=$BURN_MS
 
-# run_export MODE: a receiver in MODE and export pushing to it every 2 s while N requests run; sets DIR.
+# run_export MODE: a receiver (MODE push or legacy: Pyroscope's, parca: Parca's) and export
+# pushing to it every 2 s while N requests run; sets DIR.
 run_export() {
 	DIR=$TMP/$1
 	mkdir -p "$DIR"
-	local hport=$PORT
-	start_listener "recv-$1" /usr/bin/python3 "$ROOT/tests/progs/pyrorecv/receiver.py" "$DIR" "$1"
+	local hport=$PORT dest=--pyroscope
+	if [[ $1 == parca ]]; then
+		start_listener "recv-$1" /usr/bin/python3 "$ROOT/tests/progs/parcarecv/receiver.py" "$DIR"
+		dest=--parca
+	else
+		start_listener "recv-$1" /usr/bin/python3 "$ROOT/tests/progs/pyrorecv/receiver.py" "$DIR" "$1"
+	fi
 	local rport=$PORT
 	PORT=$hport
 	: > "$TMP/export-$1.err"
-	"$LATSCOPE" export -p "$H2SERVER_PID" --listen 127.0.0.1:0 -t 1ms --pyroscope "http://127.0.0.1:$rport/" \
+	"$LATSCOPE" export -p "$H2SERVER_PID" --listen 127.0.0.1:0 -t 1ms "$dest" "http://127.0.0.1:$rport/" \
 		--profile-every 2s --off-cpu --kernel-hook "$KHOOK" 2> "$TMP/export-$1.err" &
 	EXP_PID=$!
 	PIDS_TO_KILL+=("$EXP_PID")
@@ -69,7 +76,8 @@ cpu_ns() {
 		}'
 }
 
-for mode in push legacy; do
+/usr/bin/python3 -c 'import h2' 2>/dev/null || fail "python3-h2 is not installed (deps/packages.txt)"
+for mode in push legacy parca; do
 	run_export "$mode"
 	ncpu=$(grep -l '"process_cpu"' "$DIR"/*.json 2>/dev/null | wc -l)
 	noff=$(grep -l '"latscope_off_cpu"' "$DIR"/*.json 2>/dev/null | wc -l)

@@ -1,5 +1,6 @@
-#include "pyro_push.h"
+#include "prof_push.h"
 #include "http_post.h"
+#include "parca.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -23,23 +24,24 @@ struct item {
 	unsigned int hz;
 };
 
-struct pyro_pusher {
+struct prof_pusher {
+	enum prof_dest dest;
 	char base[2048], host[256];
-	pyro_log_fn log;
+	prof_log_fn log;
 	void *ctx;
 	CURL *curl;
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	int stop, give_up;
-	struct item queue[PYRO_QUEUE];
+	struct item queue[PROF_QUEUE];
 	size_t head, n;
-	struct pyro_stats st;
+	struct prof_stats st;
 };
 
-static void say(struct pyro_pusher *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(struct prof_pusher *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void say(struct pyro_pusher *p, const char *fmt, ...)
+static void say(struct prof_pusher *p, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -47,10 +49,10 @@ static void say(struct pyro_pusher *p, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	p->log(p->ctx, "pyroscope", msg);
+	p->log(p->ctx, p->dest == PROF_PARCA ? "parca" : "pyroscope", msg);
 }
 
-static long push_api(struct pyro_pusher *p, const struct item *it, long timeout)
+static long push_api(struct prof_pusher *p, const struct item *it, long timeout)
 {
 	struct ls_pyro_series s = { it->name, it->service, it->comm, p->host, it->pid };
 	char url[2200], id[37], err[512] = "", *body = NULL;
@@ -74,7 +76,7 @@ static long push_api(struct pyro_pusher *p, const struct item *it, long timeout)
 	return code;
 }
 
-static long ingest(struct pyro_pusher *p, const struct item *it, long timeout)
+static long ingest(struct prof_pusher *p, const struct item *it, long timeout)
 {
 	struct ls_pyro_series s = { it->name, it->service, it->comm, p->host, it->pid };
 	char name[512], url[4096], err[512] = "", *esc;
@@ -93,11 +95,43 @@ static long ingest(struct pyro_pusher *p, const struct item *it, long timeout)
 	return code;
 }
 
+/*
+ * Parca's WriteRaw, its gRPC status as an HTTP one: OK 200; UNAVAILABLE and
+ * RESOURCE_EXHAUSTED busy (503); others refused (400, logged).
+ */
+static long write_raw(struct prof_pusher *p, const struct item *it, long timeout)
+{
+	struct ls_pyro_series s = { it->name, it->service, it->comm, p->host, it->pid };
+	char url[2200], err[512] = "";
+	uint8_t *body;
+	size_t len;
+	int gs;
+	long code;
+
+	if (ls_parca_write_raw(&s, it->pprof, it->len, &body, &len))
+		return 0;
+	snprintf(url, sizeof(url), "%s%s", p->base, LS_PARCA_WRITE_RAW);
+	code = http_post_grpc(p->curl, url, body, len, timeout, &gs, err, sizeof(err));
+	free(body);
+	if (!code) {
+		say(p, "%s", err);
+		return 0;
+	}
+	if (code == 200 && gs == 0)
+		return 200;
+	if (code == 200 && (gs == 14 || gs == 8))
+		return 503;
+	say(p, "WriteRaw: HTTP %ld, grpc-status %d", code, gs);
+	return code == 200 ? 400 : code;
+}
+
 /* One profile through whichever API the server has; the status of the last try. */
-static long push_once(struct pyro_pusher *p, const struct item *it, long timeout)
+static long push_once(struct prof_pusher *p, const struct item *it, long timeout)
 {
 	long code;
 
+	if (p->dest == PROF_PARCA)
+		return write_raw(p, it, timeout);
 	if (!p->st.legacy) {
 		code = push_api(p, it, timeout);
 		if (code != 404)
@@ -110,7 +144,7 @@ static long push_once(struct pyro_pusher *p, const struct item *it, long timeout
 	return ingest(p, it, timeout);
 }
 
-static void push(struct pyro_pusher *p, struct item *it)
+static void push(struct prof_pusher *p, struct item *it)
 {
 	int stopping = __atomic_load_n(&p->stop, __ATOMIC_RELAXED);
 	long code = 0;
@@ -140,7 +174,7 @@ static void push(struct pyro_pusher *p, struct item *it)
 
 static void *run(void *arg)
 {
-	struct pyro_pusher *p = arg;
+	struct prof_pusher *p = arg;
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
@@ -152,13 +186,13 @@ static void *run(void *arg)
 			p->st.failed += p->n;
 			while (p->n) {
 				free(p->queue[p->head].pprof);
-				p->head = (p->head + 1) % PYRO_QUEUE;
+				p->head = (p->head + 1) % PROF_QUEUE;
 				p->n--;
 			}
 			break;
 		}
 		it = p->queue[p->head];
-		p->head = (p->head + 1) % PYRO_QUEUE;
+		p->head = (p->head + 1) % PROF_QUEUE;
 		p->n--;
 		pthread_mutex_unlock(&p->lock);
 		push(p, &it);
@@ -169,20 +203,21 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int pyro_pusher_new(const char *url, pyro_log_fn log, void *ctx, struct pyro_pusher **out)
+int prof_pusher_new(enum prof_dest dest, const char *url, prof_log_fn log, void *ctx, struct prof_pusher **out)
 {
-	struct pyro_pusher *p = calloc(1, sizeof(*p));
+	struct prof_pusher *p = calloc(1, sizeof(*p));
 	size_t n = strlen(url);
 
 	*out = NULL;
 	if (!p)
 		return -ENOMEM;
+	p->dest = dest;
 	p->log = log;
 	p->ctx = ctx;
 	while (n && url[n - 1] == '/')
 		n--;
 	if (n >= sizeof(p->base)) {
-		say(p, "Pyroscope URL too long");
+		say(p, "URL too long");
 		free(p);
 		return -EINVAL;
 	}
@@ -204,7 +239,7 @@ int pyro_pusher_new(const char *url, pyro_log_fn log, void *ctx, struct pyro_pus
 	return 0;
 }
 
-void pyro_pusher_add(struct pyro_pusher *p, const struct ls_pyro_series *s, const uint8_t *pprof, size_t len,
+void prof_pusher_add(struct prof_pusher *p, const struct ls_pyro_series *s, const uint8_t *pprof, size_t len,
 		     uint64_t from_s, uint64_t until_s, unsigned int hz)
 {
 	struct item it = { .len = len, .pid = s->pid, .from_s = from_s, .until_s = until_s, .hz = hz };
@@ -213,25 +248,25 @@ void pyro_pusher_add(struct pyro_pusher *p, const struct ls_pyro_series *s, cons
 	snprintf(it.service, sizeof(it.service), "%s", s->service);
 	snprintf(it.comm, sizeof(it.comm), "%s", s->comm);
 	pthread_mutex_lock(&p->lock);
-	if (p->n == PYRO_QUEUE || !(it.pprof = malloc(len ? len : 1))) {
+	if (p->n == PROF_QUEUE || !(it.pprof = malloc(len ? len : 1))) {
 		p->st.queue_full++;
 		pthread_mutex_unlock(&p->lock);
 		return;
 	}
 	memcpy(it.pprof, pprof, len);
-	p->queue[(p->head + p->n++) % PYRO_QUEUE] = it;
+	p->queue[(p->head + p->n++) % PROF_QUEUE] = it;
 	pthread_cond_signal(&p->wake);
 	pthread_mutex_unlock(&p->lock);
 }
 
-void pyro_pusher_stats(struct pyro_pusher *p, struct pyro_stats *out)
+void prof_pusher_stats(struct prof_pusher *p, struct prof_stats *out)
 {
 	pthread_mutex_lock(&p->lock);
 	*out = p->st;
 	pthread_mutex_unlock(&p->lock);
 }
 
-void pyro_pusher_free(struct pyro_pusher *p)
+void prof_pusher_free(struct prof_pusher *p)
 {
 	if (!p)
 		return;
