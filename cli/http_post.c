@@ -73,6 +73,12 @@ long http_post_grpc(CURL *c, const char *url, const void *body, size_t len, long
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, grpc_status);
+	/*
+	 * A connection per call: Debian 12's libcurl (7.88) fails the next request on a
+	 * reused HTTP/2 connection ("Error in the HTTP2 framing layer"), and one
+	 * call every few seconds does not need to keep one.
+	 */
+	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
 	r = curl_easy_perform(c);
 	if (r == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);

@@ -82,6 +82,8 @@ for mode in push legacy parca; do
 	ncpu=$(grep -l '"process_cpu"' "$DIR"/*.json 2>/dev/null | wc -l)
 	noff=$(grep -l '"latscope_off_cpu"' "$DIR"/*.json 2>/dev/null | wc -l)
 	check "$mode: CPU and off-CPU profiles received ($ncpu and $noff)" test "$ncpu" -ge 2 -a "$noff" -ge 2
+	dropped=$(grep -c 'dropped' "$TMP/export-$mode.err" || true)
+	check "$mode: export dropped no profile, as the receiver took each ($dropped dropped)" test "$dropped" -eq 0
 	bad=0
 	for j in "$DIR"/*.json; do
 		raw "${j%.json}.pb.gz" | grep -q '^PeriodType: cpu nanoseconds' || bad=$((bad + 1))

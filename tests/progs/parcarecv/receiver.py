@@ -4,9 +4,8 @@ answering parca.profilestore.v1alpha1.ProfileStoreService/WriteRaw. Each request
 WriteRawRequest is decoded (protobuf, by hand: series = 2 { labels = 1 { labels = 1
 { name = 1, value = 2 } }, samples = 2 { raw_profile = 1 } }); each sample goes to
 DIR/N.pb.gz with its series' labels in DIR/N.json. Answers grpc-status 0 (or 12,
-UNIMPLEMENTED, to any other path), then ends the connection (GOAWAY): each call comes on
-a connection of its own. Prints "listening on 127.0.0.1:PORT"; logs one line per call
-on stderr.
+UNIMPLEMENTED, to any other path). Prints "listening on 127.0.0.1:PORT"; logs one line
+per call on stderr.
 
 usage: receiver.py DIR
 """
@@ -105,10 +104,6 @@ def serve(sock):
                 if status == "0":
                     conn.send_data(ev.stream_id, b"\x00\x00\x00\x00\x00")  # WriteRawResponse {}
                 conn.send_headers(ev.stream_id, [("grpc-status", status)], end_stream=True)
-                conn.close_connection()
-                sock.sendall(conn.data_to_send())
-                sock.close()
-                return
         sock.sendall(conn.data_to_send())
 
 
