@@ -202,10 +202,7 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 	}
 	if (r != 1 || !(t = target_of(x, (pid_t)v.rec->pid)))
 		return 0;
-	if (ls_prom_add(x->prom, t->service, &v)) {
-		x->feed_err = ENOMEM;
-		return -1;
-	}
+	ls_prom_add(x->prom, t->service, &v);
 	if (!(v.rec->flags & LS_RQ_SLOW))
 		return 0;
 	count_slow(x, t->service);

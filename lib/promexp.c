@@ -363,11 +363,11 @@ int ls_prom_add(struct ls_prom *p, const char *service, const struct ls_req_view
 	struct series *s;
 	FILE *f;
 
-	if (method_label(p, service, v, grpc, method, sizeof(method)))
-		return -ENOMEM;
-	f = fmemopen(labels, sizeof(labels), "w");
-	if (!f)
-		return -ENOMEM;
+	/* Out of memory: the request is counted as lost, the rest goes on. */
+	if (method_label(p, service, v, grpc, method, sizeof(method)) || !(f = fmemopen(labels, sizeof(labels), "w"))) {
+		p->st.lost++;
+		return 0;
+	}
 	write_labels(f, service, v, grpc, method);
 	if (ferror(f) || ftell(f) >= (long)sizeof(labels)) {
 		/* Cannot happen with LS_METHOD_LEN-bounded names; counted rather than cut. */

@@ -33,14 +33,14 @@ struct ls_prom_stats {
 	uint64_t requests;  /* observed */
 	uint64_t folded;    /* counted under LS_PROM_OTHER as their service had max_methods already */
 	uint64_t unnamed;   /* counted under LS_PROM_OTHER as their method was unknown */
-	uint64_t lost;      /* not counted: max_series reached */
+	uint64_t lost;      /* not counted: max_series reached, or out of memory */
 	uint64_t series;
 };
 
 int ls_prom_new(const struct ls_prom_opts *opts, struct ls_prom **out);
 void ls_prom_free(struct ls_prom *p);
 
-/* Count one finished request of service (the service_name label). 0 or -ENOMEM. */
+/* Count one finished request of service (the service_name label); one that cannot be kept is counted as lost. 0. */
 int ls_prom_add(struct ls_prom *p, const char *service, const struct ls_req_view *v);
 
 /* Write every request histogram family (HELP, TYPE, then its series). */
