@@ -11,11 +11,17 @@
 
 SLOW_N=${SLOW_N:-200}
 FAST_N=${FAST_N:-1000}
+# The injected delay and gRPC's bucket that holds it with the server's own work (well under a
+# millisecond here). Under software emulation (the 6.1 VM) that work takes several
+# milliseconds: run there with SLOW_MS=100 BUCKET="0.1 0.13" FAST_MAX=0.05.
+SLOW_MS=${SLOW_MS:-20}
+read -r BUCKET_LO BUCKET_HI <<< "${BUCKET:-0.02 0.025}"
+FAST_MAX=${FAST_MAX:-0.016}
 MAX_METHODS=4
 command -v prometheus > /dev/null || fail "prometheus is not installed (deps/packages.txt)"
 /usr/bin/python3 -c 'import h2' 2>/dev/null || fail "python3-h2 is not installed (deps/packages.txt)"
 
-start_h2server --lax-headers --method Slow:sleep=20
+start_h2server --lax-headers --method Slow:sleep="$SLOW_MS"
 EXP_ERR=$TMP/export.err
 : > "$EXP_ERR"
 "$LATSCOPE" export -p "$H2SERVER_PID" --listen 127.0.0.1:0 --max-methods "$MAX_METHODS" --kernel-hook "$KHOOK" \
@@ -90,13 +96,13 @@ sleep 2
 check "Slow grew by exactly h2load's $SLOW_N since the load began ($(inc "$SEL_SLOW"))" test "$(inc "$SEL_SLOW")" -eq "$SLOW_N"
 check "Fast grew by exactly h2load's $FAST_N since the load began ($(inc "$SEL_FAST"))" test "$(inc "$SEL_FAST")" -eq "$FAST_N"
 
-# The injected 20 ms plus the server's own work (well under a millisecond here) falls in
-# gRPC's bucket (0.02, 0.025]; histogram_quantile interpolates inside it.
+# The injected delay plus the server's own work falls in its bucket; histogram_quantile
+# interpolates inside it.
 p50=$(promql "histogram_quantile(0.5, sum by (le) (rate($M""_bucket{$SEL_SLOW}[1m])))")
-check "Slow's p50 from Prometheus ($p50 s) is in the bucket of the injected 20 ms: (0.02, 0.025]" \
-	awk -v v="$p50" 'BEGIN { exit !(v > 0.02 && v <= 0.025) }'
+check "Slow's p50 from Prometheus ($p50 s) is in the bucket of the injected $SLOW_MS ms: ($BUCKET_LO, $BUCKET_HI]" \
+	awk -v v="$p50" -v lo="$BUCKET_LO" -v hi="$BUCKET_HI" 'BEGIN { exit !(v > lo && v <= hi) }'
 pfast=$(promql "histogram_quantile(0.5, sum by (le) (rate($M""_bucket{$SEL_FAST}[1m])))")
-check "Fast's p50 ($pfast s) is under the injected delay's bucket" awk -v v="$pfast" 'BEGIN { exit !(v < 0.016) }'
+check "Fast's p50 ($pfast s) is under $FAST_MAX s" awk -v v="$pfast" -v m="$FAST_MAX" 'BEGIN { exit !(v < m) }'
 # Phases are exclusive and add up to the total (app is the remainder): their sums must too.
 phsum=$(promql "sum(latscope_request_phase_duration_seconds_sum{$SEL_SLOW})")
 tsum=$(promql "sum($M""_sum{$SEL_SLOW})")
