@@ -5,6 +5,7 @@
 #   make demo     deps + build + latscope against the example server under load
 #   make bench    deps + build + benchmarks (results in BENCHMARKS.md)
 #   make fuzz     deps + every fuzz target for FUZZ_SECS (default 300) seconds each
+#   make install  the binary, latscope(8) and the systemd unit (PREFIX, DESTDIR: deploy/build.mk)
 #   make V=1      show the commands
 
 BUILD    := build
@@ -33,7 +34,7 @@ WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
 CFLAGS   += $(WARN) -std=gnu11 -fno-omit-frame-pointer -D_GNU_SOURCE
 CPPFLAGS += -Ilib -Isymbolizer -Ibpf -I$(BUILD)
-LDLIBS   += -lbpf -lelf -ldw -lz -lnghttp2 -lcapstone -lncursesw -lpthread -lm -lstdc++
+LDLIBS   += -lbpf -lelf -ldw -lz -lnghttp2 -lcapstone -lncursesw -lcurl -lpthread -lm -lstdc++
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
@@ -61,7 +62,7 @@ FUZZ_BINS :=
 .SECONDARY:
 all: $(BUILD)/latscope
 
-include $(wildcard examples/*/build.mk tests/*/build.mk bench/build.mk)
+include $(wildcard examples/*/build.mk tests/*/build.mk bench/build.mk deploy/build.mk)
 
 all: $(EXAMPLES) $(TEST_BINS) $(UNIT_BINS)
 

@@ -10,6 +10,8 @@
 #include "session.h"
 #include "util.h"
 
+#define LATSCOPE_VERSION "0.1.0"
+
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 /* One limit for targets: the kernel side has a slot for each (LS_MAX_TARGETS). */
@@ -33,6 +35,8 @@ extern volatile sig_atomic_t cli_stop;
 extern int cli_verbose;
 
 void cli_install_signals(void);
+/* When set, cli_error() and cli_warn() hand their line to it (a long-running command's own log format). */
+extern void (*cli_log_sink)(const char *level, const char *msg);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -117,6 +121,7 @@ int cmd_probes(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* The CPU samples collected so far as an SVG flame graph rooted at each phase. 0 or -errno (err says why). */
 int cli_write_flamegraph(struct ls_session *s, const char *path, const char *title, char *err, size_t errlen);

@@ -3,9 +3,11 @@
 
 #include <stdarg.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/utsname.h>
 #include <bpf/libbpf.h>
 
-#define LATSCOPE_VERSION "0.1.0"
+#include "uprobe_multi.h"
 
 struct command {
 	const char *name;
@@ -18,6 +20,7 @@ static const struct command commands[] = {
 	{ "trace", cmd_trace, "stream slow requests with their phases, then summarise per method" },
 	{ "record", cmd_record, "profile a process's CPU (and off-CPU) time as folded stacks" },
 	{ "top", cmd_top, "live view of requests per method: rates, latency, phases, slow requests, hot stacks" },
+	{ "export", cmd_export, "agent: serve request latency per method and phase as Prometheus metrics" },
 	{ "symbolize", cmd_symbolize, "addresses of a process, an ELF file or the kernel to functions and source lines" },
 };
 
@@ -38,6 +41,22 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 	return vfprintf(stderr, fmt, ap);
 }
 
+/* The version, and what latscope depends on that this kernel has or lacks. */
+static void version(void)
+{
+	static const char btf[] = "/sys/kernel/btf/vmlinux";
+	struct utsname u;
+	int has_btf = access(btf, R_OK) == 0;
+
+	printf("latscope %s\n", LATSCOPE_VERSION);
+	if (uname(&u) == 0)
+		printf("kernel: %s %s\n", u.sysname, u.release);
+	printf("kernel BTF (%s): %s\n", btf, has_btf ? "yes" : "no (latscope needs it)");
+	printf("uprobe_multi links: %s\n",
+	       has_btf && ls_kernel_has_uprobe_multi(btf) ? "yes" : "no (one classic uprobe per probe)");
+	printf("libbpf: %s\n", libbpf_version_string());
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -49,7 +68,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--version")) {
-		printf("latscope %s\n", LATSCOPE_VERSION);
+		version();
 		return EXIT_OK;
 	}
 	libbpf_set_print(libbpf_log);

@@ -34,26 +34,38 @@ void cli_install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+void (*cli_log_sink)(const char *level, const char *msg);
+
+static void say(const char *level, const char *prefix, const char *fmt, va_list ap)
+{
+	char msg[2048];
+
+	if (cli_log_sink) {
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		cli_log_sink(level, msg);
+		return;
+	}
+	fputs(prefix, stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("latscope: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say("error", "latscope: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 void cli_warn(const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("latscope: warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	say("warning", "latscope: warning: ", fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 int cli_common_opt(struct cli_common *c, int opt, const char *arg)

@@ -60,6 +60,29 @@ static int name_is(const nghttp2_nv *nv, const char *name)
 	return nv->namelen == len && !memcmp(nv->name, name, len);
 }
 
+/*
+ * A traceparent as W3C Trace Context version 00 writes it: lowercase hex, the
+ * ids not all zeros. Anything else is ignored, as the specification says.
+ */
+static int traceparent_ok(const uint8_t *v, size_t n)
+{
+	int nz_trace = 0, nz_span = 0;
+
+	if (n != LS_TRACEPARENT_LEN || memcmp(v, "00-", 3) || v[35] != '-' || v[52] != '-')
+		return 0;
+	for (size_t i = 3; i < n; i++) {
+		if (i == 35 || i == 52)
+			continue;
+		if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+			return 0;
+		if (i < 35)
+			nz_trace |= v[i] != '0';
+		else if (i < 52)
+			nz_span |= v[i] != '0';
+	}
+	return nz_trace && nz_span;
+}
+
 /* One decoded field: keep it when it is one of ours. */
 static void keep(const nghttp2_nv *nv, struct ls_hpack_fields *out)
 {
@@ -75,6 +98,10 @@ static void keep(const nghttp2_nv *nv, struct ls_hpack_fields *out)
 	} else if (name_is(nv, "grpc-status")) {
 		out->grpc_status = status_code(nv->value, nv->valuelen);
 		out->have |= LS_HPACK_GRPC_STATUS;
+	} else if (name_is(nv, "traceparent") && traceparent_ok(nv->value, nv->valuelen)) {
+		memcpy(out->traceparent, nv->value, LS_TRACEPARENT_LEN);
+		out->traceparent[LS_TRACEPARENT_LEN] = 0;
+		out->have |= LS_HPACK_TRACEPARENT;
 	}
 }
 

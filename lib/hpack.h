@@ -1,6 +1,6 @@
 /*
  * HPACK for one direction of one connection: the header fields latscope keeps
- * (:path, :method, :status, grpc-status) out of each header block, through
+ * (:path, :method, :status, grpc-status, traceparent) out of each header block, through
  * libnghttp2's public inflater. Every other field is decoded (the dynamic
  * table needs it) and dropped.
  */
@@ -15,6 +15,10 @@
 #define LS_HPACK_METHOD      (1u << 1)
 #define LS_HPACK_STATUS      (1u << 2)
 #define LS_HPACK_GRPC_STATUS (1u << 3)
+#define LS_HPACK_TRACEPARENT (1u << 4)
+
+/* W3C trace context: "00-" 32 hex "-" 16 hex "-" 2 hex. */
+#define LS_TRACEPARENT_LEN 55
 
 struct ls_hpack_fields {
 	unsigned int have;
@@ -22,6 +26,7 @@ struct ls_hpack_fields {
 	char method[16];
 	int status;      /* 0..999, -1 when the value is not a number in that range */
 	int grpc_status; /* 0..999, -1 likewise */
+	char traceparent[LS_TRACEPARENT_LEN + 1]; /* only a well-formed version 00 value, lowercase hex */
 };
 
 struct ls_hpack;

@@ -17,6 +17,7 @@ struct stream_info {
 	char path[LS_METHOD_LEN];
 	char server_path[LS_METHOD_REC_MAX]; /* as the server's own HTTP/2 code decoded it (grpc-go operateHeaders) */
 	char http_method[16];
+	char traceparent[LS_TRACEPARENT_LEN + 1];
 	int status, grpc_status;
 	const char *reason; /* why path is unknown */
 };
@@ -34,6 +35,7 @@ struct dir {
 struct conn {
 	uint32_t pid;
 	uint64_t conn;
+	uint64_t round;      /* ls_reqs_expire()'s round when last used */
 	int used;
 	int joined;
 	struct dir in, out;
@@ -49,6 +51,7 @@ struct ls_reqs {
 	struct ls_method_stats **sorted;
 	int sorted_valid;
 	uint64_t unnamed;
+	uint64_t round;
 	struct stream_info scratch;
 };
 
@@ -160,8 +163,10 @@ static struct conn *conn_find(struct ls_reqs *r, uint32_t pid, uint64_t id, int 
 	for (;; i = (i + 1) & mask) {
 		struct conn *c = &r->conns[i];
 
-		if (c->used && c->conn == id && c->pid == pid)
+		if (c->used && c->conn == id && c->pid == pid) {
+			c->round = r->round;
 			return c;
+		}
 		if (!c->used) {
 			if (!create)
 				return NULL;
@@ -174,6 +179,7 @@ static struct conn *conn_find(struct ls_reqs *r, uint32_t pid, uint64_t id, int 
 			c->used = 1;
 			c->pid = pid;
 			c->conn = id;
+			c->round = r->round;
 			r->nconns++;
 			return c;
 		}
@@ -272,6 +278,8 @@ static void decode(struct conn *c, struct dir *d, int out)
 			snprintf(s->path, sizeof(s->path), "%s", h.path);
 		if (h.have & LS_HPACK_METHOD)
 			snprintf(s->http_method, sizeof(s->http_method), "%s", h.method);
+		if (h.have & LS_HPACK_TRACEPARENT)
+			memcpy(s->traceparent, h.traceparent, sizeof(s->traceparent));
 	} else {
 		if (h.have & LS_HPACK_STATUS)
 			s->status = h.status;
@@ -314,8 +322,11 @@ static int feed_headers(struct ls_reqs *r, const struct ls_headers *h, size_t si
 		memcpy(d->block + d->len, h->data, h->len);
 		d->len += h->len;
 	}
-	if (h->flags & LS_HD_END)
+	if (h->flags & LS_HD_END) {
 		decode(c, d, out);
+		/* Decoded: the buffer holds nothing still needed (conn_trim() may free it). */
+		d->len = 0;
+	}
 	return 0;
 }
 
@@ -404,6 +415,7 @@ int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_
 	view->status = -1;
 	view->grpc_status = -1;
 	view->http_method = "";
+	view->traceparent = "";
 	c = conn_find(r, q->pid, q->conn, 0);
 	if (c)
 		s = stream_find(c, q->stream, 0);
@@ -430,6 +442,10 @@ int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_
 	if (s) {
 		view->status = s->status;
 		view->grpc_status = s->grpc_status;
+		if (s->traceparent[0]) {
+			memcpy(r->scratch.traceparent, s->traceparent, sizeof(r->scratch.traceparent));
+			view->traceparent = r->scratch.traceparent;
+		}
 		stream_forget(c, s);
 	}
 	view->error = view->status >= 500 || (view->grpc_status > 0);
@@ -495,6 +511,54 @@ void ls_reqs_reset(struct ls_reqs *r)
 	r->nmethods = 0;
 	r->sorted_valid = 0;
 	r->unnamed = 0;
+}
+
+/*
+ * The stream table (STREAMS_MAX slots, the bulk of a connection's memory)
+ * goes when no stream is open, a direction's block buffer when no block is
+ * being assembled; both come back when needed. The HPACK contexts stay.
+ */
+static void conn_trim(struct conn *c)
+{
+	if (!c->nstreams) {
+		free(c->streams);
+		c->streams = NULL;
+	}
+	for (int k = 0; k < 2; k++) {
+		struct dir *d = k ? &c->out : &c->in;
+
+		if (!d->len) {
+			free(d->block);
+			d->block = NULL;
+		}
+	}
+}
+
+size_t ls_reqs_expire(struct ls_reqs *r, unsigned int keep)
+{
+	struct conn *old = r->conns, *nv = calloc(r->capconns, sizeof(*nv));
+	size_t gone = 0;
+
+	if (!nv)
+		return 0;
+	/* Rebuilt rather than deleted in place: open addressing's chains stay whole. */
+	r->conns = nv;
+	r->nconns = 0;
+	for (size_t i = 0; i < r->capconns; i++) {
+		if (!old[i].used)
+			continue;
+		if (r->round - old[i].round >= keep) {
+			conn_release(&old[i]);
+			gone++;
+			continue;
+		}
+		conn_trim(&old[i]);
+		/* Never grows (as many or fewer than before), so never fails; its round comes along. */
+		*conn_find(r, old[i].pid, old[i].conn, 1) = old[i];
+	}
+	free(old);
+	r->round++;
+	return gone;
 }
 
 uint64_t ls_reqs_unnamed(const struct ls_reqs *r)

@@ -25,6 +25,7 @@ struct ls_req_view {
 	const char *method_reason; /* why the method is unknown; NULL when known */
 	const char *method_from;   /* "hpack" (latscope's decoder) or "operateHeaders" (the server's); NULL when unknown */
 	const char *http_method;   /* ":method" ("GET", "POST"), "" when unknown */
+	const char *traceparent;   /* the request's W3C traceparent, "" when absent or malformed */
 	int status;                /* ":status", -1 when not seen */
 	int grpc_status;           /* "grpc-status", -1 when absent */
 	int error;                 /* status >= 500 or grpc-status != 0 */
@@ -56,6 +57,17 @@ const struct ls_method_stats *const *ls_reqs_methods(struct ls_reqs *r, size_t *
 
 /* Forget the statistics (connections and their decoders stay). */
 void ls_reqs_reset(struct ls_reqs *r);
+
+/*
+ * End a round and forget the connections not used during the last keep
+ * rounds (their HPACK contexts and streams): nothing says when a connection
+ * closes, so a long run calls this now and then to stay bounded. A forgotten
+ * connection that comes back is taken as joined mid-flight (its requests
+ * unnamed until the names it sends are literal again). The others give back
+ * their stream table when no stream is open and their header block buffers
+ * when no block is being assembled. Returns how many were forgotten.
+ */
+size_t ls_reqs_expire(struct ls_reqs *r, unsigned int keep);
 
 /* Requests whose stream was never seen opening (their headers were dropped or came before attach). */
 uint64_t ls_reqs_unnamed(const struct ls_reqs *r);

@@ -100,6 +100,21 @@ int ls_session_samples(struct ls_session *s, int offcpu, struct ls_stack_sample 
  */
 int ls_session_request_stacks(struct ls_session *s, const struct ls_request *q, struct ls_req_stacks *out);
 
+/*
+ * Like ls_session_samples, but each entry is taken out of the kernel's table
+ * (atomically: what is added after goes to a new entry), so that successive
+ * calls give successive intervals and the table never fills. Frame-pointer
+ * samples only (not --call-graph dwarf's). *out is malloc'ed. 0 or -errno.
+ */
+int ls_session_take_samples(struct ls_session *s, int offcpu, struct ls_stack_sample **out, size_t *n);
+
+/*
+ * When the kernel's stack table holds more than keep stacks, empty it: the
+ * stacks of samples not taken yet are lost (they fold as "[no stack]"), the
+ * table does not fill. Returns how many were removed.
+ */
+size_t ls_session_trim_stacks(struct ls_session *s, size_t keep);
+
 /* The addresses of stack id (innermost first). 0, -ENOENT (evicted or never captured) or -errno. */
 int ls_session_stack(struct ls_session *s, int32_t id, uint64_t *ips, size_t max, size_t *n);
 

@@ -116,6 +116,65 @@ int ls_session_request_stacks(struct ls_session *s, const struct ls_request *q, 
 	return ls_rstacks_of(s->rs, q, out);
 }
 
+int ls_session_take_samples(struct ls_session *s, int offcpu, struct ls_stack_sample **out, size_t *n)
+{
+	struct ls_stack_sample *v = NULL;
+	size_t k = 0, cnt = 0;
+	int fd, ret;
+
+	*out = NULL;
+	*n = 0;
+	if (!s->skel)
+		return ls_err(s->err, EINVAL, "session not started");
+	fd = bpf_map__fd(offcpu ? s->skel->maps.offcpu : s->skel->maps.samples);
+	ret = read_aggregate(s, offcpu ? s->skel->maps.offcpu : s->skel->maps.samples, &v, &cnt);
+	if (ret)
+		return ret;
+	/*
+	 * Each entry taken with its value at the moment it goes: what the kernel
+	 * adds later starts a new entry, left for the next take.
+	 */
+	for (size_t i = 0; i < cnt; i++) {
+		__u64 val;
+
+		if (bpf_map_lookup_and_delete_elem(fd, &v[i].key, &val))
+			continue;
+		v[k].key = v[i].key;
+		v[k++].value = val;
+	}
+	*out = v;
+	*n = k;
+	/* The callers a frame-pointer walk skipped at a leaf, put back as for ls_session_samples. */
+	return fix_leaves(s, v, k);
+}
+
+size_t ls_session_trim_stacks(struct ls_session *s, size_t keep)
+{
+	__u32 key, next, *prev = NULL, *ids = NULL;
+	size_t n = 0, cap = 0, gone = 0;
+	int fd;
+
+	if (!s->skel)
+		return 0;
+	fd = bpf_map__fd(s->skel->maps.stacks);
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (n == cap) {
+			__u32 *nv = realloc(ids, (cap = cap ? cap * 2 : 1024) * sizeof(*nv));
+
+			if (!nv)
+				break;
+			ids = nv;
+		}
+		ids[n++] = next;
+		key = next;
+		prev = &key;
+	}
+	for (size_t i = 0; n > keep && i < n; i++)
+		gone += bpf_map_delete_elem(fd, &ids[i]) == 0;
+	free(ids);
+	return gone;
+}
+
 int ls_session_unwind_stats(struct ls_session *s, struct ls_unwind_stats *out)
 {
 	memset(out, 0, sizeof(*out));

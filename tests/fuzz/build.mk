@@ -95,3 +95,11 @@ $(BUILD)/tests/fuzz_perfmap: tests/fuzz/fuzz_perfmap.c symbolizer/perfmap.c symb
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_perfmap.c symbolizer/perfmap.c
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_perfmap
+
+FUZZ_HTTPD_SRCS := lib/httpd.c lib/promexp.c lib/jsonw.c lib/phase.c lib/util.c
+$(BUILD)/tests/fuzz_httpd: tests/fuzz/fuzz_httpd.c $(FUZZ_HTTPD_SRCS) lib/httpd.h lib/promexp.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_httpd.c $(FUZZ_HTTPD_SRCS)
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_httpd

@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the user-space request path: arbitrary sequences of
  * header-block fragments (any flags, streams, split points, bytes) and request
- * records go through HPACK decoding and per-method aggregation. Nothing may
+ * records go through HPACK decoding and per-method aggregation, with expiry
+ * rounds between them (ls_reqs_expire). Nothing may
  * crash, leak or read out of bounds, whatever the kernel side hands over.
  */
 #include <stddef.h>
@@ -72,6 +73,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (kind == 0xfe)
 			ls_reqs_reset(r);
+		/* An expiry round between any two records: connections forgotten or trimmed mid-stream. */
+		if ((kind & 0xe0) == 0xe0)
+			ls_reqs_expire(r, flags & 3);
 	}
 	ls_reqs_free(r);
 	return 0;

@@ -175,6 +175,33 @@ int main(void)
 		ls_reqs_free(r);
 	}
 
+	/* Expiry: a connection idle for the rounds kept is forgotten, a busy one keeps its context. */
+	{
+		struct ls_reqs *r;
+		size_t n, gone[3];
+		const char *m;
+
+		ls_reqs_new(&r);
+		n = unhex(c3[0], buf);
+		feed_block(r, 0x4000, 1, 0, buf, n, 512);
+		finish(r, 0x4000, 1, &v);
+		gone[0] = ls_reqs_expire(r, 2);
+		feed_block(r, 0x5000, 1, 0, buf, n, 512);
+		finish(r, 0x5000, 1, &v);
+		gone[1] = ls_reqs_expire(r, 2);
+		gone[2] = ls_reqs_expire(r, 2);
+		CHECK(gone[0] == 0 && gone[1] == 0 && gone[2] == 1, "expire(keep 2): the idle connection goes in the 2nd round after its use (%zu %zu %zu)",
+		      gone[0], gone[1], gone[2]);
+		n = unhex(c3[1], buf);
+		feed_block(r, 0x5000, 3, 0, buf, n, 512);
+		m = finish(r, 0x5000, 3, &v);
+		CHECK(m && !strcmp(m, paths[1]), "the connection kept still decodes with its context (%s)", m ? m : "none");
+		feed_block(r, 0x4000, 3, 0, buf, n, 512);
+		m = finish(r, 0x4000, 3, &v);
+		CHECK(m && !strcmp(m, "?"), "the one forgotten comes back without it: unknown, not a guess (%s)", m ? m : "none");
+		ls_reqs_free(r);
+	}
+
 	/* Per-method aggregation: counts and totals by :path. */
 	{
 		struct ls_reqs *r;
