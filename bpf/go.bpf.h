@@ -23,7 +23,8 @@ int go_enter(struct pt_regs *ctx)
 	cl = top(t);
 	if (cl && LS_COOKIE_PROBE(cl->cookie) == LS_COOKIE_PROBE(cookie))
 		return 0;
-	bpf_map_update_elem(&gcur, &tid, &key, BPF_ANY);
+	if (bpf_map_update_elem(&gcur, &tid, &key, BPF_ANY))
+		count(LS_CNT_TABLE_FULL);
 	return call_enter(t, key.pid, cookie, ctx->ax, ctx->bx, ctx->cx, 0, bpf_ktime_get_ns());
 }
 

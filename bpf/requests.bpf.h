@@ -73,6 +73,7 @@ __noinline int ls_finish_request(const struct lsk_req_key *kp, struct lsk_req *r
 			bpf_ringbuf_submit(rec, rb_flags());
 		} else {
 			count(LS_CNT_RB_DROPS);
+			count(LS_CNT_REQ_DROPS);
 		}
 	}
 	bpf_map_delete_elem(&reqs, &k);

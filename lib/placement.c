@@ -893,7 +893,8 @@ static void cost_of(const struct ls_placements *p, struct ls_placement *pl)
 	unsigned long sum = 0;
 
 	recost(&pl->entry_insn, c);
-	pl->ret_cost_ns = c->ns[pl->ret_kind == LS_RET_URETPROBE ? LS_COST_K_URETPROBE : LS_COST_K_RET];
+	pl->ret_cost_ns = pl->ret_kind == LS_RET_NONE ? 0 :
+			  c->ns[pl->ret_kind == LS_RET_URETPROBE ? LS_COST_K_URETPROBE : LS_COST_K_RET];
 	pl->rets_cost_ns = c->ns[LS_COST_K_RET];
 	for (size_t i = 0; i < pl->ncs; i++) {
 		recost(&pl->cs[i].call_insn, c);
@@ -984,6 +985,13 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 	pl->ret_kind = LS_RET_URETPROBE;
 	if (mode == LS_PLACE_ENTRY) {
 		snprintf(pl->why, sizeof(pl->why), "entry placement requested");
+		cost_of(p, pl);
+		return 0;
+	}
+	/* No return probe to save: the entry alone is the cheapest there is. */
+	if (!(c->flags & LS_CAT_RETPROBE)) {
+		pl->ret_kind = LS_RET_NONE;
+		snprintf(pl->why, sizeof(pl->why), "entry only (not timed)");
 		cost_of(p, pl);
 		return 0;
 	}

@@ -236,12 +236,31 @@ static int attach_syscalls(struct ls_session *s)
 	if (ls_bpf_load(s->bpf, LS_FEAT_SYSCALLS, LS_KHOOK_NONE))
 		return 0;
 	sk = ls_bpf_feature(s->bpf, LS_FEAT_SYSCALLS);
+	const struct {
+		struct bpf_program *prog;
+		const char *fail;
+	} ends[] = {
+		{ sk->progs.thread_exit, "attach sched:sched_process_exit failed: %s" },
+		{ sk->progs.sock_closed, "attach sock:inet_sock_set_state failed: %s" },
+	};
 	l = bpf_program__attach(sk->progs.sys_enter);
 	if (!l) {
 		feature_failed(s, LS_FEAT_SYSCALLS, "sys_enter", "attach raw_syscalls:sys_enter failed: %s", errno);
 		return 0;
 	}
-	return ls_links_add(s->links, l) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
+	if (ls_links_add(s->links, l))
+		return ls_err(s->err, ENOMEM, "out of memory");
+	/* Without these, entries of ended threads and closed sockets stay until their table is full. */
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		l = bpf_program__attach(ends[i].prog);
+		if (!l) {
+			feature_failed(s, LS_FEAT_SYSCALLS, bpf_program__name(ends[i].prog), ends[i].fail, errno);
+			return 0;
+		}
+		if (ls_links_add(s->links, l))
+			return ls_err(s->err, ENOMEM, "out of memory");
+	}
+	return 0;
 }
 
 /* Whether the found sites need the C library-call programs, the Go ones, or both. */
