@@ -89,6 +89,16 @@ const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
  */
 const char *cli_term_str(char *out, size_t len, const char *s);
 
+struct ls_reqs;
+/*
+ * Every BPF map's capacity, entries now and what a full one loses (trace -v,
+ * probes -v); with r, the connections request assembly holds. json: one line.
+ */
+void cli_print_maps(FILE *f, struct ls_session *s, const struct ls_reqs *r, int json);
+struct jw;
+/* The same as the key "tables" of an open JSON object. */
+void cli_maps_json(struct jw *w, struct ls_session *s, const struct ls_reqs *r);
+
 /* The placement of every probe of pid and its expected cost (probes -v). */
 void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid);
 /*

@@ -36,7 +36,8 @@ static const char usage_text[] =
 	"                         sites (callsite), or call sites where they avoid a single-step\n"
 	"                         and see every call (auto, default); see latscope probes -v\n"
 	"      --phases LIST      attach only what these phases need (tls,h2,proto,net; default all)\n"
-	"  -v, --verbose          show the kernel hook choice and missing probes (-vv: libbpf diagnostics)\n"
+	"  -v, --verbose          show the kernel hook choice and missing probes, and at the end every\n"
+	"                         table's capacity, occupancy and losses (-vv: libbpf diagnostics)\n"
 	"\n"
 	"exit status: 0 success (also when the target exits), 1 runtime error, 2 usage error\n";
 
@@ -81,6 +82,7 @@ struct trace_summary {
 	uint64_t handshakes, drops, unnamed, hits, est_ns, nreq;
 	uint64_t target_cpu_ns; /* CPU the targets used during the run (they also pay for the probes' traps) */
 	uint64_t counters[LS_CNT_MAX];
+	struct ls_session *tables; /* -v: every table's occupancy, else NULL */
 };
 
 /* An output of trace: plain text or JSON lines. */
@@ -111,7 +113,9 @@ static const struct {
 	{ LS_CNT_REQ_UNMATCHED, "unmatched_responses" }, { LS_CNT_REQ_TABLE_FULL, "request_table_full" },
 	{ LS_CNT_BATCH_FULL, "batch_full" }, { LS_CNT_PROTO_UNMATCHED, "proto_unmatched" },
 	{ LS_CNT_SAMPLES, "samples" }, { LS_CNT_STACK_LOST, "stacks_lost" },
-	{ LS_CNT_HS_IN_IO, "handshakes_in_io" },
+	{ LS_CNT_HS_IN_IO, "handshakes_in_io" }, { LS_CNT_THREAD_FULL, "thread_table_full" },
+	{ LS_CNT_TABLE_FULL, "per_thread_table_full" }, { LS_CNT_REQ_DROPS, "request_records_dropped" },
+	{ LS_CNT_THREAD_EXITS, "thread_exits" }, { LS_CNT_CONN_FREED, "tls_objects_freed" },
 };
 
 /* How phases were tied to a request where no fd or session said so, by name. */
@@ -443,6 +447,8 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 		jw_kdbl(&w, "probe_est_ns_per_request", "%.0f", (double)s->est_ns / (double)s->nreq);
 	}
 	json_methods(t, &w);
+	if (s->tables)
+		cli_maps_json(&w, s->tables, t->reqs);
 	jw_obj_end(&w);
 }
 
@@ -503,7 +509,7 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 {
 	static struct ls_phase_stats ps; /* 8.7 KiB: kept off the stack */
 	struct trace_summary sum = { .elapsed_ns = elapsed_ns, .khook = ls_khook_name(ls_session_khook(s)),
-				     .end = end_reason };
+				     .end = end_reason, .tables = c->verbose ? s : NULL };
 	uint64_t cpu;
 
 	sum.rows = calloc(LS_PROBE_COUNT, sizeof(*sum.rows));
@@ -683,6 +689,8 @@ int cmd_trace(int argc, char **argv)
 		ls_session_poll(s, 0);
 	if (!t.out_err && ret == EXIT_OK)
 		summary(s, &t, &c, ls_now_ns() - start, end_reason);
+	if (!t.out_err && ret == EXIT_OK && c.verbose && t.out != &json_sink)
+		cli_print_maps(stderr, s, t.reqs, 0);
 cleanup:
 	ls_session_free(s);
 	ls_reqs_free(t.reqs);
