@@ -194,3 +194,16 @@ start_gogrpc() {
 gogrpc_client() {
 	"$ROOT/build/examples/gogrpc-client" -addr "127.0.0.1:$PORT" -ca "$TMP/cert.pem" "$@"
 }
+
+# map_entries PID NAME: the entries now in the BPF map NAME of the latscope process PID
+# (the map it holds open: other latscope runs on the machine have maps of that name too).
+map_entries() {
+	local id
+	for id in $({ cat /proc/"$1"/fdinfo/* 2>/dev/null || true; } | sed -n 's/^map_id:[[:space:]]*//p' | sort -un); do
+		if [[ $(bpftool -j map show id "$id" 2>/dev/null | jq -r .name) == "$2" ]]; then
+			bpftool -j map dump id "$id" | jq length
+			return 0
+		fi
+	done
+	fail "latscope (pid $1) holds no map named $2"
+}

@@ -87,3 +87,11 @@ $(BUILD)/progs/protolite: $(PLITE_GEN)/main.o $(PLITE_GEN)/order.pb.o
 	$(Q)$(CXX) $(PLITE_CXXFLAGS) -o $@ $^ $(shell pkg-config --libs protobuf-lite) -pthread
 
 TEST_BINS += $(BUILD)/progs/protolite
+
+# Many idle HTTP/2 connections over TLS at once (tests/e2e/many_conns.sh).
+$(BUILD)/progs/tlsconns: tests/progs/tlsconns.c
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto
+
+TEST_BINS += $(BUILD)/progs/tlsconns
