@@ -95,3 +95,11 @@ $(BUILD)/progs/tlsconns: tests/progs/tlsconns.c
 	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto
 
 TEST_BINS += $(BUILD)/progs/tlsconns
+
+# Threads by the thousand, each making one probed call (tests/e2e/churn_threads.sh).
+$(BUILD)/progs/threadchurn: tests/progs/threadchurn.c
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto -lpthread
+
+TEST_BINS += $(BUILD)/progs/threadchurn
