@@ -9,6 +9,19 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Field 22 of /proc/PID/stat, starttime, from the ')' that closes comm (field 2): 0 when absent. */
+static uint64_t stat_start(const char *paren)
+{
+	const char *p = paren;
+
+	for (int field = 2; p && field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return 0;
+	}
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
 int ls_proc_info(pid_t pid, struct ls_proc_info *info, char *err)
 {
 	char path[64], buf[1024];
@@ -27,6 +40,7 @@ int ls_proc_info(pid_t pid, struct ls_proc_info *info, char *err)
 	p = strrchr(buf, ')');
 	if (p && p[1] == ' ')
 		info->zombie = p[2] == 'Z' || p[2] == 'X';
+	info->start_ticks = stat_start(p);
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
 	if (ls_read_file(path, info->comm, sizeof(info->comm)) > 0)
 		info->comm[strcspn(info->comm, "\n")] = '\0';

@@ -14,6 +14,7 @@ struct ls_proc_info {
 	char exe[LS_PATH_LEN];   /* as the target sees it */
 	int kernel_thread;       /* no user address space */
 	int zombie;
+	uint64_t start_ticks;    /* when it started (clock ticks after boot): a pid reused later differs */
 };
 
 /* One file mapped with execute permission (an executable or a shared library). */

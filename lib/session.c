@@ -107,7 +107,8 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 		goto cleanup;
 	}
 	s->pids = calloc(opts->npids, sizeof(*s->pids));
-	if (!s->pids) {
+	s->pid_start = calloc(opts->npids, sizeof(*s->pid_start));
+	if (!s->pids || !s->pid_start) {
 		ret = ls_err(err, ENOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -119,6 +120,7 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 		ret = ls_proc_info(opts->pids[i], &info, err);
 		if (ret)
 			goto cleanup;
+		s->pid_start[s->npids] = info.start_ticks;
 		s->pids[s->npids++] = opts->pids[i];
 		ret = ls_discover(opts->pids[i], &sites, &n, err);
 		if (ret)
@@ -473,6 +475,7 @@ void ls_session_free(struct ls_session *s)
 	ls_placements_free(s->place);
 	free(s->sites);
 	free(s->pids);
+	free(s->pid_start);
 	free(s->statbuf);
 	free(s->phase_buf);
 	ls_ustore_free(s->ustore);

@@ -109,7 +109,10 @@ int ls_session_set_threshold(struct ls_session *s, uint64_t ns);
 /* A global counter (enum ls_counter) summed over CPUs. */
 uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which);
 
-/* Number of target processes still alive. */
+/*
+ * Number of target processes still alive: the same process, not another that
+ * took its pid. One found gone leaves the kernel's targets map.
+ */
 size_t ls_session_alive(struct ls_session *s);
 
 enum ls_khook ls_session_khook(const struct ls_session *s);

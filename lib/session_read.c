@@ -202,12 +202,33 @@ uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which)
 	return sum;
 }
 
+/* Whether target i is still the process it was when the session began. */
+static int target_alive(const struct ls_session *s, size_t i)
+{
+	struct ls_proc_info info;
+	char err[LS_ERR_LEN];
+
+	if (ls_proc_info(s->pids[i], &info, err))
+		return 0;
+	return info.start_ticks == s->pid_start[i];
+}
+
 size_t ls_session_alive(struct ls_session *s)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < s->npids; i++)
-		n += ls_proc_alive(s->pids[i]) ? 1 : 0;
+	for (size_t i = 0; i < s->npids; i++) {
+		__u32 key = (__u32)s->pids[i];
+
+		if (!(s->gone & (1u << i)) && target_alive(s, i)) {
+			n++;
+			continue;
+		}
+		/* A process that reuses the pid is not traced: the kernel hooks must not take it for the target. */
+		if (!(s->gone & (1u << i)) && s->skel)
+			bpf_map__delete_elem(s->skel->maps.targets, &key, sizeof(key), 0);
+		s->gone |= 1u << i;
+	}
 	return n;
 }
 
