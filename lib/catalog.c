@@ -216,6 +216,14 @@ int ls_library_file(const char *library, const char *file)
 	return 0;
 }
 
+const char *ls_library_of_file(const char *file)
+{
+	for (size_t i = 0; i < sizeof(library_files) / sizeof(library_files[0]); i++)
+		if (!strncmp(file, library_files[i].stem, strlen(library_files[i].stem)))
+			return library_files[i].library;
+	return NULL;
+}
+
 const char *ls_library_absent(const char *file, const char *symbol)
 {
 	for (size_t i = 0; i < sizeof(absent_by_design) / sizeof(absent_by_design[0]); i++)

@@ -1117,6 +1117,32 @@ int ls_placements_new_object(const struct ls_placements *p, pid_t pid, char *pat
 	return found;
 }
 
+int ls_placements_new_library(const struct ls_placements *p, pid_t pid, char *path, size_t len)
+{
+	struct ls_object *objs = NULL;
+	char err[LS_ERR_LEN];
+	size_t n = 0;
+	int found = 0;
+
+	if (!p || ls_proc_objects(pid, &objs, &n, err))
+		return 0;
+	for (size_t i = 0; i < n && !found; i++) {
+		size_t k;
+
+		if (!ls_library_of_file(ls_base_name(objs[i].path)))
+			continue;
+		for (k = 0; k < p->nobjs; k++)
+			if (p->objs[k].pid == pid && p->objs[k].o.inode == objs[i].inode && p->objs[k].o.dev == objs[i].dev)
+				break;
+		if (k == p->nobjs) {
+			snprintf(path, len, "%s", objs[i].path);
+			found = 1;
+		}
+	}
+	free(objs);
+	return found;
+}
+
 const struct ls_placement *ls_placement_of(const struct ls_placements *p, size_t site)
 {
 	return p && site < p->npl ? &p->pl[site] : NULL;

@@ -103,3 +103,11 @@ $(BUILD)/progs/threadchurn: tests/progs/threadchurn.c
 	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto -lpthread
 
 TEST_BINS += $(BUILD)/progs/threadchurn
+
+# Loads libssl only when asked, after latscope attached (tests/e2e/churn_dlopen.sh).
+$(BUILD)/progs/dlopener: tests/progs/dlopener.c
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -ldl
+
+TEST_BINS += $(BUILD)/progs/dlopener
