@@ -99,6 +99,18 @@ struct jw;
 /* The same as the key "tables" of an open JSON object. */
 void cli_maps_json(struct jw *w, struct ls_session *s, const struct ls_reqs *r);
 
+/* What cli_watch_targets() has said already, and when it last looked. */
+struct cli_watch {
+	uint64_t last;
+	int newlib, newobj, child;
+};
+/*
+ * Every 2 s (now: ls_now_ns()): warn once each when a target loaded a probed
+ * library after attach, mapped an object that calls what is probed at call
+ * sites only, or has a child process that is not a target.
+ */
+void cli_watch_targets(struct cli_watch *w, struct ls_session *s, const struct cli_common *c, uint64_t now);
+
 /* The placement of every probe of pid and its expected cost (probes -v). */
 void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid);
 /*

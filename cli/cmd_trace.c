@@ -569,8 +569,8 @@ int cmd_trace(int argc, char **argv)
 	struct trace_ctx t = { 0 };
 	struct ls_session *s = NULL;
 	const char *end_reason = "interrupted";
-	uint64_t start, deadline = 0, threshold = 10000000, last_maps_check = 0;
-	int newobj_warned = 0, newlib_warned = 0;
+	uint64_t start, deadline = 0, threshold = 10000000;
+	struct cli_watch watch = { 0 };
 	int opt, ret = EXIT_OK, no_records = 0;
 
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT "t:a", longopts, NULL)) != -1) {
@@ -663,30 +663,8 @@ int cmd_trace(int argc, char **argv)
 			end_reason = "output closed";
 			break;
 		}
-		/* An object mapped after attach (dlopen) may call what is probed at call sites only. */
-		if (now - last_maps_check >= 2000000000ull) {
-			last_maps_check = now;
-			for (size_t i = 0; i < c.npids && !newlib_warned; i++) {
-				char path[LS_PATH_LEN], safe[LS_PATH_LEN * 4];
-
-				if (ls_placements_new_library(ls_session_placements(s), c.pids[i], path, sizeof(path))) {
-					cli_warn("pid %d loaded %s after latscope attached: its functions are not probed "
-						 "(restart latscope to trace them)",
-						 (int)c.pids[i], cli_term_str(safe, sizeof(safe), path));
-					newlib_warned = 1;
-				}
-			}
-			for (size_t i = 0; i < c.npids && !newobj_warned; i++) {
-				char path[LS_PATH_LEN], safe[LS_PATH_LEN * 4];
-
-				if (ls_placements_new_object(ls_session_placements(s), c.pids[i], path, sizeof(path))) {
-					cli_warn("pid %d mapped %s after latscope attached: its calls to functions probed at call "
-						 "sites only are not seen (restart latscope, or use --placement entry)",
-						 (int)c.pids[i], cli_term_str(safe, sizeof(safe), path));
-					newobj_warned = 1;
-				}
-			}
-		}
+		/* What changed in the targets since attach that latscope does not follow: said once. */
+		cli_watch_targets(&watch, s, &c, now);
 		if (ls_session_alive(s) == 0) {
 			for (size_t i = 0; i < c.npids; i++)
 				fprintf(stderr, "latscope: pid %d exited\n", (int)c.pids[i]);

@@ -111,3 +111,11 @@ $(BUILD)/progs/dlopener: tests/progs/dlopener.c
 	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -ldl
 
 TEST_BINS += $(BUILD)/progs/dlopener
+
+# A master that forks a worker after attach (tests/e2e/churn_fork.sh).
+$(BUILD)/progs/forker: tests/progs/forker.c
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto
+
+TEST_BINS += $(BUILD)/progs/forker
