@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Steady load for a while under trace: latscope's RSS, its map occupancy and its dropped
+# records stay flat. h2load runs back to back for SOAK_SECS (default 45; make soak: 1800),
+# 5 s each with fresh connections (8 clients, 250 requests/s each), so that connections
+# and their entries come and go all along. Every SOAK_SAMPLE seconds a row: latscope's
+# RSS, the entries of the per-connection and per-thread maps, the dropped records.
+# Flat means: after the first quarter (allocator and tables warmed up) RSS grows by at
+# most 4 MiB, no map holds more than it held in the first quarter plus the 8 connections
+# of one more round, nothing is dropped; and every request h2load saw succeed is counted.
+. "$(dirname "$0")/../lib.sh"
+
+SECS=${SOAK_SECS:-45}
+SAMPLE=${SOAK_SAMPLE:-5}
+MAPS=(conns reqs ssl_fds rx_socks sessions threads)
+start_h2server
+start_trace "$TMP/t.json" -p "$H2SERVER_PID" --json
+[[ -s $TMP/empty.bin ]] || "$ROOT/build/examples/grpcbody" -o "$TMP/empty.bin"
+end=$((SECONDS + SECS))
+(
+	while ((SECONDS < end)); do
+		h2load -D 5 -c 8 --rps 250 -d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+			"https://127.0.0.1:$PORT/latscope.example.Echo/Fast" | sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p'
+	done > "$TMP/succeeded"
+) &
+LOAD=$!
+PIDS_TO_KILL+=("$LOAD")
+rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/"$TRACE_PID"/status; }
+printf '| s | latscope RSS (KiB) |%s dropped |\n' "$(printf ' %s |' "${MAPS[@]}")" | tee "$TMP/soak.md"
+printf '|---|---|%s---|\n' "$(printf -- '---|%.0s' "${MAPS[@]}")" | tee -a "$TMP/soak.md"
+t0=$SECONDS
+# The first round warms latscope up (its first records, HPACK tables, allocator arenas).
+sleep 6
+while kill -0 "$LOAD" 2>/dev/null; do
+	row="| $((SECONDS - t0)) | $(rss) |"
+	for m in "${MAPS[@]}"; do row+=" $(map_entries "$TRACE_PID" "$m") |"; done
+	row+=" $(counter "$TRACE_PID" 0) |"
+	echo "$row" | tee -a "$TMP/soak.md"
+	sleep "$SAMPLE"
+done
+wait "$LOAD" || true
+kill -INT "$TRACE_PID"; wait_trace
+[[ $TRACE_RC == 0 ]] || { cat "$TMP/t.json.err"; fail "trace exited with $TRACE_RC"; }
+[[ -n ${SOAK_TABLE:-} ]] && cp "$TMP/soak.md" "$SOAK_TABLE"
+
+rows=$(grep -c '^| [0-9]' "$TMP/soak.md")
+((rows >= 4)) || fail "only $rows samples"
+q=$((rows / 4))
+# Column 3 is RSS, then one per map, then dropped.
+col() { grep '^| [0-9]' "$TMP/soak.md" | awk -F'|' -v c="$1" -v from="$2" -v to="$3" 'NR >= from && NR <= to { print $c + 0 }'; }
+base=$(col 3 "$q" "$q")
+top=$(col 3 $((q + 1)) "$rows" | sort -n | tail -1)
+check "latscope's RSS flat after the first quarter ($base KiB then at most $top KiB)" test "$top" -le $((base + 4096))
+i=4
+for m in "${MAPS[@]}"; do
+	early=$(col "$i" 1 "$q" | sort -n | tail -1)
+	late=$(col "$i" $((q + 1)) "$rows" | sort -n | tail -1)
+	check "$m occupancy flat (first quarter up to $early, then up to $late)" test "$late" -le $((early + 8))
+	i=$((i + 1))
+done
+S=$(jq -c 'select(.type == "summary")' "$TMP/t.json")
+dropped=$(jq .dropped <<< "$S")
+check "no record dropped ($dropped)" test "$dropped" -eq 0
+ok=$(awk '{ s += $1 } END { print s + 0 }' "$TMP/succeeded")
+count=$(jq '.requests[0].count' <<< "$S")
+check "every request counted ($count of $ok succeeded)" test "$ok" -gt 0 -a "$count" -eq "$ok"
+assert_no_probes
