@@ -229,15 +229,9 @@ static int register_targets(struct ls_session *s)
 	return 0;
 }
 
-/* The socket syscall entry: fds of TLS calls, and where tracepoint-timed sends and receives start. */
-static int attach_syscalls(struct ls_session *s)
+/* Where the entries of ended threads and closed sockets go: without these, they stay until their table is full. */
+static int attach_ends(struct ls_session *s, struct latscope_bpf *sk)
 {
-	struct latscope_bpf *sk;
-	struct bpf_link *l;
-
-	if (ls_bpf_load(s->bpf, LS_FEAT_SYSCALLS, LS_KHOOK_NONE))
-		return 0;
-	sk = ls_bpf_feature(s->bpf, LS_FEAT_SYSCALLS);
 	const struct {
 		struct bpf_program *prog;
 		const char *fail;
@@ -245,14 +239,8 @@ static int attach_syscalls(struct ls_session *s)
 		{ sk->progs.thread_exit, "attach sched:sched_process_exit failed: %s" },
 		{ sk->progs.sock_closed, "attach sock:inet_sock_set_state failed: %s" },
 	};
-	l = bpf_program__attach(sk->progs.sys_enter);
-	if (!l) {
-		feature_failed(s, LS_FEAT_SYSCALLS, "sys_enter", "attach raw_syscalls:sys_enter failed: %s", errno);
-		return 0;
-	}
-	if (ls_links_add(s->links, l))
-		return ls_err(s->err, ENOMEM, "out of memory");
-	/* Without these, entries of ended threads and closed sockets stay until their table is full. */
+	struct bpf_link *l;
+
 	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
 		l = bpf_program__attach(ends[i].prog);
 		if (!l) {
@@ -263,6 +251,25 @@ static int attach_syscalls(struct ls_session *s)
 			return ls_err(s->err, ENOMEM, "out of memory");
 	}
 	return 0;
+}
+
+/* The socket syscall entry: fds of TLS calls, and where tracepoint-timed sends and receives start. */
+static int attach_syscalls(struct ls_session *s)
+{
+	struct latscope_bpf *sk;
+	struct bpf_link *l;
+
+	if (ls_bpf_load(s->bpf, LS_FEAT_SYSCALLS, LS_KHOOK_NONE))
+		return 0;
+	sk = ls_bpf_feature(s->bpf, LS_FEAT_SYSCALLS);
+	l = bpf_program__attach(sk->progs.sys_enter);
+	if (!l) {
+		feature_failed(s, LS_FEAT_SYSCALLS, "sys_enter", "attach raw_syscalls:sys_enter failed: %s", errno);
+		return 0;
+	}
+	if (ls_links_add(s->links, l))
+		return ls_err(s->err, ENOMEM, "out of memory");
+	return attach_ends(s, sk);
 }
 
 /* Whether the found sites need the C library-call programs, the Go ones, or both. */
