@@ -27,6 +27,15 @@ static const char *counter_name(int c)
 	return NULL;
 }
 
+/*
+ * An LRU map evicts without a word to anyone: one at (or within 5% of, as its per-CPU
+ * free lists run dry first) its capacity is evicting, and says so.
+ */
+static int at_capacity(const struct ls_map_use *u)
+{
+	return u->entries >= 0 && (uint64_t)u->entries * 100 >= u->capacity * 95;
+}
+
 static void text_maps(FILE *f, const struct ls_map_use *u, size_t n, const struct ls_reqs *r)
 {
 	fprintf(f, "tables: capacity, entries now, when full (lost so far)\n");
@@ -42,6 +51,8 @@ static void text_maps(FILE *f, const struct ls_map_use *u, size_t n, const struc
 			u[i].limit ? u[i].limit->when_full : "?");
 		if (cn)
 			fprintf(f, " (%s: %llu)", cn, (unsigned long long)u[i].lost);
+		if (at_capacity(&u[i]))
+			fprintf(f, " [AT CAPACITY]");
 		fputc('\n', f);
 	}
 	if (r)
@@ -67,6 +78,7 @@ static void json_maps(struct jw *w, const struct ls_map_use *u, size_t n, const 
 		else
 			jw_null(w);
 		jw_kstr(w, "when_full", u[i].limit ? u[i].limit->when_full : NULL);
+		jw_kbool(w, "at_capacity", at_capacity(&u[i]));
 		if (cn) {
 			jw_kstr(w, "lost_counter", cn);
 			jw_ku64(w, "lost", u[i].lost);

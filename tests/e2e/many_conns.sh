@@ -82,4 +82,7 @@ tc=$(jq '[.tables.maps[] | select(.name == "conns")][0] | "\(.entries) \(.capaci
 check "trace -v's table shows conns idle too ($tc)" test "${tc% *}" -le "${idle[conns]}"
 lost=$(jq '[.tables.maps[] | .lost // 0] | add' <<< "$S")
 echo "losses counted by the tables: $lost; dropped records: $(jq .dropped <<< "$S")"
+"$LATSCOPE" probes -p "$H2SERVER_PID" -v --json > "$TMP/probes.json" 2>/dev/null || fail "probes -v failed"
+cap=$(jq -s '[.[] | select(.type == "tables") | .tables.maps[] | select(.name == "conns") | .capacity][0]' "$TMP/probes.json")
+check "probes -v --json lists the capacities (conns: $cap)" test "$cap" -eq 16384
 assert_no_probes
