@@ -102,11 +102,13 @@ void cli_maps_json(struct jw *w, struct ls_session *s, const struct ls_reqs *r);
 /* What cli_watch_targets() has said already, and when it last looked. */
 struct cli_watch {
 	uint64_t last;
-	int newlib, newobj, child;
+	int newlib, newobj, child, exec;
+	dev_t exe_dev[MAX_PIDS];  /* each target's executable when first looked at */
+	ino_t exe_ino[MAX_PIDS];
 };
 /*
- * Every 2 s (now: ls_now_ns()): warn once each when a target loaded a probed
- * library after attach, mapped an object that calls what is probed at call
+ * Every 2 s (now: ls_now_ns()): warn once each when a target exec'd, loaded a
+ * probed library after attach, mapped an object that calls what is probed at call
  * sites only, or has a child process that is not a target.
  */
 void cli_watch_targets(struct cli_watch *w, struct ls_session *s, const struct cli_common *c, uint64_t now);

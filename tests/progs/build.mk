@@ -119,3 +119,11 @@ $(BUILD)/progs/forker: tests/progs/forker.c
 	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto
 
 TEST_BINS += $(BUILD)/progs/forker
+
+# A process that exec()s under latscope (tests/e2e/churn_exec.sh).
+$(BUILD)/progs/execer: tests/progs/execer.c
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto
+
+TEST_BINS += $(BUILD)/progs/execer
