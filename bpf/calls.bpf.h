@@ -63,7 +63,7 @@ static __always_inline int call_enter(struct lsk_thread *t, __u32 pid, __u32 coo
 	cl->arrival = 0;
 	t->depth = d + 1;
 	if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_HANDSHAKE) {
-		struct lsk_conn_key ck = { .conn = obj, .pid = pid };
+		struct ls_conn_key ck = { .conn = obj, .pid = pid };
 
 		/* A new connection may reuse a freed connection's address: forget what the old one left. */
 		if (bpf_map_update_elem(&hs_start, &obj, &now, BPF_NOEXIST) == 0) {
@@ -112,7 +112,7 @@ static __always_inline struct lsk_thread *thread_state(void *map, void *key)
  */
 static __always_inline int obj_freed(__u32 pid, __u32 kind, __u64 obj)
 {
-	struct lsk_conn_key ck = { .conn = obj, .pid = pid };
+	struct ls_conn_key ck = { .conn = obj, .pid = pid };
 
 	if (kind == LS_KIND_H2_FREE) {
 		bpf_map_delete_elem(&sessions, &obj);
@@ -346,7 +346,7 @@ static __always_inline int tls_return(void *ctx, struct lsk_thread *t, struct ls
  */
 static __always_inline void tls_fresh(struct lsk_thread *t, __u64 obj, __u32 pid)
 {
-	struct lsk_conn_key ck = { .conn = obj, .pid = pid };
+	struct ls_conn_key ck = { .conn = obj, .pid = pid };
 	struct lsk_call *parent = top(t);
 	__u32 k = parent ? LS_COOKIE_KIND(parent->cookie) : 0;
 

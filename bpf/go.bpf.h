@@ -132,7 +132,7 @@ int go_grpc_enter(struct pt_regs *ctx)
 	struct lsk_gkey key = { .pid = pid, .g = ctx->r14 };
 	const struct ls_go_offsets *off;
 	struct lsk_gkey tk = { .pid = pid };
-	struct lsk_req_key rk = { .pid = pid };
+	struct ls_req_key rk = { .pid = pid };
 	__u64 stream, bx, di, *conn;
 	__u32 probe = LS_COOKIE_PROBE(cookie);
 

@@ -75,8 +75,8 @@ struct lsk_fin_ctx {
 static long fin_one(__u32 i, void *ctx)
 {
 	struct lsk_fin_ctx *f = ctx;
-	struct lsk_req_key k = {};
-	struct lsk_conn_key ck = {};
+	struct ls_req_key k = {};
+	struct ls_conn_key ck = {};
 	struct lsk_conn *c;
 	struct lsk_req *r;
 

@@ -241,6 +241,22 @@ struct ls_stats {
 #define LS_RQ_NET_THREAD (1u << 6) /* TLS over memory BIOs (no fd on the SSL object): kernel time matched by thread and time */
 #define LS_RQ_PROTO_WRITER (1u << 7) /* memory BIOs: decode/encode held on their handler thread, given to the response it started */
 
+/*
+ * Keys of the conns and reqs maps: user space walks reqs to delete the requests of
+ * connections that ended before their response (ls_session_poll()).
+ */
+struct ls_conn_key {
+	__u64 conn;   /* SSL * or Go conn */
+	__u32 pid;
+	__u32 _pad;
+};
+
+struct ls_req_key {
+	__u64 conn;
+	__u32 pid;
+	__u32 stream;
+};
+
 struct ls_request {
 	__u16 type;       /* LS_REC_REQUEST */
 	__u16 flags;      /* LS_RQ_* */

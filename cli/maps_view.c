@@ -36,7 +36,7 @@ static int at_capacity(const struct ls_map_use *u)
 	return u->entries >= 0 && (uint64_t)u->entries * 100 >= u->capacity * 95;
 }
 
-static void text_maps(FILE *f, const struct ls_map_use *u, size_t n, const struct ls_reqs *r)
+static void text_maps(FILE *f, const struct ls_map_use *u, size_t n, const struct ls_reqs *r, uint64_t swept)
 {
 	fprintf(f, "tables: capacity, entries now, when full (lost so far)\n");
 	for (size_t i = 0; i < n; i++) {
@@ -58,9 +58,11 @@ static void text_maps(FILE *f, const struct ls_map_use *u, size_t n, const struc
 	if (r)
 		fprintf(f, "  %-14s %-14s %10s %8zu  %s\n", "hpack_conns", "user", "-", ls_reqs_live_conns(r),
 			"grows; freed when the connection ends");
+	fprintf(f, "  requests of connections that ended before their response, deleted: %llu\n",
+		(unsigned long long)swept);
 }
 
-static void json_maps(struct jw *w, const struct ls_map_use *u, size_t n, const struct ls_reqs *r)
+static void json_maps(struct jw *w, const struct ls_map_use *u, size_t n, const struct ls_reqs *r, uint64_t swept)
 {
 	jw_obj(w);
 	jw_key(w, "maps");
@@ -88,6 +90,7 @@ static void json_maps(struct jw *w, const struct ls_map_use *u, size_t n, const 
 	jw_arr_end(w);
 	if (r)
 		jw_ku64(w, "hpack_conns", ls_reqs_live_conns(r));
+	jw_ku64(w, "requests_of_ended_connections", swept);
 	jw_obj_end(w);
 }
 
@@ -101,7 +104,7 @@ void cli_maps_json(struct jw *w, struct ls_session *s, const struct ls_reqs *r)
 		jw_null(w);
 		return;
 	}
-	json_maps(w, u, n, r);
+	json_maps(w, u, n, r, ls_session_swept(s));
 }
 
 void cli_print_maps(FILE *f, struct ls_session *s, const struct ls_reqs *r, int json)
@@ -120,10 +123,10 @@ void cli_print_maps(FILE *f, struct ls_session *s, const struct ls_reqs *r, int 
 		jw_obj(&w);
 		jw_kstr(&w, "type", "tables");
 		jw_key(&w, "tables");
-		json_maps(&w, u, n, r);
+		json_maps(&w, u, n, r, ls_session_swept(s));
 		jw_obj_end(&w);
 	} else {
-		text_maps(f, u, n, r);
+		text_maps(f, u, n, r, ls_session_swept(s));
 	}
 	fflush(f);
 }

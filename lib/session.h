@@ -106,6 +106,9 @@ uint64_t ls_session_stop_sampling(struct ls_session *s);
 /* Change the slow-request threshold of a running session. */
 int ls_session_set_threshold(struct ls_session *s, uint64_t ns);
 
+/* Requests deleted because their connection ended before their response (ls_session_poll()). */
+uint64_t ls_session_swept(const struct ls_session *s);
+
 /* A global counter (enum ls_counter) summed over CPUs. */
 uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which);
 
