@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 8
+#define LS_ABI_VERSION 9
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
