@@ -628,6 +628,8 @@ int cmd_trace(int argc, char **argv)
 		ret = EXIT_RUNTIME;
 		goto cleanup;
 	}
+	/* The targets as attached: what changes from here on is said. */
+	cli_watch_targets(&watch, s, &c, ls_now_ns());
 	if (c.verbose)
 		fprintf(stderr, "latscope: kernel hook %s; %zu uprobes attached\n%s",
 			ls_khook_name(ls_session_khook(s)), ls_session_nprobes(s), ls_session_khook_report(s));
