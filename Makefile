@@ -6,6 +6,7 @@
 #   make bench    deps + build + benchmarks (results in BENCHMARKS.md)
 #   make fuzz     deps + every fuzz target for FUZZ_SECS (default 300) seconds each
 #   make install  the binary, latscope(8) and the systemd unit (PREFIX, DESTDIR: deploy/build.mk)
+#   make soak     deps + build + 30 minutes of steady load under trace (table in build/soak.md)
 #   make V=1      show the commands
 
 BUILD    := build
@@ -58,7 +59,7 @@ EXAMPLES  :=
 TEST_BINS :=
 FUZZ_BINS :=
 
-.PHONY: all deps test demo bench fuzz clean
+.PHONY: all deps test demo bench fuzz soak clean
 .SECONDARY:
 all: $(BUILD)/latscope
 
@@ -124,6 +125,11 @@ bench: deps
 fuzz: deps
 	$(Q)$(MAKE) --no-print-directory all $(FUZZ_BINS)
 	$(Q)FUZZ_SECS=$(or $(FUZZ_SECS),300) tests/run.sh '^e2e/fuzz_'
+
+# tests/e2e/soak.sh for SOAK_SECS (default 1800), a row every minute; make test runs it for 45 s.
+soak: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)SOAK_SECS=$(or $(SOAK_SECS),1800) SOAK_SAMPLE=60 SOAK_TABLE=$(BUILD)/soak.md tests/e2e/soak.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -63,7 +63,7 @@ static __always_inline int call_enter(struct lsk_thread *t, __u32 pid, __u32 coo
 	cl->arrival = 0;
 	t->depth = d + 1;
 	if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_HANDSHAKE) {
-		struct lsk_conn_key ck = { .conn = obj, .pid = pid };
+		struct ls_conn_key ck = { .conn = obj, .pid = pid };
 
 		/* A new connection may reuse a freed connection's address: forget what the old one left. */
 		if (bpf_map_update_elem(&hs_start, &obj, &now, BPF_NOEXIST) == 0) {
@@ -74,6 +74,24 @@ static __always_inline int call_enter(struct lsk_thread *t, __u32 pid, __u32 coo
 	return 0;
 }
 
+/* A connection at obj ended or starts afresh: user space forgets what it decoded of the last one there. */
+static __always_inline void emit_fresh(__u32 pid, __u64 obj)
+{
+	struct ls_headers *h = bpf_ringbuf_reserve(&events, offsetof(struct ls_headers, data), 0);
+
+	if (!h) {
+		count(LS_CNT_RB_DROPS);
+		return;
+	}
+	h->type = LS_REC_HEADERS;
+	h->flags = LS_HD_FRESH;
+	h->pid = pid;
+	h->stream = 0;
+	h->len = 0;
+	h->conn = obj;
+	bpf_ringbuf_submit(h, rb_flags());
+}
+
 static __always_inline struct lsk_thread *thread_state(void *map, void *key)
 {
 	struct lsk_thread *t = bpf_map_lookup_elem(map, key);
@@ -81,7 +99,33 @@ static __always_inline struct lsk_thread *thread_state(void *map, void *key)
 	if (t)
 		return t;
 	bpf_map_update_elem(map, key, &zero_thread, BPF_NOEXIST);
-	return bpf_map_lookup_elem(map, key);
+	t = bpf_map_lookup_elem(map, key);
+	if (!t)
+		count(LS_CNT_THREAD_FULL);
+	return t;
+}
+
+/*
+ * An SSL object or nghttp2 session is freed: what its address keys belongs to a
+ * connection that ended. Forgotten now, not when the address is reused, so that
+ * the tables hold live connections only.
+ */
+static __always_inline int obj_freed(__u32 pid, __u32 kind, __u64 obj)
+{
+	struct ls_conn_key ck = { .conn = obj, .pid = pid };
+
+	if (kind == LS_KIND_H2_FREE) {
+		bpf_map_delete_elem(&sessions, &obj);
+		return 0;
+	}
+	bpf_map_delete_elem(&conns, &ck);
+	bpf_map_delete_elem(&ssl_fds, &obj);
+	bpf_map_delete_elem(&hs_start, &obj);
+	count(LS_CNT_CONN_FREED);
+	/* User space frees the connection's HPACK contexts and stream names too. */
+	if (emit_requests)
+		emit_fresh(pid, obj);
+	return 0;
 }
 
 /* Entry of a library call, at the function (callsite = 0) or at a direct call to it (1). */
@@ -96,6 +140,9 @@ static __always_inline int lib_enter(struct pt_regs *ctx, void *obj, void *buf, 
 
 	if (!target_slot(id >> 32))
 		return 0;
+	/* Frees are not timed: no frame, and a return probe (at a call site) finds none. */
+	if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_FREE || LS_COOKIE_KIND(cookie) == LS_KIND_H2_FREE)
+		return obj_freed(id >> 32, LS_COOKIE_KIND(cookie), (__u64)obj);
 	t = thread_state(&threads, &tid);
 	if (!t)
 		return 0;
@@ -299,10 +346,9 @@ static __always_inline int tls_return(void *ctx, struct lsk_thread *t, struct ls
  */
 static __always_inline void tls_fresh(struct lsk_thread *t, __u64 obj, __u32 pid)
 {
-	struct lsk_conn_key ck = { .conn = obj, .pid = pid };
+	struct ls_conn_key ck = { .conn = obj, .pid = pid };
 	struct lsk_call *parent = top(t);
 	__u32 k = parent ? LS_COOKIE_KIND(parent->cookie) : 0;
-	struct ls_headers *h;
 
 	bpf_map_delete_elem(&conns, &ck);
 	bpf_map_delete_elem(&ssl_fds, &obj);
@@ -311,21 +357,9 @@ static __always_inline void tls_fresh(struct lsk_thread *t, __u64 obj, __u32 pid
 		bpf_map_update_elem(&hs_start, &obj, &parent->start, BPF_ANY);
 	else
 		bpf_map_delete_elem(&hs_start, &obj);
-	if (!emit_requests)
-		return;
 	/* User space's HPACK context of the address is the ended connection's (maybe one joined mid-flight). */
-	h = bpf_ringbuf_reserve(&events, offsetof(struct ls_headers, data), 0);
-	if (!h) {
-		count(LS_CNT_RB_DROPS);
-		return;
-	}
-	h->type = LS_REC_HEADERS;
-	h->flags = LS_HD_FRESH;
-	h->pid = pid;
-	h->stream = 0;
-	h->len = 0;
-	h->conn = obj;
-	bpf_ringbuf_submit(h, rb_flags());
+	if (emit_requests)
+		emit_fresh(pid, obj);
 }
 
 /* An HTTP/2 library call returned: its time waits for the streams it processed. */

@@ -23,7 +23,8 @@ int go_enter(struct pt_regs *ctx)
 	cl = top(t);
 	if (cl && LS_COOKIE_PROBE(cl->cookie) == LS_COOKIE_PROBE(cookie))
 		return 0;
-	bpf_map_update_elem(&gcur, &tid, &key, BPF_ANY);
+	if (bpf_map_update_elem(&gcur, &tid, &key, BPF_ANY))
+		count(LS_CNT_TABLE_FULL);
 	return call_enter(t, key.pid, cookie, ctx->ax, ctx->bx, ctx->cx, 0, bpf_ktime_get_ns());
 }
 
@@ -73,7 +74,7 @@ int go_ret_lib(struct pt_regs *ctx)
  */
 static __always_inline __u64 transport_conn(__u32 pid, __u64 tr, const struct ls_go_offsets *off)
 {
-	struct lsk_conn_key k = { .pid = pid };
+	struct ls_conn_key k = { .pid = pid };
 	__u64 data = 0;
 
 	if (!off->h2s_conn || bpf_probe_read_user(&data, sizeof(data), (void *)(tr + off->h2s_conn + 8)) || !data)
@@ -156,7 +157,7 @@ int go_grpc_enter(struct pt_regs *ctx)
 	struct lsk_gkey key = { .pid = pid, .g = ctx->r14 };
 	const struct ls_go_offsets *off;
 	struct lsk_gkey tk = { .pid = pid };
-	struct lsk_req_key rk = { .pid = pid };
+	struct ls_req_key rk = { .pid = pid };
 	struct lsk_req *r;
 	__u64 stream, bx, di, *conn;
 	__u32 probe = LS_COOKIE_PROBE(cookie);

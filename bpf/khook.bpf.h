@@ -53,7 +53,8 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	sc.ts = bpf_ktime_get_ns();
 	sc.fd = (__s32)PT_REGS_PARM1_CORE_SYSCALL(regs);
 	sc.nr = (__u32)nr;
-	bpf_map_update_elem(&sys_calls, &tid, &sc, BPF_ANY);
+	if (bpf_map_update_elem(&sys_calls, &tid, &sc, BPF_ANY))
+		count(LS_CNT_TABLE_FULL);
 	t = cur_thread(tid);
 	if (!t)
 		return 0;
@@ -74,8 +75,8 @@ struct lsk_fin_ctx {
 static long fin_one(__u32 i, void *ctx)
 {
 	struct lsk_fin_ctx *f = ctx;
-	struct lsk_req_key k = {};
-	struct lsk_conn_key ck = {};
+	struct ls_req_key k = {};
+	struct ls_conn_key ck = {};
 	struct lsk_conn *c;
 	struct lsk_req *r;
 
@@ -207,7 +208,8 @@ static __always_inline int net_enter(struct sock *sk)
 		return 0;
 	nc.ts = bpf_ktime_get_ns();
 	nc.sk = (__u64)sk;
-	bpf_map_update_elem(&net_calls, &tid, &nc, BPF_ANY);
+	if (bpf_map_update_elem(&net_calls, &tid, &nc, BPF_ANY))
+		count(LS_CNT_TABLE_FULL);
 	return 0;
 }
 

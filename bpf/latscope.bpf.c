@@ -62,3 +62,4 @@ __u64 window_lo = 0, window_hi = 0;
 #include "queue.bpf.h"
 #include "khook.bpf.h"
 #include "profiler.bpf.h"
+#include "lifetime.bpf.h"

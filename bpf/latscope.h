@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 9
+#define LS_ABI_VERSION 10
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -51,6 +51,8 @@ enum ls_probe {
 	LS_PROBE_GRPC_START_BATCH,   /* grpc_call_start_batch: a call's operations */
 	LS_PROBE_GRPC_REQUEST_CALL,  /* grpc_server_request_call / _registered_call */
 	LS_PROBE_SSL_CLEAR,          /* an SSL object starts a connection afresh (SSL_new, the first handshake step) */
+	LS_PROBE_SSL_FREE,           /* an SSL object ends: what its address keys is forgotten */
+	LS_PROBE_H2_SESSION_DEL,     /* an nghttp2 session ends */
 	LS_PROBE_COUNT,
 	LS_PROBE_MAX = 64, /* size of the statistics array: room to grow */
 };
@@ -112,6 +114,8 @@ enum ls_kind {
 	LS_KIND_GO_HEADERS, /* grpc-go's transport decoded a request's headers: the method, without HPACK */
 	LS_KIND_GRPC,      /* gRPC call lifecycle: counted and timed; its time is the application's */
 	LS_KIND_TLS_FRESH, /* an SSL object starts afresh: whatever its address carried before is another connection's */
+	LS_KIND_TLS_FREE,  /* an SSL object is freed (entry only, not timed): its connection's state goes */
+	LS_KIND_H2_FREE,   /* an nghttp2 session is deleted (entry only, not timed) */
 };
 
 /*
@@ -238,6 +242,22 @@ struct ls_stats {
 #define LS_RQ_PROTO_STREAM (1u << 5) /* decode/encode matched by the grpc-go transport stream their goroutine serves */
 #define LS_RQ_NET_THREAD (1u << 6) /* TLS over memory BIOs (no fd on the SSL object): kernel time matched by thread and time */
 #define LS_RQ_PROTO_WRITER (1u << 7) /* memory BIOs: decode/encode held on their handler thread, given to the response it started */
+
+/*
+ * Keys of the conns and reqs maps: user space walks reqs to delete the requests of
+ * connections that ended before their response (ls_session_poll()).
+ */
+struct ls_conn_key {
+	__u64 conn;   /* SSL * or Go conn */
+	__u32 pid;
+	__u32 _pad;
+};
+
+struct ls_req_key {
+	__u64 conn;
+	__u32 pid;
+	__u32 stream;
+};
 
 struct ls_request {
 	__u16 type;       /* LS_REC_REQUEST */
@@ -456,7 +476,12 @@ enum ls_counter {
 	LS_CNT_USTACK_DROPS,   /* --call-graph dwarf samples lost: ring buffer full */
 	LS_CNT_USTACK_SHORT,   /* user stack copies cut short by an unreadable page */
 	LS_CNT_HS_IN_IO,       /* handshakes run inside SSL_read/SSL_write (no handshake call): completed by the first to move data */
-	LS_CNT_MAX = 16,
+	LS_CNT_THREAD_FULL,    /* calls of threads or goroutines not tracked: their table was full */
+	LS_CNT_TABLE_FULL,     /* per-thread kernel-call entries not stored (sys_calls, net_calls, gcur full) */
+	LS_CNT_REQ_DROPS,      /* request records lost (ring buffer full): also in LS_CNT_RB_DROPS; the histograms keep them */
+	LS_CNT_THREAD_EXITS,   /* target threads that exited: their per-thread entries were deleted */
+	LS_CNT_CONN_FREED,     /* TLS objects freed (SSL_free): their connection's entries were deleted */
+	LS_CNT_MAX = 32,
 };
 
 /*

@@ -507,8 +507,8 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		v = bpf_map_lookup_elem(&offcpu, &k);
 		if (v)
 			__sync_fetch_and_add(v, delta);
-		else
-			bpf_map_update_elem(&offcpu, &k, &delta, BPF_NOEXIST);
+		else if (bpf_map_update_elem(&offcpu, &k, &delta, BPF_NOEXIST))
+			count(LS_CNT_SAMPLE_LOST);
 	}
 	return 0;
 }

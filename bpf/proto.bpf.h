@@ -10,7 +10,7 @@
 static __always_inline int proto_by_goroutine_stream(__u32 pid, __u64 g, __u32 kind, __u64 self)
 {
 	struct lsk_gkey gk = { .pid = pid, .g = g };
-	struct lsk_req_key *rk;
+	struct ls_req_key *rk;
 	struct lsk_req *r;
 
 	if (!g)
@@ -32,7 +32,7 @@ static __always_inline int proto_by_goroutine_stream(__u32 pid, __u64 g, __u32 k
 /* proto_by_thread_order, decode: the oldest request this thread read whole and nobody decoded. */
 static __always_inline int proto_decode_by_thread_order(struct lsk_thread *t, __u32 pid, __u32 tid, __u64 self)
 {
-	struct lsk_req_key k = { .pid = pid };
+	struct ls_req_key k = { .pid = pid };
 	struct lsk_req *r;
 
 	if (t->dq_head == t->dq_tail)
@@ -79,7 +79,7 @@ static __always_inline int proto_decode_by_handler_thread(struct lsk_thread *t, 
 /* proto_by_handler_thread, encode: more messages of the response this thread's call started. */
 static __always_inline int proto_encode_current(struct lsk_thread *t, __u32 pid, __u64 self)
 {
-	struct lsk_req_key k = { .conn = t->cur_conn, .pid = pid, .stream = t->cur_stream };
+	struct ls_req_key k = { .conn = t->cur_conn, .pid = pid, .stream = t->cur_stream };
 	struct lsk_req *r;
 
 	if (!t->cur_conn)

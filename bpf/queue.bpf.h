@@ -78,7 +78,12 @@ static __always_inline __u64 rx_arrival(__u64 sk)
 	__u32 end, isn;
 
 	if (!rx) {
-		bpf_map_update_elem(&rx_socks, &sk, &zero_rx, BPF_NOEXIST);
+		/*
+		 * A reset socket is closed (sock_closed ran) while its queued bytes are still
+		 * read: stamping it would leave an entry nothing deletes.
+		 */
+		if (BPF_CORE_READ((struct sock *)sk, __sk_common.skc_state) != TCP_CLOSE)
+			bpf_map_update_elem(&rx_socks, &sk, &zero_rx, BPF_NOEXIST);
 		return 0;
 	}
 	/* Stamps of another connection (this address was freed and reused): none of ours yet. */

@@ -8,9 +8,9 @@
  */
 
 /* A request's last byte was handed to the kernel: its app time, histograms, record; then it goes. */
-__noinline int ls_finish_request(const struct lsk_req_key *kp, struct lsk_req *r, __u64 now, __u32 tid, __u32 conn_flags)
+__noinline int ls_finish_request(const struct ls_req_key *kp, struct lsk_req *r, __u64 now, __u32 tid, __u32 conn_flags)
 {
-	struct lsk_req_key k;
+	struct ls_req_key k;
 	struct ls_request *rec;
 	__u64 total, sum = 0;
 	__u32 *slot, base, i;
@@ -76,6 +76,7 @@ __noinline int ls_finish_request(const struct lsk_req_key *kp, struct lsk_req *r
 			bpf_ringbuf_submit(rec, rb_flags());
 		} else {
 			count(LS_CNT_RB_DROPS);
+			count(LS_CNT_REQ_DROPS);
 		}
 	}
 	bpf_map_delete_elem(&reqs, &k);
@@ -108,7 +109,7 @@ static long skip_taken(__u32 i, void *ctx)
 	return 0;
 }
 
-__noinline int ls_claim_pair(__u32 pid, struct lsk_thread *t, struct lsk_req *r, const struct lsk_req_key *k)
+__noinline int ls_claim_pair(__u32 pid, struct lsk_thread *t, struct lsk_req *r, const struct ls_req_key *k)
 {
 	struct lsk_pairs *pq = pairs_of(pid);
 	struct lsk_thread *owner = t;
@@ -187,7 +188,7 @@ static __always_inline void attrib_in(struct lsk_walk *w, struct lsk_conn *c, st
 
 /* Stream i of the walk's batch: its share of the write that carried it; END_STREAM finishes it. */
 static __always_inline void attrib_out(struct lsk_walk *w, struct lsk_conn *c, struct lsk_thread *t, struct lsk_req *r,
-				       struct lsk_batch_ent *b, const struct lsk_req_key *k)
+				       struct lsk_batch_ent *b, const struct ls_req_key *k)
 {
 	/* A response starting here was encoded just before, on this thread. */
 	if (track_proto && (b->flags & LS_BATCH_HEADERS) && !(r->flags & LS_RQ_RESP_STARTED)) {
@@ -223,7 +224,7 @@ static __always_inline void attrib_out(struct lsk_walk *w, struct lsk_conn *c, s
 /* Give stream i of the walk's batch its share of the call that carried it. 1 past the last. */
 __noinline int ls_attrib_stream(struct lsk_walk *w, struct lsk_conn *c, struct lsk_thread *t, __u32 i)
 {
-	struct lsk_req_key k = {};
+	struct ls_req_key k = {};
 	struct lsk_batch_ent *b;
 	struct lsk_req *r;
 
@@ -271,7 +272,7 @@ static long attrib_cb(__u32 i, void *ctx)
 
 static __always_inline struct lsk_conn *get_conn(__u32 pid, __u64 id)
 {
-	struct lsk_conn_key k = { .conn = id, .pid = pid };
+	struct ls_conn_key k = { .conn = id, .pid = pid };
 	struct lsk_conn *c = bpf_map_lookup_elem(&conns, &k);
 
 	if (c)
@@ -283,7 +284,7 @@ static __always_inline struct lsk_conn *get_conn(__u32 pid, __u64 id)
 /* HTTP/2 input processing time goes to the streams read since the last such call. */
 struct lsk_h2in_ctx {
 	struct lsk_conn *c;
-	struct lsk_req_key k;
+	struct ls_req_key k;
 	__u64 self, now;
 };
 

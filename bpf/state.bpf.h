@@ -120,12 +120,6 @@ struct {
 	__type(value, struct lsk_pairs);
 } proto_pairs SEC(".maps");
 
-struct lsk_conn_key {
-	__u64 conn;
-	__u32 pid;
-	__u32 _pad;
-};
-
 struct lsk_conn {
 	struct ls_h2dir in, out;
 	__u64 pend_h2_out;          /* HTTP/2 output time not yet handed to a write */
@@ -139,7 +133,7 @@ struct lsk_conn {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
-	__type(key, struct lsk_conn_key);
+	__type(key, struct ls_conn_key);
 	__type(value, struct lsk_conn);
 } conns SEC(".maps");
 
@@ -151,14 +145,8 @@ struct {
 	__type(value, __u64);
 } sessions SEC(".maps");
 
-struct lsk_req_key {
-	__u64 conn;
-	__u32 pid;
-	__u32 stream;
-};
-
 struct lsk_req {
-	__u64 start;
+	__u64 start;     /* first: user space's sweep reads it (ls_session_poll()) */
 	__u64 ph[LS_PHASE_COUNT];
 	__u64 bytes_in, bytes_out;
 	__u16 shared;
@@ -170,7 +158,7 @@ struct lsk_req {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
-	__type(key, struct lsk_req_key);
+	__type(key, struct ls_req_key);
 	__type(value, struct lsk_req);
 } reqs SEC(".maps");
 
@@ -397,7 +385,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct lsk_gkey);
-	__type(value, struct lsk_req_key);
+	__type(value, struct ls_req_key);
 } go_serving SEC(".maps");
 
 

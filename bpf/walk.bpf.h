@@ -162,7 +162,7 @@ __noinline int ls_emit_headers(struct lsk_walk *w, __u32 stream, __u32 off, __u3
 /* A HEADERS frame from the client opens its stream's request (once). */
 __noinline int ls_open_request(struct lsk_walk *w, __u32 stream)
 {
-	struct lsk_req_key k = {};
+	struct ls_req_key k = {};
 	struct lsk_req *r;
 
 	if (!w)
@@ -222,7 +222,7 @@ static __always_inline void h2s_on_frame(struct lsk_walk *w, const struct h2s_fr
 	} else if (f->type == H2_DATA) {
 		ls_batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, f->len);
 	} else if (f->type == H2_RST_STREAM) {
-		struct lsk_req_key k = { .conn = w->conn, .pid = w->pid, .stream = f->stream };
+		struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = f->stream };
 
 		bpf_map_delete_elem(&reqs, &k);
 	}

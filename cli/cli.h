@@ -93,6 +93,30 @@ const char *cli_fmt_ns(uint64_t ns, char *buf, size_t len);
  */
 const char *cli_term_str(char *out, size_t len, const char *s);
 
+struct ls_reqs;
+/*
+ * Every BPF map's capacity, entries now and what a full one loses (trace -v,
+ * probes -v); with r, the connections request assembly holds. json: one line.
+ */
+void cli_print_maps(FILE *f, struct ls_session *s, const struct ls_reqs *r, int json);
+struct jw;
+/* The same as the key "tables" of an open JSON object. */
+void cli_maps_json(struct jw *w, struct ls_session *s, const struct ls_reqs *r);
+
+/* What cli_watch_targets() has said already, and when it last looked. */
+struct cli_watch {
+	uint64_t last;
+	int newlib, newobj, child, exec;
+	dev_t exe_dev[MAX_PIDS];  /* each target's executable when first looked at */
+	ino_t exe_ino[MAX_PIDS];
+};
+/*
+ * Every 2 s (now: ls_now_ns()): warn once each when a target exec'd, loaded a
+ * probed library after attach, mapped an object that calls what is probed at call
+ * sites only, or has a child process that is not a target.
+ */
+void cli_watch_targets(struct cli_watch *w, struct ls_session *s, const struct cli_common *c, uint64_t now);
+
 /* The placement of every probe of pid and its expected cost (probes -v). */
 void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid);
 /*

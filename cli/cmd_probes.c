@@ -37,7 +37,8 @@ static const char usage_text[] =
 	"      --phases LIST    only the probes of these phases (default: all)\n"
 	"  -v, --verbose        also each probe's placement: the instruction under every\n"
 	"                       probe, its class (trampoline, emulated, single-step) and\n"
-	"                       expected cost (-vv: libbpf diagnostics)\n"
+	"                       expected cost, and every table's capacity (-vv: libbpf\n"
+	"                       diagnostics)\n"
 	"\n"
 	"exit status: 0 success, 1 runtime error, 2 usage error\n";
 
@@ -403,6 +404,8 @@ int cmd_probes(int argc, char **argv)
 			}
 		}
 	}
+	if (c.verbose)
+		cli_print_maps(stdout, s, NULL, c.json);
 	ls_session_free(s);
 	return EXIT_OK;
 }

@@ -41,7 +41,8 @@ static const char usage_text[] =
 	"                         sites (callsite), or call sites where they avoid a single-step\n"
 	"                         and see every call (auto, default); see latscope probes -v\n"
 	"      --phases LIST      attach only what these phases need (tls,h2,proto,net; default all)\n"
-	"  -v, --verbose          show the kernel hook choice and missing probes (-vv: libbpf diagnostics)\n"
+	"  -v, --verbose          show the kernel hook choice and missing probes, and at the end every\n"
+	"                         table's capacity, occupancy and losses (-vv: libbpf diagnostics)\n"
 	"\n"
 	"exit status: 0 success (also when the target exits), 1 runtime error, 2 usage error\n";
 
@@ -90,6 +91,7 @@ struct trace_summary {
 	struct ls_bpf_time bpf;  /* latscope's programs, measured (bpf_measured) */
 	uint64_t target_cpu_ns; /* CPU the targets used during the run (they also pay for the probes' traps) */
 	uint64_t counters[LS_CNT_MAX];
+	struct ls_session *tables; /* -v: every table's occupancy, else NULL */
 };
 
 /* An output of trace: plain text or JSON lines. */
@@ -130,7 +132,9 @@ static const struct {
 	{ LS_CNT_REQ_UNMATCHED, "unmatched_responses" }, { LS_CNT_REQ_TABLE_FULL, "request_table_full" },
 	{ LS_CNT_BATCH_FULL, "batch_full" }, { LS_CNT_PROTO_UNMATCHED, "proto_unmatched" },
 	{ LS_CNT_SAMPLES, "samples" }, { LS_CNT_STACK_LOST, "stacks_lost" },
-	{ LS_CNT_HS_IN_IO, "handshakes_in_io" },
+	{ LS_CNT_HS_IN_IO, "handshakes_in_io" }, { LS_CNT_THREAD_FULL, "thread_table_full" },
+	{ LS_CNT_TABLE_FULL, "per_thread_table_full" }, { LS_CNT_REQ_DROPS, "request_records_dropped" },
+	{ LS_CNT_THREAD_EXITS, "thread_exits" }, { LS_CNT_CONN_FREED, "tls_objects_freed" },
 };
 
 /* How phases were tied to a request where no fd or session said so, by name. */
@@ -507,6 +511,8 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 		jw_kdbl(&w, "probe_est_ns_per_request", "%.0f", (double)s->est_ns / (double)s->nreq);
 	}
 	json_methods(t, &w);
+	if (s->tables)
+		cli_maps_json(&w, s->tables, t->reqs);
 	jw_obj_end(&w);
 }
 
@@ -587,7 +593,7 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 {
 	static struct ls_phase_stats ps; /* 8.7 KiB: kept off the stack */
 	struct trace_summary sum = { .elapsed_ns = elapsed_ns, .khook = ls_khook_name(ls_session_khook(s)),
-				     .end = end_reason };
+				     .end = end_reason, .tables = c->verbose ? s : NULL };
 	struct cli_probe_cost pc;
 	uint64_t cpu;
 
@@ -692,8 +698,8 @@ int cmd_trace(int argc, char **argv)
 	struct trace_ctx t = { 0 };
 	struct ls_session *s = NULL;
 	const char *end_reason = "interrupted";
-	uint64_t start, deadline = 0, threshold = 10000000, last_maps_check = 0;
-	int newobj_warned = 0;
+	uint64_t start, deadline = 0, threshold = 10000000;
+	struct cli_watch watch = { 0 };
 	int opt, ret = EXIT_OK, no_records = 0, stacks = 0;
 
 	while ((opt = getopt_long(argc, argv, CLI_COMMON_SHORT "t:a", longopts, NULL)) != -1) {
@@ -777,6 +783,8 @@ int cmd_trace(int argc, char **argv)
 	t.s = s;
 	if (stacks)
 		stacks_features(s);
+	/* The targets as attached: what changes from here on is said. */
+	cli_watch_targets(&watch, s, &c, ls_now_ns());
 	if (c.verbose)
 		fprintf(stderr, "latscope: kernel hook %s; %zu uprobes attached\n%s",
 			ls_khook_name(ls_session_khook(s)), ls_session_nprobes(s), ls_session_khook_report(s));
@@ -812,20 +820,8 @@ int cmd_trace(int argc, char **argv)
 			end_reason = "output closed";
 			break;
 		}
-		/* An object mapped after attach (dlopen) may call what is probed at call sites only. */
-		if (now - last_maps_check >= 2000000000ull) {
-			last_maps_check = now;
-			for (size_t i = 0; i < c.npids && !newobj_warned; i++) {
-				char path[LS_PATH_LEN];
-
-				if (ls_placements_new_object(ls_session_placements(s), c.pids[i], path, sizeof(path))) {
-					cli_warn("pid %d mapped %s after latscope attached: its calls to functions probed at call "
-						 "sites only are not seen (restart latscope, or use --placement entry)",
-						 (int)c.pids[i], path);
-					newobj_warned = 1;
-				}
-			}
-		}
+		/* What changed in the targets since attach that latscope does not follow: said once. */
+		cli_watch_targets(&watch, s, &c, now);
 		if (ls_session_alive(s) == 0) {
 			for (size_t i = 0; i < c.npids; i++)
 				fprintf(stderr, "latscope: pid %d exited\n", (int)c.pids[i]);
@@ -838,6 +834,8 @@ int cmd_trace(int argc, char **argv)
 		ls_session_poll(s, 0);
 	if (!t.out_err && ret == EXIT_OK)
 		summary(s, &t, &c, ls_now_ns() - start, end_reason);
+	if (!t.out_err && ret == EXIT_OK && c.verbose && t.out != &json_sink)
+		cli_print_maps(stderr, s, t.reqs, 0);
 cleanup:
 	ls_session_free(s);
 	ls_reqs_free(t.reqs);

@@ -19,6 +19,8 @@ static const struct ls_catalog_entry catalog[] = {
 	 * does over memory BIOs): the object's address now carries a new connection.
 	 */
 	{ "openssl", "SSL_clear",        "tls", LS_PROBE_SSL_CLEAR,        LS_ARG_SSL_HS,    LS_KIND_TLS_FRESH,     LS_CAT_RETPROBE, NULL },
+	/* The end of a connection: its entries in the kernel's tables go (an entry probe only, not timed). */
+	{ "openssl", "SSL_free",         "tls", LS_PROBE_SSL_FREE,         LS_ARG_SSL_HS,    LS_KIND_TLS_FREE,      0, NULL },
 
 	/*
 	 * nghttp2. From 1.61 on, mem_recv/mem_send are bare jumps to mem_recv2/mem_send2:
@@ -30,6 +32,7 @@ static const struct ls_catalog_entry catalog[] = {
 	{ "nghttp2", "nghttp2_session_mem_send",  "h2", LS_PROBE_H2_MEM_SEND,  LS_ARG_H2_MEM_SEND, LS_KIND_H2_OUT, LS_CAT_RETPROBE, "nghttp2_session_mem_send2" },
 	{ "nghttp2", "nghttp2_session_send",      "h2", LS_PROBE_H2_SEND,      LS_ARG_H2_SESSION,  LS_KIND_H2_OUT, LS_CAT_RETPROBE, NULL },
 	{ "nghttp2", "nghttp2_session_recv",      "h2", LS_PROBE_H2_RECV,      LS_ARG_H2_SESSION,  LS_KIND_H2_IN,  LS_CAT_RETPROBE, NULL },
+	{ "nghttp2", "nghttp2_session_del",       "h2", LS_PROBE_H2_SESSION_DEL, LS_ARG_H2_SESSION, LS_KIND_H2_FREE, 0, NULL },
 
 	/* protobuf-c: unpack recurses through itself for nested messages; the outermost call counts. */
 	{ "protobuf-c", "protobuf_c_message_unpack",         "proto", LS_PROBE_PBC_UNPACK,         LS_ARG_PTR_RESULT,  LS_KIND_DECODE, LS_CAT_RETPROBE, NULL },
@@ -169,6 +172,8 @@ static const char *const probe_names[LS_PROBE_COUNT] = {
 	[LS_PROBE_GRPC_START_BATCH] = "grpc_call_start_batch",
 	[LS_PROBE_GRPC_REQUEST_CALL] = "grpc_server_request_call",
 	[LS_PROBE_SSL_CLEAR] = "SSL_clear",
+	[LS_PROBE_SSL_FREE] = "SSL_free",
+	[LS_PROBE_H2_SESSION_DEL] = "nghttp2_session_del",
 };
 
 const struct ls_catalog_entry *ls_catalog(size_t *n)
@@ -209,6 +214,14 @@ int ls_library_file(const char *library, const char *file)
 		    !strncmp(file, library_files[i].stem, strlen(library_files[i].stem)))
 			return 1;
 	return 0;
+}
+
+const char *ls_library_of_file(const char *file)
+{
+	for (size_t i = 0; i < sizeof(library_files) / sizeof(library_files[0]); i++)
+		if (!strncmp(file, library_files[i].stem, strlen(library_files[i].stem)))
+			return library_files[i].library;
+	return NULL;
 }
 
 const char *ls_library_absent(const char *file, const char *symbol)

@@ -33,6 +33,8 @@ const char *ls_probe_name(unsigned int probe);
 
 /* 1 when file (a base name, "libssl.so.3") is one of library's ("openssl"). */
 int ls_library_file(const char *library, const char *file);
+/* The library ("openssl", ...) a file of this base name holds, NULL for none. */
+const char *ls_library_of_file(const char *file);
 /* Why a library of this file name never defines symbol, whatever its version; NULL when it might. */
 const char *ls_library_absent(const char *file, const char *symbol);
 

@@ -22,7 +22,8 @@ static const struct {
 	enum ls_feature f;
 	enum ls_khook h;
 } progs[] = {
-	{ "sys_enter", LS_FEAT_SYSCALLS, LS_KHOOK_NONE },
+	{ "sys_enter", LS_FEAT_SYSCALLS, LS_KHOOK_NONE }, { "thread_exit", LS_FEAT_SYSCALLS, LS_KHOOK_NONE },
+	{ "sock_closed", LS_FEAT_SYSCALLS, LS_KHOOK_NONE },
 	{ "fe_send", LS_FEAT_NET, LS_KHOOK_FENTRY }, { "fx_send", LS_FEAT_NET, LS_KHOOK_FENTRY },
 	{ "fe_recv", LS_FEAT_NET, LS_KHOOK_FENTRY }, { "fx_recv", LS_FEAT_NET, LS_KHOOK_FENTRY },
 	{ "kp_send", LS_FEAT_NET, LS_KHOOK_KPROBE }, { "kr_send", LS_FEAT_NET, LS_KHOOK_KPROBE },

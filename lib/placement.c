@@ -893,7 +893,8 @@ static void cost_of(const struct ls_placements *p, struct ls_placement *pl)
 	unsigned long sum = 0;
 
 	recost(&pl->entry_insn, c);
-	pl->ret_cost_ns = c->ns[pl->ret_kind == LS_RET_URETPROBE ? LS_COST_K_URETPROBE : LS_COST_K_RET];
+	pl->ret_cost_ns = pl->ret_kind == LS_RET_NONE ? 0 :
+			  c->ns[pl->ret_kind == LS_RET_URETPROBE ? LS_COST_K_URETPROBE : LS_COST_K_RET];
 	pl->rets_cost_ns = c->ns[LS_COST_K_RET];
 	for (size_t i = 0; i < pl->ncs; i++) {
 		recost(&pl->cs[i].call_insn, c);
@@ -984,6 +985,13 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 	pl->ret_kind = LS_RET_URETPROBE;
 	if (mode == LS_PLACE_ENTRY) {
 		snprintf(pl->why, sizeof(pl->why), "entry placement requested");
+		cost_of(p, pl);
+		return 0;
+	}
+	/* No return probe to save: the entry alone is the cheapest there is. */
+	if (!(c->flags & LS_CAT_RETPROBE)) {
+		pl->ret_kind = LS_RET_NONE;
+		snprintf(pl->why, sizeof(pl->why), "entry only (not timed)");
 		cost_of(p, pl);
 		return 0;
 	}
@@ -1097,6 +1105,32 @@ int ls_placements_new_object(const struct ls_placements *p, pid_t pid, char *pat
 	for (size_t i = 0; i < n && !found; i++) {
 		size_t k;
 
+		for (k = 0; k < p->nobjs; k++)
+			if (p->objs[k].pid == pid && p->objs[k].o.inode == objs[i].inode && p->objs[k].o.dev == objs[i].dev)
+				break;
+		if (k == p->nobjs) {
+			snprintf(path, len, "%s", objs[i].path);
+			found = 1;
+		}
+	}
+	free(objs);
+	return found;
+}
+
+int ls_placements_new_library(const struct ls_placements *p, pid_t pid, char *path, size_t len)
+{
+	struct ls_object *objs = NULL;
+	char err[LS_ERR_LEN];
+	size_t n = 0;
+	int found = 0;
+
+	if (!p || ls_proc_objects(pid, &objs, &n, err))
+		return 0;
+	for (size_t i = 0; i < n && !found; i++) {
+		size_t k;
+
+		if (!ls_library_of_file(ls_base_name(objs[i].path)))
+			continue;
 		for (k = 0; k < p->nobjs; k++)
 			if (p->objs[k].pid == pid && p->objs[k].o.inode == objs[i].inode && p->objs[k].o.dev == objs[i].dev)
 				break;

@@ -81,6 +81,12 @@ void ls_placements_free(struct ls_placements *p);
  * only; 0 otherwise.
  */
 int ls_placements_new_object(const struct ls_placements *p, pid_t pid, char *path, size_t len);
+/*
+ * 1 when pid maps a library of the catalog (libssl, libnghttp2, ...) that it did not
+ * map when the probes were placed (dlopen after attach): its path in path. Its
+ * functions are not probed.
+ */
+int ls_placements_new_library(const struct ls_placements *p, pid_t pid, char *path, size_t len);
 
 int ls_place_mode_parse(const char *s, enum ls_place_mode *out);
 const char *ls_place_mode_name(enum ls_place_mode m);

@@ -1,6 +1,7 @@
 #include "procmaps.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -8,6 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* Field 22 of /proc/PID/stat, starttime, from the ')' that closes comm (field 2): 0 when absent. */
+static uint64_t stat_start(const char *paren)
+{
+	const char *p = paren;
+
+	for (int field = 2; p && field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return 0;
+	}
+	return p ? strtoull(p + 1, NULL, 10) : 0;
+}
 
 int ls_proc_info(pid_t pid, struct ls_proc_info *info, char *err)
 {
@@ -27,6 +41,7 @@ int ls_proc_info(pid_t pid, struct ls_proc_info *info, char *err)
 	p = strrchr(buf, ')');
 	if (p && p[1] == ' ')
 		info->zombie = p[2] == 'Z' || p[2] == 'X';
+	info->start_ticks = stat_start(p);
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
 	if (ls_read_file(path, info->comm, sizeof(info->comm)) > 0)
 		info->comm[strcspn(info->comm, "\n")] = '\0';
@@ -49,6 +64,37 @@ int ls_proc_info(pid_t pid, struct ls_proc_info *info, char *err)
 	}
 	info->exe[n] = '\0';
 	return 0;
+}
+
+size_t ls_proc_children(pid_t pid, pid_t *out, size_t max)
+{
+	char path[96], buf[4096];
+	size_t n = 0;
+	DIR *d;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return 0;
+	while ((de = readdir(d)) && n < max) {
+		char *p, *end;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children", (int)pid, de->d_name);
+		if (ls_read_file(path, buf, sizeof(buf)) <= 0)
+			continue;
+		for (p = buf; n < max; p = end) {
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			out[n++] = (pid_t)v;
+		}
+	}
+	closedir(d);
+	return n;
 }
 
 int ls_proc_alive(pid_t pid)

@@ -14,6 +14,7 @@ struct ls_proc_info {
 	char exe[LS_PATH_LEN];   /* as the target sees it */
 	int kernel_thread;       /* no user address space */
 	int zombie;
+	uint64_t start_ticks;    /* when it started (clock ticks after boot): a pid reused later differs */
 };
 
 /* One file mapped with execute permission (an executable or a shared library). */
@@ -28,6 +29,9 @@ struct ls_object {
 
 /* Fill info for pid. Returns 0, -ESRCH (no such process) or another -errno; err says why. */
 int ls_proc_info(pid_t pid, struct ls_proc_info *info, char *err);
+
+/* The children of pid's threads now (up to max, in out); 0 when it has none or is gone. */
+size_t ls_proc_children(pid_t pid, pid_t *out, size_t max);
 
 /* 1 while pid exists and is not a zombie, 0 otherwise. */
 int ls_proc_alive(pid_t pid);

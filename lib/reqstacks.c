@@ -284,6 +284,7 @@ struct sagg_ent {
 struct ls_sagg {
 	struct sagg_ent *t;
 	size_t cap, n; /* cap: a power of two */
+	uint64_t lost;
 };
 
 int ls_sagg_new(struct ls_sagg **out)
@@ -352,9 +353,13 @@ int ls_sagg_add(struct ls_sagg *a, const struct ls_sample_key *k, int64_t v)
 {
 	struct sagg_ent *e;
 
-	if (a->n + 1 > a->cap / 2 && sagg_grow(a))
+	if (a->n + 1 > a->cap / 2 && a->n < LS_SAGG_MAX && sagg_grow(a))
 		return -ENOMEM;
 	e = sagg_slot(a->t, a->cap, k);
+	if (!e->used && a->n >= LS_SAGG_MAX) {
+		a->lost += v > 0 ? (uint64_t)v : 0;
+		return 0;
+	}
 	if (!e->used) {
 		e->used = 1;
 		e->k = *k;
@@ -363,6 +368,11 @@ int ls_sagg_add(struct ls_sagg *a, const struct ls_sample_key *k, int64_t v)
 	}
 	e->v += v;
 	return 0;
+}
+
+uint64_t ls_sagg_lost(const struct ls_sagg *a)
+{
+	return a->lost;
 }
 
 int ls_sagg_list(const struct ls_sagg *a, struct ls_stack_sample **out, size_t *n)

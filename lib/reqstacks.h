@@ -19,6 +19,7 @@
 #define LS_RSTACKS_REQS   4096  /* finished requests kept to tell whether a thread served several at once */
 #define LS_RSTACKS_FLOOR  50000 /* ns: shorter off-CPU intervals are summed, not listed */
 #define LS_RSTACKS_SKEW   50000 /* ns: back-to-back requests on one thread may overlap this much */
+#define LS_SAGG_MAX       262144 /* keys of an aggregate; a new key past them is counted, not kept */
 
 struct ls_rstacks;
 
@@ -72,8 +73,10 @@ int ls_rstacks_claim(struct ls_rstacks *r, const struct ls_request *q, ls_rstack
 struct ls_sagg;
 int ls_sagg_new(struct ls_sagg **out);
 void ls_sagg_free(struct ls_sagg *a);
-/* Add v (negative: take away) to key k's value. 0 or -ENOMEM. */
+/* Add v (negative: take away) to key k's value; a new key past LS_SAGG_MAX is counted lost. 0 or -ENOMEM. */
 int ls_sagg_add(struct ls_sagg *a, const struct ls_sample_key *k, int64_t v);
+/* Values not kept: their key would have been past LS_SAGG_MAX. */
+uint64_t ls_sagg_lost(const struct ls_sagg *a);
 /* The non-zero entries, appended to *out (malloc'ed, *n entries). 0 or -ENOMEM. */
 int ls_sagg_list(const struct ls_sagg *a, struct ls_stack_sample **out, size_t *n);
 void ls_req_stacks_clear(struct ls_req_stacks *s);

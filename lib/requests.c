@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOCK_MAX (64 * 1024)
-#define STREAMS_MAX 4096   /* named streams kept per connection */
-#define METHODS_MAX 4096   /* distinct pid x method rows; the rest go to "(other)" */
+#define BLOCK_MAX LS_REQS_BLOCK_MAX
+#define STREAMS_MAX LS_REQS_STREAMS_MAX
+#define METHODS_MAX LS_REQS_METHODS_MAX
 
 /* What the headers told about one stream. */
 struct stream_info {
@@ -564,4 +564,16 @@ size_t ls_reqs_expire(struct ls_reqs *r, unsigned int keep)
 uint64_t ls_reqs_unnamed(const struct ls_reqs *r)
 {
 	return r->unnamed;
+}
+
+size_t ls_reqs_live_conns(const struct ls_reqs *r)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->capconns; i++) {
+		const struct conn *c = &r->conns[i];
+
+		n += c->used && (c->in.dec || c->out.dec || c->in.block || c->out.block || c->streams);
+	}
+	return n;
 }

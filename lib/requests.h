@@ -18,6 +18,11 @@ struct ls_reqs;
 
 #define LS_METHOD_LEN 256
 
+/* The assembly's bounds (DESIGN.md, "Limits"). */
+#define LS_REQS_BLOCK_MAX   (64 * 1024) /* one header block: longer ones are not decoded */
+#define LS_REQS_STREAMS_MAX 4096        /* named streams kept per connection */
+#define LS_REQS_METHODS_MAX 4096        /* distinct pid x method rows; the rest go to "(other)" */
+
 /* A finished request as the CLI shows it. Strings live until the next ls_reqs_feed(). */
 struct ls_req_view {
 	const struct ls_request *rec;
@@ -71,5 +76,7 @@ size_t ls_reqs_expire(struct ls_reqs *r, unsigned int keep);
 
 /* Requests whose stream was never seen opening (their headers were dropped or came before attach). */
 uint64_t ls_reqs_unnamed(const struct ls_reqs *r);
+/* Connections whose HPACK contexts and stream names are held now (not yet ended). */
+size_t ls_reqs_live_conns(const struct ls_reqs *r);
 
 #endif

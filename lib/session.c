@@ -115,7 +115,8 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 		goto cleanup;
 	}
 	s->pids = calloc(opts->npids, sizeof(*s->pids));
-	if (!s->pids) {
+	s->pid_start = calloc(opts->npids, sizeof(*s->pid_start));
+	if (!s->pids || !s->pid_start) {
 		ret = ls_err(err, ENOMEM, "out of memory");
 		goto cleanup;
 	}
@@ -127,6 +128,7 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 		ret = ls_proc_info(opts->pids[i], &info, err);
 		if (ret)
 			goto cleanup;
+		s->pid_start[s->npids] = info.start_ticks;
 		s->pids[s->npids++] = opts->pids[i];
 		ret = ls_discover(opts->pids[i], &sites, &n, err);
 		if (ret)
@@ -325,6 +327,30 @@ static int register_targets(struct ls_session *s)
 	return 0;
 }
 
+/* Where the entries of ended threads and closed sockets go: without these, they stay until their table is full. */
+static int attach_ends(struct ls_session *s, struct latscope_bpf *sk)
+{
+	const struct {
+		struct bpf_program *prog;
+		const char *fail;
+	} ends[] = {
+		{ sk->progs.thread_exit, "attach sched:sched_process_exit failed: %s" },
+		{ sk->progs.sock_closed, "attach sock:inet_sock_set_state failed: %s" },
+	};
+	struct bpf_link *l;
+
+	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		l = bpf_program__attach(ends[i].prog);
+		if (!l) {
+			feature_failed(s, LS_FEAT_SYSCALLS, bpf_program__name(ends[i].prog), ends[i].fail, errno);
+			return 0;
+		}
+		if (ls_links_add(s->links, l))
+			return ls_err(s->err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 /* The socket syscall entry: fds of TLS calls, and where tracepoint-timed sends and receives start. */
 static int attach_syscalls(struct ls_session *s)
 {
@@ -339,7 +365,9 @@ static int attach_syscalls(struct ls_session *s)
 		feature_failed(s, LS_FEAT_SYSCALLS, "sys_enter", "attach raw_syscalls:sys_enter failed: %s", errno);
 		return 0;
 	}
-	return ls_links_add(s->links, l) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
+	if (ls_links_add(s->links, l))
+		return ls_err(s->err, ENOMEM, "out of memory");
+	return attach_ends(s, sk);
 }
 
 /* Whether the found sites need the C library-call programs, the Go ones, or both. */
@@ -609,6 +637,7 @@ void ls_session_free(struct ls_session *s)
 	ls_placements_free(s->place);
 	free(s->sites);
 	free(s->pids);
+	free(s->pid_start);
 	free(s->statbuf);
 	free(s->phase_buf);
 	ls_ustore_free(s->ustore);

@@ -141,10 +141,16 @@ int ls_session_set_threshold(struct ls_session *s, uint64_t ns);
  */
 int ls_session_bpf_time(struct ls_session *s, struct ls_bpf_time *out);
 
+/* Requests deleted because their connection ended before their response (ls_session_poll()). */
+uint64_t ls_session_swept(const struct ls_session *s);
+
 /* A global counter (enum ls_counter) summed over CPUs. */
 uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which);
 
-/* Number of target processes still alive. */
+/*
+ * Number of target processes still alive: the same process, not another that
+ * took its pid. One found gone leaves the kernel's targets map.
+ */
 size_t ls_session_alive(struct ls_session *s);
 
 enum ls_khook ls_session_khook(const struct ls_session *s);

@@ -23,6 +23,10 @@ struct ls_session {
 	struct ls_placements *place;
 	unsigned int phases;
 	pid_t *pids;
+	uint64_t *pid_start;       /* each target's start time: a pid reused by another process is not it */
+	uint32_t gone;             /* targets seen gone (bit per slot), removed from the targets map */
+	uint64_t last_sweep;       /* when requests of ended connections were last looked for */
+	uint64_t swept;            /* such requests deleted */
 	size_t npids;
 	enum ls_khook want, khook;
 	char khook_report[1024];

@@ -11,12 +11,64 @@
 
 #include "latscope.skel.h"
 
+#define SWEEP_EVERY_NS 2000000000ull
+#define SWEEP_AGE_NS   2000000000ull
+
+/* A request of a connection the kernel no longer holds (SSL_free ran) that began long enough ago. */
+static int orphaned(struct ls_session *s, const struct ls_req_key *k, void *val, uint64_t now)
+{
+	struct ls_conn_key ck = { .conn = k->conn, .pid = k->pid };
+	uint64_t start;
+
+	if (bpf_map__lookup_elem(s->skel->maps.conns, &ck, sizeof(ck), val, bpf_map__value_size(s->skel->maps.conns),
+				 0) == 0)
+		return 0;
+	if (bpf_map__lookup_elem(s->skel->maps.reqs, k, sizeof(*k), val, bpf_map__value_size(s->skel->maps.reqs), 0))
+		return 0;
+	memcpy(&start, val, sizeof(start));
+	return start && start < now && now - start > SWEEP_AGE_NS;
+}
+
+/*
+ * Requests whose connection ended before their response (a client gone mid-request)
+ * never finish: nothing in the kernel can find them at SSL_free. Deleted here, at
+ * most every 2 s, when their connection has been gone a while; counted.
+ */
+static void sweep_requests(struct ls_session *s)
+{
+	struct ls_req_key key, next, *prev = NULL;
+	size_t vsz = bpf_map__value_size(s->skel->maps.reqs), csz = bpf_map__value_size(s->skel->maps.conns);
+	void *val = malloc(vsz > csz ? vsz : csz);
+	int fd = bpf_map__fd(s->skel->maps.reqs);
+	uint64_t now = ls_now_ns();
+	int drop = 0;
+
+	if (!val)
+		return;
+	/* A key is deleted once the walk has moved past it: from a deleted key it would start over. */
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (drop && bpf_map_delete_elem(fd, &key) == 0)
+			s->swept++;
+		key = next;
+		prev = &key;
+		drop = orphaned(s, &key, val, now);
+	}
+	if (drop && bpf_map_delete_elem(fd, &key) == 0)
+		s->swept++;
+	free(val);
+}
+
 int ls_session_poll(struct ls_session *s, int timeout_ms)
 {
+	uint64_t now = ls_now_ns();
 	int n, m;
 
 	if (!s->rb)
 		return ls_err(s->err, EINVAL, "session not started");
+	if (s->skel && now - s->last_sweep >= SWEEP_EVERY_NS) {
+		s->last_sweep = now;
+		sweep_requests(s);
+	}
 	/* Records come without wake-ups: the wait usually runs to its timeout, then everything is drained. */
 	n = ring_buffer__poll(s->rb, timeout_ms);
 	if (n < 0 && n != -EINTR)
@@ -302,12 +354,33 @@ uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which)
 	return sum;
 }
 
+/* Whether target i is still the process it was when the session began. */
+static int target_alive(const struct ls_session *s, size_t i)
+{
+	struct ls_proc_info info;
+	char err[LS_ERR_LEN];
+
+	if (ls_proc_info(s->pids[i], &info, err))
+		return 0;
+	return info.start_ticks == s->pid_start[i];
+}
+
 size_t ls_session_alive(struct ls_session *s)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < s->npids; i++)
-		n += ls_proc_alive(s->pids[i]) ? 1 : 0;
+	for (size_t i = 0; i < s->npids; i++) {
+		__u32 key = (__u32)s->pids[i];
+
+		if (!(s->gone & (1u << i)) && target_alive(s, i)) {
+			n++;
+			continue;
+		}
+		/* A process that reuses the pid is not traced: the kernel hooks must not take it for the target. */
+		if (!(s->gone & (1u << i)) && s->skel)
+			bpf_map__delete_elem(s->skel->maps.targets, &key, sizeof(key), 0);
+		s->gone |= 1u << i;
+	}
 	return n;
 }
 
@@ -324,3 +397,8 @@ const struct ls_site *ls_session_sites(const struct ls_session *s, size_t *n)
 	return s->sites;
 }
 
+
+uint64_t ls_session_swept(const struct ls_session *s)
+{
+	return s->swept;
+}

@@ -206,3 +206,30 @@ start_gogrpc() {
 gogrpc_client() {
 	"$ROOT/build/examples/gogrpc-client" -addr "127.0.0.1:$PORT" -ca "$TMP/cert.pem" "$@"
 }
+
+# map_id PID NAME: the id of the BPF map NAME the latscope process PID holds open
+# (other latscope runs on the machine have maps of that name too).
+map_id() {
+	local id
+	for id in $({ cat /proc/"$1"/fdinfo/* 2>/dev/null || true; } | sed -n 's/^map_id:[[:space:]]*//p' | sort -un); do
+		if [[ $(bpftool -j map show id "$id" 2>/dev/null | jq -r .name) == "$2" ]]; then
+			echo "$id"
+			return 0
+		fi
+	done
+	fail "latscope (pid $1) holds no map named $2"
+}
+
+# map_entries PID NAME: the entries now in latscope's map NAME.
+map_entries() {
+	local id
+	id=$(map_id "$1" "$2")
+	bpftool -j map dump id "$id" | jq length
+}
+
+# counter PID INDEX: latscope's counter INDEX (enum ls_counter) now, summed over CPUs.
+counter() {
+	local id
+	id=$(map_id "$1" counters)
+	bpftool -j map lookup id "$id" key $(($2 & 255)) $(($2 >> 8 & 255)) 0 0 | jq '[.formatted.values[].value] | add'
+}

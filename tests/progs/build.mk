@@ -95,3 +95,43 @@ $(BUILD)/progs/protolite: $(PLITE_GEN)/main.o $(PLITE_GEN)/order.pb.o
 	$(Q)$(CXX) $(PLITE_CXXFLAGS) -o $@ $^ $(shell pkg-config --libs protobuf-lite) -pthread
 
 TEST_BINS += $(BUILD)/progs/protolite
+
+# Many idle HTTP/2 connections over TLS at once (tests/e2e/many_conns.sh).
+$(BUILD)/progs/tlsconns: tests/progs/tlsconns.c
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto
+
+TEST_BINS += $(BUILD)/progs/tlsconns
+
+# Threads by the thousand, each making one probed call (tests/e2e/churn_threads.sh).
+$(BUILD)/progs/threadchurn: tests/progs/threadchurn.c
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto -lpthread
+
+TEST_BINS += $(BUILD)/progs/threadchurn
+
+# Loads libssl only when asked, after latscope attached (tests/e2e/churn_dlopen.sh).
+$(BUILD)/progs/dlopener: tests/progs/dlopener.c
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -ldl
+
+TEST_BINS += $(BUILD)/progs/dlopener
+
+# A master that forks a worker after attach (tests/e2e/churn_fork.sh).
+$(BUILD)/progs/forker: tests/progs/forker.c
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto
+
+TEST_BINS += $(BUILD)/progs/forker
+
+# A process that exec()s under latscope (tests/e2e/churn_exec.sh).
+$(BUILD)/progs/execer: tests/progs/execer.c
+	$(Q)mkdir -p $(@D)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto
+
+TEST_BINS += $(BUILD)/progs/execer
