@@ -81,7 +81,7 @@ $(BUILD)/tests/fuzz_pprof: tests/fuzz/fuzz_pprof.c lib/pprof.c lib/pprof.h
 FUZZ_BINS += $(BUILD)/tests/fuzz_pprof
 
 # The placement target includes lib/placement.c (for open_object and place_one, past /proc/PID/maps).
-FUZZ_PLACE_SRCS := lib/elfsym.c lib/insnclass.c lib/procmaps.c lib/util.c symbolizer/gopclntab.c
+FUZZ_PLACE_SRCS := lib/elfsym.c lib/insnclass.c lib/procmaps.c lib/util.c lib/catalog.c symbolizer/gopclntab.c
 $(BUILD)/tests/fuzz_placement: tests/fuzz/fuzz_placement.c tests/fuzz/fuzz_file.h lib/placement.c $(FUZZ_PLACE_SRCS) lib/placement.h lib/insnclass.h lib/elfsym.h
 	$(Q)mkdir -p $(@D)
 	@echo "  FUZZ    $@"
