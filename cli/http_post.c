@@ -13,16 +13,9 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
-long http_post(CURL *c, const char *url, const char *ctype, const void *body, size_t len, long timeout_s, char *err,
-	       size_t errlen)
+/* What every POST sets: the URL, headers h, the body, a timeout, no signals, the answer discarded. */
+static void post_setup(CURL *c, const char *url, struct curl_slist *h, const void *body, size_t len, long timeout_s)
 {
-	char type[128];
-	struct curl_slist *h;
-	long code = 0;
-	CURLcode r;
-
-	snprintf(type, sizeof(type), "Content-Type: %s", ctype);
-	h = curl_slist_append(NULL, type);
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
@@ -31,13 +24,32 @@ long http_post(CURL *c, const char *url, const char *ctype, const void *body, si
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	r = curl_easy_perform(c);
+}
+
+/* Send it; the HTTP status (0 with err set when it did not complete). Frees h. */
+static long post_perform(CURL *c, const char *url, struct curl_slist *h, char *err, size_t errlen)
+{
+	long code = 0;
+	CURLcode r = curl_easy_perform(c);
+
 	if (r == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	else
 		snprintf(err, errlen, "POST %s: %s", url, curl_easy_strerror(r));
 	curl_slist_free_all(h);
 	return code;
+}
+
+long http_post(CURL *c, const char *url, const char *ctype, const void *body, size_t len, long timeout_s, char *err,
+	       size_t errlen)
+{
+	char type[128];
+	struct curl_slist *h;
+
+	snprintf(type, sizeof(type), "Content-Type: %s", ctype);
+	h = curl_slist_append(NULL, type);
+	post_setup(c, url, h, body, len, timeout_s);
+	return post_perform(c, url, h, err, errlen);
 }
 
 /* Response headers and trailers: keep grpc-status. */
@@ -55,22 +67,13 @@ long http_post_grpc(CURL *c, const char *url, const void *body, size_t len, long
 		    char *err, size_t errlen)
 {
 	struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/grpc");
-	long code = 0;
-	CURLcode r;
 
 	h = curl_slist_append(h, "TE: trailers");
 	*grpc_status = -1;
-	curl_easy_reset(c);
-	curl_easy_setopt(c, CURLOPT_URL, url);
+	post_setup(c, url, h, body, len, timeout_s);
 	/* gRPC is HTTP/2 only: by ALPN over TLS, with prior knowledge in the clear. */
 	curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
 			 strncmp(url, "https://", 8) ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : (long)CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, grpc_status);
 	/*
@@ -79,13 +82,7 @@ long http_post_grpc(CURL *c, const char *url, const void *body, size_t len, long
 	 * call every few seconds does not need to keep one.
 	 */
 	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
-	r = curl_easy_perform(c);
-	if (r == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	else
-		snprintf(err, errlen, "POST %s: %s", url, curl_easy_strerror(r));
-	curl_slist_free_all(h);
-	return code;
+	return post_perform(c, url, h, err, errlen);
 }
 
 int http_busy(long status)
