@@ -1,18 +1,18 @@
 # Small target programs for the profiler tests (frame pointers on, as the tests compare stacks).
 PROG_CFLAGS := -O2 -g -fno-omit-frame-pointer -fno-inline-functions-called-once -Wall -Wextra -Werror
 
-$(BUILD)/progs/%: tests/progs/%.c
+# Each program names the libraries it needs in PROG_LIBS (target-specific).
+PROG_LIBS = -lpthread
+
+$(BUILD)/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h)
 	$(Q)mkdir -p $(@D)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lpthread
+	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< $(PROG_LIBS)
 
 TEST_BINS += $(BUILD)/progs/cpusplit $(BUILD)/progs/sleeper
 
 # The issue's own build of the leaf case: -O1, where gcc gives a leaf that needs no stack no frame.
-$(BUILD)/progs/leafsplit: tests/progs/leafsplit.c
-	$(Q)mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(CC) -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror -o $@ $< -lpthread
+$(BUILD)/progs/leafsplit: PROG_CFLAGS := -O1 -g -fno-omit-frame-pointer -Wall -Wextra -Werror
 
 TEST_BINS += $(BUILD)/progs/leafsplit
 
@@ -97,41 +97,26 @@ $(BUILD)/progs/protolite: $(PLITE_GEN)/main.o $(PLITE_GEN)/order.pb.o
 TEST_BINS += $(BUILD)/progs/protolite
 
 # Many idle HTTP/2 connections over TLS at once (tests/e2e/many_conns.sh).
-$(BUILD)/progs/tlsconns: tests/progs/tlsconns.c
-	$(Q)mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto
+$(BUILD)/progs/tlsconns: PROG_LIBS := -lssl -lcrypto
 
 TEST_BINS += $(BUILD)/progs/tlsconns
 
 # Threads by the thousand, each making one probed call (tests/e2e/churn_threads.sh).
-$(BUILD)/progs/threadchurn: tests/progs/threadchurn.c
-	$(Q)mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto -lpthread
+$(BUILD)/progs/threadchurn: PROG_LIBS := -lssl -lcrypto -lpthread
 
 TEST_BINS += $(BUILD)/progs/threadchurn
 
 # Loads libssl only when asked, after latscope attached (tests/e2e/churn_dlopen.sh).
-$(BUILD)/progs/dlopener: tests/progs/dlopener.c
-	$(Q)mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -ldl
+$(BUILD)/progs/dlopener: PROG_LIBS := -ldl
 
 TEST_BINS += $(BUILD)/progs/dlopener
 
 # A master that forks a worker after attach (tests/e2e/churn_fork.sh).
-$(BUILD)/progs/forker: tests/progs/forker.c
-	$(Q)mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto
+$(BUILD)/progs/forker: PROG_LIBS := -lssl -lcrypto
 
 TEST_BINS += $(BUILD)/progs/forker
 
 # A process that exec()s under latscope (tests/e2e/churn_exec.sh).
-$(BUILD)/progs/execer: tests/progs/execer.c
-	$(Q)mkdir -p $(@D)
-	@echo "  CC      $@"
-	$(Q)$(CC) $(PROG_CFLAGS) -o $@ $< -lssl -lcrypto
+$(BUILD)/progs/execer: PROG_LIBS := -lssl -lcrypto
 
 TEST_BINS += $(BUILD)/progs/execer

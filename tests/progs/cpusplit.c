@@ -3,10 +3,7 @@
  * its time in spin_seventy() and 30% in spin_thirty(), interleaved in 10 ms
  * slices, until killed.
  */
-#include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <time.h>
 
 static uint64_t now_ns(void)
@@ -32,25 +29,6 @@ static __attribute__((noinline)) void spin(uint64_t ns)
 __attribute__((noinline)) void spin_seventy(void) { spin(7000000); __asm__ volatile(""); }
 __attribute__((noinline)) void spin_thirty(void) { spin(3000000); __asm__ volatile(""); }
 
-static void *worker(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		spin_seventy();
-		spin_thirty();
-	}
-	return NULL;
-}
-
-int main(int argc, char **argv)
-{
-	int n = argc > 1 ? atoi(argv[1]) : 2;
-	pthread_t t;
-
-	for (int i = 1; i < n; i++)
-		pthread_create(&t, NULL, worker, NULL);
-	printf("ready\n");
-	fflush(stdout);
-	worker(NULL);
-	return 0;
-}
+#define SPLIT_FIRST spin_seventy
+#define SPLIT_SECOND spin_thirty
+#include "split.h"

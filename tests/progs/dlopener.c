@@ -3,6 +3,8 @@
  * "ready"; on SIGUSR1 it dlopen()s libssl.so.3, creates and frees an SSL object
  * through it, prints "loaded" and waits to be killed.
  */
+#include "progwait.h"
+
 #include <dlfcn.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,16 +14,9 @@ int main(void)
 {
 	void *(*method)(void), *(*ctx_new)(void *), *(*ssl_new)(void *);
 	void (*ssl_free)(void *);
-	sigset_t set;
 	void *lib;
-	int sig;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	printf("ready\n");
-	fflush(stdout);
-	if (sigwait(&set, &sig))
+	if (prog_ready_wait())
 		return 1;
 	lib = dlopen("libssl.so.3", RTLD_NOW);
 	if (!lib) {

@@ -6,6 +6,8 @@
  *
  * usage: execer N [PROGRAM]
  */
+#include "progwait.h"
+
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,7 +18,6 @@
 int main(int argc, char **argv)
 {
 	sigset_t set;
-	int sig;
 
 	if (argc > 2 && !strcmp(argv[1], "after")) {
 		SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -33,12 +34,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: execer N [PROGRAM]\n");
 		return 2;
 	}
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	printf("ready\n");
-	fflush(stdout);
-	if (sigwait(&set, &sig))
+	prog_ready(&set);
+	if (prog_wait(&set))
 		return 1;
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	execl(argc > 2 ? argv[2] : "/proc/self/exe", "execer", "after", argv[1], (char *)NULL);

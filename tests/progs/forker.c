@@ -7,6 +7,8 @@
  *
  * usage: forker PARENT_CALLS CHILD_CALLS
  */
+#include "progwait.h"
+
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,9 +25,8 @@ static void calls(SSL_CTX *ctx, int n)
 int main(int argc, char **argv)
 {
 	int parent = argc > 2 ? atoi(argv[1]) : -1, child = argc > 2 ? atoi(argv[2]) : -1;
-	int done[2], sig;
+	int done[2];
 	SSL_CTX *ctx;
-	sigset_t set;
 	pid_t kid;
 	char c;
 
@@ -36,12 +37,7 @@ int main(int argc, char **argv)
 	ctx = SSL_CTX_new(TLS_server_method());
 	if (!ctx || pipe(done) < 0)
 		return 1;
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	printf("ready\n");
-	fflush(stdout);
-	if (sigwait(&set, &sig))
+	if (prog_ready_wait())
 		return 1;
 	kid = fork();
 	if (kid < 0)

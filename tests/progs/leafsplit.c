@@ -5,10 +5,7 @@
  * spin() no frame (it needs no stack): a frame-pointer walk from inside it
  * starts at its caller's frame and skips the caller.
  */
-#include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 static volatile uint64_t sink;
 
@@ -23,25 +20,6 @@ static __attribute__((noinline)) void spin(uint64_t n)
 __attribute__((noinline)) void hot_seventy(void) { spin(7000000); __asm__ volatile(""); }
 __attribute__((noinline)) void hot_thirty(void) { spin(3000000); __asm__ volatile(""); }
 
-static void *worker(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		hot_seventy();
-		hot_thirty();
-	}
-	return NULL;
-}
-
-int main(int argc, char **argv)
-{
-	int n = argc > 1 ? atoi(argv[1]) : 2;
-	pthread_t t;
-
-	for (int i = 1; i < n; i++)
-		pthread_create(&t, NULL, worker, NULL);
-	printf("ready\n");
-	fflush(stdout);
-	worker(NULL);
-	return 0;
-}
+#define SPLIT_FIRST hot_seventy
+#define SPLIT_SECOND hot_thirty
+#include "split.h"

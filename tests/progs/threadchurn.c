@@ -7,6 +7,8 @@
  *
  * usage: threadchurn THREADS CONCURRENT
  */
+#include "progwait.h"
+
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -30,7 +32,6 @@ int main(int argc, char **argv)
 	int n = argc > 2 ? atoi(argv[1]) : 0, conc = argc > 2 ? atoi(argv[2]) : 0;
 	pthread_t *t;
 	sigset_t set;
-	int sig;
 
 	if (n <= 0 || conc <= 0) {
 		fprintf(stderr, "usage: threadchurn THREADS CONCURRENT\n");
@@ -40,13 +41,9 @@ int main(int argc, char **argv)
 	t = calloc((size_t)conc, sizeof(*t));
 	if (!ctx || !t)
 		return 1;
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	printf("ready\n");
-	fflush(stdout);
+	prog_ready(&set);
 	for (;;) {
-		if (sigwait(&set, &sig))
+		if (prog_wait(&set))
 			return 1;
 		for (int done = 0; done < n; done += conc) {
 			int k = n - done < conc ? n - done : conc;
