@@ -1091,24 +1091,32 @@ cleanup:
 	return ret;
 }
 
-int ls_placements_new_object(const struct ls_placements *p, pid_t pid, char *path, size_t len)
+/* Whether the placement already knows pid's object o (by inode and device). */
+static int placed_object(const struct ls_placements *p, pid_t pid, const struct ls_object *o)
+{
+	for (size_t k = 0; k < p->nobjs; k++)
+		if (p->objs[k].pid == pid && p->objs[k].o.inode == o->inode && p->objs[k].o.dev == o->dev)
+			return 1;
+	return 0;
+}
+
+/*
+ * The path of the first object mapped by pid that the placement does not know,
+ * only among probed libraries when libraries_only; 1 when there is one.
+ */
+static int first_unplaced(const struct ls_placements *p, pid_t pid, int libraries_only, char *path, size_t len)
 {
 	struct ls_object *objs = NULL;
 	char err[LS_ERR_LEN];
 	size_t n = 0;
-	int callsite_only = 0, found = 0;
+	int found = 0;
 
-	for (size_t i = 0; p && i < p->npl; i++)
-		callsite_only |= p->pl[i].used == LS_PLACE_CALLSITE && !p->pl[i].entry_probe;
-	if (!callsite_only || ls_proc_objects(pid, &objs, &n, err))
+	if (ls_proc_objects(pid, &objs, &n, err))
 		return 0;
 	for (size_t i = 0; i < n && !found; i++) {
-		size_t k;
-
-		for (k = 0; k < p->nobjs; k++)
-			if (p->objs[k].pid == pid && p->objs[k].o.inode == objs[i].inode && p->objs[k].o.dev == objs[i].dev)
-				break;
-		if (k == p->nobjs) {
+		if (libraries_only && !ls_library_of_file(ls_base_name(objs[i].path)))
+			continue;
+		if (!placed_object(p, pid, &objs[i])) {
 			snprintf(path, len, "%s", objs[i].path);
 			found = 1;
 		}
@@ -1117,30 +1125,18 @@ int ls_placements_new_object(const struct ls_placements *p, pid_t pid, char *pat
 	return found;
 }
 
+int ls_placements_new_object(const struct ls_placements *p, pid_t pid, char *path, size_t len)
+{
+	int callsite_only = 0;
+
+	for (size_t i = 0; p && i < p->npl; i++)
+		callsite_only |= p->pl[i].used == LS_PLACE_CALLSITE && !p->pl[i].entry_probe;
+	return callsite_only && first_unplaced(p, pid, 0, path, len);
+}
+
 int ls_placements_new_library(const struct ls_placements *p, pid_t pid, char *path, size_t len)
 {
-	struct ls_object *objs = NULL;
-	char err[LS_ERR_LEN];
-	size_t n = 0;
-	int found = 0;
-
-	if (!p || ls_proc_objects(pid, &objs, &n, err))
-		return 0;
-	for (size_t i = 0; i < n && !found; i++) {
-		size_t k;
-
-		if (!ls_library_of_file(ls_base_name(objs[i].path)))
-			continue;
-		for (k = 0; k < p->nobjs; k++)
-			if (p->objs[k].pid == pid && p->objs[k].o.inode == objs[i].inode && p->objs[k].o.dev == objs[i].dev)
-				break;
-		if (k == p->nobjs) {
-			snprintf(path, len, "%s", objs[i].path);
-			found = 1;
-		}
-	}
-	free(objs);
-	return found;
+	return p && first_unplaced(p, pid, 1, path, len);
 }
 
 const struct ls_placement *ls_placement_of(const struct ls_placements *p, size_t site)
