@@ -325,19 +325,31 @@ static void respond(struct ls_httpd *h, struct conn *c, const struct ls_http_req
 	c->outoff = 0;
 }
 
+/*
+ * After a read or write that returned n: 1 when there is nothing more to do now,
+ * either because it would block (try again at the next poll) or because the
+ * peer is gone or the call failed (the connection is closed and counted).
+ */
+static int io_ended(struct ls_httpd *h, struct conn *c, ssize_t n)
+{
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 1;
+	if (n <= 0) {
+		h->st.aborted++;
+		conn_close(c);
+		return 1;
+	}
+	return 0;
+}
+
 static void conn_read(struct ls_httpd *h, struct conn *c)
 {
 	struct ls_http_req req;
 	ssize_t n = read(c->fd, c->in + c->len, sizeof(c->in) - c->len);
 	int r;
 
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (io_ended(h, c, n))
 		return;
-	if (n <= 0) {
-		h->st.aborted++;
-		conn_close(c);
-		return;
-	}
 	c->len += (size_t)n;
 	r = ls_http_parse(c->in, c->len, &req);
 	if (r == 1)
@@ -350,13 +362,8 @@ static void conn_write(struct ls_httpd *h, struct conn *c)
 {
 	ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
 
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (io_ended(h, c, n))
 		return;
-	if (n <= 0) {
-		h->st.aborted++;
-		conn_close(c);
-		return;
-	}
 	c->outoff += (size_t)n;
 	if (c->outoff == c->outlen) {
 		h->st.served++;
