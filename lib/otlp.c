@@ -60,15 +60,21 @@ void ls_otlp_span_from(struct ls_otlp_span *sp, const struct ls_req_view *v, uin
 	sp->resource = resource;
 }
 
-static void attr_str(struct jw *w, const char *key, const char *val)
+/* {"key": key, "value": {type: val}}: an attribute of one of OTLP's value types. */
+static void attr(struct jw *w, const char *key, const char *type, const char *val)
 {
 	jw_obj(w);
 	jw_kstr(w, "key", key);
 	jw_key(w, "value");
 	jw_obj(w);
-	jw_kstr(w, "stringValue", val);
+	jw_kstr(w, type, val);
 	jw_obj_end(w);
 	jw_obj_end(w);
+}
+
+static void attr_str(struct jw *w, const char *key, const char *val)
+{
+	attr(w, key, "stringValue", val);
 }
 
 static void attr_int(struct jw *w, const char *key, long long val)
@@ -77,13 +83,7 @@ static void attr_int(struct jw *w, const char *key, long long val)
 
 	/* int64 is a string in OTLP/JSON (the protobuf JSON mapping). */
 	snprintf(s, sizeof(s), "%lld", val);
-	jw_obj(w);
-	jw_kstr(w, "key", key);
-	jw_key(w, "value");
-	jw_obj(w);
-	jw_kstr(w, "intValue", s);
-	jw_obj_end(w);
-	jw_obj_end(w);
+	attr(w, key, "intValue", s);
 }
 
 static void times(struct jw *w, uint64_t start, uint64_t dur)
