@@ -124,6 +124,19 @@ start_trace() {
 	fail "latscope trace did not attach within 30 s"
 }
 
+# wait_export LOG [WHAT]: until the latscope export running as EXP_PID says in LOG that it
+# attached (30 s; it exiting first fails at once); sets MPORT to its /metrics port.
+wait_export() {
+	local log=$1 what=${2:-latscope export} i
+	for i in $(seq 300); do
+		grep -q 'latscope: attached:' "$log" && break
+		kill -0 "$EXP_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q 'latscope: attached:' "$log" || { cat "$log" >&2; fail "$what did not attach within 30 s"; }
+	MPORT=$(sed -n 's|.* listening: http://127.0.0.1:\([0-9]*\)/metrics$|\1|p' "$log")
+}
+
 wait_trace() { # wait_trace: until latscope trace exits; its status in TRACE_RC
 	TRACE_RC=0
 	wait "$TRACE_PID" || TRACE_RC=$?

@@ -11,9 +11,7 @@ start_gogrpc
 "$LATSCOPE" export -p "$GOGRPC_PID" --listen 127.0.0.1:0 --kernel-hook "$KHOOK" 2> "$TMP/export.err" &
 EXP_PID=$!
 PIDS_TO_KILL+=("$EXP_PID")
-for i in $(seq 300); do grep -q 'latscope: attached:' "$TMP/export.err" && break; sleep 0.1; done
-grep -q 'latscope: attached:' "$TMP/export.err" || { cat "$TMP/export.err"; fail "export did not attach"; }
-MPORT=$(sed -n 's|.* listening: http://127.0.0.1:\([0-9]*\)/metrics$|\1|p' "$TMP/export.err")
+wait_export "$TMP/export.err"
 gogrpc_client -n "$ROUNDS" > "$TMP/client.txt" 2>&1 || { cat "$TMP/client.txt"; fail "the Go client failed"; }
 fast=$(sed -n 's/^Fast ok \([0-9]*\) failed 0$/\1/p' "$TMP/client.txt")
 slow=$(sed -n 's/^Slow ok \([0-9]*\) failed 0$/\1/p' "$TMP/client.txt")

@@ -22,13 +22,7 @@ EXP_ERR=$TMP/export.err
 	--kernel-hook "$KHOOK" 2> "$EXP_ERR" &
 EXP_PID=$!
 PIDS_TO_KILL+=("$EXP_PID")
-for i in $(seq 300); do
-	grep -q 'latscope: attached:' "$EXP_ERR" && break
-	kill -0 "$EXP_PID" 2>/dev/null || { cat "$EXP_ERR"; fail "export exited early"; }
-	sleep 0.1
-done
-grep -q 'latscope: attached:' "$EXP_ERR" || { cat "$EXP_ERR"; fail "export did not attach within 30 s"; }
-MPORT=$(sed -n 's|.* listening: http://127.0.0.1:\([0-9]*\)/metrics$|\1|p' "$EXP_ERR")
+wait_export "$EXP_ERR"
 
 grpc_load Slow "$SLOW_N" -c 2 > "$TMP/slow.txt" 2>&1 || fail "h2load Slow failed"
 grpc_load Fast 200 -c 2 > "$TMP/fast.txt" 2>&1 || fail "h2load Fast failed"

@@ -37,12 +37,7 @@ run_export() {
 		--profile-every 2s --off-cpu --kernel-hook "$KHOOK" 2> "$TMP/export-$1.err" &
 	EXP_PID=$!
 	PIDS_TO_KILL+=("$EXP_PID")
-	for i in $(seq 300); do
-		grep -q 'latscope: attached:' "$TMP/export-$1.err" && break
-		kill -0 "$EXP_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	grep -q 'latscope: attached:' "$TMP/export-$1.err" || { cat "$TMP/export-$1.err"; fail "export did not attach"; }
+	wait_export "$TMP/export-$1.err"
 	CPU0=$(proc_cpu "$H2SERVER_PID")
 	grpc_load Slow "$N" -c 2 > "$TMP/load-$1.txt" 2>&1 || fail "h2load failed"
 	sleep 2.5

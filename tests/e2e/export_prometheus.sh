@@ -28,13 +28,7 @@ EXP_ERR=$TMP/export.err
 	2> "$EXP_ERR" &
 EXP_PID=$!
 PIDS_TO_KILL+=("$EXP_PID")
-for i in $(seq 300); do
-	grep -q 'latscope: attached:' "$EXP_ERR" && break
-	kill -0 "$EXP_PID" 2>/dev/null || { cat "$EXP_ERR"; fail "latscope export exited early"; }
-	sleep 0.1
-done
-grep -q 'latscope: attached:' "$EXP_ERR" || { cat "$EXP_ERR"; fail "latscope export did not attach within 30 s"; }
-MPORT=$(sed -n 's|.* listening: http://127.0.0.1:\([0-9]*\)/metrics$|\1|p' "$EXP_ERR")
+wait_export "$EXP_ERR"
 [[ -n $MPORT ]] || { cat "$EXP_ERR"; fail "no 'listening' line in export's log"; }
 pass "export attached and serves http://127.0.0.1:$MPORT/metrics"
 

@@ -44,9 +44,7 @@ setpriv --no-new-privs --bounding-set=-all,"$caps" -- "$TMP/pfx/sbin/latscope" e
 	--listen 127.0.0.1:0 --kernel-hook "$KHOOK" 2> "$TMP/export.err" &
 EXP_PID=$!
 PIDS_TO_KILL+=("$EXP_PID")
-for i in $(seq 300); do grep -q 'latscope: attached:' "$TMP/export.err" && break; kill -0 "$EXP_PID" 2>/dev/null || break; sleep 0.1; done
-grep -q 'latscope: attached:' "$TMP/export.err" || { cat "$TMP/export.err"; fail "export with the unit's capabilities ($caps) did not attach"; }
-MPORT=$(sed -n 's|.* listening: http://127.0.0.1:\([0-9]*\)/metrics$|\1|p' "$TMP/export.err")
+wait_export "$TMP/export.err" "export with the unit's capabilities ($caps)"
 grpc_load Fast 20 > /dev/null 2>&1 || fail "h2load failed"
 count() { curl -sf "http://127.0.0.1:$MPORT/metrics" | sed -n 's/^rpc_server_call_duration_seconds_count{.*Echo\/Fast".*} //p'; }
 for i in $(seq 100); do [[ $(count) == 20 ]] && break; sleep 0.1; done
