@@ -142,6 +142,30 @@ wait_trace() { # wait_trace: until latscope trace exits; its status in TRACE_RC
 	wait "$TRACE_PID" || TRACE_RC=$?
 }
 
+# stop_trace OUT: interrupt the latscope trace started by start_trace OUT, fail unless it
+# exits with 0, and set S to the summary record of its JSON output.
+stop_trace() {
+	kill -INT "$TRACE_PID"; wait_trace
+	[[ $TRACE_RC == 0 ]] || { cat "$1.err" >&2; fail "trace exited with $TRACE_RC"; }
+	S=$(jq -c 'select(.type == "summary")' "$1")
+}
+
+# start_ready NAME COMMAND...: start a test program that prints "ready" once set up, its
+# output in $TMP/NAME.out and $TMP/NAME.err; sets READY_PID and stops it at exit.
+start_ready() {
+	local name=$1 i; shift
+	"$@" > "$TMP/$name.out" 2> "$TMP/$name.err" &
+	READY_PID=$!
+	PIDS_TO_KILL+=("$READY_PID")
+	for i in $(seq 100); do
+		grep -q ready "$TMP/$name.out" && return 0
+		kill -0 "$READY_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$TMP/$name.err" >&2
+	fail "$name did not start"
+}
+
 # start_listener NAME COMMAND...: start a server that prints "listening on 127.0.0.1:PORT";
 # sets SERVER_PID and PORT, and stops it at exit.
 start_listener() {

@@ -23,9 +23,7 @@ check "the abandoned requests were open ($opened)" test "$opened" -gt 0
 for _ in $(seq 100); do (($(map_entries "$TRACE_PID" reqs) == 0)) && break; sleep 0.1; done
 left=$(map_entries "$TRACE_PID" reqs)
 check "reqs is empty again ($left)" test "$left" -eq 0
-kill -INT "$TRACE_PID"; wait_trace
-[[ $TRACE_RC == 0 ]] || { cat "$TMP/t.json.err"; fail "trace exited with $TRACE_RC"; }
-S=$(jq -c 'select(.type == "summary")' "$TMP/t.json")
+stop_trace "$TMP/t.json"
 count=$(jq '.requests[0].count' <<< "$S")
 check "none counted as finished ($count)" test "$count" -eq 0
 swept=$(jq '.tables.requests_of_ended_connections' <<< "$S")

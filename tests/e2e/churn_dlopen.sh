@@ -5,11 +5,8 @@
 # and go on and exit cleanly.
 . "$(dirname "$0")/../lib.sh"
 
-"$ROOT/build/progs/dlopener" > "$TMP/dl.out" 2> "$TMP/dl.err" &
-DL=$!
-PIDS_TO_KILL+=("$DL")
-for _ in $(seq 100); do grep -q ready "$TMP/dl.out" && break; sleep 0.1; done
-grep -q ready "$TMP/dl.out" || { cat "$TMP/dl.err"; fail "dlopener did not start"; }
+start_ready dl "$ROOT/build/progs/dlopener"
+DL=$READY_PID
 # No library to probe yet: start_trace's attach line still comes (0 uprobes).
 start_trace "$TMP/t.txt" -p "$DL" -d 8
 check "no libssl in the target when latscope attached" grep -q "no TLS or HTTP/2 library found" "$TMP/t.txt.err"

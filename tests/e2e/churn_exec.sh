@@ -6,20 +6,15 @@
 . "$(dirname "$0")/../lib.sh"
 
 cp "$ROOT/build/progs/execer" "$TMP/execer-new"
-"$ROOT/build/progs/execer" 500 "$TMP/execer-new" > "$TMP/ex.out" 2> "$TMP/ex.err" &
-EX=$!
-PIDS_TO_KILL+=("$EX")
-for _ in $(seq 100); do grep -q ready "$TMP/ex.out" && break; sleep 0.1; done
-grep -q ready "$TMP/ex.out" || { cat "$TMP/ex.err"; fail "execer did not start"; }
+start_ready ex "$ROOT/build/progs/execer" 500 "$TMP/execer-new"
+EX=$READY_PID
 start_trace "$TMP/t.json" -p "$EX" --json
 kill -USR1 "$EX"
 for _ in $(seq 100); do grep -q '^done 500$' "$TMP/ex.out" && break; sleep 0.1; done
 grep -q '^done 500$' "$TMP/ex.out" || { cat "$TMP/ex.err"; fail "the exec'd program did not finish"; }
 for _ in $(seq 40); do grep -q "exec'd" "$TMP/t.json.err" && break; sleep 0.1; done
 check "trace says the target exec'd, naming the new executable" grep -q "pid $EX exec'd $TMP/execer-new:" "$TMP/t.json.err"
-kill -INT "$TRACE_PID"; wait_trace
-[[ $TRACE_RC == 0 ]] || { cat "$TMP/t.json.err"; fail "trace exited with $TRACE_RC"; }
-S=$(jq -c 'select(.type == "summary")' "$TMP/t.json")
+stop_trace "$TMP/t.json"
 calls=$(jq '[.probes[] | select(.probe == "SSL_clear") | .calls] | add // 0' <<< "$S")
 check "libssl's probes count across the exec, exactly ($calls of 500)" test "$calls" -eq 500
 assert_no_probes

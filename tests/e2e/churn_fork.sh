@@ -5,11 +5,8 @@
 # master's, and still count every call of the master exactly; and leave nothing behind.
 . "$(dirname "$0")/../lib.sh"
 
-"$ROOT/build/progs/forker" 300 1000 > "$TMP/f.out" 2> "$TMP/f.err" &
-MASTER=$!
-PIDS_TO_KILL+=("$MASTER")
-for _ in $(seq 100); do grep -q ready "$TMP/f.out" && break; sleep 0.1; done
-grep -q ready "$TMP/f.out" || { cat "$TMP/f.err"; fail "forker did not start"; }
+start_ready f "$ROOT/build/progs/forker" 300 1000
+MASTER=$READY_PID
 start_trace "$TMP/t.json" -p "$MASTER" --json
 kill -USR1 "$MASTER"
 for _ in $(seq 100); do grep -q '^done' "$TMP/f.out" && break; sleep 0.1; done
@@ -19,9 +16,7 @@ PIDS_TO_KILL+=("$KID")
 for _ in $(seq 40); do grep -q "child process" "$TMP/t.json.err" && break; sleep 0.1; done
 check "trace says the forked child ($KID) is not traced" \
 	grep -q "pid $MASTER has 1 child process (pid $KID) latscope does not trace" "$TMP/t.json.err"
-kill -INT "$TRACE_PID"; wait_trace
-[[ $TRACE_RC == 0 ]] || { cat "$TMP/t.json.err"; fail "trace exited with $TRACE_RC"; }
-S=$(jq -c 'select(.type == "summary")' "$TMP/t.json")
+stop_trace "$TMP/t.json"
 calls=$(jq '[.probes[] | select(.probe == "SSL_clear") | .calls] | add // 0' <<< "$S")
 check "the master's 300 calls counted, none of the child's 1000 ($calls)" test "$calls" -eq 300
 freed=$(jq '.counters.tls_objects_freed' <<< "$S")

@@ -7,11 +7,8 @@
 . "$(dirname "$0")/../lib.sh"
 
 N=${THREADS:-6000}
-"$ROOT/build/progs/threadchurn" "$N" 50 > "$TMP/churn.out" 2> "$TMP/churn.err" &
-CHURN=$!
-PIDS_TO_KILL+=("$CHURN")
-for _ in $(seq 100); do grep -q ready "$TMP/churn.out" && break; sleep 0.1; done
-grep -q ready "$TMP/churn.out" || { cat "$TMP/churn.err"; fail "threadchurn did not start"; }
+start_ready churn "$ROOT/build/progs/threadchurn" "$N" 50
+CHURN=$READY_PID
 start_trace "$TMP/t.json" -p "$CHURN" --json
 idle=$(map_entries "$TRACE_PID" threads)
 t0=$SECONDS
@@ -24,9 +21,7 @@ left=$(map_entries "$TRACE_PID" threads)
 live=$(ls /proc/"$CHURN"/task | wc -l)
 check "the threads map is back to its idle level ($left entries, $idle before, $live threads alive)" \
 	test "$left" -le "$idle"
-kill -INT "$TRACE_PID"; wait_trace
-[[ $TRACE_RC == 0 ]] || { cat "$TMP/t.json.err"; fail "trace exited with $TRACE_RC"; }
-S=$(jq -c 'select(.type == "summary")' "$TMP/t.json")
+stop_trace "$TMP/t.json"
 calls=$(jq '[.probes[] | select(.probe == "SSL_clear") | .calls] | add // 0' <<< "$S")
 check "every thread's call counted ($calls SSL_clear of $N)" test "$calls" -eq "$N"
 freed=$(jq '.counters.tls_objects_freed' <<< "$S")

@@ -69,9 +69,7 @@ for m in "${MAPS[@]}"; do
 	check "$m back to its idle level ($now, idle ${idle[$m]})" test "$now" -le "${idle[$m]}"
 done
 
-kill -INT "$TRACE_PID"; wait_trace
-[[ $TRACE_RC == 0 ]] || { cat "$TMP/t.json.err"; fail "trace exited with $TRACE_RC"; }
-S=$(jq -c 'select(.type == "summary")' "$TMP/t.json")
+stop_trace "$TMP/t.json"
 count=$(jq '.requests[0].count' <<< "$S")
 check "every well-behaved request counted exactly ($count of 2000)" test "$count" -eq 2000
 freed=$(jq '.counters.tls_objects_freed' <<< "$S")

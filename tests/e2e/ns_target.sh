@@ -26,9 +26,7 @@ check "probes finds SSL_read in the namespace's copy" grep -q "SSL_read .*$LIBDI
 start_trace "$TMP/t.json" -p "$TARGET" --json
 grpc_load Fast 500 -c 4 > "$TMP/h2load.txt" || { cat "$TMP/h2load.txt"; fail "h2load failed"; }
 ok=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$TMP/h2load.txt")
-kill -INT "$TRACE_PID"; wait_trace
-[[ $TRACE_RC == 0 ]] || { cat "$TMP/t.json.err"; fail "trace exited with $TRACE_RC"; }
-S=$(jq -c 'select(.type == "summary")' "$TMP/t.json")
+stop_trace "$TMP/t.json"
 count=$(jq '.requests[0].count' <<< "$S")
 check "every request counted ($count of $ok)" test "$ok" -eq 500 -a "$count" -eq "$ok"
 named=$(jq -s '[.[] | select(.type == "summary") | .methods[] | select(.method == "/latscope.example.Echo/Fast") | .count] | add // 0' "$TMP/t.json")

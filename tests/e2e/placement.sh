@@ -11,10 +11,8 @@ PACE_US=${PACE_US:-2000}
 make_cert
 
 # ---- 1. tlscalls: direct calls, a function pointer, a refused caller ----------
-"$ROOT/build/progs/tlscalls" "$TMP/cert.pem" "$TMP/key.pem" "$ROUNDS" "$PACE_US" > "$TMP/tc.out" 2> "$TMP/tc.err" &
-TC=$!; PIDS_TO_KILL+=("$TC")
-for _ in $(seq 100); do grep -q ready "$TMP/tc.out" && break; sleep 0.1; done
-grep -q ready "$TMP/tc.out" || { cat "$TMP/tc.err"; fail "tlscalls did not start"; }
+start_ready tc "$ROOT/build/progs/tlscalls" "$TMP/cert.pem" "$TMP/key.pem" "$ROUNDS" "$PACE_US"
+TC=$READY_PID
 
 # The placement report, section by probe: from "NAME  object+0x..." to the next probe.
 section() { awk -v p="$2" '$1 == p && $2 ~ /\+0x/ { on = 1; print; next } on && /^[^ ]/ { on = 0 } on' "$1"; }

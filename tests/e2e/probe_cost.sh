@@ -9,10 +9,8 @@
 . "$(dirname "$0")/../lib.sh"
 
 make_cert
-"$ROOT/build/bench/sslloop" "$TMP/cert.pem" "$TMP/key.pem" > "$TMP/loop.out" 2>&1 &
-LOOP=$!
-PIDS_TO_KILL+=("$LOOP")
-for _ in $(seq 50); do grep -q ready "$TMP/loop.out" && break; sleep 0.1; done
+start_ready loop "$ROOT/build/bench/sslloop" "$TMP/cert.pem" "$TMP/key.pem"
+LOOP=$READY_PID
 readings() { # readings N: the median of the next N one-second ns/round readings
 	local from; from=$(wc -l < "$TMP/loop.out")
 	sleep $(($1 + 1)).2

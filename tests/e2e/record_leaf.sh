@@ -10,9 +10,8 @@ DUR=${DUR:-3}
 objdump -d --no-show-raw-insn "$ROOT/build/progs/leafsplit" | awk '/<spin>:/,/^$/' > "$TMP/spin.s"
 grep -q 'push.*%rbp' "$TMP/spin.s" && fail "gcc gave spin() a frame: the test would not test the leaf case"
 pass "spin() has no frame (no push %rbp): the leaf case"
-"$ROOT/build/progs/leafsplit" 2 > "$TMP/leaf.out" &
-LEAF=$!; PIDS_TO_KILL+=("$LEAF")
-for i in $(seq 50); do grep -q ready "$TMP/leaf.out" && break; sleep 0.1; done
+start_ready leaf "$ROOT/build/progs/leafsplit" 2
+LEAF=$READY_PID
 for mode in default fp; do
 	args=(); [[ $mode == fp ]] && args=(--call-graph fp)
 	# 1999 Hz: enough samples for the split even when the machine leaves the target a fraction of a CPU.
@@ -38,9 +37,8 @@ check "probes -v shows the choice per object" \
 	grep -qE 'leafsplit +frame pointers' "$TMP/probes.txt" && grep -qE 'libc.so.6 +DWARF' "$TMP/probes.txt"
 kill "$LEAF"
 # Frames set up: the candidate word must be judged as no return address of the sampled code.
-"$ROOT/build/progs/cpusplit" 2 > "$TMP/split.out" &
-SPLIT=$!; PIDS_TO_KILL+=("$SPLIT")
-for i in $(seq 50); do grep -q ready "$TMP/split.out" && break; sleep 0.1; done
+start_ready split "$ROOT/build/progs/cpusplit" 2
+SPLIT=$READY_PID
 "$LATSCOPE" record -p "$SPLIT" -d 2 -F 999 --call-graph fp -o "$TMP/split.folded" 2> "$TMP/split.err" ||
 	{ cat "$TMP/split.err"; fail "record of cpusplit failed"; }
 check "cpusplit (frames set up): no frame twice" \

@@ -5,9 +5,8 @@
 # where it shows the sampling programs pass that kernel's verifier.
 . "$(dirname "$0")/../lib.sh"
 DUR=${DUR:-3}
-"$ROOT/build/progs/cpusplit" 2 > "$TMP/split.out" &
-SPLIT=$!; PIDS_TO_KILL+=("$SPLIT")
-for i in $(seq 50); do grep -q ready "$TMP/split.out" && break; sleep 0.1; done
+start_ready split "$ROOT/build/progs/cpusplit" 2
+SPLIT=$READY_PID
 for mode in fp dwarf; do
 	"$LATSCOPE" record -p "$SPLIT" -d "$DUR" -F 999 --call-graph "$mode" -o "$TMP/$mode.folded" 2> "$TMP/$mode.err" ||
 		{ cat "$TMP/$mode.err"; fail "record --call-graph $mode failed"; }

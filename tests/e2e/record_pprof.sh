@@ -6,9 +6,8 @@
 command -v go > /dev/null || fail "go (golang-go) is needed for go tool pprof"
 export GOFLAGS= GOPROXY=off GOCACHE="$TMP/go-cache" HOME="$TMP"
 
-"$ROOT/build/progs/cpusplit" 3 > "$TMP/split.out" &
-SPLIT=$!; PIDS_TO_KILL+=("$SPLIT")
-for i in $(seq 50); do grep -q ready "$TMP/split.out" && break; sleep 0.1; done
+start_ready split "$ROOT/build/progs/cpusplit" 3
+SPLIT=$READY_PID
 "$LATSCOPE" record -p "$SPLIT" -d 4 -F 499 -o "$TMP/p.folded" -o "$TMP/p.pb.gz" 2> "$TMP/rec.err" || { cat "$TMP/rec.err"; fail "record failed"; }
 cat "$TMP/rec.err"
 kill "$SPLIT"
@@ -74,9 +73,8 @@ check "every sample's CPU time is its count times the period" awk '/^Period:/ { 
 	/^ +[0-9]+ +[0-9]+ +[0-9]+: / { n++; if ($2 != $1 * p) bad++ } END { exit !(n > 0 && !bad) }' "$TMP/raw.txt"
 
 # Off-CPU time in pprof: a thread sleeping 50 ms per loop in wait_for_it, for 3 s.
-"$ROOT/build/progs/sleeper" > "$TMP/sleep.out" &
-SLEEPER=$!; PIDS_TO_KILL+=("$SLEEPER")
-for i in $(seq 50); do grep -q ready "$TMP/sleep.out" && break; sleep 0.1; done
+start_ready sleep "$ROOT/build/progs/sleeper"
+SLEEPER=$READY_PID
 "$LATSCOPE" record -p "$SLEEPER" -d 3 --off-cpu -o "$TMP/off.pb.gz" 2> "$TMP/off.err" || { cat "$TMP/off.err"; fail "record --off-cpu failed"; }
 kill "$SLEEPER"
 go tool pprof -top -cum -sample_index=off_cpu -unit=ms -nodefraction=0 "$TMP/off.pb.gz" > "$TMP/off.txt" 2>&1 || { cat "$TMP/off.txt"; fail "go tool pprof on the off-CPU profile failed"; }

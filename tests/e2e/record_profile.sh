@@ -4,9 +4,8 @@
 # loop in a known function (off-CPU).
 . "$(dirname "$0")/../lib.sh"
 
-"$ROOT/build/progs/cpusplit" 3 > "$TMP/split.out" &
-SPLIT=$!; PIDS_TO_KILL+=("$SPLIT")
-for i in $(seq 50); do grep -q ready "$TMP/split.out" && break; sleep 0.1; done
+start_ready split "$ROOT/build/progs/cpusplit" 3
+SPLIT=$READY_PID
 "$LATSCOPE" record -p "$SPLIT" -d 6 -F 999 -o "$TMP/split.folded" 2> "$TMP/rec.err" || { cat "$TMP/rec.err"; fail "record failed"; }
 cat "$TMP/rec.err"
 total=$(awk '{ s += $NF } END { print s }' "$TMP/split.folded")
@@ -53,9 +52,8 @@ PY
 pass "SVG flame graph: valid XML, $(cat "$TMP/svg.check")"
 kill "$SPLIT"
 
-"$ROOT/build/progs/sleeper" > "$TMP/sleep.out" &
-SLEEPER=$!; PIDS_TO_KILL+=("$SLEEPER")
-for i in $(seq 50); do grep -q ready "$TMP/sleep.out" && break; sleep 0.1; done
+start_ready sleep "$ROOT/build/progs/sleeper"
+SLEEPER=$READY_PID
 "$LATSCOPE" record -p "$SLEEPER" -d 3 --off-cpu -o "$TMP/off.folded" 2> "$TMP/off.err" || { cat "$TMP/off.err"; fail "record --off-cpu failed"; }
 blocked_us=$(awk '/^\[off-cpu\];.*wait_for_it/ { s += $NF } END { print s + 0 }' "$TMP/off.folded")
 # 3 s of recording, 50 ms per loop: ~60 loops, ~3 s blocked in wait_for_it. A sleep is

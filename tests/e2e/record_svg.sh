@@ -11,9 +11,8 @@ command -v chromium > /dev/null || fail "chromium is not installed (Debian packa
 chrome() { timeout 60 chromium --headless --no-sandbox --disable-gpu --no-first-run --hide-scrollbars \
 	--enable-logging=stderr --v=0 "$@"; }
 
-"$ROOT/build/progs/cpusplit" 3 > "$TMP/split.out" &
-SPLIT=$!; PIDS_TO_KILL+=("$SPLIT")
-for i in $(seq 50); do grep -q ready "$TMP/split.out" && break; sleep 0.1; done
+start_ready split "$ROOT/build/progs/cpusplit" 3
+SPLIT=$READY_PID
 "$LATSCOPE" record -p "$SPLIT" -d 2 -F 999 --call-graph dwarf -o "$TMP/p.svg" 2> "$TMP/svg.err" ||
 	{ cat "$TMP/svg.err"; fail "record -o .svg failed"; }
 "$LATSCOPE" record -p "$SPLIT" -d 2 -F 999 -o "$TMP/p.folded" 2> "$TMP/folded.err" ||
