@@ -204,6 +204,21 @@ static __always_inline int fold_into_parent(struct lsk_call *parent, struct lsk_
 }
 
 /* What one return knows of its call, for the halves below. */
+/*
+ * A decode returned ret: protobuf's _InternalParse returns where the message
+ * ended, in the caller's buffer or in its context's copy of the message's last
+ * bytes; those bytes tell which request it was (t->dec_fp, see ls_msg_fp).
+ */
+__noinline int ls_parse_end(struct lsk_thread *t, __u32 probe, __u32 conv, __u64 ret)
+{
+	if (!t)
+		return 0;
+	t->dec_fp = 0;
+	if (probe == LS_PROBE_PB_PARSE && conv == LS_ARG_PTR_RESULT && ret > sizeof(t->dec_fp))
+		bpf_probe_read_user(&t->dec_fp, sizeof(t->dec_fp), (void *)(ret - sizeof(t->dec_fp)));
+	return 0;
+}
+
 struct lsk_ret {
 	__u64 total, self, bytes, span, now, g;
 	long ret;
@@ -450,8 +465,10 @@ static __always_inline int call_return(void *ctx, struct lsk_thread *t, __u32 d,
 	}
 	if (!ok || !emit_requests)
 		return 0;
-	if (r.kind == LS_KIND_DECODE || r.kind == LS_KIND_ENCODE)
+	if (r.kind == LS_KIND_DECODE || r.kind == LS_KIND_ENCODE) {
+		ls_parse_end(t, r.probe, r.conv, r.ret);
 		ls_proto_return(t, r.kind, r.self, ((__u64)pid << 32) | tid, g);
+	}
 	else if (r.kind == LS_KIND_H2_IN || r.kind == LS_KIND_H2_OUT)
 		h2_return(t, cl, &r);
 	return 0;

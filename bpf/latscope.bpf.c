@@ -45,12 +45,15 @@ __u64 window_lo = 0, window_hi = 0;
 #define BATCH_MAX 128   /* streams one buffer can carry */
 #define PEND_MAX 16     /* streams waiting for their HTTP/2 processing time */
 
+#define GRPC_PREFIX 5   /* a gRPC message's frame: compressed flag, 4-byte length */
 #define LS_MSG_PEEK 0x2 /* include/linux/socket.h: vmlinux.h carries no macros */
 /* What a buffer's batch entry saw of its stream (struct lsk_batch_ent.flags). */
 #define LS_BATCH_END_STREAM 0x1 /* END_STREAM: the request (in) or response (out) is whole */
 #define LS_BATCH_HEADERS    0x2 /* a HEADERS frame: in a response, where it starts */
 #define LS_RQ_RESP_STARTED (1u << 15) /* internal: response HEADERS seen */
 #define LS_RQ_DEC_QUEUED   (1u << 14) /* internal: its memory-BIO target noted in proto_pairs */
+#define LS_RQ_READ_WHOLE   (1u << 13) /* internal: queued for its decode on the thread that read its end */
+#define LS_RQ_INTERNAL     (LS_RQ_RESP_STARTED | LS_RQ_DEC_QUEUED | LS_RQ_READ_WHOLE)
 
 
 #include "state.bpf.h"

@@ -29,17 +29,123 @@ static __always_inline int proto_by_goroutine_stream(__u32 pid, __u64 g, __u32 k
 	return 1;
 }
 
-/* proto_by_thread_order, decode: the oldest request this thread read whole and nobody decoded. */
-static __always_inline int proto_decode_by_thread_order(struct lsk_thread *t, __u32 pid, __u32 tid, __u64 self)
+#define DECODER_MIN 3 /* decodes without an encode that make a memory-BIO thread a reader-decoder */
+
+/* The oldest of a queue of requests read whole, into k; 0 when there is none. */
+static __always_inline int pop_read(struct lsk_pending *q, __u32 *head, __u32 tail, struct ls_req_key *k)
 {
-	struct ls_req_key k = { .pid = pid };
+	__u32 h = *head;
+
+	if (h == tail)
+		return 0;
+	k->conn = q[h & (FIFO - 1)].conn;
+	k->stream = q[h & (FIFO - 1)].stream;
+	*head = h + 1;
+	return 1;
+}
+
+struct lsk_rqscan {
+	struct ls_req_key k; /* its pid: the target's */
+	__u64 fp;    /* the decode's message fingerprint, 0: unknown */
+	__u32 lead;  /* entries at the head already taken or gone */
+	__u32 first; /* 1 + the position of the oldest entry read whole */
+	__u32 found; /* 1 + the position of the oldest entry read whole with the decode's fingerprint */
+};
+
+/*
+ * One entry of ls_take_read_whole's scan, n places past the head; 1 ends it.
+ * A global function: the verifier checks it once, not once per state of the loop.
+ */
+__noinline int ls_scan_read_whole(struct lsk_rqscan *s, __u32 n)
+{
+	/* Looked up again: a pointer read from *s would be a plain number to the verifier. */
+	struct lsk_pairs *pq = s ? pairs_of(s->k.pid) : NULL;
+	struct lsk_pending *e;
 	struct lsk_req *r;
 
-	if (t->dq_head == t->dq_tail)
+	if (!pq || pq->rqhead + (__u32)n == pq->rqtail)
+		return 1;
+	e = &pq->rq[(pq->rqhead + (__u32)n) & (FIFO - 1)];
+	s->k.conn = e->conn;
+	s->k.stream = e->stream;
+	r = e->conn ? bpf_map_lookup_elem(&reqs, &s->k) : NULL;
+	if (!r)
+		e->conn = 0; /* taken, or its request is gone */
+	if (!e->conn) {
+		s->lead += s->lead == (__u32)n;
 		return 0;
-	k.conn = t->dq[t->dq_head & (FIFO - 1)].conn;
-	k.stream = t->dq[t->dq_head & (FIFO - 1)].stream;
-	t->dq_head++;
+	}
+	if (!(r->flags & LS_RQ_READ_WHOLE))
+		return 0; /* its message is still coming: a later one decodes first */
+	if (!s->first)
+		s->first = (__u32)n + 1;
+	if (!s->fp || r->msg_fp != s->fp)
+		return !s->fp; /* without a fingerprint the oldest is it */
+	s->found = (__u32)n + 1;
+	return 1;
+}
+
+static long scan_read_whole(__u64 n, void *arg)
+{
+	return ls_scan_read_whole(arg, (__u32)n) ? 1 : 0;
+}
+
+/*
+ * Memory BIOs: the request a decode belongs to, into k (conn, stream): among
+ * those whose message was read whole and that nobody decoded yet, in the order
+ * requests opened, the oldest whose message ends as the decode's (fp, its
+ * last bytes), else the oldest. 0 when there is none. Entries at the head
+ * already taken are dropped.
+ */
+__noinline int ls_take_read_whole(struct lsk_pairs *pq, struct ls_req_key *k, __u64 fp)
+{
+	struct lsk_rqscan s = {};
+	struct lsk_pending *e;
+	__u32 pos;
+
+	if (!pq || !k)
+		return 0;
+	s.k.pid = k->pid;
+	s.fp = fp;
+	bpf_loop(FIFO, scan_read_whole, &s, 0);
+	pos = s.found ? s.found : s.first;
+	if (!pos) {
+		pq->rqhead += s.lead;
+		return 0;
+	}
+	pos--;
+	e = &pq->rq[(pq->rqhead + pos) & (FIFO - 1)];
+	k->conn = e->conn;
+	k->stream = e->stream;
+	e->conn = 0;
+	pq->rqhead += s.lead + (pos == s.lead);
+	return 1;
+}
+
+/*
+ * proto_by_thread_order, decode: the oldest request this thread read whole and
+ * nobody decoded. In a memory-BIO server a handler thread decodes calls other
+ * threads read (proto_by_handler_thread) and encodes their replies; a thread
+ * that decodes again and again and never encodes (gRPC Python's polling thread,
+ * which hands calls to worker threads when their headers come) decodes the
+ * oldest request the process read whole, in the order requests opened. Every
+ * decode there takes one, to stay in step.
+ */
+__noinline int ls_decode_by_thread_order(struct lsk_thread *t, __u32 pid, __u32 tid, __u64 self)
+{
+	struct ls_req_key k = { .pid = pid };
+	struct lsk_pairs *pq = pairs_of(pid);
+	struct lsk_req *r;
+
+	if (!t)
+		return 0;
+	if (pq && pq->bio) {
+		if (!ls_take_read_whole(pq, &k, t->dec_fp) || t->encoded || t->decodes < DECODER_MIN)
+			return 0;
+		k.pid = pid;
+	} else if (!pop_read(t->dq, &t->dq_head, t->dq_tail, &k)) {
+		return 0;
+	}
 	r = bpf_map_lookup_elem(&reqs, &k);
 	if (r) {
 		r->ph[LS_PH_DECODE] += self;
@@ -123,17 +229,41 @@ static __always_inline int proto_encode_by_handler_thread(struct lsk_thread *t, 
 	return 1;
 }
 
-/* proto_by_thread_order, encode: waits on its thread for the next response that starts there. */
-static __always_inline void proto_encode_by_thread_order(struct lsk_thread *t, __u64 self)
+/*
+ * proto_by_thread_order, encode: waits on its thread for the next response that
+ * starts there. In a memory-BIO server a thread that encodes without holding a
+ * call (gRPC Python's workers) serves one call at a time and starts its response
+ * right after the encode unless the transport hands the write to another thread:
+ * an encode still waiting when the thread encodes again lost its response, and
+ * must not be given to the next one.
+ */
+__noinline int ls_encode_by_thread_order(struct lsk_thread *t, __u32 pid, __u32 tid, __u64 self)
 {
-	__u32 tail = t->eq_tail;
+	struct lsk_pairs *pq = pairs_of(pid);
+	__u32 tail;
 
+	if (!t)
+		return 0;
+	tail = t->eq_tail;
+	if (pq && pq->bio) {
+		__u32 e = pq->etail;
+
+		if (t->eq_head != tail) {
+			t->eq_head = tail;
+			count(LS_CNT_PROTO_UNMATCHED);
+		}
+		if (e - pq->ehead >= ENCODERS)
+			pq->ehead = e - ENCODERS + 1;
+		pq->etid[e & (ENCODERS - 1)] = tid;
+		pq->etail = e + 1;
+	}
 	if (tail - t->eq_head >= FIFO) {
 		t->eq_head = tail - FIFO + 1;
 		count(LS_CNT_PROTO_UNMATCHED);
 	}
 	t->eq[tail & (FIFO - 1)] = self;
 	t->eq_tail = tail + 1;
+	return 0;
 }
 
 /* An outermost decode or encode returned on thread (or goroutine g) t after self ns. */
@@ -143,14 +273,18 @@ __noinline int ls_proto_return(struct lsk_thread *t, __u32 kind, __u64 self, __u
 
 	if (!t)
 		return 0;
+	if (kind == LS_KIND_ENCODE)
+		t->encoded = 1;
+	else if (t->decodes < 255)
+		t->decodes++;
 	if (proto_by_goroutine_stream(pid, g, kind, self))
 		return 0;
 	if (kind == LS_KIND_DECODE) {
-		if (!proto_decode_by_thread_order(t, pid, tid, self) && !proto_decode_by_handler_thread(t, pid, tid, self))
+		if (!ls_decode_by_thread_order(t, pid, tid, self) && !proto_decode_by_handler_thread(t, pid, tid, self))
 			count(LS_CNT_PROTO_UNMATCHED);
 		return 0;
 	}
 	if (!proto_encode_current(t, pid, self) && !proto_encode_by_handler_thread(t, pid, tid, self))
-		proto_encode_by_thread_order(t, self);
+		ls_encode_by_thread_order(t, pid, tid, self);
 	return 0;
 }

@@ -56,7 +56,7 @@ __noinline int ls_finish_request(const struct ls_req_key *kp, struct lsk_req *r,
 		rec = bpf_ringbuf_reserve(&events, sizeof(*rec), 0);
 		if (rec) {
 			rec->type = LS_REC_REQUEST;
-			rec->flags = (r->flags & ~(LS_RQ_RESP_STARTED | LS_RQ_DEC_QUEUED)) | (conn_flags & LS_RQ_JOINED);
+			rec->flags = (r->flags & ~LS_RQ_INTERNAL) | (conn_flags & LS_RQ_JOINED);
 			rec->pid = k.pid;
 			rec->tid = tid;
 			rec->stream = k.stream;
@@ -135,10 +135,8 @@ __noinline int ls_claim_pair(__u32 pid, struct lsk_thread *t, struct lsk_req *r,
 			owner = bpf_map_lookup_elem(&threads, &p->tid);
 		}
 	}
-	if (!p) {
-		count(LS_CNT_PROTO_UNMATCHED);
+	if (!p)
 		return 0;
-	}
 	p->claimed = 1;
 	r->serve_tid = p->tid;
 	r->ph[LS_PH_DECODE] += p->dec;
@@ -148,7 +146,46 @@ __noinline int ls_claim_pair(__u32 pid, struct lsk_thread *t, struct lsk_req *r,
 		owner->cur_conn = k->conn;
 		owner->cur_stream = k->stream;
 	}
-	return 0;
+	return 1;
+}
+
+struct lsk_orphan {
+	struct lsk_pairs *pq;
+	__u64 enc;
+};
+
+/* One step of ls_take_orphan_encode: the oldest listed encoder, if its encode still waits. */
+static long take_orphan(__u64 i, void *arg)
+{
+	struct lsk_orphan *o = arg;
+	struct lsk_pairs *pq = o->pq;
+	struct lsk_thread *e;
+	__u32 h;
+
+	if (!pq || pq->ehead == pq->etail)
+		return 1;
+	h = pq->ehead++;
+	e = bpf_map_lookup_elem(&threads, &pq->etid[h & (ENCODERS - 1)]);
+	if (!e || e->eq_head == e->eq_tail)
+		return 0;
+	o->enc = e->eq[e->eq_head & (FIFO - 1)];
+	e->eq_head++;
+	return 1;
+}
+
+/* A memory-BIO response started by a thread with no encode of its own: the oldest handed-over one. */
+__noinline int ls_take_orphan_encode(__u32 pid, struct lsk_req *r)
+{
+	struct lsk_orphan o = { .pq = pairs_of(pid) };
+
+	if (!r || !o.pq)
+		return 0;
+	bpf_loop(ENCODERS, take_orphan, &o, 0);
+	if (!o.enc)
+		return 0;
+	r->ph[LS_PH_ENCODE] += o.enc;
+	r->flags |= LS_RQ_PROTO_FIFO;
+	return 1;
 }
 
 /* Stream i of the walk's batch: its share of the read that carried it. */
@@ -159,6 +196,8 @@ static __always_inline void attrib_in(struct lsk_walk *w, struct lsk_conn *c, st
 
 	r->ph[LS_PH_TLS_IN] += w->self_ns;
 	r->ph[LS_PH_NET_IN] += w->net_ns;
+	if (b->msg_fp)
+		r->msg_fp = b->msg_fp;
 	r->bytes_in += b->bytes;
 	/* Decodes in a memory-BIO server wait on their handler thread for their response (see proto_pairs). */
 	if (track_proto && w->bio && !(r->flags & LS_RQ_DEC_QUEUED)) {
@@ -167,15 +206,16 @@ static __always_inline void attrib_in(struct lsk_walk *w, struct lsk_conn *c, st
 		r->flags |= LS_RQ_DEC_QUEUED;
 		if (pq)
 			pq->bio = 1;
-	} else if (track_proto && !w->bio && (b->flags & LS_BATCH_END_STREAM) && t) {
-		/* A complete request: the next decode on this thread is its. */
-		__u32 tail = t->dq_tail;
-
-		if (tail - t->dq_head >= FIFO)
-			t->dq_head = tail - FIFO + 1; /* never decoded: forget the oldest */
-		t->dq[tail & (FIFO - 1)].conn = w->conn;
-		t->dq[tail & (FIFO - 1)].stream = b->stream;
-		t->dq_tail = tail + 1;
+	}
+	/*
+	 * A complete request: the next decode on this thread is its (see
+	 * proto_decode_by_thread_order). Once: a DATA frame that spans reads
+	 * shows its END_STREAM at its header and again at its last byte.
+	 */
+	if (track_proto && (b->flags & LS_BATCH_END_STREAM) && !(r->flags & LS_RQ_READ_WHOLE)) {
+		r->flags |= LS_RQ_READ_WHOLE;
+		if (t && !w->bio)
+			push_read(t->dq, &t->dq_head, &t->dq_tail, w->conn, b->stream);
 	}
 	/* The HTTP/2 library processes these bytes next. */
 	n = c->npend_in;
@@ -192,13 +232,16 @@ static __always_inline void attrib_out(struct lsk_walk *w, struct lsk_conn *c, s
 {
 	/* A response starting here was encoded just before, on this thread. */
 	if (track_proto && (b->flags & LS_BATCH_HEADERS) && !(r->flags & LS_RQ_RESP_STARTED)) {
+		/* A memory-BIO call held with its decode; else (or none held) this thread's oldest encode. */
+		int claimed = w->bio && ls_claim_pair(w->pid, t, r, k);
+
 		r->flags |= LS_RQ_RESP_STARTED;
-		if (w->bio) {
-			ls_claim_pair(w->pid, t, r, k);
-		} else if (t && t->eq_head != t->eq_tail) {
+		if (!claimed && t && t->eq_head != t->eq_tail) {
 			r->ph[LS_PH_ENCODE] += t->eq[t->eq_head & (FIFO - 1)];
 			r->flags |= LS_RQ_PROTO_FIFO;
 			t->eq_head++;
+		} else if (!claimed && w->bio && !ls_take_orphan_encode(w->pid, r)) {
+			count(LS_CNT_PROTO_UNMATCHED);
 		}
 	}
 	r->ph[LS_PH_TLS_OUT] += w->self_ns;
@@ -366,6 +409,7 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 	w->is_h2 = c->is_h2;
 	w->conn_flags = c->flags;
 	w->dir = *dir;
+	w->bio = h->bio; /* ls_open_request queues a memory-BIO request */
 	ls_h2_walk(w);
 	*dir = w->dir;
 	c->is_h2 = w->is_h2;
@@ -380,7 +424,6 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 	w->net_ns = cl->net_ns + net_in;
 	w->now = h->now;
 	w->tid = h->tid;
-	w->bio = h->bio;
 	if (h->out) {
 		w->h2_ns = c->pend_h2_out;
 		c->pend_h2_out = 0;

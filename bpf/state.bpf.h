@@ -47,7 +47,8 @@ struct lsk_pending {
 struct lsk_thread {
 	__u32 depth;
 	__u8 slow_seen;  /* the threshold crossing of req_start's request was captured */
-	__u8 _pad0[3];
+	__u8 decodes;    /* outermost decodes on this thread, up to 255 */
+	__u8 _pad0[2];
 	__u64 last_conn; /* the TLS connection this thread touched last */
 	__u64 req_start; /* start of the request this thread last began reading, 0 when it finished */
 	/*
@@ -75,7 +76,8 @@ struct lsk_thread {
 	__u32 cur_stream;
 	__u32 nfin;
 	__u32 pair_seq; /* memory BIOs: this thread's call in proto_pairs (0: none) */
-	__u32 _pad1;
+	__u32 encoded; /* this thread ran an outermost encode (see proto_decode_by_thread_order) */
+	__u64 dec_fp;  /* the decode returning now: its message's last bytes (ls_msg_fp), 0: unknown */
 	struct lsk_pending fin[FIN_MAX];
 	struct lsk_call c[STACK_MAX];
 };
@@ -97,6 +99,7 @@ struct {
  * it), it is the oldest call encoded and not yet claimed. Per target slot.
  */
 #define PAIRS 64
+#define ENCODERS 16 /* power of two */
 
 struct lsk_pair {
 	__u64 dec, enc;
@@ -111,6 +114,16 @@ struct lsk_pairs {
 	__u32 bio;          /* the target serves memory-BIO connections */
 	struct lsk_pair p[PAIRS];
 	__u32 ready[PAIRS];
+	/*
+	 * Threads that encoded without holding a call (gRPC Python's workers), in
+	 * order: a response another thread starts for them (the transport handed
+	 * the write over) takes the oldest encode still waiting among these.
+	 */
+	__u32 ehead, etail;
+	__u32 etid[ENCODERS];
+	/* Requests in the order their headers came, by any thread (see ls_take_read_whole). */
+	__u32 rqhead, rqtail;
+	struct lsk_pending rq[FIFO];
 };
 
 struct {
@@ -153,6 +166,7 @@ struct lsk_req {
 	__u16 flags;
 	__u32 serve_tid; /* the thread that decoded it: its handler's, for per-request stacks */
 	__u64 serve_g;   /* Go: the goroutine serving the stream */
+	__u64 msg_fp;    /* memory BIOs: its message's last bytes (ls_msg_fp), 0: unknown */
 };
 
 struct {
@@ -268,6 +282,18 @@ static __always_inline struct lsk_pairs *pairs_of(__u32 pid)
 	__u32 key = slot ? *slot : 0;
 
 	return slot ? bpf_map_lookup_elem(&proto_pairs, &key) : NULL;
+}
+
+/* Append a request to a queue of requests; past FIFO the oldest, never decoded, is forgotten. */
+static __always_inline void push_read(struct lsk_pending *q, __u32 *head, __u32 *tail, __u64 conn, __u32 stream)
+{
+	__u32 t = *tail;
+
+	if (t - *head >= FIFO)
+		*head = t - FIFO + 1;
+	q[t & (FIFO - 1)].conn = conn;
+	q[t & (FIFO - 1)].stream = stream;
+	*tail = t + 1;
 }
 
 static __always_inline void count(__u32 which)
