@@ -20,6 +20,7 @@
 
 struct lsk_h1walk {
 	struct ls_h1dir d;  /* copy of the direction's state */
+	__u64 in_heads;     /* responses: the requests' HEAD bits (struct ls_h1dir.heads) */
 	__u32 in_seq;       /* responses: requests started so far (none runs past them) */
 	__u32 off;          /* next byte of the buffer */
 	__u32 chunk_off;    /* where chunk[] starts in the buffer */
@@ -137,7 +138,7 @@ static __always_inline void h1_start(struct lsk_walk *w, struct lsk_h1walk *h)
 		h->d.flags |= H1S_F_ORPHAN;
 		return;
 	}
-	if (h->d.heads & (1ULL << (h->cur & 63)))
+	if (h->in_heads & (1ULL << (h->cur & 63)))
 		h->d.flags |= H1S_F_NOBODY;
 	ls_batch_add(w, h->cur, LS_BATCH_HEADERS, 0);
 }
@@ -295,6 +296,7 @@ __noinline int ls_h1_walk(struct lsk_walk *w, struct lsk_conn *c)
 	h->out = w->out;
 	h->d = w->out ? c->h1out : c->h1in;
 	h->in_seq = c->h1in.seq;
+	h->in_heads = c->h1in.heads;
 	h->off = 0;
 	h->chunk_off = 0;
 	h->have = 0;
