@@ -293,6 +293,15 @@ static __always_inline int tls_return(void *ctx, struct lsk_thread *t, struct ls
 	}
 	if (fd >= 0)
 		r->flags |= LS_F_FD_KNOWN;
+	/*
+	 * Over memory BIOs, a read that gave no plaintext took the kernel's bytes for TLS
+	 * itself (handshake records, a close alert): they are no request's network time.
+	 */
+	if (fd < 0 && !r->g && (!ok || !r->bytes) &&
+	    (r->kind == LS_KIND_TLS_READ || r->kind == LS_KIND_TLS_HANDSHAKE)) {
+		t->pend_net_in = 0;
+		t->pend_net_in_start = 0;
+	}
 	t->last_conn = cl->obj;
 	if (ok && (r->bytes || (r->flags & LS_F_HANDSHAKE))) {
 		e = reserve_event();
