@@ -58,7 +58,7 @@ enum {
 
 /* Bounds: a head longer than this is not HTTP/1 as latscope follows it. */
 #define H1S_HEAD_MAX   65535
-#define H1S_LEN_MAX    (1ULL << 48) /* a larger Content-Length or chunk is taken as garbage */
+#define H1S_LEN_MAX    (1ULL << 48) /* a Content-Length or chunk size near it is taken as garbage */
 
 struct ls_h1dir {
 	__u64 left;     /* H1S_BODY: bytes still to skip; H1S_CSIZE: the size so far; H1S_HVAL: the length so far */
@@ -236,7 +236,7 @@ H1S_INLINE int h1s_hval(struct ls_h1dir *d, int c)
 	}
 	if (d->cand != H1S_C_CLEN || c == ' ' || c == '\t' || c == '\r')
 		return 0;
-	if (c < '0' || c > '9' || d->left >= H1S_LEN_MAX)
+	if (c < '0' || c > '9' || d->left >= H1S_LEN_MAX / 10)
 		return h1s_lost(d);
 	d->left = d->left * 10 + (__u64)(c - '0');
 	return 0;
@@ -278,7 +278,7 @@ H1S_INLINE int h1s_csize(struct ls_h1dir *d, int c)
 		return 0;
 	}
 	v = h1s_hexval(c);
-	if (v < 0 || d->left >= H1S_LEN_MAX)
+	if (v < 0 || d->left >= H1S_LEN_MAX / 16)
 		return h1s_lost(d);
 	d->left = d->left * 16 + (__u64)v;
 	return 0;

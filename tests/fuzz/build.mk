@@ -103,3 +103,10 @@ $(BUILD)/tests/fuzz_httpd: tests/fuzz/fuzz_httpd.c $(FUZZ_HTTPD_SRCS) lib/httpd.
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_httpd.c $(FUZZ_HTTPD_SRCS)
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_httpd
+
+$(BUILD)/tests/fuzz_h1split: tests/fuzz/fuzz_h1split.c tests/unit/h1split_check.h bpf/h1split.h bpf/latscope.h lib/http1.c lib/http1.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -Itests/unit -o $@ tests/fuzz/fuzz_h1split.c lib/http1.c
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_h1split
