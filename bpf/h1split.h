@@ -365,6 +365,42 @@ H1S_INLINE int h1s_byte(struct ls_h1dir *d, int c, int out)
 }
 
 /*
+ * The state waits only for its line's LF (a header it does not read, the rest
+ * of a start line already understood, a chunk extension, a trailer line): its
+ * driver may skip the bytes before the LF with h1s_skip() instead of feeding
+ * them one by one.
+ */
+H1S_INLINE int h1s_skippable(const struct ls_h1dir *d, int out)
+{
+	switch (d->state) {
+	case H1S_LINE:
+		/* Past the method (request) or the status code (response). */
+		return out ? d->sp >= 2 : d->sp >= 1;
+	case H1S_HNAME:
+		return d->line && d->cand == H1S_C_NONE;
+	case H1S_HVAL:
+		return d->cand != H1S_C_CLEN;
+	case H1S_CEXT:
+		return 1;
+	case H1S_TRAILER:
+		return d->line != 0;
+	default:
+		return 0;
+	}
+}
+
+/* n bytes, none of them an LF, skipped in a skippable state: H1S_E_BAD when the head grows too long. */
+H1S_INLINE int h1s_skip(struct ls_h1dir *d, __u32 n)
+{
+	if (d->state != H1S_LINE && d->state != H1S_HNAME && d->state != H1S_HVAL)
+		return 0;
+	if (d->hlen + n >= H1S_HEAD_MAX)
+		return h1s_lost(d);
+	d->hlen = (__u16)(d->hlen + n);
+	return 0;
+}
+
+/*
  * Skip body bytes: at most avail of the bytes in state H1S_BODY. Returns how
  * many it took; sets *ev to H1S_E_END when they end the message.
  */

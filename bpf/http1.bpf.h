@@ -174,7 +174,23 @@ __noinline int ls_h1_event(struct lsk_walk *w, struct lsk_h1walk *h, __u32 ev, _
 	return 0;
 }
 
-/* One step of the walk: a body skip, or one head byte. 1 when the buffer is done. */
+/* Bytes of chunk[] from at up to the next LF or the chunk's end. */
+__noinline int ls_h1_to_lf(struct lsk_h1walk *h, __u32 at)
+{
+	__u32 i;
+
+	if (!h)
+		return 0;
+	for (i = 0; i < H1_CHUNK; i++) {
+		__u32 j = at + i;
+
+		if (j >= h->have || h->chunk[j & (H1_CHUNK - 1)] == '\n')
+			break;
+	}
+	return (int)i;
+}
+
+/* One step of the walk: a body skip, bytes up to a line's end, or one head byte. 1 when the buffer is done. */
 __noinline int ls_h1_unit(struct lsk_walk *w, struct lsk_h1walk *h)
 {
 	__u32 len, at, n;
@@ -213,6 +229,18 @@ __noinline int ls_h1_unit(struct lsk_walk *w, struct lsk_h1walk *h)
 		h->chunk_off = h->off;
 		h->have = (__u32)rd;
 		at = 0;
+	}
+	/* Bytes that only lead to the line's end: skipped in one step (most of a head is such). */
+	if (h1s_skippable(&h->d, h->out)) {
+		n = ls_h1_to_lf(h, at);
+		if (n) {
+			if (h1s_skip(&h->d, n) & H1S_E_BAD) {
+				count(LS_CNT_H1_DESYNC);
+				return 1;
+			}
+			h->off += n;
+			return 0;
+		}
 	}
 	ev = h1s_byte(&h->d, h->chunk[at & (H1_CHUNK - 1)], h->out);
 	h->off++;

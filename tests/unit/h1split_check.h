@@ -34,6 +34,22 @@ struct chk1_run {
 	size_t lost_at;
 };
 
+/*
+ * Whether chk1_feed() skips to a line's LF where h1s_skippable() allows (as the BPF
+ * walk does, within what one read of 64 bytes holds), or feeds every byte.
+ */
+static int chk1_skip = 1;
+
+/* Bytes before the next LF in p[off..end), looking at most 64 bytes ahead. */
+static size_t chk1_to_lf(const __u8 *p, size_t off, size_t end)
+{
+	size_t k = 0;
+
+	while (off + k < end && k < 64 && p[off + k] != '\n')
+		k++;
+	return k;
+}
+
 /* One direction of a stream p[0..n), fed in buffers cut at cuts[] (ascending); heads: a HEAD request's bits. */
 static void chk1_feed(const __u8 *p, size_t n, int out, __u64 heads, const size_t *cuts, size_t ncuts,
 		      struct chk1_run *run)
@@ -65,6 +81,22 @@ static void chk1_feed(const __u8 *p, size_t n, int out, __u64 heads, const size_
 				if ((ev & H1S_E_END) && cur)
 					cur->end = off;
 				continue;
+			}
+			if (chk1_skip && h1s_skippable(&d, out)) {
+				size_t k = chk1_to_lf(p, off, end);
+
+				if (k) {
+					if (cur && d.state == H1S_LINE)
+						for (size_t i = 0; i < k && off + i - cur->start < CHK1_LINE - 1; i++)
+							cur->line[off + i - cur->start] = (char)p[off + i];
+					if (h1s_skip(&d, (__u32)k) & H1S_E_BAD) {
+						run->lost = 1;
+						run->lost_at = off;
+						break;
+					}
+					off += k;
+					continue;
+				}
 			}
 			ev = h1s_byte(&d, p[off], out);
 			off++;
