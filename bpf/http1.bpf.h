@@ -116,8 +116,16 @@ static __always_inline void h1_start(struct lsk_walk *w, struct lsk_h1walk *h)
 	__u32 seq;
 
 	if (!h->out) {
+		struct ls_req_key k = { .conn = w->conn, .pid = w->pid };
+
 		seq = ++h->d.seq;
 		h->cur = seq;
+		/*
+		 * A number opens once per connection: an entry already there is a request of an
+		 * earlier connection at this address that never got its response.
+		 */
+		k.stream = seq;
+		bpf_map_delete_elem(&reqs, &k);
 		ls_open_request(w, seq);
 		r = h1_req(w, seq);
 		if (r)

@@ -40,6 +40,13 @@ h1_pipelined "$NPORT" "$ROUNDS" "$(jq -nc --argjson n "$np" '{"GET /fast 200": $
 sleep 1
 h1_keepalive "$URL" "$NSLOW" /slow
 check "/slow: $NSLOW answers 200" test "$(grep -c '^200 ' "$TMP/curl.txt")" -eq "$NSLOW"
+# A client that gives up on /slow and closes: its request never ends. The next connection
+# (a second later) often gets the same SSL object, and its first request the same number:
+# it must start afresh, not a second early (the 500 ms check below).
+curl -sk --http1.1 -m 0.02 "$URL/slow" > /dev/null 2>&1 && fail "curl -m 0.02 /slow should have given up"
+sleep 1
+h1_keepalive "$URL" 10 /fast
+check "after the abandoned /slow: 10 answers 200" test "$(grep -c '^200 ' "$TMP/curl.txt")" -eq 10
 
 S=$(server_stats nodehttps "$NPID")
 kill -INT "$TRACE_PID"
@@ -49,12 +56,12 @@ T=$TMP/t.json
 echo "server: $S"
 
 # ---- every request once, with method, path and status --------------------------------------
-want=$((NKEEP + NAB + 6 * np + NSLOW))
+want=$((NKEEP + NAB + 6 * np + NSLOW + 10))
 served=$(jq '[.answered[]] | add' <<< "$S")
 check "the server answered $served = $want requests" test "$served" -eq "$want"
 h1_common "$T" "$want" "$ROUNDS"
 n=$(h1_count "$T" GET /fast 200)
-check "GET /fast 200: $n = $((NKEEP / 4)) + $NAB + $np" test "$n" -eq $((NKEEP / 4 + NAB + np))
+check "GET /fast 200: $n = $((NKEEP / 4)) + $NAB + $np + 10" test "$n" -eq $((NKEEP / 4 + NAB + np + 10))
 n=$(h1_count "$T" GET /chunked 200)
 check "GET /chunked 200 (chunked, in three writes): $n = $((NKEEP / 4)) + $np" test "$n" -eq $((NKEEP / 4 + np))
 n=$(h1_count "$T" GET /nope 404)
@@ -78,9 +85,9 @@ check "no request but /slow takes 500 ms or more ($n do)" test "$n" -eq 0
 # ---- /slow's app time is the delay the server measured -------------------------------------
 h1_slow_app "$T" "$(jq -r '.slow_delay_ns.p50' <<< "$S")" "$SLOW_MS" server
 
-# ---- handshakes: run inside SSL_read, one per connection (1 + 4 + 2 + 1) --------------------
+# ---- handshakes: run inside SSL_read, one per connection (1 + 4 + 2 + 1 + 1 + 1) ------------
 hs=$(jq -r 'select(.type=="summary") | .handshakes' "$T")
-check "handshakes counted ($hs) = connections opened (8)" test "$hs" -eq 8
+check "handshakes counted ($hs) = connections opened (10)" test "$hs" -eq 10
 
 kill "$NPID" 2>/dev/null || true
 assert_no_probes

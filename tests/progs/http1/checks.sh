@@ -66,6 +66,8 @@ h1_common() {
 	((bad == 0)) || jq -c "$addsup" "$t" | head -5
 	check "phases add up to the total for every request ($bad do not)" test "$bad" -eq 0
 	n=$(jq -s '[.[] | select(.type=="request" and .phases.tls_in > 0 and .phases.tls_out > 0 and .phases.net_out > 0)] | length' "$t")
+	((n == nall)) || jq -c 'select(.type=="request" and (.phases.tls_in == 0 or .phases.tls_out == 0 or .phases.net_out == 0))
+		| {conn, stream, method, total_ns, phases}' "$t" | head -3
 	check "tls_in, tls_out and net_out measured on every request ($n of $nall)" test "$n" -eq "$nall"
 }
 
