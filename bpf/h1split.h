@@ -174,7 +174,9 @@ H1S_INLINE int h1s_line(struct ls_h1dir *d, int c, int out)
 		return H1S_E_LINE_END;
 	}
 	if (c == ' ') {
-		d->sp++;
+		/* Only the first two spaces matter (method or status code before them): capped, never wrapped. */
+		if (d->sp < 2)
+			d->sp++;
 	} else if (out && d->sp == 1) {
 		if (c < '0' || c > '9' || d->match >= 3)
 			return h1s_lost(d);

@@ -103,6 +103,19 @@ static void lost_and_bounds(void)
 	CHECK(r.lost, "a Content-Length past 2^48: lost, not wrapped");
 	chk1_feed(S("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffff\r\n"), 1, 0, NULL, 0, &r);
 	CHECK(r.lost, "a chunk size past 2^48: lost");
+	{
+		static char many[400];
+
+		/* 2 + 255 spaces: a count kept in a byte would be 1 again, and 'K' a bad status digit. */
+		memcpy(many, "HTTP/1.1 200 O", 14);
+		memset(many + 14, ' ', 255);
+		memcpy(many + 269, "K\r\nContent-Length: 0\r\n\r\n", 24);
+		chk1_skip = 0;
+		chk1_feed((const __u8 *)many, 293, 1, 0, NULL, 0, &r);
+		chk1_skip = 1;
+		CHECK(!r.lost && r.n == 1 && r.m[0].end == 293 && r.m[0].status == 200,
+		      "257 spaces in a status line, fed byte by byte: the count of spaces does not wrap");
+	}
 	chk1_feed(S("HTTP/1.0 200 OK\r\n\r\nuntil close"), 1, 0, NULL, 0, &r);
 	CHECK(r.eof && r.m[0].end == 30, "no length: the response ends with its write");
 	chk1_feed(S("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x05hello"), 1, 0, NULL, 0, &r);
