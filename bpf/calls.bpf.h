@@ -292,6 +292,20 @@ __noinline int ls_call_result(struct lsk_ret *r, __u64 aux)
 	return ok;
 }
 
+/*
+ * Over memory BIOs, a handshake step or a read that met the peer's close took the
+ * kernel's bytes for TLS itself (handshake records, a close alert): they are no
+ * request's network time. (A read merely waiting for more of a record keeps them.)
+ */
+static __always_inline void tls_bio_idle(struct lsk_thread *t, struct lsk_call *cl, struct lsk_ret *r)
+{
+	if (r->kind == LS_KIND_TLS_HANDSHAKE || (r->kind == LS_KIND_TLS_READ &&
+	    ((r->conv == LS_ARG_SSL_RW && r->ret == 0) || bpf_map_lookup_elem(&hs_start, &cl->obj)))) {
+		t->pend_net_in = 0;
+		t->pend_net_in_start = 0;
+	}
+}
+
 /* A TLS call returned: its record, its socket, and (with plaintext) the HTTP/2 walk by tail call. */
 static __always_inline int tls_return(void *ctx, struct lsk_thread *t, struct lsk_call *cl, struct lsk_ret *r, int ok)
 {
@@ -308,6 +322,8 @@ static __always_inline int tls_return(void *ctx, struct lsk_thread *t, struct ls
 	}
 	if (fd >= 0)
 		r->flags |= LS_F_FD_KNOWN;
+	if (fd < 0 && !r->g && !ok)
+		tls_bio_idle(t, cl, r);
 	t->last_conn = cl->obj;
 	if (ok && (r->bytes || (r->flags & LS_F_HANDSHAKE))) {
 		e = reserve_event();

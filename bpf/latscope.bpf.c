@@ -17,6 +17,7 @@
 #include <bpf/bpf_core_read.h>
 #include "latscope.h"
 #include "h2split.h"
+#include "h1split.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -58,6 +59,7 @@ __u64 window_lo = 0, window_hi = 0;
 
 #include "state.bpf.h"
 #include "walk.bpf.h"
+#include "http1.bpf.h"
 #include "requests.bpf.h"
 #include "proto.bpf.h"
 #include "calls.bpf.h"

@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 10
+#define LS_ABI_VERSION 11
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -242,6 +242,7 @@ struct ls_stats {
 #define LS_RQ_PROTO_STREAM (1u << 5) /* decode/encode matched by the grpc-go transport stream their goroutine serves */
 #define LS_RQ_NET_THREAD (1u << 6) /* TLS over memory BIOs (no fd on the SSL object): kernel time matched by thread and time */
 #define LS_RQ_PROTO_WRITER (1u << 7) /* memory BIOs: decode/encode held on their handler thread, given to the response it started */
+#define LS_RQ_HTTP1      (1u << 8) /* an HTTP/1.x exchange (stream: its place on the connection, from 1) */
 
 /*
  * Keys of the conns and reqs maps: user space walks reqs to delete the requests of
@@ -272,7 +273,8 @@ struct ls_request {
 	__u64 bytes_in;   /* HTTP/2 payload bytes of the request (DATA) */
 	__u64 bytes_out;  /* HTTP/2 payload bytes of the response (DATA) */
 	__u16 shared;     /* most streams served by one call of this request */
-	__u16 _pad[3];
+	__u16 status;     /* HTTP/1: the response's status code (HTTP/2's come in header blocks), 0: not seen */
+	__u16 _pad[2];
 	__u32 serve_tid;  /* thread that decoded the request (its handler), 0: unknown */
 	__u32 _pad2;
 	__u64 serve_g;    /* Go: the goroutine that served the stream, 0: none or unknown */
@@ -286,6 +288,7 @@ struct ls_request {
 #define LS_HD_JOINED     (1u << 4) /* connection first seen mid-flight: no HPACK context */
 #define LS_HD_PRIORITY   (1u << 5) /* HEADERS with PRIORITY: 5 bytes precede the block (already skipped) */
 #define LS_HD_FRESH      (1u << 6) /* no block: a new connection starts at this address, forget the last one's HPACK context */
+#define LS_HD_HTTP1      (1u << 7) /* not HPACK: (a fragment of) an HTTP/1 request line */
 
 #define LS_HD_MAX 1024
 
@@ -481,6 +484,7 @@ enum ls_counter {
 	LS_CNT_REQ_DROPS,      /* request records lost (ring buffer full): also in LS_CNT_RB_DROPS; the histograms keep them */
 	LS_CNT_THREAD_EXITS,   /* target threads that exited: their per-thread entries were deleted */
 	LS_CNT_CONN_FREED,     /* TLS objects freed (SSL_free): their connection's entries were deleted */
+	LS_CNT_H1_DESYNC,      /* HTTP/1 directions whose framing was lost (resynchronised at a buffer starting a message) */
 	LS_CNT_MAX = 32,
 };
 

@@ -69,6 +69,7 @@ __noinline int ls_finish_request(const struct ls_req_key *kp, struct lsk_req *r,
 			rec->bytes_in = r->bytes_in;
 			rec->bytes_out = r->bytes_out;
 			rec->shared = r->shared;
+			rec->status = r->status;
 			__builtin_memset(rec->_pad, 0, sizeof(rec->_pad));
 			rec->serve_tid = r->serve_tid;
 			rec->_pad2 = 0;
@@ -410,9 +411,12 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 	w->conn_flags = c->flags;
 	w->dir = *dir;
 	w->bio = h->bio; /* ls_open_request queues a memory-BIO request */
-	ls_h2_walk(w);
-	*dir = w->dir;
-	c->is_h2 = w->is_h2;
+	/* An HTTP/1 connection's buffer is walked by bpf/http1.bpf.h, any other's as HTTP/2. */
+	if (!ls_h1_walk(w, c)) {
+		ls_h2_walk(w);
+		*dir = w->dir;
+		c->is_h2 = w->is_h2;
+	}
 	c->flags = w->conn_flags;
 	if (!w->nbatch)
 		return 0;

@@ -140,7 +140,9 @@ struct lsk_conn {
 	__u32 npend_in;
 	__u32 flags;                /* LS_RQ_JOINED */
 	__u8 is_h2;                 /* HTTP/2 framing recognised */
-	__u8 _pad[7];
+	__u8 proto;                 /* LS_PROTO_H1 once its bytes say HTTP/1 (bpf/http1.bpf.h) */
+	__u8 _pad[6];
+	struct ls_h1dir h1in, h1out; /* HTTP/1 framing per direction (bpf/h1split.h) */
 };
 
 struct {
@@ -167,6 +169,8 @@ struct lsk_req {
 	__u32 serve_tid; /* the thread that decoded it: its handler's, for per-request stacks */
 	__u64 serve_g;   /* Go: the goroutine serving the stream */
 	__u64 msg_fp;    /* memory BIOs: its message's last bytes (ls_msg_fp), 0: unknown */
+	__u16 status;    /* HTTP/1: the response's status code */
+	__u16 _pad[3];
 };
 
 struct {

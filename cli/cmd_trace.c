@@ -135,6 +135,7 @@ static const struct {
 	{ LS_CNT_HS_IN_IO, "handshakes_in_io" }, { LS_CNT_THREAD_FULL, "thread_table_full" },
 	{ LS_CNT_TABLE_FULL, "per_thread_table_full" }, { LS_CNT_REQ_DROPS, "request_records_dropped" },
 	{ LS_CNT_THREAD_EXITS, "thread_exits" }, { LS_CNT_CONN_FREED, "tls_objects_freed" },
+	{ LS_CNT_H1_DESYNC, "h1_desync" },
 };
 
 /* How phases were tied to a request where no fd or session said so, by name. */
@@ -349,6 +350,7 @@ static void json_request(struct trace_ctx *t, const struct ls_req_view *v)
 	jw_ku64(&w, "tid", q->tid);
 	jw_khex(&w, "conn", q->conn);
 	jw_ku64(&w, "stream", q->stream);
+	jw_kstr(&w, "protocol", v->protocol);
 	jw_kstr(&w, "method", v->method);
 	if (v->method_reason)
 		jw_kstr(&w, "method_reason", v->method_reason);

@@ -38,6 +38,7 @@ static const struct ls_map_limit map_limits[] = {
 	{ "handoff", "fixed: per CPU", -1 },
 	{ "tails", "fixed: the walk program", -1 },
 	{ "walk_scratch", "fixed: per CPU", -1 },
+	{ "h1_scratch", "fixed: per CPU", -1 },
 	{ "rx_socks", "least recently used evicted (queue unknown for that socket)", -1 },
 	{ "stacks", "stack not captured", LS_CNT_STACK_LOST },
 	{ "samples", "sample not aggregated", LS_CNT_SAMPLE_LOST },

@@ -53,6 +53,7 @@ void ls_otlp_span_from(struct ls_otlp_span *sp, const struct ls_req_view *v, uin
 	snprintf(sp->http_method, sizeof(sp->http_method), "%s", v->http_method);
 	sp->grpc = v->grpc_status >= 0 || (v->method_from && !strcmp(v->method_from, "operateHeaders"));
 	sp->status = v->status;
+	sp->http1 = v->protocol && !strcmp(v->protocol, "http/1.1");
 	sp->grpc_status = v->grpc_status;
 	sp->start_unix_ns = q->start_ns + realtime_off_ns;
 	sp->total_ns = q->total_ns;
@@ -131,7 +132,7 @@ static void server_span(struct jw *w, const struct ls_otlp_span *sp)
 			attr_int(w, "http.response.status_code", sp->status);
 		snprintf(path, sizeof(path), "%.*s", (int)strcspn(route, "?"), route);
 		attr_str(w, "http.route", path);
-		attr_str(w, "network.protocol.version", "2");
+		attr_str(w, "network.protocol.version", sp->http1 ? "1.1" : "2");
 		error = sp->status >= 500 || sp->status < 0;
 	}
 	jw_arr_end(w);

@@ -31,6 +31,7 @@ struct ls_otlp_span {
 	char method[LS_METHOD_LEN];                    /* as ls_req_view names it */
 	char http_method[16];
 	int grpc, status, grpc_status;
+	int http1;                                     /* HTTP/1.1, not HTTP/2 */
 	uint64_t start_unix_ns, total_ns;
 	uint64_t phase_ns[LS_PHASE_COUNT];
 	unsigned int resource;                         /* index into the batch's resources */

@@ -325,7 +325,7 @@ static void write_labels(FILE *f, const char *service, const struct ls_req_view 
 		fprintf(f, ",http_response_status_code=\"%d\"", v->status);
 	fputs(",http_route=\"", f);
 	ls_prom_label(f, method);
-	fputs("\",network_protocol_version=\"2\"", f);
+	fprintf(f, "\",network_protocol_version=\"%s\"", v->protocol && !strcmp(v->protocol, "http/1.1") ? "1.1" : "2");
 }
 
 static struct series *series_new(struct ls_prom *p, const char *labels, int grpc)

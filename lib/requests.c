@@ -1,5 +1,6 @@
 #include "requests.h"
 #include "hpack.h"
+#include "http1.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -288,6 +289,16 @@ static void decode(struct conn *c, struct dir *d, int out)
 	}
 }
 
+/* An HTTP/1 request line, assembled like a header block: the request's method and target. */
+static void name_h1(struct conn *c, struct dir *d)
+{
+	struct stream_info *s = stream_find(c, d->stream, 1);
+
+	if (s && ls_h1_request_line(d->block, d->len, s->http_method, sizeof(s->http_method), s->path,
+				    sizeof(s->path)))
+		s->reason = "unknown (HTTP/1 request line not understood)";
+}
+
 static int feed_headers(struct ls_reqs *r, const struct ls_headers *h, size_t size)
 {
 	int out = (h->flags & LS_HD_OUT) != 0;
@@ -316,14 +327,18 @@ static int feed_headers(struct ls_reqs *r, const struct ls_headers *h, size_t si
 	}
 	if (!d->block && !(d->block = malloc(BLOCK_MAX)))
 		return -ENOMEM;
-	if (d->len + h->len > BLOCK_MAX || (h->flags & LS_HD_TRUNC))
+	/* A long request line keeps its start: the method and the target's beginning are there. */
+	if (d->len + h->len > BLOCK_MAX || ((h->flags & LS_HD_TRUNC) && !(h->flags & LS_HD_HTTP1)))
 		d->truncated = 1;
 	else {
 		memcpy(d->block + d->len, h->data, h->len);
 		d->len += h->len;
 	}
-	if (h->flags & LS_HD_END) {
-		decode(c, d, out);
+	if ((h->flags & LS_HD_END) || ((h->flags & LS_HD_HTTP1) && d->truncated)) {
+		if (h->flags & LS_HD_HTTP1)
+			name_h1(c, d);
+		else
+			decode(c, d, out);
 		/* Decoded: the buffer holds nothing still needed (conn_trim() may free it). */
 		d->len = 0;
 	}
@@ -416,6 +431,7 @@ int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_
 	view->grpc_status = -1;
 	view->http_method = "";
 	view->traceparent = "";
+	view->protocol = (q->flags & LS_RQ_HTTP1) ? "http/1.1" : "h2";
 	c = conn_find(r, q->pid, q->conn, 0);
 	if (c)
 		s = stream_find(c, q->stream, 0);
@@ -448,6 +464,8 @@ int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_
 		}
 		stream_forget(c, s);
 	}
+	if (q->flags & LS_RQ_HTTP1)
+		view->status = q->status ? q->status : -1;
 	view->error = view->status >= 500 || (view->grpc_status > 0);
 
 	m = method_stats(r, q->pid, view->method);

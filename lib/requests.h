@@ -31,6 +31,7 @@ struct ls_req_view {
 	const char *method_from;   /* "hpack" (latscope's decoder) or "operateHeaders" (the server's); NULL when unknown */
 	const char *http_method;   /* ":method" ("GET", "POST"), "" when unknown */
 	const char *traceparent;   /* the request's W3C traceparent, "" when absent or malformed */
+	const char *protocol;      /* "h2" or "http/1.1" */
 	int status;                /* ":status", -1 when not seen */
 	int grpc_status;           /* "grpc-status", -1 when absent */
 	int error;                 /* status >= 500 or grpc-status != 0 */

@@ -1,10 +1,10 @@
 # Fuzz targets (libFuzzer, with AddressSanitizer and UBSan), built by clang from the sources they cover.
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(WARN) -std=gnu11 -D_GNU_SOURCE
 
-$(BUILD)/tests/fuzz_reqs: tests/fuzz/fuzz_reqs.c lib/requests.c lib/hpack.c lib/requests.h lib/hpack.h bpf/latscope.h
+$(BUILD)/tests/fuzz_reqs: tests/fuzz/fuzz_reqs.c lib/requests.c lib/hpack.c lib/http1.c lib/requests.h lib/hpack.h lib/http1.h bpf/latscope.h
 	$(Q)mkdir -p $(@D)
 	@echo "  FUZZ    $@"
-	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_reqs.c lib/requests.c lib/hpack.c -lnghttp2
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_reqs.c lib/requests.c lib/hpack.c lib/http1.c -lnghttp2
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_reqs
 
@@ -103,3 +103,10 @@ $(BUILD)/tests/fuzz_httpd: tests/fuzz/fuzz_httpd.c $(FUZZ_HTTPD_SRCS) lib/httpd.
 	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_httpd.c $(FUZZ_HTTPD_SRCS)
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_httpd
+
+$(BUILD)/tests/fuzz_h1split: tests/fuzz/fuzz_h1split.c tests/unit/h1split_check.h bpf/h1split.h bpf/latscope.h lib/http1.c lib/http1.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -Itests/unit -o $@ tests/fuzz/fuzz_h1split.c lib/http1.c
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_h1split

@@ -155,8 +155,31 @@ static void test_http(void)
 	CHECK(ls_http_parse(big, sizeof(big), &r) == -431, "a head past %d bytes: 431", LS_HTTP_HEAD_MAX);
 }
 
+/* An HTTP/1.1 request and an HTTP/2 one of the same route: two series, told apart by protocol version. */
+static void test_protocol(void)
+{
+	struct ls_request rec = { .total_ns = 1000000 };
+	struct ls_req_view v = { .rec = &rec, .method = "/index.html", .http_method = "GET", .status = 200,
+				 .grpc_status = -1, .protocol = "http/1.1" };
+	struct ls_prom *p;
+	char *out;
+
+	if (ls_prom_new(NULL, &p) || ls_prom_add(p, "svc", &v))
+		abort();
+	v.protocol = "h2";
+	if (ls_prom_add(p, "svc", &v))
+		abort();
+	out = render(p);
+	CHECK(strstr(out, "http_route=\"/index.html\",network_protocol_version=\"1.1\"} 1\n") &&
+		      strstr(out, "http_route=\"/index.html\",network_protocol_version=\"2\"} 1\n"),
+	      "HTTP/1.1 and HTTP/2 requests of one route: a series each, by network_protocol_version");
+	free(out);
+	ls_prom_free(p);
+}
+
 int main(void)
 {
+	test_protocol();
 	test_labels();
 	test_buckets();
 	test_cap();

@@ -91,6 +91,56 @@ static const char *finish(struct ls_reqs *r, __u64 conn, __u32 stream, struct ls
 	return v->method;
 }
 
+/* HTTP/1: request lines in LS_HD_HTTP1 fragments, the status in the request record. */
+static void http1(void)
+{
+	static const char line[] = "POST /api/v1/items?id=7 HTTP/1.1\r";
+	static struct ls_headers h;
+	static struct ls_request q;
+	struct ls_reqs *r;
+	struct ls_req_view v;
+	int ok = 1;
+
+	ls_reqs_new(&r);
+	for (__u32 seq = 1; seq <= 3; seq++) {
+		size_t n = sizeof(line) - 1, cut = seq * 7;
+
+		/* The line cut where a TLS buffer ended, its second part a continuation. */
+		for (size_t off = 0; off < n; off = cut, cut = n) {
+			memset(&h, 0, sizeof(h));
+			h.type = LS_REC_HEADERS;
+			h.pid = 42;
+			h.conn = 0x7000;
+			h.stream = seq;
+			h.flags = LS_HD_HTTP1 | (off ? LS_HD_CONT : 0) | (cut == n ? LS_HD_END : 0);
+			h.len = (__u32)(cut - off);
+			memcpy(h.data, line + off, cut - off);
+			ls_reqs_feed(r, &h, offsetof(struct ls_headers, data) + h.len, &v);
+		}
+		memset(&q, 0, sizeof(q));
+		q.type = LS_REC_REQUEST;
+		q.flags = LS_RQ_HTTP1;
+		q.pid = 42;
+		q.conn = 0x7000;
+		q.stream = seq;
+		q.status = (__u16)(seq == 3 ? 503 : 200);
+		if (ls_reqs_feed(r, &q, sizeof(q), &v) != 1 || strcmp(v.method, "/api/v1/items?id=7") ||
+		    strcmp(v.http_method, "POST") || strcmp(v.protocol, "http/1.1") || v.status != q.status ||
+		    v.error != (seq == 3))
+			ok = 0;
+	}
+	CHECK(ok, "HTTP/1: request lines cut across buffers name method and target; status and protocol from the record");
+	memset(&q, 0, sizeof(q));
+	q.type = LS_REC_REQUEST;
+	q.flags = LS_RQ_HTTP1;
+	q.pid = 42;
+	q.conn = 0x7000;
+	q.stream = 9;
+	CHECK(ls_reqs_feed(r, &q, sizeof(q), &v) == 1 && !strcmp(v.method, "?") && v.status == -1 && v.method_reason,
+	      "HTTP/1: a request whose line was not seen is unnamed, its status unknown");
+	ls_reqs_free(r);
+}
+
 int main(void)
 {
 	const char *const *sets[] = { c3, c4 };
@@ -250,5 +300,6 @@ int main(void)
 		CHECK(got && !strcmp(got, "?"), "a method record with a bad length is ignored (%s)", got ? got : "none");
 		ls_reqs_free(r);
 	}
+	http1();
 	return failures ? 1 : 0;
 }
