@@ -60,9 +60,10 @@ int cli_parse_overhead(const char *arg, double *pct);
 /* --overhead in the usage of the commands that attach library probes. */
 #define CLI_OVERHEAD_HELP \
 	"      --overhead PCT     budget for the library probes (default 5, or $LATSCOPE_OVERHEAD): their cost,\n" \
-	"                         measured (hits x per-hit cost + BPF run time), as % of one CPU, or of the\n" \
-	"                         targets' CPU when they use more than one; above it the probes are attached\n" \
-	"                         in windows at random times and counts are estimated; off: always attached\n"
+	"                         measured (hits x per-hit cost + BPF run time, or in situ when more), as % of\n" \
+	"                         one CPU, or of the targets' CPU when they use more than one; above it the\n" \
+	"                         probes are attached in windows at random times, requests that started\n" \
+	"                         inside one are counted and the whole time's estimated; off: always attached\n"
 #define CLI_COMMON_LONG \
 	{ "placement", required_argument, NULL, CLI_OPT_PLACEMENT }, \
 	{ "phases", required_argument, NULL, CLI_OPT_PHASES }, \

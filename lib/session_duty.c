@@ -5,7 +5,8 @@
  * Every step (at most every STEP_NS, from ls_session_poll) measures what the
  * probes cost since the last one: hits times the per-hit costs calibrated at
  * start plus the uprobe programs' run time as the kernel measured it
- * (ls_session_probe_cost), over max(wall time, the targets' CPU time). A hit
+ * (ls_session_probe_cost), over max(wall time, the targets' CPU time); after
+ * a window also in situ (window_situ_cost), the larger ruling. A hit
  * costs the same at any load and a request takes several hits, so against the
  * targets' CPU alone the cost is a fixed share even at 10 requests per second:
  * the wall time (one CPU) is the denominator, the targets' CPU when they use
@@ -66,7 +67,7 @@ struct ls_duty {
 	uint64_t bytes_in;           /* the targets' socket bytes inside closed windows */
 	enum duty_state state;
 	uint64_t t0, since;          /* session start; when the state began */
-	uint64_t win_open;           /* current window: requests started from here count */
+	uint64_t win_open;           /* current window: requests started from here count (the first one: all) */
 	uint64_t next_open;          /* DUTY_OFF: when the next window opens */
 	uint64_t last_t, last_cost, last_cpu, last_bytes, first_cpu, first_cost;
 	uint64_t open_cpu;           /* the targets' CPU when the current window opened */
@@ -127,7 +128,7 @@ int ls_duty_start(struct ls_session *s, double pct)
 	d->budget = pct / 100.0;
 	d->duty = d->st.duty_min = 1.0;
 	d->state = DUTY_ON;
-	d->t0 = d->since = d->last_t = now;
+	d->t0 = d->since = d->last_t = d->win_open = now;
 	d->first_cpu = d->last_cpu = targets_cpu(s);
 	d->open_cost = d->first_cost = d->last_cost = probes_cost(s);
 	d->open_bytes = d->first_bytes = d->last_bytes = socket_bytes(s);
@@ -249,8 +250,8 @@ out:
 	return n;
 }
 
-/* Requests started since lo still in flight. */
-static uint64_t inflight(struct ls_session *s, uint64_t lo)
+/* Requests started inside [lo, hi) still in flight. */
+static uint64_t inflight(struct ls_session *s, uint64_t lo, uint64_t hi)
 {
 	struct bpf_map *m = s->skel->maps.reqs;
 	struct ls_req_key key, next, *prev = NULL;
@@ -265,7 +266,7 @@ static uint64_t inflight(struct ls_session *s, uint64_t lo)
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, val) == 0) {
 			memcpy(&start, val, sizeof(start));
-			n += start >= lo;
+			n += start >= lo && start < hi;
 		}
 	}
 	return n;
@@ -320,7 +321,7 @@ static void window_close(struct ls_session *s, struct ls_duty *d, uint64_t now, 
 {
 	s->skel->bss->req_hi = now;
 	d->bytes_in += socket_bytes(s) - d->open_bytes;
-	d->st.sampled_ns += now - (d->win_open ? d->win_open : d->t0);
+	d->st.sampled_ns += now - d->win_open;
 	d->st.windows++;
 	if (at_once) {
 		d->st.emergency++;
@@ -384,7 +385,7 @@ void ls_duty_step(struct ls_session *s)
 		break;
 	case DUTY_DRAIN:
 		/* As long as the window was, at most: a window and its drain cost the budget over one second. */
-		if (inflight(s, d->win_open) == 0 || now - s->skel->bss->req_hi >= s->skel->bss->req_hi - d->win_open)
+		if (inflight(s, d->win_open, s->skel->bss->req_hi) == 0 || now - s->skel->bss->req_hi >= s->skel->bss->req_hi - d->win_open)
 			window_detach(s, d, now);
 		break;
 	case DUTY_OFF:
@@ -416,7 +417,7 @@ int ls_session_duty(struct ls_session *s, struct ls_duty_stats *out)
 	out->elapsed_ns = wall;
 	/* The window open now counts up to now. */
 	if (d->state == DUTY_ON)
-		out->sampled_ns += now - (d->win_open ? d->win_open : d->t0);
+		out->sampled_ns += now - d->win_open;
 	out->sampled_share = wall ? (double)out->sampled_ns / (double)wall : 1.0;
 	if (out->sampled_share > 1)
 		out->sampled_share = 1;
