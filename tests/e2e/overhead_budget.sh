@@ -66,7 +66,7 @@ jq -r 'select(.type == "request" and .method == "/latscope.example.Echo/Slow") |
 nslow=$(wc -l < "$TMP/slow.ns")
 p50=$(pct "$TMP/slow.ns" 0.5)
 echo "# Slow: $nslow sampled, p50 $p50 ns"
-check "Slow requests sampled ($nslow)" test "$nslow" -ge 20
+check "Slow requests sampled ($nslow)" test "$nslow" -ge 10
 # 20 ms of sleep plus the wait for a saturated event loop (Fast p50 is ~2 ms there): the
 # median sits between the injected delay and 1.5 times it.
 check "sampled Slow p50 near the injected ${SLOW_MS} ms ($p50 ns)" \
