@@ -14,6 +14,16 @@ start_h2server --method Slow:sleep=$SLOW_MS
 # summary FILE KEY: a number from trace's JSON summary (the line with "sampled_share").
 summary() { grep '"sampled_share"' "$1" | jq -r "$2"; }
 
+# ---- bad budgets: a clear error, nothing attached ----
+for bad in 0 101 -5 5x ''; do
+	rc=0
+	"$LATSCOPE" trace -p "$H2SERVER_PID" --overhead "$bad" -d 1 > /dev/null 2> "$TMP/bad.err" || rc=$?
+	check "--overhead '$bad' refused with exit 2 and a reason" test "$rc" = 2 -a -n "$(grep 'invalid overhead budget' "$TMP/bad.err")"
+done
+rc=0
+LATSCOPE_OVERHEAD=lots "$LATSCOPE" trace -p "$H2SERVER_PID" -d 1 > /dev/null 2> "$TMP/bad.err" || rc=$?
+check "LATSCOPE_OVERHEAD=lots refused with a reason" test "$rc" != 0 -a -n "$(grep 'invalid LATSCOPE_OVERHEAD' "$TMP/bad.err")"
+
 # ---- (a) low load: nothing changes ----
 start_trace "$TMP/low.json" -p "$H2SERVER_PID" --overhead 5 --json --all -d 8
 grpc_load Fast 100 -c 1 -m 1 --rps 20 > "$TMP/h2load-low.txt" 2>&1 || fail "h2load (20 req/s) failed"
@@ -30,7 +40,7 @@ check "low load: no window closed" test "$(summary "$TMP/low.json" '.overhead.wi
 BUDGET=5
 LOAD_S=8
 start_trace "$TMP/sat.json" -p "$H2SERVER_PID" --overhead $BUDGET --json --all -d $((LOAD_S + 3))
-grpc_load Slow 100000000 -D $LOAD_S -c 2 -m 10 -t 1 > "$TMP/h2load-slow.txt" 2>&1 &
+grpc_load Slow 100000000 -D $LOAD_S -c 2 -m 10 -t 1 --log-file="$TMP/slow.log" > "$TMP/h2load-slow.txt" 2>&1 &
 slow_load=$!
 grpc_load Fast 100000000 -D $LOAD_S -c 8 -m 10 -t 1 > "$TMP/h2load-fast.txt" 2>&1 || fail "h2load Fast failed"
 wait "$slow_load" || fail "h2load Slow failed"
@@ -65,11 +75,15 @@ check "every named request has a method the load used" \
 jq -r 'select(.type == "request" and .method == "/latscope.example.Echo/Slow") | .total_ns' "$TMP/sat.json" > "$TMP/slow.ns"
 nslow=$(wc -l < "$TMP/slow.ns")
 p50=$(pct "$TMP/slow.ns" 0.5)
-echo "# Slow: $nslow sampled, p50 $p50 ns"
+awk '{ print $3 }' "$TMP/slow.log" > "$TMP/slow_cli.us"
+cli50=$(pct "$TMP/slow_cli.us" 0.5)
+echo "# Slow: $nslow sampled, p50 $p50 ns; h2load's p50 of every Slow request ${cli50} us"
 check "Slow requests sampled ($nslow)" test "$nslow" -ge 10
-# 20 ms of sleep plus the wait for a saturated event loop (Fast p50 is ~2 ms there): the
-# median sits between the injected delay and 1.5 times it.
-check "sampled Slow p50 near the injected ${SLOW_MS} ms ($p50 ns)" \
-	awk -v p="$p50" -v d=$((SLOW_MS * 1000000)) 'BEGIN { exit !(p >= 0.98 * d && p <= 1.5 * d) }'
+# At least the injected sleep; at most about what the client saw of all Slow requests
+# (the server's time is inside the client's; a saturated event loop adds its wait to
+# both). 30% above it: sampled requests ran while the probes slowed the saturated loop
+# (measured: 23.2 ms sampled against 21.2 ms for all), and the sample spreads.
+check "sampled Slow p50 between the injected ${SLOW_MS} ms and h2load's p50 ($p50 ns, ${cli50} us)" \
+	awk -v p="$p50" -v d=$((SLOW_MS * 1000000)) -v c="$cli50" 'BEGIN { exit !(p >= 0.98 * d && p <= 1.3 * c * 1000) }'
 assert_no_probes
 pass "overhead budget"
