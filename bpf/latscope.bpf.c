@@ -41,6 +41,11 @@ __u64 threshold_ns = 10 * 1000000ULL;
 __u8 sampling = 1;
 /* Live-tunable: off-CPU time counts only inside [window_lo, window_hi] (0: unbounded). */
 __u64 window_lo = 0, window_hi = 0;
+/*
+ * Live-tunable: a request counts only when it started inside [req_lo, req_hi)
+ * (0: unbounded), the window in which the overhead budget keeps the probes on.
+ */
+__u64 req_lo = 0, req_hi = 0;
 
 #define STACK_MAX 6
 #define BATCH_MAX 128   /* streams one buffer can carry */

@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 11
+#define LS_ABI_VERSION 12
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -155,6 +155,8 @@ enum ls_rec_type {
 	LS_REC_USTACK = 7,  /* a CPU sample with a copy of the top of its user stack (struct ls_ustack) */
 	LS_REC_SAMPLE = 8,  /* one CPU sample of a target thread, for per-request stacks (struct ls_sample_rec) */
 	LS_REC_OFFCPU = 9,  /* one interval a thread serving a request spent off CPU (struct ls_offcpu_rec) */
+	LS_REC_GAP = 10,    /* made by user space, not the kernel: the probes were off for a while, per-connection
+			     * state (framing, HPACK contexts) is lost (struct ls_rec_hdr only) */
 };
 
 /* Every record starts with these 8 bytes. */
@@ -485,6 +487,7 @@ enum ls_counter {
 	LS_CNT_THREAD_EXITS,   /* target threads that exited: their per-thread entries were deleted */
 	LS_CNT_CONN_FREED,     /* TLS objects freed (SSL_free): their connection's entries were deleted */
 	LS_CNT_H1_DESYNC,      /* HTTP/1 directions whose framing was lost (resynchronised at a buffer starting a message) */
+	LS_CNT_REQ_OUTSIDE,    /* requests finished that started outside the sampling window (--overhead): not counted */
 	LS_CNT_MAX = 32,
 };
 

@@ -18,6 +18,12 @@ __noinline int ls_finish_request(const struct ls_req_key *kp, struct lsk_req *r,
 	if (!kp || !r)
 		return 0;
 	k = *kp;
+	if (r->start < req_lo || (req_hi && r->start >= req_hi)) {
+		/* Started outside the sampling window: kept out so that the sample is unbiased. */
+		count(LS_CNT_REQ_OUTSIDE);
+		bpf_map_delete_elem(&reqs, &k);
+		return 0;
+	}
 	slot = target_slot(k.pid);
 	total = now - r->start;
 

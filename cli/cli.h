@@ -28,6 +28,8 @@ struct cli_common {
 	const char *btf_path;
 	enum ls_place_mode placement;
 	unsigned int phases;   /* LS_PHASES_*; 0: all */
+	double overhead_pct;   /* --overhead: the library probes' budget; 0: off (always attached) */
+	int overhead_set;      /* --overhead given; else $LATSCOPE_OVERHEAD, else CLI_OVERHEAD_DEF */
 };
 
 /* Set by SIGINT/SIGTERM: the main loop winds down and reports. */
@@ -45,15 +47,27 @@ void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * a bad value prints an error and returns -1 (usage error).
  */
 int cli_common_opt(struct cli_common *c, int opt, const char *arg);
+/* "off" (0), or a percentage in (0, 100], "%" allowed. 0 or -EINVAL. */
+int cli_parse_overhead(const char *arg, double *pct);
 #define CLI_COMMON_SHORT "p:d:vh"
 #define CLI_OPT_JSON 1000
 #define CLI_OPT_KHOOK 1001
 #define CLI_OPT_BTF 1002
 #define CLI_OPT_PLACEMENT 1003
 #define CLI_OPT_PHASES 1004
+#define CLI_OPT_OVERHEAD 1005
+#define CLI_OVERHEAD_DEF 5.0
+/* --overhead in the usage of the commands that attach library probes. */
+#define CLI_OVERHEAD_HELP \
+	"      --overhead PCT     budget for the library probes (default 5, or $LATSCOPE_OVERHEAD): their cost,\n" \
+	"                         measured (hits x per-hit cost + BPF run time, or in situ when more), as % of\n" \
+	"                         one CPU, or of the targets' CPU when they use more than one; above it the\n" \
+	"                         probes are attached in windows at random times, requests that started\n" \
+	"                         inside one are counted and the whole time's estimated; off: always attached\n"
 #define CLI_COMMON_LONG \
 	{ "placement", required_argument, NULL, CLI_OPT_PLACEMENT }, \
 	{ "phases", required_argument, NULL, CLI_OPT_PHASES }, \
+	{ "overhead", required_argument, NULL, CLI_OPT_OVERHEAD }, \
 	{ "pid", required_argument, NULL, 'p' }, \
 	{ "duration", required_argument, NULL, 'd' }, \
 	{ "json", no_argument, NULL, CLI_OPT_JSON }, \
@@ -119,28 +133,6 @@ void cli_watch_targets(struct cli_watch *w, struct ls_session *s, const struct c
 
 /* The placement of every probe of pid and its expected cost (probes -v). */
 void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid);
-/*
- * Expected probe cost of one call of probe id (the placement of its first
- * attached site), its probe hits per call and its placement ("entry",
- * "callsite", "callsite+entry"); 0 when not attached.
- */
-unsigned int cli_probe_call_cost(struct ls_session *s, unsigned int probe, unsigned int *hits_per_call,
-				 const char **placement);
-
-/*
- * What the library probes have cost the targets so far: their hits, the traps (hits times
- * the costs measured at start) and latscope's programs on them (as the kernel measured
- * them, else the fallback table's cost per call).
- */
-struct cli_probe_cost {
-	uint64_t calls, hits, trap_ns, prog_ns;
-	int prog_measured;
-	unsigned int prog_table_ns; /* the table's program cost per call, included in cli_probe_call_cost */
-	double prog_per_hit_ns;     /* the programs' time per uprobe hit: measured, else the table's */
-	struct ls_bpf_time bpf; /* prog_measured: every program's run time */
-};
-void cli_probe_cost(struct ls_session *s, struct cli_probe_cost *out);
-
 int cmd_probes(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_record(int argc, char **argv);

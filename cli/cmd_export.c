@@ -25,7 +25,7 @@ static const char usage_text[] =
 	"                       [--profile-hz N] [--off-cpu]\n"
 	"                       [--threshold DURATION] [--max-methods N] [--max-series N] [--rescan DURATION]\n"
 	"                       [--log-format text|json] [-d DURATION] [--kernel-hook H] [--placement P]\n"
-	"                       [--phases LIST] [-v]\n"
+	"                       [--phases LIST] [--overhead PCT|off] [-v]\n"
 	"\n"
 	"Attaches to servers and serves their requests' latency, per method and per\n"
 	"phase, as Prometheus metrics on http://ADDR/metrics, until SIGINT/SIGTERM.\n"
@@ -55,6 +55,7 @@ static const char usage_text[] =
 	"      --btf FILE         kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
 	"      --placement P      library probes at entry, callsite or auto (default)\n"
 	"      --phases LIST      attach only what these phases need (tls,h2,proto,net; default all)\n"
+	CLI_OVERHEAD_HELP
 	"  -v, --verbose          show the kernel hook choice and missing probes\n"
 	"\n"
 	"exit status: 0 success (also when every -p target exits), 1 runtime error, 2 usage error\n";
@@ -77,6 +78,7 @@ struct health {
 	uint64_t drops;
 	uint64_t calls[LS_PROBE_COUNT];
 	uint64_t est_ns, cpu_ns;
+	double sampled_share, duty; /* the running session's overhead budget (1 without one) */
 };
 
 struct export {
@@ -193,7 +195,7 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 	struct ls_req_view v;
 	int r;
 
-	if (h->type != LS_REC_HEADERS && h->type != LS_REC_METHOD && h->type != LS_REC_REQUEST)
+	if (h->type != LS_REC_HEADERS && h->type != LS_REC_METHOD && h->type != LS_REC_REQUEST && h->type != LS_REC_GAP)
 		return 0;
 	r = ls_reqs_feed(x->reqs, rec, size, &v);
 	if (r < 0) {
@@ -220,9 +222,16 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 /* The running session's share of struct health, added to what ended before it. */
 static void health_now(struct export *x, struct health *h)
 {
+	struct ls_duty_stats d;
+
 	*h = x->base;
+	h->sampled_share = h->duty = 1.0;
 	if (!x->s)
 		return;
+	if (ls_session_duty(x->s, &d) == 0) {
+		h->sampled_share = d.sampled_share;
+		h->duty = d.duty;
+	}
 	h->drops += ls_session_counter(x->s, LS_CNT_RB_DROPS);
 	for (unsigned int p = 0; p < LS_PROBE_COUNT; p++) {
 		struct ls_stats st;
@@ -232,7 +241,7 @@ static void health_now(struct export *x, struct health *h)
 		if (ls_session_stats(x->s, p, &st) || !st.calls)
 			continue;
 		h->calls[p] += st.calls;
-		h->est_ns += st.calls * cli_probe_call_cost(x->s, p, &hits, &place);
+		h->est_ns += st.calls * ls_session_probe_call_cost(x->s, p, &hits, &place);
 	}
 	for (size_t i = 0; i < x->ntg; i++) {
 		uint64_t cpu;
@@ -325,6 +334,10 @@ static void write_health(struct export *x, FILE *f)
 	fprintf(f, "# HELP latscope_overhead_ratio Estimated probe time over the CPU time the targets used.\n"
 		   "# TYPE latscope_overhead_ratio gauge\nlatscope_overhead_ratio %.6f\n",
 		h.cpu_ns ? (double)h.est_ns / (double)h.cpu_ns : 0.0);
+	fprintf(f, "# HELP latscope_sampled_share Share of the time the library probes were attached (--overhead): "
+		   "request counts are of that share.\n# TYPE latscope_sampled_share gauge\nlatscope_sampled_share %.4f\n"
+		   "# HELP latscope_duty Share of the time the library probes are meant to be attached now.\n"
+		   "# TYPE latscope_duty gauge\nlatscope_duty %.4f\n", h.sampled_share, h.duty);
 	fprintf(f, "# HELP latscope_folded_requests_total Requests counted under method _OTHER, by why.\n"
 		   "# TYPE latscope_folded_requests_total counter\n"
 		   "latscope_folded_requests_total{reason=\"method_cap\"} %llu\n"

@@ -17,7 +17,7 @@
 
 static const char usage_text[] =
 	"usage: latscope record -p PID [-d DURATION] [-F HZ] [-o FILE] [--only-slow] [--by-phase]\n"
-	"                       [--off-cpu] [--threshold DURATION] [--call-graph auto|fp|dwarf] [--stack-size BYTES] [-v]\n"
+	"                       [--off-cpu] [--threshold DURATION] [--call-graph auto|fp|dwarf] [--stack-size BYTES] [--overhead PCT|off] [-v]\n"
 	"\n"
 	"Samples the target's threads on every CPU (software cpu-clock, kernel and\n"
 	"user stacks) for DURATION (default 10s) and writes the profile as folded\n"
@@ -43,6 +43,7 @@ static const char usage_text[] =
 	"                         suffix k for KiB)\n"
 	"      --placement P      where the phase probes go: auto (default), entry, callsite (see probes -v)\n"
 	"      --phases LIST      attach only what these phases need (tls,h2,proto,net; default all)\n"
+	CLI_OVERHEAD_HELP
 	"  -v, --verbose          more diagnostics\n"
 	"\n"
 	"exit status: 0 success, 1 runtime error, 2 usage error\n";

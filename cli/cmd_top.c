@@ -13,7 +13,7 @@
 
 static const char usage_text[] =
 	"usage: latscope top -p PID [-p PID...] [-i INTERVAL] [--threshold DURATION] [-F HZ]\n"
-	"                    [--batch [-n COUNT]] [--json] [--kernel-hook auto|fentry|kprobe|tracepoint] [-v]\n"
+	"                    [--batch [-n COUNT]] [--json] [--kernel-hook auto|fentry|kprobe|tracepoint] [--overhead PCT|off] [-v]\n"
 	"\n"
 	"A live view of the target's requests, one row per pid and method: rate,\n"
 	"errors, p50/p90/p99/max over the last interval and a bar of where the p99\n"
@@ -31,6 +31,7 @@ static const char usage_text[] =
 	"  -d, --duration DUR     stop after DUR\n"
 	"      --kernel-hook H    force a kernel hook variant (fails if it cannot attach)\n"
 	"      --btf FILE         kernel BTF to use instead of /sys/kernel/btf/vmlinux\n"
+	CLI_OVERHEAD_HELP
 	"  -v, --verbose          show the kernel hook choice and missing probes\n"
 	"\n"
 	"Without a terminal on stdin and stdout, --batch is needed. The screen needs 80x24 or more;\n"

@@ -18,7 +18,7 @@
 static const char usage_text[] =
 	"usage: latscope trace -p PID [-p PID...] [-d DURATION] [--threshold DURATION] [--all]\n"
 	"                      [--calls] [--json|--format F] [--no-records] [--kernel-hook auto|fentry|kprobe|tracepoint]\n"
-	"                      [--placement auto|entry|callsite] [--phases tls,h2,proto,net] [--stacks] [-v]\n"
+	"                      [--placement auto|entry|callsite] [--phases tls,h2,proto,net] [--stacks] [--overhead PCT|off] [-v]\n"
 	"\n"
 	"Attaches to running processes and prints every request slower than the\n"
 	"threshold with its phases (below), which add up to its total. Runs for\n"
@@ -41,6 +41,7 @@ static const char usage_text[] =
 	"                         sites (callsite), or call sites where they avoid a single-step\n"
 	"                         and see every call (auto, default); see latscope probes -v\n"
 	"      --phases LIST      attach only what these phases need (tls,h2,proto,net; default all)\n"
+	CLI_OVERHEAD_HELP
 	"  -v, --verbose          show the kernel hook choice and missing probes, and at the end every\n"
 	"                         table's capacity, occupancy and losses (-vv: libbpf diagnostics)\n"
 	"\n"
@@ -91,6 +92,8 @@ struct trace_summary {
 	struct ls_bpf_time bpf;  /* latscope's programs, measured (bpf_measured) */
 	uint64_t target_cpu_ns; /* CPU the targets used during the run (they also pay for the probes' traps) */
 	uint64_t counters[LS_CNT_MAX];
+	int budget;               /* an overhead budget was set: duty holds how it went */
+	struct ls_duty_stats duty;
 	struct ls_session *tables; /* -v: every table's occupancy, else NULL */
 };
 
@@ -136,6 +139,7 @@ static const struct {
 	{ LS_CNT_TABLE_FULL, "per_thread_table_full" }, { LS_CNT_REQ_DROPS, "request_records_dropped" },
 	{ LS_CNT_THREAD_EXITS, "thread_exits" }, { LS_CNT_CONN_FREED, "tls_objects_freed" },
 	{ LS_CNT_H1_DESYNC, "h1_desync" },
+	{ LS_CNT_REQ_OUTSIDE, "requests_outside_window" },
 };
 
 /* How phases were tied to a request where no fd or session said so, by name. */
@@ -252,6 +256,40 @@ static void costliest(const struct trace_summary *s)
 	putchar('\n');
 }
 
+/* Requests started inside windows and counted, or abandoned at a window's close, over the share of time traced. */
+static double estimated_requests(const struct trace_summary *s)
+{
+	double share = s->duty.traffic_share > 0 ? s->duty.traffic_share : s->duty.sampled_share;
+
+	if (share <= 0)
+		share = 1;
+
+	return (double)(s->nreq + s->duty.abandoned) / share;
+}
+
+/* How the overhead budget went: what share of the time was traced and what the probes cost. */
+static void text_budget(const struct trace_summary *s)
+{
+	const struct ls_duty_stats *d = &s->duty;
+
+	if (!s->budget) {
+		printf("overhead budget off: traced 100%% of the time\n");
+		return;
+	}
+	printf("overhead budget %.1f%%: traced %.0f%% of the time, %.0f%% of the targets' traffic (%llu windows, duty now "
+	       "%.0f%%); probes cost %.1f%% measured (%.1f%% while attached)\n", 100 * d->budget, 100 * d->sampled_share,
+	       100 * d->traffic_share, (unsigned long long)d->windows, 100 * d->duty, 100 * d->overhead,
+	       100 * d->overhead_on);
+	if (d->windows)
+		printf("requests: %llu observed (%llu unnamed), estimated %.0f for the whole time; %llu abandoned at a "
+		       "window's close; per window attach %.2fms, detach %.2fms\n", (unsigned long long)s->nreq,
+		       (unsigned long long)s->unnamed, estimated_requests(s), (unsigned long long)d->abandoned,
+		       d->attaches ? d->attach_ns / 1e6 / (double)d->attaches : 0.0,
+		       d->detaches ? d->detach_ns / 1e6 / (double)d->detaches : 0.0);
+	if (d->failed)
+		printf("duty cycling stopped, the probes stay attached: %s\n", d->failed);
+}
+
 static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 {
 	char a[32], b[32], d[32];
@@ -280,6 +318,7 @@ static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 			printf("pid %d: %llu requests, p50 %s, p99 %s, max %s\n", (int)s->pids[i].pid,
 			       (unsigned long long)s->pids[i].count, cli_fmt_ns(s->pids[i].p50, a, 32),
 			       cli_fmt_ns(s->pids[i].p99, b, 32), cli_fmt_ns(s->pids[i].max, d, 32));
+	text_budget(s);
 	/* What the library probes cost the targets, from each one's placement (see `probes -v`). */
 	if (s->hits) {
 		printf("library probes: %llu hits, estimated %s of probe time", (unsigned long long)s->hits,
@@ -439,6 +478,42 @@ static void json_methods(struct trace_ctx *t, struct jw *w)
 	jw_arr_end(w);
 }
 
+/* The overhead budget's account (see text_budget). */
+static void json_budget(struct jw *w, const struct trace_summary *s)
+{
+	const struct ls_duty_stats *d = &s->duty;
+
+	jw_kdbl(w, "sampled_share", "%.4f", s->budget ? d->sampled_share : 1.0);
+	jw_kdbl(w, "sampled_traffic_share", "%.4f", s->budget ? d->traffic_share : 1.0);
+	jw_kdbl(w, "requests_estimated", "%.0f", s->budget ? estimated_requests(s) : (double)s->nreq);
+	jw_key(w, "overhead");
+	jw_obj(w);
+	if (!s->budget) {
+		jw_kbool(w, "budget", 0);
+		jw_obj_end(w);
+		return;
+	}
+	jw_kdbl(w, "budget_pct", "%.2f", 100 * d->budget);
+	jw_kdbl(w, "measured_pct", "%.3f", 100 * d->overhead);
+	jw_kdbl(w, "attached_pct", "%.3f", 100 * d->overhead_on);
+	jw_kdbl(w, "attached_in_situ_pct", "%.3f", 100 * d->overhead_situ);
+	jw_kdbl(w, "duty", "%.4f", d->duty);
+	jw_kdbl(w, "duty_min", "%.4f", d->duty_min);
+	jw_ku64(w, "cost_ns", d->cost_ns);
+	jw_ku64(w, "denominator_ns", d->denom_ns);
+	jw_ku64(w, "windows", d->windows);
+	jw_ku64(w, "abandoned_at_window_close", d->abandoned);
+	jw_ku64(w, "emergency_cuts", d->emergency);
+	jw_ku64(w, "gaps", d->gaps);
+	jw_ku64(w, "attach_ns", d->attach_ns);
+	jw_ku64(w, "attaches", d->attaches);
+	jw_ku64(w, "detach_ns", d->detach_ns);
+	jw_ku64(w, "detaches", d->detaches);
+	if (d->failed)
+		jw_kstr(w, "failed", d->failed);
+	jw_obj_end(w);
+}
+
 static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 {
 	struct jw w;
@@ -495,6 +570,7 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 		jw_obj_end(&w);
 	}
 	jw_arr_end(&w);
+	json_budget(&w, s);
 	jw_ku64(&w, "probe_hits", s->hits);
 	jw_ku64(&w, "probe_est_ns", s->est_ns);
 	jw_ku64(&w, "probe_trap_est_ns", s->trap_ns);
@@ -572,6 +648,7 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 		break;
 	case LS_REC_HEADERS:
 	case LS_REC_METHOD:
+	case LS_REC_GAP:
 	case LS_REC_REQUEST:
 		r = ls_reqs_feed(t->reqs, rec, size, &v);
 		if (r < 0) {
@@ -596,7 +673,7 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 	static struct ls_phase_stats ps; /* 8.7 KiB: kept off the stack */
 	struct trace_summary sum = { .elapsed_ns = elapsed_ns, .khook = ls_khook_name(ls_session_khook(s)),
 				     .end = end_reason, .tables = c->verbose ? s : NULL };
-	struct cli_probe_cost pc;
+	struct ls_probe_cost pc;
 	uint64_t cpu;
 
 	sum.rows = calloc(LS_PROBE_COUNT, sizeof(*sum.rows));
@@ -606,7 +683,7 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 		if (ls_session_stats(s, p, &r->st) || r->st.calls == 0)
 			continue;
 		r->probe = p;
-		r->per_call = cli_probe_call_cost(s, p, &r->hits_per_call, &r->place);
+		r->per_call = ls_session_probe_call_cost(s, p, &r->hits_per_call, &r->place);
 		if (ls_probe_is_handshake(p))
 			sum.handshakes += r->st.ok;
 		sum.nrows++;
@@ -632,7 +709,8 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 		pr->max = ps.max_ns;
 		sum.nreq += ps.count;
 	}
-	cli_probe_cost(s, &pc);
+	sum.budget = ls_session_duty(s, &sum.duty) == 0;
+	ls_session_probe_cost(s, &pc);
 	sum.hits = pc.hits;
 	sum.trap_ns = pc.trap_ns;
 	sum.est_ns = pc.trap_ns + pc.prog_ns;

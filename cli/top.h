@@ -89,6 +89,10 @@ struct top_snap {
 	double cpu_pct;           /* latscope's own CPU over the interval, % of one core */
 	double probe_pct;         /* the probes' cost over the interval, % of the CPU the targets used */
 	int probe_measured;       /* probe_pct counts the programs' time as the kernel measured it */
+	int budget;               /* an overhead budget is kept (--overhead): duty and shares below */
+	double duty;              /* share of time the library probes are meant to be attached now */
+	double sampled_share;     /* share of the time so far inside windows (requests started then count) */
+	double traffic_share;     /* share of the targets' socket bytes so far inside windows (0: unknown) */
 	uint64_t samples, stacks_lost;
 	struct top_row *rows;     /* sorted by pid, then method */
 	size_t nrows;

@@ -191,12 +191,7 @@ int top_model_feed(struct top_model *m, const void *rec, size_t size)
 /* The CPU time the live targets used so far. */
 static uint64_t targets_cpu_ns(const struct top_model *m)
 {
-	uint64_t sum = 0, ns;
-
-	for (size_t i = 0; i < m->npids; i++)
-		if (ls_proc_cpu_ns(m->pids[i], &ns) == 0)
-			sum += ns;
-	return sum;
+	return ls_procs_cpu_ns(m->pids, m->npids);
 }
 
 void top_model_started(struct top_model *m)
@@ -210,10 +205,15 @@ void top_model_started(struct top_model *m)
 /* What the probes cost the targets over the interval, as a share of the CPU they used (they pay for the traps). */
 static void probe_share(struct top_model *m, struct ls_session *s, struct top_snap *snap)
 {
-	struct cli_probe_cost pc;
+	struct ls_probe_cost pc;
+	struct ls_duty_stats d;
 	uint64_t cost, tcpu = targets_cpu_ns(m);
 
-	cli_probe_cost(s, &pc);
+	snap->budget = ls_session_duty(s, &d) == 0;
+	snap->duty = d.duty;
+	snap->sampled_share = d.sampled_share;
+	snap->traffic_share = d.traffic_share;
+	ls_session_probe_cost(s, &pc);
 	cost = pc.trap_ns + pc.prog_ns;
 	snap->probe_measured = pc.prog_measured;
 	snap->probe_pct = tcpu > m->tcpu_prev_ns && cost >= m->probe_prev_ns ?

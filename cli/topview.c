@@ -115,6 +115,9 @@ void top_fmt_header(const struct top_snap *snap, int line, struct top_line *out)
 				     snap->targets[i].comm, snap->targets[i].alive ? "" : ", exited");
 		top_line_put(out, TOP_ATTR_TITLE, "  hook %s  up %.0fs  threshold %s", snap->khook, snap->uptime_s,
 			     cli_fmt_ns(snap->threshold_ns, a, sizeof(a)));
+		/* Under the overhead budget: the share of time the probes are on; counts are of that share. */
+		if (snap->budget)
+			top_line_put(out, TOP_ATTR_TITLE, "  duty %.0f%%", 100 * snap->duty);
 		return;
 	}
 	/*
@@ -679,6 +682,9 @@ void top_print_json(FILE *f, const struct top_snap *snap)
 	jw_kdbl(&w, "cpu_pct", "%.2f", snap->cpu_pct);
 	jw_kdbl(&w, "probe_cost_pct_of_target_cpu", "%.2f", snap->probe_pct);
 	jw_kbool(&w, "probe_cost_measured", snap->probe_measured);
+	jw_kdbl(&w, "duty", "%.4f", snap->budget ? snap->duty : 1.0);
+	jw_kdbl(&w, "sampled_share", "%.4f", snap->budget ? snap->sampled_share : 1.0);
+	jw_kdbl(&w, "sampled_traffic_share", "%.4f", snap->budget ? snap->traffic_share : 1.0);
 	jw_ku64(&w, "samples", snap->samples);
 	jw_ku64(&w, "stacks_lost", snap->stacks_lost);
 	jw_key(&w, "rows");

@@ -115,6 +115,13 @@ int cli_common_opt(struct cli_common *c, int opt, const char *arg)
 			return -1;
 		}
 		return 1;
+	case CLI_OPT_OVERHEAD:
+		if (cli_parse_overhead(arg, &c->overhead_pct)) {
+			cli_error("invalid overhead budget '%s' (a percentage in (0, 100], or off)", arg);
+			return -1;
+		}
+		c->overhead_set = 1;
+		return 1;
 	case CLI_OPT_PHASES:
 		if (ls_phases_parse(arg, &c->phases)) {
 			cli_error("invalid phases '%s' (a comma-separated subset of tls,h2,proto,net, or all)", arg);
@@ -122,6 +129,23 @@ int cli_common_opt(struct cli_common *c, int opt, const char *arg)
 		}
 		return 1;
 	}
+	return 0;
+}
+
+int cli_parse_overhead(const char *arg, double *pct)
+{
+	char *end;
+	double v;
+
+	if (!strcmp(arg, "off")) {
+		*pct = 0;
+		return 0;
+	}
+	errno = 0;
+	v = strtod(arg, &end);
+	if (end == arg || errno || (*end && strcmp(end, "%")) || !(v > 0 && v <= 100))
+		return -EINVAL;
+	*pct = v;
 	return 0;
 }
 
@@ -194,6 +218,13 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
 	so->placement = c->placement;
 	so->phases = c->phases;
 	so->reject_features = test_rejects();
+	so->overhead_pct = CLI_OVERHEAD_DEF;
+	if (c->overhead_set)
+		so->overhead_pct = c->overhead_pct;
+	else if (getenv("LATSCOPE_OVERHEAD") && cli_parse_overhead(getenv("LATSCOPE_OVERHEAD"), &so->overhead_pct)) {
+		cli_error("invalid LATSCOPE_OVERHEAD '%s' (a percentage in (0, 100], or off)", getenv("LATSCOPE_OVERHEAD"));
+		return EXIT_RUNTIME;
+	}
 	/* What a probe hit costs on this machine: placement chooses by it, and every cost printed is it. */
 	if (geteuid() == 0 && ls_calibrate(&costs, err) == 0) {
 		so->costs = &costs;

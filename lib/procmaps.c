@@ -217,3 +217,13 @@ int ls_proc_cpu_ns(pid_t pid, uint64_t *ns)
 	*ns = (uint64_t)(ut + st) * (1000000000ull / (uint64_t)hz);
 	return 0;
 }
+
+uint64_t ls_procs_cpu_ns(const pid_t *pids, size_t n)
+{
+	uint64_t sum = 0, ns;
+
+	for (size_t i = 0; i < n; i++)
+		if (ls_proc_cpu_ns(pids[i], &ns) == 0)
+			sum += ns;
+	return sum;
+}

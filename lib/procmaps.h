@@ -38,6 +38,8 @@ int ls_proc_alive(pid_t pid);
 
 /* CPU time pid has used so far (user + system, all threads), in ns. 0 or -errno. */
 int ls_proc_cpu_ns(pid_t pid, uint64_t *ns);
+/* The CPU time the processes that are still alive used so far, summed, in ns. */
+uint64_t ls_procs_cpu_ns(const pid_t *pids, size_t n);
 
 /*
  * The executable-mapped ELF objects of pid, de-duplicated, main executable

@@ -39,6 +39,7 @@ struct conn {
 	uint64_t round;      /* ls_reqs_expire()'s round when last used */
 	int used;
 	int joined;
+	int gap;             /* joined again after the probes were off (LS_REC_GAP) */
 	struct dir in, out;
 	struct stream_info *streams; /* open addressing, STREAMS_MAX slots */
 	size_t nstreams;
@@ -266,8 +267,10 @@ static void decode(struct conn *c, struct dir *d, int out)
 	ret = ls_hpack_block(d->dec, d->block, d->len, 1, &h);
 	if (ret < 0) {
 		/* The decoder's dynamic table is now out of step with the peer's: no more decoding here. */
-		d->broken = c->joined ? "unknown (joined mid-connection: headers refer to entries sent before latscope attached)"
-				      : "unknown (HPACK decoding failed)";
+		d->broken = c->gap ? "unknown (joined mid-connection after a gap of the overhead budget: headers refer to "
+				     "entries sent while the probes were off)"
+			    : c->joined ? "unknown (joined mid-connection: headers refer to entries sent before latscope attached)"
+					: "unknown (HPACK decoding failed)";
 		if (s && !out)
 			s->reason = d->broken;
 		return;
@@ -408,6 +411,27 @@ static int feed_method(struct ls_reqs *r, const struct ls_method_rec *m, size_t 
 	return 0;
 }
 
+/*
+ * The probes were off for a while: every connection's dynamic tables may have
+ * changed unseen. Decoders start empty, as on a connection joined mid-flight:
+ * entries the peer adds from now on take the same indexes in both tables; a
+ * reference to one added before fails to decode, and that stream and the
+ * connection's next ones until the next gap are unnamed, never misnamed.
+ * Streams seen opening before the gap are gone too.
+ */
+static void gap(struct ls_reqs *r)
+{
+	for (size_t i = 0; i < r->capconns; i++) {
+		struct conn *c = &r->conns[i];
+
+		if (!c->used || !c->pid)
+			continue;
+		conn_restart(c);
+		c->joined = 1;
+		c->gap = 1;
+	}
+}
+
 int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_view *view)
 {
 	const struct ls_rec_hdr *hdr = rec;
@@ -422,6 +446,10 @@ int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_
 		return feed_headers(r, rec, size);
 	if (hdr->type == LS_REC_METHOD)
 		return feed_method(r, rec, size);
+	if (hdr->type == LS_REC_GAP) {
+		gap(r);
+		return 0;
+	}
 	if (hdr->type != LS_REC_REQUEST || size < sizeof(*q))
 		return 0;
 

@@ -106,6 +106,11 @@ int ls_session_new(const struct ls_session_opts *opts, struct ls_session **out, 
 	}
 	s->attach_uprobes = opts->attach_uprobes;
 	s->reject_features = opts->reject_features;
+	if (opts->overhead_pct < 0 || opts->overhead_pct > 100) {
+		ret = ls_err(err, EINVAL, "overhead budget %g%% out of range (0..100)", opts->overhead_pct);
+		goto cleanup;
+	}
+	s->overhead_pct = opts->overhead_pct;
 	s->on_event = opts->on_event;
 	s->ctx = opts->ctx;
 	snprintf(s->btf_path, sizeof(s->btf_path), "%s", opts->btf_path ? opts->btf_path : DEFAULT_BTF);
@@ -468,9 +473,11 @@ static int attach_uprobes(struct ls_session *s)
 	}
 	ret = ls_uprobe_plan(s->sites, s->nsites, s->place, &g, &plan, &n, s->err);
 	if (!ret)
-		ret = ls_uprobe_attach(s->links, plan, n, s->uprobe_multi, &done, s->err);
+		ret = ls_uprobe_attach(s->ulinks, plan, n, s->uprobe_multi, &done, s->err);
 	s->nuprobes += done;
-	free(plan);
+	/* Kept: an overhead budget attaches the same probes again for each window. */
+	s->plan = plan;
+	s->nplan = n;
 	return ret;
 }
 
@@ -574,7 +581,8 @@ int ls_session_start(struct ls_session *s)
 		return ret;
 	s->skel = ls_bpf_maps(s->bpf);
 	s->links = ls_links_new();
-	if (!s->links) {
+	s->ulinks = ls_links_new();
+	if (!s->links || !s->ulinks) {
 		ret = ls_err(s->err, ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -599,6 +607,8 @@ int ls_session_start(struct ls_session *s)
 		goto fail;
 	if (s->offcpu && (ret = attach_offcpu(s)))
 		goto fail;
+	if (s->attach_uprobes && s->nuprobes && s->overhead_pct > 0 && (ret = ls_duty_start(s, s->overhead_pct)))
+		goto fail;
 	/* Each program's run time, measured by the kernel while this fd is open (a few ns per run). */
 	s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	s->stats_err = s->stats_fd < 0 ? errno : 0;
@@ -609,6 +619,9 @@ int ls_session_start(struct ls_session *s)
 	}
 	return 0;
 fail:
+	/* The library probes first: they feed on what the kernel hooks keep. */
+	ls_links_free(s->ulinks);
+	s->ulinks = NULL;
 	ls_links_free(s->links);
 	s->links = NULL;
 	s->nuprobes = 0;
@@ -632,7 +645,10 @@ void ls_session_free(struct ls_session *s)
 	ring_buffer__free(s->rb);
 	if (s->stats_fd >= 0)
 		close(s->stats_fd);
+	ls_links_free(s->ulinks);
 	ls_links_free(s->links);
+	ls_duty_free(s->duty);
+	free(s->plan);
 	ls_bpf_free(s->bpf);
 	ls_placements_free(s->place);
 	free(s->sites);

@@ -50,6 +50,8 @@ struct ls_session_opts {
 	int cg_auto;             /* with ustack_size: --call-graph auto, the stack copied only in code without frame pointers */
 	unsigned int reject_features; /* test switch: 1 << enum ls_feature whose programs the verifier must reject */
 	const struct ls_costs *costs; /* what a probe hit costs here (ls_calibrate); NULL: the fallback table */
+	double overhead_pct;     /* the library probes' budget, % of one CPU or of the targets' CPU when they use
+				  * more (see ls_session_duty); 0: no budget, always attached */
 };
 
 
@@ -140,6 +142,62 @@ int ls_session_set_threshold(struct ls_session *s, uint64_t ns);
  * keep them (then costs come from the fallback table).
  */
 int ls_session_bpf_time(struct ls_session *s, struct ls_bpf_time *out);
+
+/*
+ * The overhead budget (opts.overhead_pct), kept by ls_session_poll(): the probes' cost is
+ * the library probes' hits times the per-hit cost measured at start plus their programs'
+ * run time as the kernel measured it, over max(wall time, CPU time of the targets). When
+ * it would exceed the budget, the library probes are attached in windows that start at
+ * random times, their share of time chosen so that the cost stays within it; a request
+ * counts only when it started inside a window (and its end was seen).
+ */
+struct ls_duty_stats {
+	double budget;             /* fraction (0.05 for 5%); 0: no budget */
+	double duty;               /* share of time the probes are meant to be attached now (1: always) */
+	double duty_min;           /* the lowest duty so far */
+	double sampled_share;      /* share of the session's time inside windows: requests started then count */
+	double traffic_share;      /* share of the bytes through the targets' sockets (the kernel hooks stay on)
+				    * inside windows: counts over it estimate the whole time's, also when the
+				    * probes slowed a saturated target while on (sampled_share would not);
+				    * 0 when the kernel hooks count nothing */
+	double overhead;           /* measured cost over the whole session, a fraction of the denominator */
+	double overhead_on;        /* the same while attached (smoothed): what full tracing would cost now; the
+				    * larger of the per-hit measure and the in-situ one */
+	double overhead_situ;      /* in situ: the targets' CPU while attached beyond what their socket bytes took
+				    * with the probes off (0: not known yet, the probes were never off long) */
+	int attached;              /* the library probes are attached now */
+	uint64_t elapsed_ns, sampled_ns, cost_ns, denom_ns;
+	uint64_t windows;          /* windows closed */
+	uint64_t abandoned;        /* requests started inside a window, not ended when it closed: not counted */
+	uint64_t emergency;        /* windows cut at once: the cost over one second was past twice the budget */
+	uint64_t gaps;             /* times per-connection state was dropped (LS_REC_GAP) */
+	uint64_t attach_ns, detach_ns; /* total time attaching and detaching windows' probes */
+	uint64_t attaches, detaches;
+	const char *failed;        /* why duty cycling stopped (a re-attach failed), NULL while it works */
+};
+int ls_session_duty(struct ls_session *s, struct ls_duty_stats *out);
+
+/*
+ * Expected probe cost of one call of probe id (the placement of its first
+ * attached site), its probe hits per call and its placement ("entry",
+ * "callsite", "callsite+entry"); 0 when not attached.
+ */
+unsigned int ls_session_probe_call_cost(struct ls_session *s, unsigned int probe, unsigned int *hits_per_call,
+				 const char **placement);
+
+/*
+ * What the library probes have cost the targets so far: their hits, the traps (hits times
+ * the costs measured at start) and latscope's programs on them (as the kernel measured
+ * them, else the fallback table's cost per call).
+ */
+struct ls_probe_cost {
+	uint64_t calls, hits, trap_ns, prog_ns;
+	int prog_measured;
+	unsigned int prog_table_ns; /* the table's program cost per call, included in ls_session_probe_call_cost */
+	double prog_per_hit_ns;     /* the programs' time per uprobe hit: measured, else the table's */
+	struct ls_bpf_time bpf; /* prog_measured: every program's run time */
+};
+void ls_session_probe_cost(struct ls_session *s, struct ls_probe_cost *out);
 
 /* Requests deleted because their connection ended before their response (ls_session_poll()). */
 uint64_t ls_session_swept(const struct ls_session *s);

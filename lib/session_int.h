@@ -10,11 +10,16 @@
 
 struct ring_buffer;
 struct ls_ustore;
+struct ls_uprobe;
+struct ls_duty;
 
 struct ls_session {
 	struct ls_bpf *bpf;        /* the object, loaded feature by feature */
 	struct latscope_bpf *skel; /* its maps and global variables */
-	struct ls_links *links;
+	struct ls_links *links;    /* kernel hooks, tracepoints, the profiler: attached for the whole session */
+	struct ls_links *ulinks;   /* the library probes: detached between windows under an overhead budget */
+	struct ls_uprobe *plan;    /* what ulinks attaches, kept for the next window */
+	size_t nplan;
 	int uprobe_multi;          /* the kernel has uprobe_multi links: every uprobe program is loaded for them */
 	size_t nuprobes;
 	struct ring_buffer *rb;
@@ -37,6 +42,7 @@ struct ls_session {
 	int offcpu, offcpu_inflight_only, request_stacks;
 	unsigned int ustack_size;
 	unsigned int reject_features;
+	double overhead_pct;
 	int cg_auto;
 	struct ls_ustore *ustore; /* unwound samples (dwarf, auto), frame-pointer stacks with their leaf fixed */
 	struct ls_cg_obj *cg_objs; /* per target object: frame pointers or stack copy */
@@ -45,6 +51,7 @@ struct ls_session {
 	struct ls_rstacks *rs;    /* request_stacks: samples and blocks kept for the requests they belong to */
 	struct ls_sagg *agg[2];   /* request_stacks: CPU samples [0] and off-CPU ns [1], slow = a slow request's */
 	int stats_fd, stats_err;  /* kernel BPF run-time statistics, on while stats_fd is open */
+	struct ls_duty *duty;      /* overhead budget, NULL without one */
 	ls_event_fn on_event;
 	void *ctx;
 	void *statbuf;
@@ -60,5 +67,10 @@ struct ls_session {
  * feature is then FAILED); -errno with s->err set on a fatal error.
  */
 int ls_khook_attach(struct ls_session *s);
+
+/* lib/session_duty.c: set up the budget after attaching (0 or -ENOMEM); one step of it per poll; free. */
+int ls_duty_start(struct ls_session *s, double pct);
+void ls_duty_step(struct ls_session *s);
+void ls_duty_free(struct ls_duty *d);
 
 #endif

@@ -76,6 +76,8 @@ int ls_session_poll(struct ls_session *s, int timeout_ms)
 	m = ring_buffer__consume(s->rb);
 	if (m < 0 && m != -EINTR)
 		return ls_err(s->err, -m, "ring buffer consume: %s", strerror(-m));
+	/* The overhead budget's step, after the records: a window that closes here starts its gap after them. */
+	ls_duty_step(s);
 	return (n > 0 ? n : 0) + (m > 0 ? m : 0);
 }
 

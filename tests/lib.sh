@@ -9,6 +9,9 @@ TMP=$(mktemp -d /tmp/latscope-test.XXXXXX)
 PIDS_TO_KILL=()
 # The kernel hook a test run uses: auto here, forced by the VM runs.
 KHOOK=${LATSCOPE_KHOOK:-auto}
+# Every latscope a test starts traces all the time (--overhead off): the tests count
+# every request exactly; a test of the overhead budget passes --overhead itself.
+export LATSCOPE_OVERHEAD=off
 
 cleanup() {
 	local p

@@ -187,6 +187,40 @@ int main(void)
 		ls_reqs_free(r);
 	}
 
+	/*
+	 * A gap of the overhead budget (LS_REC_GAP): a block referring to an entry added
+	 * before it is unnamed with the reason, never decoded with the stale table; entries
+	 * added after it decode.
+	 */
+	{
+		struct ls_rec_hdr gap = { .type = LS_REC_GAP };
+		struct ls_reqs *r;
+		const char *m1, *m2, *m3;
+		size_t n;
+
+		ls_reqs_new(&r);
+		n = unhex(c3[0], buf);
+		feed_block(r, 0x3000, 1, 0, buf, n, 64);
+		m1 = finish(r, 0x3000, 1, &v);
+		ls_reqs_feed(r, &gap, sizeof(gap), &v);
+		n = unhex(c3[1], buf);
+		feed_block(r, 0x3000, 3, 0, buf, n, 64);
+		m2 = finish(r, 0x3000, 3, &v);
+		CHECK(m1 && !strcmp(m1, "/") && m2 && !strcmp(m2, "?") && v.method_reason && strstr(v.method_reason, "gap"),
+		      "after a gap, a block using an entry from before it is unnamed, with the gap as reason (%s)",
+		      v.method_reason ? v.method_reason : "none");
+		ls_reqs_feed(r, &gap, sizeof(gap), &v);
+		n = unhex(c3[0], buf);
+		feed_block(r, 0x3000, 5, 0, buf, n, 64);
+		m1 = finish(r, 0x3000, 5, &v);
+		n = unhex(c3[1], buf);
+		feed_block(r, 0x3000, 7, 0, buf, n, 64);
+		m3 = finish(r, 0x3000, 7, &v);
+		CHECK(m1 && !strcmp(m1, "/") && m3 && !strcmp(m3, "/"),
+		      "after a gap, entries the client adds again decode (%s, %s)", m1 ? m1 : "none", m3 ? m3 : "none");
+		ls_reqs_free(r);
+	}
+
 	/* Joining mid-connection: the third request alone refers to entries never seen. */
 	{
 		struct ls_reqs *r;

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The overhead budget (--overhead) at saturation: requests/s of a server under h2load
+# alone, under `latscope trace` tracing everything (--overhead off), under the
+# budgets 10%, 5% (the default) and 1%, and under 0.01% (the library probes nearly
+# never on: what the kernel hooks, which stay, and latscope itself cost), interleaved
+# round by round (the machine's state drifts: side by side is what compares). Per budgeted run also latscope's own
+# account: the probes' measured cost, the share of time traced, its estimate of the
+# request count against h2load's. Markdown on stdout (appended to $1 when given).
+# Servers: the example server (unary gRPC Fast) and nghttpd (a 100-byte GET).
+# Usage: bench/budget.sh [OUT]   (SECS=5 ROUNDS=3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+OUT=${1:-/dev/null}
+SECS=${SECS:-5}
+ROUNDS=${ROUNDS:-3}
+MODES=(alone off 10 5 1 0.01)
+say() { echo "$*" | tee -a "$OUT"; }
+
+# one SERVER PID MODE URL ARGS...: one h2load run of SECS; req/s appended to $TMP/SERVER.MODE,
+# and for a budget latscope's own account to $TMP/SERVER.MODE.acct (cost %, share, estimate / real).
+one() {
+	local srv=$1 pid=$2 mode=$3 url=$4 t="" rps real; shift 4
+	if [[ $mode != alone ]]; then
+		"$LATSCOPE" trace -p "$pid" --overhead "$mode" --json -v -d $((SECS + 2)) > "$TMP/t.json" 2> "$TMP/t.err" &
+		t=$!
+		wait_attached "$TMP/t.err"
+	fi
+	h2load -D "$SECS" -c 8 -m 10 -t 1 "$@" "$url" > "$TMP/load.txt" 2>&1 || fail "$srv: h2load failed"
+	rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$TMP/load.txt")
+	echo "$rps" >> "$TMP/$srv.$mode"
+	[[ -n $t ]] || return 0
+	wait "$t" || fail "$srv: latscope trace --overhead $mode failed"
+	[[ $mode != off ]] || return 0
+	real=$(sed -n 's/^requests: .* \([0-9]*\) done.*/\1/p' "$TMP/load.txt")
+	grep '"sampled_share"' "$TMP/t.json" | jq -r --arg real "$real" \
+		'[.overhead.measured_pct, .sampled_share, .requests_estimated / ($real | tonumber)] | @tsv' >> "$TMP/$srv.$mode.acct"
+}
+
+bench_server() { # bench_server NAME PID URL ARGS...
+	local srv=$1 pid=$2 url=$3 alone; shift 3
+	for _ in $(seq "$ROUNDS"); do
+		for m in "${MODES[@]}"; do one "$srv" "$pid" "$m" "$url" "$@"; done
+	done
+	alone=$(median < "$TMP/$srv.alone")
+	for m in "${MODES[@]}"; do
+		local r cost share est label
+		r=$(median < "$TMP/$srv.$m")
+		cost=- share=- est=-
+		if [[ -s $TMP/$srv.$m.acct ]]; then
+			cost=$(cut -f1 "$TMP/$srv.$m.acct" | median)%
+			share=$(cut -f2 "$TMP/$srv.$m.acct" | median)
+			est=$(cut -f3 "$TMP/$srv.$m.acct" | median)
+		fi
+		case $m in
+		alone) label="without latscope" ;;
+		off) label="trace --overhead off" ;;
+		0.01) label="trace --overhead 0.01 (a window every ~10 s: the kernel hooks' floor)" ;;
+		*) label="trace --overhead $m" ;;
+		esac
+		say "$(awk -v s="$srv" -v l="$label" -v r="$r" -v a="$alone" -v c="$cost" -v sh="$share" -v e="$est" \
+			'BEGIN { printf "| %s | %s | %.0f | %.1f%% | %s | %s | %s |\n", s, l, r, 100 * r / a, c, sh, e }')"
+	done
+}
+
+say "| server | run | req/s (median of $ROUNDS) | kept | probes' measured cost (% of a CPU) | sampled_share | estimated / real count |"
+say "|---|---|---|---|---|---|---|"
+start_h2server
+[[ -s $TMP/empty.bin ]] || build/examples/grpcbody -o "$TMP/empty.bin"
+bench_server "example server" "$H2SERVER_PID" "https://127.0.0.1:$PORT/latscope.example.Echo/Fast" \
+	-d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers'
+start_nghttpd 100
+bench_server nghttpd "$NGHTTPD_PID" "https://127.0.0.1:$PORT/index.html"

@@ -1,0 +1,435 @@
+/*
+ * The overhead budget (ls_session_opts.overhead_pct): the library probes are
+ * attached in windows when keeping them on would cost more than the budget.
+ *
+ * Every step (at most every STEP_NS, from ls_session_poll) measures what the
+ * probes cost since the last one: hits times the per-hit costs calibrated at
+ * start plus the uprobe programs' run time as the kernel measured it
+ * (ls_session_probe_cost), over max(wall time, the targets' CPU time); after
+ * a window also in situ (window_situ_cost), the larger ruling. A hit
+ * costs the same at any load and a request takes several hits, so against the
+ * targets' CPU alone the cost is a fixed share even at 10 requests per second:
+ * the wall time (one CPU) is the denominator, the targets' CPU when they use
+ * more than one. From the smoothed cost while attached (overhead_on) the duty
+ * is budget / overhead_on, at most 1: at low load it is 1 and the probes never
+ * leave. Below 1, a window stays open window_len() (a budget's worth of cost
+ * over one second, with its drain), then the probes stay until the requests it
+ * saw start have ended (as long as the window, at most; the rest are counted
+ * abandoned), go, and come back when the window's measured cost, spread over
+ * it and the gap after it, is the budget: the gap drawn at random between half
+ * and one and a half of that (no aliasing with periodic work). Over one second
+ * past twice the budget, they go at once.
+ *
+ * A request counts when it started inside a window (the kernel's req_lo and
+ * req_hi). The share of the targets' socket bytes inside windows, counted by
+ * the kernel hooks, which stay, turns counts into estimates for the whole time.
+ *
+ * Each window is a gap for what the kernel keeps per connection: the HTTP/2
+ * framing and the streams in flight are dropped when the probes go, and an
+ * LS_REC_GAP record tells request assembly that every connection's HPACK
+ * context is lost (its next names are decoded afresh, or said unknown).
+ */
+#include "procmaps.h"
+#include "session_int.h"
+#include "uprobes.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "latscope.skel.h"
+
+#define STEP_NS       50000000ull   /* a measurement: at most every 50 ms */
+#define WINDOW_MAX_NS 200000000ull  /* a window's length below duty 1, at most */
+#define WINDOW_MIN_NS 20000000ull   /* and at least: attaching costs a few ms */
+#define SECOND_STEPS  20            /* the emergency rule's second, in steps */
+#define SMOOTH        0.5           /* weight of the newest measurement in overhead_on */
+#define OFF_DECAY     0.95          /* per step: the CPU per byte with the probes off remembers ~1 s */
+#define SITU_MIN_CPU_NS 1e8         /* and is trusted from 100 ms of the targets' CPU (clock ticks are 10 ms) */
+#define OFF_MAX_NS    10000000000.0 /* a window at least every 10 s: the view stays current */
+
+enum duty_state { DUTY_ON, DUTY_DRAIN, DUTY_OFF };
+
+struct duty_step {
+	uint64_t cost, denom;
+};
+
+struct ls_duty {
+	double budget, duty, on_rate;
+	double cpu_factor;           /* the denominator over the wall time (> 1: the targets use several CPUs) */
+	uint64_t open_cost;          /* the probes' cost when the current window opened */
+	uint64_t first_bytes, open_bytes; /* the targets' socket bytes at start, when the current window opened */
+	uint64_t bytes_in;           /* the targets' socket bytes inside closed windows */
+	enum duty_state state;
+	uint64_t t0, since;          /* session start; when the state began */
+	uint64_t win_open;           /* current window: requests started from here count (the first one: all) */
+	uint64_t next_open;          /* DUTY_OFF: when the next window opens */
+	uint64_t last_t, last_cost, last_cpu, last_bytes, first_cpu, first_cost;
+	uint64_t open_cpu;           /* the targets' CPU when the current window opened */
+	double off_cpu, off_bytes;   /* decaying sums over steps with the probes off: the targets' CPU per byte */
+	double situ_rate;            /* smoothed in-situ cost while attached (0: not known yet) */
+	int whole_on;                /* attached for the whole of the step being measured */
+	struct duty_step second[SECOND_STEPS];
+	unsigned int istep;
+	uint32_t rng;
+	struct ls_duty_stats st;
+	const char *failed;
+	char reason[LS_ERR_LEN];
+};
+
+static uint64_t targets_cpu(const struct ls_session *s)
+{
+	return ls_procs_cpu_ns(s->pids, s->npids);
+}
+
+/*
+ * Bytes through the targets' sockets, as the kernel hooks count them: they stay attached,
+ * so the traffic inside windows over all of it is the share of the requests a window
+ * saw, also when the probes slowed a saturated target while on. 0 without kernel hooks.
+ */
+static uint64_t socket_bytes(struct ls_session *s)
+{
+	struct ls_stats in, out;
+
+	if (ls_session_stats(s, LS_PROBE_NET_RECV, &in) || ls_session_stats(s, LS_PROBE_NET_SEND, &out))
+		return 0;
+	return in.bytes + out.bytes;
+}
+
+static uint64_t probes_cost(struct ls_session *s)
+{
+	struct ls_probe_cost pc;
+
+	ls_session_probe_cost(s, &pc);
+	return pc.trap_ns + pc.prog_ns;
+}
+
+/* xorshift32: a window's start only needs to be out of step with the target's periodic work. */
+static double uniform(struct ls_duty *d)
+{
+	d->rng ^= d->rng << 13;
+	d->rng ^= d->rng >> 17;
+	d->rng ^= d->rng << 5;
+	return (double)d->rng / 4294967296.0;
+}
+
+int ls_duty_start(struct ls_session *s, double pct)
+{
+	struct ls_duty *d = calloc(1, sizeof(*d));
+	uint64_t now = ls_now_ns();
+
+	if (!d)
+		return ls_err(s->err, ENOMEM, "out of memory");
+	d->budget = pct / 100.0;
+	d->duty = d->st.duty_min = 1.0;
+	d->state = DUTY_ON;
+	d->t0 = d->since = d->last_t = d->win_open = now;
+	d->first_cpu = d->last_cpu = targets_cpu(s);
+	d->open_cost = d->first_cost = d->last_cost = probes_cost(s);
+	d->open_bytes = d->first_bytes = d->last_bytes = socket_bytes(s);
+	d->open_cpu = d->first_cpu;
+	d->whole_on = 1;
+	d->cpu_factor = 1;
+	d->rng = (uint32_t)(now ^ (now >> 32) ^ (uint64_t)getpid() << 16) | 1;
+	s->duty = d;
+	return 0;
+}
+
+void ls_duty_free(struct ls_duty *d)
+{
+	free(d);
+}
+
+/* Close the step [last_t, now]: the emergency rule's second and, when attached throughout, overhead_on. */
+static void measure(struct ls_session *s, struct ls_duty *d, uint64_t now)
+{
+	uint64_t cost = probes_cost(s), cpu = targets_cpu(s), bytes = socket_bytes(s);
+	uint64_t dc = cost > d->last_cost ? cost - d->last_cost : 0;
+	uint64_t wall = now - d->last_t, dcpu = cpu > d->last_cpu ? cpu - d->last_cpu : 0;
+	uint64_t denom = wall > dcpu ? wall : dcpu;
+
+	d->second[d->istep++ % SECOND_STEPS] = (struct duty_step){ dc, denom };
+	if (wall)
+		d->cpu_factor = (1 - SMOOTH) * d->cpu_factor + SMOOTH * (double)denom / (double)wall;
+	if (d->whole_on && wall >= STEP_NS / 2 && denom) {
+		double r = (double)dc / (double)denom;
+
+		d->on_rate = d->on_rate > 0 ? (1 - SMOOTH) * d->on_rate + SMOOTH * r : r;
+	} else if (!d->whole_on) {
+		d->off_cpu = OFF_DECAY * d->off_cpu + (double)dcpu;
+		d->off_bytes = OFF_DECAY * d->off_bytes + (double)(bytes - d->last_bytes);
+	}
+	d->last_t = now;
+	d->last_bytes = bytes;
+	d->last_cost = cost;
+	d->last_cpu = cpu;
+	d->whole_on = d->state != DUTY_OFF;
+}
+
+/* What attached probes cost now: the model's measure, or the in-situ one when it says more. */
+static double rate_on(const struct ls_duty *d)
+{
+	return d->situ_rate > d->on_rate ? d->situ_rate : d->on_rate;
+}
+
+/*
+ * The window's cost in situ: the targets' CPU in it beyond what its socket bytes took
+ * with the probes off. It catches what the per-hit costs calibrated at start miss (a
+ * hit in a busy server costs more than in latscope's tight loop: caches, locks). Known
+ * once the probes were off long enough to count a fair amount of CPU; 0 before.
+ */
+static uint64_t window_situ_cost(struct ls_duty *d, uint64_t now)
+{
+	uint64_t cpu = d->last_cpu - d->open_cpu, bytes = d->last_bytes - d->open_bytes;
+	uint64_t wall = now - d->since, denom = wall > cpu ? wall : cpu;
+	double base, extra;
+
+	if (d->off_cpu < SITU_MIN_CPU_NS || d->off_bytes <= 0 || !denom)
+		return 0;
+	base = d->off_cpu / d->off_bytes * (double)bytes;
+	extra = (double)cpu > base ? (double)cpu - base : 0;
+	d->situ_rate = d->situ_rate > 0 ? (1 - SMOOTH) * d->situ_rate + SMOOTH * extra / (double)denom
+				    : extra / (double)denom;
+	return (uint64_t)extra;
+}
+
+/*
+ * A window with its drain (as long as it, at most) costs one budget over one second, so
+ * that the emergency rule (twice the budget) stays for what the measure did not foresee.
+ */
+static uint64_t window_len(const struct ls_duty *d)
+{
+	double ns = d->budget * 1e9 / (2 * rate_on(d));
+
+	return ns > WINDOW_MAX_NS ? WINDOW_MAX_NS : ns < WINDOW_MIN_NS ? WINDOW_MIN_NS : (uint64_t)ns;
+}
+
+static int past_twice_budget(const struct ls_duty *d)
+{
+	uint64_t cost = 0, denom = 0;
+
+	for (int i = 0; i < SECOND_STEPS; i++) {
+		cost += d->second[i].cost;
+		denom += d->second[i].denom;
+	}
+	return denom >= 500000000ull && (double)cost > 2 * d->budget * (double)denom;
+}
+
+/* Empty a map; with counted, the entries whose start (the value's first u64) lies in [lo, hi). */
+static uint64_t clear_map(struct bpf_map *m, uint64_t lo, uint64_t hi, int counted)
+{
+	size_t ksz = bpf_map__key_size(m), vsz = bpf_map__value_size(m);
+	char *key = malloc(ksz), *next = malloc(ksz), *val = malloc(vsz);
+	int fd = bpf_map__fd(m), have = 0;
+	uint64_t n = 0, start;
+
+	if (!key || !next || !val)
+		goto out;
+	/* A key is deleted once the walk has moved past it: from a deleted key it would start over. */
+	while (bpf_map_get_next_key(fd, have ? key : NULL, next) == 0) {
+		if (have)
+			bpf_map_delete_elem(fd, key);
+		memcpy(key, next, ksz);
+		have = 1;
+		if (counted && bpf_map_lookup_elem(fd, key, val) == 0) {
+			memcpy(&start, val, sizeof(start));
+			n += start >= lo && start < hi;
+		}
+	}
+	if (have)
+		bpf_map_delete_elem(fd, key);
+out:
+	free(key);
+	free(next);
+	free(val);
+	return n;
+}
+
+/* Requests started inside [lo, hi) still in flight. */
+static uint64_t inflight(struct ls_session *s, uint64_t lo, uint64_t hi)
+{
+	struct bpf_map *m = s->skel->maps.reqs;
+	struct ls_req_key key, next, *prev = NULL;
+	char val[512];
+	uint64_t n = 0, start;
+	int fd = bpf_map__fd(m);
+
+	if (bpf_map__value_size(m) > sizeof(val))
+		return 0;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, val) == 0) {
+			memcpy(&start, val, sizeof(start));
+			n += start >= lo && start < hi;
+		}
+	}
+	return n;
+}
+
+/*
+ * The probes go: what they left of connections and requests goes too (it would be
+ * wrong after the gap), the requests the window saw start and not end are counted
+ * abandoned, and request assembly hears of the gap after every record before it.
+ */
+static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
+{
+	struct latscope_bpf *k = s->skel;
+	struct ls_rec_hdr gap = { .type = LS_REC_GAP };
+	struct bpf_map *drop[] = { k->maps.conns, k->maps.threads, k->maps.gthreads, k->maps.gcur,
+				   k->maps.go_serving, k->maps.hs_start };
+	uint64_t t = ls_now_ns(), on = now - d->since, wcost, situ;
+	double off;
+
+	measure(s, d, now);
+	situ = window_situ_cost(d, now);
+	ls_links_detach(s->ulinks);
+	d->st.detach_ns += ls_now_ns() - t;
+	d->st.detaches++;
+	ring_buffer__consume(s->rb);
+	d->st.abandoned += clear_map(k->maps.reqs, d->win_open, k->bss->req_hi, 1);
+	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+		clear_map(drop[i], 0, 0, 0);
+	d->st.gaps++;
+	if (s->on_event)
+		s->on_event(s->ctx, &gap, sizeof(gap));
+	d->state = DUTY_OFF;
+	d->whole_on = 0;
+	/*
+	 * Off long enough that the window's measured cost (drain included), spread over it and
+	 * the gap after it, is the budget; drawn at random around that. The denominator grows
+	 * with the targets' CPU when they use more than one.
+	 */
+	wcost = d->last_cost > d->open_cost ? d->last_cost - d->open_cost : 0;
+	if (situ > wcost)
+		wcost = situ;
+	off = (double)wcost / (d->budget * d->cpu_factor) - (double)on;
+	if (off < 0)
+		off = 0;
+	if (off > OFF_MAX_NS)
+		off = OFF_MAX_NS;
+	d->next_open = now + (uint64_t)(off * (0.5 + uniform(d)));
+	d->since = now;
+}
+
+static void window_close(struct ls_session *s, struct ls_duty *d, uint64_t now, int at_once)
+{
+	s->skel->bss->req_hi = now;
+	d->bytes_in += socket_bytes(s) - d->open_bytes;
+	d->st.sampled_ns += now - d->win_open;
+	d->st.windows++;
+	if (at_once) {
+		d->st.emergency++;
+		window_detach(s, d, now);
+		return;
+	}
+	d->state = DUTY_DRAIN;
+}
+
+static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
+{
+	size_t done = 0;
+	uint64_t t = ls_now_ns();
+	int r;
+
+	measure(s, d, now);
+	r = ls_uprobe_attach(s->ulinks, s->plan, s->nplan, s->uprobe_multi, &done, s->err);
+	d->st.attach_ns += ls_now_ns() - t;
+	d->st.attaches++;
+	if (r) {
+		/* Whatever attached stays for good: nothing is cycled any more, the reason is kept. */
+		snprintf(d->reason, sizeof(d->reason), "%s", s->err);
+		d->failed = d->reason;
+		d->duty = 1.0;
+	}
+	now = ls_now_ns();
+	d->open_cost = probes_cost(s);
+	d->open_bytes = socket_bytes(s);
+	d->open_cpu = targets_cpu(s);
+	s->skel->bss->req_lo = now;
+	s->skel->bss->req_hi = 0;
+	d->win_open = now;
+	d->since = now;
+	d->state = DUTY_ON;
+	d->whole_on = 1;
+}
+
+void ls_duty_step(struct ls_session *s)
+{
+	struct ls_duty *d = s->duty;
+	uint64_t now = ls_now_ns();
+
+	if (!d || d->failed || now - d->last_t < STEP_NS)
+		return;
+	measure(s, d, now);
+	if (rate_on(d) > 0)
+		d->duty = d->budget / rate_on(d) > 1 ? 1 : d->budget / rate_on(d);
+	if (d->duty < d->st.duty_min)
+		d->st.duty_min = d->duty;
+	if (d->state != DUTY_OFF && past_twice_budget(d)) {
+		if (d->state == DUTY_ON)
+			window_close(s, d, now, 1);
+		else
+			window_detach(s, d, now);
+		return;
+	}
+	switch (d->state) {
+	case DUTY_ON:
+		if (d->duty < 1 && now - d->since >= window_len(d))
+			window_close(s, d, now, 0);
+		break;
+	case DUTY_DRAIN:
+		/* As long as the window was, at most: a window and its drain cost the budget over one second. */
+		if (inflight(s, d->win_open, s->skel->bss->req_hi) == 0 || now - s->skel->bss->req_hi >= s->skel->bss->req_hi - d->win_open)
+			window_detach(s, d, now);
+		break;
+	case DUTY_OFF:
+		if (now >= d->next_open)
+			window_open(s, d, now);
+		break;
+	}
+}
+
+int ls_session_duty(struct ls_session *s, struct ls_duty_stats *out)
+{
+	struct ls_duty *d = s->duty;
+	uint64_t now = ls_now_ns(), cost, cpu, wall, bytes, bytes_in;
+
+	memset(out, 0, sizeof(*out));
+	if (!d) {
+		out->duty = out->duty_min = out->sampled_share = out->traffic_share = 1.0;
+		out->attached = s->nuprobes > 0;
+		return -ENOENT;
+	}
+	*out = d->st;
+	out->budget = d->budget;
+	out->duty = d->duty;
+	out->overhead_on = rate_on(d);
+	out->overhead_situ = d->situ_rate;
+	out->attached = d->state != DUTY_OFF;
+	out->failed = d->failed;
+	wall = now - d->t0;
+	out->elapsed_ns = wall;
+	/* The window open now counts up to now. */
+	if (d->state == DUTY_ON)
+		out->sampled_ns += now - d->win_open;
+	out->sampled_share = wall ? (double)out->sampled_ns / (double)wall : 1.0;
+	if (out->sampled_share > 1)
+		out->sampled_share = 1;
+	cost = probes_cost(s);
+	cpu = targets_cpu(s);
+	out->cost_ns = cost > d->first_cost ? cost - d->first_cost : 0;
+	cpu = cpu > d->first_cpu ? cpu - d->first_cpu : 0;
+	out->denom_ns = wall > cpu ? wall : cpu;
+	out->overhead = out->denom_ns ? (double)out->cost_ns / (double)out->denom_ns : 0;
+	bytes = socket_bytes(s);
+	bytes_in = d->bytes_in + (d->state == DUTY_ON ? bytes - d->open_bytes : 0);
+	bytes -= d->first_bytes;
+	out->traffic_share = bytes && bytes_in ? (double)bytes_in / (double)bytes : 0;
+	return 0;
+}
