@@ -169,6 +169,35 @@ start_ready() {
 	fail "$name did not start"
 }
 
+# size_classes TSV N MISS_PCT OTHER_PCT: the decode/encode checks of a test with two message
+# sizes at once. TSV: one line per request, "small", "large" or "other" (its size class),
+# its decode ns, its encode ns. Checks that N of each class and no other were reported,
+# that a large decode and encode take 10x a small one (medians), that at most MISS_PCT%
+# of requests lack either and at most OTHER_PCT% got the other class's (a decode or
+# encode on the other side of the geometric mean of the two medians).
+size_classes() {
+	local tsv=$1 n=$2 miss=$3 other=$4 ns nl no ds dl es el dcut ecut d0 e0 dw ew total=$(($2 * 2))
+	ns=$(awk '$1=="small"' "$tsv" | wc -l) nl=$(awk '$1=="large"' "$tsv" | wc -l) no=$(awk '$1=="other"' "$tsv" | wc -l)
+	check "every RPC counted once with its method: $ns small = $n, $nl large = $n ($no of neither size)" \
+		test "$ns" -eq "$n" -a "$nl" -eq "$n" -a "$no" -eq 0
+	p50() { awk -v c="$1" -v k="$2" '$1 == c && $k > 0 { print $k }' "$tsv" > "$TMP/col"; pct "$TMP/col" 0.5; }
+	ds=$(p50 small 2) dl=$(p50 large 2) es=$(p50 small 3) el=$(p50 large 3)
+	echo "decode p50: small $ds ns, large $dl ns; encode p50: small $es ns, large $el ns"
+	check "the classes are told apart: large decode p50 >= 10x small ($dl vs $ds), encode too ($el vs $es)" \
+		test "$ds" -gt 0 -a "$dl" -ge $((ds * 10)) -a "$es" -gt 0 -a "$el" -ge $((es * 10))
+	read -r dcut ecut <<< "$(awk -v a="$ds" -v b="$dl" -v c="$es" -v d="$el" 'BEGIN { printf "%d %d\n", sqrt(a * b), sqrt(c * d) }')"
+	read -r d0 e0 dw ew <<< "$(awk -v dc="$dcut" -v ec="$ecut" '
+		$2 == 0 { d0++ } $3 == 0 { e0++ }
+		($1 == "small" && $2 > dc) || ($1 == "large" && $2 > 0 && $2 < dc) { dw++ }
+		($1 == "small" && $3 > ec) || ($1 == "large" && $3 > 0 && $3 < ec) { ew++ }
+		END { printf "%d %d %d %d\n", d0, e0, dw, ew }' "$tsv")"
+	echo "without decode: $d0, without encode: $e0, decode of the other size: $dw, encode of the other size: $ew"
+	check "decode > 0 and encode > 0 for all but $miss% of RPCs ($d0 and $e0 of $total without)" \
+		test $((d0 * 100)) -le $((total * miss)) -a $((e0 * 100)) -le $((total * miss))
+	check "decodes and encodes of the other size class: at most $other% ($dw and $ew of $total)" \
+		test $((dw * 100)) -le $((total * other)) -a $((ew * 100)) -le $((total * other))
+}
+
 # start_listener NAME COMMAND...: start a server that prints "listening on 127.0.0.1:PORT";
 # sets SERVER_PID and PORT, and stops it at exit.
 start_listener() {

@@ -36,30 +36,9 @@ grep -q "$N succeeded" "$TMP/small.txt" || { cat "$TMP/small.txt"; fail "small r
 grep -q "$N succeeded" "$TMP/big.txt" || { cat "$TMP/big.txt"; fail "large requests failed"; }
 T=$TMP/t.json
 jq -r --argjson s "$SS" --argjson b "$BS" --arg m "$M/SayHello" 'select(.type=="request" and .method==$m) |
-	[(if .bytes_in == $s then "small" elif .bytes_in == $b then "big" else "other" end), .phases.decode, .phases.encode] | @tsv' "$T" > "$TMP/r.tsv"
-ns=$(awk '$1=="small"' "$TMP/r.tsv" | wc -l) nb=$(awk '$1=="big"' "$TMP/r.tsv" | wc -l) no=$(awk '$1=="other"' "$TMP/r.tsv" | wc -l)
-check "every RPC counted once with its method: $ns small = $N, $nb large = $N ($no of neither size)" \
-	test "$ns" -eq "$N" -a "$nb" -eq "$N" -a "$no" -eq 0
-col() { awk -v c="$1" -v k="$2" '$1 == c { print $k }' "$TMP/r.tsv" > "$TMP/col"; }
-col small 2; ds=$(pct "$TMP/col" 0.5); col big 2; db=$(pct "$TMP/col" 0.5)
-col small 3; es=$(pct "$TMP/col" 0.5); col big 3; eb=$(pct "$TMP/col" 0.5)
-echo "decode p50: small $ds ns, large $db ns; encode p50: small $es ns, large $eb ns"
-check "the classes are told apart: large decode p50 >= 10x small ($db vs $ds), encode too ($eb vs $es)" \
-	test "$ds" -gt 0 -a "$db" -ge $((ds * 10)) -a "$es" -gt 0 -a "$eb" -ge $((es * 10))
-# The boundary between the classes: the geometric mean of their medians.
-read -r dcut ecut <<< "$(awk -v a="$ds" -v b="$db" -v c="$es" -v d="$eb" 'BEGIN { printf "%d %d\n", sqrt(a * b), sqrt(c * d) }')"
-read -r d0 e0 dw ew <<< "$(awk -v dc="$dcut" -v ec="$ecut" '
-	$2 == 0 { d0++ } $3 == 0 { e0++ }
-	($1 == "small" && $2 > dc) || ($1 == "big" && $2 > 0 && $2 < dc) { dw++ }
-	($1 == "small" && $3 > ec) || ($1 == "big" && $3 > 0 && $3 < ec) { ew++ }
-	END { printf "%d %d %d %d\n", d0, e0, dw, ew }' "$TMP/r.tsv")"
-unmatched=$(jq -r 'select(.type=="summary") | .counters.proto_unmatched // 0' "$T")
-echo "without decode: $d0, without encode: $e0, decode of the other size: $dw, encode of the other size: $ew, unmatched: $unmatched"
-total=$((2 * N))
-check "decode > 0 and encode > 0 for at least 99% of RPCs ($d0 and $e0 of $total without)" \
-	test $((d0 * 100)) -le "$total" -a $((e0 * 100)) -le "$total"
-check "decodes and encodes of the other size class: at most 8% ($dw and $ew of $total)" \
-	test $((dw * 100)) -le $((total * 8)) -a $((ew * 100)) -le $((total * 8))
+	[(if .bytes_in == $s then "small" elif .bytes_in == $b then "large" else "other" end), .phases.decode, .phases.encode] | @tsv' "$T" > "$TMP/r.tsv"
+size_classes "$TMP/r.tsv" "$N" 1 8
+echo "unmatched: $(jq -r 'select(.type=="summary") | .counters.proto_unmatched // 0' "$T")"
 nom=$(jq -s '[.[] | select(.type=="request" and .phases.decode > 0) | select((.matched // []) | index("proto_by_handler_thread") | not)] | length' "$T")
 check "every request with a decode says how it was matched: proto_by_handler_thread ($nom do not)" test "$nom" -eq 0
 kill -INT "$SPID"

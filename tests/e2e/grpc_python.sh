@@ -43,29 +43,8 @@ check "no records dropped" test "$(jq '.dropped' <<< "$S")" -eq 0
 jq -r --argjson s "$SS" --argjson b "$LS" 'select(.type=="request") |
 	[(if .bytes_in == $s and .method == "'$M'/Fast" then "small" elif .bytes_in == $b and .method == "'$M'/Slow" then "large" else "other" end),
 	 .phases.decode, .phases.encode, .phases.app, ((.matched // []) | join(","))] | @tsv' "$T" > "$TMP/r.tsv"
-ns=$(awk '$1=="small"' "$TMP/r.tsv" | wc -l) nl=$(awk '$1=="large"' "$TMP/r.tsv" | wc -l) no=$(awk '$1=="other"' "$TMP/r.tsv" | wc -l)
-check "every RPC counted once with its method: $ns Fast = $N, $nl Slow = $N ($no else)" \
-	test "$ns" -eq "$N" -a "$nl" -eq "$N" -a "$no" -eq 0
-col() { awk -v c="$1" -v k="$2" '$1 == c && $k > 0 { print $k }' "$TMP/r.tsv" > "$TMP/col"; }
-col small 2; ds=$(pct "$TMP/col" 0.5); col large 2; dl=$(pct "$TMP/col" 0.5)
-col small 3; es=$(pct "$TMP/col" 0.5); col large 3; el=$(pct "$TMP/col" 0.5)
-echo "decode p50: small $ds ns, large $dl ns; encode p50: small $es ns, large $el ns"
-check "the classes are told apart: large decode p50 >= 10x small ($dl vs $ds), encode too ($el vs $es)" \
-	test "$ds" -gt 0 -a "$dl" -ge $((ds * 10)) -a "$es" -gt 0 -a "$el" -ge $((es * 10))
-# The boundary between the classes: the geometric mean of their medians.
-read -r dcut ecut <<< "$(awk -v a="$ds" -v b="$dl" -v c="$es" -v d="$el" 'BEGIN { printf "%d %d\n", sqrt(a * b), sqrt(c * d) }')"
-read -r d0 e0 dw ew <<< "$(awk -v dc="$dcut" -v ec="$ecut" '
-	$2 == 0 { d0++ } $3 == 0 { e0++ }
-	($1 == "small" && $2 > dc) || ($1 == "large" && $2 > 0 && $2 < dc) { dw++ }
-	($1 == "small" && $3 > ec) || ($1 == "large" && $3 > 0 && $3 < ec) { ew++ }
-	END { printf "%d %d %d %d\n", d0, e0, dw, ew }' "$TMP/r.tsv")"
-unmatched=$(jq -r '.counters.proto_unmatched // 0' <<< "$S")
-total=$((2 * N))
-echo "without decode: $d0, without encode: $e0, decode of the other size: $dw, encode of the other size: $ew, unmatched: $unmatched"
-check "decode > 0 and encode > 0 for at least 95% of RPCs ($d0 and $e0 of $total without)" \
-	test $((d0 * 100)) -le $((total * 5)) -a $((e0 * 100)) -le $((total * 5))
-check "decodes and encodes of the other size class: at most 5% ($dw and $ew of $total)" \
-	test $((dw * 100)) -le $((total * 5)) -a $((ew * 100)) -le $((total * 5))
+size_classes "$TMP/r.tsv" "$N" 5 5
+echo "unmatched: $(jq -r '.counters.proto_unmatched // 0' <<< "$S")"
 nom=$(awk -F'\t' '$2 > 0 && $5 !~ /proto_by_thread_order/' "$TMP/r.tsv" | wc -l)
 check "every request with a decode says how it was matched: proto_by_thread_order ($nom do not)" test "$nom" -eq 0
 # The handler's sleep is app time, with grpc's and Python's own work around it: the
