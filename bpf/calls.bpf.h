@@ -207,7 +207,7 @@ static __always_inline int fold_into_parent(struct lsk_call *parent, struct lsk_
 /*
  * A decode returned ret: protobuf's _InternalParse returns where the message
  * ended, in the caller's buffer or in its context's copy of the message's last
- * bytes; those bytes tell which request it was (t->dec_fp, see ls_msg_fp).
+ * bytes; those bytes tell which request it was (t->dec_fp, see msg_fp_at).
  */
 __noinline int ls_parse_end(struct lsk_thread *t, __u32 probe, __u32 conv, __u64 ret)
 {

@@ -130,7 +130,7 @@ static __always_inline void h1_start(struct lsk_walk *w, struct lsk_h1walk *h)
 		r = h1_req(w, seq);
 		if (r)
 			r->flags |= LS_RQ_HTTP1;
-		ls_batch_add(w, seq, 0, 0, 0);
+		ls_batch_add(w, seq, 0, 0);
 		return;
 	}
 	if (h->d.flags & H1S_F_INTERIM) {
@@ -148,7 +148,7 @@ static __always_inline void h1_start(struct lsk_walk *w, struct lsk_h1walk *h)
 	}
 	if (h->in_heads & (1ULL << (h->cur & 63)))
 		h->d.flags |= H1S_F_NOBODY;
-	ls_batch_add(w, h->cur, LS_BATCH_HEADERS, 0, 0);
+	ls_batch_add(w, h->cur, LS_BATCH_HEADERS, 0);
 }
 
 /* What one byte's events do to the walk; pos is the byte's place in the buffer. */
@@ -178,7 +178,7 @@ __noinline int ls_h1_event(struct lsk_walk *w, struct lsk_h1walk *h, __u32 ev, _
 		}
 	}
 	if ((ev & H1S_E_END) && h->cur)
-		ls_batch_add(w, h->cur, LS_BATCH_END_STREAM, 0, 0);
+		ls_batch_add(w, h->cur, LS_BATCH_END_STREAM, 0);
 	return 0;
 }
 
@@ -213,7 +213,7 @@ __noinline int ls_h1_unit(struct lsk_walk *w, struct lsk_h1walk *h)
 		return 1;
 	if (st == H1S_EOF) {
 		if (h->cur)
-			ls_batch_add(w, h->cur, 0, len - h->off, 0);
+			ls_batch_add(w, h->cur, 0, len - h->off);
 		h->off = len;
 		return 1;
 	}
@@ -221,7 +221,7 @@ __noinline int ls_h1_unit(struct lsk_walk *w, struct lsk_h1walk *h)
 		n = (__u32)h1s_body(&h->d, len - h->off, &ev);
 		h->off += n;
 		if (h->cur)
-			ls_batch_add(w, h->cur, (ev & H1S_E_END) ? LS_BATCH_END_STREAM : 0, n, 0);
+			ls_batch_add(w, h->cur, (ev & H1S_E_END) ? LS_BATCH_END_STREAM : 0, n);
 		return 0;
 	}
 	at = h->off - h->chunk_off;
@@ -288,7 +288,7 @@ static __always_inline void h1_buffer_end(struct lsk_walk *w, struct lsk_h1walk 
 	if (st == H1S_EOF) {
 		/* No length: the response ends with the connection; taken as whole with this write. */
 		if (h->cur)
-			ls_batch_add(w, h->cur, LS_BATCH_END_STREAM, 0, 0);
+			ls_batch_add(w, h->cur, LS_BATCH_END_STREAM, 0);
 		h->d.state = H1S_IDLE;
 	}
 }
@@ -313,7 +313,7 @@ static __always_inline int h1_buffer_start(struct lsk_walk *w, struct lsk_h1walk
 	if (h->d.state != H1S_IDLE && !(h->d.flags & H1S_F_ORPHAN))
 		h->cur = h->d.seq;
 	if (h->cur)
-		ls_batch_add(w, h->cur, 0, 0, 0);
+		ls_batch_add(w, h->cur, 0, 0);
 	return 1;
 }
 

@@ -60,15 +60,17 @@ __noinline int ls_scan_read_whole(struct lsk_rqscan *s, __u32 n)
 {
 	/* Looked up again: a pointer read from *s would be a plain number to the verifier. */
 	struct lsk_pairs *pq = s ? pairs_of(s->k.pid) : NULL;
+	struct ls_req_key k = {}; /* on the stack: older verifiers take no map key in other memory */
 	struct lsk_pending *e;
 	struct lsk_req *r;
 
 	if (!pq || pq->rqhead + (__u32)n == pq->rqtail)
 		return 1;
 	e = &pq->rq[(pq->rqhead + (__u32)n) & (FIFO - 1)];
-	s->k.conn = e->conn;
-	s->k.stream = e->stream;
-	r = e->conn ? bpf_map_lookup_elem(&reqs, &s->k) : NULL;
+	s->k.conn = k.conn = e->conn;
+	s->k.stream = k.stream = e->stream;
+	k.pid = s->k.pid;
+	r = e->conn ? bpf_map_lookup_elem(&reqs, &k) : NULL;
 	if (!r)
 		e->conn = 0; /* taken, or its request is gone */
 	if (!e->conn) {

@@ -156,43 +156,36 @@ __noinline int ls_claim_pair(__u32 pid, struct lsk_thread *t, struct lsk_req *r,
 	return 1;
 }
 
-struct lsk_orphan {
-	struct lsk_pairs *pq;
-	__u64 enc;
-};
-
-/* One step of ls_take_orphan_encode: the oldest listed encoder, if its encode still waits. */
-static long take_orphan(__u64 i, void *arg)
-{
-	struct lsk_orphan *o = arg;
-	struct lsk_pairs *pq = o->pq;
-	struct lsk_thread *e;
-	__u32 h;
-
-	if (!pq || pq->ehead == pq->etail)
-		return 1;
-	h = pq->ehead++;
-	e = bpf_map_lookup_elem(&threads, &pq->etid[h & (ENCODERS - 1)]);
-	if (!e || e->eq_head == e->eq_tail)
-		return 0;
-	o->enc = e->eq[e->eq_head & (FIFO - 1)];
-	e->eq_head++;
-	return 1;
-}
-
-/* A memory-BIO response started by a thread with no encode of its own: the oldest handed-over one. */
+/*
+ * A memory-BIO response started by a thread with no encode of its own: the
+ * oldest encode still waiting among the threads that encoded without a call
+ * (proto_pairs.etid). Unrolled, not a bpf_loop: one stack frame less under
+ * the walk, whose frames older verifiers add up to at most 512 bytes.
+ */
 __noinline int ls_take_orphan_encode(__u32 pid, struct lsk_req *r)
 {
-	struct lsk_orphan o = { .pq = pairs_of(pid) };
+	struct lsk_pairs *pq = pairs_of(pid);
 
-	if (!r || !o.pq)
+	if (!r || !pq)
 		return 0;
-	bpf_loop(ENCODERS, take_orphan, &o, 0);
-	if (!o.enc)
-		return 0;
-	r->ph[LS_PH_ENCODE] += o.enc;
-	r->flags |= LS_RQ_PROTO_FIFO;
-	return 1;
+#pragma unroll
+	for (int i = 0; i < ENCODERS; i++) {
+		struct lsk_thread *e;
+		__u32 h, tid;
+
+		if (pq->ehead == pq->etail)
+			return 0;
+		h = pq->ehead++;
+		tid = pq->etid[h & (ENCODERS - 1)];
+		e = bpf_map_lookup_elem(&threads, &tid);
+		if (!e || e->eq_head == e->eq_tail)
+			continue;
+		r->ph[LS_PH_ENCODE] += e->eq[e->eq_head & (FIFO - 1)];
+		r->flags |= LS_RQ_PROTO_FIFO;
+		e->eq_head++;
+		return 1;
+	}
+	return 0;
 }
 
 /* Stream i of the walk's batch: its share of the read that carried it. */
@@ -211,8 +204,11 @@ static __always_inline void attrib_in(struct lsk_walk *w, struct lsk_conn *c, st
 		struct lsk_pairs *pq = pairs_of(w->pid);
 
 		r->flags |= LS_RQ_DEC_QUEUED;
-		if (pq)
+		/* In the order requests opened, for the decodes of a polling thread (ls_take_read_whole). */
+		if (pq) {
 			pq->bio = 1;
+			push_read(pq->rq, &pq->rqhead, &pq->rqtail, w->conn, b->stream);
+		}
 	}
 	/*
 	 * A complete request: the next decode on this thread is its (see
@@ -416,7 +412,7 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 	w->is_h2 = c->is_h2;
 	w->conn_flags = c->flags;
 	w->dir = *dir;
-	w->bio = h->bio; /* ls_open_request queues a memory-BIO request */
+	w->bio = h->bio; /* the walk reads memory-BIO requests' message ends (msg_fp_at) */
 	/* An HTTP/1 connection's buffer is walked by bpf/http1.bpf.h, any other's as HTTP/2. */
 	if (!ls_h1_walk(w, c)) {
 		ls_h2_walk(w);

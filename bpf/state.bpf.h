@@ -77,7 +77,7 @@ struct lsk_thread {
 	__u32 nfin;
 	__u32 pair_seq; /* memory BIOs: this thread's call in proto_pairs (0: none) */
 	__u32 encoded; /* this thread ran an outermost encode (see proto_decode_by_thread_order) */
-	__u64 dec_fp;  /* the decode returning now: its message's last bytes (ls_msg_fp), 0: unknown */
+	__u64 dec_fp;  /* the decode returning now: its message's last bytes (msg_fp_at), 0: unknown */
 	struct lsk_pending fin[FIN_MAX];
 	struct lsk_call c[STACK_MAX];
 };
@@ -168,7 +168,7 @@ struct lsk_req {
 	__u16 flags;
 	__u32 serve_tid; /* the thread that decoded it: its handler's, for per-request stacks */
 	__u64 serve_g;   /* Go: the goroutine serving the stream */
-	__u64 msg_fp;    /* memory BIOs: its message's last bytes (ls_msg_fp), 0: unknown */
+	__u64 msg_fp;    /* memory BIOs: its message's last bytes (msg_fp_at), 0: unknown */
 	__u16 status;    /* HTTP/1: the response's status code */
 	__u16 _pad[3];
 };

@@ -14,7 +14,7 @@ struct lsk_batch_ent {
 	__u32 stream;
 	__u32 flags; /* LS_BATCH_* */
 	__u64 bytes;
-	__u64 msg_fp; /* the last whole DATA frame's end (ls_msg_fp), 0: none */
+	__u64 msg_fp; /* the last whole DATA frame's end (msg_fp_at), 0: none */
 };
 
 struct lsk_walk {
@@ -42,6 +42,7 @@ struct lsk_walk {
 	__u32 opened;    /* requests this buffer started */
 	__u32 finished;  /* requests this buffer ended */
 	__u64 queue;     /* how long its bytes waited in the socket before the call began */
+	__u64 fp_read;   /* msg_fp_at()'s bytes for the next ls_batch_add(), here rather than on the stack */
 	struct lsk_batch_ent batch[BATCH_MAX];
 };
 
@@ -62,6 +63,7 @@ static __always_inline struct lsk_walk *scratch(void)
 		w->self_ns = w->net_ns = w->h2_ns = w->now = 0;
 		w->tid = w->bio = 0;
 		w->off = 0;
+		w->fp_read = 0;
 		w->nbatch = 0;
 		w->opened = 0;
 		w->finished = 0;
@@ -94,7 +96,7 @@ static long find_stream_cb(__u32 i, void *ctx)
 }
 
 /* The stream's entry of this buffer's batch: flags or'ed in, bytes added. */
-__noinline int ls_batch_add(struct lsk_walk *w, __u32 stream, __u32 flags, __u64 bytes, __u64 msg_fp)
+__noinline int ls_batch_add(struct lsk_walk *w, __u32 stream, __u32 flags, __u64 bytes)
 {
 	struct lsk_find_ctx f = { .w = w, .stream = stream, .at = BATCH_MAX };
 	__u32 i, n;
@@ -128,8 +130,9 @@ found:
 		return 0;
 	w->batch[i].flags |= flags;
 	w->batch[i].bytes += bytes;
-	if (msg_fp)
-		w->batch[i].msg_fp = msg_fp;
+	if (w->fp_read)
+		w->batch[i].msg_fp = w->fp_read;
+	w->fp_read = 0;
 	return 0;
 }
 
@@ -140,15 +143,13 @@ found:
  * Memory-BIO servers whose decodes run apart from their reads (gRPC Python)
  * tell requests apart by it (ls_take_read_whole).
  */
-__noinline __u64 ls_msg_fp(struct lsk_walk *w, __u32 end, __u32 here)
+static __always_inline void msg_fp_at(struct lsk_walk *w, __u32 end, __u32 here)
 {
-	__u64 fp = 0;
-
-	if (!w || here < sizeof(fp) || end < sizeof(fp) || end > w->len || w->out || !w->bio || !track_proto)
-		return 0;
-	if (bpf_probe_read_user(&fp, sizeof(fp), (void *)(w->buf + end - sizeof(fp))))
-		return 0;
-	return fp;
+	w->fp_read = 0;
+	if (here < sizeof(w->fp_read) || end < sizeof(w->fp_read) || end > w->len || w->out || !w->bio || !track_proto)
+		return;
+	if (bpf_probe_read_user(&w->fp_read, sizeof(w->fp_read), (void *)(w->buf + end - sizeof(w->fp_read))))
+		w->fp_read = 0;
 }
 
 /* Copy part of a header block (len bytes at off of the buffer) to user space, which owns HPACK. */
@@ -205,13 +206,6 @@ __noinline int ls_open_request(struct lsk_walk *w, __u32 stream)
 		r->ph[LS_PH_QUEUE] = w->queue;
 		w->opened++;
 	}
-	/* Memory BIOs: in the order requests open, for the decodes of a polling thread (ls_take_read_whole). */
-	if (r && w->bio && track_proto) {
-		struct lsk_pairs *pq = pairs_of(w->pid);
-
-		if (pq)
-			push_read(pq->rq, &pq->rqhead, &pq->rqtail, w->conn, stream);
-	}
 	return 0;
 }
 
@@ -247,10 +241,11 @@ static __always_inline void h2s_on_frame(struct lsk_walk *w, const struct h2s_fr
 		if (f->type == H2_HEADERS && !w->out && (f->stream & 1))
 			ls_open_request(w, f->stream);
 		ls_batch_add(w, f->stream, ((f->flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0) |
-						   (f->type == H2_HEADERS ? LS_BATCH_HEADERS : 0), 0, 0);
+						   (f->type == H2_HEADERS ? LS_BATCH_HEADERS : 0), 0);
 	} else if (f->type == H2_DATA) {
-		ls_batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, f->len,
-			     f->avail == f->len ? ls_msg_fp(w, f->pay_off + f->len, f->len) : 0);
+		if (f->avail == f->len)
+			msg_fp_at(w, f->pay_off + f->len, f->len);
+		ls_batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, f->len);
 	} else if (f->type == H2_RST_STREAM) {
 		struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = f->stream };
 
@@ -260,9 +255,11 @@ static __always_inline void h2s_on_frame(struct lsk_walk *w, const struct h2s_fr
 
 static __always_inline void h2s_on_rest(struct lsk_walk *w, const struct ls_h2dir *d, __u32 n, int last)
 {
-	if (d->cur_stream)
-		ls_batch_add(w, d->cur_stream, last && (d->cur_flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, 0,
-			     last && d->cur_type == H2_DATA ? ls_msg_fp(w, n, n) : 0);
+	if (d->cur_stream) {
+		if (last && d->cur_type == H2_DATA)
+			msg_fp_at(w, n, n);
+		ls_batch_add(w, d->cur_stream, last && (d->cur_flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, 0);
+	}
 }
 
 static __always_inline void h2s_on_block(struct lsk_walk *w, __u32 stream, __u32 off, __u32 len, __u16 flags)
