@@ -61,5 +61,6 @@ __u64 window_lo = 0, window_hi = 0;
 #include "go.bpf.h"
 #include "queue.bpf.h"
 #include "khook.bpf.h"
+#include "sockio.bpf.h"
 #include "profiler.bpf.h"
 #include "lifetime.bpf.h"
