@@ -45,6 +45,7 @@ struct lsk_sio {
 	__u64 base;   /* the buffer, or the iovec array when vec */
 	__u64 bytes;  /* what the call moved */
 	__u64 t0, now;
+	__u64 g;      /* r14 at the syscall: the goroutine, when the target is Go */
 	__u32 pid, tid;
 	__u32 out, vec;
 	__u32 niov;
@@ -161,6 +162,38 @@ __noinline int ls_sio_thread(struct lsk_thread *t, const struct lsk_walk *w, __u
 }
 
 /*
+ * The calls this syscall ran under: the goroutine's that made it (Go keeps it in
+ * r14, and a goroutine that parked may wake on another thread than gcur says),
+ * else the thread's.
+ */
+static __always_inline struct lsk_thread *sio_thread(const struct lsk_sio *io)
+{
+	struct lsk_gkey k = { .pid = io->pid, .g = io->g };
+	struct lsk_thread *t = io->g ? bpf_map_lookup_elem(&gthreads, &k) : NULL;
+
+	return t ? t : cur_thread(io->tid);
+}
+
+/*
+ * The thread's HTTP/2 library calls find their connection through last_conn, as
+ * after a TLS call. A library that reads the socket itself (Go's framer) waited
+ * for these bytes inside its call, parked, before the read began: that wait is
+ * not HTTP/2 work, and over TLS the TLS read nested there would have taken it.
+ */
+__noinline int ls_sio_h2_read(struct lsk_thread *t, const struct lsk_sio *io)
+{
+	struct lsk_call *cl;
+
+	if (!t || !io)
+		return 0;
+	t->last_conn = io->conn;
+	cl = top(t);
+	if (!io->out && cl && LS_COOKIE_KIND(cl->cookie) == LS_KIND_H2_IN && cl->start < io->t0)
+		cl->start = io->t0;
+	return 0;
+}
+
+/*
  * After the walk: the framing state back to the connection, and each stream the
  * bytes carried its share. There is no TLS time; a thread with probed HTTP/2
  * library calls gets its h2_* phases through last_conn, as after a TLS call.
@@ -188,9 +221,9 @@ __noinline int ls_sio_end(struct lsk_sio *io)
 		c->in = w->dir;
 	c->is_h2 = w->is_h2;
 	c->flags = w->conn_flags;
-	t = cur_thread(io->tid);
+	t = sio_thread(io);
 	if (t)
-		t->last_conn = io->conn;
+		ls_sio_h2_read(t, io);
 	if (!w->nbatch)
 		return 0;
 	w->net_ns = io->now - io->t0;
@@ -322,6 +355,7 @@ static __always_inline int sio_io(struct pt_regs *regs, long nr, __u64 id, long 
 		return 0;
 	io.conn = s->conn;
 	io.sk = s->sk;
+	io.g = regs->r14;
 	io.now = bpf_ktime_get_ns();
 	sc = bpf_map_lookup_elem(&sys_calls, &io.tid);
 	io.t0 = sc && sc->nr == nr && sc->ts <= io.now ? sc->ts : io.now;

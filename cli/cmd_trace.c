@@ -135,6 +135,7 @@ static const struct {
 	{ LS_CNT_HS_IN_IO, "handshakes_in_io" }, { LS_CNT_THREAD_FULL, "thread_table_full" },
 	{ LS_CNT_TABLE_FULL, "per_thread_table_full" }, { LS_CNT_REQ_DROPS, "request_records_dropped" },
 	{ LS_CNT_THREAD_EXITS, "thread_exits" }, { LS_CNT_CONN_FREED, "tls_objects_freed" },
+	{ LS_CNT_H2C_CONNS, "h2c_connections" }, { LS_CNT_SIO_IOV_CUT, "syscall_iovecs_cut" },
 };
 
 /* How phases were tied to a request where no fd or session said so, by name. */

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Plaintext HTTP/2 (h2c) from socket syscalls, no TLS anywhere: the example server
+# (--plain), grpc-go without credentials (-insecure), nghttpd --no-tls and Node.js
+# http2.createServer (--plain 1), each loaded by h2load with prior knowledge
+# (http://) on one connection and on four multiplexed ones. Every request is counted
+# exactly once under its method (named by HPACK in user space, from the bytes the
+# syscall reader fed the walk), every connection is recognised by its preface, and
+# where a route sleeps a known time the app phase finds it.
+. "$(dirname "$0")/../lib.sh"
+
+N=${N:-200}          # requests of each fast run
+NS=${NS:-100}        # requests of the slow run
+SLOW_MS=${SLOW_MS:-20}
+for c in h2load nghttpd node; do
+	command -v "$c" > /dev/null || fail "$c not installed (see deps/packages.txt)"
+done
+
+# run_load URL C M N: h2load with prior knowledge; every request must succeed.
+run_load() {
+	h2load -n "$4" -c "$2" -m "$3" -t 1 "${H2C_LOAD_ARGS[@]}" "$1" > "$TMP/h2load.txt" 2>&1 ||
+		{ cat "$TMP/h2load.txt"; fail "h2load -c $2 -m $3 $1 failed"; }
+	grep -q "^requests: $4 total, $4 started, $4 done, $4 succeeded" "$TMP/h2load.txt" ||
+		{ cat "$TMP/h2load.txt"; fail "h2load: not every request to $1 succeeded"; }
+}
+
+# check_target NAME PID BASE FAST SLOW|-: trace PID under the loads and check what it reported.
+check_target() {
+	local name=$1 pid=$2 base=$3 fast=$4 slow=$5 T=$TMP/$1.json n_fast n_slow n_all conns
+	start_trace "$T" -p "$pid" --json --all -d 80
+	run_load "$base$fast" 1 1 "$N"
+	run_load "$base$fast" 4 10 "$N"
+	conns=5
+	if [[ $slow != - ]]; then
+		run_load "$base$slow" 4 10 "$NS"
+		conns=9
+	fi
+	kill -INT "$TRACE_PID"
+	wait_trace
+	[[ $TRACE_RC == 0 ]] || { cat "$T.err"; fail "$name: trace exited with $TRACE_RC"; }
+	n_fast=$(jq -s --arg m "$fast" '[.[] | select(.type=="request" and .method==$m)] | length' "$T")
+	n_all=$(jq -s '[.[] | select(.type=="request")] | length' "$T")
+	check "$name: $fast requests ($n_fast) = h2load's $((2 * N))" test "$n_fast" -eq $((2 * N))
+	if [[ $slow != - ]]; then
+		n_slow=$(jq -s --arg m "$slow" '[.[] | select(.type=="request" and .method==$m)] | length' "$T")
+		check "$name: $slow requests ($n_slow) = h2load's $NS" test "$n_slow" -eq "$NS"
+		check "$name: no other request ($n_all)" test "$n_all" -eq $((2 * N + NS))
+		jq -r --arg m "$slow" 'select(.type=="request" and .method==$m) | .phases.app' "$T" > "$TMP/app"
+		jq -r --arg m "$fast" 'select(.type=="request" and .method==$m) | .phases.app' "$T" > "$TMP/app_fast"
+		app50=$(pct "$TMP/app" 0.5)
+		fast50=$(pct "$TMP/app_fast" 0.5)
+		# app also holds the server's own work on every request (grpc-go hands each one
+		# from goroutine to goroutine), which the fast route measures: the difference is
+		# the injected sleep. A timer fires a little late, never early; 5% of 20 ms covers that.
+		check "$name: $slow app p50 $((app50 / 1000))us - $fast's $((fast50 / 1000))us within 5% of $SLOW_MS ms" \
+			within $((app50 - fast50)) $((SLOW_MS * 1000000)) 0.05
+	else
+		check "$name: no other request ($n_all)" test "$n_all" -eq $((2 * N))
+	fi
+	h2c=$(jq -r 'select(.type=="summary") | .counters.h2c_connections' "$T")
+	check "$name: h2c connections recognised ($h2c) = h2load's $conns" test "$h2c" -eq "$conns"
+	for k in unmatched_responses h2_desync request_table_full batch_full syscall_iovecs_cut; do
+		v=$(jq -r "select(.type==\"summary\") | .counters.$k" "$T")
+		check "$name: $k is 0 ($v)" test "$v" -eq 0
+	done
+	bad=$(jq -s '[.[] | select(.type=="request") | (.phases | add) as $s | select(($s - .total_ns | fabs) > ([.total_ns * 0.01, 2000] | max) or .overlap == true)] | length' "$T")
+	check "$name: phases add up to the total for every request ($bad do not)" test "$bad" -eq 0
+	# Plaintext: the syscalls' kernel time is the network phases, and no TLS time is made up.
+	nin=$(jq -s '[.[] | select(.type=="request" and .phases.net_in > 0 and .phases.net_out > 0)] | length' "$T")
+	check "$name: net_in and net_out > 0 for most requests ($nin of $n_all)" test "$nin" -ge $((n_all * 9 / 10))
+	tls=$(jq -s '[.[] | select(.type=="request" and (.phases.tls_in > 0 or .phases.tls_out > 0))] | length' "$T")
+	check "$name: no TLS time on a plaintext request ($tls)" test "$tls" -eq 0
+	kill "$pid"
+}
+
+# gRPC over h2load: one length-prefixed message, and gRPC's headers.
+"$ROOT/build/examples/grpcbody" -o "$TMP/empty.bin"
+GRPC_ARGS=(-d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers')
+
+H2C_LOAD_ARGS=("${GRPC_ARGS[@]}")
+start_listener h2server "$ROOT/build/examples/h2server" --plain -p 0 --method "Slow:sleep=$SLOW_MS"
+check_target h2server "$SERVER_PID" "http://127.0.0.1:$PORT" /latscope.example.Echo/Fast /latscope.example.Echo/Slow
+
+# Slow in a nanosleep(2): a parked goroutine's timer fires up to milliseconds late on a
+# busy machine (go_grpc.sh compares with the delay the handler measured instead).
+start_listener gogrpc "$ROOT/build/examples/gogrpc-server" -insecure -slow-syscall -slow-ms "$SLOW_MS"
+check_target gogrpc "$SERVER_PID" "http://127.0.0.1:$PORT" /latscope.gogrpc.Echo/Fast /latscope.gogrpc.Echo/Slow
+
+H2C_LOAD_ARGS=()
+start_listener nodeh2 node "$ROOT/tests/progs/nodeh2/server.js" --plain 1 --slow-ms "$SLOW_MS"
+check_target node "$SERVER_PID" "http://127.0.0.1:$PORT" /fast /slow
+
+mkdir -p "$TMP/doc"
+head -c 100 /dev/zero | tr '\0' x > "$TMP/doc/index.html"
+PORT=$(free_port)
+nghttpd --no-tls -a 127.0.0.1 -d "$TMP/doc" "$PORT" > /dev/null 2>&1 &
+NGHTTPD_PID=$!
+PIDS_TO_KILL+=("$NGHTTPD_PID")
+wait_port "$PORT"
+check_target nghttpd "$NGHTTPD_PID" "http://127.0.0.1:$PORT" /index.html -
+assert_no_probes
