@@ -5,7 +5,8 @@
 #  2. requests/s of nghttpd and of the example server under h2load, with and without
 #     latscope attached;
 #     then probe hits per request on the example server (bench/h2hits.sh) and the Go
-#     gRPC server with and without latscope (bench/go_grpc.sh);
+#     gRPC server with and without latscope (bench/go_grpc.sh), and the syscall reader
+#     (plaintext HTTP/2) against the TLS path (bench/h2c.sh);
 #  3. user-space request assembly rate; then latscope top's own CPU (bench/top.sh),
 #     symbolizer throughput against addr2line and llvm-symbolizer (bench/symbolize.sh),
 #     profiler sampling overhead against perf and 1M-sample post-processing
@@ -158,6 +159,9 @@ bench/h2hits.sh | tee -a "$OUT"
 
 # ---- Go gRPC server: throughput, probe hits per RPC, cost per hit vs the floor ------
 bench/go_grpc.sh "$OUT"
+
+# ---- Plaintext HTTP/2 from socket syscalls against the TLS path ---------------------
+bench/h2c.sh | tee -a "$OUT"
 
 # ---- 3. User-space request assembly on one core ------------------------------------
 say "## 3. User-space request assembly (bench/reqrate: HPACK + per-method aggregation, 4 records per request)"

@@ -39,6 +39,8 @@ static const struct ls_map_limit map_limits[] = {
 	{ "tails", "fixed: the walk program", -1 },
 	{ "walk_scratch", "fixed: per CPU", -1 },
 	{ "rx_socks", "least recently used evicted (queue unknown for that socket)", -1 },
+	{ "sio_socks", "least recently used evicted (that fd is classified again by its next read: mid-flight, so not h2c); deleted at close()", -1 },
+	{ "sio_gen", "fixed: one counter", -1 },
 	{ "stacks", "stack not captured", LS_CNT_STACK_LOST },
 	{ "samples", "sample not aggregated", LS_CNT_SAMPLE_LOST },
 	{ "offcpu", "off-CPU time not aggregated", LS_CNT_SAMPLE_LOST },
