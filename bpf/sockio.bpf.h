@@ -51,6 +51,14 @@ struct lsk_sio {
 	__u32 niov;
 };
 
+/* This CPU's socket call: off the program's stack, which the walk's nested calls need. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lsk_sio);
+} sio_scratch SEC(".maps");
+
 /* The TCP socket behind a target's fd (0 when it is none): for rx_arrival(). */
 static __always_inline __u64 fd_tcp_sock(int fd)
 {
@@ -330,22 +338,19 @@ static __always_inline __u64 sio_first(const struct lsk_sio *io)
 	return w;
 }
 
-/* A socket read or write of a target returned n > 0 bytes on fd. */
-static __always_inline int sio_io(struct pt_regs *regs, long nr, __u64 id, long n)
+/* The socket of the call (key: {pid, fd}), classified by its first read: 1 when it is h2c. */
+__noinline int ls_sio_socket(struct lsk_sio *io, __u64 key)
 {
-	__u64 key = (id & ~0xffffffffULL) | (__u32)regs->di;
-	struct lsk_sio io = { .pid = id >> 32, .tid = (__u32)id, .bytes = (__u64)n };
-	struct lsk_sys_call *sc;
 	struct lsk_sock *s, fresh;
 
-	if (!ls_sio_args(&io, nr, regs->si, regs->dx, regs->r10))
+	if (!io)
 		return 0;
 	s = bpf_map_lookup_elem(&sio_socks, &key);
 	if (!s) {
 		/* Only the client speaks first: a write before any read decides nothing. */
-		if (io.out)
+		if (io->out)
 			return 0;
-		ls_sio_classify(key, sio_first(&io), io.bytes, &fresh);
+		ls_sio_classify(key, sio_first(io), io->bytes, &fresh);
 		bpf_map_update_elem(&sio_socks, &key, &fresh, BPF_ANY);
 		s = bpf_map_lookup_elem(&sio_socks, &key);
 		if (!s)
@@ -353,16 +358,35 @@ static __always_inline int sio_io(struct pt_regs *regs, long nr, __u64 id, long 
 	}
 	if (s->state != SIO_H2C)
 		return 0;
-	io.conn = s->conn;
-	io.sk = s->sk;
-	io.g = regs->r14;
-	io.now = bpf_ktime_get_ns();
-	sc = bpf_map_lookup_elem(&sys_calls, &io.tid);
-	io.t0 = sc && sc->nr == nr && sc->ts <= io.now ? sc->ts : io.now;
-	if (!ls_sio_begin(&io))
+	io->conn = s->conn;
+	io->sk = s->sk;
+	return 1;
+}
+
+/* A socket read or write of a target returned n > 0 bytes on fd. */
+static __always_inline int sio_io(struct pt_regs *regs, long nr, __u64 id, long n)
+{
+	__u64 key = (id & ~0xffffffffULL) | (__u32)regs->di;
+	struct lsk_sys_call *sc;
+	struct lsk_sio *io;
+	__u32 zero = 0;
+
+	io = bpf_map_lookup_elem(&sio_scratch, &zero);
+	if (!io)
 		return 0;
-	sio_walk(&io);
-	return ls_sio_end(&io);
+	io->pid = id >> 32;
+	io->tid = (__u32)id;
+	io->bytes = (__u64)n;
+	io->g = regs->r14;
+	if (!ls_sio_args(io, nr, regs->si, regs->dx, regs->r10) || !ls_sio_socket(io, key))
+		return 0;
+	io->now = bpf_ktime_get_ns();
+	sc = bpf_map_lookup_elem(&sys_calls, &io->tid);
+	io->t0 = sc && sc->nr == nr && sc->ts <= io->now ? sc->ts : io->now;
+	if (!ls_sio_begin(io))
+		return 0;
+	sio_walk(io);
+	return ls_sio_end(io);
 }
 
 /*

@@ -41,6 +41,7 @@ static const struct ls_map_limit map_limits[] = {
 	{ "rx_socks", "least recently used evicted (queue unknown for that socket)", -1 },
 	{ "sio_socks", "least recently used evicted (that fd is classified again by its next read: mid-flight, so not h2c); deleted at close()", -1 },
 	{ "sio_gen", "fixed: one counter", -1 },
+	{ "sio_scratch", "fixed: per CPU", -1 },
 	{ "stacks", "stack not captured", LS_CNT_STACK_LOST },
 	{ "samples", "sample not aggregated", LS_CNT_SAMPLE_LOST },
 	{ "offcpu", "off-CPU time not aggregated", LS_CNT_SAMPLE_LOST },
