@@ -49,6 +49,9 @@ struct lsk_sio {
 	__u32 pid, tid;
 	__u32 out, vec;
 	__u32 niov;
+	__u32 _pad;
+	__u64 left;   /* the iovec walk: bytes not walked yet */
+	__u64 seg[2]; /* the iovec walk: the segment at hand (base, len) */
 };
 
 /* This CPU's socket call: off the program's stack, which the walk's nested calls need. */
@@ -250,53 +253,59 @@ __noinline int ls_sio_end(struct lsk_sio *io)
 	return 0;
 }
 
-/* bpf_loop's context for walking the segments of an iovec array. */
+/* bpf_loop's context for walking the segments of an iovec array: all else is in the scratch. */
 struct lsk_iov_ctx {
-	struct lsk_walk *w;
-	__u64 iov, left;
-	__u32 n;
+	struct lsk_sio *io;
 };
 
 /* One segment: its bytes (as many as the call moved) through the walk. */
 static long iov_cb(__u32 i, void *ctx)
 {
-	struct lsk_iov_ctx *x = ctx;
-	__u64 seg[2] = {}; /* struct iovec: base, len */
+	struct lsk_sio *io = ((struct lsk_iov_ctx *)ctx)->io;
+	__u32 zero = 0;
+	struct lsk_walk *w;
 	__u64 n;
 
-	if (i >= x->n || !x->left ||
-	    bpf_probe_read_user(seg, sizeof(seg), (void *)(x->iov + (__u64)i * sizeof(seg))))
+	if (i >= io->niov || !io->left ||
+	    bpf_probe_read_user(io->seg, sizeof(io->seg), (void *)(io->base + (__u64)i * sizeof(io->seg))))
 		return 1;
-	n = seg[1] < x->left ? seg[1] : x->left;
-	x->left -= n;
-	if (!n)
-		return 0;
-	x->w->buf = seg[0];
-	x->w->len = n > 0x7fffffff ? 0x7fffffff : (__u32)n;
-	ls_h2_walk(x->w);
+	n = io->seg[1] < io->left ? io->seg[1] : io->left;
+	io->left -= n;
+	w = bpf_map_lookup_elem(&walk_scratch, &zero);
+	if (!n || !w)
+		return !w;
+	w->buf = io->seg[0];
+	w->len = n > 0x7fffffff ? 0x7fffffff : (__u32)n;
+	ls_h2_walk(w);
 	return 0;
 }
 
-/* The walk over what the call moved: one buffer, or each segment of its iovecs in turn. */
-static __always_inline void sio_walk(const struct lsk_sio *io)
+/*
+ * The walk over what the call moved: one buffer, or each segment of its iovecs
+ * in turn. In the program itself, with as little stack as can be: the walk's
+ * nested calls need the rest.
+ */
+static __always_inline void sio_walk(struct lsk_sio *io)
 {
+	struct lsk_iov_ctx x = { .io = io };
 	__u32 zero = 0;
-	struct lsk_iov_ctx x = { .iov = io->base, .left = io->bytes, .n = io->niov };
+	struct lsk_walk *w;
 
-	x.w = bpf_map_lookup_elem(&walk_scratch, &zero);
-	if (!x.w)
-		return;
-	if (!io->vec) {
-		x.w->buf = io->base;
-		x.w->len = io->bytes > 0x7fffffff ? 0x7fffffff : (__u32)io->bytes;
-		ls_h2_walk(x.w);
+	if (io->vec) {
+		io->left = io->bytes;
+		if (io->niov > SIO_IOV_MAX) {
+			io->niov = SIO_IOV_MAX;
+			count(LS_CNT_SIO_IOV_CUT);
+		}
+		bpf_loop(SIO_IOV_MAX, iov_cb, &x, 0);
 		return;
 	}
-	if (x.n > SIO_IOV_MAX) {
-		x.n = SIO_IOV_MAX;
-		count(LS_CNT_SIO_IOV_CUT);
-	}
-	bpf_loop(SIO_IOV_MAX, iov_cb, &x, 0);
+	w = bpf_map_lookup_elem(&walk_scratch, &zero);
+	if (!w)
+		return;
+	w->buf = io->base;
+	w->len = io->bytes > 0x7fffffff ? 0x7fffffff : (__u32)io->bytes;
+	ls_h2_walk(w);
 }
 
 /*

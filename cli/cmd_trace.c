@@ -789,6 +789,10 @@ int cmd_trace(int argc, char **argv)
 	if (c.verbose)
 		fprintf(stderr, "latscope: kernel hook %s; %zu uprobes attached\n%s",
 			ls_khook_name(ls_session_khook(s)), ls_session_nprobes(s), ls_session_khook_report(s));
+	for (size_t i = 0; c.verbose && i < c.npids; i++) {
+		fprintf(stderr, "latscope: pid %d protocol paths:\n", (int)c.pids[i]);
+		cli_print_paths(stderr, s, c.pids[i], "latscope:   ");
+	}
 	if (ls_session_nprobes(s) == 0)
 		cli_warn("no TLS or HTTP/2 library found in the target%s: only kernel network timing will show",
 			 c.npids > 1 ? "s" : "");

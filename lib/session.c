@@ -378,7 +378,9 @@ static int attach_sockio(struct ls_session *s)
 {
 	struct bpf_link *l;
 
-	if (!s->requests || ls_bpf_load(s->bpf, LS_FEAT_SOCKIO, LS_KHOOK_NONE) || !s->attach_uprobes)
+	/* probes (no attach) loads it to say whether a trace could. */
+	if ((!s->requests && s->attach_uprobes) || ls_bpf_load(s->bpf, LS_FEAT_SOCKIO, LS_KHOOK_NONE) ||
+	    !s->attach_uprobes)
 		return 0;
 	l = bpf_program__attach(ls_bpf_feature(s->bpf, LS_FEAT_SOCKIO)->progs.sio_exit);
 	if (!l) {

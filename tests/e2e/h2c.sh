@@ -94,6 +94,13 @@ GRPC_ARGS=(-d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trail
 
 H2C_LOAD_ARGS=("${GRPC_ARGS[@]}")
 start_listener h2server "$ROOT/build/examples/h2server" --plain -p 0 --method "Slow:sleep=$SLOW_MS"
+# probes says which protocol paths a trace would follow: here all three.
+"$LATSCOPE" probes -p "$SERVER_PID" --json > "$TMP/p.json" 2> /dev/null
+check "probes: syscall reader, HTTP/2 library and TLS library paths active" \
+	test "$(jq -r '[.paths.syscall_reader.active, .paths.http2_library.active, .paths.tls.active] | join(",")' "$TMP/p.json")" = "true,true,true"
+LATSCOPE_TEST_REJECT=sockio "$LATSCOPE" probes -p "$SERVER_PID" --json > "$TMP/p.json" 2> /dev/null
+check "probes: a refused syscall reader is off, with the verifier's reason" \
+	jq -e '.paths.syscall_reader.active == false and (.paths.syscall_reader.why | test("^refused: sio_exit: "))' "$TMP/p.json"
 check_target h2server "$SERVER_PID" "http://127.0.0.1:$PORT" /latscope.example.Echo/Fast /latscope.example.Echo/Slow
 
 start_listener gogrpc "$ROOT/build/examples/gogrpc-server" -insecure -slow-ms "$SLOW_MS"
