@@ -212,7 +212,6 @@ __noinline int ls_sio_h2_read(struct lsk_thread *t, const struct lsk_sio *io)
 __noinline int ls_sio_end(struct lsk_sio *io)
 {
 	struct ls_conn_key ck = {};
-	struct lsk_attrib_ctx ac;
 	struct lsk_thread *t;
 	struct lsk_walk *w;
 	struct lsk_conn *c;
@@ -240,14 +239,7 @@ __noinline int ls_sio_end(struct lsk_sio *io)
 	w->net_ns = io->now - io->t0;
 	w->now = io->now;
 	w->tid = io->tid;
-	if (io->out) {
-		w->h2_ns = c->pend_h2_out;
-		c->pend_h2_out = 0;
-	}
-	ac.w = w;
-	ac.c = c;
-	ac.t = t;
-	bpf_loop(BATCH_MAX, attrib_cb, &ac, 0);
+	attrib_batch(w, c, t, io->out);
 	if (t && track_thread_req)
 		ls_sio_thread(t, w, io->t0);
 	return 0;
