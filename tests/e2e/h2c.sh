@@ -119,4 +119,15 @@ NGHTTPD_PID=$!
 PIDS_TO_KILL+=("$NGHTTPD_PID")
 wait_port "$PORT"
 check_target nghttpd "$NGHTTPD_PID" "http://127.0.0.1:$PORT" /index.html -
+
+# The same server over TLS: its sockets' first bytes are a TLS record, so the syscall
+# reader leaves them alone (ciphertext never reaches the walk) and the uprobes count alone.
+start_h2server
+start_trace "$TMP/tls.json" -p "$H2SERVER_PID" --json --all -d 60
+PORT=$PORT grpc_load Fast "$N" -c 4 -m 10 -t 1 > "$TMP/h2load.txt" 2>&1 || { cat "$TMP/h2load.txt"; fail "h2load over TLS failed"; }
+kill -INT "$TRACE_PID"
+wait_trace
+ntls=$(jq -s '[.[] | select(.type=="request" and .method=="/latscope.example.Echo/Fast")] | length' "$TMP/tls.json")
+h2c=$(jq -r 'select(.type=="summary") | .counters.h2c_connections' "$TMP/tls.json")
+check "TLS: every request counted once ($ntls of $N) and no connection taken for h2c ($h2c)" test "$ntls" -eq "$N" -a "$h2c" -eq 0
 assert_no_probes
