@@ -39,7 +39,7 @@ struct {
 	__type(value, __u64);
 } sio_gen SEC(".maps");
 
-/* One socket call of an h2c connection, as the walk needs it (on the caller's stack). */
+/* One socket call of an h2c connection, as the walk needs it (in sio_scratch). */
 struct lsk_sio {
 	__u64 conn, sk;
 	__u64 base;   /* the buffer, or the iovec array when vec */
@@ -391,6 +391,34 @@ static __always_inline int sio_io(struct pt_regs *regs, long nr, __u64 id, long 
 }
 
 /*
+ * An fd was closed (or handed out again by accept(), its close unseen): an h2c
+ * connection on it ended. Its framing state goes, and user space frees its HPACK
+ * contexts and names (LS_HD_FRESH); its unfinished requests go with the next sweep.
+ */
+__noinline int ls_sio_forget(__u64 key)
+{
+	struct lsk_sock *s = bpf_map_lookup_elem(&sio_socks, &key);
+	struct ls_conn_key ck = {};
+	struct lsk_thread *t;
+
+	if (!s)
+		return 0;
+	if (s->state == SIO_H2C) {
+		ck.conn = s->conn;
+		ck.pid = key >> 32;
+		bpf_map_delete_elem(&conns, &ck);
+		/* The thread's next HTTP/2 library call is another connection's: not this one's, reborn. */
+		t = cur_thread((__u32)bpf_get_current_pid_tgid());
+		if (t && t->last_conn == s->conn)
+			t->last_conn = 0;
+		if (emit_requests)
+			emit_fresh(key >> 32, s->conn);
+	}
+	bpf_map_delete_elem(&sio_socks, &key);
+	return 0;
+}
+
+/*
  * Every syscall's return, in every process: the first tests cost a syscall
  * of another process a switch and one hash lookup (BENCHMARKS.md).
  */
@@ -418,8 +446,7 @@ int BPF_PROG(sio_exit, struct pt_regs *regs, long ret)
 		if (nr != 3 && ret < 0)
 			return 0;
 		key = (id & ~0xffffffffULL) | (__u32)(nr == 3 ? regs->di : (__u64)ret);
-		bpf_map_delete_elem(&sio_socks, &key);
-		return 0;
+		return ls_sio_forget(key);
 	}
 	return 0;
 }
