@@ -13,6 +13,10 @@ N=${N:-200}          # requests of each fast run
 NS=${NS:-100}        # requests of the slow run
 SLOW_MS=${SLOW_MS:-20}
 TARGETS=${TARGETS:-h2server gogrpc node nghttpd tls} # a subset for a slow machine (the 6.1 VM)
+# The app phase's tolerance. Under software emulation (the 6.1 VM) a runtime's own work
+# around the delay (Go's goroutine handoffs, Node's event loop) takes milliseconds and
+# varies between routes, so a VM run widens it.
+APP_TOL=${APP_TOL:-0.05}
 want() { [[ " $TARGETS " == *" $1 "* ]]; }
 for c in h2load nghttpd node; do
 	command -v "$c" > /dev/null || fail "$c not installed (see deps/packages.txt)"
@@ -70,8 +74,8 @@ check_target() {
 		# from goroutine to goroutine), which the fast route measures: the difference is
 		# the injected sleep, as long as the handler measured it where it does (a timer
 		# fires late on a busy machine, never early); else the nominal delay.
-		check "$name: $slow app p50 $((app50 / 1000))us - $fast's $((fast50 / 1000))us within 5% of the injected $((want / 1000))us" \
-			within $((app50 - fast50)) "$want" 0.05
+		check "$name: $slow app p50 $((app50 / 1000))us - $fast's $((fast50 / 1000))us within $APP_TOL of the injected $((want / 1000))us" \
+			within $((app50 - fast50)) "$want" "$APP_TOL"
 	else
 		check "$name: no other request ($n_all)" test "$n_all" -eq $((2 * N))
 	fi
