@@ -70,12 +70,12 @@ check_target() {
 		jq -r --arg m "$fast" 'select(.type=="request" and .method==$m) | .phases.app' "$T" > "$TMP/app_fast"
 		app50=$(pct "$TMP/app" 0.5)
 		fast50=$(pct "$TMP/app_fast" 0.5)
-		# app also holds the server's own work on every request (grpc-go hands each one
-		# from goroutine to goroutine), which the fast route measures: the difference is
-		# the injected sleep, as long as the handler measured it where it does (a timer
-		# fires late on a busy machine, never early); else the nominal delay.
-		check "$name: $slow app p50 $((app50 / 1000))us - $fast's $((fast50 / 1000))us within $APP_TOL of the injected $((want / 1000))us" \
-			within $((app50 - fast50)) "$want" "$APP_TOL"
+		# app holds the injected delay, as the handler measured it where it does (a timer
+		# fires late on a busy machine, never early), and the server's own work around it,
+		# which the fast route measures (grpc-go hands each request from goroutine to
+		# goroutine): the delay <= app <= the delay + the fast route's app, within APP_TOL.
+		check "$name: $slow app p50 $((app50 / 1000))us within $APP_TOL of the injected $((want / 1000))us (+ $fast's app $((fast50 / 1000))us)" \
+			awk -v a="$app50" -v d="$want" -v f="$fast50" -v t="$APP_TOL" 'BEGIN { exit !(a >= d * (1 - t) && a <= (d + f) * (1 + t)) }'
 	else
 		check "$name: no other request ($n_all)" test "$n_all" -eq $((2 * N))
 	fi
