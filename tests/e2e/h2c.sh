@@ -59,6 +59,9 @@ check_target() {
 	kill -INT "$TRACE_PID"
 	wait_trace
 	[[ $TRACE_RC == 0 ]] || { cat "$T.err"; fail "$name: trace exited with $TRACE_RC"; }
+	# What a failure needs to be read: the requests per method and the counters.
+	echo "$name: $(jq -sc '[.[] | select(.type=="request") | .method] | group_by(.) | map({(.[0]): length}) | add' "$T")" \
+		"$(jq -c 'select(.type=="summary") | .counters | with_entries(select(.value != 0))' "$T")"
 	n_fast=$(jq -s --arg m "$fast" '[.[] | select(.type=="request" and .method==$m)] | length' "$T")
 	n_all=$(jq -s '[.[] | select(.type=="request")] | length' "$T")
 	check "$name: $fast requests ($n_fast) = h2load's $((2 * N))" test "$n_fast" -eq $((2 * N))
