@@ -51,6 +51,7 @@ __u64 window_lo = 0, window_hi = 0;
 #define LS_BATCH_HEADERS    0x2 /* a HEADERS frame: in a response, where it starts */
 #define LS_RQ_RESP_STARTED (1u << 15) /* internal: response HEADERS seen */
 #define LS_RQ_DEC_QUEUED   (1u << 14) /* internal: its memory-BIO target noted in proto_pairs */
+#define LS_SIO_CONN_BIT (1ULL << 63) /* connection ids of the syscall reader (sockio.bpf.h): never a user-space pointer */
 
 
 #include "state.bpf.h"

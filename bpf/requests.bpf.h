@@ -292,6 +292,9 @@ static __always_inline struct lsk_conn *get_conn(__u32 pid, __u64 id)
 
 	if (c)
 		return c;
+	/* A plaintext connection's entry is made by its reads and goes at its close(): only those make it. */
+	if (id & LS_SIO_CONN_BIT)
+		return NULL;
 	bpf_map_update_elem(&conns, &k, &zero_conn, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&conns, &k);
 }

@@ -10,7 +10,6 @@
  */
 
 #define SIO_IOV_MAX 64 /* iovec segments walked per call; the rest is counted */
-#define SIO_CONN_BIT (1ULL << 63) /* connection ids of the syscall reader: never a user-space pointer */
 
 /* What the first bytes read said of a socket (struct lsk_sock.state). */
 #define SIO_H2C   1 /* the client preface: plaintext HTTP/2, fed to the walk */
@@ -103,7 +102,7 @@ __noinline int ls_sio_classify(__u64 key, __u64 first, __u64 n, struct lsk_sock 
 	if (!gen)
 		return 0;
 	out->state = SIO_H2C;
-	out->conn = SIO_CONN_BIT | ((__sync_fetch_and_add(gen, 1) & 0x7fffffffULL) << 32) | (__u32)key;
+	out->conn = LS_SIO_CONN_BIT | ((__sync_fetch_and_add(gen, 1) & 0x7fffffffULL) << 32) | (__u32)key;
 	out->sk = fd_tcp_sock((int)(__u32)key);
 	count(LS_CNT_H2C_CONNS);
 	return 0;
@@ -126,6 +125,7 @@ __noinline int ls_sio_arrival(__u64 sk, __u64 *out)
  */
 __noinline int ls_sio_begin(struct lsk_sio *io)
 {
+	struct ls_conn_key ck = {};
 	struct ls_h2dir *dir;
 	struct lsk_walk *w;
 	struct lsk_conn *c;
@@ -133,7 +133,13 @@ __noinline int ls_sio_begin(struct lsk_sio *io)
 
 	if (!io || !emit_requests)
 		return 0;
-	c = get_conn(io->pid, io->conn);
+	ck.conn = io->conn;
+	ck.pid = io->pid;
+	c = bpf_map_lookup_elem(&conns, &ck);
+	if (!c && !io->out) {
+		bpf_map_update_elem(&conns, &ck, &zero_conn, BPF_NOEXIST);
+		c = bpf_map_lookup_elem(&conns, &ck);
+	}
 	w = scratch();
 	if (!c || !w)
 		return 0;
