@@ -6,7 +6,8 @@
 #     latscope attached;
 #     then probe hits per request on the example server (bench/h2hits.sh) and the Go
 #     gRPC server with and without latscope (bench/go_grpc.sh); the throughput kept under
-#     the overhead budgets (bench/budget.sh);
+#     the overhead budgets (bench/budget.sh); the syscall reader (plaintext HTTP/2)
+#     against the TLS path (bench/h2c.sh);
 #  3. user-space request assembly rate; then latscope top's own CPU (bench/top.sh),
 #     symbolizer throughput against addr2line and llvm-symbolizer (bench/symbolize.sh),
 #     profiler sampling overhead against perf and 1M-sample post-processing
@@ -165,6 +166,9 @@ say "## Overhead budget at saturation (bench/budget.sh: h2load -c 8 -m 10 -t 1 f
 say ""
 bench/budget.sh "$OUT"
 say ""
+
+# ---- Plaintext HTTP/2 from socket syscalls against the TLS path ---------------------
+bench/h2c.sh | tee -a "$OUT"
 
 # ---- 3. User-space request assembly on one core ------------------------------------
 say "## 3. User-space request assembly (bench/reqrate: HPACK + per-method aggregation, 4 records per request)"

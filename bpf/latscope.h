@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 12
+#define LS_ABI_VERSION 13
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -193,6 +193,7 @@ enum ls_feature {
 	LS_FEAT_GO,           /* Go: goroutine call stacks, grpc-go bindings */
 	LS_FEAT_SAMPLER,      /* CPU samples */
 	LS_FEAT_OFFCPU,       /* where threads blocked */
+	LS_FEAT_SOCKIO,       /* the syscall reader: plaintext HTTP/2 (h2c) from socket reads and writes */
 	LS_FEAT_COUNT,
 };
 
@@ -488,6 +489,8 @@ enum ls_counter {
 	LS_CNT_CONN_FREED,     /* TLS objects freed (SSL_free): their connection's entries were deleted */
 	LS_CNT_H1_DESYNC,      /* HTTP/1 directions whose framing was lost (resynchronised at a buffer starting a message) */
 	LS_CNT_REQ_OUTSIDE,    /* requests finished that started outside the sampling window (--overhead): not counted */
+	LS_CNT_H2C_CONNS,      /* connections the syscall reader recognised as plaintext HTTP/2 (client preface) */
+	LS_CNT_SIO_IOV_CUT,    /* vectored socket calls with more segments than the syscall reader walks */
 	LS_CNT_MAX = 32,
 };
 

@@ -316,6 +316,21 @@ static long attrib_cb(__u32 i, void *ctx)
 	return ls_attrib_stream(ac->w, ac->c, NULL, i) ? 1 : 0;
 }
 
+/*
+ * The walk found streams in a buffer whose call's times are in w: give each its share.
+ * HTTP/2 output time waiting on the connection goes with the write that carries it.
+ */
+static __always_inline void attrib_batch(struct lsk_walk *w, struct lsk_conn *c, struct lsk_thread *t, __u32 out)
+{
+	struct lsk_attrib_ctx ac = { .w = w, .c = c, .t = t };
+
+	if (out) {
+		w->h2_ns = c->pend_h2_out;
+		c->pend_h2_out = 0;
+	}
+	bpf_loop(BATCH_MAX, attrib_cb, &ac, 0);
+}
+
 static __always_inline struct lsk_conn *get_conn(__u32 pid, __u64 id)
 {
 	struct ls_conn_key k = { .conn = id, .pid = pid };
@@ -323,6 +338,9 @@ static __always_inline struct lsk_conn *get_conn(__u32 pid, __u64 id)
 
 	if (c)
 		return c;
+	/* A plaintext connection's entry is made by its reads and goes at its close(): only those make it. */
+	if (id & LS_SIO_CONN_BIT)
+		return NULL;
 	bpf_map_update_elem(&conns, &k, &zero_conn, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&conns, &k);
 }
@@ -370,7 +388,6 @@ __noinline int ls_h2_in_return(struct lsk_conn *c, __u32 pid, __u64 conn_id, __u
 /* A TLS read or write moved plaintext (the handoff says which): follow its frames and attribute the call. */
 __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 {
-	struct lsk_attrib_ctx ac;
 	struct ls_h2dir *dir;
 	struct lsk_walk *w;
 	struct lsk_call *cl;
@@ -430,14 +447,7 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 	w->net_ns = cl->net_ns + net_in;
 	w->now = h->now;
 	w->tid = h->tid;
-	if (h->out) {
-		w->h2_ns = c->pend_h2_out;
-		c->pend_h2_out = 0;
-	}
-	ac.w = w;
-	ac.c = c;
-	ac.t = t;
-	bpf_loop(BATCH_MAX, attrib_cb, &ac, 0);
+	attrib_batch(w, c, t, h->out);
 	return 0;
 }
 

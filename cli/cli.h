@@ -133,6 +133,11 @@ void cli_watch_targets(struct cli_watch *w, struct ls_session *s, const struct c
 
 /* The placement of every probe of pid and its expected cost (probes -v). */
 void cli_print_placements(FILE *f, struct ls_session *s, pid_t pid);
+
+/* Which protocol paths are followed in pid (TLS library, HTTP/2 library, syscall reader) and why not. */
+struct jw;
+void cli_print_paths(FILE *f, struct ls_session *s, pid_t pid, const char *prefix);
+void cli_paths_json(struct jw *w, struct ls_session *s, pid_t pid);
 int cmd_probes(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
 int cmd_record(int argc, char **argv);

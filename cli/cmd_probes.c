@@ -173,6 +173,7 @@ static void print_json(struct ls_session *s, pid_t pid, int net)
 		jw_obj_end(&w);
 	}
 	jw_arr_end(&w);
+	cli_paths_json(&w, s, pid);
 	jw_key(&w, "probes");
 	jw_arr(&w);
 	for (size_t i = 0; i < n; i++)
@@ -222,6 +223,8 @@ static void print_plain(struct ls_session *s, pid_t pid, int net)
 			printf(": off, %s%s%s", st->prog, st->prog[0] ? ": " : "", st->reason);
 		printf("\n");
 	}
+	printf("protocol paths:\n");
+	cli_print_paths(stdout, s, pid, "  ");
 	printf("\n%-18s %-6s %-8s %-10s %s\n", "PROBE", "PHASE", "STATUS", "OFFSET", "WHERE");
 	for (size_t i = 0; i < n; i++) {
 		const struct ls_site *site = &sites[i];

@@ -140,6 +140,7 @@ static const struct {
 	{ LS_CNT_THREAD_EXITS, "thread_exits" }, { LS_CNT_CONN_FREED, "tls_objects_freed" },
 	{ LS_CNT_H1_DESYNC, "h1_desync" },
 	{ LS_CNT_REQ_OUTSIDE, "requests_outside_window" },
+	{ LS_CNT_H2C_CONNS, "h2c_connections" }, { LS_CNT_SIO_IOV_CUT, "syscall_iovecs_cut" },
 };
 
 /* How phases were tied to a request where no fd or session said so, by name. */
@@ -868,6 +869,10 @@ int cmd_trace(int argc, char **argv)
 	if (c.verbose)
 		fprintf(stderr, "latscope: kernel hook %s; %zu uprobes attached\n%s",
 			ls_khook_name(ls_session_khook(s)), ls_session_nprobes(s), ls_session_khook_report(s));
+	for (size_t i = 0; c.verbose && i < c.npids; i++) {
+		fprintf(stderr, "latscope: pid %d protocol paths:\n", (int)c.pids[i]);
+		cli_print_paths(stderr, s, c.pids[i], "latscope:   ");
+	}
 	if (ls_session_nprobes(s) == 0)
 		cli_warn("no TLS or HTTP/2 library found in the target%s: only kernel network timing will show",
 			 c.npids > 1 ? "s" : "");

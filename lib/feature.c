@@ -14,6 +14,7 @@ static const struct {
 	[LS_FEAT_GO] = { "go", "Go code: crypto/tls, x/net/http2, protobuf, grpc-go" },
 	[LS_FEAT_SAMPLER] = { "sampler", "CPU samples" },
 	[LS_FEAT_OFFCPU] = { "offcpu", "off-CPU time" },
+	[LS_FEAT_SOCKIO] = { "sockio", "plaintext HTTP/2 (h2c) read from socket syscalls" },
 };
 
 /* Which group (and kernel hook variant) each program of bpf/ belongs to. */
@@ -41,6 +42,7 @@ static const struct {
 	{ "on_cpu_sample", LS_FEAT_SAMPLER, LS_KHOOK_NONE },
 	{ "on_switch", LS_FEAT_OFFCPU, LS_KHOOK_NONE },
 	{ "on_wakeup", LS_FEAT_OFFCPU, LS_KHOOK_NONE },
+	{ "sio_exit", LS_FEAT_SOCKIO, LS_KHOOK_NONE },
 };
 
 const char *ls_feature_name(enum ls_feature f)

@@ -375,6 +375,26 @@ static int attach_syscalls(struct ls_session *s)
 	return attach_ends(s, sk);
 }
 
+/*
+ * The syscall reader: plaintext HTTP/2 from the targets' socket reads and writes,
+ * for requests only. Refused or not attached, it costs h2c connections alone.
+ */
+static int attach_sockio(struct ls_session *s)
+{
+	struct bpf_link *l;
+
+	/* probes (no attach) loads it to say whether a trace could. */
+	if ((!s->requests && s->attach_uprobes) || ls_bpf_load(s->bpf, LS_FEAT_SOCKIO, LS_KHOOK_NONE) ||
+	    !s->attach_uprobes)
+		return 0;
+	l = bpf_program__attach(ls_bpf_feature(s->bpf, LS_FEAT_SOCKIO)->progs.sio_exit);
+	if (!l) {
+		feature_failed(s, LS_FEAT_SOCKIO, "sio_exit", "attach raw_syscalls:sys_exit failed: %s", errno);
+		return 0;
+	}
+	return ls_links_add(s->links, l) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
+}
+
 /* Whether the found sites need the C library-call programs, the Go ones, or both. */
 static void sites_need(const struct ls_session *s, int *c, int *go)
 {
@@ -599,6 +619,8 @@ int ls_session_start(struct ls_session *s)
 		if (ret == -ENOMEM)
 			goto fail;
 	}
+	if ((ret = attach_sockio(s)))
+		goto fail;
 	if (s->attach_uprobes && (ret = attach_uprobes(s)))
 		goto fail;
 	if (!s->attach_uprobes)

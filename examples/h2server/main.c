@@ -31,6 +31,7 @@ struct options {
 	int threads;
 	bool verbose;
 	bool lax_headers;
+	bool plain; /* h2c: no TLS */
 };
 
 struct thread {
@@ -43,13 +44,15 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: h2server --cert FILE --key FILE [options]\n"
-		"Serve unary gRPC (latscope.example.Echo) and plain GETs over HTTP/2 and TLS.\n"
+		"       h2server --plain [options]\n"
+		"Serve unary gRPC (latscope.example.Echo) and plain GETs over HTTP/2 and TLS (or h2c).\n"
 		"\n"
 		"  -a, --addr ADDR      address to listen on (default 127.0.0.1)\n"
 		"  -p, --port PORT      port (default 8443; 0 picks a free one). The bound address\n"
 		"                       is printed as 'listening on ADDR:PORT'\n"
 		"      --cert FILE      certificate chain, PEM (examples/h2server/gencert.sh makes one)\n"
 		"      --key FILE       private key, PEM\n"
+		"      --plain          plaintext HTTP/2 (h2c, prior knowledge): no TLS, no certificate\n"
 		"  -t, --threads N      worker threads, each with its own epoll loop and listener\n"
 		"                       (SO_REUSEPORT); default 1\n"
 		"      --method NAME:KEY=N[,KEY=N...]\n"
@@ -93,7 +96,7 @@ static int parse_int(const char *s, int min, int max, int *out)
 /* Returns 0 to run, 1 when --help was shown, -1 on a usage error (already reported). */
 static int parse_args(int argc, char **argv, struct options *opt, struct echo_service *svc)
 {
-	enum { OPT_CERT = 256, OPT_KEY, OPT_METHOD, OPT_LAX };
+	enum { OPT_CERT = 256, OPT_KEY, OPT_METHOD, OPT_LAX, OPT_PLAIN };
 	static const struct option longopts[] = {
 		{ "addr", required_argument, NULL, 'a' },
 		{ "port", required_argument, NULL, 'p' },
@@ -102,6 +105,7 @@ static int parse_args(int argc, char **argv, struct options *opt, struct echo_se
 		{ "key", required_argument, NULL, OPT_KEY },
 		{ "method", required_argument, NULL, OPT_METHOD },
 		{ "lax-headers", no_argument, NULL, OPT_LAX },
+		{ "plain", no_argument, NULL, OPT_PLAIN },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -145,6 +149,9 @@ static int parse_args(int argc, char **argv, struct options *opt, struct echo_se
 		case OPT_LAX:
 			opt->lax_headers = true;
 			break;
+		case OPT_PLAIN:
+			opt->plain = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -161,8 +168,12 @@ static int parse_args(int argc, char **argv, struct options *opt, struct echo_se
 		fprintf(stderr, "h2server: unexpected argument '%s'\n", argv[optind]);
 		return -1;
 	}
-	if (!opt->cert || !opt->key) {
-		fprintf(stderr, "h2server: --cert and --key are required\n");
+	if (opt->plain && (opt->cert || opt->key)) {
+		fprintf(stderr, "h2server: --plain takes no --cert or --key\n");
+		return -1;
+	}
+	if (!opt->plain && (!opt->cert || !opt->key)) {
+		fprintf(stderr, "h2server: --cert and --key are required (or --plain)\n");
 		return -1;
 	}
 	return 0;
@@ -347,8 +358,8 @@ int main(int argc, char **argv)
 		goto cleanup;
 	}
 
-	cfg.ssl_ctx = tls_context(opt.cert, opt.key);
-	if (!cfg.ssl_ctx)
+	cfg.ssl_ctx = opt.plain ? NULL : tls_context(opt.cert, opt.key);
+	if (!opt.plain && !cfg.ssl_ctx)
 		goto cleanup;
 	cfg.echo = &svc;
 	cfg.verbose = opt.verbose;

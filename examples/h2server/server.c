@@ -591,6 +591,45 @@ static int conn_start_h2(struct conn *c)
 	return 0;
 }
 
+/* Bytes from the peer: through TLS, or (--plain) from the socket itself. >0 read, 0 nothing
+ * more for now, -1 the connection was closed. */
+static int conn_recv(struct conn *c, uint8_t *buf, size_t len)
+{
+	ssize_t r;
+	int n, err;
+
+	if (!c->ssl) {
+		do
+			r = read(c->fd, buf, len);
+		while (r < 0 && errno == EINTR);
+		if (r > 0)
+			return (int)r;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		if (r == 0)
+			conn_close(c, NULL);
+		else
+			conn_close(c, "read: %s", strerror(errno));
+		return -1;
+	}
+	ERR_clear_error();
+	n = SSL_read(c->ssl, buf, (int)len);
+	if (n > 0)
+		return n;
+	err = SSL_get_error(c->ssl, n);
+	if (err == SSL_ERROR_WANT_READ)
+		return 0;
+	if (err == SSL_ERROR_WANT_WRITE) {
+		c->read_wants_write = true;
+		return 0;
+	}
+	if (err == SSL_ERROR_ZERO_RETURN)
+		conn_close(c, NULL);
+	else
+		conn_close(c, "read: %s", tls_reason(err));
+	return -1;
+}
+
 static void conn_read(struct conn *c)
 {
 	c->read_wants_write = false;
@@ -598,24 +637,12 @@ static void conn_read(struct conn *c)
 	 * socket after READS_PER_RUN are reported again by level-triggered epoll. */
 	for (int i = 0; i < READS_PER_RUN; i++) {
 		ssize_t used;
-		int n, err;
+		int n = conn_recv(c, c->w->rbuf, sizeof(c->w->rbuf));
 
-		ERR_clear_error();
-		n = SSL_read(c->ssl, c->w->rbuf, sizeof(c->w->rbuf));
-		if (n <= 0) {
-			err = SSL_get_error(c->ssl, n);
-			if (err == SSL_ERROR_WANT_READ)
-				break;
-			if (err == SSL_ERROR_WANT_WRITE) {
-				c->read_wants_write = true;
-				break;
-			}
-			if (err == SSL_ERROR_ZERO_RETURN)
-				conn_close(c, NULL);
-			else
-				conn_close(c, "read: %s", tls_reason(err));
+		if (n < 0)
 			return;
-		}
+		if (n == 0)
+			break;
 		used = nghttp2_session_mem_recv(c->session, c->w->rbuf, (size_t)n);
 		if (used < 0) {
 			conn_close(c, "http/2: %s", nghttp2_strerror((int)used));
@@ -655,6 +682,41 @@ static int conn_fill(struct conn *c)
 	return 0;
 }
 
+/* Bytes to the peer: through TLS, or (--plain) to the socket itself. >0 written, 0 blocked
+ * (retried when the socket or, for TLS, a read allows), -1 the connection was closed. */
+static int conn_send(struct conn *c, const uint8_t *buf, size_t len)
+{
+	ssize_t r;
+	int n, err;
+
+	if (!c->ssl) {
+		do
+			r = write(c->fd, buf, len);
+		while (r < 0 && errno == EINTR);
+		if (r > 0)
+			return (int)r;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->write_blocked = true;
+			return 0;
+		}
+		conn_close(c, "write: %s", strerror(errno));
+		return -1;
+	}
+	ERR_clear_error();
+	n = SSL_write(c->ssl, buf, (int)len);
+	if (n > 0)
+		return n;
+	err = SSL_get_error(c->ssl, n);
+	if (err == SSL_ERROR_WANT_WRITE) {
+		c->write_blocked = true;
+		return 0;
+	}
+	if (err == SSL_ERROR_WANT_READ)
+		return 0; /* retried after the next read marks the connection dirty */
+	conn_close(c, "write: %s", tls_reason(err));
+	return -1;
+}
+
 /* Move frames from nghttp2 through TLS into the socket until it is full or nothing is left. */
 static void conn_flush(struct conn *c)
 {
@@ -662,7 +724,7 @@ static void conn_flush(struct conn *c)
 
 	c->write_blocked = false;
 	for (;;) {
-		int n, err;
+		int n;
 
 		if (c->woff == c->wlen) {
 			c->woff = c->wlen = 0;
@@ -674,19 +736,11 @@ static void conn_flush(struct conn *c)
 			if (c->wlen == 0)
 				break;
 		}
-		ERR_clear_error();
-		n = SSL_write(c->ssl, c->wbuf + c->woff, (int)(c->wlen - c->woff));
-		if (n <= 0) {
-			err = SSL_get_error(c->ssl, n);
-			if (err == SSL_ERROR_WANT_WRITE) {
-				c->write_blocked = true;
-				break;
-			}
-			if (err == SSL_ERROR_WANT_READ)
-				break; /* retried after the next read marks the connection dirty */
-			conn_close(c, "write: %s", tls_reason(err));
+		n = conn_send(c, c->wbuf + c->woff, c->wlen - c->woff);
+		if (n < 0)
 			return;
-		}
+		if (n == 0)
+			break;
 		c->woff += (size_t)n;
 	}
 	if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session) &&
@@ -775,10 +829,12 @@ static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *p
 	format_peer(peer, c->peer, sizeof(c->peer));
 	/* Frames are written in whole batches; Nagle would only hold back the tail of a reply. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->ssl = SSL_new(w->cfg->ssl_ctx);
-	if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1)
-		goto fail;
-	SSL_set_accept_state(c->ssl);
+	if (w->cfg->ssl_ctx) {
+		c->ssl = SSL_new(w->cfg->ssl_ctx);
+		if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1)
+			goto fail;
+		SSL_set_accept_state(c->ssl);
+	}
 	ev.events = c->events = EPOLLIN;
 	ev.data.ptr = c;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
@@ -787,6 +843,9 @@ static void conn_open(struct worker *w, int fd, const struct sockaddr_storage *p
 	if (w->conns)
 		w->conns->prev = c;
 	w->conns = c;
+	/* Plaintext (--plain): HTTP/2 from the first byte, by prior knowledge (h2c). */
+	if (!c->ssl && conn_start_h2(c) < 0)
+		conn_close(c, "cannot start http/2 session");
 	return;
 fail:
 	if (c)

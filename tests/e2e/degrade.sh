@@ -7,7 +7,8 @@
 #   reports no request; record still profiles;
 # - the library calls rejected too: record still profiles;
 # - the sampler rejected: record fails with a clear error (it has nothing to record), trace works;
-# - probes lists the feature groups and their state.
+# - probes lists the feature groups and their state;
+# - the syscall reader rejected: a TLS server's requests are all still there.
 . "$(dirname "$0")/../lib.sh"
 
 REQS=${REQS:-2000}
@@ -60,9 +61,23 @@ assert_no_probes "after record"
 # 4. probes lists every feature group with its state.
 LATSCOPE_TEST_REJECT=go,offcpu "$LATSCOPE" probes -p "$NGHTTPD_PID" --json > "$TMP/p.json" 2> "$TMP/p.err"
 jq -c '.features' "$TMP/p.json"
-check "probes lists 8 feature groups" test "$(jq '.features | length' "$TMP/p.json")" -eq 8
+check "probes lists 9 feature groups" test "$(jq '.features | length' "$TMP/p.json")" -eq 9
 # The group's first program the verifier refuses is named (on_switch or on_wakeup, whichever loads first).
 check "offcpu failed, with its program" grep -Eq '^failed on_(switch|wakeup)$' <<< "$(jq -r '.features[] | select(.name=="offcpu") | "\(.state) \(.program)"' "$TMP/p.json")"
 check "go not needed by nghttpd" test "$(jq -r '.features[] | select(.name=="go") | .state' "$TMP/p.json")" = "not needed"
 check "http2, calls and sampler loaded" test "$(jq -r '[.features[] | select(.name=="http2" or .name=="calls" or .name=="sampler") | .state] | unique | join(",")' "$TMP/p.json")" = "loaded"
 assert_no_probes "after probes"
+
+# 5. the syscall reader refused: it costs plaintext HTTP/2 alone, TLS requests stay whole.
+LATSCOPE_TEST_REJECT=sockio start_trace "$TMP/s.json" -p "$NGHTTPD_PID" --all --json -d 30
+h2load -n "$REQS" -c 4 -m 10 -t 1 "https://127.0.0.1:$PORT/index.html" > "$TMP/h2load.txt" 2>&1 ||
+	{ cat "$TMP/h2load.txt"; fail "h2load failed"; }
+grep -q "$REQS succeeded" "$TMP/h2load.txt" || { cat "$TMP/h2load.txt"; fail "h2load requests did not all succeed"; }
+kill -INT "$TRACE_PID"
+wait_trace
+check "trace ran to the end without the syscall reader (exit $TRACE_RC)" test "$TRACE_RC" -eq 0
+check "one line says the syscall reader is off, with sio_exit" grep -qE 'feature sockio off .*sio_exit: ' "$TMP/s.json.err"
+check "no other feature is off" test "$(grep -c 'feature .* off' "$TMP/s.json.err")" -eq 1
+nreq=$(jq -s '[.[] | select(.type=="request")] | length' "$TMP/s.json")
+check "every TLS request reported ($nreq of $REQS)" test "$nreq" -eq "$REQS"
+assert_no_probes "after trace without the syscall reader"

@@ -42,19 +42,23 @@ func main() {
 	burnUs := flag.Uint("burn-us", 2000, "CPU time per Burn call in microseconds")
 	payload := flag.Int("payload", 64, "request payload bytes")
 	conns := flag.Int("conns", 1, "connections (callers share them round-robin)")
+	insecure := flag.Bool("insecure", false, "plaintext HTTP/2 (h2c): no TLS, -ca unused")
 	flag.Parse()
 
-	pem, err := os.ReadFile(*ca)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "gogrpc-client: %v\n", err)
-		os.Exit(2)
+	transport := grpc.WithInsecure()
+	if !*insecure {
+		pem, err := os.ReadFile(*ca)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gogrpc-client: %v\n", err)
+			os.Exit(2)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		transport = grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"}))
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	creds := credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "localhost"})
 	clients := make([]pb.EchoClient, *conns)
 	for i := range clients {
-		cc, err := grpc.Dial(*addr, grpc.WithTransportCredentials(creds), grpc.WithBlock(),
+		cc, err := grpc.Dial(*addr, transport, grpc.WithBlock(),
 			grpc.WithTimeout(10*time.Second))
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "gogrpc-client: %s: %v\n", *addr, err)

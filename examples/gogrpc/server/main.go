@@ -106,20 +106,25 @@ func main() {
 	slowMs := flag.Int("slow-ms", 20, "delay of Slow in milliseconds")
 	slowSyscall := flag.Bool("slow-syscall", false, "Slow blocks its thread in nanosleep(2) instead of parking on a timer")
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
+	insecure := flag.Bool("insecure", false, "plaintext HTTP/2 (h2c: no transport credentials); -cert and -key unused")
 	flag.Parse()
 
-	kp, err := tls.LoadX509KeyPair(*cert, *key)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "gogrpc-server: %v\n", err)
-		os.Exit(1)
+	var opts []grpc.ServerOption
+	// Without credentials, grpc-go serves plaintext HTTP/2 by prior knowledge.
+	if !*insecure {
+		kp, err := tls.LoadX509KeyPair(*cert, *key)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "gogrpc-server: %v\n", err)
+			os.Exit(1)
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{kp}})))
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gogrpc-server: %v\n", err)
 		os.Exit(1)
 	}
-	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{kp}})
-	srv := grpc.NewServer(grpc.Creds(creds))
+	srv := grpc.NewServer(opts...)
 	pb.RegisterEchoServer(srv, &server{slow: time.Duration(*slowMs) * time.Millisecond, slowSyscall: *slowSyscall})
 	go func() {
 		sig := make(chan os.Signal, 1)

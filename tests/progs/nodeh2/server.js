@@ -1,11 +1,12 @@
 'use strict';
-// An HTTP/2 over TLS server on Node.js's own http2 module (OpenSSL and nghttp2
+// An HTTP/2 over TLS (or, with --plain, plaintext h2c) server on Node.js's own http2 module (OpenSSL and nghttp2
 // linked into the node executable), with routes of known latency for the tests:
 //   /fast   answers at once
 //   /slow   answers after a setTimeout of SLOW_MS (20 ms unless --slow-ms)
 //   /big    answers with BIG_BYTES of body (256 KiB unless --big-bytes)
 // Anything else gets a 404. Usage:
 //   node server.js --cert CERT --key KEY [--slow-ms N] [--big-bytes N]
+//   node server.js --plain 1 [--slow-ms N] [--big-bytes N]   (http2.createServer: h2c)
 // Prints "listening on 127.0.0.1:PORT" once it listens (port 0: the kernel's
 // choice). On SIGUSR1, and once more on SIGINT/SIGTERM before it exits, prints
 // one JSON line: requests received per route ("served"), responses that ended
@@ -16,24 +17,25 @@ const fs = require('fs');
 const http2 = require('http2');
 
 function usage(msg) {
-	process.stderr.write(`server.js: ${msg}\nusage: node server.js --cert CERT --key KEY [--slow-ms N] [--big-bytes N]\n`);
+	process.stderr.write(`server.js: ${msg}\nusage: node server.js (--cert CERT --key KEY | --plain 1) [--slow-ms N] [--big-bytes N]\n`);
 	process.exit(2);
 }
 
-const opts = { cert: null, key: null, slowMs: 20, bigBytes: 256 * 1024 };
+const opts = { cert: null, key: null, plain: false, slowMs: 20, bigBytes: 256 * 1024 };
 for (let i = 2; i < process.argv.length; i++) {
 	const a = process.argv[i], v = process.argv[i + 1];
 	if (v === undefined)
 		usage(`${a} needs a value`);
 	if (a === '--cert') opts.cert = v;
 	else if (a === '--key') opts.key = v;
+	else if (a === '--plain') opts.plain = v === '1';
 	else if (a === '--slow-ms') opts.slowMs = Number(v);
 	else if (a === '--big-bytes') opts.bigBytes = Number(v);
 	else usage(`unknown option ${a}`);
 	i++;
 }
-if (!opts.cert || !opts.key)
-	usage('--cert and --key are required');
+if (!opts.plain && (!opts.cert || !opts.key))
+	usage('--cert and --key are required (or --plain 1)');
 if (!(opts.slowMs >= 0) || !(opts.bigBytes >= 0))
 	usage('--slow-ms and --big-bytes take a number >= 0');
 
@@ -49,7 +51,7 @@ function answer(stream, body) {
 	stream.end(body);
 }
 
-const server = http2.createSecureServer({
+const server = opts.plain ? http2.createServer() : http2.createSecureServer({
 	cert: fs.readFileSync(opts.cert),
 	key: fs.readFileSync(opts.key),
 });
