@@ -60,7 +60,6 @@ __u64 req_lo = 0, req_hi = 0;
 #define LS_RQ_DEC_QUEUED   (1u << 14) /* internal: its memory-BIO target noted in proto_pairs */
 #define LS_RQ_READ_WHOLE   (1u << 13) /* internal: queued for its decode on the thread that read its end */
 #define LS_RQ_INTERNAL     (LS_RQ_RESP_STARTED | LS_RQ_DEC_QUEUED | LS_RQ_READ_WHOLE)
-#define LS_SIO_CONN_BIT (1ULL << 63) /* connection ids of the syscall reader (sockio.bpf.h): never a user-space pointer */
 
 
 #include "state.bpf.h"

@@ -251,6 +251,13 @@ struct ls_stats {
  * Keys of the conns and reqs maps: user space walks reqs to delete the requests of
  * connections that ended before their response (ls_session_poll()).
  */
+/*
+ * Connection ids of the syscall reader (plaintext HTTP/2 from socket syscalls,
+ * sockio.bpf.h): never a user-space pointer. Its connections do not depend on
+ * uprobes, so a gap in them (--overhead) leaves them whole.
+ */
+#define LS_SIO_CONN_BIT (1ULL << 63)
+
 struct ls_conn_key {
 	__u64 conn;   /* SSL * or Go conn */
 	__u32 pid;

@@ -220,28 +220,34 @@ static int past_twice_budget(const struct ls_duty *d)
 	return denom >= 500000000ull && (double)cost > 2 * d->budget * (double)denom;
 }
 
-/* Empty a map; with counted, the entries whose start (the value's first u64) lies in [lo, hi). */
-static uint64_t clear_map(struct bpf_map *m, uint64_t lo, uint64_t hi, int counted)
+/*
+ * Empty a map; with counted, the entries whose start (the value's first u64) lies in [lo, hi).
+ * With keep_sio, keys that begin with a syscall-reader connection id (ls_conn_key and
+ * ls_req_key do) stay: those connections are followed without uprobes, through the gap.
+ */
+static uint64_t clear_map(struct bpf_map *m, uint64_t lo, uint64_t hi, int counted, int keep_sio)
 {
 	size_t ksz = bpf_map__key_size(m), vsz = bpf_map__value_size(m);
 	char *key = malloc(ksz), *next = malloc(ksz), *val = malloc(vsz);
-	int fd = bpf_map__fd(m), have = 0;
-	uint64_t n = 0, start;
+	int fd = bpf_map__fd(m), have = 0, drop = 0;
+	uint64_t n = 0, start, conn;
 
 	if (!key || !next || !val)
 		goto out;
 	/* A key is deleted once the walk has moved past it: from a deleted key it would start over. */
 	while (bpf_map_get_next_key(fd, have ? key : NULL, next) == 0) {
-		if (have)
+		if (drop)
 			bpf_map_delete_elem(fd, key);
 		memcpy(key, next, ksz);
 		have = 1;
-		if (counted && bpf_map_lookup_elem(fd, key, val) == 0) {
+		memcpy(&conn, key, ksz >= sizeof(conn) ? sizeof(conn) : 0);
+		drop = !(keep_sio && ksz >= sizeof(conn) && (conn & LS_SIO_CONN_BIT));
+		if (drop && counted && bpf_map_lookup_elem(fd, key, val) == 0) {
 			memcpy(&start, val, sizeof(start));
 			n += start >= lo && start < hi;
 		}
 	}
-	if (have)
+	if (drop)
 		bpf_map_delete_elem(fd, key);
 out:
 	free(key);
@@ -292,9 +298,9 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	d->st.detach_ns += ls_now_ns() - t;
 	d->st.detaches++;
 	ring_buffer__consume(s->rb);
-	d->st.abandoned += clear_map(k->maps.reqs, d->win_open, k->bss->req_hi, 1);
+	d->st.abandoned += clear_map(k->maps.reqs, d->win_open, k->bss->req_hi, 1, 1);
 	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-		clear_map(drop[i], 0, 0, 0);
+		clear_map(drop[i], 0, 0, 0, drop[i] == k->maps.conns);
 	d->st.gaps++;
 	if (s->on_event)
 		s->on_event(s->ctx, &gap, sizeof(gap));
