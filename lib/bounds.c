@@ -53,7 +53,7 @@ static const struct ls_map_limit map_limits[] = {
 
 static const struct ls_user_limit user_limits[] = {
 	{ "header block", LS_REQS_BLOCK_MAX, "longer blocks are not decoded: that connection's names are lost" },
-	{ "streams per connection", LS_REQS_STREAMS_MAX, "past 3/4 full, new streams are unnamed" },
+	{ "streams per connection", LS_REQS_STREAMS_MAX, "past 3/4 full, the oldest stream is forgotten (its request, if it comes, unnamed)" },
 	{ "methods", LS_REQS_METHODS_MAX, "further pid x method rows go to \"(other)\"" },
 	{ "call sites per function", LS_PLACE_MAX_CALLSITES, "the function keeps its entry probe" },
 	{ "Go RET sites per function", LS_GO_MAX_RETS, "the function is not probed (said by probes -v)" },

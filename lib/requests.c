@@ -188,38 +188,6 @@ static struct conn *conn_find(struct ls_reqs *r, uint32_t pid, uint64_t id, int 
 	}
 }
 
-static struct stream_info *stream_find(struct conn *c, uint32_t stream, int create)
-{
-	size_t mask = STREAMS_MAX - 1, i;
-
-	if (!c->streams) {
-		if (!create)
-			return NULL;
-		c->streams = calloc(STREAMS_MAX, sizeof(*c->streams));
-		if (!c->streams)
-			return NULL;
-	}
-	i = hash64(stream) & mask;
-	for (size_t probes = 0; probes < STREAMS_MAX; probes++, i = (i + 1) & mask) {
-		struct stream_info *s = &c->streams[i];
-
-		if (s->used && s->stream == stream)
-			return s;
-		if (!s->used) {
-			if (!create || c->nstreams * 4 >= STREAMS_MAX * 3)
-				return NULL;
-			memset(s, 0, sizeof(*s));
-			s->used = 1;
-			s->stream = stream;
-			s->status = -1;
-			s->grpc_status = -1;
-			c->nstreams++;
-			return s;
-		}
-	}
-	return NULL;
-}
-
 /* Remove a stream, keeping the probe chains of open addressing intact. */
 static void stream_forget(struct conn *c, struct stream_info *s)
 {
@@ -240,6 +208,59 @@ static void stream_forget(struct conn *c, struct stream_info *s)
 			i = j;
 		}
 	}
+}
+
+/*
+ * A full table forgets its oldest stream (HTTP/2 stream ids only grow): one whose
+ * request was never reported, such as those that began while the overhead budget
+ * kept the request programs off; its request, if it still comes, is unnamed.
+ */
+static void stream_evict_oldest(struct conn *c)
+{
+	struct stream_info *old = NULL;
+
+	for (size_t i = 0; i < STREAMS_MAX; i++)
+		if (c->streams[i].used && (!old || c->streams[i].stream < old->stream))
+			old = &c->streams[i];
+	if (old)
+		stream_forget(c, old);
+}
+
+static struct stream_info *stream_find(struct conn *c, uint32_t stream, int create)
+{
+	size_t mask = STREAMS_MAX - 1, i;
+
+	if (!c->streams) {
+		if (!create)
+			return NULL;
+		c->streams = calloc(STREAMS_MAX, sizeof(*c->streams));
+		if (!c->streams)
+			return NULL;
+	}
+	i = hash64(stream) & mask;
+	for (size_t probes = 0; probes < STREAMS_MAX; probes++, i = (i + 1) & mask) {
+		struct stream_info *s = &c->streams[i];
+
+		if (s->used && s->stream == stream)
+			return s;
+		if (!s->used) {
+			if (!create)
+				return NULL;
+			if (c->nstreams * 4 >= STREAMS_MAX * 3) {
+				/* Evicting moves entries: look again (the table is below 3/4 now). */
+				stream_evict_oldest(c);
+				return stream_find(c, stream, create);
+			}
+			memset(s, 0, sizeof(*s));
+			s->used = 1;
+			s->stream = stream;
+			s->status = -1;
+			s->grpc_status = -1;
+			c->nstreams++;
+			return s;
+		}
+	}
+	return NULL;
 }
 
 static void decode(struct conn *c, struct dir *d, int out)
@@ -424,7 +445,8 @@ static void gap(struct ls_reqs *r)
 	for (size_t i = 0; i < r->capconns; i++) {
 		struct conn *c = &r->conns[i];
 
-		if (!c->used || !c->pid)
+		/* The syscall reader's connections are followed through gaps: their decoders hold. */
+		if (!c->used || !c->pid || (c->conn & LS_SIO_CONN_BIT))
 			continue;
 		conn_restart(c);
 		c->joined = 1;
