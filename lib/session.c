@@ -311,6 +311,24 @@ static void feature_failed(struct ls_session *s, enum ls_feature f, const char *
 	ls_bpf_fail(s->bpf, f, prog, reason);
 }
 
+/*
+ * Attach prog, of feature f, at the kernel hook what (named in the message): 1 when
+ * attached, 0 when refused (the feature is off and says why), an error when out of memory.
+ */
+static int attach_one(struct ls_session *s, enum ls_feature f, struct bpf_program *prog, const char *what)
+{
+	struct bpf_link *l = bpf_program__attach(prog);
+	char fmt[128];
+	int e = errno;
+
+	if (!l) {
+		snprintf(fmt, sizeof(fmt), "attach %s failed: %%s", what);
+		feature_failed(s, f, bpf_program__name(prog), fmt, e);
+		return 0;
+	}
+	return ls_links_add(s->links, l) ? ls_err(s->err, ENOMEM, "out of memory") : 1;
+}
+
 /* The processes and what the Go probes need to read of them, in the shared maps. */
 static int register_targets(struct ls_session *s)
 {
@@ -335,44 +353,24 @@ static int register_targets(struct ls_session *s)
 /* Where the entries of ended threads and closed sockets go: without these, they stay until their table is full. */
 static int attach_ends(struct ls_session *s, struct latscope_bpf *sk)
 {
-	const struct {
-		struct bpf_program *prog;
-		const char *fail;
-	} ends[] = {
-		{ sk->progs.thread_exit, "attach sched:sched_process_exit failed: %s" },
-		{ sk->progs.sock_closed, "attach sock:inet_sock_set_state failed: %s" },
-	};
-	struct bpf_link *l;
+	int r = attach_one(s, LS_FEAT_SYSCALLS, sk->progs.thread_exit, "sched:sched_process_exit");
 
-	for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
-		l = bpf_program__attach(ends[i].prog);
-		if (!l) {
-			feature_failed(s, LS_FEAT_SYSCALLS, bpf_program__name(ends[i].prog), ends[i].fail, errno);
-			return 0;
-		}
-		if (ls_links_add(s->links, l))
-			return ls_err(s->err, ENOMEM, "out of memory");
-	}
-	return 0;
+	if (r > 0)
+		r = attach_one(s, LS_FEAT_SYSCALLS, sk->progs.sock_closed, "sock:inet_sock_set_state");
+	return r < 0 ? r : 0;
 }
 
 /* The socket syscall entry: fds of TLS calls, and where tracepoint-timed sends and receives start. */
 static int attach_syscalls(struct ls_session *s)
 {
 	struct latscope_bpf *sk;
-	struct bpf_link *l;
+	int r;
 
 	if (ls_bpf_load(s->bpf, LS_FEAT_SYSCALLS, LS_KHOOK_NONE))
 		return 0;
 	sk = ls_bpf_feature(s->bpf, LS_FEAT_SYSCALLS);
-	l = bpf_program__attach(sk->progs.sys_enter);
-	if (!l) {
-		feature_failed(s, LS_FEAT_SYSCALLS, "sys_enter", "attach raw_syscalls:sys_enter failed: %s", errno);
-		return 0;
-	}
-	if (ls_links_add(s->links, l))
-		return ls_err(s->err, ENOMEM, "out of memory");
-	return attach_ends(s, sk);
+	r = attach_one(s, LS_FEAT_SYSCALLS, sk->progs.sys_enter, "raw_syscalls:sys_enter");
+	return r <= 0 ? r : attach_ends(s, sk);
 }
 
 /*
@@ -381,18 +379,14 @@ static int attach_syscalls(struct ls_session *s)
  */
 static int attach_sockio(struct ls_session *s)
 {
-	struct bpf_link *l;
+	int r;
 
 	/* probes (no attach) loads it to say whether a trace could. */
 	if ((!s->requests && s->attach_uprobes) || ls_bpf_load(s->bpf, LS_FEAT_SOCKIO, LS_KHOOK_NONE) ||
 	    !s->attach_uprobes)
 		return 0;
-	l = bpf_program__attach(ls_bpf_feature(s->bpf, LS_FEAT_SOCKIO)->progs.sio_exit);
-	if (!l) {
-		feature_failed(s, LS_FEAT_SOCKIO, "sio_exit", "attach raw_syscalls:sys_exit failed: %s", errno);
-		return 0;
-	}
-	return ls_links_add(s->links, l) ? ls_err(s->err, ENOMEM, "out of memory") : 0;
+	r = attach_one(s, LS_FEAT_SOCKIO, ls_bpf_feature(s->bpf, LS_FEAT_SOCKIO)->progs.sio_exit, "raw_syscalls:sys_exit");
+	return r < 0 ? r : 0;
 }
 
 /* Whether the found sites need the C library-call programs, the Go ones, or both. */
@@ -545,16 +539,13 @@ static int attach_sampling(struct ls_session *s)
 static int attach_offcpu(struct ls_session *s)
 {
 	struct bpf_link *l;
+	int r;
 
 	if (ls_bpf_load(s->bpf, LS_FEAT_OFFCPU, LS_KHOOK_NONE))
 		return 0;
-	l = bpf_program__attach(ls_bpf_feature(s->bpf, LS_FEAT_OFFCPU)->progs.on_switch);
-	if (!l) {
-		feature_failed(s, LS_FEAT_OFFCPU, "on_switch", "attach sched:sched_switch failed: %s", errno);
-		return 0;
-	}
-	if (ls_links_add(s->links, l))
-		return ls_err(s->err, ENOMEM, "out of memory");
+	r = attach_one(s, LS_FEAT_OFFCPU, ls_bpf_feature(s->bpf, LS_FEAT_OFFCPU)->progs.on_switch, "sched:sched_switch");
+	if (r <= 0)
+		return r;
 	/* Per-request blocks split at the wake-up; without it a block counts whole as blocked. */
 	if (!s->request_stacks)
 		return 0;
