@@ -16,24 +16,11 @@
 const fs = require('fs');
 const http2 = require('http2');
 
-function usage(msg) {
-	process.stderr.write(`server.js: ${msg}\nusage: node server.js (--cert CERT --key KEY | --plain 1) [--slow-ms N] [--big-bytes N]\n`);
-	process.exit(2);
-}
-
-const opts = { cert: null, key: null, plain: false, slowMs: 20, bigBytes: 256 * 1024 };
-for (let i = 2; i < process.argv.length; i++) {
-	const a = process.argv[i], v = process.argv[i + 1];
-	if (v === undefined)
-		usage(`${a} needs a value`);
-	if (a === '--cert') opts.cert = v;
-	else if (a === '--key') opts.key = v;
-	else if (a === '--plain') opts.plain = v === '1';
-	else if (a === '--slow-ms') opts.slowMs = Number(v);
-	else if (a === '--big-bytes') opts.bigBytes = Number(v);
-	else usage(`unknown option ${a}`);
-	i++;
-}
+const { opts, usage } = require('../nodeopts.js').parseOpts(
+	'node server.js (--cert CERT --key KEY | --plain 1) [--slow-ms N] [--big-bytes N]',
+	{ cert: null, key: null, plain: false, slowMs: 20, bigBytes: 256 * 1024 },
+	{ '--cert': ['cert'], '--key': ['key'], '--plain': ['plain', (v) => v === '1'],
+	  '--slow-ms': ['slowMs', Number], '--big-bytes': ['bigBytes', Number] });
 if (!opts.plain && (!opts.cert || !opts.key))
 	usage('--cert and --key are required (or --plain 1)');
 if (!(opts.slowMs >= 0) || !(opts.bigBytes >= 0))

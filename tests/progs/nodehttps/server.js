@@ -14,22 +14,9 @@
 const fs = require('fs');
 const https = require('https');
 
-function usage(msg) {
-	process.stderr.write(`server.js: ${msg}\nusage: node server.js --cert CERT --key KEY [--slow-ms N]\n`);
-	process.exit(2);
-}
-
-const opts = { cert: null, key: null, slowMs: 20 };
-for (let i = 2; i < process.argv.length; i++) {
-	const a = process.argv[i], v = process.argv[i + 1];
-	if (v === undefined)
-		usage(`${a} needs a value`);
-	if (a === '--cert') opts.cert = v;
-	else if (a === '--key') opts.key = v;
-	else if (a === '--slow-ms') opts.slowMs = Number(v);
-	else usage(`unknown option ${a}`);
-	i++;
-}
+const { opts, usage } = require('../nodeopts.js').parseOpts(
+	'node server.js --cert CERT --key KEY [--slow-ms N]', { cert: null, key: null, slowMs: 20 },
+	{ '--cert': ['cert'], '--key': ['key'], '--slow-ms': ['slowMs', Number] });
 if (!opts.cert || !opts.key)
 	usage('--cert and --key are required');
 if (!(opts.slowMs >= 0))
