@@ -317,13 +317,20 @@ static __always_inline int h1_buffer_start(struct lsk_walk *w, struct lsk_h1walk
 	return 1;
 }
 
-/* Walk the scratch's buffer of conn c if c is HTTP/1; 0 when it is not (the HTTP/2 walk's). */
+/* Walk the scratch's buffer of conn c (NULL: w's, looked up) if it is HTTP/1; 0 when it is not (the HTTP/2 walk's). */
 __noinline int ls_h1_walk(struct lsk_walk *w, struct lsk_conn *c)
 {
+	struct ls_conn_key ck = {};
 	struct lsk_h1_ctx x;
 	struct lsk_h1walk *h;
 	__u32 zero = 0;
 
+	/* The syscall reader passes none: w names it. */
+	if (w && !c) {
+		ck.conn = w->conn;
+		ck.pid = w->pid;
+		c = bpf_map_lookup_elem(&conns, &ck);
+	}
 	if (!w || !c || !h1_detect(w, c))
 		return 0;
 	h = bpf_map_lookup_elem(&h1_scratch, &zero);

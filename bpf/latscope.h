@@ -7,7 +7,7 @@
 #ifndef LATSCOPE_ABI_H
 #define LATSCOPE_ABI_H
 
-#define LS_ABI_VERSION 13
+#define LS_ABI_VERSION 14
 
 /* Probe ids: index of the per-probe statistics and the `probe` of a record. */
 enum ls_probe {
@@ -498,6 +498,7 @@ enum ls_counter {
 	LS_CNT_REQ_OUTSIDE,    /* requests finished that started outside the sampling window (--overhead): not counted */
 	LS_CNT_H2C_CONNS,      /* connections the syscall reader recognised as plaintext HTTP/2 (client preface) */
 	LS_CNT_SIO_IOV_CUT,    /* vectored socket calls with more segments than the syscall reader walks */
+	LS_CNT_H1_PLAIN_CONNS, /* connections the syscall reader recognised as plaintext HTTP/1 (a method token) */
 	LS_CNT_MAX = 32,
 };
 

@@ -14,6 +14,7 @@
 /* What the first bytes read said of a socket (struct lsk_sock.state). */
 #define SIO_H2C   1 /* the client preface: plaintext HTTP/2, fed to the walk */
 #define SIO_OTHER 2 /* anything else: never looked at again until closed */
+#define SIO_H1    3 /* a method token and a space: plaintext HTTP/1, fed to the HTTP/1 walk */
 
 struct lsk_sock {
 	__u64 conn; /* the connection's id in conns and reqs */
@@ -48,7 +49,7 @@ struct lsk_sio {
 	__u32 pid, tid;
 	__u32 out, vec;
 	__u32 niov;
-	__u32 _pad;
+	__u32 h1;     /* an HTTP/1 connection: ls_h1_walk() walks its bytes */
 	__u64 left;   /* the iovec walk: bytes not walked yet */
 	__u64 seg[2]; /* the iovec walk: the segment at hand (base, len) */
 };
@@ -90,21 +91,26 @@ static __always_inline __u64 fd_tcp_sock(int fd)
 __noinline int ls_sio_classify(__u64 key, __u64 first, __u64 n, struct lsk_sock *out)
 {
 	__u64 mask = n >= 8 ? ~0ULL : (1ULL << (n * 8)) - 1, *gen;
+	__u8 p[8];
 	__u32 zero = 0;
 
 	if (!out)
 		return 0;
 	out->conn = out->sk = 0;
 	out->state = SIO_OTHER;
-	if (!n || ((first ^ H2S_PREFACE_W0) & mask))
+	__builtin_memcpy(p, &first, sizeof(p));
+	if (n && !((first ^ H2S_PREFACE_W0) & mask))
+		out->state = SIO_H2C;
+	else if (h1_looks_like(p, n < 8 ? (__u32)n : 8, 0))
+		out->state = SIO_H1;
+	gen = out->state != SIO_OTHER ? bpf_map_lookup_elem(&sio_gen, &zero) : NULL;
+	if (!gen) {
+		out->state = SIO_OTHER;
 		return 0;
-	gen = bpf_map_lookup_elem(&sio_gen, &zero);
-	if (!gen)
-		return 0;
-	out->state = SIO_H2C;
+	}
 	out->conn = LS_SIO_CONN_BIT | ((__sync_fetch_and_add(gen, 1) & 0x7fffffffULL) << 32) | (__u32)key;
 	out->sk = fd_tcp_sock((int)(__u32)key);
-	count(LS_CNT_H2C_CONNS);
+	count(out->state == SIO_H2C ? LS_CNT_H2C_CONNS : LS_CNT_H1_PLAIN_CONNS);
 	return 0;
 }
 
@@ -274,7 +280,11 @@ static long iov_cb(__u32 i, void *ctx)
 		return !w;
 	w->buf = io->seg[0];
 	w->len = n > 0x7fffffff ? 0x7fffffff : (__u32)n;
-	ls_h2_walk(w);
+	/* HTTP/1 keeps its state in the connection, which its walk finds by w's conn. */
+	if (io->h1)
+		ls_h1_walk(w, NULL);
+	else
+		ls_h2_walk(w);
 	return 0;
 }
 
@@ -303,7 +313,11 @@ static __always_inline void sio_walk(struct lsk_sio *io)
 		return;
 	w->buf = io->base;
 	w->len = io->bytes > 0x7fffffff ? 0x7fffffff : (__u32)io->bytes;
-	ls_h2_walk(w);
+	/* HTTP/1 keeps its state in the connection, which its walk finds by w's conn. */
+	if (io->h1)
+		ls_h1_walk(w, NULL);
+	else
+		ls_h2_walk(w);
 }
 
 /*
@@ -363,10 +377,11 @@ __noinline int ls_sio_socket(struct lsk_sio *io, __u64 key)
 		if (!s)
 			return 0;
 	}
-	if (s->state != SIO_H2C)
+	if (s->state != SIO_H2C && s->state != SIO_H1)
 		return 0;
 	io->conn = s->conn;
 	io->sk = s->sk;
+	io->h1 = s->state == SIO_H1;
 	return 1;
 }
 
@@ -409,7 +424,7 @@ __noinline int ls_sio_forget(__u64 key)
 
 	if (!s)
 		return 0;
-	if (s->state == SIO_H2C) {
+	if (s->state == SIO_H2C || s->state == SIO_H1) {
 		ck.conn = s->conn;
 		ck.pid = key >> 32;
 		bpf_map_delete_elem(&conns, &ck);

@@ -141,6 +141,7 @@ static const struct {
 	{ LS_CNT_H1_DESYNC, "h1_desync" },
 	{ LS_CNT_REQ_OUTSIDE, "requests_outside_window" },
 	{ LS_CNT_H2C_CONNS, "h2c_connections" }, { LS_CNT_SIO_IOV_CUT, "syscall_iovecs_cut" },
+	{ LS_CNT_H1_PLAIN_CONNS, "http1_plain_connections" },
 };
 
 /* How phases were tied to a request where no fd or session said so, by name. */

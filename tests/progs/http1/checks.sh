@@ -1,4 +1,6 @@
 # The load and the checks tests/e2e/http1_*.sh share (bash, sourced after tests/lib.sh).
+# SCHEME=http runs them over plain TCP (the syscall reader), else over TLS.
+SCHEME=${SCHEME:-https}
 
 # h1_keepalive URL N PATH...: N requests cycling through PATHs on one curl connection;
 # "status connects" per answer in $TMP/curl.txt.
@@ -26,7 +28,8 @@ h1_ab() {
 h1_pipelined() {
 	local port=$1 rounds=$2 want=$3 got
 	shift 3
-	got=$(python3 "$ROOT/tests/progs/http1/pipeline.py" "$port" 2 "$rounds" "$@") || fail "pipelined client failed"
+	got=$(PLAIN=$([[ $SCHEME == http ]] && echo 1) python3 "$ROOT/tests/progs/http1/pipeline.py" "$port" 2 "$rounds" "$@") ||
+		fail "pipelined client failed"
 	echo "pipelined: $got"
 	check "pipelined: each of the $((2 * rounds * $#)) requests answered as expected" \
 		test "$(jq -Sc .responses <<< "$got")" = "$(jq -Sc . <<< "$want")"
@@ -65,10 +68,29 @@ h1_common() {
 	bad=$(jq -s "[.[] | $addsup] | length" "$t")
 	((bad == 0)) || jq -c "$addsup" "$t" | head -5
 	check "phases add up to the total for every request ($bad do not)" test "$bad" -eq 0
+	if [[ $SCHEME == http ]]; then
+		# Read from the socket syscalls: no TLS, the syscalls' kernel time.
+		n=$(jq -s '[.[] | select(.type=="request" and .phases.tls_in == 0 and .phases.tls_out == 0 and .phases.net_in > 0 and .phases.net_out > 0)] | length' "$t")
+		check "net_in and net_out measured, no TLS time, on every request ($n of $nall)" test "$n" -eq "$nall"
+		return
+	fi
 	n=$(jq -s '[.[] | select(.type=="request" and .phases.tls_in > 0 and .phases.tls_out > 0 and .phases.net_out > 0)] | length' "$t")
 	((n == nall)) || jq -c 'select(.type=="request" and (.phases.tls_in == 0 or .phases.tls_out == 0 or .phases.net_out == 0))
 		| {conn, stream, method, total_ns, phases}' "$t" | head -3
 	check "tls_in, tls_out and net_out measured on every request ($n of $nall)" test "$n" -eq "$nall"
+}
+
+# h1_connections FILE N: one handshake per connection over TLS; over plain TCP, the syscall
+# reader recognised each connection by its first request.
+h1_connections() {
+	local n
+	if [[ $SCHEME == http ]]; then
+		n=$(jq -r 'select(.type=="summary") | .counters.http1_plain_connections' "$1")
+		check "plaintext HTTP/1 connections recognised ($n) = connections opened ($2)" test "$n" -eq "$2"
+	else
+		n=$(jq -r 'select(.type=="summary") | .handshakes' "$1")
+		check "handshakes counted ($n) = connections opened ($2)" test "$n" -eq "$2"
+	fi
 }
 
 # h1_slow_app FILE SERVER_P50_NS SLOW_MS WHO: /slow's app p50 within 5% of the delay WHO measured.

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""An HTTP/1.1 client over TLS that pipelines: each round writes a batch of
-requests at once (one TLS record), then reads every response in order.
+"""An HTTP/1.1 client over TLS (or plain TCP when PLAIN=1 is in the
+environment) that pipelines: each round writes a batch of requests at once
+(one TLS record, or one write), then reads every response in order.
 
 Usage: pipeline.py PORT CONNS ROUNDS BATCH...
 A BATCH item is METHOD:PATH (POST sends a 100-byte body with Content-Length).
 Prints one JSON object: connections, requests sent, responses per
 "METHOD PATH STATUS".
 """
+import contextlib
 import json
+import os
 import socket
 import ssl
 import sys
@@ -55,7 +58,8 @@ def main():
     seen, sent = {}, 0
     for _ in range(conns):
         with socket.create_connection(("127.0.0.1", port)) as raw:
-            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            plain = os.environ.get("PLAIN") == "1"
+            with (contextlib.nullcontext(raw) if plain else ctx.wrap_socket(raw, server_hostname="localhost")) as s:
                 f = s.makefile("rb")
                 for _ in range(rounds):
                     out = b""

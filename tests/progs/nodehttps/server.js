@@ -15,9 +15,9 @@ const fs = require('fs');
 const https = require('https');
 
 const { opts, usage } = require('../nodeopts.js').parseOpts(
-	'node server.js --cert CERT --key KEY [--slow-ms N]', { cert: null, key: null, slowMs: 20 },
-	{ '--cert': ['cert'], '--key': ['key'], '--slow-ms': ['slowMs', Number] });
-if (!opts.cert || !opts.key)
+	'node server.js (--cert CERT --key KEY | --plain 1) [--slow-ms N]', { cert: null, key: null, plain: false, slowMs: 20 },
+	{ '--cert': ['cert'], '--key': ['key'], '--plain': ['plain', (v) => v === '1'], '--slow-ms': ['slowMs', Number] });
+if (!opts.plain && (!opts.cert || !opts.key))
 	usage('--cert and --key are required');
 if (!(opts.slowMs >= 0))
 	usage('--slow-ms takes a number >= 0');
@@ -25,9 +25,9 @@ if (!(opts.slowMs >= 0))
 const answered = {};
 const slowDelays = [];
 
-const server = https.createServer({
-	cert: fs.readFileSync(opts.cert),
-	key: fs.readFileSync(opts.key),
+// --plain 1: the same server over plain TCP (node's http module), for the syscall reader.
+const server = (opts.plain ? require('http') : https).createServer({
+	...(opts.plain ? {} : { cert: fs.readFileSync(opts.cert), key: fs.readFileSync(opts.key) }),
 	keepAliveTimeout: 30000,
 }, (req, res) => {
 	res.on('finish', () => { answered[res.statusCode] = (answered[res.statusCode] || 0) + 1; });
