@@ -69,6 +69,12 @@ check "http2, calls and sampler loaded" test "$(jq -r '[.features[] | select(.na
 assert_no_probes "after probes"
 
 # 5. the syscall reader refused: it costs plaintext HTTP/2 alone, TLS requests stay whole.
+# SOCKIO=0 leaves this part to the host's run: under emulation (the 6.1 VM) each further
+# start of latscope costs a minute of verification.
+if [[ ${SOCKIO:-1} == 0 ]]; then
+	pass "feature groups degrade one by one (the syscall reader's part left to the host run)"
+	exit 0
+fi
 LATSCOPE_TEST_REJECT=sockio start_trace "$TMP/s.json" -p "$NGHTTPD_PID" --all --json -d 30
 h2load -n "$REQS" -c 4 -m 10 -t 1 "https://127.0.0.1:$PORT/index.html" > "$TMP/h2load.txt" 2>&1 ||
 	{ cat "$TMP/h2load.txt"; fail "h2load failed"; }

@@ -41,4 +41,4 @@ vm kprobe go_grpc_smoke
 # Every program, fentry and kprobe variants included, within the verifier budget on 6.1;
 # and a rejected feature group costing only its feature under the 6.1 verifier.
 vm - verifier_budget
-vm - degrade REQS=500
+vm - degrade REQS=500 SOCKIO=0
