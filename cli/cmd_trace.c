@@ -87,7 +87,8 @@ struct trace_summary {
 	struct pid_row pids[MAX_PIDS];
 	size_t npids;
 	uint64_t handshakes, drops, unnamed, hits, est_ns, nreq;
-	uint64_t trap_ns;        /* of est_ns: the probes' traps, from the costs calibrated at start */
+	uint64_t trap_ns;        /* of est_ns: the probes' traps, from the per-hit costs (costs_how) */
+	const char *costs_how;   /* how the per-hit costs were obtained, in one line */
 	int bpf_measured;        /* est_ns holds the uprobe programs' run time as the kernel measured it */
 	struct ls_bpf_time bpf;  /* latscope's programs, measured (bpf_measured) */
 	uint64_t target_cpu_ns; /* CPU the targets used during the run (they also pay for the probes' traps) */
@@ -330,8 +331,8 @@ static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 			       cli_fmt_ns(s->est_ns / s->nreq, b, sizeof(b)));
 		if (s->target_cpu_ns)
 			printf(", %.1f%% of the CPU time the targets used", 100.0 * (double)s->est_ns / (double)s->target_cpu_ns);
-		printf(" (traps %s from the costs measured at start, programs %s%s); per probe placement and cost: "
-		       "latscope probes -v\n", cli_fmt_ns(s->trap_ns, a, sizeof(a)),
+		printf(" (traps %s at the per-hit costs %s; programs %s%s); per probe placement and cost: "
+		       "latscope probes -v\n", cli_fmt_ns(s->trap_ns, a, sizeof(a)), s->costs_how,
 		       cli_fmt_ns(s->est_ns - s->trap_ns, b, sizeof(b)),
 		       s->bpf_measured ? " as the kernel measured them" : " from the fallback table");
 	}
@@ -576,6 +577,7 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 	jw_ku64(&w, "probe_hits", s->hits);
 	jw_ku64(&w, "probe_est_ns", s->est_ns);
 	jw_ku64(&w, "probe_trap_est_ns", s->trap_ns);
+	jw_kstr(&w, "probe_costs", s->costs_how);
 	jw_kbool(&w, "bpf_time_measured", s->bpf_measured);
 	if (s->bpf_measured) {
 		jw_ku64(&w, "bpf_uprobe_ns", s->bpf.uprobe_ns);
@@ -715,6 +717,7 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 	ls_session_probe_cost(s, &pc);
 	sum.hits = pc.hits;
 	sum.trap_ns = pc.trap_ns;
+	sum.costs_how = ls_placements_costs(ls_session_placements(s))->how;
 	sum.est_ns = pc.trap_ns + pc.prog_ns;
 	sum.bpf_measured = pc.prog_measured;
 	sum.bpf = pc.bpf;

@@ -13,4 +13,18 @@
 /* Measure every class into *out (out->measured set). 0, or -errno with err set: keep the static table then. */
 int ls_calibrate(struct ls_costs *out, char *err);
 
+/*
+ * The cost of a hit also moves with time on one machine (by a third, over
+ * seconds, on virtual machines whose host shares its cores), so a session
+ * re-measures in a thread of its own: every second at first, then every
+ * fifteen, and uses the least of the latest measurements. Start from the
+ * first measurement (NULL when the thread cannot start).
+ */
+struct ls_calib_bg;
+struct ls_calib_bg *ls_calib_bg_start(const struct ls_costs *first);
+/* 1 with *out the least so far when a measurement came since the last call; 0 otherwise. */
+int ls_calib_bg_take(struct ls_calib_bg *bg, struct ls_costs *out);
+/* Stop (waits for a measurement under way, ~30 ms) and free. */
+void ls_calib_bg_stop(struct ls_calib_bg *bg);
+
 #endif

@@ -1144,6 +1144,14 @@ const struct ls_placement *ls_placement_of(const struct ls_placements *p, size_t
 	return p && site < p->npl ? &p->pl[site] : NULL;
 }
 
+void ls_placements_recost(struct ls_placements *p, const struct ls_costs *costs)
+{
+	p->costs = *costs;
+	for (size_t i = 0; i < p->npl; i++)
+		if (i < p->nsites && p->sites[i].found)
+			cost_of(p, &p->pl[i]);
+}
+
 const struct ls_costs *ls_placements_costs(const struct ls_placements *p)
 {
 	return &p->costs;

@@ -72,6 +72,8 @@ const char *ls_placements_obj_path(const struct ls_placements *p, size_t obj);
 const char *ls_placements_obj_open_path(const struct ls_placements *p, size_t obj);
 /* The costs per hit the placement used (measured here, or the fallback table). */
 const struct ls_costs *ls_placements_costs(const struct ls_placements *p);
+/* Costs re-measured: every placement's cost per call from them (the choices made stay). */
+void ls_placements_recost(struct ls_placements *p, const struct ls_costs *costs);
 void ls_placements_free(struct ls_placements *p);
 
 /*

@@ -622,6 +622,9 @@ int ls_session_start(struct ls_session *s)
 		goto fail;
 	if (s->attach_uprobes && s->nuprobes && s->overhead_pct > 0 && (ret = ls_duty_start(s, s->overhead_pct)))
 		goto fail;
+	/* Costs measured at start are re-measured while attached (they move with the host's load). */
+	if (s->attach_uprobes && s->nuprobes && ls_placements_costs(s->place)->measured)
+		s->calib = ls_calib_bg_start(ls_placements_costs(s->place));
 	/* Each program's run time, measured by the kernel while this fd is open (a few ns per run). */
 	s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
 	s->stats_err = s->stats_fd < 0 ? errno : 0;
@@ -655,6 +658,7 @@ void ls_session_free(struct ls_session *s)
 {
 	if (!s)
 		return;
+	ls_calib_bg_stop(s->calib);
 	ring_buffer__free(s->rb);
 	if (s->stats_fd >= 0)
 		close(s->stats_fd);

@@ -140,6 +140,20 @@ int ls_duty_start(struct ls_session *s, double pct)
 	return 0;
 }
 
+void ls_duty_rebase(struct ls_session *s)
+{
+	struct ls_duty *d = s->duty;
+	int64_t shift;
+
+	if (!d)
+		return;
+	/* What the calls so far cost, valued anew: every baseline moves with it, no step is seen. */
+	shift = (int64_t)probes_cost(s) - (int64_t)d->last_cost;
+	d->last_cost += (uint64_t)shift;
+	d->open_cost += (uint64_t)shift;
+	d->first_cost += (uint64_t)shift;
+}
+
 void ls_duty_free(struct ls_duty *d)
 {
 	free(d);

@@ -3,6 +3,7 @@
 #define LS_SESSION_INT_H
 
 #include "bpfload.h"
+#include "calibrate.h"
 #include "links.h"
 #include "session.h"
 #include "reqstacks.h"
@@ -52,6 +53,7 @@ struct ls_session {
 	struct ls_sagg *agg[2];   /* request_stacks: CPU samples [0] and off-CPU ns [1], slow = a slow request's */
 	int stats_fd, stats_err;  /* kernel BPF run-time statistics, on while stats_fd is open */
 	struct ls_duty *duty;      /* overhead budget, NULL without one */
+	struct ls_calib_bg *calib; /* costs re-measured while attached, NULL without a first measurement */
 	ls_event_fn on_event;
 	void *ctx;
 	void *statbuf;
@@ -72,5 +74,7 @@ int ls_khook_attach(struct ls_session *s);
 int ls_duty_start(struct ls_session *s, double pct);
 void ls_duty_step(struct ls_session *s);
 void ls_duty_free(struct ls_duty *d);
+/* The per-hit costs changed: carry the budget's running totals over without a step. */
+void ls_duty_rebase(struct ls_session *s);
 
 #endif

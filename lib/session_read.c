@@ -76,6 +76,14 @@ int ls_session_poll(struct ls_session *s, int timeout_ms)
 	m = ring_buffer__consume(s->rb);
 	if (m < 0 && m != -EINTR)
 		return ls_err(s->err, -m, "ring buffer consume: %s", strerror(-m));
+	{
+		struct ls_costs c;
+
+		if (ls_calib_bg_take(s->calib, &c)) {
+			ls_placements_recost(s->place, &c);
+			ls_duty_rebase(s);
+		}
+	}
 	/* The overhead budget's step, after the records: a window that closes here starts its gap after them. */
 	ls_duty_step(s);
 	return (n > 0 ? n : 0) + (m > 0 ? m : 0);

@@ -16,9 +16,11 @@ readings() { # readings N: the median of the next N one-second ns/round readings
 	sleep $(($1 + 1)).2
 	tail -n +"$((from + 2))" "$TMP/loop.out" | grep -o '^[0-9.]*' | head -"$1" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
-base=$(readings 3)
-echo "no probes: $base ns per round"
 for place in entry auto; do
+	# The loop's own speed drifts by a fifth over tens of seconds here: its base is taken
+	# right before each placement's run.
+	base=$(readings 3)
+	echo "no probes: $base ns per round"
 	"$LATSCOPE" trace -p "$LOOP" --no-records --placement "$place" --json -v -d 6 > "$TMP/$place.json" 2> "$TMP/$place.err" &
 	TRACE_PID=$!
 	for _ in $(seq 100); do grep -q 'uprobes attached' "$TMP/$place.err" && break; sleep 0.1; done
