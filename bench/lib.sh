@@ -1,5 +1,7 @@
 # What every benchmark script shares, on top of the tests' helpers (tests/lib.sh).
 . tests/lib.sh
+# A benchmark measures full tracing unless it says otherwise (budget.sh, accuracy.sh pass --overhead).
+export LATSCOPE_OVERHEAD=${LATSCOPE_OVERHEAD:-off}
 
 # median: the median of the numbers on stdin, one per line.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

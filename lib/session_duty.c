@@ -12,7 +12,9 @@
  * the wall time (one CPU) is the denominator, the targets' CPU when they use
  * more than one. From the smoothed cost while attached (overhead_on) the duty
  * is budget / overhead_on, at most 1: at low load it is 1 and the probes never
- * leave. Below 1, a window stays open window_len() (a budget's worth of cost
+ * leave. The budget holds on average over a few seconds (a token bucket of
+ * BUCKET_NS' worth of it, full at start): a burst that fits stays traced whole.
+ * Below 1 and the bucket empty, a window stays open window_len() (a budget's worth of cost
  * over one second, with its drain), then the probes stay until the requests it
  * saw start have ended (as long as the window, at most; the rest are counted
  * abandoned), go, and come back when the window's measured cost, spread over
@@ -52,6 +54,7 @@
 #define OFF_DECAY     0.95          /* per step: the CPU per byte with the probes off remembers ~1 s */
 #define SITU_MIN_CPU_NS 1e8         /* and is trusted from 100 ms of the targets' CPU (clock ticks are 10 ms) */
 #define OFF_MAX_NS    10000000000.0 /* a window at least every 10 s: the view stays current */
+#define BUCKET_NS     3e9           /* the budget holds on average over 3 s: a shorter burst is traced whole */
 
 enum duty_state { DUTY_ON, DUTY_DRAIN, DUTY_OFF };
 
@@ -73,6 +76,7 @@ struct ls_duty {
 	uint64_t open_cpu;           /* the targets' CPU when the current window opened */
 	double off_cpu, off_bytes;   /* decaying sums over steps with the probes off: the targets' CPU per byte */
 	double situ_rate;            /* smoothed in-situ cost while attached (0: not known yet) */
+	double tokens;               /* cost the budget still allows, in ns: budget x time in, cost out, at most BUCKET_NS' worth */
 	int whole_on;                /* attached for the whole of the step being measured */
 	struct duty_step second[SECOND_STEPS];
 	unsigned int istep;
@@ -135,6 +139,7 @@ int ls_duty_start(struct ls_session *s, double pct)
 	d->open_cpu = d->first_cpu;
 	d->whole_on = 1;
 	d->cpu_factor = 1;
+	d->tokens = d->budget * BUCKET_NS;
 	d->rng = (uint32_t)(now ^ (now >> 32) ^ (uint64_t)getpid() << 16) | 1;
 	s->duty = d;
 	return 0;
@@ -170,6 +175,11 @@ static void measure(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	d->second[d->istep++ % SECOND_STEPS] = (struct duty_step){ dc, denom };
 	if (wall)
 		d->cpu_factor = (1 - SMOOTH) * d->cpu_factor + SMOOTH * (double)denom / (double)wall;
+	d->tokens += d->budget * (double)denom - (double)dc;
+	if (d->tokens > d->budget * BUCKET_NS * d->cpu_factor)
+		d->tokens = d->budget * BUCKET_NS * d->cpu_factor;
+	if (d->tokens < -d->budget * BUCKET_NS * d->cpu_factor)
+		d->tokens = -d->budget * BUCKET_NS * d->cpu_factor;
 	if (d->whole_on && wall >= STEP_NS / 2 && denom) {
 		double r = (double)dc / (double)denom;
 
@@ -400,7 +410,8 @@ void ls_duty_step(struct ls_session *s)
 	}
 	switch (d->state) {
 	case DUTY_ON:
-		if (d->duty < 1 && now - d->since >= window_len(d))
+		/* Past a window's length, and the budget of the last seconds spent. */
+		if (d->duty < 1 && d->tokens <= 0 && now - d->since >= window_len(d))
 			window_close(s, d, now, 0);
 		break;
 	case DUTY_DRAIN:

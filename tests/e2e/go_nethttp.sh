@@ -3,6 +3,9 @@
 # uprobes on every RET), requests timed per goroutine, GET and POST named by :path,
 # a 20 ms handler delay found in app, the server unharmed by attach/detach cycles.
 . "$(dirname "$0")/../lib.sh"
+# h2load drives the Go server flat out for seconds, and every request must be named:
+# trace everything (the probes on a Go target cost several times the budget at saturation).
+export LATSCOPE_OVERHEAD=off
 
 start_gohttp2 -slow-ms 20
 "$LATSCOPE" probes -p "$GOHTTP2_PID" --json > "$TMP/p.json"
