@@ -6,7 +6,8 @@
 #     latscope attached;
 #     then probe hits per request on the example server (bench/h2hits.sh) and the Go
 #     gRPC server with and without latscope (bench/go_grpc.sh); the throughput kept under
-#     the overhead budgets (bench/budget.sh); the syscall reader (plaintext HTTP/2)
+#     the overhead budgets (bench/budget.sh) and what a budget changes in the latencies
+#     reported (bench/accuracy.sh); the syscall reader (plaintext HTTP/2)
 #     against the TLS path (bench/h2c.sh);
 #  3. user-space request assembly rate; then latscope top's own CPU (bench/top.sh),
 #     symbolizer throughput against addr2line and llvm-symbolizer (bench/symbolize.sh),
@@ -165,6 +166,10 @@ bench/go_grpc.sh "$OUT"
 say "## Overhead budget at saturation (bench/budget.sh: h2load -c 8 -m 10 -t 1 for 5 s, interleaved rounds)"
 say ""
 bench/budget.sh "$OUT"
+say ""
+say "## Accuracy under a budget (bench/accuracy.sh: a fixed moderate load, budgeted against full)"
+say ""
+bench/accuracy.sh "$OUT"
 say ""
 
 # ---- Plaintext HTTP/2 from socket syscalls against the TLS path ---------------------
