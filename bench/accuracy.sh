@@ -23,7 +23,7 @@ say() { echo "$*" | tee -a "$OUT"; }
 # to $TMP/MODE.METHOD, and "sampled_share named_share estimated/real" to $TMP/MODE.acct.
 one() {
 	local mode=$1 t real
-	"$LATSCOPE" trace -p "$H2SERVER_PID" --overhead "$mode" --json -v -d $((SECS + 2)) > "$TMP/t.json" 2> "$TMP/t.err" &
+	"$LATSCOPE" trace -p "$H2SERVER_PID" --overhead "$mode" --json --all -v -d $((SECS + 2)) > "$TMP/t.json" 2> "$TMP/t.err" &
 	t=$!
 	wait_attached "$TMP/t.err"
 	# 4 connections, each at RPS/4 requests/s, the two methods in turn on each.

@@ -174,8 +174,16 @@ static __always_inline int tp_sock(__u32 probe, struct sock *sk, int ret)
 	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	sc = bpf_map_lookup_elem(&sys_calls, &tid);
-	if (!sc)
+	/*
+	 * No start: the syscall entry hook is off (between an overhead budget's windows)
+	 * or came after this call began. The bytes still count (the budget's estimates
+	 * weigh windows by them); the call is not timed.
+	 */
+	if (!sc) {
+		if (ret > 0)
+			ls_account_bytes(probe, (__u64)ret);
 		return 0;
+	}
 	net_done(probe, (__u64)sk, sc->ts, ret);
 	return 0;
 }

@@ -233,7 +233,7 @@ struct ls_stats {
 	__u64 dur_max_ns;
 	__u64 nested;  /* calls inside another TLS call on the same thread, not counted apart */
 	__u64 _pad;
-	__u64 hist[LS_HIST_BUCKETS]; /* durations of ok calls */
+	__u64 hist[LS_HIST_BUCKETS]; /* durations of ok calls (those timed: see ls_account_bytes) */
 };
 
 /* Request flags. */

@@ -347,6 +347,18 @@ __noinline int ls_account(__u32 probe, int ok, __u64 bytes, __u64 dur)
 	return 0;
 }
 
+/* A call seen but not timed: its bytes count, its duration does not. */
+static __always_inline void ls_account_bytes(__u32 probe, __u64 bytes)
+{
+	struct ls_stats *st = bpf_map_lookup_elem(&stats, &probe);
+
+	if (!st)
+		return;
+	st->calls++;
+	st->ok++;
+	st->bytes += bytes;
+}
+
 /*
  * Records are published without a wake-up; the consumer polls on a timer.
  * Only a buffer filling up forces one, so a burst is not lost to latency.

@@ -369,8 +369,37 @@ static int attach_syscalls(struct ls_session *s)
 	if (ls_bpf_load(s->bpf, LS_FEAT_SYSCALLS, LS_KHOOK_NONE))
 		return 0;
 	sk = ls_bpf_feature(s->bpf, LS_FEAT_SYSCALLS);
-	r = attach_one(s, LS_FEAT_SYSCALLS, sk->progs.sys_enter, "raw_syscalls:sys_enter");
-	return r <= 0 ? r : attach_ends(s, sk);
+	/*
+	 * Not in links: every syscall of the machine runs it, and it only serves
+	 * traced calls (fds, the start of a tracepoint-timed send or receive), so an
+	 * overhead budget detaches it with the library probes (ls_session_sys_enter_*).
+	 */
+	s->sys_enter = bpf_program__attach(sk->progs.sys_enter);
+	if (!s->sys_enter) {
+		feature_failed(s, LS_FEAT_SYSCALLS, "sys_enter", "attach raw_syscalls:sys_enter failed: %s", errno);
+		return 0;
+	}
+	s->sys_enter_ok = 1;
+	r = attach_ends(s, sk);
+	return r;
+}
+
+int ls_session_sys_enter_attach(struct ls_session *s)
+{
+	struct latscope_bpf *sk = ls_bpf_feature(s->bpf, LS_FEAT_SYSCALLS);
+
+	if (s->sys_enter || !s->sys_enter_ok || !sk)
+		return 0;
+	s->sys_enter = bpf_program__attach(sk->progs.sys_enter);
+	if (!s->sys_enter)
+		return ls_err(s->err, errno, "attach raw_syscalls:sys_enter failed: %s", strerror(errno));
+	return 0;
+}
+
+void ls_session_sys_enter_detach(struct ls_session *s)
+{
+	bpf_link__destroy(s->sys_enter);
+	s->sys_enter = NULL;
 }
 
 /*
@@ -638,6 +667,7 @@ fail:
 	/* The library probes first: they feed on what the kernel hooks keep. */
 	ls_links_free(s->ulinks);
 	s->ulinks = NULL;
+	ls_session_sys_enter_detach(s);
 	ls_links_free(s->links);
 	s->links = NULL;
 	s->nuprobes = 0;
@@ -663,6 +693,7 @@ void ls_session_free(struct ls_session *s)
 	if (s->stats_fd >= 0)
 		close(s->stats_fd);
 	ls_links_free(s->ulinks);
+	ls_session_sys_enter_detach(s);
 	ls_links_free(s->links);
 	ls_duty_free(s->duty);
 	free(s->plan);

@@ -167,6 +167,7 @@ struct ls_duty_stats {
 				    * with the probes off (0: not known yet, the probes were never off long) */
 	int attached;              /* the library probes are attached now */
 	uint64_t elapsed_ns, sampled_ns, cost_ns, denom_ns;
+	uint64_t self_ns;          /* latscope's record handling (its polling thread's CPU), not in cost_ns */
 	uint64_t windows;          /* windows closed */
 	uint64_t abandoned;        /* requests started inside a window, not ended when it closed: not counted */
 	uint64_t emergency;        /* windows cut at once: the cost over one second was past twice the budget */

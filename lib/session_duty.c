@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -72,7 +73,7 @@ struct ls_duty {
 	uint64_t t0, since;          /* session start; when the state began */
 	uint64_t win_open;           /* current window: requests started from here count (the first one: all) */
 	uint64_t next_open;          /* DUTY_OFF: when the next window opens */
-	uint64_t last_t, last_cost, last_cpu, last_bytes, first_cpu, first_cost;
+	uint64_t last_t, last_cost, last_cpu, last_bytes, first_cpu, first_cost, first_self;
 	uint64_t open_cpu;           /* the targets' CPU when the current window opened */
 	double off_cpu, off_bytes;   /* decaying sums over steps with the probes off: the targets' CPU per byte */
 	double situ_rate;            /* smoothed in-situ cost while attached (0: not known yet) */
@@ -105,6 +106,21 @@ static uint64_t socket_bytes(struct ls_session *s)
 	return in.bytes + out.bytes;
 }
 
+/* The CPU time of the thread that handles the records (this one: ls_duty_step runs in ls_session_poll). */
+static uint64_t self_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * What the probes cost the targets, cumulative: their traps and programs. latscope's
+ * own handling of their records is reported apart (self_ns), not budgeted: it runs
+ * in bursts a budget's step would mistake for load, and on a machine with CPUs to
+ * spare it does not take the targets' time.
+ */
 static uint64_t probes_cost(struct ls_session *s)
 {
 	struct ls_probe_cost pc;
@@ -135,6 +151,7 @@ int ls_duty_start(struct ls_session *s, double pct)
 	d->t0 = d->since = d->last_t = d->win_open = now;
 	d->first_cpu = d->last_cpu = targets_cpu(s);
 	d->open_cost = d->first_cost = d->last_cost = probes_cost(s);
+	d->first_self = self_ns();
 	d->open_bytes = d->first_bytes = d->last_bytes = socket_bytes(s);
 	d->open_cpu = d->first_cpu;
 	d->whole_on = 1;
@@ -312,13 +329,15 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	struct latscope_bpf *k = s->skel;
 	struct ls_rec_hdr gap = { .type = LS_REC_GAP };
 	struct bpf_map *drop[] = { k->maps.conns, k->maps.threads, k->maps.gthreads, k->maps.gcur,
-				   k->maps.go_serving, k->maps.hs_start };
+				   k->maps.go_serving, k->maps.hs_start, k->maps.sys_calls };
 	uint64_t t = ls_now_ns(), on = now - d->since, wcost, situ;
 	double off;
 
 	measure(s, d, now);
 	situ = window_situ_cost(d, now);
 	ls_links_detach(s->ulinks);
+	/* The syscall entry serves traced calls only; what it left (sys_calls) is stale after the gap. */
+	ls_session_sys_enter_detach(s);
 	d->st.detach_ns += ls_now_ns() - t;
 	d->st.detaches++;
 	ring_buffer__consume(s->rb);
@@ -368,7 +387,9 @@ static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	int r;
 
 	measure(s, d, now);
-	r = ls_uprobe_attach(s->ulinks, s->plan, s->nplan, s->uprobe_multi, &done, s->err);
+	r = ls_session_sys_enter_attach(s);
+	if (!r)
+		r = ls_uprobe_attach(s->ulinks, s->plan, s->nplan, s->uprobe_multi, &done, s->err);
 	d->st.attach_ns += ls_now_ns() - t;
 	d->st.attaches++;
 	if (r) {
@@ -455,6 +476,7 @@ int ls_session_duty(struct ls_session *s, struct ls_duty_stats *out)
 	cost = probes_cost(s);
 	cpu = targets_cpu(s);
 	out->cost_ns = cost > d->first_cost ? cost - d->first_cost : 0;
+	out->self_ns = self_ns() - d->first_self;
 	cpu = cpu > d->first_cpu ? cpu - d->first_cpu : 0;
 	out->denom_ns = wall > cpu ? wall : cpu;
 	out->overhead = out->denom_ns ? (double)out->cost_ns / (double)out->denom_ns : 0;

@@ -19,6 +19,8 @@ struct ls_session {
 	struct latscope_bpf *skel; /* its maps and global variables */
 	struct ls_links *links;    /* kernel hooks, tracepoints, the profiler: attached for the whole session */
 	struct ls_links *ulinks;   /* the library probes: detached between windows under an overhead budget */
+	struct bpf_link *sys_enter; /* the socket syscall entry: it serves traced calls only, so it goes with ulinks */
+	int sys_enter_ok;          /* it attached at start: windows attach it again */
 	struct ls_uprobe *plan;    /* what ulinks attaches, kept for the next window */
 	size_t nplan;
 	int uprobe_multi;          /* the kernel has uprobe_multi links: every uprobe program is loaded for them */
@@ -74,6 +76,9 @@ int ls_khook_attach(struct ls_session *s);
 int ls_duty_start(struct ls_session *s, double pct);
 void ls_duty_step(struct ls_session *s);
 void ls_duty_free(struct ls_duty *d);
+/* The socket syscall entry hook, with the library probes' windows: 0 or -errno (s->err set). */
+int ls_session_sys_enter_attach(struct ls_session *s);
+void ls_session_sys_enter_detach(struct ls_session *s);
 /* The per-hit costs changed: carry the budget's running totals over without a step. */
 void ls_duty_rebase(struct ls_session *s);
 
