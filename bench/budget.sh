@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-/dev/null}
 SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-3}
-MODES=(alone off 10 5 1 0.01)
+MODES=(${MODES:-alone off 10 5 2 1 0.01})
 say() { echo "$*" | tee -a "$OUT"; }
 
 # one SERVER PID MODE URL ARGS...: one h2load run of SECS; req/s appended to $TMP/SERVER.MODE,
