@@ -513,6 +513,7 @@ static void json_budget(struct jw *w, const struct trace_summary *s)
 	jw_ku64(w, "attaches", d->attaches);
 	jw_ku64(w, "detach_ns", d->detach_ns);
 	jw_ku64(w, "detaches", d->detaches);
+	jw_ku64(w, "syscall_reader_gaps", d->sio_cycled);
 	if (d->failed)
 		jw_kstr(w, "failed", d->failed);
 	jw_obj_end(w);

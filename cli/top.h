@@ -93,6 +93,8 @@ struct top_snap {
 	double duty;              /* share of time the library probes are meant to be attached now */
 	double sampled_share;     /* share of the time so far inside windows (requests started then count) */
 	double traffic_share;     /* share of the targets' socket bytes so far inside windows (0: unknown) */
+	double iv_traffic_share;  /* the same over the interval */
+	double rps_est;           /* rps over the interval's traffic share: the whole interval's, -1 when unknown */
 	uint64_t samples, stacks_lost;
 	struct top_row *rows;     /* sorted by pid, then method */
 	size_t nrows;

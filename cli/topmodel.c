@@ -47,6 +47,7 @@ struct top_model {
 	double cpu_prev;          /* own CPU seconds at the previous snapshot */
 	uint64_t probe_prev_ns;   /* the probes' cost to the targets so far, at the previous snapshot */
 	uint64_t tcpu_prev_ns;    /* the targets' CPU time at the previous snapshot */
+	uint64_t bytes_prev, bytes_in_prev; /* the budget's socket bytes (all, inside windows) at the previous one */
 	uint64_t seq;
 	uint64_t threshold_ns;
 	struct ls_symbolizer *sym;
@@ -213,6 +214,11 @@ static void probe_share(struct top_model *m, struct ls_session *s, struct top_sn
 	snap->duty = d.duty;
 	snap->sampled_share = d.sampled_share;
 	snap->traffic_share = d.traffic_share;
+	/* The interval's own share of the traffic inside windows: what its counts stand for. */
+	snap->iv_traffic_share = d.bytes_all > m->bytes_prev ?
+					 (double)(d.bytes_in - m->bytes_in_prev) / (double)(d.bytes_all - m->bytes_prev) : 0;
+	m->bytes_prev = d.bytes_all;
+	m->bytes_in_prev = d.bytes_in;
 	ls_session_probe_cost(s, &pc);
 	cost = pc.trap_ns + pc.prog_ns;
 	snap->probe_measured = pc.prog_measured;
@@ -532,6 +538,8 @@ struct top_snap *top_model_snapshot(struct top_model *m, struct ls_session *s)
 		m->prev_total[i] = *cur;
 	}
 	snap->rps = iv_s > 0 ? (double)snap->iv_count / iv_s : 0;
+	/* Under a budget that cycled: the whole interval's rate, from the share of its traffic traced. */
+	snap->rps_est = snap->budget && snap->iv_traffic_share > 0 ? snap->rps / snap->iv_traffic_share : -1;
 	snap->p50 = ls_hist_quantile(iv_total, LS_HIST_BUCKETS, qs[0]);
 	snap->p99 = ls_hist_quantile(iv_total, LS_HIST_BUCKETS, qs[1]);
 

@@ -124,7 +124,11 @@ void top_fmt_header(const struct top_snap *snap, int line, struct top_line *out)
 	 * Terse, to fit 80 columns with the costs: "probes" is what they cost the targets
 	 * (% of the CPU the targets used), "self" latscope's own CPU (% of one core).
 	 */
-	top_line_put(out, TOP_ATTR_NONE, "rps %.1f  err %.2f%%  p50 %s  p99 %s  ", snap->rps, 100.0 * snap->error_rate,
+	top_line_put(out, TOP_ATTR_NONE, "rps %.1f  ", snap->rps);
+	/* Traced part of the interval only: the estimate for all of it, marked as one. */
+	if (snap->budget && snap->iv_traffic_share > 0 && snap->iv_traffic_share < 0.999)
+		top_line_put(out, TOP_ATTR_WARN, "(~%.0f est)  ", snap->rps_est);
+	top_line_put(out, TOP_ATTR_NONE, "err %.2f%%  p50 %s  p99 %s  ", 100.0 * snap->error_rate,
 		     lat(snap->p50, snap->iv_count, b, sizeof(b)), lat(snap->p99, snap->iv_count, c, sizeof(c)));
 	/* Lost records mean missing requests in the table: the screen makes them hard to miss. */
 	top_line_put(out, snap->dropped ? TOP_ATTR_WARN : TOP_ATTR_NONE, "drop %llu", (unsigned long long)snap->dropped);
@@ -675,6 +679,8 @@ void top_print_json(FILE *f, const struct top_snap *snap)
 	jw_arr_end(&w);
 	jw_ku64(&w, "count", snap->iv_count);
 	jw_kdbl(&w, "rps", "%.2f", snap->rps);
+	if (snap->rps_est >= 0)
+		jw_kdbl(&w, "rps_estimated", "%.2f", snap->rps_est);
 	jw_kdbl(&w, "error_rate", "%.4f", snap->error_rate);
 	jw_ku64(&w, "p50_ns", snap->p50);
 	jw_ku64(&w, "p99_ns", snap->p99);

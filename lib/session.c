@@ -408,14 +408,45 @@ void ls_session_sys_enter_detach(struct ls_session *s)
  */
 static int attach_sockio(struct ls_session *s)
 {
-	int r;
-
 	/* probes (no attach) loads it to say whether a trace could. */
 	if ((!s->requests && s->attach_uprobes) || ls_bpf_load(s->bpf, LS_FEAT_SOCKIO, LS_KHOOK_NONE) ||
 	    !s->attach_uprobes)
 		return 0;
-	r = attach_one(s, LS_FEAT_SOCKIO, ls_bpf_feature(s->bpf, LS_FEAT_SOCKIO)->progs.sio_exit, "raw_syscalls:sys_exit");
-	return r < 0 ? r : 0;
+	/* Not in links: an overhead budget may detach it between windows (ls_session_sio_*). */
+	s->sio_exit = bpf_program__attach(ls_bpf_feature(s->bpf, LS_FEAT_SOCKIO)->progs.sio_exit);
+	if (!s->sio_exit) {
+		feature_failed(s, LS_FEAT_SOCKIO, "sio_exit", "attach raw_syscalls:sys_exit failed: %s", errno);
+		return 0;
+	}
+	s->sio_exit_ok = 1;
+	return 0;
+}
+
+int ls_session_sio_detach(struct ls_session *s)
+{
+	if (!s->sio_exit || ls_session_counter(s, LS_CNT_H2C_CONNS) || ls_session_counter(s, LS_CNT_H1_PLAIN_CONNS))
+		return 0;
+	bpf_link__destroy(s->sio_exit);
+	s->sio_exit = NULL;
+	return 1;
+}
+
+int ls_session_sio_attach(struct ls_session *s)
+{
+	struct latscope_bpf *sk = ls_bpf_feature(s->bpf, LS_FEAT_SOCKIO);
+	struct bpf_map *m;
+	__u64 key;
+
+	if (s->sio_exit || !s->sio_exit_ok || !sk)
+		return 0;
+	m = sk->maps.sio_socks;
+	while (bpf_map__get_next_key(m, NULL, &key, sizeof(key)) == 0)
+		if (bpf_map__delete_elem(m, &key, sizeof(key), 0))
+			break;
+	s->sio_exit = bpf_program__attach(sk->progs.sio_exit);
+	if (!s->sio_exit)
+		return ls_err(s->err, errno, "attach raw_syscalls:sys_exit failed: %s", strerror(errno));
+	return 0;
 }
 
 /* Whether the found sites need the C library-call programs, the Go ones, or both. */
@@ -668,6 +699,8 @@ fail:
 	ls_links_free(s->ulinks);
 	s->ulinks = NULL;
 	ls_session_sys_enter_detach(s);
+	bpf_link__destroy(s->sio_exit);
+	s->sio_exit = NULL;
 	ls_links_free(s->links);
 	s->links = NULL;
 	s->nuprobes = 0;
@@ -694,6 +727,7 @@ void ls_session_free(struct ls_session *s)
 		close(s->stats_fd);
 	ls_links_free(s->ulinks);
 	ls_session_sys_enter_detach(s);
+	bpf_link__destroy(s->sio_exit);
 	ls_links_free(s->links);
 	ls_duty_free(s->duty);
 	free(s->plan);

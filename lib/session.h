@@ -168,12 +168,14 @@ struct ls_duty_stats {
 	int attached;              /* the library probes are attached now */
 	uint64_t elapsed_ns, sampled_ns, cost_ns, denom_ns;
 	uint64_t self_ns;          /* latscope's record handling (its polling thread's CPU), not in cost_ns */
+	uint64_t bytes_all, bytes_in; /* the targets' socket bytes so far, and those inside windows (traffic_share) */
 	uint64_t windows;          /* windows closed */
 	uint64_t abandoned;        /* requests started inside a window, not ended when it closed: not counted */
 	uint64_t emergency;        /* windows cut at once: the cost over one second was past twice the budget */
 	uint64_t gaps;             /* times per-connection state was dropped (LS_REC_GAP) */
 	uint64_t attach_ns, detach_ns; /* total time attaching and detaching windows' probes */
 	uint64_t attaches, detaches;
+	uint64_t sio_cycled;       /* gaps the syscall reader was off too (it had met no plaintext connection) */
 	const char *failed;        /* why duty cycling stopped (a re-attach failed), NULL while it works */
 };
 int ls_session_duty(struct ls_session *s, struct ls_duty_stats *out);

@@ -338,6 +338,7 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	ls_links_detach(s->ulinks);
 	/* The syscall entry serves traced calls only; what it left (sys_calls) is stale after the gap. */
 	ls_session_sys_enter_detach(s);
+	d->st.sio_cycled += ls_session_sio_detach(s);
 	d->st.detach_ns += ls_now_ns() - t;
 	d->st.detaches++;
 	ring_buffer__consume(s->rb);
@@ -388,6 +389,8 @@ static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
 
 	measure(s, d, now);
 	r = ls_session_sys_enter_attach(s);
+	if (!r)
+		r = ls_session_sio_attach(s);
 	if (!r)
 		r = ls_uprobe_attach(s->ulinks, s->plan, s->nplan, s->uprobe_multi, &done, s->err);
 	d->st.attach_ns += ls_now_ns() - t;
@@ -484,5 +487,7 @@ int ls_session_duty(struct ls_session *s, struct ls_duty_stats *out)
 	bytes_in = d->bytes_in + (d->state == DUTY_ON ? bytes - d->open_bytes : 0);
 	bytes -= d->first_bytes;
 	out->traffic_share = bytes && bytes_in ? (double)bytes_in / (double)bytes : 0;
+	out->bytes_all = bytes;
+	out->bytes_in = bytes_in;
 	return 0;
 }

@@ -21,6 +21,8 @@ struct ls_session {
 	struct ls_links *ulinks;   /* the library probes: detached between windows under an overhead budget */
 	struct bpf_link *sys_enter; /* the socket syscall entry: it serves traced calls only, so it goes with ulinks */
 	int sys_enter_ok;          /* it attached at start: windows attach it again */
+	struct bpf_link *sio_exit; /* the syscall reader: with the windows until it meets a plaintext connection */
+	int sio_exit_ok;           /* it attached at start */
 	struct ls_uprobe *plan;    /* what ulinks attaches, kept for the next window */
 	size_t nplan;
 	int uprobe_multi;          /* the kernel has uprobe_multi links: every uprobe program is loaded for them */
@@ -79,6 +81,13 @@ void ls_duty_free(struct ls_duty *d);
 /* The socket syscall entry hook, with the library probes' windows: 0 or -errno (s->err set). */
 int ls_session_sys_enter_attach(struct ls_session *s);
 void ls_session_sys_enter_detach(struct ls_session *s);
+/*
+ * The syscall reader, with the windows while it has met no plaintext connection
+ * (then it would lose them: it stays for good). Detach: 1 when it went. Attach:
+ * its per-socket verdicts are forgotten first (fds closed and reused in the gap).
+ */
+int ls_session_sio_detach(struct ls_session *s);
+int ls_session_sio_attach(struct ls_session *s);
 /* The per-hit costs changed: carry the budget's running totals over without a step. */
 void ls_duty_rebase(struct ls_session *s);
 

@@ -65,6 +65,10 @@ check "probes cost within 1.5x the budget over the run ($measured%)" \
 check "duty fell below 100%" awk -v d="$(summary "$TMP/sat.json" '.overhead.duty_min')" 'BEGIN { exit !(d < 1) }'
 check "traced a share of the time ($share)" awk -v s="$share" 'BEGIN { exit !(s > 0 && s < 1) }'
 check "some requests observed ($observed)" test "$observed" -gt 100
+# A TLS server: the syscall reader met no plaintext connection, so it went with the windows.
+gaps=$(summary "$TMP/sat.json" '.overhead.gaps')
+sio_gaps=$(summary "$TMP/sat.json" '.overhead.syscall_reader_gaps')
+check "the syscall reader was off in every gap ($sio_gaps of $gaps)" test "$sio_gaps" -eq "$gaps" -a "$gaps" -gt 0
 # Windows start at random times, 20 ms to 200 ms long: at ~100 per run the share of the
 # traffic they see varies by several percent; 25% leaves room for a loaded machine.
 check "estimated count within 25% of h2load's ($est vs $real)" within "$est" "$real" 0.25
