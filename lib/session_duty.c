@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -109,10 +108,7 @@ static uint64_t socket_bytes(struct ls_session *s)
 /* The CPU time of the thread that handles the records (this one: ls_duty_step runs in ls_session_poll). */
 static uint64_t self_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return ls_thread_cpu_ns();
 }
 
 /*

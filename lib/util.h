@@ -13,6 +13,8 @@ int ls_err(char *buf, int err, const char *fmt, ...) __attribute__((format(print
 
 /* CLOCK_MONOTONIC in ns: the clock bpf_ktime_get_ns() reads. */
 uint64_t ls_now_ns(void);
+/* The calling thread's CPU time (user and kernel), in ns. */
+uint64_t ls_thread_cpu_ns(void);
 
 /* Parse "250us", "500ms", "10s", "2m", "1h", or a bare number of seconds. Returns 0 or -EINVAL. */
 int ls_parse_duration(const char *s, uint64_t *ns);
