@@ -81,30 +81,22 @@ static uint64_t self_offset(uint64_t a)
 	return off;
 }
 
-/* This thread's CPU time (user and kernel: the traps and single-steps of its probes run on it), in ns. */
-static uint64_t thread_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Nanoseconds per call of fn, the best of three runs of n calls (the least
- * disturbed). CPU time, not wall time: other load on the machine does not count.
+ * disturbed). The thread's CPU time, not wall time: the traps and single-steps
+ * of its probes run on it, other load on the machine does not count.
  */
 static double per_call(calib_fn volatile fn, unsigned int n)
 {
 	double best = 0;
 
 	for (int r = 0; r < 3; r++) {
-		uint64_t t0 = thread_ns();
+		uint64_t t0 = ls_thread_cpu_ns();
 		double ns;
 
 		for (unsigned int i = 0; i < n; i++)
 			fn();
-		ns = (double)(thread_ns() - t0) / n;
+		ns = (double)(ls_thread_cpu_ns() - t0) / n;
 		if (!r || ns < best)
 			best = ns;
 	}
@@ -299,8 +291,12 @@ static void *bg_main(void *arg)
 
 struct ls_calib_bg *ls_calib_bg_start(const struct ls_costs *first)
 {
-	struct ls_calib_bg *bg = calloc(1, sizeof(*bg));
+	struct ls_calib_bg *bg;
 
+	/* Without uprobe_multi links every measurement attaches and removes seven uprobes one by one. */
+	if (has_multi != 1)
+		return NULL;
+	bg = calloc(1, sizeof(*bg));
 	if (!bg)
 		return NULL;
 	bg->sample[0] = *first;

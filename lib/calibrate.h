@@ -18,7 +18,9 @@ int ls_calibrate(struct ls_costs *out, char *err);
  * seconds, on virtual machines whose host shares its cores), so a session
  * re-measures in a thread of its own: every second at first, then every
  * fifteen, and uses the least of the latest measurements. Start from the
- * first measurement (NULL when the thread cannot start).
+ * first measurement (NULL when the thread cannot start, or when the kernel has
+ * no uprobe_multi links: then each measurement would attach and remove its
+ * probes one by one, and the first one stands).
  */
 struct ls_calib_bg;
 struct ls_calib_bg *ls_calib_bg_start(const struct ls_costs *first);
