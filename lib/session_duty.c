@@ -161,15 +161,21 @@ int ls_duty_start(struct ls_session *s, double pct)
 void ls_duty_rebase(struct ls_session *s)
 {
 	struct ls_duty *d = s->duty;
-	int64_t shift;
+	uint64_t now_cost;
+	double ratio;
 
 	if (!d)
 		return;
-	/* What the calls so far cost, valued anew: every baseline moves with it, no step is seen. */
-	shift = (int64_t)probes_cost(s) - (int64_t)d->last_cost;
-	d->last_cost += (uint64_t)shift;
-	d->open_cost += (uint64_t)shift;
-	d->first_cost += (uint64_t)shift;
+	/*
+	 * What the calls so far cost, valued anew: every baseline is valued anew in the
+	 * same proportion, so no step is seen and none falls below zero (costs that went
+	 * down moved a baseline of 0 below it, and the whole run read 0%).
+	 */
+	now_cost = probes_cost(s);
+	ratio = d->last_cost ? (double)now_cost / (double)d->last_cost : 1.0;
+	d->open_cost = (uint64_t)((double)d->open_cost * ratio);
+	d->first_cost = (uint64_t)((double)d->first_cost * ratio);
+	d->last_cost = now_cost;
 }
 
 void ls_duty_free(struct ls_duty *d)

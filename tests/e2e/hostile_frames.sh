@@ -8,6 +8,9 @@
 # memory must stay bounded, its counters must say what it could not follow, and the
 # server must go on answering.
 . "$(dirname "$0")/../lib.sh"
+# Floods of hostile frames beside well-behaved load that must be counted exactly: trace
+# everything (a budget would sample the well-behaved requests too).
+export LATSCOPE_OVERHEAD=off
 
 N=${N:-3000}
 FRAMES=$ROOT/tests/progs/h2hostile/frames.py

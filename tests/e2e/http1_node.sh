@@ -6,6 +6,9 @@
 # status as protocol http/1.1, chunked responses included; each connection's handshake is
 # counted; /slow's app phase is the setTimeout delay the server measured.
 . "$(dirname "$0")/../lib.sh"
+# Bursts at full speed (ab -k, pipelined batches) and every request measured whole:
+# trace everything.
+export LATSCOPE_OVERHEAD=off
 . "$ROOT/tests/progs/http1/checks.sh"
 
 SLOW_MS=${SLOW_MS:-50}   # /slow's setTimeout
