@@ -128,6 +128,47 @@ static __always_inline int obj_freed(__u32 pid, __u32 kind, __u64 obj)
 	return 0;
 }
 
+/*
+ * nghttp2 is about to apply input of a connection joined mid-flight: where its decoder's
+ * insertion counter stands, once per join (user space rebuilds the table from it).
+ */
+__noinline int ls_h2_seq(__u32 pid, __u64 sess, __u64 last_conn)
+{
+	struct ls_conn_key ck = { .pid = pid };
+	struct ls_h2_infl *off = bpf_map_lookup_elem(&h2_infl, &pid);
+	struct ls_h2seq_rec *e;
+	struct lsk_conn *c;
+	__u64 *known;
+	__u32 seq;
+
+	if (!off || !emit_requests)
+		return 0;
+	known = bpf_map_lookup_elem(&sessions, &sess);
+	ck.conn = known ? *known : last_conn;
+	if (!ck.conn || (ck.conn & LS_SIO_CONN_BIT))
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &ck);
+	if (!c || c->is_h2 || c->seq_sent)
+		return 0;
+	c->seq_sent = 1;
+	if (bpf_probe_read_user(&seq, sizeof(seq), (const void *)(sess + off->seq_off)))
+		return 0;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(LS_CNT_RB_DROPS);
+		return 0;
+	}
+	e->type = LS_REC_H2SEQ;
+	e->_pad = 0;
+	e->pid = pid;
+	e->conn = ck.conn;
+	e->session = sess;
+	e->seq = seq;
+	e->blocks = c->blocks_in;
+	bpf_ringbuf_submit(e, rb_flags());
+	return 0;
+}
+
 /* Entry of a library call, at the function (callsite = 0) or at a direct call to it (1). */
 static __always_inline int lib_enter(struct pt_regs *ctx, void *obj, void *buf, void *aux, const int callsite)
 {
@@ -150,6 +191,8 @@ static __always_inline int lib_enter(struct pt_regs *ctx, void *obj, void *buf, 
 	cl = top(t);
 	if (!callsite && cl && cl->sp == ret_sp && LS_COOKIE_PROBE(cl->cookie) == LS_COOKIE_PROBE(cookie))
 		return 0;
+	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_RECV)
+		ls_h2_seq(id >> 32, (__u64)obj, t->last_conn);
 	/* mem_send's result pointer is its second argument. */
 	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_SEND)
 		aux = buf;

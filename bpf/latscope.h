@@ -157,6 +157,10 @@ enum ls_rec_type {
 	LS_REC_OFFCPU = 9,  /* one interval a thread serving a request spent off CPU (struct ls_offcpu_rec) */
 	LS_REC_GAP = 10,    /* made by user space, not the kernel: the probes were off for a while, per-connection
 			     * state (framing, HPACK contexts) is lost (struct ls_rec_hdr only) */
+	LS_REC_H2SEQ = 11,  /* nghttp2 is about to apply a joined connection's input: its decoder's insertion counter
+			     * (struct ls_h2seq_rec) */
+	LS_REC_H2TABLE = 12, /* made by user space from LS_REC_H2SEQ: that decoder's table then, read from the
+			      * target (struct ls_h2table_rec) */
 };
 
 /* Every record starts with these 8 bytes. */
@@ -299,6 +303,8 @@ struct ls_request {
 #define LS_HD_PRIORITY   (1u << 5) /* HEADERS with PRIORITY: 5 bytes precede the block (already skipped) */
 #define LS_HD_FRESH      (1u << 6) /* no block: a new connection starts at this address, forget the last one's HPACK context */
 #define LS_HD_HTTP1      (1u << 7) /* not HPACK: (a fragment of) an HTTP/1 request line */
+#define LS_HD_SEQWAIT    (1u << 8) /* joined connection of a target whose decoder latscope can read: an
+				    * LS_REC_H2SEQ follows when the library applies the input */
 
 #define LS_HD_MAX 1024
 
@@ -310,6 +316,52 @@ struct ls_headers {
 	__u32 len;        /* bytes in data[] */
 	__u64 conn;
 	__u8 data[LS_HD_MAX];
+};
+
+/*
+ * nghttp2_session_mem_recv begins on a connection joined mid-flight (at attach, or after a gap of
+ * the overhead budget): where its HPACK decoder stood. Entry i of its dynamic table (0: newest)
+ * was inserted as number seq_now - 1 - i: the entries older than seq are the table this input
+ * starts from, whatever the target inserts before user space reads them.
+ */
+struct ls_h2seq_rec {
+	__u16 type;       /* LS_REC_H2SEQ */
+	__u16 _pad;
+	__u32 pid;
+	__u64 conn;
+	__u64 session;    /* nghttp2_session * */
+	__u32 seq;        /* the inflater's insertion counter */
+	__u32 blocks;     /* request header blocks sent (LS_REC_HEADERS with LS_HD_END) of the connection before it */
+};
+
+/* Per target: where nghttp2's inflater keeps its insertion counter (map h2_infl). */
+struct ls_h2_infl {
+	__u32 seq_off;    /* from the nghttp2_session * */
+	__u32 _pad;
+};
+
+/* Why a table could not be read (struct ls_h2table_rec.status). */
+enum ls_h2t_status {
+	LS_H2T_OK = 0,
+	LS_H2T_UNREADABLE,  /* the target's memory could not be read (the session ended?) */
+	LS_H2T_CHANGING,    /* the table changed under every attempt to read it */
+	LS_H2T_INVALID,     /* what was read is no nghttp2 table (counter went back, sizes out of range) */
+	LS_H2T_TOO_LARGE,   /* larger than latscope copies */
+	LS_H2T_NO_LAYOUT,   /* the target's nghttp2 layout is unknown */
+};
+
+#define LS_H2TABLE_MAX 12288
+struct ls_h2table_rec {
+	__u16 type;       /* LS_REC_H2TABLE */
+	__u16 status;     /* enum ls_h2t_status */
+	__u32 pid;
+	__u64 conn;
+	__u32 blocks;     /* from the LS_REC_H2SEQ */
+	__u32 table_max;  /* the decoder's table size limit */
+	__u32 entries;    /* entries rebuilt (older ones were evicted before they were read) */
+	__u32 len;        /* bytes in data[] */
+	/* an HPACK block that rebuilds the table: its entries, oldest first, as literals with indexing */
+	__u8 data[LS_H2TABLE_MAX];
 };
 
 /* A stream's :path read from the server's decoded header fields (grpc-go operateHeaders). */

@@ -141,9 +141,19 @@ struct lsk_conn {
 	__u32 flags;                /* LS_RQ_JOINED */
 	__u8 is_h2;                 /* HTTP/2 framing recognised */
 	__u8 proto;                 /* LS_PROTO_H1 once its bytes say HTTP/1 (bpf/http1.bpf.h) */
-	__u8 _pad[6];
+	__u8 seq_sent;              /* LS_REC_H2SEQ sent: once per joined connection */
+	__u8 _pad[1];
+	__u32 blocks_in;            /* request header blocks sent to user space */
 	struct ls_h1dir h1in, h1out; /* HTTP/1 framing per direction (bpf/h1split.h) */
 };
+
+/* Targets whose nghttp2 decoder user space reads after a join: pid -> where its counter is. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LS_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, struct ls_h2_infl);
+} h2_infl SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

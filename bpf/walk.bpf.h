@@ -28,6 +28,9 @@ struct lsk_walk {
 	__u8 out;
 	__u8 is_h2;      /* copy of the connection's: the preface was seen */
 	__u32 conn_flags; /* copy of the connection's LS_RQ_JOINED */
+	__u16 seqwait;   /* LS_HD_SEQWAIT on its request blocks, or 0 */
+	__u16 _pad;
+	__u32 blocks_in; /* request header blocks sent */
 	struct ls_h2dir dir; /* copy of the direction's framing state */
 	/* what the call that carried it spent: its share goes to each stream */
 	__u64 self_ns;
@@ -68,6 +71,8 @@ static __always_inline struct lsk_walk *scratch(void)
 		w->opened = 0;
 		w->finished = 0;
 		w->hd_flags = 0;
+		w->seqwait = 0;
+		w->blocks_in = 0;
 	}
 	return w;
 }
@@ -177,6 +182,11 @@ __noinline int ls_emit_headers(struct lsk_walk *w, __u32 stream, __u32 off, __u3
 	if (n && bpf_probe_read_user(h->data, n, (const void *)(w->buf + off)))
 		return 0;
 	h->len = n;
+	if (!w->out) {
+		/* A preface in this buffer: the connection starts here, its table with it. */
+		h->flags |= w->is_h2 ? 0 : w->seqwait;
+		w->blocks_in += (flags & LS_HD_END) ? 1 : 0;
+	}
 	if (bpf_ringbuf_output(&events, h, offsetof(struct ls_headers, data) + n, rb_flags()))
 		count(LS_CNT_RB_DROPS);
 	return 0;

@@ -195,7 +195,8 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 	struct ls_req_view v;
 	int r;
 
-	if (h->type != LS_REC_HEADERS && h->type != LS_REC_METHOD && h->type != LS_REC_REQUEST && h->type != LS_REC_GAP)
+	if (h->type != LS_REC_HEADERS && h->type != LS_REC_METHOD && h->type != LS_REC_REQUEST && h->type != LS_REC_GAP &&
+	    h->type != LS_REC_H2TABLE)
 		return 0;
 	r = ls_reqs_feed(x->reqs, rec, size, &v);
 	if (r < 0) {

@@ -87,6 +87,7 @@ struct trace_summary {
 	struct pid_row pids[MAX_PIDS];
 	size_t npids;
 	uint64_t handshakes, drops, unnamed, hits, est_ns, nreq;
+	uint64_t hd_tables, hd_tables_failed; /* joined connections' HPACK tables read from the targets */
 	uint64_t trap_ns;        /* of est_ns: the probes' traps, from the per-hit costs (costs_how) */
 	const char *costs_how;   /* how the per-hit costs were obtained, in one line */
 	int bpf_measured;        /* est_ns holds the uprobe programs' run time as the kernel measured it */
@@ -556,6 +557,8 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 	jw_ku64(&w, "handshakes", s->handshakes);
 	jw_ku64(&w, "dropped", s->drops);
 	jw_ku64(&w, "unnamed_requests", s->unnamed);
+	jw_ku64(&w, "hpack_tables_read", s->hd_tables);
+	jw_ku64(&w, "hpack_tables_unused", s->hd_tables_failed);
 	jw_key(&w, "counters");
 	jw_obj(&w);
 	for (size_t i = 0; i < sizeof(counter_names) / sizeof(counter_names[0]); i++)
@@ -655,6 +658,7 @@ static int on_event(void *ctxp, const void *rec, size_t size)
 	case LS_REC_HEADERS:
 	case LS_REC_METHOD:
 	case LS_REC_GAP:
+	case LS_REC_H2TABLE:
 	case LS_REC_REQUEST:
 		r = ls_reqs_feed(t->reqs, rec, size, &v);
 		if (r < 0) {
@@ -698,6 +702,7 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 	sum.handshakes += ls_session_counter(s, LS_CNT_HS_IN_IO);
 	sum.drops = ls_session_counter(s, LS_CNT_RB_DROPS);
 	sum.unnamed = ls_reqs_unnamed(t->reqs);
+	ls_reqs_tables(t->reqs, &sum.hd_tables, &sum.hd_tables_failed);
 	for (size_t i = 0; i < sizeof(counter_names) / sizeof(counter_names[0]); i++)
 		sum.counters[counter_names[i].c] = ls_session_counter(s, counter_names[i].c);
 	for (size_t i = 0; i < c->npids && i < MAX_PIDS; i++) {

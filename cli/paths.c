@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { PATH_TLS, PATH_H2, PATH_SYSCALLS, PATH_COUNT };
+enum { PATH_TLS, PATH_H2, PATH_H2_TABLE, PATH_SYSCALLS, PATH_COUNT };
 
 struct path {
 	const char *name;
@@ -40,6 +40,31 @@ static void paths_of(struct ls_session *s, pid_t pid, struct path p[PATH_COUNT])
 	obj = site_object(s, pid, LS_KIND_H2_IN, LS_KIND_H2_OUT);
 	p[PATH_H2].on = obj != NULL;
 	snprintf(p[PATH_H2].why, sizeof(p[PATH_H2].why), "%s", obj ? obj : "no HTTP/2 library found: no h2_in, h2_out phases");
+	p[PATH_H2_TABLE].name = "joined_names";
+	p[PATH_H2_TABLE].on = 0;
+	snprintf(p[PATH_H2_TABLE].why, sizeof(p[PATH_H2_TABLE].why), "%s",
+		 obj ? "no nghttp2 input function found" : "no HTTP/2 library with a readable decoder table");
+	{
+		const struct ls_site *sites;
+		size_t n;
+
+		sites = ls_session_sites(s, &n);
+		for (size_t i = 0; i < n; i++) {
+			const struct ls_site *t = &sites[i];
+
+			if (t->pid != pid || !t->found || t->entry->conv != LS_ARG_H2_MEM_RECV)
+				continue;
+			p[PATH_H2_TABLE].on = t->has_h2_layout;
+			if (t->has_h2_layout)
+				snprintf(p[PATH_H2_TABLE].why, sizeof(p[PATH_H2_TABLE].why),
+					 "nghttp2's HPACK table read from the target after a join or a gap (inflater at +%#x, "
+					 "layout from its code)", t->h2_layout.infl_off);
+			else
+				snprintf(p[PATH_H2_TABLE].why, sizeof(p[PATH_H2_TABLE].why),
+					 "%s: requests on connections joined mid-flight are unnamed", t->h2_layout_why);
+			break;
+		}
+	}
 	p[PATH_SYSCALLS].name = "syscall_reader";
 	p[PATH_SYSCALLS].on = st->state == LS_FEAT_ON;
 	if (st->state == LS_FEAT_ON)

@@ -198,6 +198,9 @@ int ls_discover(pid_t pid, struct ls_site **sites, size_t *n, char *err)
 					if (ls_elf_offset(elfs[i], gf.rets[r], &s->ret_offsets[s->nrets]) == 0)
 						s->nrets++;
 			}
+			if (cat[c].conv == LS_ARG_H2_MEM_RECV)
+				s->has_h2_layout = !ls_h2_layout(elfs[i], &s->h2_layout, s->h2_layout_why,
+								 sizeof(s->h2_layout_why));
 			snprintf(s->path, sizeof(s->path), "%s", objs[i].path);
 			snprintf(s->open_path, sizeof(s->open_path), "%s", objs[i].open_path);
 			s->vaddr = sym.vaddr;

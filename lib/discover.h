@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "catalog.h"
+#include "h2table.h"
 #include "procmaps.h"
 #include "latscope.h"
 
@@ -30,6 +31,10 @@ struct ls_site {
 	int has_offsets;
 	struct ls_go_offsets go_off;
 	char offsets_from[96];
+	/* nghttp2's input: where its HPACK decoder keeps its table (joined connections are named from it) */
+	int has_h2_layout;
+	struct ls_h2_layout h2_layout;
+	char h2_layout_why[128];
 };
 
 /*

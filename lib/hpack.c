@@ -128,3 +128,32 @@ int ls_hpack_block(struct ls_hpack *d, const uint8_t *in, size_t len, int end, s
 	}
 	return 0;
 }
+
+int ls_hpack_seed(struct ls_hpack *d, uint32_t table_max, const uint8_t *entries, size_t len)
+{
+	struct ls_hpack_fields f;
+	uint8_t *b = malloc(len + 8);
+	size_t k = 0;
+	uint64_t v = table_max;
+	int ret;
+
+	if (!b)
+		return -ENOMEM;
+	if (nghttp2_hd_inflate_change_table_size(d->inf, table_max)) {
+		free(b);
+		return -EPROTO;
+	}
+	/* A dynamic table size update first (RFC 7541 6.3): 001, a 5-bit prefix integer. */
+	if (v < 31) {
+		b[k++] = 0x20 | (uint8_t)v;
+	} else {
+		b[k++] = 0x20 | 31;
+		for (v -= 31; v >= 128; v >>= 7)
+			b[k++] = (uint8_t)(v & 0x7f) | 0x80;
+		b[k++] = (uint8_t)v;
+	}
+	memcpy(b + k, entries, len);
+	ret = ls_hpack_block(d, b, k + len, 1, &f);
+	free(b);
+	return ret;
+}

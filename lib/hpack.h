@@ -42,4 +42,10 @@ void ls_hpack_free(struct ls_hpack *d);
  */
 int ls_hpack_block(struct ls_hpack *d, const uint8_t *block, size_t len, int end_headers, struct ls_hpack_fields *out);
 
+/*
+ * Give a new decoder a table read from elsewhere: its size limit, then entries
+ * (literals with incremental indexing, oldest first). 0, or -EPROTO / -ENOMEM.
+ */
+int ls_hpack_seed(struct ls_hpack *d, uint32_t table_max, const uint8_t *entries, size_t len);
+
 #endif

@@ -1,4 +1,5 @@
 #include "requests.h"
+#include "h2table.h"
 #include "hpack.h"
 #include "http1.h"
 
@@ -10,6 +11,7 @@
 #define BLOCK_MAX LS_REQS_BLOCK_MAX
 #define STREAMS_MAX LS_REQS_STREAMS_MAX
 #define METHODS_MAX LS_REQS_METHODS_MAX
+#define PEND_MAX 64 /* request blocks of a joined connection waiting for its table */
 
 /* What the headers told about one stream. */
 struct stream_info {
@@ -23,6 +25,14 @@ struct stream_info {
 	const char *reason; /* why path is unknown */
 };
 
+/* A complete header block kept until the decoder's table is known. */
+struct pend_block {
+	uint32_t stream;
+	int truncated;
+	size_t len;
+	uint8_t *data;
+};
+
 /* One direction of a connection: its HPACK context and the block being assembled. */
 struct dir {
 	struct ls_hpack *dec;
@@ -31,6 +41,12 @@ struct dir {
 	size_t len;
 	uint32_t stream;
 	int truncated;
+	/* Joined connections of targets whose table latscope reads (requests only): */
+	uint32_t blocks;      /* blocks completed since the connection was (re)joined */
+	int seeded;           /* its LS_REC_H2TABLE came */
+	const char *why;      /* why the table did not help, for the streams it could not name */
+	struct pend_block *pend;
+	size_t npend;
 };
 
 struct conn {
@@ -53,6 +69,7 @@ struct ls_reqs {
 	struct ls_method_stats **sorted;
 	int sorted_valid;
 	uint64_t unnamed;
+	uint64_t tables, tables_failed; /* joined connections' tables read from the target: used, not used */
 	uint64_t round;
 	struct stream_info scratch;
 };
@@ -95,8 +112,18 @@ int ls_reqs_new(struct ls_reqs **out)
 	return 0;
 }
 
+static void pend_free(struct dir *d)
+{
+	for (size_t i = 0; i < d->npend; i++)
+		free(d->pend[i].data);
+	free(d->pend);
+	d->pend = NULL;
+	d->npend = 0;
+}
+
 static void conn_release(struct conn *c)
 {
+	pend_free(&c->in);
 	ls_hpack_free(c->in.dec);
 	ls_hpack_free(c->out.dec);
 	free(c->in.block);
@@ -263,13 +290,14 @@ static struct stream_info *stream_find(struct conn *c, uint32_t stream, int crea
 	return NULL;
 }
 
-static void decode(struct conn *c, struct dir *d, int out)
+static void decode(struct conn *c, struct dir *d, int out, uint32_t stream, const uint8_t *block, size_t len,
+		   int truncated)
 {
 	struct ls_hpack_fields h;
 	struct stream_info *s;
 	int ret;
 
-	s = stream_find(c, d->stream, 1);
+	s = stream_find(c, stream, 1);
 	if (d->broken) {
 		if (s && !out && !s->path[0])
 			s->reason = d->broken;
@@ -279,16 +307,16 @@ static void decode(struct conn *c, struct dir *d, int out)
 		d->broken = "out of memory";
 		return;
 	}
-	if (d->truncated) {
+	if (truncated) {
 		d->broken = "a header block was larger than latscope copies: HPACK context lost";
 		if (s && !out)
 			s->reason = d->broken;
 		return;
 	}
-	ret = ls_hpack_block(d->dec, d->block, d->len, 1, &h);
+	ret = ls_hpack_block(d->dec, block, len, 1, &h);
 	if (ret < 0) {
 		/* The decoder's dynamic table is now out of step with the peer's: no more decoding here. */
-		d->broken = c->gap ? "unknown (joined mid-connection after a gap of the overhead budget: headers refer to "
+		d->broken = d->why ? d->why : c->gap ? "unknown (joined mid-connection after a gap of the overhead budget: headers refer to "
 				     "entries sent while the probes were off)"
 			    : c->joined ? "unknown (joined mid-connection: headers refer to entries sent before latscope attached)"
 					: "unknown (HPACK decoding failed)";
@@ -321,6 +349,96 @@ static void name_h1(struct conn *c, struct dir *d)
 	if (s && ls_h1_request_line(d->block, d->len, s->http_method, sizeof(s->http_method), s->path,
 				    sizeof(s->path)))
 		s->reason = "unknown (HTTP/1 request line not understood)";
+}
+
+/* Decode the blocks that waited for a table, with the decoder as it is. */
+static void pend_flush(struct conn *c, struct dir *d)
+{
+	for (size_t i = 0; i < d->npend; i++)
+		decode(c, d, 0, d->pend[i].stream, d->pend[i].data, d->pend[i].len, d->pend[i].truncated);
+	pend_free(d);
+}
+
+/*
+ * A complete request block. On a joined connection whose table latscope will read
+ * (LS_HD_SEQWAIT), it waits for that table: decoded now with an empty one, a
+ * reference to an entry inserted before the join would fail.
+ */
+static void request_block(struct conn *c, struct dir *d, unsigned int flags)
+{
+	struct stream_info *s;
+	uint8_t *copy;
+
+	d->blocks++;
+	if (!(flags & LS_HD_SEQWAIT) || d->seeded) {
+		pend_flush(c, d);
+		decode(c, d, 0, d->stream, d->block, d->len, d->truncated);
+		return;
+	}
+	if (!d->pend && !(d->pend = calloc(PEND_MAX, sizeof(*d->pend))))
+		goto no_room;
+	if (d->npend == PEND_MAX || !(copy = malloc(d->len ? d->len : 1)))
+		goto no_room;
+	memcpy(copy, d->block, d->len);
+	d->pend[d->npend++] = (struct pend_block){ .stream = d->stream, .truncated = d->truncated, .len = d->len,
+						    .data = copy };
+	s = stream_find(c, d->stream, 1);
+	if (s && !s->path[0])
+		s->reason = "unknown (joined mid-connection: the target's HPACK table was not read yet)";
+	return;
+no_room:
+	/* Too many waiting: go on without the table. */
+	d->why = "unknown (joined mid-connection: the target's HPACK table did not come in time)";
+	d->seeded = 1;
+	pend_flush(c, d);
+	decode(c, d, 0, d->stream, d->block, d->len, d->truncated);
+}
+
+/*
+ * The table the target's decoder had when it began on the first input latscope
+ * walked after the join: a fresh decoder starts from it, and the blocks that waited
+ * are decoded in order. Entries evicted before the table was read are missing at
+ * its old end: a block that refers to one fails to decode (unnamed, never misnamed).
+ */
+static int feed_table(struct ls_reqs *r, const struct ls_h2table_rec *t, size_t size)
+{
+	struct conn *c;
+	struct dir *d;
+
+	if (size < offsetof(struct ls_h2table_rec, data) || t->len > LS_H2TABLE_MAX ||
+	    size < offsetof(struct ls_h2table_rec, data) + t->len)
+		return 0;
+	c = conn_find(r, t->pid, t->conn, 0);
+	if (!c || c->in.seeded)
+		return 0;
+	d = &c->in;
+	d->seeded = 1;
+	if (t->status != LS_H2T_OK) {
+		r->tables_failed++;
+		d->why = t->status == LS_H2T_UNREADABLE ? "unknown (joined mid-connection: the target's HPACK table could not be read)"
+			 : t->status == LS_H2T_CHANGING ? "unknown (joined mid-connection: the target's HPACK table changed under every read)"
+							 : "unknown (joined mid-connection: what latscope read was no HPACK table)";
+	} else if (t->blocks != d->blocks) {
+		r->tables_failed++;
+		d->why = "unknown (joined mid-connection: header records were lost, the table cannot be matched)";
+	} else {
+		struct ls_hpack *dec = ls_hpack_new();
+
+		if (!dec || ls_hpack_seed(dec, t->table_max, t->data, t->len)) {
+			ls_hpack_free(dec);
+			r->tables_failed++;
+			d->why = "unknown (joined mid-connection: the target's HPACK table did not decode)";
+		} else {
+			r->tables++;
+			ls_hpack_free(d->dec);
+			d->dec = dec;
+			d->broken = NULL;
+			d->why = "unknown (joined mid-connection: the header refers to a table entry evicted before latscope "
+				 "read the table)";
+		}
+	}
+	pend_flush(c, d);
+	return 0;
 }
 
 static int feed_headers(struct ls_reqs *r, const struct ls_headers *h, size_t size)
@@ -361,8 +479,10 @@ static int feed_headers(struct ls_reqs *r, const struct ls_headers *h, size_t si
 	if ((h->flags & LS_HD_END) || ((h->flags & LS_HD_HTTP1) && d->truncated)) {
 		if (h->flags & LS_HD_HTTP1)
 			name_h1(c, d);
+		else if (!out)
+			request_block(c, d, h->flags);
 		else
-			decode(c, d, out);
+			decode(c, d, out, d->stream, d->block, d->len, d->truncated);
 		/* Decoded: the buffer holds nothing still needed (conn_trim() may free it). */
 		d->len = 0;
 	}
@@ -472,6 +592,8 @@ int ls_reqs_feed(struct ls_reqs *r, const void *rec, size_t size, struct ls_req_
 		gap(r);
 		return 0;
 	}
+	if (hdr->type == LS_REC_H2TABLE)
+		return feed_table(r, rec, size);
 	if (hdr->type != LS_REC_REQUEST || size < sizeof(*q))
 		return 0;
 
@@ -632,6 +754,12 @@ size_t ls_reqs_expire(struct ls_reqs *r, unsigned int keep)
 uint64_t ls_reqs_unnamed(const struct ls_reqs *r)
 {
 	return r->unnamed;
+}
+
+void ls_reqs_tables(const struct ls_reqs *r, uint64_t *used, uint64_t *failed)
+{
+	*used = r->tables;
+	*failed = r->tables_failed;
 }
 
 size_t ls_reqs_live_conns(const struct ls_reqs *r)

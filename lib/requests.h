@@ -77,6 +77,8 @@ size_t ls_reqs_expire(struct ls_reqs *r, unsigned int keep);
 
 /* Requests whose stream was never seen opening (their headers were dropped or came before attach). */
 uint64_t ls_reqs_unnamed(const struct ls_reqs *r);
+/* Tables of joined connections read from the target (LS_REC_H2TABLE): that named again, that could not. */
+void ls_reqs_tables(const struct ls_reqs *r, uint64_t *used, uint64_t *failed);
 /* Connections whose HPACK contexts and stream names are held now (not yet ended). */
 size_t ls_reqs_live_conns(const struct ls_reqs *r);
 

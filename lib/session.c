@@ -272,12 +272,43 @@ static int unwound_sample(struct ls_session *s, const struct ls_ustack *u, const
 	return request_stacks_record(s, &e, sizeof(e));
 }
 
+/*
+ * nghttp2 began on a joined connection's input: its decoder's table as it stood then, read
+ * from the target now (the insertion counter tells what was added since), goes to request
+ * assembly in place of the kernel's record.
+ */
+static int h2_table(struct ls_session *s, const struct ls_h2seq_rec *e)
+{
+	static struct ls_h2table_rec t; /* one reader thread */
+	const struct ls_h2_layout *l = NULL;
+	pid_t pid = (pid_t)e->pid;
+
+	for (size_t i = 0; i < s->nsites && !l; i++)
+		if (s->sites[i].found && s->sites[i].has_h2_layout && s->sites[i].pid == pid)
+			l = &s->sites[i].h2_layout;
+	memset(&t, 0, offsetof(struct ls_h2table_rec, data));
+	t.type = LS_REC_H2TABLE;
+	t.pid = e->pid;
+	t.conn = e->conn;
+	t.blocks = e->blocks;
+	if (l)
+		ls_h2_table(ls_h2_read_pid, &pid, e->session, l, e->seq, &t);
+	else
+		t.status = LS_H2T_NO_LAYOUT;
+	s->h2_tables[t.status == LS_H2T_OK ? 0 : 1]++;
+	if (s->rs)
+		return request_stacks_record(s, &t, offsetof(struct ls_h2table_rec, data) + t.len);
+	return s->on_event ? s->on_event(s->ctx, &t, offsetof(struct ls_h2table_rec, data) + t.len) : 0;
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct ls_session *s = ctx;
 
 	if (size < sizeof(struct ls_rec_hdr))
 		return 0;
+	if (((const struct ls_rec_hdr *)data)->type == LS_REC_H2SEQ)
+		return size >= sizeof(struct ls_h2seq_rec) ? h2_table(s, data) : 0;
 	/* DWARF-mode samples are unwound and counted here; a threshold crossing goes on as its stacks. */
 	if (((const struct ls_rec_hdr *)data)->type == LS_REC_USTACK) {
 		struct ls_slow_stack slow;
@@ -346,6 +377,15 @@ static int register_targets(struct ls_session *s)
 		    bpf_map__update_elem(s->skel->maps.go_offs, &key, sizeof(key), &s->sites[i].go_off,
 					 sizeof(s->sites[i].go_off), BPF_ANY))
 			return ls_err(s->err, errno, "cannot set Go struct offsets of pid %d: %s", (int)key, strerror(errno));
+	}
+	/* Where nghttp2 keeps its decoder's insertion counter, per target: joined connections are named again. */
+	for (size_t i = 0; i < s->nsites; i++) {
+		__u32 key = (__u32)s->sites[i].pid;
+		struct ls_h2_infl v = { .seq_off = s->sites[i].h2_layout.infl_off + s->sites[i].h2_layout.seq_off };
+
+		if (s->sites[i].found && s->sites[i].has_h2_layout &&
+		    bpf_map__update_elem(s->skel->maps.h2_infl, &key, sizeof(key), &v, sizeof(v), BPF_ANY))
+			return ls_err(s->err, errno, "cannot set nghttp2's layout for pid %d: %s", (int)key, strerror(errno));
 	}
 	return 0;
 }

@@ -138,4 +138,19 @@ check "--calls: one handshake record per connection ($hs records on $hsc connect
 check "--calls: every handshake has a span from its first TLS call, >= the call that ended it ($hs_pos of $hs)" \
 	test "$hs_pos" -eq "$hs"
 jq -s -c '[.[] | select(.type=="call" and .handshake==true) | {probe, span_us: (.handshake_span_ns / 1000 | floor)}]' "$C"
+
+# ---- joined mid-connection: names from the nghttp2 table inside node, read from its memory ----
+h2load -D 7 -c 2 -m 2 -t 1 "$URL/fast" > "$TMP/j.txt" 2>&1 &
+LOAD=$!
+sleep 2
+start_trace "$TMP/j.json" -p "$NPID" --json --all -d 3
+wait_trace
+wait "$LOAD" || true
+J=$TMP/j.json
+timed=$(jq -s '[.[] | select(.type=="request")] | length' "$J")
+named=$(jq -s '[.[] | select(.type=="request" and .method=="/fast")] | length' "$J")
+other=$(jq -s '[.[] | select(.type=="request" and .method!="/fast" and .method!="?")] | length' "$J")
+tables=$(jq -r 'select(.type=="summary") | .hpack_tables_read' "$J")
+check "joined mid-connection: $named of $timed requests named /fast from node's HPACK table (>= 95%, $tables tables read), none misnamed ($other)" \
+	test "$timed" -gt 100 -a $((named * 100)) -ge $((timed * 95)) -a "$tables" -ge 2 -a "$other" -eq 0
 assert_no_probes

@@ -74,6 +74,11 @@ check "the syscall reader was off in every gap ($sio_gaps of $gaps)" test "$sio_
 check "estimated count within 25% of h2load's ($est vs $real)" within "$est" "$real" 0.25
 jq -r 'select(.type == "request") | .method' "$TMP/sat.json" | sort | uniq -c > "$TMP/methods.txt"
 cat "$TMP/methods.txt"
+# After each gap the connections are joined again: nghttp2's table, read from the server, names them.
+named=$(awk '$2 != "?" { n += $1 } END { print n + 0 }' "$TMP/methods.txt")
+tables=$(summary "$TMP/sat.json" '.hpack_tables_read')
+check "sampled requests on long-lived connections named after the gaps: $named of $observed (>= 95%; $tables tables read)" \
+	awk -v n="$named" -v o="$observed" -v t="$tables" 'BEGIN { exit !(o > 0 && n >= 0.95 * o && t > 0) }'
 check "every named request has a method the load used" \
 	awk '$2 != "/latscope.example.Echo/Fast" && $2 != "/latscope.example.Echo/Slow" && $2 != "?" { bad = 1 } END { exit bad }' "$TMP/methods.txt"
 jq -r 'select(.type == "request" and .method == "/latscope.example.Echo/Slow") | .total_ns' "$TMP/sat.json" > "$TMP/slow.ns"

@@ -1,7 +1,7 @@
 /*
  * libFuzzer target for the user-space request path: arbitrary sequences of
- * header-block fragments (any flags, streams, split points, bytes) and request
- * records go through HPACK decoding and per-method aggregation, with expiry
+ * header-block fragments (any flags, streams, split points, bytes), joined
+ * connections' HPACK tables and request records go through HPACK decoding and per-method aggregation, with expiry
  * rounds between them (ls_reqs_expire). Nothing may
  * crash, leak or read out of bounds, whatever the kernel side hands over.
  */
@@ -53,13 +53,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			m.len = (__u16)(len + (flags & 0x80 ? 200 : 0));
 			memcpy(m.name, data + off, len < sizeof(m.name) ? len : sizeof(m.name));
 			ls_reqs_feed(r, &m, (kind & 2) ? sizeof(m) - 1 : sizeof(m), &v);
+		} else if ((kind & 0x58) == 0x50) {
+			static struct ls_h2table_rec t;
+
+			/* A joined connection's table: any status, block count, limit and entries. */
+			memset(&t, 0, offsetof(struct ls_h2table_rec, data));
+			t.type = LS_REC_H2TABLE;
+			t.status = flags & 7;
+			t.pid = 1;
+			t.conn = conn;
+			t.blocks = stream & 3;
+			t.table_max = (uint32_t)(flags >> 3) << (stream >> 4);
+			t.len = (__u32)len;
+			memcpy(t.data, data + off, len);
+			ls_reqs_feed(r, &t, offsetof(struct ls_h2table_rec, data) + len - ((kind & 2) && len ? 1 : 0), &v);
 		} else {
 			memset(&h, 0, offsetof(struct ls_headers, data));
 			h.type = LS_REC_HEADERS;
 			h.pid = 1;
 			h.conn = conn;
 			h.stream = stream;
-			h.flags = flags;
+			h.flags = (__u16)(flags | ((kind & 0x40) ? LS_HD_SEQWAIT : 0));
 			h.len = (__u32)len;
 			memcpy(h.data, data + off, len);
 			/* A record may also arrive shorter than its header claims. */
