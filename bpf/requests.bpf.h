@@ -431,8 +431,12 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 	w->dir = *dir;
 	w->bio = h->bio; /* the walk reads memory-BIO requests' message ends (msg_fp_at) */
 	/* A joined connection whose decoder user space can read: its blocks wait for LS_REC_H2SEQ. */
-	if (!h->out && !c->is_h2 && !c->seq_sent && bpf_map_lookup_elem(&h2_infl, &h->pid))
-		w->seqwait = LS_HD_SEQWAIT;
+	if (!h->out && !c->is_h2 && !c->seq_sent) {
+		__u32 pid = h->pid; /* a map key on the stack: older kernels take no other */
+
+		if (bpf_map_lookup_elem(&h2_infl, &pid))
+			w->seqwait = LS_HD_SEQWAIT;
+	}
 	/* An HTTP/1 connection's buffer is walked by bpf/http1.bpf.h, any other's as HTTP/2. */
 	if (!ls_h1_walk(w, c)) {
 		ls_h2_walk(w);

@@ -295,7 +295,6 @@ static int h2_table(struct ls_session *s, const struct ls_h2seq_rec *e)
 		ls_h2_table(ls_h2_read_pid, &pid, e->session, l, e->seq, &t);
 	else
 		t.status = LS_H2T_NO_LAYOUT;
-	s->h2_tables[t.status == LS_H2T_OK ? 0 : 1]++;
 	if (s->rs)
 		return request_stacks_record(s, &t, offsetof(struct ls_h2table_rec, data) + t.len);
 	return s->on_event ? s->on_event(s->ctx, &t, offsetof(struct ls_h2table_rec, data) + t.len) : 0;

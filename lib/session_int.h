@@ -30,7 +30,6 @@ struct ls_session {
 	struct ring_buffer *rb;
 	struct ls_site *sites;
 	size_t nsites;
-	uint64_t h2_tables[2];      /* joined connections' nghttp2 tables read from the targets: read, not read */
 	struct ls_placements *place;
 	unsigned int phases;
 	pid_t *pids;
