@@ -392,7 +392,7 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 	struct lsk_walk *w;
 	struct lsk_call *cl;
 	struct lsk_conn *c;
-	__u64 start, net_in = 0;
+	__u64 start, net_in = 0, idle = 0, net;
 	__u32 d;
 
 	if (!h || !t || !emit_requests)
@@ -412,6 +412,14 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 		net_in = t->pend_net_in;
 		if (t->pend_net_in_start < start)
 			start = t->pend_net_in_start;
+	}
+	/*
+	 * A read that waited for its bytes (a goroutine parked in crypto/tls, a blocking
+	 * SSL_read): the request starts when they reached the socket, not when the wait began.
+	 */
+	if (!h->out && cl->arrival > start && cl->arrival <= h->now) {
+		idle = cl->arrival - start;
+		start = cl->arrival;
 	}
 	c = get_conn(h->pid, cl->obj);
 	w = scratch();
@@ -451,8 +459,14 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 		t->pend_net_in = 0;
 		t->pend_net_in_start = 0;
 	}
+	/* The wait is out of the call's time: in the kernel when a blocking receive covered it, else its own. */
+	net = cl->net_ns + net_in;
 	w->self_ns = h->self;
-	w->net_ns = cl->net_ns + net_in;
+	if (idle && net >= idle)
+		net -= idle;
+	else if (idle)
+		w->self_ns = h->self > idle ? h->self - idle : 0;
+	w->net_ns = net;
 	w->now = h->now;
 	w->tid = h->tid;
 	attrib_batch(w, c, t, h->out);
