@@ -8,9 +8,19 @@
 static __always_inline struct lsk_thread *cur_thread(__u32 tid)
 {
 	struct lsk_thread *t = bpf_map_lookup_elem(&threads, &tid);
-	struct lsk_gkey *k;
+	struct lsk_gkey *k, gk = {};
+	struct pt_regs *regs;
 
 	if (t)
+		return t;
+	/*
+	 * A goroutine that parked inside a call (crypto/tls waiting for bytes) may wake on
+	 * another thread than gcur says: the syscall's user registers name it (Go keeps g in r14).
+	 */
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	gk.pid = bpf_get_current_pid_tgid() >> 32;
+	gk.g = regs ? BPF_CORE_READ(regs, r14) : 0;
+	if (gk.g && (t = bpf_map_lookup_elem(&gthreads, &gk)))
 		return t;
 	k = bpf_map_lookup_elem(&gcur, &tid);
 	return k ? bpf_map_lookup_elem(&gthreads, k) : NULL;

@@ -385,6 +385,12 @@ __noinline int ls_h2_in_return(struct lsk_conn *c, __u32 pid, __u64 conn_id, __u
 	return 0;
 }
 
+/* LS_HD_SEQWAIT when user space reads the target's nghttp2 table after a join, else 0 (a frame of its own). */
+__noinline int ls_h2_readable(__u32 pid)
+{
+	return bpf_map_lookup_elem(&h2_infl, &pid) ? LS_HD_SEQWAIT : 0;
+}
+
 /* A TLS read or write moved plaintext (the handoff says which): follow its frames and attribute the call. */
 __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 {
@@ -392,7 +398,7 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 	struct lsk_walk *w;
 	struct lsk_call *cl;
 	struct lsk_conn *c;
-	__u64 start, net_in = 0, idle = 0, net;
+	__u64 start, net_in = 0;
 	__u32 d;
 
 	if (!h || !t || !emit_requests)
@@ -413,18 +419,20 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 		if (t->pend_net_in_start < start)
 			start = t->pend_net_in_start;
 	}
-	/*
-	 * A read that waited for its bytes (a goroutine parked in crypto/tls, a blocking
-	 * SSL_read): the request starts when they reached the socket, not when the wait began.
-	 */
-	if (!h->out && cl->arrival > start && cl->arrival <= h->now) {
-		idle = cl->arrival - start;
-		start = cl->arrival;
-	}
 	c = get_conn(h->pid, cl->obj);
 	w = scratch();
 	if (!c || !w)
 		return 0;
+	/*
+	 * A read that waited for its bytes (a goroutine parked in crypto/tls, a blocking
+	 * SSL_read): the request starts when they reached the socket, not when the wait began.
+	 * (Kept in the scratch, not on the stack: 6.1 allows 512 bytes for the whole call chain.)
+	 */
+	w->idle = 0;
+	if (!h->out && cl->arrival > start && cl->arrival <= h->now) {
+		w->idle = cl->arrival - start;
+		start = cl->arrival;
+	}
 	dir = h->out ? &c->out : &c->in;
 	w->buf = cl->buf;
 	w->len = h->bytes > 0x7fffffff ? 0x7fffffff : (__u32)h->bytes;
@@ -439,12 +447,8 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 	w->dir = *dir;
 	w->bio = h->bio; /* the walk reads memory-BIO requests' message ends (msg_fp_at) */
 	/* A joined connection whose decoder user space can read: its blocks wait for LS_REC_H2SEQ. */
-	if (!h->out && !c->is_h2 && !c->seq_sent) {
-		__u32 pid = h->pid; /* a map key on the stack: older kernels take no other */
-
-		if (bpf_map_lookup_elem(&h2_infl, &pid))
-			w->seqwait = LS_HD_SEQWAIT;
-	}
+	if (!h->out && !c->is_h2 && !c->seq_sent)
+		w->seqwait = ls_h2_readable(h->pid);
 	/* An HTTP/1 connection's buffer is walked by bpf/http1.bpf.h, any other's as HTTP/2. */
 	if (!ls_h1_walk(w, c)) {
 		ls_h2_walk(w);
@@ -460,13 +464,12 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 		t->pend_net_in_start = 0;
 	}
 	/* The wait is out of the call's time: in the kernel when a blocking receive covered it, else its own. */
-	net = cl->net_ns + net_in;
 	w->self_ns = h->self;
-	if (idle && net >= idle)
-		net -= idle;
-	else if (idle)
-		w->self_ns = h->self > idle ? h->self - idle : 0;
-	w->net_ns = net;
+	w->net_ns = cl->net_ns + net_in;
+	if (w->idle && w->net_ns >= w->idle)
+		w->net_ns -= w->idle;
+	else if (w->idle)
+		w->self_ns = h->self > w->idle ? h->self - w->idle : 0;
 	w->now = h->now;
 	w->tid = h->tid;
 	attrib_batch(w, c, t, h->out);

@@ -107,4 +107,17 @@ named=$(jq -s '[.[] | select(.type=="request" and .method=="/latscope.gogrpc.Ech
 jq -s -c '[.[] | select(.type=="request")] | group_by(.method_from) | map({from: .[0].method_from, n: length})' "$TMP/n.json"
 check "30 new connections, HEADERS with the preface: $named of $nn requests named by operateHeaders (60)" \
 	test "$nn" -eq 60 -a "$named" -eq 60
+
+# Paced requests: the reader goroutine parks inside crypto/tls between them and wakes on
+# whichever thread; a request starts when its bytes arrived, not when the read began waiting.
+start_trace "$TMP/p.json" -p "$GOGRPC_PID" --json --all --overhead off -d 60
+h2load -D 3 -c 2 -m 1 -t 1 --rps 100 -d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+	--log-file="$TMP/paced.log" "https://127.0.0.1:$PORT/latscope.gogrpc.Echo/Fast" > "$TMP/h2load-paced.txt" 2>&1 ||
+	fail "h2load (paced) failed"
+kill -INT "$TRACE_PID"; wait_trace
+jq -r 'select(.type=="request" and .method=="/latscope.gogrpc.Echo/Fast") | .total_ns' "$TMP/p.json" > "$TMP/paced_srv"
+awk '{ print $3 * 1000 }' "$TMP/paced.log" > "$TMP/paced_cli"
+srv50=$(pct "$TMP/paced_srv" 0.5); cli50=$(pct "$TMP/paced_cli" 0.5)
+check "paced Fast ($(wc -l < "$TMP/paced_srv") requests): server p50 $((srv50 / 1000)) us within the client's p50 $((cli50 / 1000)) us (x1.2 + 200 us)" \
+	awk -v s="$srv50" -v c="$cli50" 'BEGIN { exit !(s > 0 && s <= 1.2 * c + 200000) }'
 assert_no_probes
