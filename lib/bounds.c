@@ -31,6 +31,7 @@ static const struct ls_map_limit map_limits[] = {
 	{ "hd_scratch", "fixed: per CPU", -1 },
 	{ "events", "records dropped, counted", LS_CNT_RB_DROPS },
 	{ "go_offs", "fixed: a slot per target", -1 },
+	{ "h2_infl", "fixed: a slot per target", -1 },
 	{ "go_transports", "least recently used evicted (streams of that connection unnamed by grpc-go)", -1 },
 	{ "go_serving", "least recently used evicted (that handler's decode and encode unmatched)", -1 },
 	{ "gthreads", "least recently used evicted (goroutine exits are not seen)", -1 },

@@ -1,10 +1,12 @@
 # Fuzz targets (libFuzzer, with AddressSanitizer and UBSan), built by clang from the sources they cover.
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(WARN) -std=gnu11 -D_GNU_SOURCE
 
-$(BUILD)/tests/fuzz_reqs: tests/fuzz/fuzz_reqs.c lib/requests.c lib/hpack.c lib/http1.c lib/requests.h lib/hpack.h lib/http1.h bpf/latscope.h
+$(BUILD)/tests/fuzz_reqs: tests/fuzz/fuzz_reqs.c lib/requests.c lib/hpack.c lib/http1.c lib/h2table.c lib/requests.h lib/hpack.h \
+			  lib/http1.h lib/h2table.h bpf/latscope.h
 	$(Q)mkdir -p $(@D)
 	@echo "  FUZZ    $@"
-	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_reqs.c lib/requests.c lib/hpack.c lib/http1.c -lnghttp2
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_reqs.c lib/requests.c lib/hpack.c lib/http1.c lib/h2table.c \
+		-lnghttp2
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_reqs
 

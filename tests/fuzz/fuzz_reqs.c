@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for the user-space request path: arbitrary sequences of
  * header-block fragments (any flags, streams, split points, bytes), joined
- * connections' HPACK tables and request records go through HPACK decoding and per-method aggregation, with expiry
+ * connections' HPACK tables (as records, and read from a target memory made of the
+ * input by lib/h2table.c) and request records go through HPACK decoding and per-method aggregation, with expiry
  * rounds between them (ls_reqs_expire). Nothing may
  * crash, leak or read out of bounds, whatever the kernel side hands over.
  */
@@ -11,7 +12,24 @@
 
 #include <linux/types.h>
 #include "latscope.h"
+#include "h2table.h"
 #include "requests.h"
+
+/* A target's memory for ls_h2_table(): the record's bytes from address 0; beyond them reads fail. */
+struct image {
+	const uint8_t *p;
+	size_t len;
+};
+
+static int rd_image(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	const struct image *m = ctx;
+
+	if (addr > m->len || len > m->len - addr)
+		return -14;
+	memcpy(buf, m->p + addr, len);
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -53,6 +71,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			m.len = (__u16)(len + (flags & 0x80 ? 200 : 0));
 			memcpy(m.name, data + off, len < sizeof(m.name) ? len : sizeof(m.name));
 			ls_reqs_feed(r, &m, (kind & 2) ? sizeof(m) - 1 : sizeof(m), &v);
+		} else if ((kind & 0x58) == 0x48) {
+			static struct ls_h2table_rec t;
+			/* nghttp2 1.52's layout, the session at 0: the table is read from the bytes, then fed. */
+			static const struct ls_h2_layout l = { .infl_off = 0, .seq_off = 0x38, .max_off = 0x30, .nv_off = 0x18 };
+			struct image m = { data + off, len };
+
+			memset(&t, 0, offsetof(struct ls_h2table_rec, data));
+			ls_h2_table(rd_image, &m, 0, &l, flags, &t);
+			t.type = LS_REC_H2TABLE;
+			t.pid = 1;
+			t.conn = conn;
+			t.blocks = stream & 3;
+			ls_reqs_feed(r, &t, offsetof(struct ls_h2table_rec, data) + t.len, &v);
 		} else if ((kind & 0x58) == 0x50) {
 			static struct ls_h2table_rec t;
 
