@@ -385,6 +385,26 @@ __noinline int ls_h2_in_return(struct lsk_conn *c, __u32 pid, __u64 conn_id, __u
 	return 0;
 }
 
+/*
+ * Go's reader goroutine calls crypto/tls's Read before the next request comes and parks
+ * inside it: the request starts when its bytes reached the socket, not when the read
+ * began, and the wait leaves the call's own time (the park is no kernel time). A frame of
+ * its own: 6.1 allows 512 bytes of stack for the whole call chain.
+ */
+__noinline int ls_read_waited(struct lsk_walk *w, __u64 arrival, __u64 now)
+{
+	__u64 idle;
+
+	if (!w || arrival <= w->start || arrival > now)
+		return 0;
+	idle = arrival - w->start;
+	if (w->self_ns <= idle)
+		return 0;
+	w->self_ns -= idle;
+	w->start = arrival;
+	return 0;
+}
+
 /* LS_HD_SEQWAIT when user space reads the target's nghttp2 table after a join, else 0 (a frame of its own). */
 __noinline int ls_h2_readable(__u32 pid)
 {
@@ -423,23 +443,17 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 	w = scratch();
 	if (!c || !w)
 		return 0;
-	/*
-	 * A read that waited for its bytes (a goroutine parked in crypto/tls, a blocking
-	 * SSL_read): the request starts when they reached the socket, not when the wait began.
-	 * (Kept in the scratch, not on the stack: 6.1 allows 512 bytes for the whole call chain.)
-	 */
-	w->idle = 0;
-	if (!h->out && cl->arrival > start && cl->arrival <= h->now) {
-		w->idle = cl->arrival - start;
-		start = cl->arrival;
-	}
+	w->start = start;
+	w->self_ns = h->self;
+	w->net_ns = cl->net_ns + net_in;
+	if (!h->out && h->g)
+		ls_read_waited(w, cl->arrival, h->now);
 	dir = h->out ? &c->out : &c->in;
 	w->buf = cl->buf;
 	w->len = h->bytes > 0x7fffffff ? 0x7fffffff : (__u32)h->bytes;
 	w->pid = h->pid;
 	w->conn = cl->obj;
-	w->start = start;
-	w->queue = !h->out && cl->arrival && cl->arrival < start ? start - cl->arrival : 0;
+	w->queue = !h->out && cl->arrival && cl->arrival < w->start ? w->start - cl->arrival : 0;
 	w->out = h->out;
 	w->hd_flags = h->out ? LS_HD_OUT : 0;
 	w->is_h2 = c->is_h2;
@@ -463,13 +477,6 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 		t->pend_net_in = 0;
 		t->pend_net_in_start = 0;
 	}
-	/* The wait is out of the call's time: in the kernel when a blocking receive covered it, else its own. */
-	w->self_ns = h->self;
-	w->net_ns = cl->net_ns + net_in;
-	if (w->idle && w->net_ns >= w->idle)
-		w->net_ns -= w->idle;
-	else if (w->idle)
-		w->self_ns = h->self > w->idle ? h->self - w->idle : 0;
 	w->now = h->now;
 	w->tid = h->tid;
 	attrib_batch(w, c, t, h->out);

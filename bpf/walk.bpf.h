@@ -31,7 +31,6 @@ struct lsk_walk {
 	__u16 seqwait;   /* LS_HD_SEQWAIT on its request blocks, or 0 */
 	__u16 _pad;
 	__u32 blocks_in; /* request header blocks sent */
-	__u64 idle;      /* how long the read waited before its bytes came: out of the call's time */
 	struct ls_h2dir dir; /* copy of the direction's framing state */
 	/* what the call that carried it spent: its share goes to each stream */
 	__u64 self_ns;
