@@ -8,7 +8,7 @@
 SLOW_N=${SLOW_N:-1000}
 FAST_N=${FAST_N:-3000}
 # The injected delay. Under software emulation (the 6.1 VM) the server itself needs ~2 ms
-# to wake and answer, so the VM run injects 100 ms to keep that inside the 5% tolerance.
+# to wake and answer, so the VM run injects 100 ms (and its timers overshoot: it allows 10%).
 SLOW_MS=${SLOW_MS:-20}
 # Fast does nothing: its app time is the server's own work (~0.3 ms here; software
 # emulation in the VM makes that several times longer, so the VM run raises the bound).
@@ -51,7 +51,9 @@ check "phases add up to the total within 1% (or 2us) for every request ($bad do 
 jq -r 'select(.type=="request" and .method=="/latscope.example.Echo/Slow") | .phases.app' "$T" > "$TMP/slow_app"
 jq -r 'select(.type=="request" and .method=="/latscope.example.Echo/Fast") | .phases.app' "$T" > "$TMP/fast_app"
 slow_app50=$(pct "$TMP/slow_app" 0.5); fast_app50=$(pct "$TMP/fast_app" 0.5)
-check "Slow app p50 $((slow_app50 / 1000))us within 5% of $SLOW_MS ms" within "$slow_app50" $((SLOW_MS * 1000000)) 0.05
+# Against the nominal delay; the server's own measure of each handler is compared below, tighter.
+APP_TOL_PCT=${APP_TOL_PCT:-5}
+check "Slow app p50 $((slow_app50 / 1000))us within $APP_TOL_PCT% of $SLOW_MS ms" within "$slow_app50" $((SLOW_MS * 1000000)) "$(awk -v p="$APP_TOL_PCT" 'BEGIN { print p / 100 }')"
 check "Fast app p50 $((fast_app50 / 1000))us below $((FAST_MAX_US / 1000)) ms" test "$fast_app50" -lt $((FAST_MAX_US * 1000))
 for ph in tls_in h2_in decode encode tls_out h2_out net_out; do
 	n=$(jq -s "[.[] | select(.type==\"request\" and .phases.$ph > 0)] | length" "$T")

@@ -31,7 +31,10 @@ for hook in kprobe fentry; do
 	vm "$hook" trace_nghttpd REQS=1000
 done
 # Software emulation: fewer requests, and a longer injected delay (see requests_truth.sh).
-vm kprobe requests_truth SLOW_N=400 FAST_N=1000 SLOW_MS=100 FAST_MAX_US=10000 SRV_SLACK_PCT=3 SRV_TAIL_SLACK_US=5000
+# An emulated guest's timers overshoot: Slow's app p50 read 101.9-106.0 ms for a 100 ms sleep over
+# eleven runs; the nominal check gets 10%, the comparison with the server's own measure stays at 3%.
+vm kprobe requests_truth SLOW_N=400 FAST_N=1000 SLOW_MS=100 FAST_MAX_US=10000 SRV_SLACK_PCT=3 SRV_TAIL_SLACK_US=5000 \
+	APP_TOL_PCT=10
 # queue on the fentry path (the data-ready stamp on sock_def_readable); longer blocks (the
 # emulated server's work after a block stays within 2.5% of it), an
 # idle bound that allows for the emulated server's own wake-up time, Fast requests sent less
