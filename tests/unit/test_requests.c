@@ -11,6 +11,7 @@
 #include "latscope.h"
 #include "hpack.h"
 #include "requests.h"
+#include "reqfinish.h"
 #include "check.h"
 
 
@@ -74,21 +75,6 @@ static int feed_block(struct ls_reqs *r, __u64 conn, __u32 stream, int out, cons
 		off += len;
 	} while (off < n && ret >= 0);
 	return ret;
-}
-
-static const char *finish(struct ls_reqs *r, __u64 conn, __u32 stream, struct ls_req_view *v)
-{
-	static struct ls_request q;
-
-	memset(&q, 0, sizeof(q));
-	q.type = LS_REC_REQUEST;
-	q.pid = 42;
-	q.conn = conn;
-	q.stream = stream;
-	q.total_ns = 1000;
-	if (ls_reqs_feed(r, &q, sizeof(q), v) != 1)
-		return NULL;
-	return v->method;
 }
 
 /* HTTP/1: request lines in LS_HD_HTTP1 fragments, the status in the request record. */
