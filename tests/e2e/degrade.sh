@@ -37,13 +37,16 @@ check "no request reported without the walk ($nreq)" test "$nreq" -eq 0
 assert_no_probes "after trace without the walk"
 
 # 2. record without the walk and without the library calls: the profiler needs neither.
-h2load -n 200000 -c 4 -m 10 -t 1 -D 6 "https://127.0.0.1:$PORT/index.html" > /dev/null 2>&1 &
+# Load until both records are done (an emulated guest takes seconds to load latscope's programs).
+timeout -k 5 120 h2load -c 4 -m 10 -t 1 -D 120 "https://127.0.0.1:$PORT/index.html" > /dev/null 2>&1 &
 LOAD_PID=$!
 PIDS_TO_KILL+=("$LOAD_PID")
 sleep 0.5
 rc=0
-LATSCOPE_TEST_REJECT=http2,calls "$LATSCOPE" record -p "$NGHTTPD_PID" -d 2s -o "$TMP/cpu.folded" 2> "$TMP/rec.err" || rc=$?
+LATSCOPE_TEST_REJECT=http2,calls timeout -s INT -k 10 "${REC_LIMIT:-90}" \
+	"$LATSCOPE" record -p "$NGHTTPD_PID" -d 2s -o "$TMP/cpu.folded" 2> "$TMP/rec.err" || rc=$?
 cat "$TMP/rec.err"
+((rc != 124 && rc != 137)) || fail "record of 2 s had not ended after ${REC_LIMIT:-90} s (status $rc; its log above)"
 check "record ran without the walk and the library calls (exit $rc)" test "$rc" -eq 0
 samples=$(awk '{ s += $NF } END { print s + 0 }' "$TMP/cpu.folded")
 check "record took samples of nghttpd ($samples)" test "$samples" -gt 50
@@ -51,10 +54,13 @@ check "record said both features are off" test "$(grep -cE 'feature (http2|calls
 
 # 3. record without the sampler: a clear error, nothing left behind.
 rc=0
-LATSCOPE_TEST_REJECT=sampler "$LATSCOPE" record -p "$NGHTTPD_PID" -d 1s -o "$TMP/none.folded" 2> "$TMP/rec2.err" || rc=$?
+LATSCOPE_TEST_REJECT=sampler timeout -s INT -k 10 "${REC_LIMIT:-90}" \
+	"$LATSCOPE" record -p "$NGHTTPD_PID" -d 1s -o "$TMP/none.folded" 2> "$TMP/rec2.err" || rc=$?
 cat "$TMP/rec2.err"
+((rc != 124 && rc != 137)) || fail "record without the sampler had not ended after ${REC_LIMIT:-90} s (status $rc; its log above)"
 check "record without the sampler exits 1 ($rc)" test "$rc" -eq 1
 check "and says why" grep -q 'feature sampler off .*on_cpu_sample' "$TMP/rec2.err"
+kill "$LOAD_PID" 2>/dev/null || true
 wait "$LOAD_PID" 2>/dev/null || true
 assert_no_probes "after record"
 

@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
 # Run one command as root in a throwaway QEMU VM booted from a stock Debian kernel, for the
 # tests that need a kernel other than the host's (default: Debian 12's 6.1).
-#   tests/vm/vmrun.sh [--kernel-deb PATTERN] [--timeout SECS] [--mem SIZE] [--cpus N] [--rw] [--verbose] -- CMD ARGS...
+#   tests/vm/vmrun.sh [--kernel-deb PATTERN] [--timeout SECS] [--mem SIZE] [--cpus N] [--tcg-single] [--rw] [--verbose] -- CMD ARGS...
 # The guest sees the host's / read-only under a RAM overlay: what CMD writes vanishes with the
 # VM (--rw shares the current directory writable). CMD runs in the current directory with the
 # caller's environment; its output (stdout and stderr merged) is streamed, and the script exits
 # with its status: 124 on timeout, 125 when the VM could not be set up or booted. The kernel
 # package is the newest matching PATTERN [linux-image-6.1.0-*-amd64]; --timeout [600] covers one
-# boot and the command; --mem [2G]; --cpus [nproc, at most 4]; --verbose shows the boot log.
+# boot and the command; --mem [2G]; --cpus [nproc, at most 4]; --verbose shows the boot log;
+# --tcg-single runs every vCPU on one host thread when the guest is emulated (see below).
 # Kernels are cached in ${LATSCOPE_VM_CACHE:-/var/cache/latscope-vm}, one directory per version.
 set -euo pipefail
 
 die() { echo "vmrun: $*" >&2; exit 125; }
 say() { echo "vmrun: $*" >&2; }
-usage="usage: tests/vm/vmrun.sh [--kernel-deb PATTERN] [--timeout SECS] [--mem SIZE] [--cpus N] [--rw] [--verbose] -- CMD ARGS..."
+usage="usage: tests/vm/vmrun.sh [--kernel-deb PATTERN] [--timeout SECS] [--mem SIZE] [--cpus N] [--tcg-single] [--rw] [--verbose] -- CMD ARGS..."
 
-PATTERN='linux-image-6.1.0-*-amd64' TIMEOUT=600 MEM=2G CPUS=$(nproc) RW=0 VERBOSE=0
+PATTERN='linux-image-6.1.0-*-amd64' TIMEOUT=600 MEM=2G CPUS=$(nproc) RW=0 VERBOSE=0 TCG=multi
 ((CPUS <= 4)) || CPUS=4
 # Absolute: the guest is told where it is.
 CACHE=$(realpath -m "${LATSCOPE_VM_CACHE:-/var/cache/latscope-vm}")
@@ -25,6 +26,7 @@ while (($#)); do
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--mem) MEM=$2; shift 2 ;;
 	--cpus) CPUS=$2; shift 2 ;;
+	--tcg-single) TCG=single; shift ;;
 	--rw) RW=1; shift ;;
 	--verbose) VERBOSE=1; shift ;;
 	--) shift; break ;;
@@ -206,8 +208,10 @@ trap 'exit 143' TERM HUP
 } > "$RUN/cmd.sh"
 
 # KVM only with real VT-x or AMD-V: a nested kvm_pvm /dev/kvm cannot boot a stock kernel.
-# Otherwise TCG, one host thread per vCPU.
-ACCEL=(-accel tcg,thread=multi -cpu max)
+# Otherwise TCG, one host thread per vCPU; or one for all (--tcg-single): slower, but the kernel
+# patching its own code while another vCPU runs it (static keys, tracepoints switched on and
+# off) can leave that vCPU looping at the patched site under multi-threaded TCG.
+ACCEL=(-accel "tcg,thread=$TCG" -cpu max)
 [[ -w /dev/kvm && (-d /sys/module/kvm_intel || -d /sys/module/kvm_amd) ]] && ACCEL=(-accel kvm -cpu host)
 APPEND="console=ttyS0 panic=-1 vmrun.run=$RUN vmrun.kdir=$KDIR"
 ((VERBOSE)) || APPEND+=" quiet"
