@@ -290,6 +290,11 @@ static void text_budget(const struct trace_summary *s)
 		       (unsigned long long)s->unnamed, estimated_requests(s), (unsigned long long)d->abandoned,
 		       d->attaches ? d->attach_ns / 1e6 / (double)d->attaches : 0.0,
 		       d->detaches ? d->detach_ns / 1e6 / (double)d->detaches : 0.0);
+	if (d->khook_cycled)
+		printf("kernel hooks off in %llu gaps too: traffic counted by the targets' read/write bytes\n",
+		       (unsigned long long)d->khook_cycled);
+	else if (d->khook_stays)
+		printf("kernel hooks stay on in the gaps: %s\n", d->khook_stays);
 	if (d->failed)
 		printf("duty cycling stopped, the probes stay attached: %s\n", d->failed);
 }
@@ -515,6 +520,10 @@ static void json_budget(struct jw *w, const struct trace_summary *s)
 	jw_ku64(w, "detach_ns", d->detach_ns);
 	jw_ku64(w, "detaches", d->detaches);
 	jw_ku64(w, "syscall_reader_gaps", d->sio_cycled);
+	jw_ku64(w, "kernel_hook_gaps", d->khook_cycled);
+	jw_kstr(w, "traffic_counter", d->traffic_counter);
+	if (d->khook_stays)
+		jw_kstr(w, "kernel_hook_stays", d->khook_stays);
 	if (d->failed)
 		jw_kstr(w, "failed", d->failed);
 	jw_obj_end(w);

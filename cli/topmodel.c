@@ -47,7 +47,8 @@ struct top_model {
 	double cpu_prev;          /* own CPU seconds at the previous snapshot */
 	uint64_t probe_prev_ns;   /* the probes' cost to the targets so far, at the previous snapshot */
 	uint64_t tcpu_prev_ns;    /* the targets' CPU time at the previous snapshot */
-	uint64_t bytes_prev, bytes_in_prev; /* the budget's socket bytes (all, inside windows) at the previous one */
+	uint64_t bytes_prev, bytes_in_prev; /* the budget's traffic (all, inside windows) at the previous one */
+	const char *counter_prev;  /* what counted it then (ls_duty_stats.traffic_counter) */
 	uint64_t seq;
 	uint64_t threshold_ns;
 	struct ls_symbolizer *sym;
@@ -214,9 +215,17 @@ static void probe_share(struct top_model *m, struct ls_session *s, struct top_sn
 	snap->duty = d.duty;
 	snap->sampled_share = d.sampled_share;
 	snap->traffic_share = d.traffic_share;
-	/* The interval's own share of the traffic inside windows: what its counts stand for. */
-	snap->iv_traffic_share = d.bytes_all > m->bytes_prev ?
-					 (double)(d.bytes_in - m->bytes_in_prev) / (double)(d.bytes_all - m->bytes_prev) : 0;
+	/*
+	 * The interval's own share of the traffic inside windows: what its counts stand for. In
+	 * the interval where the budget changed counters the totals changed units: the whole
+	 * session's share stands for it.
+	 */
+	if (m->counter_prev && d.traffic_counter && strcmp(m->counter_prev, d.traffic_counter) != 0)
+		snap->iv_traffic_share = d.traffic_share;
+	else
+		snap->iv_traffic_share = d.bytes_all > m->bytes_prev && d.bytes_in >= m->bytes_in_prev ?
+						 (double)(d.bytes_in - m->bytes_in_prev) / (double)(d.bytes_all - m->bytes_prev) : 0;
+	m->counter_prev = d.traffic_counter;
 	m->bytes_prev = d.bytes_all;
 	m->bytes_in_prev = d.bytes_in;
 	ls_session_probe_cost(s, &pc);

@@ -34,6 +34,7 @@ static void report(struct ls_session *s, enum ls_khook h, const char *fmt, ...)
 /* Attach every program of feature f (variant h) loaded in its instance. 0, or -errno with the culprit in *bad. */
 static int attach_group(struct ls_session *s, enum ls_feature f, enum ls_khook h, const char **bad)
 {
+	struct ls_links *into = s->klinks;
 	struct latscope_bpf *sk = ls_bpf_feature(s->bpf, f);
 	struct bpf_program *p;
 
@@ -48,8 +49,10 @@ static int attach_group(struct ls_session *s, enum ls_feature f, enum ls_khook h
 			*bad = bpf_program__name(p);
 			return -errno;
 		}
-		if (ls_links_add(s->links, l))
+		if (ls_links_add(into, l)) {
+			bpf_link__destroy(l);
 			return -ENOMEM;
+		}
 	}
 	return 0;
 }
@@ -57,7 +60,7 @@ static int attach_group(struct ls_session *s, enum ls_feature f, enum ls_khook h
 /* Load and attach variant h. 0 or -errno (reported). */
 static int try_variant(struct ls_session *s, enum ls_khook h)
 {
-	size_t nlinks = ls_links_count(s->links);
+	size_t nlinks = ls_links_count(s->klinks);
 	const struct ls_feat_status *st;
 	const char *bad = NULL;
 	int ret;
@@ -81,7 +84,7 @@ static int try_variant(struct ls_session *s, enum ls_khook h)
 	if (ret) {
 		report(s, h, "attach %s failed: %s", bad ? bad : "", strerror(-ret));
 		/* What this variant did attach goes before the next is tried. */
-		ls_links_rollback(s->links, nlinks);
+		ls_links_rollback(s->klinks, nlinks);
 		ls_bpf_unload(s->bpf, LS_FEAT_NET);
 		return ret;
 	}
@@ -124,15 +127,37 @@ int ls_khook_attach(struct ls_session *s)
 		const struct ls_feat_status *st = ls_bpf_status(s->bpf, LS_FEAT_QUEUE);
 
 		report(s, s->khook, "queue not measured: %s%s%s", st->prog, st->prog[0] ? ": " : "", st->reason);
-	} else if ((nlinks = ls_links_count(s->links), ret = attach_group(s, LS_FEAT_QUEUE, s->khook, &bad))) {
+	} else if ((nlinks = ls_links_count(s->klinks), ret = attach_group(s, LS_FEAT_QUEUE, s->khook, &bad))) {
 		char reason[256];
 
-		ls_links_rollback(s->links, nlinks);
+		ls_links_rollback(s->klinks, nlinks);
 		if (ret == -ENOMEM)
 			return ls_err(s->err, ENOMEM, "out of memory");
 		snprintf(reason, sizeof(reason), "attach %s failed: %s", bad ? bad : "", strerror(-ret));
 		report(s, s->khook, "queue not measured: %s", reason);
 		ls_bpf_fail(s->bpf, LS_FEAT_QUEUE, bad, reason);
+	} else {
+		s->khook_queue = 1;
 	}
+	return 0;
+}
+
+void ls_khook_detach(struct ls_session *s)
+{
+	ls_links_detach(s->klinks);
+}
+
+int ls_khook_reattach(struct ls_session *s)
+{
+	const char *bad = NULL;
+	int ret;
+
+	if (s->khook == LS_KHOOK_NONE || ls_links_count(s->klinks))
+		return 0;
+	ret = attach_group(s, LS_FEAT_NET, s->khook, &bad);
+	if (!ret && s->khook_queue)
+		ret = attach_group(s, LS_FEAT_QUEUE, s->khook, &bad);
+	if (ret)
+		return ls_err(s->err, -ret, "attach %s failed: %s", bad ? bad : "the kernel hook", strerror(-ret));
 	return 0;
 }

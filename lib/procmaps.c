@@ -218,6 +218,44 @@ int ls_proc_cpu_ns(pid_t pid, uint64_t *ns)
 	return 0;
 }
 
+int ls_proc_io_bytes(pid_t pid, uint64_t *bytes)
+{
+	char path[64], buf[512];
+	unsigned long long rchar, wchar;
+	const char *r, *w;
+	long len;
+
+	snprintf(path, sizeof(path), "/proc/%d/io", (int)pid);
+	len = ls_read_file(path, buf, sizeof(buf));
+	if (len < 0)
+		return (int)len;
+	r = strstr(buf, "rchar: ");
+	w = strstr(buf, "wchar: ");
+	if (!r || !w || sscanf(r + 7, "%llu", &rchar) != 1 || sscanf(w + 7, "%llu", &wchar) != 1)
+		return -EINVAL;
+	*bytes = (uint64_t)rchar + (uint64_t)wchar;
+	return 0;
+}
+
+int ls_procs_io_bytes(const pid_t *pids, size_t n, uint64_t *bytes)
+{
+	uint64_t sum = 0, b;
+	int ret = -ESRCH;
+
+	for (size_t i = 0; i < n; i++) {
+		int r = ls_proc_io_bytes(pids[i], &b);
+
+		if (r == 0) {
+			sum += b;
+			ret = 0;
+		} else if (r != -ENOENT && r != -ESRCH) {
+			return r;
+		}
+	}
+	*bytes = sum;
+	return ret;
+}
+
 uint64_t ls_procs_cpu_ns(const pid_t *pids, size_t n)
 {
 	uint64_t sum = 0, ns;

@@ -42,6 +42,15 @@ int ls_proc_cpu_ns(pid_t pid, uint64_t *ns);
 uint64_t ls_procs_cpu_ns(const pid_t *pids, size_t n);
 
 /*
+ * Bytes pid has moved through read and write calls so far (/proc/PID/io rchar + wchar, all
+ * threads): sockets read and written with read(2)/write(2) and their vector forms, files too;
+ * not recv/send. 0 or -errno.
+ */
+int ls_proc_io_bytes(pid_t pid, uint64_t *bytes);
+/* The same summed over the processes still alive: 0, or -errno when none could be read. */
+int ls_procs_io_bytes(const pid_t *pids, size_t n, uint64_t *bytes);
+
+/*
  * The executable-mapped ELF objects of pid, de-duplicated, main executable
  * first, then in address order. *objs is malloc'ed; free() it.
  */

@@ -691,8 +691,9 @@ int ls_session_start(struct ls_session *s)
 		return ret;
 	s->skel = ls_bpf_maps(s->bpf);
 	s->links = ls_links_new();
+	s->klinks = ls_links_new();
 	s->ulinks = ls_links_new();
-	if (!s->links || !s->ulinks) {
+	if (!s->links || !s->klinks || !s->ulinks) {
 		ret = ls_err(s->err, ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -740,6 +741,8 @@ fail:
 	ls_session_sys_enter_detach(s);
 	bpf_link__destroy(s->sio_exit);
 	s->sio_exit = NULL;
+	ls_links_free(s->klinks);
+	s->klinks = NULL;
 	ls_links_free(s->links);
 	s->links = NULL;
 	s->nuprobes = 0;
@@ -767,6 +770,7 @@ void ls_session_free(struct ls_session *s)
 	ls_links_free(s->ulinks);
 	ls_session_sys_enter_detach(s);
 	bpf_link__destroy(s->sio_exit);
+	ls_links_free(s->klinks);
 	ls_links_free(s->links);
 	ls_duty_free(s->duty);
 	free(s->plan);

@@ -156,10 +156,9 @@ struct ls_duty_stats {
 	double duty;               /* share of time the probes are meant to be attached now (1: always) */
 	double duty_min;           /* the lowest duty so far */
 	double sampled_share;      /* share of the session's time inside windows: requests started then count */
-	double traffic_share;      /* share of the bytes through the targets' sockets (the kernel hooks stay on)
-				    * inside windows: counts over it estimate the whole time's, also when the
-				    * probes slowed a saturated target while on (sampled_share would not);
-				    * 0 when the kernel hooks count nothing */
+	double traffic_share;      /* share of the targets' traffic inside windows (traffic_counter): counts over
+				    * it estimate the whole time's, also when the probes slowed a saturated
+				    * target while on (sampled_share would not); 0 when nothing was counted */
 	double overhead;           /* measured cost over the whole session, a fraction of the denominator */
 	double overhead_on;        /* the same while attached (smoothed): what full tracing would cost now; the
 				    * larger of the per-hit measure and the in-situ one */
@@ -168,7 +167,7 @@ struct ls_duty_stats {
 	int attached;              /* the library probes are attached now */
 	uint64_t elapsed_ns, sampled_ns, cost_ns, denom_ns;
 	uint64_t self_ns;          /* latscope's record handling (its polling thread's CPU), not in cost_ns */
-	uint64_t bytes_all, bytes_in; /* the targets' socket bytes so far, and those inside windows (traffic_share) */
+	uint64_t bytes_all, bytes_in; /* the targets' traffic so far, and that inside windows (traffic_share), in bytes */
 	uint64_t windows;          /* windows closed */
 	uint64_t abandoned;        /* requests started inside a window, not ended when it closed: not counted */
 	uint64_t emergency;        /* windows cut at once: the cost over one second was past twice the budget */
@@ -176,6 +175,9 @@ struct ls_duty_stats {
 	uint64_t attach_ns, detach_ns; /* total time attaching and detaching windows' probes */
 	uint64_t attaches, detaches;
 	uint64_t sio_cycled;       /* gaps the syscall reader was off too (it had met no plaintext connection) */
+	uint64_t khook_cycled;     /* gaps the kernel hooks were off too (traffic counted by the targets' read/write bytes) */
+	const char *traffic_counter; /* what traffic_share counts: "socket" (the kernel hooks) or "read_write" (/proc/PID/io) */
+	const char *khook_stays;   /* why the kernel hooks stay on in the gaps (NULL: they go, or no gap yet) */
 	const char *failed;        /* why duty cycling stopped (a re-attach failed), NULL while it works */
 };
 int ls_session_duty(struct ls_session *s, struct ls_duty_stats *out);

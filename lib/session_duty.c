@@ -23,8 +23,15 @@
  * past twice the budget, they go at once.
  *
  * A request counts when it started inside a window (the kernel's req_lo and
- * req_hi). The share of the targets' socket bytes inside windows, counted by
- * the kernel hooks, which stay, turns counts into estimates for the whole time.
+ * req_hi). The share of the targets' traffic inside windows turns counts into
+ * estimates for the whole time. The kernel hooks count it while on; at the first
+ * window's close, when the targets' own read/write counters (/proc/PID/io) moved
+ * with their socket bytes, those count it from then on (over the whole session:
+ * they ran all along) and the kernel hooks go in the gaps too: on a saturated
+ * server they are most of what a gap still costs (every receive on the machine
+ * runs the tracepoint's program). They stay when the counters do not follow (a
+ * target using recv/send, or much file I/O) or the syscall reader follows a
+ * plaintext connection through the gaps.
  *
  * Each window is a gap for what the kernel keeps per connection: the HTTP/2
  * framing and the streams in flight are dropped when the probes go, and an
@@ -67,7 +74,11 @@ struct ls_duty {
 	double cpu_factor;           /* the denominator over the wall time (> 1: the targets use several CPUs) */
 	uint64_t open_cost;          /* the probes' cost when the current window opened */
 	uint64_t first_bytes, open_bytes; /* the targets' socket bytes at start, when the current window opened */
-	uint64_t bytes_in;           /* the targets' socket bytes inside closed windows */
+	uint64_t bytes_in;           /* the targets' traffic inside closed windows */
+	int use_io;                  /* traffic counted by /proc/PID/io (1), the kernel hooks (0), not decided yet (-1) */
+	uint64_t first_io, open_io;  /* the targets' read/write bytes at start, when the current window opened */
+	int khook_off;               /* the kernel hooks are off (a gap) */
+	char khook_why[160];         /* why they stay on in the gaps */
 	enum duty_state state;
 	uint64_t t0, since;          /* session start; when the state began */
 	uint64_t win_open;           /* current window: requests started from here count (the first one: all) */
@@ -103,6 +114,25 @@ static uint64_t socket_bytes(struct ls_session *s)
 	if (ls_session_stats(s, LS_PROBE_NET_RECV, &in) || ls_session_stats(s, LS_PROBE_NET_SEND, &out))
 		return 0;
 	return in.bytes + out.bytes;
+}
+
+/* Bytes the targets read and wrote (sockets with read/write and their vector forms, files). */
+static uint64_t io_bytes(struct ls_session *s)
+{
+	uint64_t b = 0;
+
+	return ls_procs_io_bytes(s->pids, s->npids, &b) ? 0 : b;
+}
+
+/* The targets' traffic, as the chosen counter counts it. */
+static uint64_t traffic(struct ls_session *s, const struct ls_duty *d)
+{
+	return d->use_io == 1 ? io_bytes(s) : socket_bytes(s);
+}
+
+static uint64_t since(uint64_t now, uint64_t then)
+{
+	return now > then ? now - then : 0;
 }
 
 /* The CPU time of the thread that handles the records (this one: ls_duty_step runs in ls_session_poll). */
@@ -148,7 +178,9 @@ int ls_duty_start(struct ls_session *s, double pct)
 	d->first_cpu = d->last_cpu = targets_cpu(s);
 	d->open_cost = d->first_cost = d->last_cost = probes_cost(s);
 	d->first_self = self_ns();
+	d->use_io = -1;
 	d->open_bytes = d->first_bytes = d->last_bytes = socket_bytes(s);
+	d->open_io = d->first_io = io_bytes(s);
 	d->open_cpu = d->first_cpu;
 	d->whole_on = 1;
 	d->cpu_factor = 1;
@@ -186,7 +218,7 @@ void ls_duty_free(struct ls_duty *d)
 /* Close the step [last_t, now]: the emergency rule's second and, when attached throughout, overhead_on. */
 static void measure(struct ls_session *s, struct ls_duty *d, uint64_t now)
 {
-	uint64_t cost = probes_cost(s), cpu = targets_cpu(s), bytes = socket_bytes(s);
+	uint64_t cost = probes_cost(s), cpu = targets_cpu(s), bytes = traffic(s, d);
 	uint64_t dc = cost > d->last_cost ? cost - d->last_cost : 0;
 	uint64_t wall = now - d->last_t, dcpu = cpu > d->last_cpu ? cpu - d->last_cpu : 0;
 	uint64_t denom = wall > dcpu ? wall : dcpu;
@@ -205,7 +237,7 @@ static void measure(struct ls_session *s, struct ls_duty *d, uint64_t now)
 		d->on_rate = d->on_rate > 0 ? (1 - SMOOTH) * d->on_rate + SMOOTH * r : r;
 	} else if (!d->whole_on) {
 		d->off_cpu = OFF_DECAY * d->off_cpu + (double)dcpu;
-		d->off_bytes = OFF_DECAY * d->off_bytes + (double)(bytes - d->last_bytes);
+		d->off_bytes = OFF_DECAY * d->off_bytes + (double)since(bytes, d->last_bytes);
 	}
 	d->last_t = now;
 	d->last_bytes = bytes;
@@ -228,7 +260,7 @@ static double rate_on(const struct ls_duty *d)
  */
 static uint64_t window_situ_cost(struct ls_duty *d, uint64_t now)
 {
-	uint64_t cpu = d->last_cpu - d->open_cpu, bytes = d->last_bytes - d->open_bytes;
+	uint64_t cpu = d->last_cpu - d->open_cpu, bytes = since(d->last_bytes, d->open_bytes);
 	uint64_t wall = now - d->since, denom = wall > cpu ? wall : cpu;
 	double base, extra;
 
@@ -331,7 +363,7 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	struct latscope_bpf *k = s->skel;
 	struct ls_rec_hdr gap = { .type = LS_REC_GAP };
 	struct bpf_map *drop[] = { k->maps.conns, k->maps.threads, k->maps.gthreads, k->maps.gcur,
-				   k->maps.go_serving, k->maps.hs_start, k->maps.sys_calls };
+				   k->maps.go_serving, k->maps.hs_start, k->maps.sys_calls, k->maps.net_calls };
 	uint64_t t = ls_now_ns(), on = now - d->since, wcost, situ;
 	double off;
 
@@ -341,6 +373,13 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	/* The syscall entry serves traced calls only; what it left (sys_calls) is stale after the gap. */
 	ls_session_sys_enter_detach(s);
 	d->st.sio_cycled += ls_session_sio_detach(s);
+	if (d->use_io == 1 && s->sio_exit)
+		snprintf(d->khook_why, sizeof(d->khook_why), "the syscall reader follows plaintext connections through the gaps");
+	else if (d->use_io == 1 && ls_links_count(s->klinks)) {
+		ls_khook_detach(s);
+		d->khook_off = 1;
+		d->st.khook_cycled++;
+	}
 	d->st.detach_ns += ls_now_ns() - t;
 	d->st.detaches++;
 	ring_buffer__consume(s->rb);
@@ -369,10 +408,38 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	d->since = now;
 }
 
+/*
+ * At the first window's close, the kernel hooks on since start: when the targets' read/write
+ * bytes moved with their socket bytes, they count the traffic from here on, from the start.
+ */
+static void choose_counter(struct ls_session *s, struct ls_duty *d)
+{
+	uint64_t io = io_bytes(s), sock = since(socket_bytes(s), d->first_bytes), moved = since(io, d->first_io);
+
+	d->use_io = 0;
+	if (!sock) {
+		snprintf(d->khook_why, sizeof(d->khook_why), "they counted no socket bytes");
+		return;
+	}
+	/* Files read or written per request add to the counters: up to 4x the socket bytes is still the traffic's measure. */
+	if ((double)moved < 0.9 * (double)sock || (double)moved > 4.0 * (double)sock) {
+		snprintf(d->khook_why, sizeof(d->khook_why),
+			 "the targets' read/write bytes (%llu) do not follow their socket bytes (%llu): recv/send, or file I/O",
+			 (unsigned long long)moved, (unsigned long long)sock);
+		return;
+	}
+	d->use_io = 1;
+	d->first_bytes = d->first_io;
+	d->open_bytes = d->open_io;
+	d->last_bytes = io;
+}
+
 static void window_close(struct ls_session *s, struct ls_duty *d, uint64_t now, int at_once)
 {
 	s->skel->bss->req_hi = now;
-	d->bytes_in += socket_bytes(s) - d->open_bytes;
+	if (d->use_io < 0)
+		choose_counter(s, d);
+	d->bytes_in += since(traffic(s, d), d->open_bytes);
 	d->st.sampled_ns += now - d->win_open;
 	d->st.windows++;
 	if (at_once) {
@@ -390,6 +457,13 @@ static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	int r;
 
 	measure(s, d, now);
+	/* The kernel hooks first: the library probes feed on what they keep. */
+	if (d->khook_off) {
+		if (ls_khook_reattach(s))
+			snprintf(d->reason, sizeof(d->reason), "%s", s->err);
+		else
+			d->khook_off = 0;
+	}
 	r = ls_session_sys_enter_attach(s);
 	if (!r)
 		r = ls_session_sio_attach(s);
@@ -397,15 +471,17 @@ static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
 		r = ls_uprobe_attach(s->ulinks, s->plan, s->nplan, s->uprobe_multi, &done, s->err);
 	d->st.attach_ns += ls_now_ns() - t;
 	d->st.attaches++;
-	if (r) {
+	if (r || d->khook_off) {
 		/* Whatever attached stays for good: nothing is cycled any more, the reason is kept. */
-		snprintf(d->reason, sizeof(d->reason), "%s", s->err);
+		if (r)
+			snprintf(d->reason, sizeof(d->reason), "%s", s->err);
 		d->failed = d->reason;
 		d->duty = 1.0;
 	}
 	now = ls_now_ns();
 	d->open_cost = probes_cost(s);
-	d->open_bytes = socket_bytes(s);
+	d->open_bytes = traffic(s, d);
+	d->open_io = io_bytes(s);
 	d->open_cpu = targets_cpu(s);
 	s->skel->bss->req_lo = now;
 	s->skel->bss->req_hi = 0;
@@ -485,9 +561,11 @@ int ls_session_duty(struct ls_session *s, struct ls_duty_stats *out)
 	cpu = cpu > d->first_cpu ? cpu - d->first_cpu : 0;
 	out->denom_ns = wall > cpu ? wall : cpu;
 	out->overhead = out->denom_ns ? (double)out->cost_ns / (double)out->denom_ns : 0;
-	bytes = socket_bytes(s);
-	bytes_in = d->bytes_in + (d->state == DUTY_ON ? bytes - d->open_bytes : 0);
-	bytes -= d->first_bytes;
+	bytes = traffic(s, d);
+	bytes_in = d->bytes_in + (d->state == DUTY_ON ? since(bytes, d->open_bytes) : 0);
+	bytes = since(bytes, d->first_bytes);
+	out->traffic_counter = d->use_io == 1 ? "read_write" : "socket";
+	out->khook_stays = d->khook_why[0] ? d->khook_why : NULL;
 	out->traffic_share = bytes && bytes_in ? (double)bytes_in / (double)bytes : 0;
 	out->bytes_all = bytes;
 	out->bytes_in = bytes_in;

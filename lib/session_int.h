@@ -17,7 +17,9 @@ struct ls_duty;
 struct ls_session {
 	struct ls_bpf *bpf;        /* the object, loaded feature by feature */
 	struct latscope_bpf *skel; /* its maps and global variables */
-	struct ls_links *links;    /* kernel hooks, tracepoints, the profiler: attached for the whole session */
+	struct ls_links *links;    /* tracepoints, the profiler: attached for the whole session */
+	struct ls_links *klinks;   /* the kernel hooks (net, queue): off in an overhead budget's gaps when nothing else needs them */
+	int khook_queue;           /* the queue hook attached at start: windows attach it again */
 	struct ls_links *ulinks;   /* the library probes: detached between windows under an overhead budget */
 	struct bpf_link *sys_enter; /* the socket syscall entry: it serves traced calls only, so it goes with ulinks */
 	int sys_enter_ok;          /* it attached at start: windows attach it again */
@@ -73,6 +75,13 @@ struct ls_session {
  * feature is then FAILED); -errno with s->err set on a fatal error.
  */
 int ls_khook_attach(struct ls_session *s);
+/*
+ * The kernel hooks off for an overhead budget's gap, and on again for its next
+ * window (the variant chosen at start, the queue hook when it attached then):
+ * 0, or -errno with s->err set.
+ */
+void ls_khook_detach(struct ls_session *s);
+int ls_khook_reattach(struct ls_session *s);
 
 /* lib/session_duty.c: set up the budget after attaching (0 or -ENOMEM); one step of it per poll; free. */
 int ls_duty_start(struct ls_session *s, double pct);

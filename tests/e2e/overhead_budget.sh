@@ -69,11 +69,19 @@ check "some requests observed ($observed)" test "$observed" -gt 100
 gaps=$(summary "$TMP/sat.json" '.overhead.gaps')
 sio_gaps=$(summary "$TMP/sat.json" '.overhead.syscall_reader_gaps')
 check "the syscall reader was off in every gap ($sio_gaps of $gaps)" test "$sio_gaps" -eq "$gaps" -a "$gaps" -gt 0
+# The server moves its TLS bytes with read/write: its own counters (/proc/PID/io) follow its
+# socket traffic, count it from the first window's close, and the kernel hooks go in the gaps.
+counter=$(summary "$TMP/sat.json" '.overhead.traffic_counter')
+check "traffic counted by the server's read/write bytes ($counter$(summary "$TMP/sat.json" '.overhead.kernel_hook_stays // "" | if . != "" then ": " + . else "" end'))" \
+	test "$counter" = read_write
+khook_gaps=$(summary "$TMP/sat.json" '.overhead.kernel_hook_gaps')
+check "the kernel hooks were off in every gap ($khook_gaps of $gaps)" test "$khook_gaps" -eq "$gaps"
 # Windows start at random times, 20 ms to 200 ms long: at ~100 per run the share of the
 # traffic they see varies by several percent; 25% leaves room for a loaded machine.
 check "estimated count within 25% of h2load's ($est vs $real)" within "$est" "$real" 0.25
 jq -r 'select(.type == "request") | .method' "$TMP/sat.json" | sort | uniq -c > "$TMP/methods.txt"
 cat "$TMP/methods.txt"
+jq -r 'select(.type == "request" and .method == "?") | .method_reason' "$TMP/sat.json" | sort | uniq -c | sed 's/^/# unnamed: /'
 # After each gap the connections are joined again: nghttp2's table, read from the server, names them.
 named=$(awk '$2 != "?" { n += $1 } END { print n + 0 }' "$TMP/methods.txt")
 tables=$(summary "$TMP/sat.json" '.hpack_tables_read')
