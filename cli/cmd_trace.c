@@ -281,8 +281,9 @@ static void text_budget(const struct trace_summary *s)
 		return;
 	}
 	printf("overhead budget %.1f%%: traced %.0f%% of the time, %.0f%% of the targets' traffic (%llu windows, duty now "
-	       "%.0f%%); probes cost %.1f%% measured (%.1f%% while attached); latscope's own record handling %.1f%%\n", 100 * d->budget, 100 * d->sampled_share,
-	       100 * d->traffic_share, (unsigned long long)d->windows, 100 * d->duty, 100 * d->overhead,
+	       "%.0f%%); probes cost %.1f%% measured per hit, %.1f%% charged with the in-situ measure (%.1f%% while attached); "
+	       "latscope's own record handling %.1f%%\n", 100 * d->budget, 100 * d->sampled_share,
+	       100 * d->traffic_share, (unsigned long long)d->windows, 100 * d->duty, 100 * d->overhead, 100 * d->charged,
 	       100 * d->overhead_on, d->denom_ns ? 100.0 * (double)d->self_ns / (double)d->denom_ns : 0.0);
 	if (d->windows)
 		printf("requests: %llu observed (%llu unnamed), estimated %.0f for the whole time; %llu abandoned at a "
@@ -504,6 +505,7 @@ static void json_budget(struct jw *w, const struct trace_summary *s)
 	}
 	jw_kdbl(w, "budget_pct", "%.2f", 100 * d->budget);
 	jw_kdbl(w, "measured_pct", "%.3f", 100 * d->overhead);
+	jw_kdbl(w, "charged_pct", "%.3f", 100 * d->charged);
 	jw_kdbl(w, "attached_pct", "%.3f", 100 * d->overhead_on);
 	jw_kdbl(w, "attached_in_situ_pct", "%.3f", 100 * d->overhead_situ);
 	jw_kdbl(w, "duty", "%.4f", d->duty);

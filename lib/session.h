@@ -160,6 +160,8 @@ struct ls_duty_stats {
 				    * it estimate the whole time's, also when the probes slowed a saturated
 				    * target while on (sampled_share would not); 0 when nothing was counted */
 	double overhead;           /* measured cost over the whole session, a fraction of the denominator */
+	double charged;            /* the cost the budget held to (per step, the in-situ measure where it says more) */
+	uint64_t charged_ns;
 	double overhead_on;        /* the same while attached (smoothed): what full tracing would cost now; the
 				    * larger of the per-hit measure and the in-situ one */
 	double overhead_situ;      /* in situ: the targets' CPU while attached beyond what their socket bytes took

@@ -88,6 +88,8 @@ struct ls_duty {
 	double off_cpu, off_bytes;   /* decaying sums over steps with the probes off: the targets' CPU per byte */
 	double situ_rate;            /* smoothed in-situ cost while attached (0: not known yet) */
 	double tokens;               /* cost the budget still allows, in ns: budget x time in, cost out, at most BUCKET_NS' worth */
+	uint64_t charged;            /* cost charged so far: per step, the larger of the per-hit and in-situ measures */
+	uint64_t open_charged;       /* charged when the current window opened */
 	int whole_on;                /* attached for the whole of the step being measured */
 	struct duty_step second[SECOND_STEPS];
 	unsigned int istep;
@@ -221,12 +223,21 @@ static void measure(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	uint64_t cost = probes_cost(s), cpu = targets_cpu(s), bytes = traffic(s, d);
 	uint64_t dc = cost > d->last_cost ? cost - d->last_cost : 0;
 	uint64_t wall = now - d->last_t, dcpu = cpu > d->last_cpu ? cpu - d->last_cpu : 0;
-	uint64_t denom = wall > dcpu ? wall : dcpu;
+	uint64_t denom = wall > dcpu ? wall : dcpu, charge = dc;
 
-	d->second[d->istep++ % SECOND_STEPS] = (struct duty_step){ dc, denom };
+	/*
+	 * What the step is charged: the per-hit measure, or the in-situ one when it says more
+	 * (the window's gap was drawn from the larger too). Charged the per-hit measure alone,
+	 * the bucket filled faster than windows spent it, and a window stayed open until it
+	 * had spent a full bucket: about three times the budget on a saturated server.
+	 */
+	if (d->whole_on && d->situ_rate * (double)denom > (double)dc)
+		charge = (uint64_t)(d->situ_rate * (double)denom);
+	d->charged += charge;
+	d->second[d->istep++ % SECOND_STEPS] = (struct duty_step){ charge, denom };
 	if (wall)
 		d->cpu_factor = (1 - SMOOTH) * d->cpu_factor + SMOOTH * (double)denom / (double)wall;
-	d->tokens += d->budget * (double)denom - (double)dc;
+	d->tokens += d->budget * (double)denom - (double)charge;
 	if (d->tokens > d->budget * BUCKET_NS * d->cpu_factor)
 		d->tokens = d->budget * BUCKET_NS * d->cpu_factor;
 	if (d->tokens < -d->budget * BUCKET_NS * d->cpu_factor)
@@ -480,6 +491,7 @@ static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	}
 	now = ls_now_ns();
 	d->open_cost = probes_cost(s);
+	d->open_charged = d->charged;
 	d->open_bytes = traffic(s, d);
 	d->open_io = io_bytes(s);
 	d->open_cpu = targets_cpu(s);
@@ -512,8 +524,12 @@ void ls_duty_step(struct ls_session *s)
 	}
 	switch (d->state) {
 	case DUTY_ON:
-		/* Past a window's length, and the budget of the last seconds spent. */
-		if (d->duty < 1 && d->tokens <= 0 && now - d->since >= window_len(d))
+		/*
+		 * Past a window's length, and the budget of the last seconds spent but what the
+		 * drain may cost (as much as the window, at most): closed later, window and drain
+		 * overran the budget over a second and were cut at once, requests abandoned.
+		 */
+		if (d->duty < 1 && d->tokens <= (double)(d->charged - d->open_charged) && now - d->since >= window_len(d))
 			window_close(s, d, now, 0);
 		break;
 	case DUTY_DRAIN:
@@ -561,6 +577,8 @@ int ls_session_duty(struct ls_session *s, struct ls_duty_stats *out)
 	cpu = cpu > d->first_cpu ? cpu - d->first_cpu : 0;
 	out->denom_ns = wall > cpu ? wall : cpu;
 	out->overhead = out->denom_ns ? (double)out->cost_ns / (double)out->denom_ns : 0;
+	out->charged_ns = d->charged;
+	out->charged = out->denom_ns ? (double)d->charged / (double)out->denom_ns : 0;
 	bytes = traffic(s, d);
 	bytes_in = d->bytes_in + (d->state == DUTY_ON ? since(bytes, d->open_bytes) : 0);
 	bytes = since(bytes, d->first_bytes);

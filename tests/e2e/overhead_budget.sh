@@ -62,6 +62,10 @@ echo "# saturation: $real requests served; observed $observed, estimated $est; t
 # other work slows latscope's loop, windows that close a step late.
 check "probes cost within 1.5x the budget over the run ($measured%)" \
 	awk -v m="$measured" -v b=$BUDGET 'BEGIN { exit !(m > 0 && m <= 1.5 * b) }'
+# What the budget charged: per step the in-situ measure where it said more than the per-hit one.
+charged=$(summary "$TMP/sat.json" '.overhead.charged_pct')
+check "charged cost within 1.5x the budget, and not below the per-hit measure ($charged%)" \
+	awk -v c="$charged" -v m="$measured" -v b=$BUDGET 'BEGIN { exit !(c >= m && c <= 1.5 * b) }'
 check "duty fell below 100%" awk -v d="$(summary "$TMP/sat.json" '.overhead.duty_min')" 'BEGIN { exit !(d < 1) }'
 check "traced a share of the time ($share)" awk -v s="$share" 'BEGIN { exit !(s > 0 && s < 1) }'
 check "some requests observed ($observed)" test "$observed" -gt 100
