@@ -245,6 +245,7 @@ struct ls_calib_bg {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	int stop;
+	int hold;                     /* no measurement while set (ls_calib_bg_hold) */
 	int fresh;                    /* a measurement came since the last take */
 	struct ls_costs sample[BG_KEEP];
 	size_t n;                     /* measurements taken, the first included */
@@ -276,6 +277,8 @@ static void *bg_main(void *arg)
 			;
 		if (bg->stop)
 			break;
+		if (bg->hold)
+			continue;
 		pthread_mutex_unlock(&bg->lock);
 		ret = calibrate(&c, err, 1);
 		pthread_mutex_lock(&bg->lock);
@@ -310,6 +313,15 @@ struct ls_calib_bg *ls_calib_bg_start(const struct ls_costs *first)
 		return NULL;
 	}
 	return bg;
+}
+
+void ls_calib_bg_hold(struct ls_calib_bg *bg, int hold)
+{
+	if (!bg)
+		return;
+	pthread_mutex_lock(&bg->lock);
+	bg->hold = hold;
+	pthread_mutex_unlock(&bg->lock);
 }
 
 int ls_calib_bg_take(struct ls_calib_bg *bg, struct ls_costs *out)

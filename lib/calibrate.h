@@ -26,6 +26,11 @@ struct ls_calib_bg;
 struct ls_calib_bg *ls_calib_bg_start(const struct ls_costs *first);
 /* 1 with *out the least so far when a measurement came since the last call; 0 otherwise. */
 int ls_calib_bg_take(struct ls_calib_bg *bg, struct ls_costs *out);
+/*
+ * Hold or resume the measurements (an overhead budget's gap: the probes being off, their
+ * cost is not needed, and a measurement's CPU would be the gap's only cost). NULL is fine.
+ */
+void ls_calib_bg_hold(struct ls_calib_bg *bg, int hold);
 /* Stop (waits for a measurement under way, ~30 ms) and free. */
 void ls_calib_bg_stop(struct ls_calib_bg *bg);
 

@@ -38,6 +38,7 @@
  * LS_REC_GAP record tells request assembly that every connection's HPACK
  * context is lost (its next names are decoded afresh, or said unknown).
  */
+#include "calibrate.h"
 #include "procmaps.h"
 #include "session_int.h"
 #include "uprobes.h"
@@ -393,6 +394,7 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	}
 	d->st.detach_ns += ls_now_ns() - t;
 	d->st.detaches++;
+	ls_calib_bg_hold(s->calib, 1);
 	ring_buffer__consume(s->rb);
 	d->st.abandoned += clear_map(k->maps.reqs, d->win_open, k->bss->req_hi, 1, 1);
 	for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
@@ -482,6 +484,7 @@ static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
 		r = ls_uprobe_attach(s->ulinks, s->plan, s->nplan, s->uprobe_multi, &done, s->err);
 	d->st.attach_ns += ls_now_ns() - t;
 	d->st.attaches++;
+	ls_calib_bg_hold(s->calib, 0);
 	if (r || d->khook_off) {
 		/* Whatever attached stays for good: nothing is cycled any more, the reason is kept. */
 		if (r)
@@ -523,15 +526,21 @@ void ls_duty_step(struct ls_session *s)
 		return;
 	}
 	switch (d->state) {
-	case DUTY_ON:
+	case DUTY_ON: {
 		/*
 		 * Past a window's length, and the budget of the last seconds spent but what the
-		 * drain may cost (as much as the window, at most): closed later, window and drain
-		 * overran the budget over a second and were cut at once, requests abandoned.
+		 * drain may cost: as much as the window, at most, and half a budget over a second
+		 * (a window with its drain costs one: window_len()). Closed later, window and drain
+		 * overran twice the budget over a second and were cut at once, requests abandoned.
 		 */
-		if (d->duty < 1 && d->tokens <= (double)(d->charged - d->open_charged) && now - d->since >= window_len(d))
+		double drain = d->budget * 5e8 * d->cpu_factor, spent = (double)(d->charged - d->open_charged);
+
+		if (drain > spent)
+			drain = spent;
+		if (d->duty < 1 && d->tokens <= drain && now - d->since >= window_len(d))
 			window_close(s, d, now, 0);
 		break;
+	}
 	case DUTY_DRAIN:
 		/* As long as the window was, at most: a window and its drain cost the budget over one second. */
 		if (inflight(s, d->win_open, s->skel->bss->req_hi) == 0 || now - s->skel->bss->req_hi >= s->skel->bss->req_hi - d->win_open)
