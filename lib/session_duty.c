@@ -74,7 +74,7 @@ struct ls_duty {
 	double budget, duty, on_rate;
 	double cpu_factor;           /* the denominator over the wall time (> 1: the targets use several CPUs) */
 	uint64_t open_cost;          /* the probes' cost when the current window opened */
-	uint64_t first_bytes, open_bytes; /* the targets' socket bytes at start, when the current window opened */
+	uint64_t first_bytes, open_bytes; /* the targets' traffic at start, when the current window opened */
 	uint64_t bytes_in;           /* the targets' traffic inside closed windows */
 	int use_io;                  /* traffic counted by /proc/PID/io (1), the kernel hooks (0), not decided yet (-1) */
 	uint64_t first_io, open_io;  /* the targets' read/write bytes at start, when the current window opened */
