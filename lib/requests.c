@@ -10,6 +10,7 @@
 
 #define BLOCK_MAX LS_REQS_BLOCK_MAX
 #define STREAMS_MAX LS_REQS_STREAMS_MAX
+#define STREAMS_MIN 16 /* a new connection's table */
 #define METHODS_MAX LS_REQS_METHODS_MAX
 #define PEND_MAX 64 /* request blocks of a joined connection waiting for its table */
 
@@ -57,8 +58,8 @@ struct conn {
 	int joined;
 	int gap;             /* joined again after the probes were off (LS_REC_GAP) */
 	struct dir in, out;
-	struct stream_info *streams; /* open addressing, STREAMS_MAX slots */
-	size_t nstreams;
+	struct stream_info *streams; /* open addressing, cstreams slots (a power of 2, up to STREAMS_MAX) */
+	size_t nstreams, cstreams;
 };
 
 struct ls_reqs {
@@ -218,7 +219,7 @@ static struct conn *conn_find(struct ls_reqs *r, uint32_t pid, uint64_t id, int 
 /* Remove a stream, keeping the probe chains of open addressing intact. */
 static void stream_forget(struct conn *c, struct stream_info *s)
 {
-	size_t mask = STREAMS_MAX - 1, i = (size_t)(s - c->streams), j = i;
+	size_t mask = c->cstreams - 1, i = (size_t)(s - c->streams), j = i;
 
 	s->used = 0;
 	c->nstreams--;
@@ -246,26 +247,51 @@ static void stream_evict_oldest(struct conn *c)
 {
 	struct stream_info *old = NULL;
 
-	for (size_t i = 0; i < STREAMS_MAX; i++)
+	for (size_t i = 0; i < c->cstreams; i++)
 		if (c->streams[i].used && (!old || c->streams[i].stream < old->stream))
 			old = &c->streams[i];
 	if (old)
 		stream_forget(c, old);
 }
 
+/*
+ * The table starts small and doubles up to STREAMS_MAX: a connection carries a few
+ * streams at a time, and a table of STREAMS_MAX slots (megabytes), allocated anew after
+ * every gap of the overhead budget, cost a page fault per stream it touched.
+ */
+static int streams_grow(struct conn *c)
+{
+	size_t ncap = c->cstreams ? c->cstreams * 2 : STREAMS_MIN, mask = ncap - 1;
+	struct stream_info *nv = calloc(ncap, sizeof(*nv));
+
+	if (!nv)
+		return -1;
+	for (size_t k = 0; k < c->cstreams; k++) {
+		size_t i = hash64(c->streams[k].stream) & mask;
+
+		if (!c->streams[k].used)
+			continue;
+		while (nv[i].used)
+			i = (i + 1) & mask;
+		nv[i] = c->streams[k];
+	}
+	free(c->streams);
+	c->streams = nv;
+	c->cstreams = ncap;
+	return 0;
+}
+
 static struct stream_info *stream_find(struct conn *c, uint32_t stream, int create)
 {
-	size_t mask = STREAMS_MAX - 1, i;
+	size_t mask, i;
 
 	if (!c->streams) {
-		if (!create)
-			return NULL;
-		c->streams = calloc(STREAMS_MAX, sizeof(*c->streams));
-		if (!c->streams)
+		if (!create || streams_grow(c))
 			return NULL;
 	}
+	mask = c->cstreams - 1;
 	i = hash64(stream) & mask;
-	for (size_t probes = 0; probes < STREAMS_MAX; probes++, i = (i + 1) & mask) {
+	for (size_t probes = 0; probes < c->cstreams; probes++, i = (i + 1) & mask) {
 		struct stream_info *s = &c->streams[i];
 
 		if (s->used && s->stream == stream)
@@ -273,9 +299,10 @@ static struct stream_info *stream_find(struct conn *c, uint32_t stream, int crea
 		if (!s->used) {
 			if (!create)
 				return NULL;
-			if (c->nstreams * 4 >= STREAMS_MAX * 3) {
-				/* Evicting moves entries: look again (the table is below 3/4 now). */
-				stream_evict_oldest(c);
+			if (c->nstreams * 4 >= c->cstreams * 3) {
+				/* Growing or evicting moves entries: look again (the table is below 3/4 now). */
+				if (c->cstreams >= STREAMS_MAX || streams_grow(c))
+					stream_evict_oldest(c);
 				return stream_find(c, stream, create);
 			}
 			memset(s, 0, sizeof(*s));
@@ -704,7 +731,7 @@ void ls_reqs_reset(struct ls_reqs *r)
 }
 
 /*
- * The stream table (STREAMS_MAX slots, the bulk of a connection's memory)
+ * The stream table (up to STREAMS_MAX slots, the bulk of a connection's memory)
  * goes when no stream is open, a direction's block buffer when no block is
  * being assembled; both come back when needed. The HPACK contexts stay.
  */
@@ -713,6 +740,7 @@ static void conn_trim(struct conn *c)
 	if (!c->nstreams) {
 		free(c->streams);
 		c->streams = NULL;
+		c->cstreams = 0;
 	}
 	for (int k = 0; k < 2; k++) {
 		struct dir *d = k ? &c->out : &c->in;

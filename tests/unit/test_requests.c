@@ -127,6 +127,84 @@ static void http1(void)
 	ls_reqs_free(r);
 }
 
+static void http1_line(struct ls_reqs *r, __u64 conn, __u32 stream, const char *line)
+{
+	static struct ls_headers h;
+	struct ls_req_view v;
+
+	memset(&h, 0, sizeof(h));
+	h.type = LS_REC_HEADERS;
+	h.pid = 42;
+	h.conn = conn;
+	h.stream = stream;
+	h.flags = LS_HD_HTTP1 | LS_HD_END;
+	h.len = (__u32)strlen(line);
+	memcpy(h.data, line, h.len);
+	ls_reqs_feed(r, &h, offsetof(struct ls_headers, data) + h.len, &v);
+}
+
+static int http1_end(struct ls_reqs *r, __u64 conn, __u32 stream, const char **method)
+{
+	static struct ls_request q;
+	static struct ls_req_view v;
+
+	memset(&q, 0, sizeof(q));
+	q.type = LS_REC_REQUEST;
+	q.flags = LS_RQ_HTTP1;
+	q.pid = 42;
+	q.conn = conn;
+	q.stream = stream;
+	q.status = 200;
+	*method = "";
+	if (ls_reqs_feed(r, &q, sizeof(q), &v) != 1)
+		return -1;
+	*method = v.method;
+	return 0;
+}
+
+/*
+ * The stream table grows from a few slots to LS_REQS_STREAMS_MAX, keeping every name;
+ * full, it forgets the oldest streams (those that never ended: a gap cut them).
+ */
+static void many_streams(void)
+{
+	const __u32 n = LS_REQS_STREAMS_MAX + 1000, live = 300;
+	struct ls_reqs *r;
+	const char *m;
+	char line[64], want[64];
+	int ok = 1, gone = 1;
+
+	ls_reqs_new(&r);
+	/* live streams open at once, ended newest first, through the table's growth */
+	for (__u32 id = 1; id <= live; id++) {
+		snprintf(line, sizeof(line), "GET /open/%u HTTP/1.1\r", id);
+		http1_line(r, 0x8000, id, line);
+	}
+	for (__u32 id = live; id >= 1; id--) {
+		snprintf(want, sizeof(want), "/open/%u", id);
+		if (http1_end(r, 0x8000, id, &m) || strcmp(m, want))
+			ok = 0;
+	}
+	CHECK(ok, "%u streams open at once keep their names while the table grows", live);
+	/* more streams than the table holds, none ended: the oldest go */
+	for (__u32 id = 1; id <= n; id++) {
+		snprintf(line, sizeof(line), "GET /s/%u HTTP/1.1\r", id);
+		http1_line(r, 0x9000, id, line);
+	}
+	ok = 1;
+	for (__u32 id = n; id > n - 100; id--) {
+		snprintf(want, sizeof(want), "/s/%u", id);
+		if (http1_end(r, 0x9000, id, &m) || strcmp(m, want))
+			ok = 0;
+	}
+	for (__u32 id = 1; id <= 100; id++)
+		if (http1_end(r, 0x9000, id, &m) || strcmp(m, "?"))
+			gone = 0;
+	CHECK(ok, "past %u streams the newest keep their names", (unsigned)LS_REQS_STREAMS_MAX);
+	CHECK(gone, "past %u streams the oldest are forgotten (unnamed)", (unsigned)LS_REQS_STREAMS_MAX);
+	ls_reqs_free(r);
+}
+
 int main(void)
 {
 	const char *const *sets[] = { c3, c4 };
@@ -321,5 +399,6 @@ int main(void)
 		ls_reqs_free(r);
 	}
 	http1();
+	many_streams();
 	return failures ? 1 : 0;
 }
