@@ -36,9 +36,10 @@ void ls_session_probe_cost(struct ls_session *s, struct ls_probe_cost *out)
 		const char *place;
 		struct ls_stats st;
 
-		if (ls_session_stats(s, p, &st) || st.calls == 0)
-			continue;
+		/* Probes without a site cost nothing: their statistics are not read (a step reads these often). */
 		per_call = ls_session_probe_call_cost(s, p, &hits, &place);
+		if (!hits || ls_session_stats(s, p, &st) || st.calls == 0)
+			continue;
 		out->calls += st.calls;
 		out->hits += st.calls * hits;
 		if (per_call >= prog) {
