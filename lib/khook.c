@@ -142,11 +142,6 @@ int ls_khook_attach(struct ls_session *s)
 	return 0;
 }
 
-void ls_khook_detach(struct ls_session *s)
-{
-	ls_links_detach(s->klinks);
-}
-
 int ls_khook_reattach(struct ls_session *s)
 {
 	const char *bad = NULL;

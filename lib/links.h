@@ -21,6 +21,12 @@ size_t ls_links_count(const struct ls_links *ls);
 void ls_links_rollback(struct ls_links *ls, size_t n);
 /* Detach everything (the set stays usable). */
 void ls_links_detach(struct ls_links *ls);
+/*
+ * Detach everything in the sets (NULL ones skipped) and the extra links (NULL ones
+ * skipped; the caller forgets them), all at once from several threads: the kernel's
+ * waits overlap and no hook outlasts the others by the others' waits.
+ */
+void ls_links_detach_all(struct ls_links **sets, size_t nsets, struct bpf_link **more, size_t nmore);
 /* Detach everything and free; NULL is a no-op. */
 void ls_links_free(struct ls_links *ls);
 

@@ -461,13 +461,9 @@ static int attach_sockio(struct ls_session *s)
 	return 0;
 }
 
-int ls_session_sio_detach(struct ls_session *s)
+int ls_session_sio_can_go(struct ls_session *s)
 {
-	if (!s->sio_exit || ls_session_counter(s, LS_CNT_H2C_CONNS) || ls_session_counter(s, LS_CNT_H1_PLAIN_CONNS))
-		return 0;
-	bpf_link__destroy(s->sio_exit);
-	s->sio_exit = NULL;
-	return 1;
+	return s->sio_exit && !ls_session_counter(s, LS_CNT_H2C_CONNS) && !ls_session_counter(s, LS_CNT_H1_PLAIN_CONNS);
 }
 
 int ls_session_sio_attach(struct ls_session *s)

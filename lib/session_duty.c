@@ -44,6 +44,7 @@
 #include "uprobes.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@
 #include "latscope.skel.h"
 
 #define STEP_NS       50000000ull   /* a measurement: at most every 50 ms */
+#define DRAIN_POLL_MS 5             /* a drain looks for its last requests this often */
 #define WINDOW_MAX_NS 200000000ull  /* a window's length below duty 1, at most */
 #define WINDOW_MIN_NS 20000000ull   /* and at least: attaching costs a few ms */
 #define SECOND_STEPS  20            /* the emergency rule's second, in steps */
@@ -62,7 +64,7 @@
 #define OFF_DECAY     0.95          /* per step: the CPU per byte with the probes off remembers ~1 s */
 #define SITU_MIN_CPU_NS 1e8         /* and is trusted from 100 ms of the targets' CPU (clock ticks are 10 ms) */
 #define OFF_MAX_NS    10000000000.0 /* a window at least every 10 s: the view stays current */
-#define BUCKET_NS     3e9           /* the budget holds on average over 3 s: a shorter burst is traced whole */
+#define BUCKET_NS     1e9           /* the budget holds on average over 1 s: a shorter burst is traced whole */
 
 enum duty_state { DUTY_ON, DUTY_DRAIN, DUTY_OFF };
 
@@ -86,6 +88,7 @@ struct ls_duty {
 	uint64_t next_open;          /* DUTY_OFF: when the next window opens */
 	uint64_t last_t, last_cost, last_cpu, last_bytes, first_cpu, first_cost, first_self;
 	uint64_t open_cpu;           /* the targets' CPU when the current window opened */
+	uint64_t drain_check;        /* DUTY_DRAIN: when it last looked for requests in flight */
 	double off_cpu, off_bytes;   /* decaying sums over steps with the probes off: the targets' CPU per byte */
 	double situ_rate;            /* smoothed in-situ cost while attached (0: not known yet) */
 	double tokens;               /* cost the budget still allows, in ns: budget x time in, cost out, at most BUCKET_NS' worth */
@@ -136,6 +139,31 @@ static uint64_t traffic(struct ls_session *s, const struct ls_duty *d)
 static uint64_t since(uint64_t now, uint64_t then)
 {
 	return now > then ? now - then : 0;
+}
+
+/*
+ * Attaching and detaching take the targets' mmap lock: a target that hits a probe
+ * meanwhile sleeps on it, and on a machine saturated by a server and its clients the
+ * CPU it leaves, with latscope's burst of work on the other, sends the server and a
+ * client onto one CPU, where they stay together for tens of milliseconds while another
+ * idles. At idle priority (threads it starts inherit it) that work takes only CPU no
+ * one else wants: a waking task counts such a CPU as free and is not moved. The
+ * previous policy comes back after. Returns it, or -1 when it could not be changed.
+ */
+static int idle_begin(struct sched_param *prev)
+{
+	struct sched_param idle = { 0 };
+	int pol = sched_getscheduler(0);
+
+	if (pol < 0 || sched_getparam(0, prev) || sched_setscheduler(0, SCHED_IDLE, &idle))
+		return -1;
+	return pol;
+}
+
+static void idle_end(int pol, const struct sched_param *prev)
+{
+	if (pol >= 0)
+		sched_setscheduler(0, pol, prev);
 }
 
 /* The CPU time of the thread that handles the records (this one: ls_duty_step runs in ls_session_poll). */
@@ -219,9 +247,11 @@ void ls_duty_free(struct ls_duty *d)
 }
 
 /* Close the step [last_t, now]: the emergency rule's second and, when attached throughout, overhead_on. */
-static void measure(struct ls_session *s, struct ls_duty *d, uint64_t now)
+static void measure_step(struct ls_session *s, struct ls_duty *d, uint64_t now, int detached)
 {
-	uint64_t cost = probes_cost(s), cpu = targets_cpu(s), bytes = traffic(s, d);
+	/* In a gap the probes are off: their cost stands where the detach left it. */
+	uint64_t cost = d->state == DUTY_OFF && !detached ? d->last_cost : probes_cost(s), cpu = targets_cpu(s);
+	uint64_t bytes = traffic(s, d);
 	uint64_t dc = cost > d->last_cost ? cost - d->last_cost : 0;
 	uint64_t wall = now - d->last_t, dcpu = cpu > d->last_cpu ? cpu - d->last_cpu : 0;
 	uint64_t denom = wall > dcpu ? wall : dcpu, charge = dc;
@@ -234,6 +264,14 @@ static void measure(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	 */
 	if (d->whole_on && d->situ_rate * (double)denom > (double)dc)
 		charge = (uint64_t)(d->situ_rate * (double)denom);
+	/*
+	 * The detach itself (detached): the probes fire until the kernel has taken them all
+	 * out, a tenth of a second on a busy machine. Its hits are valued at the in-situ cost
+	 * per hit of the windows (in-situ over per-hit rate), and it is no baseline of the
+	 * targets with the probes off.
+	 */
+	if (detached && d->on_rate > 0 && d->situ_rate > d->on_rate)
+		charge = (uint64_t)((double)dc * d->situ_rate / d->on_rate);
 	d->charged += charge;
 	d->second[d->istep++ % SECOND_STEPS] = (struct duty_step){ charge, denom };
 	if (wall)
@@ -247,7 +285,7 @@ static void measure(struct ls_session *s, struct ls_duty *d, uint64_t now)
 		double r = (double)dc / (double)denom;
 
 		d->on_rate = d->on_rate > 0 ? (1 - SMOOTH) * d->on_rate + SMOOTH * r : r;
-	} else if (!d->whole_on) {
+	} else if (!d->whole_on && !detached) {
 		d->off_cpu = OFF_DECAY * d->off_cpu + (double)dcpu;
 		d->off_bytes = OFF_DECAY * d->off_bytes + (double)since(bytes, d->last_bytes);
 	}
@@ -256,6 +294,11 @@ static void measure(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	d->last_cost = cost;
 	d->last_cpu = cpu;
 	d->whole_on = d->state != DUTY_OFF;
+}
+
+static void measure(struct ls_session *s, struct ls_duty *d, uint64_t now)
+{
+	measure_step(s, d, now, 0);
 }
 
 /* What attached probes cost now: the model's measure, or the in-situ one when it says more. */
@@ -376,19 +419,38 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	struct ls_rec_hdr gap = { .type = LS_REC_GAP };
 	struct bpf_map *drop[] = { k->maps.conns, k->maps.threads, k->maps.gthreads, k->maps.gcur,
 				   k->maps.go_serving, k->maps.hs_start, k->maps.sys_calls, k->maps.net_calls };
-	uint64_t t = ls_now_ns(), on = now - d->since, wcost, situ;
+	uint64_t t = ls_now_ns(), on, wcost, situ;
+	struct ls_links *sets[2];
+	struct bpf_link *more[2];
+	struct sched_param prio;
+	int sio, khook, pol;
 	double off;
 
 	measure(s, d, now);
 	situ = window_situ_cost(d, now);
-	ls_links_detach(s->ulinks);
-	/* The syscall entry serves traced calls only; what it left (sys_calls) is stale after the gap. */
-	ls_session_sys_enter_detach(s);
-	d->st.sio_cycled += ls_session_sio_detach(s);
+	/*
+	 * Everything the gap takes goes at once: the library probes; the syscall entry (it serves
+	 * traced calls only; what it left, sys_calls, is stale after the gap); the syscall reader
+	 * unless it follows plaintext connections; the kernel hooks when the traffic has another
+	 * counter. In turn, each hook stayed on through the others' waits for the kernel (a tenth
+	 * of a second each on a busy machine, the syscall hooks costing every process meanwhile).
+	 */
+	sio = ls_session_sio_can_go(s);
+	khook = d->use_io == 1 && (!s->sio_exit || sio) && ls_links_count(s->klinks);
+	sets[0] = s->ulinks;
+	sets[1] = khook ? s->klinks : NULL;
+	more[0] = s->sys_enter;
+	more[1] = sio ? s->sio_exit : NULL;
+	pol = idle_begin(&prio);
+	ls_links_detach_all(sets, 2, more, 2);
+	idle_end(pol, &prio);
+	s->sys_enter = NULL;
+	if (sio)
+		s->sio_exit = NULL;
+	d->st.sio_cycled += sio;
 	if (d->use_io == 1 && s->sio_exit)
 		snprintf(d->khook_why, sizeof(d->khook_why), "the syscall reader follows plaintext connections through the gaps");
-	else if (d->use_io == 1 && ls_links_count(s->klinks)) {
-		ls_khook_detach(s);
+	else if (khook) {
 		d->khook_off = 1;
 		d->st.khook_cycled++;
 	}
@@ -404,15 +466,26 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 		s->on_event(s->ctx, &gap, sizeof(gap));
 	d->state = DUTY_OFF;
 	d->whole_on = 0;
+	/* The window lasted until the detach was done: the gap starts there. */
+	now = ls_now_ns();
+	on = now - d->since;
+	measure_step(s, d, now, 1);
 	/*
-	 * Off long enough that the window's measured cost (drain included), spread over it and
-	 * the gap after it, is the budget; drawn at random around that. The denominator grows
-	 * with the targets' CPU when they use more than one.
+	 * Off long enough that the window's measured cost (drain included: per hit, in situ or
+	 * as charged, the largest), spread over it and the gap after it, is the budget, and
+	 * that the bucket is out of debt again (what windows were charged beyond their own
+	 * measure, or cost before the first in-situ measure, is paid back, not forgiven);
+	 * drawn at random around that. The denominator grows with the targets' CPU when they
+	 * use more than one.
 	 */
 	wcost = d->last_cost > d->open_cost ? d->last_cost - d->open_cost : 0;
 	if (situ > wcost)
 		wcost = situ;
+	if (d->charged - d->open_charged > wcost)
+		wcost = d->charged - d->open_charged;
 	off = (double)wcost / (d->budget * d->cpu_factor) - (double)on;
+	if (d->tokens < 0 && -d->tokens / (d->budget * d->cpu_factor) > off)
+		off = -d->tokens / (d->budget * d->cpu_factor);
 	if (off < 0)
 		off = 0;
 	if (off > OFF_MAX_NS)
@@ -455,6 +528,7 @@ static void window_close(struct ls_session *s, struct ls_duty *d, uint64_t now, 
 	d->bytes_in += since(traffic(s, d), d->open_bytes);
 	d->st.sampled_ns += now - d->win_open;
 	d->st.windows++;
+	d->drain_check = now;
 	if (at_once) {
 		d->st.emergency++;
 		window_detach(s, d, now);
@@ -465,11 +539,13 @@ static void window_close(struct ls_session *s, struct ls_duty *d, uint64_t now, 
 
 static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
 {
+	struct sched_param prio;
 	size_t done = 0;
 	uint64_t t = ls_now_ns();
-	int r;
+	int r, pol;
 
 	measure(s, d, now);
+	pol = idle_begin(&prio);
 	/* The kernel hooks first: the library probes feed on what they keep. */
 	if (d->khook_off) {
 		if (ls_khook_reattach(s))
@@ -482,6 +558,7 @@ static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
 		r = ls_session_sio_attach(s);
 	if (!r)
 		r = ls_uprobe_attach(s->ulinks, s->plan, s->nplan, s->uprobe_multi, &done, s->err);
+	idle_end(pol, &prio);
 	d->st.attach_ns += ls_now_ns() - t;
 	d->st.attaches++;
 	ls_calib_bg_hold(s->calib, 0);
@@ -506,12 +583,42 @@ static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	d->whole_on = 1;
 }
 
+/* The window's requests have ended, or the drain has lasted as long as the window. */
+static int drained(struct ls_session *s, const struct ls_duty *d, uint64_t now)
+{
+	uint64_t hi = s->skel->bss->req_hi;
+
+	return inflight(s, d->win_open, hi) == 0 || now - hi >= hi - d->win_open;
+}
+
+int ls_duty_wait_ms(struct ls_session *s, int timeout_ms)
+{
+	const struct ls_duty *d = s->duty;
+
+	if (!d || d->failed || d->state != DUTY_DRAIN)
+		return timeout_ms;
+	return timeout_ms < 0 || timeout_ms > DRAIN_POLL_MS ? DRAIN_POLL_MS : timeout_ms;
+}
+
 void ls_duty_step(struct ls_session *s)
 {
 	struct ls_duty *d = s->duty;
 	uint64_t now = ls_now_ns();
 
-	if (!d || d->failed || now - d->last_t < STEP_NS)
+	if (!d || d->failed)
+		return;
+	/*
+	 * A drain ends as soon as the window's last request has: at the step's pace it lasted
+	 * a whole step (as costly as the window) for requests that end within milliseconds.
+	 */
+	if (d->state == DUTY_DRAIN && now - d->drain_check >= DRAIN_POLL_MS * 1000000ull) {
+		d->drain_check = now;
+		if (drained(s, d, now)) {
+			window_detach(s, d, now);
+			return;
+		}
+	}
+	if (now - d->last_t < STEP_NS)
 		return;
 	measure(s, d, now);
 	if (rate_on(d) > 0)
@@ -543,7 +650,7 @@ void ls_duty_step(struct ls_session *s)
 	}
 	case DUTY_DRAIN:
 		/* As long as the window was, at most: a window and its drain cost the budget over one second. */
-		if (inflight(s, d->win_open, s->skel->bss->req_hi) == 0 || now - s->skel->bss->req_hi >= s->skel->bss->req_hi - d->win_open)
+		if (drained(s, d, now))
 			window_detach(s, d, now);
 		break;
 	case DUTY_OFF:

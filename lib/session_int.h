@@ -76,26 +76,28 @@ struct ls_session {
  */
 int ls_khook_attach(struct ls_session *s);
 /*
- * The kernel hooks off for an overhead budget's gap, and on again for its next
- * window (the variant chosen at start, the queue hook when it attached then):
- * 0, or -errno with s->err set.
+ * The kernel hooks on again for an overhead budget's next window after a gap took
+ * them (s->klinks, detached with the window's other links): the variant chosen at
+ * start, the queue hook when it attached then. 0, or -errno with s->err set.
  */
-void ls_khook_detach(struct ls_session *s);
 int ls_khook_reattach(struct ls_session *s);
 
 /* lib/session_duty.c: set up the budget after attaching (0 or -ENOMEM); one step of it per poll; free. */
 int ls_duty_start(struct ls_session *s, double pct);
 void ls_duty_step(struct ls_session *s);
+/* The poll's wait, shortened while a window drains (it ends as its last request does). */
+int ls_duty_wait_ms(struct ls_session *s, int timeout_ms);
 void ls_duty_free(struct ls_duty *d);
 /* The socket syscall entry hook, with the library probes' windows: 0 or -errno (s->err set). */
 int ls_session_sys_enter_attach(struct ls_session *s);
 void ls_session_sys_enter_detach(struct ls_session *s);
 /*
  * The syscall reader, with the windows while it has met no plaintext connection
- * (then it would lose them: it stays for good). Detach: 1 when it went. Attach:
- * its per-socket verdicts are forgotten first (fds closed and reused in the gap).
+ * (then it would lose them: it stays for good). Can go: 1 when attached and it has
+ * met none (the caller detaches s->sio_exit and forgets it). Attach: its per-socket
+ * verdicts are forgotten first (fds closed and reused in the gap).
  */
-int ls_session_sio_detach(struct ls_session *s);
+int ls_session_sio_can_go(struct ls_session *s);
 int ls_session_sio_attach(struct ls_session *s);
 /* The per-hit costs changed: carry the budget's running totals over without a step. */
 void ls_duty_rebase(struct ls_session *s);

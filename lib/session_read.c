@@ -70,7 +70,7 @@ int ls_session_poll(struct ls_session *s, int timeout_ms)
 		sweep_requests(s);
 	}
 	/* Records come without wake-ups: the wait usually runs to its timeout, then everything is drained. */
-	n = ring_buffer__poll(s->rb, timeout_ms);
+	n = ring_buffer__poll(s->rb, ls_duty_wait_ms(s, timeout_ms));
 	if (n < 0 && n != -EINTR)
 		return ls_err(s->err, -n, "ring buffer poll: %s", strerror(-n));
 	m = ring_buffer__consume(s->rb);
