@@ -45,6 +45,9 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,10 +155,21 @@ static uint64_t since(uint64_t now, uint64_t then)
  */
 static int idle_begin(struct sched_param *prev)
 {
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct cap[2] = { { 0 } };
 	struct sched_param idle = { 0 };
-	int pol = sched_getscheduler(0);
+	struct rlimit nice_lim;
+	int pol = sched_getscheduler(0), back;
 
-	if (pol < 0 || sched_getparam(0, prev) || sched_setscheduler(0, SCHED_IDLE, &idle))
+	/*
+	 * Leaving SCHED_IDLE takes CAP_SYS_NICE or an RLIMIT_NICE that allows the thread's
+	 * nice value (a container's root may have neither): without, it is not entered.
+	 */
+	errno = 0;
+	back = getpriority(PRIO_PROCESS, 0);
+	back = (errno == 0 && getrlimit(RLIMIT_NICE, &nice_lim) == 0 && nice_lim.rlim_cur >= (rlim_t)(20 - back)) ||
+	       (syscall(SYS_capget, &h, cap) == 0 && (cap[CAP_SYS_NICE / 32].effective & (1u << (CAP_SYS_NICE % 32))));
+	if (!back || pol < 0 || sched_getparam(0, prev) || sched_setscheduler(0, SCHED_IDLE, &idle))
 		return -1;
 	return pol;
 }
@@ -474,7 +488,8 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	 * Off long enough that the window's measured cost (drain included: per hit, in situ or
 	 * as charged, the largest), spread over it and the gap after it, is the budget, and
 	 * that the bucket is out of debt again (what windows were charged beyond their own
-	 * measure, or cost before the first in-situ measure, is paid back, not forgiven);
+	 * measure, or cost before the first in-situ measure, is paid back: the bucket's floor,
+	 * a second's budget of debt, bounds what is);
 	 * drawn at random around that. The denominator grows with the targets' CPU when they
 	 * use more than one.
 	 */
