@@ -26,25 +26,36 @@ say() { echo "$*" | tee -a "$OUT"; }
 # one MODE: one run of SECS under trace --overhead MODE; per method "p50 p99 count" appended
 # to $TMP/MODE.METHOD, and "sampled_share named_share estimated/real" to $TMP/MODE.acct.
 one() {
-	local mode=$1 t real
-	"$LATSCOPE" trace -p "$SPID" --overhead "$mode" --json --all -v -d $((SECS + 2)) > "$TMP/t.json" 2> "$TMP/t.err" &
-	t=$!
-	wait_attached "$TMP/t.err"
-	# 4 connections, each at RPS/4 requests/s, the two methods in turn on each.
-	h2load -D "$SECS" -c 4 -m 4 -t 1 --rps $((RPS / 4)) -d "$TMP/empty.bin" --log-file="$TMP/lat.log" \
+	local mode=$1 t l real t0 t1
+	# 4 connections, each at RPS/4 requests/s, the two methods in turn on each. The load runs
+	# first and latscope attaches to it under way, as to a service: a budget's first window
+	# (whole from attach) then sees the steady load, not h2load's start. h2load appends to
+	# its log: each run starts a new one.
+	rm -f "$TMP/lat.log"
+	h2load -D $((SECS + 5)) -c 4 -m 4 -t 1 --rps $((RPS / 4)) -d "$TMP/empty.bin" --log-file="$TMP/lat.log" \
 		-H 'content-type: application/grpc' -H 'te: trailers' \
 		"https://127.0.0.1:$PORT/$SVC/Fast" "https://127.0.0.1:$PORT/$SVC/Slow" \
-		> "$TMP/load.txt" 2>&1 || fail "h2load failed"
+		> "$TMP/load.txt" 2>&1 &
+	l=$!
+	sleep 1
+	"$LATSCOPE" trace -p "$SPID" --overhead "$mode" --json --all -v -d "$SECS" > "$TMP/t.json" 2> "$TMP/t.err" &
+	t=$!
+	wait_attached "$TMP/t.err"
+	t0=$(date +%s%6N)
 	wait "$t" || fail "latscope trace --overhead $mode failed"
+	t1=$(date +%s%6N)
+	wait "$l" || fail "h2load failed"
 	pct3() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%d %d %d\n", v[int((NR + 1) / 2)], v[int(NR * 0.99 + 0.5)], NR }'; }
 	for m in "${METHODS[@]}"; do
 		jq -r --arg m "/$SVC/$m" 'select(.type == "request" and .method == $m) | .total_ns' "$TMP/t.json" |
 			pct3 >> "$TMP/$mode.$m"
-		# The client's latency of every request of the run (us -> ns), Fast below half the injected delay.
-		awk -v m="$m" -v h=$((SLOW_MS * 500)) '(m == "Fast") == ($3 < h) { print $3 * 1000 }' "$TMP/lat.log" |
+		# The client's latency of the requests it started while traced (us -> ns), Fast below half the injected delay.
+		awk -v m="$m" -v h=$((SLOW_MS * 500)) -v a="$t0" -v b="$t1" \
+			'$1 >= a && $1 < b && (m == "Fast") == ($3 < h) { print $3 * 1000 }' "$TMP/lat.log" |
 			pct3 >> "$TMP/$mode.$m.client"
 	done
-	real=$(sed -n 's/^requests: .* \([0-9]*\) done.*/\1/p' "$TMP/load.txt")
+	# The requests the client started while traced (from latscope's attach, seen at most 0.1 s late).
+	real=$(awk -v a="$t0" -v b="$t1" '$1 >= a && $1 < b' "$TMP/lat.log" | wc -l)
 	jq -rs --arg real "$real" '
 		([.[] | select(.type == "request")] | length) as $n |
 		([.[] | select(.type == "request" and (.method // "") != "" and (.method | startswith("?") | not))] | length) as $named |
@@ -96,4 +107,4 @@ for server in $SERVERS; do
 	done
 	say ""
 done
-say "Medians of $ROUNDS rounds of $SECS s each, the two runs interleaved; $RPS requests/s over 4 connections."
+say "Medians of $ROUNDS rounds of $SECS s traced each (latscope attached 1 s into the load), the two runs interleaved; $RPS requests/s over 4 connections."

@@ -145,13 +145,16 @@ static uint64_t since(uint64_t now, uint64_t then)
 }
 
 /*
- * Attaching and detaching take the targets' mmap lock: a target that hits a probe
- * meanwhile sleeps on it, and on a machine saturated by a server and its clients the
- * CPU it leaves, with latscope's burst of work on the other, sends the server and a
- * client onto one CPU, where they stay together for tens of milliseconds while another
- * idles. At idle priority (threads it starts inherit it) that work takes only CPU no
- * one else wants: a waking task counts such a CPU as free and is not moved. The
- * previous policy comes back after. Returns it, or -1 when it could not be changed.
+ * Detaching takes the targets' mmap lock: a target that hits a probe meanwhile sleeps
+ * on it, and on a machine saturated by a server and its clients the CPU it leaves,
+ * with latscope's burst of work (a thread per link) on the other, sends the server and
+ * a client onto one CPU, where they stay together for tens of milliseconds while
+ * another idles. At idle priority (the threads it starts inherit it) that work takes
+ * only CPU no one else wants: a waking task counts such a CPU as free and is not
+ * moved. Attaching stays at the thread's own priority: held by a thread at idle
+ * priority the lock stalled a Go target, its threads spinning for work, for as long
+ * as no CPU fell idle (the median request in windows 11-48% slower). The previous
+ * policy comes back after. Returns it, or -1 when it could not be changed.
  */
 static int idle_begin(struct sched_param *prev)
 {
@@ -554,13 +557,11 @@ static void window_close(struct ls_session *s, struct ls_duty *d, uint64_t now, 
 
 static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
 {
-	struct sched_param prio;
 	size_t done = 0;
 	uint64_t t = ls_now_ns();
-	int r, pol;
+	int r;
 
 	measure(s, d, now);
-	pol = idle_begin(&prio);
 	/* The kernel hooks first: the library probes feed on what they keep. */
 	if (d->khook_off) {
 		if (ls_khook_reattach(s))
@@ -573,7 +574,6 @@ static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
 		r = ls_session_sio_attach(s);
 	if (!r)
 		r = ls_uprobe_attach(s->ulinks, s->plan, s->nplan, s->uprobe_multi, &done, s->err);
-	idle_end(pol, &prio);
 	d->st.attach_ns += ls_now_ns() - t;
 	d->st.attaches++;
 	ls_calib_bg_hold(s->calib, 0);
