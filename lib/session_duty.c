@@ -67,7 +67,7 @@
 #define OFF_DECAY     0.95          /* per step: the CPU per byte with the probes off remembers ~1 s */
 #define SITU_MIN_CPU_NS 1e8         /* and is trusted from 100 ms of the targets' CPU (clock ticks are 10 ms) */
 #define OFF_MAX_NS    10000000000.0 /* a window at least every 10 s: the view stays current */
-#define BUCKET_NS     1e9           /* the budget holds on average over 1 s: a shorter burst is traced whole */
+#define BUCKET_NS     3e9           /* the budget holds on average over 3 s: a shorter burst is traced whole */
 
 enum duty_state { DUTY_ON, DUTY_DRAIN, DUTY_OFF };
 
