@@ -716,6 +716,13 @@ int ls_session_start(struct ls_session *s)
 		goto fail;
 	if (s->offcpu && (ret = attach_offcpu(s)))
 		goto fail;
+	/*
+	 * Requests count from here on: one already in flight was seen in part (a call entered
+	 * before its return's probe was in, its headers read before the probes), and a Go
+	 * target's reads caught mid-attach read as ~10 ms requests its client never saw.
+	 */
+	if (s->attach_uprobes && s->nuprobes)
+		s->skel->bss->req_lo = ls_now_ns();
 	if (s->attach_uprobes && s->nuprobes && s->overhead_pct > 0 && (ret = ls_duty_start(s, s->overhead_pct)))
 		goto fail;
 	/* Costs measured at start are re-measured while attached (they move with the host's load). */
