@@ -77,57 +77,8 @@ static int feed_block(struct ls_reqs *r, __u64 conn, __u32 stream, int out, cons
 	return ret;
 }
 
-/* HTTP/1: request lines in LS_HD_HTTP1 fragments, the status in the request record. */
-static void http1(void)
-{
-	static const char line[] = "POST /api/v1/items?id=7 HTTP/1.1\r";
-	static struct ls_headers h;
-	static struct ls_request q;
-	struct ls_reqs *r;
-	struct ls_req_view v;
-	int ok = 1;
-
-	ls_reqs_new(&r);
-	for (__u32 seq = 1; seq <= 3; seq++) {
-		size_t n = sizeof(line) - 1, cut = seq * 7;
-
-		/* The line cut where a TLS buffer ended, its second part a continuation. */
-		for (size_t off = 0; off < n; off = cut, cut = n) {
-			memset(&h, 0, sizeof(h));
-			h.type = LS_REC_HEADERS;
-			h.pid = 42;
-			h.conn = 0x7000;
-			h.stream = seq;
-			h.flags = LS_HD_HTTP1 | (off ? LS_HD_CONT : 0) | (cut == n ? LS_HD_END : 0);
-			h.len = (__u32)(cut - off);
-			memcpy(h.data, line + off, cut - off);
-			ls_reqs_feed(r, &h, offsetof(struct ls_headers, data) + h.len, &v);
-		}
-		memset(&q, 0, sizeof(q));
-		q.type = LS_REC_REQUEST;
-		q.flags = LS_RQ_HTTP1;
-		q.pid = 42;
-		q.conn = 0x7000;
-		q.stream = seq;
-		q.status = (__u16)(seq == 3 ? 503 : 200);
-		if (ls_reqs_feed(r, &q, sizeof(q), &v) != 1 || strcmp(v.method, "/api/v1/items?id=7") ||
-		    strcmp(v.http_method, "POST") || strcmp(v.protocol, "http/1.1") || v.status != q.status ||
-		    v.error != (seq == 3))
-			ok = 0;
-	}
-	CHECK(ok, "HTTP/1: request lines cut across buffers name method and target; status and protocol from the record");
-	memset(&q, 0, sizeof(q));
-	q.type = LS_REC_REQUEST;
-	q.flags = LS_RQ_HTTP1;
-	q.pid = 42;
-	q.conn = 0x7000;
-	q.stream = 9;
-	CHECK(ls_reqs_feed(r, &q, sizeof(q), &v) == 1 && !strcmp(v.method, "?") && v.status == -1 && v.method_reason,
-	      "HTTP/1: a request whose line was not seen is unnamed, its status unknown");
-	ls_reqs_free(r);
-}
-
-static void http1_line(struct ls_reqs *r, __u64 conn, __u32 stream, const char *line)
+/* One LS_HD_HTTP1 fragment of a request line. */
+static void h1_fragment(struct ls_reqs *r, __u64 conn, __u32 stream, unsigned int flags, const char *data, size_t len)
 {
 	static struct ls_headers h;
 	struct ls_req_view v;
@@ -137,16 +88,16 @@ static void http1_line(struct ls_reqs *r, __u64 conn, __u32 stream, const char *
 	h.pid = 42;
 	h.conn = conn;
 	h.stream = stream;
-	h.flags = LS_HD_HTTP1 | LS_HD_END;
-	h.len = (__u32)strlen(line);
-	memcpy(h.data, line, h.len);
+	h.flags = (__u16)(LS_HD_HTTP1 | flags);
+	h.len = (__u32)len;
+	memcpy(h.data, data, len);
 	ls_reqs_feed(r, &h, offsetof(struct ls_headers, data) + h.len, &v);
 }
 
-static int http1_end(struct ls_reqs *r, __u64 conn, __u32 stream, const char **method)
+/* An HTTP/1 request's end with its status: what ls_reqs_feed returns, the view in *v. */
+static int h1_end(struct ls_reqs *r, __u64 conn, __u32 stream, int status, struct ls_req_view *v)
 {
 	static struct ls_request q;
-	static struct ls_req_view v;
 
 	memset(&q, 0, sizeof(q));
 	q.type = LS_REC_REQUEST;
@@ -154,12 +105,35 @@ static int http1_end(struct ls_reqs *r, __u64 conn, __u32 stream, const char **m
 	q.pid = 42;
 	q.conn = conn;
 	q.stream = stream;
-	q.status = 200;
-	*method = "";
-	if (ls_reqs_feed(r, &q, sizeof(q), &v) != 1)
-		return -1;
-	*method = v.method;
-	return 0;
+	q.status = (__u16)status;
+	return ls_reqs_feed(r, &q, sizeof(q), v);
+}
+
+/* HTTP/1: request lines in LS_HD_HTTP1 fragments, the status in the request record. */
+static void http1(void)
+{
+	static const char line[] = "POST /api/v1/items?id=7 HTTP/1.1\r";
+	struct ls_reqs *r;
+	struct ls_req_view v;
+	int ok = 1;
+
+	ls_reqs_new(&r);
+	for (__u32 seq = 1; seq <= 3; seq++) {
+		size_t n = sizeof(line) - 1, cut = seq * 7;
+		int status = seq == 3 ? 503 : 200;
+
+		/* The line cut where a TLS buffer ended, its second part a continuation. */
+		for (size_t off = 0; off < n; off = cut, cut = n)
+			h1_fragment(r, 0x7000, seq, (off ? LS_HD_CONT : 0) | (cut == n ? LS_HD_END : 0), line + off, cut - off);
+		if (h1_end(r, 0x7000, seq, status, &v) != 1 || strcmp(v.method, "/api/v1/items?id=7") ||
+		    strcmp(v.http_method, "POST") || strcmp(v.protocol, "http/1.1") || v.status != status ||
+		    v.error != (seq == 3))
+			ok = 0;
+	}
+	CHECK(ok, "HTTP/1: request lines cut across buffers name method and target; status and protocol from the record");
+	CHECK(h1_end(r, 0x7000, 9, 0, &v) == 1 && !strcmp(v.method, "?") && v.status == -1 && v.method_reason,
+	      "HTTP/1: a request whose line was not seen is unnamed, its status unknown");
+	ls_reqs_free(r);
 }
 
 /*
@@ -170,7 +144,7 @@ static void many_streams(void)
 {
 	const __u32 n = LS_REQS_STREAMS_MAX + 1000, live = 300;
 	struct ls_reqs *r;
-	const char *m;
+	struct ls_req_view v;
 	char line[64], want[64];
 	int ok = 1, gone = 1;
 
@@ -178,27 +152,27 @@ static void many_streams(void)
 	/* live streams open at once, ended newest first, through the table's growth */
 	for (__u32 id = 1; id <= live; id++) {
 		snprintf(line, sizeof(line), "GET /open/%u HTTP/1.1\r", id);
-		http1_line(r, 0x8000, id, line);
+		h1_fragment(r, 0x8000, id, LS_HD_END, line, strlen(line));
 	}
 	for (__u32 id = live; id >= 1; id--) {
 		snprintf(want, sizeof(want), "/open/%u", id);
-		if (http1_end(r, 0x8000, id, &m) || strcmp(m, want))
+		if (h1_end(r, 0x8000, id, 200, &v) != 1 || strcmp(v.method, want))
 			ok = 0;
 	}
 	CHECK(ok, "%u streams open at once keep their names while the table grows", live);
 	/* more streams than the table holds, none ended: the oldest go */
 	for (__u32 id = 1; id <= n; id++) {
 		snprintf(line, sizeof(line), "GET /s/%u HTTP/1.1\r", id);
-		http1_line(r, 0x9000, id, line);
+		h1_fragment(r, 0x9000, id, LS_HD_END, line, strlen(line));
 	}
 	ok = 1;
 	for (__u32 id = n; id > n - 100; id--) {
 		snprintf(want, sizeof(want), "/s/%u", id);
-		if (http1_end(r, 0x9000, id, &m) || strcmp(m, want))
+		if (h1_end(r, 0x9000, id, 200, &v) != 1 || strcmp(v.method, want))
 			ok = 0;
 	}
 	for (__u32 id = 1; id <= 100; id++)
-		if (http1_end(r, 0x9000, id, &m) || strcmp(m, "?"))
+		if (h1_end(r, 0x9000, id, 200, &v) != 1 || strcmp(v.method, "?"))
 			gone = 0;
 	CHECK(ok, "past %u streams the newest keep their names", (unsigned)LS_REQS_STREAMS_MAX);
 	CHECK(gone, "past %u streams the oldest are forgotten (unnamed)", (unsigned)LS_REQS_STREAMS_MAX);
