@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 want=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' deps/packages.txt | tr -s ' \n' '\n' | sort -u)
 # shellcheck disable=SC2086
-installed=$(dpkg-query -W -f='${Package} ${Status}\n' $want 2>/dev/null | awk '/ install ok installed$/ { print $1 }')
+# (dpkg-query exits 1 when any of them was never installed: the usual case on a fresh machine)
+installed=$({ dpkg-query -W -f='${Package} ${Status}\n' $want 2>/dev/null || true; } | awk '/ install ok installed$/ { print $1 }')
 missing=()
 for p in $want; do
 	grep -qxF "$p" <<< "$installed" || missing+=("$p")
