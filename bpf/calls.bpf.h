@@ -360,8 +360,20 @@ static __always_inline int tls_return(void *ctx, struct lsk_thread *t, struct ls
 	} else {
 		__s32 *known = bpf_map_lookup_elem(&ssl_fds, &cl->obj);
 
-		if (known)
+		/*
+		 * A write that succeeded without a socket syscall inside it wrote to a memory
+		 * BIO (over a socket, OpenSSL sends a record before it reports it written): the
+		 * descriptor learnt for this object was a syscall of other work on the thread
+		 * inside one of its calls (Node.js runs JavaScript from OpenSSL's callbacks).
+		 * Forgotten, or every later call of the connection would pass for a socket's and
+		 * its kernel time would go unmatched.
+		 */
+		if (known && r->kind == LS_KIND_TLS_WRITE && ok && r->bytes && !r->g) {
+			bpf_map_delete_elem(&ssl_fds, &cl->obj);
+			count(LS_CNT_SSL_FD_WRONG);
+		} else if (known) {
 			fd = *known;
+		}
 	}
 	if (fd >= 0)
 		r->flags |= LS_F_FD_KNOWN;

@@ -144,6 +144,7 @@ static const struct {
 	{ LS_CNT_REQ_OUTSIDE, "requests_outside_window" },
 	{ LS_CNT_H2C_CONNS, "h2c_connections" }, { LS_CNT_SIO_IOV_CUT, "syscall_iovecs_cut" },
 	{ LS_CNT_H1_PLAIN_CONNS, "http1_plain_connections" },
+	{ LS_CNT_SSL_FD_WRONG, "tls_socket_corrected" },
 };
 
 /* How phases were tied to a request where no fd or session said so, by name. */
