@@ -14,11 +14,16 @@ KHOOK=${LATSCOPE_KHOOK:-auto}
 # keeps a target saturated for longer than the budget's few seconds of slack and still
 # counts every request says so itself (export LATSCOPE_OVERHEAD=off, and why).
 
+# LATSCOPE_TEST_KEEP=1 keeps a failed test's files (traces, logs) and says where.
 cleanup() {
-	local p
+	local rc=$? p
 	for p in "${PIDS_TO_KILL[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS_TO_KILL[@]}"; do wait "$p" 2>/dev/null || true; done
-	rm -rf "$TMP"
+	if ((rc != 0)) && [[ ${LATSCOPE_TEST_KEEP:-} == 1 ]]; then
+		echo "kept: $TMP" >&2
+	else
+		rm -rf "$TMP"
+	fi
 }
 trap cleanup EXIT
 
