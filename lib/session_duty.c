@@ -13,7 +13,8 @@
  * more than one. From the smoothed cost while attached (overhead_on) the duty
  * is budget / overhead_on, at most 1: at low load it is 1 and the probes never
  * leave. The budget holds on average over a few seconds (a token bucket of
- * BUCKET_NS' worth of it, full at start): a burst that fits stays traced whole.
+ * BUCKET_NS' worth of it, full at start but lent, paid back from the income of the
+ * seconds after): a burst that fits stays traced whole.
  * Below 1 and the bucket empty, a window stays open window_len() (a budget's worth of cost
  * over one second, with its drain), then the probes stay until the requests it
  * saw start have ended (as long as the window, at most; the rest are counted
@@ -95,6 +96,7 @@ struct ls_duty {
 	double off_cpu, off_bytes;   /* decaying sums over steps with the probes off: the targets' CPU per byte */
 	double situ_rate;            /* smoothed in-situ cost while attached (0: not known yet) */
 	double tokens;               /* cost the budget still allows, in ns: budget x time in, cost out, at most BUCKET_NS' worth */
+	double loan;                 /* the bucket's start fill not yet paid back: income pays it first */
 	uint64_t charged;            /* cost charged so far: per step, the larger of the per-hit and in-situ measures */
 	uint64_t open_charged;       /* charged when the current window opened */
 	int whole_on;                /* attached for the whole of the step being measured */
@@ -232,7 +234,7 @@ int ls_duty_start(struct ls_session *s, double pct)
 	d->open_cpu = d->first_cpu;
 	d->whole_on = 1;
 	d->cpu_factor = 1;
-	d->tokens = d->budget * BUCKET_NS;
+	d->tokens = d->loan = d->budget * BUCKET_NS;
 	d->rng = (uint32_t)(now ^ (now >> 32) ^ (uint64_t)getpid() << 16) | 1;
 	s->duty = d;
 	return 0;
@@ -272,6 +274,7 @@ static void measure_step(struct ls_session *s, struct ls_duty *d, uint64_t now, 
 	uint64_t dc = cost > d->last_cost ? cost - d->last_cost : 0;
 	uint64_t wall = now - d->last_t, dcpu = cpu > d->last_cpu ? cpu - d->last_cpu : 0;
 	uint64_t denom = wall > dcpu ? wall : dcpu, charge = dc;
+	double income;
 
 	/*
 	 * What the step is charged: the per-hit measure, or the in-situ one when it says more
@@ -293,7 +296,21 @@ static void measure_step(struct ls_session *s, struct ls_duty *d, uint64_t now, 
 	d->second[d->istep++ % SECOND_STEPS] = (struct duty_step){ charge, denom };
 	if (wall)
 		d->cpu_factor = (1 - SMOOTH) * d->cpu_factor + SMOOTH * (double)denom / (double)wall;
-	d->tokens += d->budget * (double)denom - (double)charge;
+	/*
+	 * The bucket starts full, lent: the income of the first seconds pays it back before
+	 * it fills the bucket again. A burst at start is traced whole, and a saturated
+	 * server's first window, which spends all of it, is repaid by longer gaps after it:
+	 * from the start on, the run's average holds to the budget (the full bucket given,
+	 * a ten-second run at 5% had cost 6.5%).
+	 */
+	income = d->budget * (double)denom;
+	if (d->loan > 0) {
+		double pay = income < d->loan ? income : d->loan;
+
+		d->loan -= pay;
+		income -= pay;
+	}
+	d->tokens += income - (double)charge;
 	if (d->tokens > d->budget * BUCKET_NS * d->cpu_factor)
 		d->tokens = d->budget * BUCKET_NS * d->cpu_factor;
 	if (d->tokens < -d->budget * BUCKET_NS * d->cpu_factor)
