@@ -100,11 +100,17 @@ awk '{ print $3 }' "$TMP/slow.log" > "$TMP/slow_cli.us"
 cli50=$(pct "$TMP/slow_cli.us" 0.5)
 echo "# Slow: $nslow sampled, p50 $p50 ns; h2load's p50 of every Slow request ${cli50} us"
 check "Slow requests sampled ($nslow)" test "$nslow" -ge 10
-# At least the injected sleep; at most about what the client saw of all Slow requests
-# (the server's time is inside the client's; a saturated event loop adds its wait to
-# both). 30% above it: sampled requests ran while the probes slowed the saturated loop
-# (measured: 23.2 ms sampled against 21.2 ms for all), and the sample spreads.
-check "sampled Slow p50 between the injected ${SLOW_MS} ms and h2load's p50 ($p50 ns, ${cli50} us)" \
-	awk -v p="$p50" -v d=$((SLOW_MS * 1000000)) -v c="$cli50" 'BEGIN { exit !(p >= 0.98 * d && p <= 1.3 * c * 1000) }'
+# At least the injected sleep. At most what the client saw of its slowest Slow requests: a
+# sampled request is one of the client's, and its time on the server is inside the client's,
+# so when the sample is a share f of all Slow requests its median is at most the client's
+# 1 - f/2 quantile. Sampled requests ran while the probes slowed the saturated loop (all
+# of them inside windows): their median sits above the client's median by what a window
+# costs the loop, which grows with what a probe hit costs on the host (23.2 ms against
+# 21.2 ms on one host, 30 ms against 20.4 ms on another where a hit costs 5 us).
+nslow_all=$(done_of "$TMP/h2load-slow.txt")
+qcli=$(awk -v n="$nslow" -v a="$nslow_all" 'BEGIN { f = n / a; if (f > 1) f = 1; print 1 - f / 2 }')
+cliq=$(pct "$TMP/slow_cli.us" "$qcli")
+check "sampled Slow p50 between the injected ${SLOW_MS} ms and h2load's $qcli quantile of every Slow request ($p50 ns, ${cliq} us; its p50 ${cli50} us)" \
+	awk -v p="$p50" -v d=$((SLOW_MS * 1000000)) -v c="$cliq" 'BEGIN { exit !(p >= 0.98 * d && p <= 1.02 * c * 1000) }'
 assert_no_probes
 pass "overhead budget"
