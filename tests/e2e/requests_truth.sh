@@ -4,6 +4,10 @@
 # find it in `app`, add up to each request's total, count every request once,
 # and stay within what the client measured.
 . "$(dirname "$0")/../lib.sh"
+# h2load at full speed, every request counted against the client's: trace everything.
+# Where a probe hit costs ~5 us (another host of this kind), that load is past the default
+# budget and windows would rightly see a share of it.
+export LATSCOPE_OVERHEAD=off
 
 SLOW_N=${SLOW_N:-1000}
 FAST_N=${FAST_N:-3000}
@@ -75,8 +79,14 @@ done
 # ends the request; the server's clock then runs on through the client's turn on the CPU.
 # Under emulation that turn lasts milliseconds (1 ms seen at p99 of Fast in the 6.1 VM), so
 # the VM run allows SRV_TAIL_SLACK_US more at p99 only; the median keeps the tight bound.
+# Per hit, what the write's probes cost on this host (the trace measured it): 0.6 us on one
+# host, 5 us on another of the same kind, where the median server time came 34-37 us over
+# the client's with 30 us allowed. Four hits' worth more: the write's return trap before its
+# timestamp, and the server's next hits on a CPU the client and latscope share meanwhile.
+hit_ns=$(jq -r 'select(.type == "summary") | .probes[] | select(.probe == "SSL_write" and .calls > 0) |
+	(.est_cost_ns_per_call / (.hits / .calls)) | floor' "$T")
 SRV_SLACK_PCT=${SRV_SLACK_PCT:-0}
-SRV_SLACK_US=${SRV_SLACK_US:-30}
+SRV_SLACK_US=${SRV_SLACK_US:-$((30 + 4 * ${hit_ns:-0} / 1000))}
 SRV_TAIL_SLACK_US=${SRV_TAIL_SLACK_US:-0}
 for m in slow fast; do
 	M=$([[ $m == slow ]] && echo Slow || echo Fast)
