@@ -113,6 +113,19 @@ start_nghttpd() {
 	wait_port "$PORT"
 }
 
+# wait_line PID FILE PATTERN WHAT: until FILE (a latscope command's stderr) has a line
+# matching PATTERN, 30 s at most; the command (PID) exiting first fails at once.
+wait_line() {
+	local pid=$1 file=$2 pattern=$3 what=$4 i
+	for i in $(seq 300); do
+		grep -q "$pattern" "$file" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || { cat "$file" >&2; fail "$what exited early"; }
+		sleep 0.1
+	done
+	cat "$file" >&2
+	fail "$what did not attach within 30 s"
+}
+
 # start_trace OUT ARGS...: latscope trace in the background; sets TRACE_PID.
 # Returns once latscope has attached (its -v line on stderr), so load that follows is seen.
 start_trace() {
@@ -123,14 +136,7 @@ start_trace() {
 	"$LATSCOPE" trace --kernel-hook "$KHOOK" -v "$@" > "$out" 2> "$out.err" &
 	TRACE_PID=$!
 	PIDS_TO_KILL+=("$TRACE_PID")
-	local i
-	for i in $(seq 300); do
-		grep -q 'uprobes attached' "$out.err" 2>/dev/null && return 0
-		kill -0 "$TRACE_PID" 2>/dev/null || { cat "$out.err" >&2; fail "latscope trace exited early"; }
-		sleep 0.1
-	done
-	cat "$out.err" >&2
-	fail "latscope trace did not attach within 30 s"
+	wait_line "$TRACE_PID" "$out.err" 'uprobes attached' "latscope trace"
 }
 
 # wait_export LOG [WHAT]: until the latscope export running as EXP_PID says in LOG that it

@@ -19,14 +19,9 @@ start_h2server --method Slow:sleep=$SLOW_MS
 "$LATSCOPE" top --kernel-hook "$KHOOK" -v -p "$H2SERVER_PID" --batch -n 3 -i 3s --json > "$TMP/top.json" 2> "$TMP/top.err" &
 TOP_PID=$!
 PIDS_TO_KILL+=("$TOP_PID")
-for i in $(seq 300); do
-	grep -q 'uprobes attached' "$TMP/top.err" 2>/dev/null && break
-	kill -0 "$TOP_PID" 2>/dev/null || { cat "$TMP/top.err" >&2; fail "top --batch exited early"; }
-	sleep 0.1
-done
-grep -q 'uprobes attached' "$TMP/top.err" || fail "top --batch did not attach within 30 s"
+wait_line "$TOP_PID" "$TMP/top.err" 'uprobes attached' "top --batch"
 # Few requests in flight: a saturated server would add queueing to what the handler does.
-grpc_load Slow "$SLOW_N" -c 2 -m 5 -t 1 > "$TMP/h2load-slow.txt" 2>&1 || fail "h2load Slow failed"
+grpc_load Slow "$SLOW_N" -c 2 -m 5 -t 1 --log-file="$TMP/slow.log" > "$TMP/h2load-slow.txt" 2>&1 || fail "h2load Slow failed"
 grpc_load Fast "$FAST_N" -c 2 -m 1 -t 1 > "$TMP/h2load-fast.txt" 2>&1 || fail "h2load Fast failed"
 slow_ok=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$TMP/h2load-slow.txt")
 fast_ok=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' "$TMP/h2load-fast.txt")
@@ -50,7 +45,12 @@ done
 ksum=$(jq -s '[.[].count] | add' "$J")
 check "kernel request count over the intervals ($ksum) = $((SLOW_N + FAST_N))" test "$ksum" -eq $((SLOW_N + FAST_N))
 p50=$(last "$S | .total.p50_ns")
-check "Slow p50 $((p50 / 1000))us within 5% of $SLOW_MS ms" within "$p50" $((SLOW_MS * 1000000)) 0.05
+# The request's total: at least the sleep, at most what the client saw (the server's time is
+# inside the client's; the rest is the request's own work, which full tracing stretches by
+# what a probe hit costs on the host). The app phase below is the sleep itself.
+cli50=$(awk '{ print $3 }' "$TMP/slow.log" > "$TMP/slow_cli.us"; pct "$TMP/slow_cli.us" 0.5)
+check "Slow p50 $((p50 / 1000))us between $SLOW_MS ms and h2load's p50 ${cli50}us" \
+	awk -v p="$p50" -v d=$((SLOW_MS * 1000000)) -v c="$cli50" 'BEGIN { exit !(p >= 0.98 * d && p <= 1.02 * c * 1000) }'
 app50=$(last "$S | .phases.app.p50_ns")
 check "Slow app p50 $((app50 / 1000))us within 5% of $SLOW_MS ms" within "$app50" $((SLOW_MS * 1000000)) 0.05
 fp50=$(last "$F | .total.p50_ns")
