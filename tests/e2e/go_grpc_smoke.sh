@@ -17,6 +17,10 @@ oh=$(jq -s '[.[] | select(.type=="request" and .method_from=="operateHeaders" an
 d=$(jq -s '[.[] | select(.type=="request" and .phases.decode > 0 and .phases.encode > 0 and any(.matched[]?; . == "proto_by_goroutine_stream"))] | length' "$TMP/t.json")
 tls=$(jq -s '[.[] | select(.type=="request" and .phases.tls_in > 0 and .phases.tls_out > 0 and .phases.h2_in > 0)] | length' "$TMP/t.json")
 check "trace exited cleanly (status $TRACE_RC)" test "$TRACE_RC" -eq 0
+# What a miss looks like, should one come: the methods by source, and the summary's counters.
+echo "methods: $(jq -s -c '[.[] | select(.type=="request") | "\(.method) \(.method_from)"] | group_by(.) | map({(.[0]): length}) | add' "$TMP/t.json")"
+echo "client: $(tr '\n' ' ' < "$TMP/client.txt")"
+echo "summary: $(jq -c 'select(.type=="summary") | {dropped, counters}' "$TMP/t.json")"
 # Every one named by grpc-go's operateHeaders (also the first of its connection, which grpc-go
 # reads on the goroutine that accepted it).
 check "$n requests named = the client's $sent ($oh of them by operateHeaders)" \
