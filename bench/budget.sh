@@ -18,7 +18,8 @@ MODES=(${MODES:-alone off 10 5 2 1 0.01})
 say() { echo "$*" | tee -a "$OUT"; }
 
 # one SERVER PID MODE URL ARGS...: one h2load run of SECS; req/s appended to $TMP/SERVER.MODE,
-# and for a budget latscope's own account to $TMP/SERVER.MODE.acct (cost %, share, estimate / real).
+# and for a budget latscope's own account to $TMP/SERVER.MODE.acct (cost %, share, estimate / real,
+# charged %, latscope's own CPU %).
 one() {
 	local srv=$1 pid=$2 mode=$3 url=$4 t="" rps real; shift 4
 	if [[ $mode != alone ]]; then
@@ -34,7 +35,8 @@ one() {
 	[[ $mode != off ]] || return 0
 	real=$(sed -n 's/^requests: .* \([0-9]*\) done.*/\1/p' "$TMP/load.txt")
 	grep '"sampled_share"' "$TMP/t.json" | jq -r --arg real "$real" \
-		'[.overhead.measured_pct, .sampled_share, .requests_estimated / ($real | tonumber)] | @tsv' >> "$TMP/$srv.$mode.acct"
+		'[.overhead.measured_pct, .sampled_share, .requests_estimated / ($real | tonumber), .overhead.charged_pct,
+		  (100 * .overhead.self_ns / .overhead.denominator_ns)] | @tsv' >> "$TMP/$srv.$mode.acct"
 }
 
 bench_server() { # bench_server NAME PID URL ARGS...
@@ -46,11 +48,13 @@ bench_server() { # bench_server NAME PID URL ARGS...
 	for m in "${MODES[@]}"; do
 		local r cost share est label
 		r=$(median < "$TMP/$srv.$m")
-		cost=- share=- est=-
+		cost=- share=- est=- charged=- self=-
 		if [[ -s $TMP/$srv.$m.acct ]]; then
 			cost=$(cut -f1 "$TMP/$srv.$m.acct" | median)%
 			share=$(cut -f2 "$TMP/$srv.$m.acct" | median)
 			est=$(cut -f3 "$TMP/$srv.$m.acct" | median)
+			charged=$(cut -f4 "$TMP/$srv.$m.acct" | median)%
+			self=$(cut -f5 "$TMP/$srv.$m.acct" | median | awk '{ printf "%.2f%%", $1 }')
 		fi
 		case $m in
 		alone) label="without latscope" ;;
@@ -59,15 +63,24 @@ bench_server() { # bench_server NAME PID URL ARGS...
 		*) label="trace --overhead $m" ;;
 		esac
 		say "$(awk -v s="$srv" -v l="$label" -v r="$r" -v a="$alone" -v c="$cost" -v sh="$share" -v e="$est" \
-			'BEGIN { printf "| %s | %s | %.0f | %.1f%% | %s | %s | %s |\n", s, l, r, 100 * r / a, c, sh, e }')"
+			-v ch="$charged" -v me="$self" \
+			'BEGIN { printf "| %s | %s | %.0f | %.1f%% | %s | %s | %s | %s | %s |\n", s, l, r, 100 * r / a, c, ch, me, sh, e }')"
+	done
+	# Every run, in the order they ran: the host's drift is read from these, not the medians.
+	for m in "${MODES[@]}"; do
+		echo "$srv, $m: $(tr '\n' ' ' < "$TMP/$srv.$m")" >> "$TMP/runs.txt"
 	done
 }
 
-say "| server | run | req/s (median of $ROUNDS) | kept | probes' measured cost (% of a CPU) | sampled_share | estimated / real count |"
-say "|---|---|---|---|---|---|---|"
+say "| server | run | req/s (median of $ROUNDS) | kept | probes' measured cost (% of a CPU) | charged | latscope's own CPU | sampled_share | estimated / real count |"
+say "|---|---|---|---|---|---|---|---|---|"
 start_h2server
 [[ -s $TMP/empty.bin ]] || build/examples/grpcbody -o "$TMP/empty.bin"
 bench_server "example server" "$H2SERVER_PID" "https://127.0.0.1:$PORT/latscope.example.Echo/Fast" \
 	-d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers'
 start_nghttpd 100
 bench_server nghttpd "$NGHTTPD_PID" "https://127.0.0.1:$PORT/index.html"
+say ""
+say "req/s of each run (rounds in order):"
+say ""
+sed 's/^/    /' "$TMP/runs.txt" | tee -a "$OUT"
