@@ -283,9 +283,11 @@ static void text_budget(const struct trace_summary *s)
 	}
 	printf("overhead budget %.1f%%: traced %.0f%% of the time, %.0f%% of the targets' traffic (%llu windows, duty now "
 	       "%.0f%%); probes cost %.1f%% measured per hit, %.1f%% charged with the in-situ measure (%.1f%% while attached); "
-	       "latscope's own record handling %.1f%%\n", 100 * d->budget, 100 * d->sampled_share,
-	       100 * d->traffic_share, (unsigned long long)d->windows, 100 * d->duty, 100 * d->overhead, 100 * d->charged,
-	       100 * d->overhead_on, d->denom_ns ? 100.0 * (double)d->self_ns / (double)d->denom_ns : 0.0);
+	       "latscope's own record handling %.1f%% (%.1f%% charged: what no idle CPU covered)\n", 100 * d->budget,
+	       100 * d->sampled_share, 100 * d->traffic_share, (unsigned long long)d->windows, 100 * d->duty,
+	       100 * d->overhead, 100 * d->charged, 100 * d->overhead_on,
+	       d->denom_ns ? 100.0 * (double)d->self_ns / (double)d->denom_ns : 0.0,
+	       d->denom_ns ? 100.0 * (double)d->self_charged_ns / (double)d->denom_ns : 0.0);
 	if (d->windows)
 		printf("requests: %llu observed (%llu unnamed), estimated %.0f for the whole time; %llu abandoned at a "
 		       "window's close; per window attach %.2fms, detach %.2fms\n", (unsigned long long)s->nreq,
@@ -513,6 +515,7 @@ static void json_budget(struct jw *w, const struct trace_summary *s)
 	jw_kdbl(w, "duty_min", "%.4f", d->duty_min);
 	jw_ku64(w, "cost_ns", d->cost_ns);
 	jw_ku64(w, "self_ns", d->self_ns);
+	jw_ku64(w, "self_charged_ns", d->self_charged_ns);
 	jw_ku64(w, "denominator_ns", d->denom_ns);
 	jw_ku64(w, "windows", d->windows);
 	jw_ku64(w, "abandoned_at_window_close", d->abandoned);

@@ -169,6 +169,7 @@ struct ls_duty_stats {
 	int attached;              /* the library probes are attached now */
 	uint64_t elapsed_ns, sampled_ns, cost_ns, denom_ns;
 	uint64_t self_ns;          /* latscope's record handling (its polling thread's CPU), not in cost_ns */
+	uint64_t self_charged_ns;  /* of it, charged to the budget: what the machine's idle CPU did not cover */
 	uint64_t bytes_all, bytes_in; /* the targets' traffic so far, and that inside windows (traffic_share), in bytes */
 	uint64_t windows;          /* windows closed */
 	uint64_t abandoned;        /* requests started inside a window, not ended when it closed: not counted */
