@@ -6,7 +6,7 @@
 #   make bench    deps + build + benchmarks (results in BENCHMARKS.md)
 #   make fuzz     deps + every fuzz target for FUZZ_SECS (default 300) seconds each
 #   make install  the binary, latscope(8) and the systemd unit (PREFIX, DESTDIR: deploy/build.mk)
-#   make soak     deps + build + 30 minutes of steady load under trace (table in build/soak.md)
+#   make soak     deps + build + 30 minutes of steady load under trace (table in build/soak.md), 500 Go attach/detach cycles
 #   make V=1      show the commands
 
 BUILD    := build
@@ -127,9 +127,11 @@ fuzz: deps
 	$(Q)FUZZ_SECS=$(or $(FUZZ_SECS),300) tests/run.sh '^e2e/fuzz_'
 
 # tests/e2e/soak.sh for SOAK_SECS (default 1800), a row every minute; make test runs it for 45 s.
+# Then 500 attach/detach cycles on the Go gRPC server (make test runs 60).
 soak: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)SOAK_SECS=$(or $(SOAK_SECS),1800) SOAK_SAMPLE=60 SOAK_TABLE=$(BUILD)/soak.md tests/e2e/soak.sh
+	$(Q)GO_CYCLES=$(or $(GO_CYCLES),500) GO_CYCLES_BUDGET=1200 tests/e2e/go_grpc_cycles.sh
 
 clean:
 	rm -rf $(BUILD)
