@@ -145,8 +145,8 @@ int ls_session_bpf_time(struct ls_session *s, struct ls_bpf_time *out);
 
 /*
  * The overhead budget (opts.overhead_pct), kept by ls_session_poll(): the probes' cost is
- * the library probes' hits times the per-hit cost measured at start plus their programs'
- * run time as the kernel measured it, over max(wall time, CPU time of the targets). When
+ * the library probes' hits times the per-hit cost measured at start plus the run time of
+ * all of latscope's programs as the kernel measured it, over max(wall time, CPU time of the targets). When
  * it would exceed the budget, the library probes are attached in windows that start at
  * random times, their share of time chosen so that the cost stays within it; a request
  * counts only when it started inside a window (and its end was seen).
@@ -170,6 +170,7 @@ struct ls_duty_stats {
 	uint64_t elapsed_ns, sampled_ns, cost_ns, denom_ns;
 	uint64_t self_ns;          /* latscope's record handling (its polling thread's CPU), not in cost_ns */
 	uint64_t self_charged_ns;  /* of it, charged to the budget: what the machine's idle CPU did not cover */
+	uint64_t detach_situ_ns;   /* charged for detaches beyond their hits: the targets' CPU per byte while detaching */
 	uint64_t bytes_all, bytes_in; /* the targets' traffic so far, and that inside windows (traffic_share), in bytes */
 	uint64_t windows;          /* windows closed */
 	uint64_t abandoned;        /* requests started inside a window, not ended when it closed: not counted */

@@ -5,8 +5,9 @@
  * Every step (at most every STEP_NS, from ls_session_poll) measures what the
  * probes cost since the last one: hits times the per-hit costs calibrated at
  * start plus the uprobe programs' run time as the kernel measured it
- * (ls_session_probe_cost), over max(wall time, the targets' CPU time); after
- * a window also in situ (window_situ_cost), the larger ruling. A hit
+ * (ls_session_probe_cost) and the other programs' (probes_cost), over max(wall
+ * time, the targets' CPU time); after a window also in situ (window_situ_cost),
+ * the larger ruling. A hit
  * costs the same at any load and a request takes several hits, so against the
  * targets' CPU alone the cost is a fixed share even at 10 requests per second:
  * the wall time (one CPU) is the denominator, the targets' CPU when they use
@@ -68,6 +69,7 @@
 #define OFF_DECAY     0.95          /* per step: the CPU per byte with the probes off remembers ~1 s */
 #define SITU_MIN_CPU_NS 1e8         /* and is trusted from 100 ms of the targets' CPU (clock ticks are 10 ms) */
 #define OFF_MAX_NS    10000000000.0 /* a window at least every 10 s: the view stays current */
+#define GAP_READ_NS   500000000ull  /* in a gap, the programs that stay are read this often */
 #define BUCKET_NS     3e9           /* the budget holds on average over 3 s: a shorter burst is traced whole */
 
 enum duty_state { DUTY_ON, DUTY_DRAIN, DUTY_OFF };
@@ -92,6 +94,7 @@ struct ls_duty {
 	uint64_t next_open;          /* DUTY_OFF: when the next window opens */
 	uint64_t last_t, last_cost, last_cpu, last_bytes, first_cpu, first_cost, first_self;
 	uint64_t last_self, last_idle; /* latscope's record handling and the machine's idle CPU at the last step */
+	uint64_t last_other, other_t; /* the run time of the programs other than the uprobes' at the last step, read then */
 	uint64_t open_cpu;           /* the targets' CPU when the current window opened */
 	uint64_t drain_check;        /* DUTY_DRAIN: when it last looked for requests in flight */
 	double off_cpu, off_bytes;   /* decaying sums over steps with the probes off: the targets' CPU per byte */
@@ -213,18 +216,48 @@ static uint64_t machine_idle_ns(void)
 }
 
 /*
- * What the probes cost the targets, cumulative: their traps and programs. latscope's
+ * What the probes cost the targets, cumulative: their traps and programs, and the run time
+ * of every other program of latscope's as the kernel measured it (syscall and socket
+ * hooks, stack sampling: they run in the targets' threads or in others', the machine's
+ * time either way; those that stay in the gaps are charged there too). latscope's
  * own handling of their records (self_ns) is not in it: it is charged to the budget
  * (measure_step) only for what the machine's idle CPU did not cover. On a machine
  * with CPUs to spare it takes no one's time; on one that server and clients fill it
  * does (1.1-1.4% of a CPU at a 5% budget, 2-CPU bench).
  */
-static uint64_t probes_cost(struct ls_session *s)
+static uint64_t probes_cost(struct ls_session *s, struct ls_duty *d)
 {
 	struct ls_probe_cost pc;
+	uint64_t other;
 
 	ls_session_probe_cost(s, &pc);
-	return pc.trap_ns + pc.prog_ns;
+	other = pc.prog_measured ? since(pc.bpf.run_ns, pc.bpf.uprobe_ns) : 0;
+	if (d)
+		d->last_other = other;
+	return pc.trap_ns + pc.prog_ns + other;
+}
+
+/*
+ * The same in a gap, where only the programs that stay can add to it: their run time as
+ * the kernel measured it, without the probes' statistics (a step in a gap read those for
+ * nothing: a third of latscope's CPU on a saturated server at a 0.01% budget). step: a
+ * step's measure, which becomes the baseline of the next.
+ */
+static uint64_t gap_cost(struct ls_session *s, struct ls_duty *d, int step)
+{
+	struct ls_bpf_time bt;
+	uint64_t other, cost, now = ls_now_ns();
+
+	/* Read every GAP_READ_NS: a program's statistics cost a few microseconds of syscall each. */
+	if ((step && now - d->other_t < GAP_READ_NS) || ls_session_bpf_time(s, &bt))
+		return d->last_cost;
+	if (step)
+		d->other_t = now;
+	other = since(bt.run_ns, bt.uprobe_ns);
+	cost = d->last_cost + since(other, d->last_other);
+	if (step)
+		d->last_other = other;
+	return cost;
 }
 
 /* xorshift32: a window's start only needs to be out of step with the target's periodic work. */
@@ -248,7 +281,7 @@ int ls_duty_start(struct ls_session *s, double pct)
 	d->state = DUTY_ON;
 	d->t0 = d->since = d->last_t = d->win_open = now;
 	d->first_cpu = d->last_cpu = targets_cpu(s);
-	d->open_cost = d->first_cost = d->last_cost = probes_cost(s);
+	d->open_cost = d->first_cost = d->last_cost = probes_cost(s, d);
 	d->first_self = d->last_self = self_ns();
 	d->last_idle = machine_idle_ns();
 	d->use_io = -1;
@@ -276,7 +309,7 @@ void ls_duty_rebase(struct ls_session *s)
 	 * same proportion, so no step is seen and none falls below zero (costs that went
 	 * down moved a baseline of 0 below it, and the whole run read 0%).
 	 */
-	now_cost = probes_cost(s);
+	now_cost = probes_cost(s, d);
 	ratio = d->last_cost ? (double)now_cost / (double)d->last_cost : 1.0;
 	d->open_cost = (uint64_t)((double)d->open_cost * ratio);
 	d->first_cost = (uint64_t)((double)d->first_cost * ratio);
@@ -291,8 +324,8 @@ void ls_duty_free(struct ls_duty *d)
 /* Close the step [last_t, now]: the emergency rule's second and, when attached throughout, overhead_on. */
 static void measure_step(struct ls_session *s, struct ls_duty *d, uint64_t now, int detached)
 {
-	/* In a gap the probes are off: their cost stands where the detach left it. */
-	uint64_t cost = d->state == DUTY_OFF && !detached ? d->last_cost : probes_cost(s), cpu = targets_cpu(s);
+	/* In a gap the library probes are off: what still grows is the programs that stay. */
+	uint64_t cost = d->state == DUTY_OFF && !detached ? gap_cost(s, d, 1) : probes_cost(s, d), cpu = targets_cpu(s);
 	uint64_t bytes = traffic(s, d);
 	uint64_t dc = cost > d->last_cost ? cost - d->last_cost : 0;
 	uint64_t wall = now - d->last_t, dcpu = cpu > d->last_cpu ? cpu - d->last_cpu : 0;
@@ -374,6 +407,17 @@ static double rate_on(const struct ls_duty *d)
 	return d->situ_rate > d->on_rate ? d->situ_rate : d->on_rate;
 }
 
+/* The targets' CPU beyond what bytes of traffic took with the probes off; -1 when that is not known yet. */
+static double situ_extra(const struct ls_duty *d, uint64_t cpu, uint64_t bytes)
+{
+	double base;
+
+	if (d->off_cpu < SITU_MIN_CPU_NS || d->off_bytes <= 0)
+		return -1;
+	base = d->off_cpu / d->off_bytes * (double)bytes;
+	return (double)cpu > base ? (double)cpu - base : 0;
+}
+
 /*
  * The window's cost in situ: the targets' CPU in it beyond what its socket bytes took
  * with the probes off. It catches what the per-hit costs calibrated at start miss (a
@@ -384,12 +428,10 @@ static uint64_t window_situ_cost(struct ls_duty *d, uint64_t now)
 {
 	uint64_t cpu = d->last_cpu - d->open_cpu, bytes = since(d->last_bytes, d->open_bytes);
 	uint64_t wall = now - d->since, denom = wall > cpu ? wall : cpu;
-	double base, extra;
+	double extra = situ_extra(d, cpu, bytes);
 
-	if (d->off_cpu < SITU_MIN_CPU_NS || d->off_bytes <= 0 || !denom)
+	if (extra < 0 || !denom)
 		return 0;
-	base = d->off_cpu / d->off_bytes * (double)bytes;
-	extra = (double)cpu > base ? (double)cpu - base : 0;
 	d->situ_rate = d->situ_rate > 0 ? (1 - SMOOTH) * d->situ_rate + SMOOTH * extra / (double)denom
 				    : extra / (double)denom;
 	return (uint64_t)extra;
@@ -486,15 +528,18 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	struct ls_rec_hdr gap = { .type = LS_REC_GAP };
 	struct bpf_map *drop[] = { k->maps.conns, k->maps.threads, k->maps.gthreads, k->maps.gcur,
 				   k->maps.go_serving, k->maps.hs_start, k->maps.sys_calls, k->maps.net_calls };
-	uint64_t t = ls_now_ns(), on, wcost, situ;
+	uint64_t t = ls_now_ns(), on, wcost, situ, cpu0, bytes0, charged0;
 	struct ls_links *sets[2];
 	struct bpf_link *more[2];
 	struct sched_param prio;
 	int sio, khook, pol;
-	double off;
+	double off, extra;
 
 	measure(s, d, now);
 	situ = window_situ_cost(d, now);
+	cpu0 = d->last_cpu;
+	bytes0 = d->last_bytes;
+	charged0 = d->charged;
 	/*
 	 * Everything the gap takes goes at once: the library probes; the syscall entry (it serves
 	 * traced calls only; what it left, sys_calls, is stale after the gap); the syscall reader
@@ -537,6 +582,18 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	now = ls_now_ns();
 	on = now - d->since;
 	measure_step(s, d, now, 1);
+	/*
+	 * The detach in situ: a saturated server ran at 85-95% of its pace for the tenth of a
+	 * second it took, more than its hits valued at the windows' rate (2-CPU bench). What the
+	 * targets' CPU per byte says beyond its charge is charged too.
+	 */
+	extra = situ_extra(d, since(d->last_cpu, cpu0), since(d->last_bytes, bytes0));
+	if (extra > (double)(d->charged - charged0)) {
+		extra -= (double)(d->charged - charged0);
+		d->charged += (uint64_t)extra;
+		d->tokens -= extra;
+		d->st.detach_situ_ns += (uint64_t)extra;
+	}
 	/*
 	 * Off long enough that the window's measured cost (drain included: per hit, in situ or
 	 * as charged, the largest), spread over it and the gap after it, is the budget, and
@@ -635,7 +692,7 @@ static void window_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
 		d->duty = 1.0;
 	}
 	now = ls_now_ns();
-	d->open_cost = probes_cost(s);
+	d->open_cost = probes_cost(s, d);
 	d->open_charged = d->charged;
 	d->open_bytes = traffic(s, d);
 	d->open_io = io_bytes(s);
@@ -751,7 +808,7 @@ int ls_session_duty(struct ls_session *s, struct ls_duty_stats *out)
 	out->sampled_share = wall ? (double)out->sampled_ns / (double)wall : 1.0;
 	if (out->sampled_share > 1)
 		out->sampled_share = 1;
-	cost = probes_cost(s);
+	cost = d->state == DUTY_OFF ? gap_cost(s, d, 0) : probes_cost(s, NULL);
 	cpu = targets_cpu(s);
 	out->cost_ns = cost > d->first_cost ? cost - d->first_cost : 0;
 	out->self_ns = self_ns() - d->first_self;
