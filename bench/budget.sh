@@ -3,7 +3,9 @@
 # alone, under `latscope trace` tracing everything (--overhead off), under the
 # budgets 10%, 5% (the default) and 1%, and under 0.01% (the library probes nearly
 # never on: what the kernel hooks, which stay, and latscope itself cost), interleaved
-# round by round (the machine's state drifts: side by side is what compares). Per budgeted run also latscope's own
+# round by round (the machine's state drifts: side by side is what compares; what a run kept
+# is its requests/s over the mean of the runs alone just before and after it, the median of
+# those is reported). Per budgeted run also latscope's own
 # account: the probes' measured cost, the share of time traced, its estimate of the
 # request count against h2load's. Markdown on stdout (appended to $1 when given).
 # Servers: the example server (unary gRPC Fast) and nghttpd (a 100-byte GET).
@@ -40,14 +42,18 @@ one() {
 }
 
 bench_server() { # bench_server NAME PID URL ARGS...
-	local srv=$1 pid=$2 url=$3 alone; shift 3
+	local srv=$1 pid=$2 url=$3; shift 3
 	for _ in $(seq "$ROUNDS"); do
 		for m in "${MODES[@]}"; do one "$srv" "$pid" "$m" "$url" "$@"; done
 	done
-	alone=$(median < "$TMP/$srv.alone")
 	for m in "${MODES[@]}"; do
-		local r cost share est label
+		local r cost share est label kept
 		r=$(median < "$TMP/$srv.$m")
+		# Kept: each run against the mean of the runs alone just before and after it (the host's
+		# speed drifts by tens of percent over minutes; the neighbours share its state), the median.
+		kept=1
+		[[ $m == alone ]] || kept=$(paste -d' ' "$TMP/$srv.alone" "$TMP/$srv.$m" | awk '{ a[NR] = $1; b[NR] = $2 }
+			END { for (i = 1; i <= NR; i++) print b[i] / (i < NR ? (a[i] + a[i + 1]) / 2 : a[i]) }' | median)
 		cost=- share=- est=- charged=- self=-
 		if [[ -s $TMP/$srv.$m.acct ]]; then
 			cost=$(cut -f1 "$TMP/$srv.$m.acct" | median)%
@@ -62,9 +68,9 @@ bench_server() { # bench_server NAME PID URL ARGS...
 		0.01) label="trace --overhead 0.01 (a window every ~10 s: the kernel hooks' floor)" ;;
 		*) label="trace --overhead $m" ;;
 		esac
-		say "$(awk -v s="$srv" -v l="$label" -v r="$r" -v a="$alone" -v c="$cost" -v sh="$share" -v e="$est" \
-			-v ch="$charged" -v me="$self" \
-			'BEGIN { printf "| %s | %s | %.0f | %.1f%% | %s | %s | %s | %s | %s |\n", s, l, r, 100 * r / a, c, ch, me, sh, e }')"
+		say "$(awk -v s="$srv" -v l="$label" -v r="$r" -v c="$cost" -v sh="$share" -v e="$est" \
+			-v ch="$charged" -v me="$self" -v k="$kept" \
+			'BEGIN { printf "| %s | %s | %.0f | %.1f%% | %s | %s | %s | %s | %s |\n", s, l, r, 100 * k, c, ch, me, sh, e }')"
 	done
 	# Every run, in the order they ran: the host's drift is read from these, not the medians.
 	for m in "${MODES[@]}"; do
@@ -72,7 +78,7 @@ bench_server() { # bench_server NAME PID URL ARGS...
 	done
 }
 
-say "| server | run | req/s (median of $ROUNDS) | kept | probes' measured cost (% of a CPU) | charged | latscope's own CPU | sampled_share | estimated / real count |"
+say "| server | run | req/s (median of $ROUNDS) | kept (median of each run over its neighbours alone) | probes' measured cost (% of a CPU) | charged | latscope's own CPU | sampled_share | estimated / real count |"
 say "|---|---|---|---|---|---|---|---|---|"
 start_h2server
 [[ -s $TMP/empty.bin ]] || build/examples/grpcbody -o "$TMP/empty.bin"
