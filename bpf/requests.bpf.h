@@ -471,8 +471,16 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 		c->blocks_in += w->blocks_in;
 	}
 	c->flags = w->conn_flags;
-	if (!w->nbatch)
+	if (!w->nbatch) {
+		/*
+		 * A write of connection frames only (the server's SETTINGS at the start, a
+		 * WINDOW_UPDATE, a PING's ACK): the HTTP/2 output time before it made those,
+		 * and would otherwise land on the next response's streams.
+		 */
+		if (h->out)
+			c->pend_h2_out = 0;
 		return 0;
+	}
 	if (net_in) {
 		t->pend_net_in = 0;
 		t->pend_net_in_start = 0;
