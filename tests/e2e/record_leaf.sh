@@ -4,7 +4,8 @@
 # A frame-pointer walk from inside spin() skips its caller; the default
 # (auto) and --call-graph fp must put it back from the stack: 70/30 within
 # 3 points, no spin sample without its caller, and no caller twice. On
-# cpusplit, whose spin() sets up its frame, nothing is put back twice.
+# cpusplit, whose spin() sets up its frame, nothing is put back twice. On pltsplit, samples
+# inside its PLT stubs keep the caller of the stub.
 . "$(dirname "$0")/../lib.sh"
 DUR=${DUR:-3}
 objdump -d --no-show-raw-insn "$ROOT/build/progs/leafsplit" | awk '/<spin>:/,/^$/' > "$TMP/spin.s"
@@ -45,4 +46,17 @@ check "cpusplit (frames set up): no frame twice" \
 	bash -c "! grep -qE 'spin_(seventy|thirty);spin_|;spin;spin|worker;worker' '$TMP/split.folded'"
 check "cpusplit: spin samples still under spin_seventy/spin_thirty" grep -qE 'worker;spin_seventy;spin' "$TMP/split.folded"
 kill "$SPLIT"
+# A PLT stub is code without a frame too: its rule is an expression of the stack pointer
+# and the stub's own address (one word more once a lazy stub has pushed its index).
+objdump -d --no-show-raw-insn "$ROOT/build/progs/pltsplit" | grep -q 'call.*<labs@plt>' ||
+	fail "pltsplit does not call labs through its PLT: the test would not test the PLT case"
+start_ready plt "$ROOT/build/progs/pltsplit" 2
+PLT=$READY_PID
+"$LATSCOPE" record -p "$PLT" -d "$DUR" -F 1999 -o "$TMP/plt.folded" 2> "$TMP/plt.err" ||
+	{ cat "$TMP/plt.err"; fail "record of pltsplit failed"; }
+kill "$PLT"
+read -r stub fixed < <(awk '/\[unknown_in_pltsplit\]( |;)/ { s += $NF; if (/;plt_(seventy|thirty);\[unknown_in_pltsplit\]/) f += $NF }
+	END { print s + 0, f + 0 }' "$TMP/plt.folded")
+check "pltsplit: samples in the PLT stubs ($stub >= 50)" test "$stub" -ge 50
+check "pltsplit: every sample in a PLT stub has its caller ($fixed of $stub)" test "$fixed" -eq "$stub"
 assert_no_probes

@@ -16,6 +16,11 @@ $(BUILD)/progs/leafsplit: PROG_CFLAGS := -O1 -g -fno-omit-frame-pointer -Wall -W
 
 TEST_BINS += $(BUILD)/progs/leafsplit
 
+# Calls through the PLT in a hot loop: -fno-builtin keeps labs() a call.
+$(BUILD)/progs/pltsplit: PROG_CFLAGS := -O2 -g -fno-omit-frame-pointer -fno-builtin -Wall -Wextra -Werror
+
+TEST_BINS += $(BUILD)/progs/pltsplit
+
 # A Go net/http h2 server, built offline with Debian's Go (standard library only).
 $(BUILD)/progs/gohttp2: tests/progs/gohttp2/main.go
 	$(Q)mkdir -p $(@D) $(BUILD)/go-cache
