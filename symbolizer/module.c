@@ -24,6 +24,18 @@ struct msym {
 	uint8_t bind;
 };
 
+/* One PLT stub: [start, start + size), its name at an offset in ls_module.pltnames. */
+struct pltent {
+	uint64_t start;
+	uint32_t size, name;
+};
+
+/* One relocated GOT slot and the dynamic symbol it binds. */
+struct gotslot {
+	uint64_t addr;
+	const char *name;
+};
+
 /* One symbol table part (globals or locals), sorted by value, with prefix indexes. */
 struct symtab {
 	struct msym *v;
@@ -116,6 +128,10 @@ struct ls_module {
 	/* Go, for binaries without symbols */
 	int is_go, has_symtab;
 	struct ls_gosym *go;
+	/* PLT stubs, named "<symbol>@plt" after the GOT slot each jumps through; sorted by address */
+	struct pltent *plt;
+	size_t nplt;
+	char *pltnames;
 };
 
 int ls_framevec_push(struct ls_framevec *fv, const char *func, const char *file, uint32_t line, uint32_t column)
@@ -325,6 +341,165 @@ static int load_symbols(struct ls_module *m, Elf *elf)
 	return 0;
 }
 
+static int gotslot_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct gotslot *)a)->addr, y = ((const struct gotslot *)b)->addr;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The GOT slots the dynamic linker fills with a function's address (JUMP_SLOT, GLOB_DAT), sorted. */
+static int got_slots(Elf *elf, struct gotslot **out, size_t *n)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	size_t cap = 0;
+
+	*out = NULL;
+	*n = 0;
+	while ((scn = elf_nextscn(elf, scn))) {
+		Elf_Data *d, *symd;
+		Elf_Scn *syms;
+		GElf_Shdr ssh;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !sh.sh_entsize || !(d = elf_getdata(scn, NULL)) ||
+		    !(syms = elf_getscn(elf, sh.sh_link)) || !gelf_getshdr(syms, &ssh) || !(symd = elf_getdata(syms, NULL)))
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Rela r;
+			GElf_Sym sym;
+			const char *name;
+			unsigned long type;
+
+			if (!gelf_getrela(d, (int)i, &r))
+				continue;
+			type = GELF_R_TYPE(r.r_info);
+			if ((type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) || !GELF_R_SYM(r.r_info) ||
+			    !gelf_getsym(symd, (int)GELF_R_SYM(r.r_info), &sym) ||
+			    !(name = elf_strptr(elf, ssh.sh_link, sym.st_name)) || !*name)
+				continue;
+			if (*n == cap) {
+				struct gotslot *nv = realloc(*out, (cap = cap ? cap * 2 : 64) * sizeof(*nv));
+
+				if (!nv)
+					return -ENOMEM;
+				*out = nv;
+			}
+			(*out)[(*n)++] = (struct gotslot){ r.r_offset, name };
+		}
+	}
+	if (*n)
+		qsort(*out, *n, sizeof(**out), gotslot_cmp);
+	return 0;
+}
+
+static const char *gotslot_name(const struct gotslot *v, size_t n, uint64_t addr)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].addr == addr)
+			return v[mid].name;
+		if (v[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * The stubs of .plt, .plt.sec and .plt.got: each entry whose first instruction (after an
+ * endbr64 and a bnd prefix) is jmp *disp(%rip) is named after the symbol its GOT slot binds.
+ * A lazy .plt's first entry pushes and jumps to the resolver: no name. Sections come in
+ * address order, so the table is sorted.
+ */
+static int load_plt(struct ls_module *m)
+{
+	struct gotslot *slots = NULL;
+	size_t nslots = 0, shstrndx, namelen = 0, namecap = 0, cap = 0;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	int ret = 0;
+
+	if (elf_getshdrstrndx(m->elf, &shstrndx) || (ret = got_slots(m->elf, &slots, &nslots)) || !nslots) {
+		free(slots);
+		return ret == -ENOMEM ? ret : 0;
+	}
+	while ((scn = elf_nextscn(m->elf, scn))) {
+		const char *sname = gelf_getshdr(scn, &sh) ? elf_strptr(m->elf, shstrndx, sh.sh_name) : NULL;
+		uint64_t step;
+		Elf_Data *d;
+
+		if (!sname || strncmp(sname, ".plt", 4) || sh.sh_type != SHT_PROGBITS || !(sh.sh_flags & SHF_EXECINSTR) ||
+		    !(d = elf_getdata(scn, NULL)) || !d->d_buf || d->d_size < sh.sh_size)
+			continue;
+		step = sh.sh_entsize == 8 || sh.sh_entsize == 16 ? sh.sh_entsize : 16;
+		for (uint64_t i = 0; i + step <= sh.sh_size; i += step) {
+			const uint8_t *c = (const uint8_t *)d->d_buf + i, *end = c + step;
+			const char *name;
+			int32_t disp;
+			size_t len;
+
+			if (end - c >= 4 && c[0] == 0xf3 && c[1] == 0x0f && c[2] == 0x1e && c[3] == 0xfa)
+				c += 4;
+			if (end - c >= 1 && c[0] == 0xf2)
+				c++;
+			if (end - c < 6 || c[0] != 0xff || c[1] != 0x25)
+				continue;
+			memcpy(&disp, c + 2, sizeof(disp));
+			name = gotslot_name(slots, nslots,
+					    sh.sh_addr + (uint64_t)(c - (const uint8_t *)d->d_buf) + 6 + (uint64_t)(int64_t)disp);
+			if (!name)
+				continue;
+			len = strlen(name) + sizeof("@plt");
+			if (m->nplt == cap) {
+				struct pltent *nv = realloc(m->plt, (cap = cap ? cap * 2 : 64) * sizeof(*nv));
+
+				if (!nv)
+					goto oom;
+				m->plt = nv;
+			}
+			if (namelen + len > namecap) {
+				char *nb = realloc(m->pltnames, namecap = 2 * (namelen + len));
+
+				if (!nb)
+					goto oom;
+				m->pltnames = nb;
+			}
+			snprintf(m->pltnames + namelen, len, "%s@plt", name);
+			m->plt[m->nplt++] = (struct pltent){ sh.sh_addr + i, (uint32_t)step, (uint32_t)namelen };
+			namelen += len;
+		}
+	}
+	free(slots);
+	return 0;
+oom:
+	free(slots);
+	return -ENOMEM;
+}
+
+/* The PLT stub holding addr: its name and start, or NULL. */
+static const char *plt_lookup(const struct ls_module *m, uint64_t addr, uint64_t *start)
+{
+	size_t lo = 0, hi = m->nplt;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->plt[mid].start <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || addr - m->plt[lo - 1].start >= m->plt[lo - 1].size)
+		return NULL;
+	*start = m->plt[lo - 1].start;
+	return m->pltnames + m->plt[lo - 1].name;
+}
+
 /* ---- ELF ------------------------------------------------------------------- */
 
 static void read_build_id(struct ls_module *m)
@@ -417,7 +592,7 @@ struct ls_module *ls_module_open(int fd, const char *path, const struct ls_symbo
 	m->has_symtab = has_symtab(m->elf);
 	if (!m->has_symtab && open_debug_file(m) && has_symtab(m->delf))
 		m->has_symtab = 2;
-	if (load_symbols(m, m->has_symtab == 2 ? m->delf : m->elf)) {
+	if (load_symbols(m, m->has_symtab == 2 ? m->delf : m->elf) || load_plt(m)) {
 		snprintf(m->error, sizeof(m->error), "out of memory");
 		return m;
 	}
@@ -1040,6 +1215,8 @@ int ls_module_resolve(struct ls_module *m, uint64_t vaddr, uint64_t lookup, stru
 		if (r != -ENOENT)
 			return r;
 	}
+	if (!name && (name = plt_lookup(m, lookup, &sym->offset)))
+		sym->offset = vaddr - sym->offset;
 	if (!name) {
 		if (m->is_go && !m->has_symtab)
 			sym->reason = "stripped Go binary";
@@ -1074,6 +1251,8 @@ void ls_module_free(struct ls_module *m)
 	symtab_free(&m->locals);
 	free(m->segs);
 	free(m->secs);
+	free(m->plt);
+	free(m->pltnames);
 	if (m->elf)
 		elf_end(m->elf);
 	close(m->fd);

@@ -139,6 +139,19 @@ else
 		jq -e '.func == null and .reason == "stripped Go binary"' <<< "$gojson"
 fi
 
+# PLT stubs, against objdump's names for them: every stub objdump names after a symbol
+# (lazy .plt of the example server, .plt.got, libssl's), at its start and 6 bytes in.
+for obj in "$ROOT/build/examples/h2server" "$LATSCOPE" "$(ldd "$ROOT/build/examples/h2server" | awk '/libssl/ { print $3 }')"; do
+	objdump -d -j .plt -j .plt.got -j .plt.sec "$obj" 2> /dev/null |
+		sed -n 's/^\([0-9a-f]*\) <\([^*][^>]*@plt\)>:$/\1 \2/p' > "$TMP/plt.want"
+	head -40 "$TMP/plt.want" | gawk '{ printf "0x%x %s+0x0\n0x%x %s+0x6\n", strtonum("0x" $1), $2, strtonum("0x" $1) + 6, $2 }' > "$TMP/plt.exp"
+	"$LATSCOPE" symbolize -e "$obj" $(awk '{ print $1 }' "$TMP/plt.exp") | awk '{ print $1, $2 }' > "$TMP/plt.got"
+	n=$(wc -l < "$TMP/plt.exp"); bad=$(diff "$TMP/plt.exp" "$TMP/plt.got" | grep -c '^>' || true)
+	diff "$TMP/plt.exp" "$TMP/plt.got" | head -6
+	check "PLT stubs of $(basename "$obj") named as objdump names them ($((n - bad)) of $n addresses)" \
+		test "$n" -ge 2 -a "$bad" -eq 0
+done
+
 # Bad input: clear errors, documented exit codes.
 rc=0; "$LATSCOPE" symbolize -p 2147483000 0x1 2> "$TMP/err" || rc=$?
 check "symbolize -p of a missing pid: exit 1, '$(cat "$TMP/err")'" \
