@@ -77,6 +77,9 @@ static void usage(FILE *out)
 		"default. Other POST paths get 404, unknown gRPC methods grpc-status 12, and a GET\n"
 		"of any path a short text body.\n"
 		"\n"
+		"SIGUSR1 prints one JSON line, the delayed replies (sleep=) as served: their count and\n"
+		"the median and 99th percentile of their delays, {\"slow_delay_ns\":{\"count\",\"p50\",\"p99\"}}.\n"
+		"\n"
 		"Exit status: 0 after SIGINT or SIGTERM, 1 on a runtime error, 2 on a usage error.\n");
 }
 
@@ -325,11 +328,11 @@ int main(int argc, char **argv)
 {
 	struct options opt = { .addr = "127.0.0.1", .port = 8443, .threads = 1 };
 	struct echo_service svc = { 0 };
-	struct server_config cfg = { 0 };
+	struct server_config cfg = { .stats_fd = -1 };
 	struct thread *threads = NULL;
 	int *listen_fds = NULL;
 	int stop_fd = -1, port = 0, status = 1, started = 1;
-	sigset_t stop_signals;
+	sigset_t stop_signals, stats_signal;
 	char err[256];
 
 	if (echo_service_init(&svc, err, sizeof(err)) < 0) {
@@ -346,14 +349,19 @@ int main(int argc, char **argv)
 	}
 
 	/* Threads inherit this mask, so SIGINT/SIGTERM stay pending and show up on the signalfd
-	 * that every worker's epoll watches. */
+	 * that every worker's epoll watches; SIGUSR1 on another, which the first worker to see
+	 * it reads. */
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
+	sigemptyset(&stats_signal);
+	sigaddset(&stats_signal, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+	pthread_sigmask(SIG_BLOCK, &stats_signal, NULL);
 	signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error return, not our death */
 	stop_fd = signalfd(-1, &stop_signals, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (stop_fd < 0) {
+	cfg.stats_fd = signalfd(-1, &stats_signal, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (stop_fd < 0 || cfg.stats_fd < 0) {
 		fprintf(stderr, "h2server: signalfd: %s\n", strerror(errno));
 		goto cleanup;
 	}
@@ -418,6 +426,8 @@ cleanup:
 	SSL_CTX_free(cfg.ssl_ctx);
 	if (stop_fd >= 0)
 		close(stop_fd);
+	if (cfg.stats_fd >= 0)
+		close(cfg.stats_fd);
 	echo_service_fini(&svc);
 	return status;
 }

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -27,7 +29,53 @@
 
 /* epoll tags of the worker's own fds. Connections are tagged with their pointer, which is
  * never this small. */
-enum { TAG_LISTEN = 1, TAG_TIMER, TAG_STOP };
+enum { TAG_LISTEN = 1, TAG_TIMER, TAG_STOP, TAG_STATS };
+
+/*
+ * The delayed replies' account, over every worker: each one's delay as served, from the
+ * handler's return to its reply (what a --method sleep= injects, late as the timer and the
+ * event loop make it). The newest DELAYS_KEEP are kept; SIGUSR1 prints their median and
+ * 99th percentile with the count of all (stats_print()).
+ */
+#define DELAYS_KEEP 65536
+static pthread_mutex_t delays_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t delays[DELAYS_KEEP], ndelays;
+
+static void delay_note(uint64_t ns)
+{
+	pthread_mutex_lock(&delays_mu);
+	delays[ndelays++ % DELAYS_KEEP] = ns;
+	pthread_mutex_unlock(&delays_mu);
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* One JSON line on stdout: {"slow_delay_ns":{"count":N,"p50":NS,"p99":NS}} (nearest rank; 0 when none). */
+static void stats_print(void)
+{
+	static uint64_t v[DELAYS_KEEP];
+	uint64_t count, p50 = 0, p99 = 0;
+	size_t n;
+
+	pthread_mutex_lock(&delays_mu);
+	count = ndelays;
+	n = count < DELAYS_KEEP ? (size_t)count : DELAYS_KEEP;
+	memcpy(v, delays, n * sizeof(*v));
+	pthread_mutex_unlock(&delays_mu);
+	if (n) {
+		qsort(v, n, sizeof(*v), u64_cmp);
+		p50 = v[(n * 50 + 99) / 100 - 1];
+		p99 = v[(n * 99 + 99) / 100 - 1];
+	}
+	printf("{\"slow_delay_ns\":{\"count\":%llu,\"p50\":%llu,\"p99\":%llu}}\n", (unsigned long long)count,
+	       (unsigned long long)p50, (unsigned long long)p99);
+	fflush(stdout);
+}
 
 struct stream {
 	struct conn *conn;
@@ -411,6 +459,7 @@ static void timer_expire(struct worker *w)
 		struct stream *st = w->heap[0];
 
 		heap_remove(w, st);
+		delay_note(now - (st->deadline_ns - st->call.sleep_ms * 1000000ull));
 		if (respond_grpc_reply(st) != 0)
 			nghttp2_submit_rst_stream(st->conn->session, NGHTTP2_FLAG_NONE, st->id,
 						  NGHTTP2_INTERNAL_ERROR);
@@ -924,6 +973,9 @@ struct worker *worker_new(const struct server_config *cfg, int listen_fd, int st
 	ev.data.u64 = TAG_STOP;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, stop_fd, &ev) < 0)
 		goto fail_errno;
+	ev.data.u64 = TAG_STATS;
+	if (cfg->stats_fd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, cfg->stats_fd, &ev) < 0)
+		goto fail_errno;
 
 	if (nghttp2_session_callbacks_new(&w->callbacks) != 0) {
 		snprintf(err, errlen, "out of memory");
@@ -961,6 +1013,14 @@ int worker_run(struct worker *w, char *err, size_t errlen)
 			switch (events[i].data.u64) {
 			case TAG_STOP:
 				return 0; /* the signal stays pending, so every worker sees it */
+			case TAG_STATS: {
+				struct signalfd_siginfo si;
+
+				/* Another worker may have read it first. */
+				if (read(w->cfg->stats_fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+					stats_print();
+				break;
+			}
 			case TAG_LISTEN:
 				accept_conns(w);
 				break;

@@ -15,6 +15,7 @@ struct server_config {
 	const struct echo_service *echo;
 	bool verbose; /* report each connection error on stderr */
 	bool lax_headers; /* accept any header bytes (no HTTP/2 header validation): for tests of hostile clients */
+	int stats_fd;     /* a signalfd of SIGUSR1: print the delayed replies' account (stats_print()) */
 };
 
 struct worker;
