@@ -393,6 +393,13 @@ static int got_slots(Elf *elf, struct gotslot **out, size_t *n)
 	return 0;
 }
 
+static int pltent_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct pltent *)a)->start, y = ((const struct pltent *)b)->start;
+
+	return x < y ? -1 : x > y;
+}
+
 static const char *gotslot_name(const struct gotslot *v, size_t n, uint64_t addr)
 {
 	size_t lo = 0, hi = n;
@@ -413,8 +420,8 @@ static const char *gotslot_name(const struct gotslot *v, size_t n, uint64_t addr
 /*
  * The stubs of .plt, .plt.sec and .plt.got: each entry whose first instruction (after an
  * endbr64 and a bnd prefix) is jmp *disp(%rip) is named after the symbol its GOT slot binds.
- * A lazy .plt's first entry pushes and jumps to the resolver: no name. Sections come in
- * address order, so the table is sorted.
+ * A lazy .plt's first entry pushes and jumps to the resolver: no name. At most two stubs
+ * a slot (.plt and .plt.sec): a file's made-up sections cannot grow the table past that.
  */
 static int load_plt(struct ls_module *m)
 {
@@ -437,7 +444,7 @@ static int load_plt(struct ls_module *m)
 		    !(d = elf_getdata(scn, NULL)) || !d->d_buf || d->d_size < sh.sh_size)
 			continue;
 		step = sh.sh_entsize == 8 || sh.sh_entsize == 16 ? sh.sh_entsize : 16;
-		for (uint64_t i = 0; i + step <= sh.sh_size; i += step) {
+		for (uint64_t i = 0; i + step <= sh.sh_size && m->nplt < 2 * nslots; i += step) {
 			const uint8_t *c = (const uint8_t *)d->d_buf + i, *end = c + step;
 			const char *name;
 			int32_t disp;
@@ -475,6 +482,8 @@ static int load_plt(struct ls_module *m)
 		}
 	}
 	free(slots);
+	if (m->nplt)
+		qsort(m->plt, m->nplt, sizeof(*m->plt), pltent_cmp);
 	return 0;
 oom:
 	free(slots);
