@@ -68,12 +68,19 @@ $(BUILD)/tests/fuzz_procmaps: tests/fuzz/fuzz_procmaps.c lib/procmaps.c lib/util
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_procmaps
 
-$(BUILD)/tests/fuzz_ustacks: tests/fuzz/fuzz_ustacks.c tests/unit/selfstack.h lib/ustacks.c lib/dwunwind.c lib/util.c lib/ustacks.h lib/dwunwind.h bpf/latscope.h
+$(BUILD)/tests/fuzz_ustacks: tests/fuzz/fuzz_ustacks.c tests/unit/selfstack.h lib/ustacks.c lib/dwunwind.c lib/cfaexpr.c lib/util.c lib/ustacks.h lib/dwunwind.h lib/cfaexpr.h bpf/latscope.h
 	$(Q)mkdir -p $(@D)
 	@echo "  FUZZ    $@"
-	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_ustacks.c lib/ustacks.c lib/dwunwind.c lib/util.c -ldw -lelf
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_ustacks.c lib/ustacks.c lib/dwunwind.c lib/cfaexpr.c lib/util.c -ldw -lelf
 
 FUZZ_BINS += $(BUILD)/tests/fuzz_ustacks
+
+$(BUILD)/tests/fuzz_cfaexpr: tests/fuzz/fuzz_cfaexpr.c lib/cfaexpr.c lib/cfaexpr.h bpf/latscope.h
+	$(Q)mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_FLAGS) $(CPPFLAGS) -o $@ tests/fuzz/fuzz_cfaexpr.c lib/cfaexpr.c
+
+FUZZ_BINS += $(BUILD)/tests/fuzz_cfaexpr
 
 $(BUILD)/tests/fuzz_pprof: tests/fuzz/fuzz_pprof.c lib/pprof.c lib/pprof.h
 	$(Q)mkdir -p $(@D)
