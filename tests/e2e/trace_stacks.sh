@@ -4,9 +4,10 @@
 # Slow burning 15 ms of CPU in burn_cpu and Big blocking 20 ms in block_handler's raw
 # nanosleep; the Go gRPC server (a goroutine per request, moving between threads) with
 # Burn spinning 15 ms in main.hotLoop and Slow blocking 20 ms in main.blockInSyscall's
-# nanosleep(2). For >= 95% of the slow requests the burning function must be in >= 80% of
-# that request's CPU samples, and the blocking function in an off-CPU stack whose time
-# is within 10% of the injected block; fast requests carry no stacks; requests an event
+# nanosleep(2). For >= 95% of the slow requests the burning function must hold most of
+# that request's CPU samples and at least half of what its burn gives (on_ok below), and
+# the blocking function be in an off-CPU stack whose time is within 10% of the injected
+# block; fast requests carry no stacks; requests an event
 # loop serves one at a time are not marked shared, requests it interleaves are.
 . "$(dirname "$0")/../lib.sh"
 # Back-to-back requests whose every slow one must carry its stacks: trace everything. Where
