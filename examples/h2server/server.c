@@ -62,16 +62,17 @@ static void stats_print(void)
 	uint64_t count, p50 = 0, p99 = 0;
 	size_t n;
 
+	/* Held throughout: two workers may each read a SIGUSR1, and v is shared. */
 	pthread_mutex_lock(&delays_mu);
 	count = ndelays;
 	n = count < DELAYS_KEEP ? (size_t)count : DELAYS_KEEP;
 	memcpy(v, delays, n * sizeof(*v));
-	pthread_mutex_unlock(&delays_mu);
 	if (n) {
 		qsort(v, n, sizeof(*v), u64_cmp);
 		p50 = v[(n * 50 + 99) / 100 - 1];
 		p99 = v[(n * 99 + 99) / 100 - 1];
 	}
+	pthread_mutex_unlock(&delays_mu);
 	printf("{\"slow_delay_ns\":{\"count\":%llu,\"p50\":%llu,\"p99\":%llu}}\n", (unsigned long long)count,
 	       (unsigned long long)p50, (unsigned long long)p99);
 	fflush(stdout);
