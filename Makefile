@@ -121,7 +121,7 @@ bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh
 
-# The fuzz scripts of make test (12 s each there), FUZZ_SECS seconds each.
+# The fuzz scripts of make test (12-40 s each there), FUZZ_SECS seconds each.
 fuzz: deps
 	$(Q)$(MAKE) --no-print-directory all $(FUZZ_BINS)
 	$(Q)FUZZ_SECS=$(or $(FUZZ_SECS),300) tests/run.sh '^e2e/fuzz_'

@@ -43,7 +43,7 @@ for script in tests/e2e/*.sh; do
 	# 200 whole latscope runs against a loaded Go server: ~1.3-1.5 s each (its own budget: 420 s).
 	[[ $name == e2e/go_grpc_cycles ]] && limit=540
 	# Fuzzers run FUZZ_SECS (make fuzz: 300 s), after replaying their regression inputs.
-	[[ $name == e2e/fuzz_* ]] && limit=$((${FUZZ_SECS:-12} + 120))
+	[[ $name == e2e/fuzz_* ]] && limit=$((${FUZZ_SECS:-40} + 120))
 	run_one "${name//\//_}" "$limit" "$script"
 done
 echo

@@ -2,7 +2,8 @@
 #
 # fuzz_run NAME CORPUS [LIBFUZZER-OPTION...]: replay every input of
 # tests/fuzz/regress/NAME/ (each one crashed once), then fuzz build/tests/fuzz_NAME
-# from the seeds in CORPUS for FUZZ_SECS seconds (default 12; `make fuzz`: 300).
+# from the seeds in CORPUS for FUZZ_SECS seconds (`make fuzz`: 300; else FUZZ_TEST_SECS, which
+# a slow target's script raises from 12).
 # A crash, leak, sanitizer report or an input slower than 10 s fails the test;
 # its reproducer is kept as build/fuzz-artifacts/NAME-*. At least 1000 inputs
 # must have run. Errors inside elfutils are not the targets' (tests/fuzz/asan.supp).
@@ -10,7 +11,7 @@
 fuzz_run() {
 	local name=$1 corpus=$2
 	shift 2
-	local bin=$ROOT/build/tests/fuzz_$name secs=${FUZZ_SECS:-12} regress=$ROOT/tests/fuzz/regress/$name
+	local bin=$ROOT/build/tests/fuzz_$name secs=${FUZZ_SECS:-${FUZZ_TEST_SECS:-12}} regress=$ROOT/tests/fuzz/regress/$name
 	local art=$ROOT/build/fuzz-artifacts opts runs cov rate rss files=()
 
 	[[ -x $bin ]] || fail "$bin not built (make test builds it)"
