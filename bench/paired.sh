@@ -70,6 +70,7 @@ for server in $SERVERS; do
 	fi
 	: > "$TMP/pairs"
 	: > "$TMP/acct"
+	: > "$TMP/classes"
 	for r in $(seq "$ROUNDS"); do
 		load $((SECS + 15))
 		trace off $((SECS + 30)) full
@@ -90,6 +91,17 @@ for server in $SERVERS; do
 		# Budget-only: reported by the budget, not by the full trace (or at another start).
 		join -a2 -o 1.2,2.2 -e - "$TMP/full.rows" "$TMP/part.rows" |
 			awk '$1 == "-" || ($1 - $2 > 1e6 || $2 - $1 > 1e6) { n++ } END { print n + 0 }' > "$TMP/only"
+		# Windows as the budget's requests show them (starts more than 20 ms apart: a gap
+		# between), and the full trace's requests classed by where they started.
+		awk '{ print $2 }' "$TMP/part.rows" | sort -n |
+			awk 'NR == 1 { s = $1 } NR > 1 && $1 - p > 20e6 { print s, p; s = $1 } { p = $1 } END { if (NR) print s, p }' > "$TMP/windows"
+		awk 'NR == FNR { lo[NR] = $1; hi[NR] = $2; n = NR; next }
+			{ c = "elsewhere"
+			  for (i = 1; i <= n; i++) {
+				if ($2 >= lo[i] && $2 <= hi[i]) { c = "in a window"; break }
+				if ($2 > hi[i] && $2 - hi[i] <= 150e6) c = "150 ms after a window"
+			  }
+			  print $4, c "\t" $3 }' "$TMP/windows" "$TMP/full.rows" >> "$TMP/classes"
 		share=$(jq -r 'select(.type == "summary") | .sampled_share // 1' "$TMP/part.json")
 		echo "$share $(wc -l < "$TMP/part.rows") $(cat "$TMP/only")" >> "$TMP/acct"
 	done
@@ -107,6 +119,18 @@ for server in $SERVERS; do
 			awk '{ v[NR] = $1 } END { if (NR) printf "%.2f%% / %.2f%% / %.2f%%", 100 * v[int((NR + 1) / 2)], 100 * v[int(NR * 0.99 + 0.5)], 100 * v[NR]; else print "-" }')
 		f() { awk '{ printf "%s / %s, %s", $1, $2, $3 }' <<< "$1"; }
 		say "| $m | $(f "$all") | $(f "$sel") | $(f "$bud") | $rel |"
+	done
+	say ""
+	say "Where the full trace's requests started (windows inferred from the budget's requests):"
+	say ""
+	say "| method | in a window: p50 / p99 (ms), n | 150 ms after a window | elsewhere |"
+	say "|---|---|---|---|"
+	for m in Fast Slow; do
+		row="| $m |"
+		for c in "in a window" "150 ms after a window" "elsewhere"; do
+			row+=" $(awk -F'\t' -v k="$m $c" '$1 == k { print $2 }' "$TMP/classes" | pct | awk '{ printf "%s / %s, %s", $1, $2, $3 }') |"
+		done
+		say "$row"
 	done
 	say ""
 done
