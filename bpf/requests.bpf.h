@@ -388,19 +388,22 @@ __noinline int ls_h2_in_return(struct lsk_conn *c, __u32 pid, __u64 conn_id, __u
 /*
  * Go's reader goroutine calls crypto/tls's Read before the next request comes and parks
  * inside it: the request starts when its bytes reached the socket, not when the read
- * began, and the wait leaves the call's own time (the park is no kernel time). A frame of
- * its own: 6.1 allows 512 bytes of stack for the whole call chain.
+ * began, and the wait leaves the call's own time (the park is no kernel time). Kernel
+ * time credited to the call beyond what followed the arrival (the receive that found
+ * nothing before the park) goes with the wait: the phases stay within the shorter span.
+ * A frame of its own: 6.1 allows 512 bytes of stack for the whole call chain.
  */
 __noinline int ls_read_waited(struct lsk_walk *w, __u64 arrival, __u64 now)
 {
-	__u64 idle;
+	__u64 idle, after;
 
 	if (!w || arrival <= w->start || arrival > now)
 		return 0;
 	idle = arrival - w->start;
-	if (w->self_ns <= idle)
-		return 0;
-	w->self_ns -= idle;
+	after = now - arrival;
+	if (w->net_ns > after)
+		w->net_ns = after;
+	w->self_ns = w->self_ns > idle ? w->self_ns - idle : 0;
 	w->start = arrival;
 	return 0;
 }
