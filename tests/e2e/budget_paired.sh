@@ -7,9 +7,9 @@
 # on the machine. Every request the budgeted trace reports must be one the full trace
 # reports (same connection and stream, start within 1 ms), and at least 98% of them with
 # the same total within 5% + 50 us. Each trace stamps its own time at the same probe hits,
-# microseconds apart, unless the thread is preempted between the two programs of one hit
-# (here 4% of requests had one TLS write 15-55 us longer in one trace than in the other);
-# none may be off by more than 20% + 1 ms. A request counted from the middle, or ended by
+# microseconds apart; in 4% of requests here one TLS write read 15-55 us longer in one
+# trace than in the other (most likely the thread preempted between the two programs of
+# one hit). None may be off by more than 20% + 1 ms. A request counted from the middle, or ended by
 # a window's close, would be off by far more.
 . "$(dirname "$0")/../lib.sh"
 
