@@ -6,11 +6,12 @@
 # and their encode take far longer). Every RPC's size class is known from its bytes;
 # a decode or encode given to the wrong request shows up as a small RPC with a large
 # one's time or the reverse. Held on their handler thread until a response starts
-# (proto_by_handler_thread), 2-5% of them land on the other class here (each swap
-# counts twice): almost none where the handler thread writes its own response, about
-# one in eight where another thread writes it (the oldest waiting call is taken, and
-# calls of several connections wait together). Matched by the order requests
-# completed, as before, it was ~24%. At most 8% may.
+# (proto_by_handler_thread), 2-9% of them land on the other class here (each swap
+# counts twice; encodes 21-50 of 600 over the last thirteen suites): almost none where
+# the handler thread writes its own response, about one in eight where another thread
+# writes it (the oldest waiting call is taken, and calls of several connections wait
+# together). Matched by the order requests completed, as before, it was ~24%. At most
+# 10% may.
 . "$(dirname "$0")/../lib.sh"
 # 600 RPCs as fast as h2load sends them, every one counted: trace everything. Where a probe
 # hit costs ~5 us (another host of this kind), the burst outspends the default budget's
@@ -41,7 +42,7 @@ grep -q "$N succeeded" "$TMP/big.txt" || { cat "$TMP/big.txt"; fail "large reque
 T=$TMP/t.json
 jq -r --argjson s "$SS" --argjson b "$BS" --arg m "$M/SayHello" 'select(.type=="request" and .method==$m) |
 	[(if .bytes_in == $s then "small" elif .bytes_in == $b then "large" else "other" end), .phases.decode, .phases.encode] | @tsv' "$T" > "$TMP/r.tsv"
-size_classes "$TMP/r.tsv" "$N" 1 8
+size_classes "$TMP/r.tsv" "$N" 1 10
 echo "unmatched: $(jq -r 'select(.type=="summary") | .counters.proto_unmatched // 0' "$T")"
 nom=$(jq -s '[.[] | select(.type=="request" and .phases.decode > 0) | select((.matched // []) | index("proto_by_handler_thread") | not)] | length' "$T")
 check "every request with a decode says how it was matched: proto_by_handler_thread ($nom do not)" test "$nom" -eq 0
