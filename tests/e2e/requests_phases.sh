@@ -35,9 +35,11 @@ check "1 MB responses: tls_out and net_out grow by at least half the extra time 
 	test "$((2 * grown))" -ge "$extra"
 check "1 MB responses: tls_out grows (Fast $f_tls_out ns, Big $b_tls_out ns)" test "$b_tls_out" -ge $((f_tls_out * 4))
 check "1 MB responses: net_out grows (Fast $f_net_out ns, Big $b_net_out ns)" test "$b_net_out" -ge $((f_net_out * 4))
-# Building and encoding the 1 MB reply is still app here (until protobuf probes measure encode).
-check "1 MB responses: app grows by less than half as much as tls_out + net_out ($((b_app - f_app)) vs $grown ns)" \
-	test $((2 * (b_app - f_app))) -lt "$grown"
+# Building and encoding the 1 MB reply is still app here (until protobuf probes measure encode):
+# over thirteen suites app grew by 0.37-0.51 of what tls_out + net_out grew. Writes taken for
+# app would make it grow as much or more.
+check "1 MB responses: app grows by less than 3/4 of what tls_out + net_out grow ($((b_app - f_app)) vs $grown ns)" \
+	test $((4 * (b_app - f_app))) -lt $((3 * grown))
 out_bytes=$(jq -r "select(.type==\"summary\") | .methods[] | select(.method==\"$B\") | .count" "$TMP/t.json")
 check "every Big request counted ($out_bytes)" test "$out_bytes" -eq 60
 
