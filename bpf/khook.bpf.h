@@ -137,6 +137,8 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 			cl->child_ns += dur;
 			if (arrival > cl->arrival)
 				cl->arrival = arrival;
+			if (cl->arrival && t0 >= cl->arrival)
+				cl->net_after += dur;
 		}
 		/* Outside a TLS call: the kernel side of TLS over memory BIOs, matched by thread and time. */
 		if (k != LS_KIND_TLS_READ && k != LS_KIND_TLS_WRITE && k != LS_KIND_TLS_HANDSHAKE && ret > 0) {

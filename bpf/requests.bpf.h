@@ -388,12 +388,13 @@ __noinline int ls_h2_in_return(struct lsk_conn *c, __u32 pid, __u64 conn_id, __u
 /*
  * Go's reader goroutine calls crypto/tls's Read before the next request comes and parks
  * inside it: the request starts when its bytes reached the socket, not when the read
- * began, and the wait leaves the call's own time (the park is no kernel time). Kernel
- * time credited to the call beyond what followed the arrival (the receive that found
- * nothing before the park) goes with the wait: the phases stay within the shorter span.
- * A frame of its own: 6.1 allows 512 bytes of stack for the whole call chain.
+ * began, and the wait leaves the call's own time (the park is no kernel time). The call's
+ * kernel time can exceed what followed the arrival (a receive that found nothing before
+ * the park, long under emulation): then only the receive time that began after the
+ * arrival (net_after) stays, and the call's own time is the rest of that span. A frame
+ * of its own: 6.1 allows 512 bytes of stack for the whole call chain.
  */
-__noinline int ls_read_waited(struct lsk_walk *w, __u64 arrival, __u64 now)
+__noinline int ls_read_waited(struct lsk_walk *w, __u64 arrival, __u64 net_after, __u64 now)
 {
 	__u64 idle, after;
 
@@ -401,9 +402,12 @@ __noinline int ls_read_waited(struct lsk_walk *w, __u64 arrival, __u64 now)
 		return 0;
 	idle = arrival - w->start;
 	after = now - arrival;
-	if (w->net_ns > after)
-		w->net_ns = after;
-	w->self_ns = w->self_ns > idle ? w->self_ns - idle : 0;
+	if (w->self_ns > idle) {
+		w->self_ns -= idle;
+	} else {
+		w->net_ns = net_after < after ? net_after : after;
+		w->self_ns = after - w->net_ns;
+	}
 	w->start = arrival;
 	return 0;
 }
@@ -450,7 +454,7 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 	w->self_ns = h->self;
 	w->net_ns = cl->net_ns + net_in;
 	if (!h->out && h->g)
-		ls_read_waited(w, cl->arrival, h->now);
+		ls_read_waited(w, cl->arrival, cl->net_after, h->now);
 	dir = h->out ? &c->out : &c->in;
 	w->buf = cl->buf;
 	w->len = h->bytes > 0x7fffffff ? 0x7fffffff : (__u32)h->bytes;

@@ -30,6 +30,7 @@ struct lsk_call {
 	__u32 cookie;
 	__s32 fd;
 	__u64 arrival;   /* when the last byte its kernel receives read reached the socket, 0: unknown */
+	__u64 net_after; /* kernel receive time that began at or after arrival (Go's park before it is not) */
 };
 
 /* Decodes/encodes waiting to be matched with their request, per thread: one epoll round of
