@@ -17,6 +17,10 @@ KHOOK=${LATSCOPE_KHOOK:-auto}
 # LATSCOPE_TEST_KEEP=1 keeps a failed test's files (traces, logs) and says where.
 cleanup() {
 	local rc=$? p
+	# Only the test's own shell: a child forked for a background command runs this trap
+	# when a signal reaches it before it has exec'd (bash's fatal-signal handler), and
+	# would remove the test's files under it.
+	[[ $BASHPID == "$$" ]] || return 0
 	for p in "${PIDS_TO_KILL[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS_TO_KILL[@]}"; do wait "$p" 2>/dev/null || true; done
 	if ((rc != 0)) && [[ ${LATSCOPE_TEST_KEEP:-} == 1 ]]; then
