@@ -36,11 +36,8 @@ one() {
 	# (whole from attach) then sees the steady load, not h2load's start. h2load appends to
 	# its log: each run starts a new one.
 	rm -f "$TMP/lat.log"
-	h2load -D $((SECS + 5)) -c 4 -m 4 -t 1 --rps $((RPS / 4)) -d "$TMP/empty.bin" --log-file="$TMP/lat.log" \
-		-H 'content-type: application/grpc' -H 'te: trailers' \
-		"https://127.0.0.1:$PORT/$SVC/Fast" "https://127.0.0.1:$PORT/$SVC/Slow" \
-		> "$TMP/load.txt" 2>&1 &
-	l=$!
+	echo_load $((SECS + 5)) "$RPS" "$SVC" --log-file="$TMP/lat.log"
+	l=$LOAD_PID
 	sleep 1
 	"$LATSCOPE" trace -p "$SPID" --overhead "$mode" --json --all -v -d "$SECS" > "$TMP/t.json" 2> "$TMP/t.err" &
 	t=$!
@@ -70,7 +67,6 @@ one() {
 	[[ $mode != off ]] || jq -r 'select(.type == "summary") | 100 * .probe_est_ns / .duration_ns' "$TMP/t.json" > "$TMP/full_cost"
 }
 
-[[ -s $TMP/empty.bin ]] || build/examples/grpcbody -o "$TMP/empty.bin"
 for server in $SERVERS; do
 	rm -f "$TMP"/off.* "$TMP/${BUDGET:-off}".*
 	if [[ $server == gogrpc ]]; then

@@ -25,12 +25,9 @@ SERVERS=${SERVERS:-h2server gogrpc}
 SLOW_MS=5
 say() { echo "$*" | tee -a "$OUT"; }
 
-# load SECS: h2load at RPS over 4 long-lived connections, Fast and Slow in turn, in the background (L).
+# load SECS: the moderate load (LOAD_PID), under way for a second.
 load() {
-	h2load -D "$1" -c 4 -m 4 -t 1 --rps $((RPS / 4)) -d "$TMP/empty.bin" \
-		-H 'content-type: application/grpc' -H 'te: trailers' \
-		"https://127.0.0.1:$PORT/$SVC/Fast" "https://127.0.0.1:$PORT/$SVC/Slow" > "$TMP/load.txt" 2>&1 &
-	L=$!
+	echo_load "$1" "$RPS" "$SVC"
 	sleep 1
 }
 
@@ -50,7 +47,6 @@ rows() {
 # pct: "p50 p99 n" of the numbers on stdin (ns in, ms out).
 pct() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.3f %.3f %d\n", v[int((NR + 1) / 2)] / 1e6, v[int(NR * 0.99 + 0.5)] / 1e6, NR; else print "- - 0" }'; }
 
-[[ -s $TMP/empty.bin ]] || build/examples/grpcbody -o "$TMP/empty.bin"
 for server in $SERVERS; do
 	if [[ $server == gogrpc ]]; then
 		start_gogrpc -slow-ms "$SLOW_MS"
@@ -64,7 +60,7 @@ for server in $SERVERS; do
 		load 6
 		trace off 3 cal
 		wait "$T" || fail "latscope trace (calibration) failed"
-		wait "$L" || fail "h2load failed"
+		wait "$LOAD_PID" || fail "h2load failed"
 		budget=$(jq -r 'select(.type == "summary") | 50 * .probe_est_ns / .duration_ns' "$TMP/cal.json" |
 			awk '{ printf "%.2g", $1 }')
 	fi
@@ -81,8 +77,8 @@ for server in $SERVERS; do
 		sleep 0.5
 		kill -INT "$F"
 		wait "$F" || fail "latscope trace --overhead off failed"
-		kill "$L" 2> /dev/null || true
-		wait "$L" 2> /dev/null || true
+		kill "$LOAD_PID" 2> /dev/null || true
+		wait "$LOAD_PID" 2> /dev/null || true
 		rows full > "$TMP/full.rows"
 		rows part > "$TMP/part.rows"
 		# Round, method, in window (1) or not, full trace's total, budget's total ("-": not reported).

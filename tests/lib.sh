@@ -240,6 +240,20 @@ start_h2server() {
 	H2SERVER_PID=$SERVER_PID
 }
 
+# echo_load SECS RPS SERVICE [H2LOAD-OPTION...]: a moderate load on the Echo service of the
+# server on PORT, in the background (LOAD_PID): RPS requests/s over 4 long-lived connections,
+# Fast and Slow in turn, empty messages; h2load's output in $TMP/load.txt.
+echo_load() {
+	local secs=$1 rps=$2 svc=$3
+	shift 3
+	[[ -s $TMP/empty.bin ]] || "$ROOT/build/examples/grpcbody" -o "$TMP/empty.bin"
+	h2load -D "$secs" -c 4 -m 4 -t 1 --rps $((rps / 4)) -d "$TMP/empty.bin" "$@" \
+		-H 'content-type: application/grpc' -H 'te: trailers' \
+		"https://127.0.0.1:$PORT/$svc/Fast" "https://127.0.0.1:$PORT/$svc/Slow" > "$TMP/load.txt" 2>&1 &
+	LOAD_PID=$!
+	PIDS_TO_KILL+=("$LOAD_PID")
+}
+
 # server_stats NAME PID: a test server's own account, the JSON line it prints on SIGUSR1 to
 # $TMP/NAME.out (the listener's output); fails when none comes within 5 s.
 server_stats() {

@@ -19,15 +19,10 @@ SLOW_MS=5
 export LC_ALL=C
 start_h2server --method Slow:sleep=$SLOW_MS
 SVC=latscope.example.Echo
-"$ROOT/build/examples/grpcbody" -o "$TMP/empty.bin"
 
-# load SECS: h2load in the background (LOAD), Fast and Slow in turn on 4 connections.
+# load SECS: the moderate load (LOAD_PID), under way for a second.
 load() {
-	h2load -D "$1" -c 4 -m 4 -t 1 --rps $((RPS / 4)) -d "$TMP/empty.bin" \
-		-H 'content-type: application/grpc' -H 'te: trailers' \
-		"https://127.0.0.1:$PORT/$SVC/Fast" "https://127.0.0.1:$PORT/$SVC/Slow" > "$TMP/load.txt" 2>&1 &
-	LOAD=$!
-	PIDS_TO_KILL+=("$LOAD")
+	echo_load "$1" "$RPS" "$SVC"
 	sleep 1
 }
 # trace NAME MODE SECS: latscope trace in the background (TR), once attached.
@@ -46,7 +41,7 @@ rows() {
 load 5
 trace cal off 2
 wait "$TR" || { cat "$TMP/cal.err"; fail "the calibrating trace failed"; }
-wait "$LOAD" || fail "h2load failed"
+wait "$LOAD_PID" || fail "h2load failed"
 cost=$(jq -r 'select(.type == "summary") | 100 * .probe_est_ns / .duration_ns' "$TMP/cal.json")
 budget=$(awk -v c="$cost" 'BEGIN { printf "%.2g", c / 2 }')
 echo "full tracing at $RPS requests/s cost ${cost}% of a CPU here: budget $budget%"
@@ -62,7 +57,7 @@ wait "$TR" || { cat "$TMP/part.err"; fail "trace --overhead $budget failed"; }
 sleep 0.5
 kill -INT "$FULL"
 wait "$FULL" || { cat "$TMP/full.err"; fail "trace --overhead off failed"; }
-kill "$LOAD" 2> /dev/null || true
+kill "$LOAD_PID" 2> /dev/null || true
 
 share=$(jq -r 'select(.type == "summary") | .sampled_share' "$TMP/part.json")
 windows=$(jq -r 'select(.type == "summary") | .overhead.windows' "$TMP/part.json")
