@@ -8,7 +8,10 @@
 # Servers: the example server (nghttp2) and the Go gRPC example (grpc-go), Slow (5 ms
 # injected) and Fast (nothing) over 4 long-lived connections at RPS requests/s in all.
 # The client's own latencies of the same runs (h2load --log-file, told apart by the 5 ms)
-# show what each trace's percentiles should be. Markdown on stdout (appended to $1).
+# show what each trace's percentiles should be; in the budgeted runs they are also classed by
+# where each request started against the windows (in one, just after one closed, just
+# before one opened, elsewhere): what the windows' requests leave out. Markdown on stdout
+# (appended to $1).
 # The budget (BUDGET=half, the default) is half of what full tracing cost in the first
 # round's run, as latscope measured it (probe_est_ns over the run): the probes are then on
 # about half the time whatever a hit costs on the machine, and the budgeted runs report
@@ -26,6 +29,8 @@ SERVERS=${SERVERS:-h2server gogrpc}
 METHODS=(Fast Slow)
 SLOW_MS=5
 say() { echo "$*" | tee -a "$OUT"; }
+# pct_ms: "p50 / p99, n" of the latencies on stdin (ns in, ms out).
+pct_ms() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.3f / %.3f, %d", v[int((NR + 1) / 2)] / 1e6, v[int(NR * 0.99 + 0.5)] / 1e6, NR; else print "-" }'; }
 
 # one MODE: one run of SECS under trace --overhead MODE; per method "p50 p99 count" appended
 # to $TMP/MODE.METHOD, and "sampled_share named_share estimated/real" to $TMP/MODE.acct.
@@ -55,6 +60,7 @@ one() {
 			'$1 >= a && $1 < b && (m == "Fast") == ($3 < h) { print $3 * 1000 }' "$TMP/lat.log" |
 			pct3 >> "$TMP/$mode.$m.client"
 	done
+	[[ $mode == off ]] || classes "$t0" "$t1" >> "$TMP/$mode.classes"
 	# The requests the client started while traced (from latscope's attach, seen at most 0.1 s late).
 	real=$(awk -v a="$t0" -v b="$t1" '$1 >= a && $1 < b' "$TMP/lat.log" | wc -l)
 	jq -rs --arg real "$real" '
@@ -65,6 +71,32 @@ one() {
 		 (($s.requests_estimated // $n) / ($real | tonumber))] | @tsv' "$TMP/t.json" >> "$TMP/$mode.acct"
 	# What full tracing cost, % of a CPU: half of it is the budget when BUDGET=half.
 	[[ $mode != off ]] || jq -r 'select(.type == "summary") | 100 * .probe_est_ns / .duration_ns' "$TMP/t.json" > "$TMP/full_cost"
+}
+
+# classes T0 T1: "method class latency_ns" of each request the client started between T0 and
+# T1 (us since the epoch) in a budgeted run, classed by where it started against the
+# budget's windows. The windows are inferred from the requests the budget reported (their
+# starts, CLOCK_MONOTONIC; more than 20 ms between two marks a gap): a request started in
+# one, at most 150 ms after one closed, at most 150 ms before one opened, or elsewhere.
+# The two clocks are tied by reading both around /proc/timer_list's "now" (about 1 ms).
+classes() {
+	local a m b
+	a=$(date +%s%N)
+	m=$(awk '/^now at/ { print $3; exit }' /proc/timer_list)
+	b=$(date +%s%N)
+	jq -r 'select(.type == "request") | .start_ns' "$TMP/t.json" | sort -n |
+		awk 'NR == 1 { s = $1 } NR > 1 && $1 - p > 20e6 { print s, p; s = $1 } { p = $1 } END { if (NR) print s, p }' > "$TMP/windows"
+	awk -v off=$(((a + b) / 2 - m)) -v lo="$1" -v hi="$2" -v h=$((SLOW_MS * 500)) '
+		NR == FNR { s[NR] = $1; e[NR] = $2; n = NR; next }
+		$1 >= lo && $1 < hi {
+			t = $1 * 1000 - off; c = "elsewhere"
+			for (i = 1; i <= n; i++) {
+				if (t >= s[i] && t <= e[i]) { c = "in"; break }
+				if (t > e[i] && t - e[i] <= 150e6) c = "after"
+				else if (c == "elsewhere" && t < s[i] && s[i] - t <= 150e6) c = "before"
+			}
+			print ($3 < h ? "Fast" : "Slow"), c, $3 * 1000
+		}' "$TMP/windows" "$TMP/lat.log"
 }
 
 for server in $SERVERS; do
@@ -104,6 +136,19 @@ for server in $SERVERS; do
 				printf "| %s | --overhead %s | %.3f | %.3f | %d | %+.1f%% | %+.1f%% | %.3f / %.3f |\n", m, mode,
 					a / 1e6, b / 1e6, n, 100 * (a - oa) / oa, 100 * (b - ob) / ob, ca / 1e6, cb / 1e6 }')"
 		done
+	done
+	say ""
+	say "The client's latency in the budgeted runs by where each request started against the windows"
+	say "(inferred from the budget's requests), pooled over the rounds: p50 / p99 (ms), requests."
+	say ""
+	say "| method | all | in a window | at most 150 ms after one | at most 150 ms before one | elsewhere |"
+	say "|---|---|---|---|---|---|"
+	for m in "${METHODS[@]}"; do
+		row="| $m | $(awk -v m="$m" '$1 == m { print $3 }' "$TMP/$BUDGET.classes" | pct_ms) |"
+		for c in in after before elsewhere; do
+			row+=" $(awk -v m="$m" -v c="$c" '$1 == m && $2 == c { print $3 }' "$TMP/$BUDGET.classes" | pct_ms) |"
+		done
+		say "$row"
 	done
 	say ""
 	say "| trace | sampled_share | named / reported | estimated / real count |"
