@@ -8,7 +8,12 @@
 # those is reported). Per budgeted run also latscope's own
 # account: the probes' measured cost, the share of time traced, its estimate of the
 # request count against h2load's. Markdown on stdout (appended to $1 when given).
-# Servers: the example server (unary gRPC Fast) and nghttpd (a 100-byte GET).
+# Servers: the example server (unary gRPC Fast with SPIN_US of CPU per request, 10 unless
+# given) and nghttpd (a 100-byte GET). At saturation means the server is what limits the
+# requests/s: each server's CPU over its runs alone is reported, and a row says so when it
+# is under 90% of a CPU (the client limits them then, and "kept" measures the client).
+# Without the spin, the example server used 64% of a CPU on a 2-CPU machine where h2load
+# used all of the other: its requests/s were the client's.
 # Usage: bench/budget.sh [OUT]   (SECS=5 ROUNDS=3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,19 +22,26 @@ OUT=${1:-/dev/null}
 SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-3}
 MODES=(${MODES:-alone off 10 5 2 1 0.01})
+SPIN_US=${SPIN_US:-10}
+HZ=$(getconf CLK_TCK)
+# cpu_ticks PID: the process's user and system time so far, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 say() { echo "$*" | tee -a "$OUT"; }
 
 # one SERVER PID MODE URL ARGS...: one h2load run of SECS; req/s appended to $TMP/SERVER.MODE,
 # and for a budget latscope's own account to $TMP/SERVER.MODE.acct (cost %, share, estimate / real,
 # charged %, latscope's own CPU %).
 one() {
-	local srv=$1 pid=$2 mode=$3 url=$4 t="" rps real; shift 4
+	local srv=$1 pid=$2 mode=$3 url=$4 t="" rps real c0; shift 4
 	if [[ $mode != alone ]]; then
 		"$LATSCOPE" trace -p "$pid" --overhead "$mode" --json -v -d $((SECS + 2)) > "$TMP/t.json" 2> "$TMP/t.err" &
 		t=$!
 		wait_attached "$TMP/t.err"
 	fi
+	c0=$(cpu_ticks "$pid")
 	h2load -D "$SECS" -c 8 -m 10 -t 1 "$@" "$url" > "$TMP/load.txt" 2>&1 || fail "$srv: h2load failed"
+	# The server's share of a CPU over a run alone: 100% when it is what limits the requests/s.
+	[[ $mode != alone ]] || echo "$(( ($(cpu_ticks "$pid") - c0) * 100 / (HZ * SECS) ))" >> "$TMP/$srv.cpu"
 	rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$TMP/load.txt")
 	echo "$rps" >> "$TMP/$srv.$mode"
 	[[ -n $t ]] || return 0
@@ -63,7 +75,10 @@ bench_server() { # bench_server NAME PID URL ARGS...
 			self=$(cut -f5 "$TMP/$srv.$m.acct" | median | awk '{ printf "%.2f%%", $1 }')
 		fi
 		case $m in
-		alone) label="without latscope" ;;
+		alone) local busy
+			busy=$(median < "$TMP/$srv.cpu" | awk '{ printf "%d", $1 }')
+			label="without latscope (server at $busy% of a CPU)"
+			[[ $busy -ge 90 ]] || label+=", not saturated: the client limits it" ;;
 		off) label="trace --overhead off" ;;
 		0.01) label="trace --overhead 0.01 (a window every ~10 s: the kernel hooks' floor)" ;;
 		*) label="trace --overhead $m" ;;
@@ -80,9 +95,9 @@ bench_server() { # bench_server NAME PID URL ARGS...
 
 say "| server | run | req/s (median of $ROUNDS) | kept (median of each run over its neighbours alone) | probes' measured cost (% of a CPU) | charged | latscope's own CPU | sampled_share | estimated / real count |"
 say "|---|---|---|---|---|---|---|---|---|"
-start_h2server
+start_h2server --method "Fast:spin=$SPIN_US"
 [[ -s $TMP/empty.bin ]] || build/examples/grpcbody -o "$TMP/empty.bin"
-bench_server "example server" "$H2SERVER_PID" "https://127.0.0.1:$PORT/latscope.example.Echo/Fast" \
+bench_server "example server (spin=$SPIN_US us)" "$H2SERVER_PID" "https://127.0.0.1:$PORT/latscope.example.Echo/Fast" \
 	-d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers'
 start_nghttpd 100
 bench_server nghttpd "$NGHTTPD_PID" "https://127.0.0.1:$PORT/index.html"

@@ -7,7 +7,8 @@
 #     then probe hits per request on the example server (bench/h2hits.sh) and the Go
 #     gRPC server with and without latscope (bench/go_grpc.sh); the throughput kept under
 #     the overhead budgets (bench/budget.sh) and what a budget changes in the latencies
-#     reported (bench/accuracy.sh), split into measurement and selection by tracing the
+#     reported (bench/accuracy.sh, with the client's own latencies classed by where the
+#     windows were), split into measurement and selection by tracing the
 #     same requests both ways at once (bench/paired.sh); the syscall reader (plaintext HTTP/2)
 #     against the TLS path (bench/h2c.sh);
 #  3. user-space request assembly rate; then latscope top's own CPU (bench/top.sh),

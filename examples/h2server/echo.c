@@ -12,7 +12,7 @@
 #include "echo.pb-c.h"
 
 const struct echo_method echo_methods[ECHO_NMETHODS] = {
-	{ "Fast", "/latscope.example.Echo/Fast", { 0, 0, 0, 0 } },
+	{ "Fast", "/latscope.example.Echo/Fast", { 0, 0, 0, 0, 0 } },
 	{ "Slow", "/latscope.example.Echo/Slow", { .sleep_ms = 20 } },
 	{ "Big", "/latscope.example.Echo/Big", { .resp_bytes = 1 << 20 } },
 };
@@ -26,6 +26,7 @@ static const struct {
 	{ "burn", offsetof(struct echo_costs, burn_ms), ECHO_MAX_BURN_MS },
 	{ "resp", offsetof(struct echo_costs, resp_bytes), ECHO_MAX_RESP_BYTES },
 	{ "block", offsetof(struct echo_costs, block_ms), ECHO_MAX_BLOCK_MS },
+	{ "spin", offsetof(struct echo_costs, spin_us), ECHO_MAX_SPIN_US },
 };
 
 int echo_service_init(struct echo_service *svc, char *err, size_t errlen)
@@ -33,7 +34,7 @@ int echo_service_init(struct echo_service *svc, char *err, size_t errlen)
 	void *zeros;
 
 	for (int i = 0; i < ECHO_NMETHODS; i++)
-		svc->overrides[i] = (struct echo_costs){ -1, -1, -1, -1 };
+		svc->overrides[i] = (struct echo_costs){ -1, -1, -1, -1, -1 };
 	/* Anonymous read-only pages all map the kernel's zero page: payloads of any size cost
 	 * no memory, and packing one copies real bytes as a real server would. */
 	zeros = mmap(NULL, ECHO_MAX_RESP_BYTES, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -83,7 +84,7 @@ int echo_set_override(struct echo_service *svc, const char *spec, char *err, siz
 			    strncmp(item, cost_keys[k].key, eq - item) == 0)
 				break;
 		if (!eq || k == sizeof(cost_keys) / sizeof(cost_keys[0])) {
-			snprintf(err, errlen, "--method %s: unknown cost '%s' (sleep, burn, resp, block)", spec, item);
+			snprintf(err, errlen, "--method %s: unknown cost '%s' (sleep, burn, resp, block, spin)", spec, item);
 			goto cleanup;
 		}
 		errno = 0;
@@ -163,6 +164,9 @@ static enum grpc_status call_prepare(const struct echo_service *svc, int method,
 	call->resp_bytes = (uint32_t)resp_bytes;
 	if (burn_ms)
 		burn_cpu((uint64_t)burn_ms);
+	/* Only from the command line, as block. */
+	if (over->spin_us > 0)
+		spin_cpu((uint64_t)over->spin_us);
 	/* Only from the command line: requests arriving meanwhile wait in their sockets. */
 	if (over->block_ms > 0)
 		block_handler((uint64_t)over->block_ms);
@@ -221,6 +225,23 @@ __attribute__((noinline)) void block_handler(uint64_t ms)
 
 	while (syscall(SYS_nanosleep, &ts, &ts) != 0 && errno == EINTR)
 		;
+}
+
+/* A short spin, the clock read every few hundred nanoseconds: a request's own work. */
+__attribute__((noinline)) uint64_t spin_cpu(uint64_t us)
+{
+	uint64_t end = now_ns() + us * 1000ull;
+	uint64_t x = 88172645463325252ull;
+
+	do {
+		for (int i = 0; i < 64; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			__asm__ volatile("" : "+r"(x));
+		}
+	} while (now_ns() < end);
+	return x;
 }
 
 /* Kept out of line so profiles show a burn_cpu frame; the inner loop runs long between clock

@@ -10,6 +10,7 @@
 #define ECHO_MAX_SLEEP_MS   60000
 #define ECHO_MAX_BURN_MS    10000
 #define ECHO_MAX_BLOCK_MS   10000
+#define ECHO_MAX_SPIN_US    1000000
 #define ECHO_MAX_RESP_BYTES (64u << 20)
 #define ECHO_MAX_REQ_BYTES  (64u << 20)
 
@@ -28,6 +29,7 @@ struct echo_costs {
 	int64_t burn_ms;
 	int64_t resp_bytes;
 	int64_t block_ms; /* sleep in the handler itself: the worker's event loop stops meanwhile */
+	int64_t spin_us;  /* CPU in the handler, in microseconds: a request's own work */
 };
 
 struct echo_method {
@@ -74,6 +76,8 @@ int echo_reply_encode(const struct echo_service *svc, const struct echo_call *ca
 
 /* Spin on the CPU for ms milliseconds; a named frame for profiler tests. Returns noise. */
 uint64_t burn_cpu(uint64_t ms);
+/* Spin on the CPU for us microseconds (the spin cost). Returns noise. */
+uint64_t spin_cpu(uint64_t us);
 /* Block the calling thread for ms milliseconds in nanosleep (the block cost). */
 void block_handler(uint64_t ms);
 
