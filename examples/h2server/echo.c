@@ -227,14 +227,13 @@ __attribute__((noinline)) void block_handler(uint64_t ms)
 		;
 }
 
-/* A short spin, the clock read every few hundred nanoseconds: a request's own work. */
-__attribute__((noinline)) uint64_t spin_cpu(uint64_t us)
+/* Spin on the CPU until end (CLOCK_MONOTONIC), reading the clock every per_read rounds. */
+static inline __attribute__((always_inline)) uint64_t spin_until(uint64_t end, int per_read)
 {
-	uint64_t end = now_ns() + us * 1000ull;
 	uint64_t x = 88172645463325252ull;
 
 	do {
-		for (int i = 0; i < 64; i++) {
+		for (int i = 0; i < per_read; i++) {
 			x ^= x << 13;
 			x ^= x >> 7;
 			x ^= x << 17;
@@ -244,20 +243,15 @@ __attribute__((noinline)) uint64_t spin_cpu(uint64_t us)
 	return x;
 }
 
+/* A short spin, the clock read every few hundred nanoseconds: a request's own work. */
+__attribute__((noinline)) uint64_t spin_cpu(uint64_t us)
+{
+	return spin_until(now_ns() + us * 1000ull, 64);
+}
+
 /* Kept out of line so profiles show a burn_cpu frame; the inner loop runs long between clock
  * reads so that samples land here rather than in the vDSO. */
 __attribute__((noinline)) uint64_t burn_cpu(uint64_t ms)
 {
-	uint64_t end = now_ns() + ms * 1000000ull;
-	uint64_t x = 88172645463325252ull;
-
-	while (now_ns() < end) {
-		for (int i = 0; i < 4096; i++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			__asm__ volatile("" : "+r"(x));
-		}
-	}
-	return x;
+	return spin_until(now_ns() + ms * 1000000ull, 4096);
 }
