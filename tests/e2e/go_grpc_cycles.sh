@@ -5,13 +5,13 @@
 # dump on SIGQUIT must show no "unexpected return pc" (what a return address rewritten
 # by a uretprobe looks like to Go's unwinder).
 #
-# GO_CYCLES cycles (60 in make test, 500 in make soak), each `trace -d 100ms` (a whole
+# GO_CYCLES cycles (40 in make test, 500 in make soak), each `trace -d 100ms` (a whole
 # latscope run: load, attach, trace, detach, exit), must all run. GO_CYCLES_BUDGET (420 s)
-# only stops a run that has gone wrong; a cycle takes 1.2-1.3 s on the 2-CPU machines
+# only stops a run that has gone wrong; a cycle takes 1.2-1.6 s on the 2-CPU machines
 # (see BENCHMARKS.md): 200 took four and a half of the suite's 30 minutes.
 . "$(dirname "$0")/../lib.sh"
 
-cycles=${GO_CYCLES:-60}
+cycles=${GO_CYCLES:-40}
 budget=${GO_CYCLES_BUDGET:-420}
 start_gogrpc -slow-ms 2
 "$ROOT/build/examples/gogrpc-client" -addr "127.0.0.1:$PORT" -ca "$TMP/cert.pem" -c 3 -d $((budget + 60))s \
