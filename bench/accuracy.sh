@@ -29,8 +29,6 @@ SERVERS=${SERVERS:-h2server gogrpc}
 METHODS=(Fast Slow)
 SLOW_MS=5
 say() { echo "$*" | tee -a "$OUT"; }
-# pct_ms: "p50 / p99, n" of the latencies on stdin (ns in, ms out).
-pct_ms() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.3f / %.3f, %d", v[int((NR + 1) / 2)] / 1e6, v[int(NR * 0.99 + 0.5)] / 1e6, NR; else print "-" }'; }
 
 # one MODE: one run of SECS under trace --overhead MODE; per method "p50 p99 count" appended
 # to $TMP/MODE.METHOD, and "sampled_share named_share estimated/real" to $TMP/MODE.acct.
@@ -85,7 +83,7 @@ classes() {
 	m=$(awk '/^now at/ { print $3; exit }' /proc/timer_list)
 	b=$(date +%s%N)
 	jq -r 'select(.type == "request") | .start_ns' "$TMP/t.json" | sort -n |
-		awk 'NR == 1 { s = $1 } NR > 1 && $1 - p > 20e6 { print s, p; s = $1 } { p = $1 } END { if (NR) print s, p }' > "$TMP/windows"
+		windows > "$TMP/windows"
 	awk -v off=$(((a + b) / 2 - m)) -v lo="$1" -v hi="$2" -v h=$((SLOW_MS * 500)) '
 		NR == FNR { s[NR] = $1; e[NR] = $2; n = NR; next }
 		$1 >= lo && $1 < hi {
@@ -144,9 +142,9 @@ for server in $SERVERS; do
 	say "| method | all | in a window | at most 150 ms after one | at most 150 ms before one | elsewhere |"
 	say "|---|---|---|---|---|---|"
 	for m in "${METHODS[@]}"; do
-		row="| $m | $(awk -v m="$m" '$1 == m { print $3 }' "$TMP/$BUDGET.classes" | pct_ms) |"
+		row="| $m | $(awk -v m="$m" '$1 == m { print $3 }' "$TMP/$BUDGET.classes" | cell) |"
 		for c in in after before elsewhere; do
-			row+=" $(awk -v m="$m" -v c="$c" '$1 == m && $2 == c { print $3 }' "$TMP/$BUDGET.classes" | pct_ms) |"
+			row+=" $(awk -v m="$m" -v c="$c" '$1 == m && $2 == c { print $3 }' "$TMP/$BUDGET.classes" | cell) |"
 		done
 		say "$row"
 	done

@@ -6,6 +6,16 @@ export LATSCOPE_OVERHEAD=${LATSCOPE_OVERHEAD:-off}
 # median: the median of the numbers on stdin, one per line.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# pct_ms: "p50 p99 n" of the latencies on stdin (ns in, ms out; "- - 0" when none).
+pct_ms() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.3f %.3f %d\n", v[int((NR + 1) / 2)] / 1e6, v[int(NR * 0.99 + 0.5)] / 1e6, NR; else print "- - 0" }'; }
+
+# cell: "p50 / p99, n" (ms) of the latencies (ns) on stdin, for a table.
+cell() { pct_ms | awk '{ printf "%s / %s, %s", $1, $2, $3 }'; }
+
+# windows: "first last" of each window a budgeted trace had, from its requests' starts (ns,
+# one per line, sorted) on stdin; more than 20 ms between two starts marks a gap.
+windows() { awk 'NR == 1 { s = $1 } NR > 1 && $1 - p > 20e6 { print s, p; s = $1 } { p = $1 } END { if (NR) print s, p }'; }
+
 # wait_attached FILE [PATTERN]: until FILE (latscope's stderr, or a helper's) shows PATTERN
 # ("uprobes attached" unless given), for up to 30 s.
 wait_attached() {

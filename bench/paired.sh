@@ -44,8 +44,6 @@ rows() {
 		"\(.conn)/\(.stream) \(.start_ns) \(.total_ns) \(.method | split("/") | last)"' "$TMP/$1.json" | sort -k1,1
 }
 
-# pct: "p50 p99 n" of the numbers on stdin (ns in, ms out).
-pct() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.3f %.3f %d\n", v[int((NR + 1) / 2)] / 1e6, v[int(NR * 0.99 + 0.5)] / 1e6, NR; else print "- - 0" }'; }
 
 for server in $SERVERS; do
 	if [[ $server == gogrpc ]]; then
@@ -90,7 +88,7 @@ for server in $SERVERS; do
 		# Windows as the budget's requests show them (starts more than 20 ms apart: a gap
 		# between), and the full trace's requests classed by where they started.
 		awk '{ print $2 }' "$TMP/part.rows" | sort -n |
-			awk 'NR == 1 { s = $1 } NR > 1 && $1 - p > 20e6 { print s, p; s = $1 } { p = $1 } END { if (NR) print s, p }' > "$TMP/windows"
+			windows > "$TMP/windows"
 		awk 'NR == FNR { lo[NR] = $1; hi[NR] = $2; n = NR; next }
 			{ c = "elsewhere"
 			  for (i = 1; i <= n; i++) {
@@ -108,9 +106,9 @@ for server in $SERVERS; do
 	say "| method | full, all requests: p50 / p99 (ms), n | full, the budget's requests only | budget | same request: relative difference median / p99 / max |"
 	say "|---|---|---|---|---|"
 	for m in Fast Slow; do
-		all=$(awk -v m="$m" '$2 == m { print $4 }' "$TMP/pairs" | pct)
-		sel=$(awk -v m="$m" '$2 == m && $3 { print $4 }' "$TMP/pairs" | pct)
-		bud=$(awk -v m="$m" '$2 == m && $3 { print $5 }' "$TMP/pairs" | pct)
+		all=$(awk -v m="$m" '$2 == m { print $4 }' "$TMP/pairs" | pct_ms)
+		sel=$(awk -v m="$m" '$2 == m && $3 { print $4 }' "$TMP/pairs" | pct_ms)
+		bud=$(awk -v m="$m" '$2 == m && $3 { print $5 }' "$TMP/pairs" | pct_ms)
 		rel=$(awk -v m="$m" '$2 == m && $3 { d = ($5 - $4) / $4; print (d < 0 ? -d : d) }' "$TMP/pairs" | sort -g |
 			awk '{ v[NR] = $1 } END { if (NR) printf "%.2f%% / %.2f%% / %.2f%%", 100 * v[int((NR + 1) / 2)], 100 * v[int(NR * 0.99 + 0.5)], 100 * v[NR]; else print "-" }')
 		f() { awk '{ printf "%s / %s, %s", $1, $2, $3 }' <<< "$1"; }
@@ -124,7 +122,7 @@ for server in $SERVERS; do
 	for m in Fast Slow; do
 		row="| $m |"
 		for c in "in a window" "150 ms after a window" "elsewhere"; do
-			row+=" $(awk -F'\t' -v k="$m $c" '$1 == k { print $2 }' "$TMP/classes" | pct | awk '{ printf "%s / %s, %s", $1, $2, $3 }') |"
+			row+=" $(awk -F'\t' -v k="$m $c" '$1 == k { print $2 }' "$TMP/classes" | cell) |"
 		done
 		say "$row"
 	done
