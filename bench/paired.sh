@@ -44,7 +44,6 @@ rows() {
 		"\(.conn)/\(.stream) \(.start_ns) \(.total_ns) \(.method | split("/") | last)"' "$TMP/$1.json" | sort -k1,1
 }
 
-
 for server in $SERVERS; do
 	if [[ $server == gogrpc ]]; then
 		start_gogrpc -slow-ms "$SLOW_MS"
@@ -106,13 +105,12 @@ for server in $SERVERS; do
 	say "| method | full, all requests: p50 / p99 (ms), n | full, the budget's requests only | budget | same request: relative difference median / p99 / max |"
 	say "|---|---|---|---|---|"
 	for m in Fast Slow; do
-		all=$(awk -v m="$m" '$2 == m { print $4 }' "$TMP/pairs" | pct_ms)
-		sel=$(awk -v m="$m" '$2 == m && $3 { print $4 }' "$TMP/pairs" | pct_ms)
-		bud=$(awk -v m="$m" '$2 == m && $3 { print $5 }' "$TMP/pairs" | pct_ms)
+		all=$(awk -v m="$m" '$2 == m { print $4 }' "$TMP/pairs" | cell)
+		sel=$(awk -v m="$m" '$2 == m && $3 { print $4 }' "$TMP/pairs" | cell)
+		bud=$(awk -v m="$m" '$2 == m && $3 { print $5 }' "$TMP/pairs" | cell)
 		rel=$(awk -v m="$m" '$2 == m && $3 { d = ($5 - $4) / $4; print (d < 0 ? -d : d) }' "$TMP/pairs" | sort -g |
 			awk '{ v[NR] = $1 } END { if (NR) printf "%.2f%% / %.2f%% / %.2f%%", 100 * v[int((NR + 1) / 2)], 100 * v[int(NR * 0.99 + 0.5)], 100 * v[NR]; else print "-" }')
-		f() { awk '{ printf "%s / %s, %s", $1, $2, $3 }' <<< "$1"; }
-		say "| $m | $(f "$all") | $(f "$sel") | $(f "$bud") | $rel |"
+		say "| $m | $all | $sel | $bud | $rel |"
 	done
 	say ""
 	say "Where the full trace's requests started (windows inferred from the budget's requests):"
