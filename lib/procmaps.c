@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Field 22 of /proc/PID/stat, starttime, from the ')' that closes comm (field 2): 0 when absent. */
@@ -205,7 +206,17 @@ int ls_proc_cpu_ns(pid_t pid, uint64_t *ns)
 	unsigned long long ut, st;
 	long len, hz = sysconf(_SC_CLK_TCK);
 	const char *p;
+	struct timespec ts;
+	clockid_t clk;
 
+	/*
+	 * The process's CPU clock: to the nanosecond, in one system call. /proc's clock ticks
+	 * (10 ms) were most of what an overhead budget's window of 20 ms measured.
+	 */
+	if (clock_getcpuclockid(pid, &clk) == 0 && clock_gettime(clk, &ts) == 0) {
+		*ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		return 0;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	len = ls_read_file(path, buf, sizeof(buf));
 	if (len < 0)
