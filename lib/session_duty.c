@@ -16,8 +16,8 @@
  * leave. The budget holds on average over a few seconds (a token bucket of
  * BUCKET_NS' worth of it, full at start but lent, paid back from the income of the
  * seconds after): a burst that fits stays traced whole.
- * Below 1 and the bucket empty, a window stays open window_len() (a budget's worth of cost
- * over one second, with its drain), then the probes stay until the requests it
+ * Below 1 and the bucket empty, a window stays open window_len() (with its drain and
+ * detach, a budget's worth of cost over one second), then the probes stay until the requests it
  * saw start have ended (as long as the window, at most; the rest are counted
  * abandoned), go, and come back when the window's measured cost, spread over
  * it and the gap after it, is the budget: the gap drawn at random between half
@@ -61,13 +61,14 @@
 #include "latscope.skel.h"
 
 #define STEP_NS       50000000ull   /* a measurement: at most every 50 ms */
+#define DUE_MIN_NS    1000000ull    /* a window's close or a gap's end is looked at no more often than this */
 #define DRAIN_POLL_MS 5             /* a drain looks for its last requests this often */
 #define WINDOW_MAX_NS 200000000ull  /* a window's length below duty 1, at most */
 #define WINDOW_MIN_NS 20000000ull   /* and at least: attaching costs a few ms */
 #define SECOND_STEPS  20            /* the emergency rule's second, in steps */
 #define SMOOTH        0.5           /* weight of the newest measurement in overhead_on */
 #define OFF_DECAY     0.95          /* per step: the CPU per byte with the probes off remembers ~1 s */
-#define SITU_MIN_CPU_NS 1e8         /* and is trusted from 100 ms of the targets' CPU (clock ticks are 10 ms) */
+#define SITU_MIN_CPU_NS 1e8         /* and is trusted from 100 ms of the targets' CPU */
 #define OFF_MAX_NS    10000000000.0 /* a window at least every 10 s: the view stays current */
 #define GAP_READ_NS   500000000ull  /* in a gap, the programs that stay are read this often */
 #define BUCKET_NS     3e9           /* the budget holds on average over 3 s: a shorter burst is traced whole */
@@ -103,6 +104,8 @@ struct ls_duty {
 	double loan;                 /* the bucket's start fill not yet paid back: income pays it first */
 	uint64_t charged;            /* cost charged so far: per step, the larger of the per-hit and in-situ measures */
 	uint64_t open_charged;       /* charged when the current window opened */
+	uint64_t close_charged;      /* charged when the current window closed: its drain and detach are charged after */
+	double trans_cost;           /* smoothed charge of a window's drain and detach, in ns (0: none measured yet) */
 	int whole_on;                /* attached for the whole of the step being measured */
 	struct duty_step second[SECOND_STEPS];
 	unsigned int istep;
@@ -438,14 +441,56 @@ static uint64_t window_situ_cost(struct ls_duty *d, uint64_t now)
 }
 
 /*
- * A window with its drain (as long as it, at most) costs one budget over one second, so
- * that the emergency rule (twice the budget) stays for what the measure did not foresee.
+ * A window with its drain and detach costs one budget over one second, so that the
+ * emergency rule (twice the budget) stays for what the measure did not foresee. What
+ * the drain and detach cost is what the last ones were charged; before the first, they
+ * are taken to cost as much as the window.
  */
 static uint64_t window_len(const struct ls_duty *d)
 {
-	double ns = d->budget * 1e9 / (2 * rate_on(d));
+	double second = d->budget * 1e9 * d->cpu_factor, rate = rate_on(d) * d->cpu_factor;
+	double ns;
+
+	if (rate <= 0)
+		return WINDOW_MAX_NS;
+	ns = d->trans_cost > 0 ? (second - d->trans_cost) / rate : second / (2 * rate);
 
 	return ns > WINDOW_MAX_NS ? WINDOW_MAX_NS : ns < WINDOW_MIN_NS ? WINDOW_MIN_NS : (uint64_t)ns;
+}
+
+/*
+ * What a window may leave unspent for its drain: as much as the window cost, at most
+ * half a budget over a second.
+ */
+static double drain_allowance(const struct ls_duty *d)
+{
+	double drain = d->budget * 5e8 * d->cpu_factor, spent = (double)(d->charged - d->open_charged);
+
+	return drain > spent ? spent : drain;
+}
+
+/*
+ * When the current window closes, or the next opens (0: at the next step): a window below
+ * duty 1 that has spent the budget closes at its length, not at the step after (a step is
+ * 50 ms: more than a whole window at a low budget), and a gap ends when drawn.
+ */
+static uint64_t due_at(const struct ls_duty *d)
+{
+	double left, spend;
+	uint64_t due;
+
+	if (d->state == DUTY_OFF)
+		return d->next_open;
+	if (d->state != DUTY_ON || d->duty >= 1)
+		return 0;
+	due = d->since + window_len(d);
+	/* The budget still unspent at the last step runs out at the attached rate, less the income. */
+	left = d->tokens - drain_allowance(d);
+	spend = (rate_on(d) - d->budget) * d->cpu_factor;
+	if (left > 0 && spend > 0 && d->last_t + (uint64_t)(left / spend) > due)
+		due = d->last_t + (uint64_t)(left / spend);
+	/* Not before a millisecond after the last step: a budget that outlasts the guess is measured again then. */
+	return due > d->last_t + DUE_MIN_NS ? due : d->last_t + DUE_MIN_NS;
 }
 
 static int past_twice_budget(const struct ls_duty *d)
@@ -616,6 +661,12 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	if (off > OFF_MAX_NS)
 		off = OFF_MAX_NS;
 	d->next_open = now + (uint64_t)(off * (0.5 + uniform(d)));
+	/* What the drain and the detach were charged: the next window leaves room for as much. */
+	{
+		double trans = (double)since(d->charged, d->close_charged);
+
+		d->trans_cost = d->trans_cost > 0 ? (1 - SMOOTH) * d->trans_cost + SMOOTH * trans : trans;
+	}
 	d->since = now;
 }
 
@@ -654,6 +705,7 @@ static void window_close(struct ls_session *s, struct ls_duty *d, uint64_t now, 
 	d->st.sampled_ns += now - d->win_open;
 	d->st.windows++;
 	d->drain_check = now;
+	d->close_charged = d->charged;
 	if (at_once) {
 		d->st.emergency++;
 		window_detach(s, d, now);
@@ -716,10 +768,19 @@ static int drained(struct ls_session *s, const struct ls_duty *d, uint64_t now)
 int ls_duty_wait_ms(struct ls_session *s, int timeout_ms)
 {
 	const struct ls_duty *d = s->duty;
+	uint64_t due, now;
+	int ms;
 
-	if (!d || d->failed || d->state != DUTY_DRAIN)
+	if (!d || d->failed)
 		return timeout_ms;
-	return timeout_ms < 0 || timeout_ms > DRAIN_POLL_MS ? DRAIN_POLL_MS : timeout_ms;
+	if (d->state == DUTY_DRAIN)
+		return timeout_ms < 0 || timeout_ms > DRAIN_POLL_MS ? DRAIN_POLL_MS : timeout_ms;
+	due = due_at(d);
+	if (!due)
+		return timeout_ms;
+	now = ls_now_ns();
+	ms = due <= now ? 0 : (int)((due - now + 999999) / 1000000);
+	return timeout_ms < 0 || timeout_ms > ms ? ms : timeout_ms;
 }
 
 void ls_duty_step(struct ls_session *s)
@@ -740,7 +801,7 @@ void ls_duty_step(struct ls_session *s)
 			return;
 		}
 	}
-	if (now - d->last_t < STEP_NS)
+	if (now - d->last_t < STEP_NS && !(due_at(d) && now >= due_at(d)))
 		return;
 	measure(s, d, now);
 	if (rate_on(d) > 0)
@@ -759,14 +820,10 @@ void ls_duty_step(struct ls_session *s)
 		/*
 		 * Past a window's length, and the budget of the last seconds spent but what the
 		 * drain may cost: as much as the window, at most, and half a budget over a second
-		 * (a window with its drain costs one: window_len()). Closed later, window and drain
+		 * (a window with its drain and detach costs one: window_len()). Closed later, window and drain
 		 * overran twice the budget over a second and were cut at once, requests abandoned.
 		 */
-		double drain = d->budget * 5e8 * d->cpu_factor, spent = (double)(d->charged - d->open_charged);
-
-		if (drain > spent)
-			drain = spent;
-		if (d->duty < 1 && d->tokens <= drain && now - d->since >= window_len(d))
+		if (d->duty < 1 && d->tokens <= drain_allowance(d) && now - d->since >= window_len(d))
 			window_close(s, d, now, 0);
 		break;
 	}
