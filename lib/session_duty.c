@@ -660,7 +660,16 @@ static void window_detach(struct ls_session *s, struct ls_duty *d, uint64_t now)
 		off = 0;
 	if (off > OFF_MAX_NS)
 		off = OFF_MAX_NS;
-	d->next_open = now + (uint64_t)(off * (0.5 + uniform(d)));
+	off *= 0.5 + uniform(d);
+	/*
+	 * Two windows that each cost three quarters of a budget over a second or more (the next
+	 * costs about what this one did), less than a second apart, came near twice the budget
+	 * over that second, and the noise in what a window costs took the later past it: cut at
+	 * once by the emergency rule, its requests abandoned. They stay a second apart.
+	 */
+	if ((double)wcost >= 0.75 * d->budget * 1e9 * d->cpu_factor && off < 1e9 - (double)on)
+		off = 1e9 - (double)on;
+	d->next_open = now + (uint64_t)off;
 	/* What the drain and the detach were charged: the next window leaves room for as much. */
 	{
 		double trans = (double)since(d->charged, d->close_charged);
