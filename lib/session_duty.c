@@ -487,8 +487,13 @@ static uint64_t due_at(const struct ls_duty *d)
 	/* The budget still unspent at the last step runs out at the attached rate, less the income. */
 	left = d->tokens - drain_allowance(d);
 	spend = (rate_on(d) - d->budget) * d->cpu_factor;
-	if (left > 0 && spend > 0 && d->last_t + (uint64_t)(left / spend) > due)
-		due = d->last_t + (uint64_t)(left / spend);
+	if (left > 0 && spend > 0) {
+		/* Capped (a rate just over the budget spends a full bucket in minutes): the step then measures again. */
+		double wait = left / spend < BUCKET_NS ? left / spend : BUCKET_NS;
+
+		if (d->last_t + (uint64_t)wait > due)
+			due = d->last_t + (uint64_t)wait;
+	}
 	/* Not before a millisecond after the last step: a budget that outlasts the guess is measured again then. */
 	return due > d->last_t + DUE_MIN_NS ? due : d->last_t + DUE_MIN_NS;
 }
@@ -795,7 +800,7 @@ int ls_duty_wait_ms(struct ls_session *s, int timeout_ms)
 void ls_duty_step(struct ls_session *s)
 {
 	struct ls_duty *d = s->duty;
-	uint64_t now = ls_now_ns();
+	uint64_t now = ls_now_ns(), due;
 
 	if (!d || d->failed)
 		return;
@@ -810,7 +815,8 @@ void ls_duty_step(struct ls_session *s)
 			return;
 		}
 	}
-	if (now - d->last_t < STEP_NS && !(due_at(d) && now >= due_at(d)))
+	due = due_at(d);
+	if (now - d->last_t < STEP_NS && !(due && now >= due))
 		return;
 	measure(s, d, now);
 	if (rate_on(d) > 0)
