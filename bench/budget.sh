@@ -7,7 +7,10 @@
 # is its requests/s over the mean of the runs alone just before and after it, the median of
 # those is reported). Per budgeted run also latscope's own
 # account: the probes' measured cost, the share of time traced, its estimate of the
-# request count against h2load's. Markdown on stdout (appended to $1 when given).
+# request count against h2load's (h2load starts after latscope attached: the session's
+# first window holds its connections' TLS handshakes, which weigh the windows' share of
+# the bytes up and the estimate 4-6% down on the example server; on a load already
+# running it reads within 2%, BENCHMARKS.md). Markdown on stdout (appended to $1 when given).
 # Servers: the example server (unary gRPC Fast with SPIN_US of CPU per request, 10 unless
 # given) and nghttpd (a 100-byte GET). At saturation means the server is what limits the
 # requests/s: each server's CPU over its runs alone is reported, and a row says so when it
