@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char usage_text[] =
 	"usage: latscope trace -p PID [-p PID...] [-d DURATION] [--threshold DURATION] [--all]\n"
@@ -110,6 +111,7 @@ struct trace_ctx {
 	const struct trace_sink *out;
 	int calls, all;
 	uint64_t t0;
+	uint64_t t0_unix;        /* the wall-clock time at t0 (ns since the epoch): maps records' start_ns */
 	uint64_t cpu0[MAX_PIDS]; /* each target's CPU time when the run began */
 	uint64_t printed;
 	int out_err;
@@ -544,6 +546,12 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 	jw_obj(&w);
 	jw_kstr(&w, "type", "summary");
 	jw_ku64(&w, "duration_ns", s->elapsed_ns);
+	/* The run's start on both clocks: a record's start_ns (monotonic) + unix_ns - monotonic_ns is its wall-clock time. */
+	jw_key(&w, "started");
+	jw_obj(&w);
+	jw_ku64(&w, "monotonic_ns", t->t0);
+	jw_ku64(&w, "unix_ns", t->t0_unix);
+	jw_obj_end(&w);
 	jw_kstr(&w, "kernel_hook", s->khook);
 	jw_kstr(&w, "end", s->end);
 	jw_key(&w, "probes");
@@ -903,7 +911,13 @@ int cmd_trace(int argc, char **argv)
 	if (ls_session_nprobes(s) == 0)
 		cli_warn("no TLS or HTTP/2 library found in the target%s: only kernel network timing will show",
 			 c.npids > 1 ? "s" : "");
-	start = ls_now_ns();
+	{
+		struct timespec rt;
+
+		start = ls_now_ns();
+		clock_gettime(CLOCK_REALTIME, &rt);
+		t.t0_unix = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
+	}
 	t.t0 = start;
 	for (size_t i = 0; i < c.npids; i++)
 		ls_proc_cpu_ns(c.pids[i], &t.cpu0[i]);

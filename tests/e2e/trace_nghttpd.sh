@@ -7,6 +7,7 @@
 CONNS=${CONNS:-7}
 REQS=${REQS:-3000}
 start_nghttpd 200
+before=$(date +%s%N)
 start_trace "$TMP/trace.json" -p "$NGHTTPD_PID" --calls --json -d "${TRACE_SECS:-30}"
 h2load -n "$REQS" -c "$CONNS" -m 10 -t 1 "https://127.0.0.1:$PORT/index.html" > "$TMP/h2load.txt" 2>&1 ||
 	{ cat "$TMP/h2load.txt"; fail "h2load failed"; }
@@ -15,11 +16,20 @@ grep -q "$REQS succeeded" "$TMP/h2load.txt" || { cat "$TMP/h2load.txt"; fail "h2
 client_rx=$(sed -n 's/^traffic: .*(\([0-9]*\)) total.*/\1/p' "$TMP/h2load.txt")
 kill -INT "$TRACE_PID"
 wait_trace
+after=$(date +%s%N)
 [[ $TRACE_RC == 0 ]] || { cat "$TMP/trace.json.err"; fail "latscope trace exited with $TRACE_RC"; }
 T=$TMP/trace.json
 hook=$(jq -r 'select(.type=="summary") | .kernel_hook' "$T")
 echo "kernel hook: $hook; h2load: $REQS requests on $CONNS connections, client received $client_rx bytes"
 [[ $KHOOK == auto || $hook == "$KHOOK" ]] || fail "kernel hook is $hook, expected $KHOOK"
+
+# The run's start on both clocks places every record on the wall clock: all inside the test's own span.
+started=$(grep '"type":"summary"' "$T" | grep -o '"unix_ns":[0-9]*' | cut -d: -f2)
+check "the run started ($started) between the test's start ($before) and end ($after)" \
+	test "$started" -ge "$before" -a "$started" -le "$after"
+outside=$(jq -s --argjson a "$before" --argjson z "$after" '(.[] | select(.type=="summary") | .started) as $s |
+	[.[] | select(.type=="call") | .ts_ns - $s.monotonic_ns + $s.unix_ns | select(. < $a or . > $z)] | length' "$T")
+check "every call record's time, on the wall clock, within the test's span ($outside outside)" test "$outside" -eq 0
 
 dropped=$(jq -r 'select(.type=="summary") | .dropped' "$T")
 check "no records dropped ($dropped)" test "$dropped" -eq 0
