@@ -6,7 +6,8 @@
 #     latscope attached;
 #     then probe hits per request on the example server (bench/h2hits.sh) and the Go
 #     gRPC server with and without latscope (bench/go_grpc.sh); the throughput kept under
-#     the overhead budgets (bench/budget.sh) and what a budget changes in the latencies
+#     the overhead budgets (bench/budget.sh), the budget's estimated request count on a
+#     load already running (bench/estimate.sh), and what a budget changes in the latencies
 #     reported (bench/accuracy.sh, with the client's own latencies classed by where the
 #     windows were), split into measurement and selection by tracing the
 #     same requests both ways at once (bench/paired.sh); the syscall reader (plaintext HTTP/2)
@@ -168,6 +169,10 @@ bench/go_grpc.sh "$OUT"
 say "## Overhead budget at saturation (bench/budget.sh: h2load -c 8 -m 10 -t 1 for 5 s, interleaved rounds)"
 say ""
 bench/budget.sh "$OUT"
+say ""
+say "## The budget's estimated request count on a running load (bench/estimate.sh: latscope attached under way)"
+say ""
+bench/estimate.sh "$OUT"
 say ""
 say "## Accuracy under a budget (bench/accuracy.sh: a fixed moderate load, budgeted against full)"
 say ""
