@@ -33,7 +33,8 @@ static const char usage_text[] =
 	"      --calls            also print every TLS call and kernel send/receive\n"
 	"      --json             one JSON object per line, each with a \"type\" (--format json)\n"
 	"      --format F         text (default) or json\n"
-	"      --no-records       summary only (histograms are kept in the kernel)\n"
+	"      --no-records       the per-probe summary only (its histograms are kept in the kernel);\n"
+	"                         requests are not followed, so none is counted\n"
 	"      --stacks           under each slow request, its own stacks: CPU samples (997 Hz) of the\n"
 	"                         thread or goroutine that served it, and where it blocked, for how long\n"
 	"      --kernel-hook H    force a kernel hook variant (fails if it cannot attach)\n"
@@ -96,6 +97,7 @@ struct trace_summary {
 	uint64_t target_cpu_ns; /* CPU the targets used during the run (they also pay for the probes' traps) */
 	uint64_t counters[LS_CNT_MAX];
 	int budget;               /* an overhead budget was set: duty holds how it went */
+	int unfollowed;           /* --no-records: no request was followed (counts would read 0) */
 	struct ls_duty_stats duty;
 	struct ls_session *tables; /* -v: every table's occupancy, else NULL */
 };
@@ -115,6 +117,7 @@ struct trace_ctx {
 	uint64_t cpu0[MAX_PIDS]; /* each target's CPU time when the run began */
 	uint64_t printed;
 	int out_err;
+	int unfollowed;          /* --no-records: requests are not followed, nothing counts them */
 	struct ls_reqs *reqs;
 	int feed_err;
 	/* --stacks */
@@ -290,7 +293,11 @@ static void text_budget(const struct trace_summary *s)
 	       100 * d->overhead, 100 * d->charged, 100 * d->overhead_on,
 	       d->denom_ns ? 100.0 * (double)d->self_ns / (double)d->denom_ns : 0.0,
 	       d->denom_ns ? 100.0 * (double)d->self_charged_ns / (double)d->denom_ns : 0.0);
-	if (d->windows)
+	if (d->windows && s->unfollowed)
+		printf("requests: not followed (--no-records); per window attach %.2fms, detach %.2fms\n",
+		       d->attaches ? d->attach_ns / 1e6 / (double)d->attaches : 0.0,
+		       d->detaches ? d->detach_ns / 1e6 / (double)d->detaches : 0.0);
+	else if (d->windows)
 		printf("requests: %llu observed (%llu unnamed), estimated %.0f for the whole time; %llu abandoned at a "
 		       "window's close; per window attach %.2fms, detach %.2fms\n", (unsigned long long)s->nreq,
 		       (unsigned long long)s->unnamed, estimated_requests(s), (unsigned long long)d->abandoned,
@@ -500,7 +507,12 @@ static void json_budget(struct jw *w, const struct trace_summary *s)
 
 	jw_kdbl(w, "sampled_share", "%.4f", s->budget ? d->sampled_share : 1.0);
 	jw_kdbl(w, "sampled_traffic_share", "%.4f", s->budget ? d->traffic_share : 1.0);
-	jw_kdbl(w, "requests_estimated", "%.0f", s->budget ? estimated_requests(s) : (double)s->nreq);
+	if (s->unfollowed) {
+		jw_key(w, "requests_estimated");
+		jw_str(w, NULL);
+	} else {
+		jw_kdbl(w, "requests_estimated", "%.0f", s->budget ? estimated_requests(s) : (double)s->nreq);
+	}
 	jw_key(w, "overhead");
 	jw_obj(w);
 	if (!s->budget) {
@@ -591,7 +603,7 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 	jw_key(&w, "requests");
 	jw_arr(&w);
 	for (size_t i = 0; i < s->npids; i++) {
-		if (!s->pids[i].ok)
+		if (!s->pids[i].ok || s->unfollowed)
 			continue;
 		jw_obj(&w);
 		jw_ki64(&w, "pid", s->pids[i].pid);
@@ -706,7 +718,7 @@ static void summary(struct ls_session *s, struct trace_ctx *t, const struct cli_
 {
 	static struct ls_phase_stats ps; /* 8.7 KiB: kept off the stack */
 	struct trace_summary sum = { .elapsed_ns = elapsed_ns, .khook = ls_khook_name(ls_session_khook(s)),
-				     .end = end_reason, .tables = c->verbose ? s : NULL };
+				     .end = end_reason, .tables = c->verbose ? s : NULL, .unfollowed = t->unfollowed };
 	struct ls_probe_cost pc;
 	uint64_t cpu;
 
@@ -875,6 +887,7 @@ int cmd_trace(int argc, char **argv)
 	so.ctx = &t;
 	so.records = t.calls && !no_records;
 	so.requests = !no_records;
+	t.unfollowed = no_records;
 	so.threshold_ns = threshold;
 	if (stacks) {
 		so.sample_hz = TRACE_STACKS_HZ;

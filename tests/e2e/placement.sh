@@ -49,6 +49,12 @@ run_batch() { # run_batch MODE: summary JSON in $TMP/MODE.json
 field() { jq -r --arg p "$2" "select(.type==\"summary\") | [.probes[] | select(.probe==\$p) | .$3] | add // 0" "$TMP/$1.json"; }
 run_batch entry
 run_batch callsite
+# --no-records follows no request: the summary claims no count (not a count of 0).
+est=$(jq -r 'select(.type=="summary") | .requests_estimated' "$TMP/entry.json")
+nrows=$(jq -r 'select(.type=="summary") | .requests | length' "$TMP/entry.json")
+[[ $est == null && $nrows == 0 ]] ||
+	fail "--no-records: requests_estimated $est and $nrows request rows, expected null and none"
+pass "--no-records: no request count claimed (requests_estimated null, no rows)"
 # Durations compare on the reads (2 ms each: the entry probe's own single-step is under 1% of that).
 for pf in SSL_read:ok SSL_read:bytes SSL_read:p50_ns SSL_write:ok SSL_write:bytes; do
 	probe=${pf%:*} f=${pf#*:}
