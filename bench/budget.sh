@@ -25,7 +25,6 @@ OUT=${1:-/dev/null}
 SECS=${SECS:-5}
 ROUNDS=${ROUNDS:-3}
 MODES=(${MODES:-alone off 10 5 2 1 0.01})
-SPIN_US=${SPIN_US:-10}
 HZ=$(getconf CLK_TCK)
 # cpu_ticks PID: the process's user and system time so far, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -98,12 +97,7 @@ bench_server() { # bench_server NAME PID URL ARGS...
 
 say "| server | run | req/s (median of $ROUNDS) | kept (median of each run over its neighbours alone) | probes' measured cost (% of a CPU) | charged | latscope's own CPU | sampled_share | estimated / real count |"
 say "|---|---|---|---|---|---|---|---|---|"
-start_h2server --method "Fast:spin=$SPIN_US"
-[[ -s $TMP/empty.bin ]] || build/examples/grpcbody -o "$TMP/empty.bin"
-bench_server "example server (spin=$SPIN_US us)" "$H2SERVER_PID" "https://127.0.0.1:$PORT/latscope.example.Echo/Fast" \
-	-d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers'
-start_nghttpd 100
-bench_server nghttpd "$NGHTTPD_PID" "https://127.0.0.1:$PORT/index.html"
+saturated_servers bench_server
 say ""
 say "req/s of each run (rounds in order):"
 say ""

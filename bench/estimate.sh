@@ -18,7 +18,6 @@ OUT=${1:-/dev/null}
 SECS=${SECS:-6}
 ROUNDS=${ROUNDS:-3}
 BUDGETS=(${BUDGETS:-5 2 1})
-SPIN_US=${SPIN_US:-10}
 say() { echo "$*" | tee -a "$OUT"; }
 
 # one SERVER PID BUDGET URL ARGS...: one run; "estimated/real sampled_share traffic_share" appended to $TMP/SERVER.BUDGET.
@@ -52,9 +51,4 @@ bench_server() { # bench_server NAME PID URL ARGS...
 
 say "| server | budget | estimated / real, each run | median | sampled_share | sampled_traffic_share |"
 say "|---|---|---|---|---|---|"
-start_h2server --method "Fast:spin=$SPIN_US"
-[[ -s $TMP/empty.bin ]] || build/examples/grpcbody -o "$TMP/empty.bin"
-bench_server "example server (spin=$SPIN_US us)" "$H2SERVER_PID" "https://127.0.0.1:$PORT/latscope.example.Echo/Fast" \
-	-d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers'
-start_nghttpd 100
-bench_server nghttpd "$NGHTTPD_PID" "https://127.0.0.1:$PORT/index.html"
+saturated_servers bench_server

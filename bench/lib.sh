@@ -22,3 +22,16 @@ wait_attached() {
 	for _ in $(seq 300); do grep -q "${2:-uprobes attached}" "$1" 2>/dev/null && return 0; sleep 0.1; done
 	cat "$1" >&2; fail "not attached"
 }
+
+# saturated_servers FUNC: runs FUNC NAME PID URL H2LOAD-ARGS... for each server the overhead
+# budget's benches saturate: the example server (unary gRPC Fast with SPIN_US of CPU per
+# request, 10 unless given) and nghttpd (a 100-byte GET).
+saturated_servers() {
+	local spin=${SPIN_US:-10}
+	start_h2server --method "Fast:spin=$spin"
+	[[ -s $TMP/empty.bin ]] || build/examples/grpcbody -o "$TMP/empty.bin"
+	"$1" "example server (spin=$spin us)" "$H2SERVER_PID" "https://127.0.0.1:$PORT/latscope.example.Echo/Fast" \
+		-d "$TMP/empty.bin" -H 'content-type: application/grpc' -H 'te: trailers'
+	start_nghttpd 100
+	"$1" nghttpd "$NGHTTPD_PID" "https://127.0.0.1:$PORT/index.html"
+}
