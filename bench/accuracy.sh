@@ -33,7 +33,7 @@ say() { echo "$*" | tee -a "$OUT"; }
 # one MODE: one run of SECS under trace --overhead MODE; per method "p50 p99 count" appended
 # to $TMP/MODE.METHOD, and "sampled_share named_share estimated/real" to $TMP/MODE.acct.
 one() {
-	local mode=$1 t l real t0 t1
+	local mode=$1 t l real t0 t1 off
 	# 4 connections, each at RPS/4 requests/s, the two methods in turn on each. The load runs
 	# first and latscope attaches to it under way, as to a service: a budget's first window
 	# (whole from attach) then sees the steady load, not h2load's start. h2load appends to
@@ -44,11 +44,10 @@ one() {
 	sleep 1
 	"$LATSCOPE" trace -p "$SPID" --overhead "$mode" --json --all -v -d "$SECS" > "$TMP/t.json" 2> "$TMP/t.err" &
 	t=$!
-	wait_attached "$TMP/t.err"
-	t0=$(date +%s%6N)
 	wait "$t" || fail "latscope trace --overhead $mode failed"
-	t1=$(date +%s%6N)
 	wait "$l" || fail "h2load failed"
+	# The trace's span on the client's clock, and its records' clock against it (the summary's).
+	read -r t0 t1 off < <(trace_span "$TMP/t.json")
 	pct3() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%d %d %d\n", v[int((NR + 1) / 2)], v[int(NR * 0.99 + 0.5)], NR }'; }
 	for m in "${METHODS[@]}"; do
 		jq -r --arg m "/$SVC/$m" 'select(.type == "request" and .method == $m) | .total_ns' "$TMP/t.json" |
@@ -58,8 +57,8 @@ one() {
 			'$1 >= a && $1 < b && (m == "Fast") == ($3 < h) { print $3 * 1000 }' "$TMP/lat.log" |
 			pct3 >> "$TMP/$mode.$m.client"
 	done
-	[[ $mode == off ]] || classes "$t0" "$t1" >> "$TMP/$mode.classes"
-	# The requests the client started while traced (from latscope's attach, seen at most 0.1 s late).
+	[[ $mode == off ]] || classes "$t0" "$t1" "$off" >> "$TMP/$mode.classes"
+	# The requests the client started while traced.
 	real=$(awk -v a="$t0" -v b="$t1" '$1 >= a && $1 < b' "$TMP/lat.log" | wc -l)
 	jq -rs --arg real "$real" '
 		([.[] | select(.type == "request")] | length) as $n |
@@ -71,20 +70,16 @@ one() {
 	[[ $mode != off ]] || jq -r 'select(.type == "summary") | 100 * .probe_est_ns / .duration_ns' "$TMP/t.json" > "$TMP/full_cost"
 }
 
-# classes T0 T1: "method class latency_ns" of each request the client started between T0 and
+# classes T0 T1 OFF: "method class latency_ns" of each request the client started between T0 and
 # T1 (us since the epoch) in a budgeted run, classed by where it started against the
 # budget's windows. The windows are inferred from the requests the budget reported (their
 # starts, CLOCK_MONOTONIC; more than 20 ms between two marks a gap): a request started in
 # one, at most 150 ms after one closed, at most 150 ms before one opened, or elsewhere.
-# The two clocks are tied by reading both around /proc/timer_list's "now" (about 1 ms).
+# OFF ties the two clocks: what the wall clock is ahead of the monotonic one (trace_span).
 classes() {
-	local a m b
-	a=$(date +%s%N)
-	m=$(awk '/^now at/ { print $3; exit }' /proc/timer_list)
-	b=$(date +%s%N)
 	jq -r 'select(.type == "request") | .start_ns' "$TMP/t.json" | sort -n |
 		windows > "$TMP/windows"
-	awk -v off=$(((a + b) / 2 - m)) -v lo="$1" -v hi="$2" -v h=$((SLOW_MS * 500)) '
+	awk -v off="$3" -v lo="$1" -v hi="$2" -v h=$((SLOW_MS * 500)) '
 		NR == FNR { s[NR] = $1; e[NR] = $2; n = NR; next }
 		$1 >= lo && $1 < hi {
 			t = $1 * 1000 - off; c = "elsewhere"

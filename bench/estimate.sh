@@ -30,9 +30,7 @@ one() {
 	"$LATSCOPE" trace -p "$pid" --overhead "$b" --json -d "$SECS" > "$TMP/t.json" 2> "$TMP/t.err" ||
 		fail "$srv: latscope trace --overhead $b failed: $(tail -3 "$TMP/t.err")"
 	wait "$l" || fail "$srv: h2load failed"
-	# The trace's span on the client's clock (us since the epoch).
-	read -r a z < <(grep '"type":"summary"' "$TMP/t.json" |
-		jq -r '"\(.started.unix_ns / 1000 | floor) \((.started.unix_ns + .duration_ns) / 1000 | floor)"')
+	read -r a z _ < <(trace_span "$TMP/t.json")
 	real=$(awk -v a="$a" -v z="$z" '$1 >= a && $1 < z' "$TMP/lat.log" | wc -l)
 	[[ $real -gt 0 ]] || fail "$srv: no client request inside the trace's span"
 	grep '"type":"summary"' "$TMP/t.json" | jq -r --arg real "$real" \

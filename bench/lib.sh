@@ -35,3 +35,16 @@ saturated_servers() {
 	start_nghttpd 100
 	"$1" nghttpd "$NGHTTPD_PID" "https://127.0.0.1:$PORT/index.html"
 }
+
+# trace_span FILE: "T0 T1 OFFSET" of a `trace --json` run in FILE, from its summary: the run's
+# start and end on the wall clock (us since the epoch, as h2load's --log-file) and what the
+# wall clock is ahead of the monotonic one of the records' start_ns (ns). Integers throughout.
+trace_span() {
+	local sum u mono dur
+	sum=$(grep '"type":"summary"' "$1") || fail "no summary in $1"
+	u=$(grep -o '"unix_ns":[0-9]*' <<< "$sum" | cut -d: -f2)
+	mono=$(grep -o '"monotonic_ns":[0-9]*' <<< "$sum" | cut -d: -f2)
+	dur=$(grep -o '"duration_ns":[0-9]*' <<< "$sum" | head -1 | cut -d: -f2)
+	[[ -n $u && -n $mono && -n $dur ]] || fail "$1: the summary gives no start or duration"
+	echo "$((u / 1000)) $(((u + dur) / 1000)) $((u - mono))"
+}
