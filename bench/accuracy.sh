@@ -28,7 +28,6 @@ BUDGET_ASKED=${BUDGET:-half}
 SERVERS=${SERVERS:-h2server gogrpc}
 METHODS=(Fast Slow)
 SLOW_MS=5
-say() { echo "$*" | tee -a "$OUT"; }
 
 # one MODE: one run of SECS under trace --overhead MODE; per method "p50 p99 count" appended
 # to $TMP/MODE.METHOD, and "sampled_share named_share estimated/real" to $TMP/MODE.acct.

@@ -28,7 +28,6 @@ MODES=(${MODES:-alone off 10 5 2 1 0.01})
 HZ=$(getconf CLK_TCK)
 # cpu_ticks PID: the process's user and system time so far, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-say() { echo "$*" | tee -a "$OUT"; }
 
 # one SERVER PID MODE URL ARGS...: one h2load run of SECS; req/s appended to $TMP/SERVER.MODE,
 # and for a budget latscope's own account to $TMP/SERVER.MODE.acct (cost %, share, estimate / real,

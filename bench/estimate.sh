@@ -18,7 +18,6 @@ OUT=${1:-/dev/null}
 SECS=${SECS:-6}
 ROUNDS=${ROUNDS:-3}
 BUDGETS=(${BUDGETS:-5 2 1})
-say() { echo "$*" | tee -a "$OUT"; }
 
 # one SERVER PID BUDGET URL ARGS...: one run; "estimated/real sampled_share traffic_share" appended to $TMP/SERVER.BUDGET.
 one() {

@@ -11,7 +11,6 @@ cd "$(dirname "$0")/.."
 OUT=${1:-/dev/null}
 ROUNDS=${ROUNDS:-3}
 SECS=${GO_BENCH_SECS:-5}
-say() { echo "$*" | tee -a "$OUT"; }
 wait_for() { # wait_for FILE PATTERN
 	for _ in $(seq 600); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
 	cat "$1" >&2; fail "not attached"

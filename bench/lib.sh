@@ -3,6 +3,9 @@
 # A benchmark measures full tracing unless it says otherwise (budget.sh, accuracy.sh pass --overhead).
 export LATSCOPE_OVERHEAD=${LATSCOPE_OVERHEAD:-off}
 
+# say TEXT: TEXT on stdout and appended to $OUT (each script's results file, /dev/null when none).
+say() { echo "$*" | tee -a "$OUT"; }
+
 # median: the median of the numbers on stdin, one per line.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 

@@ -23,7 +23,6 @@ ROUNDS=${ROUNDS:-3}
 RPS=${RPS:-1000}
 SERVERS=${SERVERS:-h2server gogrpc}
 SLOW_MS=5
-say() { echo "$*" | tee -a "$OUT"; }
 
 # load SECS: the moderate load (LOAD_PID), under way for a second.
 load() {

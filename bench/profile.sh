@@ -13,7 +13,6 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 ROUNDS=${ROUNDS:-3}
 OUT=${OUT:-build/bench-profile.md}
-say() { echo "$*" | tee -a "$OUT"; }
 
 build/bench/spinrate "$(nproc)" > "$TMP/target.out" &
 TARGET=$!; PIDS_TO_KILL+=("$TARGET")

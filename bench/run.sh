@@ -25,7 +25,6 @@ cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 OUT=build/bench-results.md
 : > "$OUT"
-say() { echo "$*" | tee -a "$OUT"; }
 
 # Runs "$@" in the background until the current measurement ends; sets BG.
 bg_start() { "$@" > /dev/null 2> "$TMP/bg.err" & BG=$!; }

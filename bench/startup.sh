@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 OUT=${1:-/dev/null}
 ROUNDS=${ROUNDS:-5}
-say() { echo "$*" | tee -a "$OUT"; }
 now_ms() { date +%s%3N; }
 
 cycle() { # cycle NAME PID: one attach and detach, milliseconds appended to $TMP/NAME.{attach,detach}

@@ -15,7 +15,6 @@ ROUNDS=${ROUNDS:-1}
 OUT=${OUT:-/dev/null}
 SOCK=latscope-bench-top-$$
 trap 'tmux -L "$SOCK" kill-server 2>/dev/null || true; cleanup' EXIT
-say() { echo "$*" | tee -a "$OUT"; }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime of a process, in clock ticks
 HZ=$(getconf CLK_TCK)
 
