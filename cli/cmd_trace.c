@@ -531,6 +531,7 @@ static void json_budget(struct jw *w, const struct trace_summary *s)
 	jw_ku64(w, "self_ns", d->self_ns);
 	jw_ku64(w, "self_charged_ns", d->self_charged_ns);
 	jw_ku64(w, "detach_charged_in_situ_ns", d->detach_situ_ns);
+	jw_ku64(w, "wait_charged_in_situ_ns", d->delay_situ_ns);
 	jw_ku64(w, "denominator_ns", d->denom_ns);
 	jw_ku64(w, "windows", d->windows);
 	jw_ku64(w, "abandoned_at_window_close", d->abandoned);

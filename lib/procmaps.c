@@ -229,6 +229,41 @@ int ls_proc_cpu_ns(pid_t pid, uint64_t *ns)
 	return 0;
 }
 
+/* The run delay of pid's threads, summed (ls_procs_run_delay_ns). */
+static uint64_t proc_run_delay_ns(pid_t pid)
+{
+	char path[96], buf[128];
+	unsigned long long run, wait;
+	uint64_t sum = 0;
+	struct dirent *de;
+	unsigned int n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while ((de = readdir(dir)) && n < LS_DELAY_MAX_TASKS) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		n++;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/schedstat", (int)pid, de->d_name);
+		if (ls_read_file(path, buf, sizeof(buf)) > 0 && sscanf(buf, "%llu %llu", &run, &wait) == 2)
+			sum += wait;
+	}
+	closedir(dir);
+	return sum;
+}
+
+uint64_t ls_procs_run_delay_ns(const pid_t *pids, size_t n)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < n; i++)
+		sum += proc_run_delay_ns(pids[i]);
+	return sum;
+}
+
 int ls_proc_io_bytes(pid_t pid, uint64_t *bytes)
 {
 	char path[64], buf[512];

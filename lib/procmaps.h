@@ -42,6 +42,14 @@ int ls_proc_cpu_ns(pid_t pid, uint64_t *ns);
 uint64_t ls_procs_cpu_ns(const pid_t *pids, size_t n);
 
 /*
+ * Time the threads of the processes still alive have spent runnable but waiting for a CPU
+ * (the scheduler's run delay, /proc/PID/task/TID/schedstat), summed over their threads that
+ * exist now, in ns; at most LS_DELAY_MAX_TASKS threads a process are read. 0 when unknown.
+ */
+#define LS_DELAY_MAX_TASKS 4096
+uint64_t ls_procs_run_delay_ns(const pid_t *pids, size_t n);
+
+/*
  * Bytes pid has moved through read and write calls so far (/proc/PID/io rchar + wchar, all
  * threads): sockets read and written with read(2)/write(2) and their vector forms, files too;
  * not recv/send. 0 or -errno.

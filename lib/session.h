@@ -171,6 +171,8 @@ struct ls_duty_stats {
 	uint64_t self_ns;          /* latscope's record handling (its polling thread's CPU), not in cost_ns */
 	uint64_t self_charged_ns;  /* of it, charged to the budget: what the machine's idle CPU did not cover */
 	uint64_t detach_situ_ns;   /* charged for detaches beyond their hits: the targets' CPU per byte while detaching */
+	uint64_t delay_situ_ns;    /* charged for the targets' run-queue wait from a window's open to its detach's
+				    * end beyond their wait in the gaps */
 	uint64_t bytes_all, bytes_in; /* the targets' traffic so far, and that inside windows (traffic_share), in bytes */
 	uint64_t windows;          /* windows closed */
 	uint64_t abandoned;        /* requests started inside a window, not ended when it closed: not counted */
