@@ -7,8 +7,8 @@
 # the run on the client's clock). Servers as in bench/budget.sh: the example server (unary
 # gRPC Fast, SPIN_US of CPU per request) and nghttpd (a 100-byte GET). Per server and
 # budget: estimated / real of each run and their median, the share of time traced and of
-# the traffic. (bench/budget.sh starts its load after attaching: its first window holds
-# every connection's TLS handshake and reads its estimate low; this one does not.)
+# the traffic. (A load started after the attach puts every connection's TLS handshake in
+# the session's first window and reads the estimate low: a service meets latscope under way.)
 # Markdown on stdout (appended to $1 when given).
 # Usage: bench/estimate.sh [OUT]   (SECS=6 ROUNDS=3 BUDGETS="5 2 1" SPIN_US=10)
 set -euo pipefail

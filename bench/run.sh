@@ -165,7 +165,7 @@ bench/h2hits.sh | tee -a "$OUT"
 bench/go_grpc.sh "$OUT"
 
 # ---- The overhead budget: throughput kept at --overhead off / 10 / 5 / 1 --------------
-say "## Overhead budget at saturation (bench/budget.sh: h2load -c 8 -m 10 -t 1 for 5 s, interleaved rounds)"
+say "## Overhead budget at saturation (bench/budget.sh: h2load -c 8 -m 10 -t 1, latscope attached under way, the server's pace over 8 s of the trace, interleaved rounds)"
 say ""
 bench/budget.sh "$OUT"
 say ""
