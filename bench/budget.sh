@@ -38,10 +38,11 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 io_bytes() { awk '/^(rchar|wchar):/ { n += $2 } END { print n }' "/proc/$1/io"; }
 
 # one SERVER PID MODE URL ARGS...: one run. Appended: the server's bytes/s over the span to
-# $TMP/SERVER.MODE, the client's req/s over its run to $TMP/SERVER.MODE.rps, and for a budget
-# latscope's own account to $TMP/SERVER.MODE.acct (cost %, share, charged %, latscope's own CPU %).
+# $TMP/SERVER.MODE and, after the mode, to $TMP/SERVER.seq (every run in order); the client's
+# req/s over its run to $TMP/SERVER.MODE.rps; for a budget latscope's own account to
+# $TMP/SERVER.MODE.acct (cost %, share, charged %, latscope's own CPU %).
 one() {
-	local srv=$1 pid=$2 mode=$3 url=$4 t="" l b0 b1 t0 t1 c0; shift 4
+	local srv=$1 pid=$2 mode=$3 url=$4 t="" l b0 b1 t0 t1 c0 pace; shift 4
 	h2load -D $((SECS + 4)) -c 8 -m 10 -t 1 "$@" "$url" > "$TMP/load.txt" 2>&1 &
 	l=$!
 	sleep 1
@@ -57,7 +58,9 @@ one() {
 	t1=$(date +%s%N) b1=$(io_bytes "$pid")
 	# The server's share of a CPU over a run alone: 100% when it is what limits the requests/s.
 	[[ $mode != alone ]] || echo "$(( ($(cpu_ticks "$pid") - c0) * 100 * 1000000000 / (HZ * (t1 - t0)) ))" >> "$TMP/$srv.cpu"
-	echo "$(( (b1 - b0) * 1000000000 / (t1 - t0) ))" >> "$TMP/$srv.$mode"
+	pace=$(( (b1 - b0) * 1000000000 / (t1 - t0) ))
+	echo "$pace" >> "$TMP/$srv.$mode"
+	echo "$mode $pace" >> "$TMP/$srv.seq"
 	[[ -z $t ]] || wait "$t" || fail "$srv: latscope trace --overhead $mode failed: $(tail -3 "$TMP/t.err")"
 	wait "$l" || fail "$srv: h2load failed"
 	sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$TMP/load.txt" >> "$TMP/$srv.$mode.rps"
@@ -69,17 +72,25 @@ one() {
 
 bench_server() { # bench_server NAME PID URL ARGS...
 	local srv=$1 pid=$2 url=$3; shift 3
+	# A run alone before every traced one and after the last: each traced run has a neighbour
+	# alone on either side, a run's length away (with one alone a round, the later modes of
+	# a round sat minutes from theirs, and the host's drift read as their cost).
 	for _ in $(seq "$ROUNDS"); do
-		for m in "${MODES[@]}"; do one "$srv" "$pid" "$m" "$url" "$@"; done
+		for m in "${MODES[@]}"; do
+			[[ $m == alone ]] && continue
+			one "$srv" "$pid" alone "$url" "$@"
+			one "$srv" "$pid" "$m" "$url" "$@"
+		done
 	done
+	one "$srv" "$pid" alone "$url" "$@"
 	for m in "${MODES[@]}"; do
 		local r cost share label kept charged self
 		r=$(median < "$TMP/$srv.$m.rps")
 		# Kept: each run against the mean of the runs alone just before and after it (the host's
 		# speed drifts by tens of percent over minutes; the neighbours share its state), the median.
 		kept=1
-		[[ $m == alone ]] || kept=$(paste -d' ' "$TMP/$srv.alone" "$TMP/$srv.$m" | awk '{ a[NR] = $1; b[NR] = $2 }
-			END { for (i = 1; i <= NR; i++) print b[i] / (i < NR ? (a[i] + a[i + 1]) / 2 : a[i]) }' | median)
+		[[ $m == alone ]] || kept=$(awk -v m="$m" '{ k[NR] = $1; v[NR] = $2 }
+			END { for (i = 2; i < NR; i++) if (k[i] == m) print v[i] / ((v[i - 1] + v[i + 1]) / 2) }' "$TMP/$srv.seq" | median)
 		cost=- share=- charged=- self=-
 		if [[ -s $TMP/$srv.$m.acct ]]; then
 			cost=$(cut -f1 "$TMP/$srv.$m.acct" | median)%
@@ -101,15 +112,13 @@ bench_server() { # bench_server NAME PID URL ARGS...
 			'BEGIN { printf "| %s | %s | %.0f | %.1f%% | %s | %s | %s | %s |\n", s, l, r, 100 * k, c, ch, me, sh }')"
 	done
 	# Every run, in the order they ran: the host's drift is read from these, not the medians.
-	for m in "${MODES[@]}"; do
-		echo "$srv, $m: $(awk '{ printf "%s%.1f", (NR > 1 ? " " : ""), $1 / 1e6 }' "$TMP/$srv.$m")" >> "$TMP/runs.txt"
-	done
+	echo "$srv: $(awk '{ printf "%s%s %.1f", (NR > 1 ? ", " : ""), $1, $2 / 1e6 }' "$TMP/$srv.seq")" >> "$TMP/runs.txt"
 }
 
-say "| server | run | client's req/s over its run (median of $ROUNDS) | kept: the server's pace (median of each run over its neighbours alone) | probes' measured cost (% of a CPU) | charged | latscope's own CPU | sampled_share |"
+say "| server | run | client's req/s over its run (median) | kept: the server's pace (median of each run over its neighbours alone) | probes' measured cost (% of a CPU) | charged | latscope's own CPU | sampled_share |"
 say "|---|---|---|---|---|---|---|---|"
 saturated_servers bench_server
 say ""
-say "The server's read and write MB/s over the span of each run (rounds in order):"
+say "Each run in order, the mode and the server's read and write MB/s over its span:"
 say ""
 sed 's/^/    /' "$TMP/runs.txt" | tee -a "$OUT"
