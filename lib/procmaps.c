@@ -67,35 +67,60 @@ int ls_proc_info(pid_t pid, struct ls_proc_info *info, char *err)
 	return 0;
 }
 
-size_t ls_proc_children(pid_t pid, pid_t *out, size_t max)
+/*
+ * Calls fn(text, ctx) with the text of /proc/PID/task/TID/NAME of each of pid's threads
+ * (up to max threads; none when pid is gone), until fn returns nonzero.
+ */
+static void each_task_file(pid_t pid, const char *name, size_t max, int (*fn)(const char *text, void *ctx), void *ctx)
 {
 	char path[96], buf[4096];
 	size_t n = 0;
-	DIR *d;
 	struct dirent *de;
+	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	d = opendir(path);
 	if (!d)
-		return 0;
+		return;
 	while ((de = readdir(d)) && n < max) {
-		char *p, *end;
-
-		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children", (int)pid, de->d_name);
-		if (ls_read_file(path, buf, sizeof(buf)) <= 0)
-			continue;
-		for (p = buf; n < max; p = end) {
-			long v = strtol(p, &end, 10);
-
-			if (end == p)
-				break;
-			out[n++] = (pid_t)v;
-		}
+		n++;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/%s", (int)pid, de->d_name, name);
+		if (ls_read_file(path, buf, sizeof(buf)) > 0 && fn(buf, ctx))
+			break;
 	}
 	closedir(d);
-	return n;
+}
+
+struct children {
+	pid_t *out;
+	size_t n, max;
+};
+
+static int add_children(const char *text, void *ctx)
+{
+	struct children *c = ctx;
+	const char *p;
+	char *end;
+
+	for (p = text; c->n < c->max; p = end) {
+		long v = strtol(p, &end, 10);
+
+		if (end == p)
+			break;
+		c->out[c->n++] = (pid_t)v;
+	}
+	return c->n >= c->max;
+}
+
+size_t ls_proc_children(pid_t pid, pid_t *out, size_t max)
+{
+	struct children c = { out, 0, max };
+
+	if (max)
+		each_task_file(pid, "children", SIZE_MAX, add_children, &c);
+	return c.n;
 }
 
 int ls_proc_alive(pid_t pid)
@@ -229,30 +254,14 @@ int ls_proc_cpu_ns(pid_t pid, uint64_t *ns)
 	return 0;
 }
 
-/* The run delay of pid's threads, summed (ls_procs_run_delay_ns). */
-static uint64_t proc_run_delay_ns(pid_t pid)
+/* A thread's run delay (the second field of its schedstat) added to the sum at ctx. */
+static int add_run_delay(const char *text, void *ctx)
 {
-	char path[96], buf[128];
 	unsigned long long run, wait;
-	uint64_t sum = 0;
-	struct dirent *de;
-	unsigned int n = 0;
-	DIR *dir;
 
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	dir = opendir(path);
-	if (!dir)
-		return 0;
-	while ((de = readdir(dir)) && n < LS_DELAY_MAX_TASKS) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		n++;
-		snprintf(path, sizeof(path), "/proc/%d/task/%.20s/schedstat", (int)pid, de->d_name);
-		if (ls_read_file(path, buf, sizeof(buf)) > 0 && sscanf(buf, "%llu %llu", &run, &wait) == 2)
-			sum += wait;
-	}
-	closedir(dir);
-	return sum;
+	if (sscanf(text, "%llu %llu", &run, &wait) == 2)
+		*(uint64_t *)ctx += wait;
+	return 0;
 }
 
 uint64_t ls_procs_run_delay_ns(const pid_t *pids, size_t n)
@@ -260,7 +269,7 @@ uint64_t ls_procs_run_delay_ns(const pid_t *pids, size_t n)
 	uint64_t sum = 0;
 
 	for (size_t i = 0; i < n; i++)
-		sum += proc_run_delay_ns(pids[i]);
+		each_task_file(pids[i], "schedstat", LS_DELAY_MAX_TASKS, add_run_delay, &sum);
 	return sum;
 }
 

@@ -1,6 +1,6 @@
 /*
- * The process counters the overhead budget reads: CPU time and the threads' run-queue
- * wait, measured on this process with two threads made to share one CPU.
+ * What latscope reads of a process's threads: CPU time and run-queue wait (the overhead
+ * budget), measured on this process with two threads made to share one CPU, and children.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -59,10 +59,29 @@ int main(void)
 	      "run-queue wait of two threads sharing a CPU over %.0f ms: %.1f ms", (t1 - t0) / 1e6,
 	      d1 > d0 ? (d1 - d0) / 1e6 : 0.0);
 
-	/* A process that is gone adds nothing. */
-	child = fork();
-	if (child == 0)
-		_exit(0);
+	/* A child is found among this process's children while it lives; once gone it adds nothing. */
+	{
+		int fds[2], found = 0;
+		pid_t kids[16];
+		size_t nk;
+		char c;
+
+		CHECK(pipe(fds) == 0, "a pipe to hold the child");
+		child = fork();
+		if (child == 0) {
+			close(fds[1]);
+			if (read(fds[0], &c, 1) < 0)
+				_exit(1);
+			_exit(0);
+		}
+		close(fds[0]);
+		nk = ls_proc_children(me, kids, 16);
+		for (size_t i = 0; i < nk; i++)
+			found |= kids[i] == child;
+		CHECK(found, "the child %d among the %zu children found", (int)child, nk);
+		CHECK(ls_proc_children(me, kids, 0) == 0, "no room: no children");
+		close(fds[1]);
+	}
 	waitpid(child, NULL, 0);
 	CHECK(ls_procs_run_delay_ns(&child, 1) == 0, "a process gone: no wait");
 	return failures ? 1 : 0;
