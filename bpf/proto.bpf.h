@@ -142,8 +142,28 @@ __noinline int ls_decode_by_thread_order(struct lsk_thread *t, __u32 pid, __u32 
 	if (!t)
 		return 0;
 	if (pq && pq->bio) {
-		if (!ls_take_read_whole(pq, &k, t->dec_fp) || t->encoded || t->decodes < DECODER_MIN)
+		int took = ls_take_read_whole(pq, &k, t->dec_fp);
+
+		if (t->encoded || t->decodes < DECODER_MIN)
 			return 0;
+		/*
+		 * A reader-decoder holds no call of its own: its first decodes, held
+		 * before it showed what it is, belong to calls it handed on, and a
+		 * response it writes for a worker must not take one of them.
+		 */
+		if (t->pair_seq) {
+			struct lsk_pair *p = &pq->p[t->pair_seq & (PAIRS - 1)];
+
+			if (p->seq == t->pair_seq && !p->claimed) {
+				p->claimed = 1;
+				count(LS_CNT_PROTO_UNMATCHED);
+			}
+			t->pair_seq = 0;
+		}
+		if (!took) {
+			count(LS_CNT_PROTO_UNMATCHED);
+			return 1;
+		}
 		k.pid = pid;
 	} else if (!pop_read(t->dq, &t->dq_head, t->dq_tail, &k)) {
 		return 0;
