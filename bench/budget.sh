@@ -16,7 +16,10 @@
 # load spent inside it (runs measured that way read 1-3 points lower at 5%). Per budgeted
 # run also latscope's own account: the probes' measured cost, what the budget charged,
 # latscope's own CPU, the share of time traced (its estimated request count is
-# bench/estimate.sh's). Markdown on stdout (appended to $1 when given).
+# bench/estimate.sh's), and what latscope measured the run lost: its windows' traffic
+# per second (open to detach's end) against its gaps', over the windows' share of the run
+# (overhead.traffic_lost_pct: the gaps are the control, in the same run, so the host's
+# drift over minutes is not in it, and neither is what a gap itself costs: the floor). Markdown on stdout (appended to $1 when given).
 # Servers: the example server (unary gRPC Fast with SPIN_US of CPU per request, 10 unless
 # given) and nghttpd (a 100-byte GET). At saturation means the server is what limits the
 # requests/s: each server's CPU over its runs alone is reported, and a row says so when it
@@ -67,7 +70,7 @@ one() {
 	[[ -n $t && $mode != off ]] || return 0
 	grep '"sampled_share"' "$TMP/t.json" | jq -r \
 		'[.overhead.measured_pct, .sampled_share, .overhead.charged_pct,
-		  (100 * .overhead.self_ns / .overhead.denominator_ns)] | @tsv' >> "$TMP/$srv.$mode.acct"
+		  (100 * .overhead.self_ns / .overhead.denominator_ns), (.overhead.traffic_lost_pct // "-")] | @tsv' >> "$TMP/$srv.$mode.acct"
 }
 
 bench_server() { # bench_server NAME PID URL ARGS...
@@ -91,12 +94,15 @@ bench_server() { # bench_server NAME PID URL ARGS...
 		kept=1
 		[[ $m == alone ]] || kept=$(awk -v m="$m" '{ k[NR] = $1; v[NR] = $2 }
 			END { for (i = 2; i < NR; i++) if (k[i] == m) print v[i] / ((v[i - 1] + v[i + 1]) / 2) }' "$TMP/$srv.seq" | median)
-		cost=- share=- charged=- self=-
+		cost=- share=- charged=- self=- plost=-
 		if [[ -s $TMP/$srv.$m.acct ]]; then
 			cost=$(cut -f1 "$TMP/$srv.$m.acct" | median)%
 			share=$(cut -f2 "$TMP/$srv.$m.acct" | median)
 			charged=$(cut -f3 "$TMP/$srv.$m.acct" | median)%
 			self=$(cut -f4 "$TMP/$srv.$m.acct" | median | awk '{ printf "%.2f%%", $1 }')
+			plost=-
+			! cut -f5 "$TMP/$srv.$m.acct" | grep -q '[0-9]' ||
+				plost=$(cut -f5 "$TMP/$srv.$m.acct" | grep '[0-9]' | median | awk '{ printf "%.1f%%", $1 }')
 		fi
 		case $m in
 		alone) local busy
@@ -108,15 +114,15 @@ bench_server() { # bench_server NAME PID URL ARGS...
 		*) label="trace --overhead $m" ;;
 		esac
 		say "$(awk -v s="$srv" -v l="$label" -v r="$r" -v c="$cost" -v sh="$share" \
-			-v ch="$charged" -v me="$self" -v k="$kept" \
-			'BEGIN { printf "| %s | %s | %.0f | %.1f%% | %s | %s | %s | %s |\n", s, l, r, 100 * k, c, ch, me, sh }')"
+			-v ch="$charged" -v me="$self" -v k="$kept" -v pl="$plost" \
+			'BEGIN { printf "| %s | %s | %.0f | %.1f%% | %s | %s | %s | %s | %s |\n", s, l, r, 100 * k, pl, c, ch, me, sh }')"
 	done
 	# Every run, in the order they ran: the host's drift is read from these, not the medians.
 	echo "$srv: $(awk '{ printf "%s%s %.1f", (NR > 1 ? ", " : ""), $1, $2 / 1e6 }' "$TMP/$srv.seq")" >> "$TMP/runs.txt"
 }
 
-say "| server | run | client's req/s over its run (median) | kept: the server's pace (median of each run over its neighbours alone) | probes' measured cost (% of a CPU) | charged | latscope's own CPU | sampled_share |"
-say "|---|---|---|---|---|---|---|---|"
+say "| server | run | client's req/s over its run (median) | kept: the server's pace (median of each run over its neighbours alone) | lost in the run, latscope's measure (windows' pace against the gaps') | probes' measured cost (% of a CPU) | charged | latscope's own CPU | sampled_share |"
+say "|---|---|---|---|---|---|---|---|---|"
 saturated_servers bench_server
 say ""
 say "Each run in order, the mode and the server's read and write MB/s over its span:"

@@ -308,6 +308,9 @@ static void text_budget(const struct trace_summary *s)
 		       (unsigned long long)d->khook_cycled);
 	else if (d->khook_stays)
 		printf("kernel hooks stay on in the gaps: %s\n", d->khook_stays);
+	if (d->pace_windows >= 0)
+		printf("the targets' traffic per second from a window's open to its detach's end: %.0f%% of the gaps'; "
+		       "%.1f%% of the run's lost by it, measured\n", 100 * d->pace_windows, 100 * d->pace_lost);
 	if (d->failed)
 		printf("duty cycling stopped, the probes stay attached: %s\n", d->failed);
 }
@@ -532,6 +535,11 @@ static void json_budget(struct jw *w, const struct trace_summary *s)
 	jw_ku64(w, "self_charged_ns", d->self_charged_ns);
 	jw_ku64(w, "detach_charged_in_situ_ns", d->detach_situ_ns);
 	jw_ku64(w, "wait_charged_in_situ_ns", d->delay_situ_ns);
+	jw_ku64(w, "pace_charged_in_situ_ns", d->pace_situ_ns);
+	if (d->pace_windows >= 0) {
+		jw_kdbl(w, "pace_in_windows", "%.4f", d->pace_windows);
+		jw_kdbl(w, "traffic_lost_pct", "%.3f", 100 * d->pace_lost);
+	}
 	jw_ku64(w, "denominator_ns", d->denom_ns);
 	jw_ku64(w, "windows", d->windows);
 	jw_ku64(w, "abandoned_at_window_close", d->abandoned);

@@ -173,6 +173,12 @@ struct ls_duty_stats {
 	uint64_t detach_situ_ns;   /* charged for detaches beyond their hits: the targets' CPU per byte while detaching */
 	uint64_t delay_situ_ns;    /* charged for the targets' run-queue wait from a window's open to its detach's
 				    * end beyond their wait in the gaps */
+	uint64_t pace_situ_ns;     /* charged for the targets' traffic from a window's open to its detach's end
+				    * slower than in the gaps, beyond what the window was charged otherwise */
+	uint64_t pace_win_bytes, pace_win_ns; /* the targets' read/write bytes from windows' opens to their detaches' ends, and that time */
+	uint64_t pace_gap_bytes, pace_gap_ns; /* the same over the gaps */
+	double pace_windows;       /* the windows' bytes per second over the gaps' (-1: not known) */
+	double pace_lost;          /* the share of the run's time the targets lost by that pace */
 	uint64_t bytes_all, bytes_in; /* the targets' traffic so far, and that inside windows (traffic_share), in bytes */
 	uint64_t windows;          /* windows closed */
 	uint64_t abandoned;        /* requests started inside a window, not ended when it closed: not counted */

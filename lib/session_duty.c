@@ -113,6 +113,10 @@ struct ls_duty {
 	uint64_t open_self_charged;  /* latscope's own CPU charged when the current window opened */
 	uint64_t gap_delay, gap_t;   /* the same as the current gap began (gap_t 0: no gap yet) */
 	double off_delay, off_wall;  /* decaying sums over gaps: the targets' run-queue wait and the gaps' wall time */
+	uint64_t pace_open, pace_gap; /* the targets' traffic as the current window opened, as the current gap began */
+	uint64_t pace_charged;       /* charged as the current window opened */
+	double pace_off_b, pace_off_t; /* decaying sums over gaps: the targets' traffic and the gaps' wall time */
+	double pace_on_b, pace_on_t; /* the same over windows from open to detach's end */
 	int whole_on;                /* attached for the whole of the step being measured */
 	struct duty_step second[SECOND_STEPS];
 	unsigned int istep;
@@ -581,6 +585,63 @@ static uint64_t inflight(struct ls_session *s, uint64_t lo, uint64_t hi)
  * A window opens (before its probes go in): the gap that ends here tells how long the
  * targets' threads wait for a CPU with the probes off.
  */
+/*
+ * A window opens: the gap's traffic joins the gaps' pace. The pace is read from the
+ * targets' read/write bytes (/proc/PID/io), counted whether probes are on or not, once
+ * the first window has shown that they follow the socket bytes (use_io).
+ */
+static void pace_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
+{
+	uint64_t bytes = io_bytes(s);
+
+	if (d->gap_t && d->use_io == 1) {
+		uint64_t b = since(bytes, d->pace_gap), t = now - d->gap_t;
+
+		d->pace_off_b = DELAY_DECAY * d->pace_off_b + (double)b;
+		d->pace_off_t = DELAY_DECAY * d->pace_off_t + (double)t;
+		d->st.pace_gap_bytes += b;
+		d->st.pace_gap_ns += t;
+	}
+	d->pace_open = bytes;
+	d->pace_charged = d->charged;
+}
+
+/*
+ * The window's probes are gone: on a target that moved fewer bytes per second from the
+ * window's open to here than in the gaps (a saturated server, slowed), the time it would
+ * have taken at the gaps' pace to move what it did, short of the time it took, is what
+ * the window cost it, whatever took it: traps, its wait for a CPU, its sleep on its mmap
+ * lock while breakpoints went in or out, its clients slowed on a shared machine. What
+ * exceeds the window's charge so far is charged. Both paces are decaying sums over a few
+ * windows and gaps, so that one window's noise (bursty clients) mostly averages out; a
+ * load that falls while a window is open reads as a slowdown and is charged once (the
+ * bucket's floor bounds it), one that rises is not credited. Without a gaps' pace (the
+ * first window, or targets whose read/write bytes are not their traffic) nothing is.
+ */
+static void pace_close(struct ls_session *s, struct ls_duty *d, uint64_t now)
+{
+	uint64_t bytes = io_bytes(s), span = now - d->open_delay_t, b = since(bytes, d->pace_open);
+	double lost, pace;
+
+	if (d->use_io == 1) {
+		d->pace_on_b = DELAY_DECAY * d->pace_on_b + (double)b;
+		d->pace_on_t = DELAY_DECAY * d->pace_on_t + (double)span;
+		d->st.pace_win_bytes += b;
+		d->st.pace_win_ns += span;
+		if (d->pace_off_t >= DELAY_MIN_NS && d->pace_off_b > 0 && d->pace_on_t > 0) {
+			pace = d->pace_on_b / d->pace_on_t / (d->pace_off_b / d->pace_off_t);
+			lost = pace < 1 ? (1 - pace) * (double)span * d->cpu_factor : 0;
+			lost -= (double)since(d->charged, d->pace_charged);
+			if (lost > 0) {
+				d->charged += (uint64_t)lost;
+				d->tokens -= lost;
+				d->st.pace_situ_ns += (uint64_t)lost;
+			}
+		}
+	}
+	d->pace_gap = bytes;
+}
+
 static void delay_open(struct ls_session *s, struct ls_duty *d)
 {
 	uint64_t delay = ls_procs_run_delay_ns(s->pids, s->npids), now = ls_now_ns();
@@ -592,6 +653,7 @@ static void delay_open(struct ls_session *s, struct ls_duty *d)
 	d->open_delay = delay;
 	d->open_delay_t = now;
 	d->open_self_charged = d->st.self_charged_ns;
+	pace_open(s, d, now);
 }
 
 /*
@@ -616,6 +678,7 @@ static void delay_close(struct ls_session *s, struct ls_duty *d)
 			d->st.delay_situ_ns += (uint64_t)extra;
 		}
 	}
+	pace_close(s, d, now);
 	d->gap_delay = delay;
 	d->gap_t = now;
 }
@@ -963,5 +1026,13 @@ int ls_session_duty(struct ls_session *s, struct ls_duty_stats *out)
 	out->traffic_share = bytes && bytes_in ? (double)bytes_in / (double)bytes : 0;
 	out->bytes_all = bytes;
 	out->bytes_in = bytes_in;
+	/* The windows' pace over the gaps', over the whole run, and what the run lost by it. */
+	out->pace_windows = -1;
+	if (d->st.pace_gap_ns >= DELAY_MIN_NS && d->st.pace_gap_bytes && d->st.pace_win_ns) {
+		out->pace_windows = (double)d->st.pace_win_bytes / (double)d->st.pace_win_ns /
+				    ((double)d->st.pace_gap_bytes / (double)d->st.pace_gap_ns);
+		if (out->pace_windows < 1 && wall)
+			out->pace_lost = (1 - out->pace_windows) * (double)d->st.pace_win_ns / (double)wall;
+	}
 	return 0;
 }

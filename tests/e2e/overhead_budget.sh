@@ -78,6 +78,11 @@ check "the syscall reader was off in every gap ($sio_gaps of $gaps)" test "$sio_
 counter=$(summary "$TMP/sat.json" '.overhead.traffic_counter')
 check "traffic counted by the server's read/write bytes ($counter$(summary "$TMP/sat.json" '.overhead.kernel_hook_stays // "" | if . != "" then ": " + . else "" end'))" \
 	test "$counter" = read_write
+# Those counters also give the server's pace: slowed while the probes were on, it moved
+# fewer bytes per second from a window's open to its detach's end than in the gaps.
+pace=$(summary "$TMP/sat.json" '.overhead.pace_in_windows // -1')
+check "the server's pace in windows below its pace in the gaps ($pace of it; $(summary "$TMP/sat.json" '.overhead.traffic_lost_pct // "-"')% of the run lost by it)" \
+	awk -v p="$pace" 'BEGIN { exit !(p > 0 && p < 1) }'
 khook_gaps=$(summary "$TMP/sat.json" '.overhead.kernel_hook_gaps')
 check "the kernel hooks were off in every gap ($khook_gaps of $gaps)" test "$khook_gaps" -eq "$gaps"
 # Windows start at random times, 20 ms to 200 ms long: at ~100 per run the share of the
