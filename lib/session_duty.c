@@ -8,7 +8,8 @@
  * (ls_session_probe_cost) and the other programs' (probes_cost), over max(wall
  * time, the targets' CPU time); after a window also in situ (window_situ_cost),
  * the larger ruling; at its detach also the targets' threads' wait for a CPU while it
- * was open, beyond their wait in the gaps (delay_close). A hit
+ * was open, beyond their wait in the gaps (delay_close), and what their traffic's pace
+ * against the gaps' says it cost beyond all that (pace_close). A hit
  * costs the same at any load and a request takes several hits, so against the
  * targets' CPU alone the cost is a fixed share even at 10 requests per second:
  * the wall time (one CPU) is the denominator, the targets' CPU when they use
@@ -582,10 +583,6 @@ static uint64_t inflight(struct ls_session *s, uint64_t lo, uint64_t hi)
 }
 
 /*
- * A window opens (before its probes go in): the gap that ends here tells how long the
- * targets' threads wait for a CPU with the probes off.
- */
-/*
  * A window opens: the gap's traffic joins the gaps' pace. The pace is read from the
  * targets' read/write bytes (/proc/PID/io), counted whether probes are on or not, once
  * the first window has shown that they follow the socket bytes (use_io).
@@ -642,6 +639,10 @@ static void pace_close(struct ls_session *s, struct ls_duty *d, uint64_t now)
 	d->pace_gap = bytes;
 }
 
+/*
+ * A window opens (before its probes go in): the gap that ends here tells how long the
+ * targets' threads wait for a CPU with the probes off.
+ */
 static void delay_open(struct ls_session *s, struct ls_duty *d)
 {
 	uint64_t delay = ls_procs_run_delay_ns(s->pids, s->npids), now = ls_now_ns();
