@@ -78,10 +78,12 @@ done
 # preempt the server between its write's return from the kernel and the return probe that
 # ends the request; the server's clock then runs on through the client's turn on the CPU.
 # On a 2-CPU host that turn put the server's p99 of Slow 69 us over the client's with 51 us
-# allowed (one run in four here), so p99 allows SRV_TAIL_SLACK_US more (200 us: a wrong
-# start or end adds a queue or a response, milliseconds); under emulation the turn lasts
-# milliseconds (1 ms seen at p99 of Fast in the 6.1 VM), and the VM run allows more. The
-# median keeps the tight bound.
+# allowed (one run in four), and on another stretch of the host 336 and 501 us over in two
+# runs of seven; a turn lasts up to the scheduler's slice (0.75-3 ms by kernel and CPU
+# count). So p99 allows SRV_TAIL_SLACK_US more (2 ms: a wrong start or end adds a queue or
+# a response, 20 ms on Slow, and the medians keep the tight bound); under emulation the
+# turn lasts milliseconds (1 ms seen at p99 of Fast in the 6.1 VM), and the VM run allows
+# more.
 # Per hit, what the write's probes cost on this host (the trace measured it): 0.6 us on one
 # host, 5 us on another of the same kind, where the median server time came 34-37 us over
 # the client's with 30 us allowed. Four hits' worth more: the write's return trap before its
@@ -90,7 +92,7 @@ hit_ns=$(jq -r 'select(.type == "summary") | .probes[] | select(.probe == "SSL_w
 	(.est_cost_ns_per_call / (.hits / .calls)) | floor' "$T")
 SRV_SLACK_PCT=${SRV_SLACK_PCT:-0}
 SRV_SLACK_US=${SRV_SLACK_US:-$((30 + 4 * ${hit_ns:-0} / 1000))}
-SRV_TAIL_SLACK_US=${SRV_TAIL_SLACK_US:-200}
+SRV_TAIL_SLACK_US=${SRV_TAIL_SLACK_US:-2000}
 for m in slow fast; do
 	M=$([[ $m == slow ]] && echo Slow || echo Fast)
 	jq -r "select(.type==\"request\" and .method==\"/latscope.example.Echo/$M\") | (.total_ns - .phases.net_out) / 1000 | floor" "$T" > "$TMP/${m}_srv"
