@@ -539,6 +539,7 @@ static void json_budget(struct jw *w, const struct trace_summary *s)
 	if (d->pace_windows >= 0) {
 		jw_kdbl(w, "pace_in_windows", "%.4f", d->pace_windows);
 		jw_kdbl(w, "traffic_lost_pct", "%.3f", 100 * d->pace_lost);
+		jw_ku64(w, "pace_idle_windows", d->pace_idle_windows);
 	}
 	jw_ku64(w, "denominator_ns", d->denom_ns);
 	jw_ku64(w, "windows", d->windows);

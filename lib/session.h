@@ -177,6 +177,7 @@ struct ls_duty_stats {
 				    * slower than in the gaps, beyond what the window was charged otherwise */
 	uint64_t pace_win_bytes, pace_win_ns; /* the targets' read/write bytes from windows' opens to their detaches' ends, and that time */
 	uint64_t pace_gap_bytes, pace_gap_ns; /* the same over the gaps */
+	uint64_t pace_idle_windows; /* windows left out of the pace: the targets mostly slept (their load fell) */
 	double pace_windows;       /* the windows' bytes per second over the gaps' (-1: not known) */
 	double pace_lost;          /* the share of the run's time the targets lost by that pace */
 	uint64_t bytes_all, bytes_in; /* the targets' traffic so far, and that inside windows (traffic_share), in bytes */

@@ -76,6 +76,7 @@
 #define BUCKET_NS     3e9           /* the budget holds on average over 3 s: a shorter burst is traced whole */
 #define DELAY_DECAY   0.5           /* per gap: the targets' run-queue wait with the probes off remembers a few gaps */
 #define DELAY_MIN_NS  2e8           /* and is trusted from 200 ms of gaps */
+#define PACE_BUSY     0.7           /* a window's pace counts where the targets ran or waited for a CPU at least this share of the gaps' rate */
 
 enum duty_state { DUTY_ON, DUTY_DRAIN, DUTY_OFF };
 
@@ -116,6 +117,8 @@ struct ls_duty {
 	double off_delay, off_wall;  /* decaying sums over gaps: the targets' run-queue wait and the gaps' wall time */
 	uint64_t pace_open, pace_gap; /* the targets' traffic as the current window opened, as the current gap began */
 	uint64_t pace_charged;       /* charged as the current window opened */
+	uint64_t pace_busy_open, pace_busy_gap; /* the targets' CPU and run-queue wait at those instants */
+	double pace_off_busy;        /* decaying sum over gaps: the targets' CPU and run-queue wait */
 	double pace_off_b, pace_off_t; /* decaying sums over gaps: the targets' traffic and the gaps' wall time */
 	double pace_on_b, pace_on_t; /* the same over windows from open to detach's end */
 	int whole_on;                /* attached for the whole of the step being measured */
@@ -587,19 +590,21 @@ static uint64_t inflight(struct ls_session *s, uint64_t lo, uint64_t hi)
  * targets' read/write bytes (/proc/PID/io), counted whether probes are on or not, once
  * the first window has shown that they follow the socket bytes (use_io).
  */
-static void pace_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
+static void pace_open(struct ls_session *s, struct ls_duty *d, uint64_t now, uint64_t delay)
 {
-	uint64_t bytes = io_bytes(s);
+	uint64_t bytes = io_bytes(s), busy = targets_cpu(s) + delay;
 
 	if (d->gap_t && d->use_io == 1) {
 		uint64_t b = since(bytes, d->pace_gap), t = now - d->gap_t;
 
 		d->pace_off_b = DELAY_DECAY * d->pace_off_b + (double)b;
 		d->pace_off_t = DELAY_DECAY * d->pace_off_t + (double)t;
+		d->pace_off_busy = DELAY_DECAY * d->pace_off_busy + (double)since(busy, d->pace_busy_gap);
 		d->st.pace_gap_bytes += b;
 		d->st.pace_gap_ns += t;
 	}
 	d->pace_open = bytes;
+	d->pace_busy_open = busy;
 	d->pace_charged = d->charged;
 }
 
@@ -610,17 +615,24 @@ static void pace_open(struct ls_session *s, struct ls_duty *d, uint64_t now)
  * the window cost it, whatever took it: traps, its wait for a CPU, its sleep on its mmap
  * lock while breakpoints went in or out, its clients slowed on a shared machine. What
  * exceeds the window's charge so far is charged. Both paces are decaying sums over a few
- * windows and gaps, so that one window's noise (bursty clients) mostly averages out; a
- * load that falls while a window is open reads as a slowdown and is charged once (the
- * bucket's floor bounds it), one that rises is not credited. Without a gaps' pace (the
- * first window, or targets whose read/write bytes are not their traffic) nothing is.
+ * windows and gaps, so that one window's noise (bursty clients) mostly averages out. A
+ * load that falls while a window is open would read as a slowdown: a window in which the
+ * targets ran or waited for a CPU at under PACE_BUSY of the gaps' rate of it (they slept
+ * for want of work; a saturated server slowed by the probes still runs or waits 0.97 of
+ * it) is left out (pace_idle_windows). One that rises is not credited. Without a gaps'
+ * pace (the first window, or targets whose read/write bytes are not their traffic)
+ * nothing is charged.
  */
-static void pace_close(struct ls_session *s, struct ls_duty *d, uint64_t now)
+static void pace_close(struct ls_session *s, struct ls_duty *d, uint64_t now, uint64_t delay)
 {
 	uint64_t bytes = io_bytes(s), span = now - d->open_delay_t, b = since(bytes, d->pace_open);
+	uint64_t busy = targets_cpu(s) + delay;
 	double lost, pace;
+	int idle = d->pace_off_t > 0 && d->pace_off_busy > 0 &&
+		   (double)since(busy, d->pace_busy_open) / (double)span < PACE_BUSY * d->pace_off_busy / d->pace_off_t;
 
-	if (d->use_io == 1) {
+	d->st.pace_idle_windows += d->use_io == 1 && idle;
+	if (d->use_io == 1 && !idle) {
 		d->pace_on_b = DELAY_DECAY * d->pace_on_b + (double)b;
 		d->pace_on_t = DELAY_DECAY * d->pace_on_t + (double)span;
 		d->st.pace_win_bytes += b;
@@ -637,6 +649,7 @@ static void pace_close(struct ls_session *s, struct ls_duty *d, uint64_t now)
 		}
 	}
 	d->pace_gap = bytes;
+	d->pace_busy_gap = busy;
 }
 
 /*
@@ -654,7 +667,7 @@ static void delay_open(struct ls_session *s, struct ls_duty *d)
 	d->open_delay = delay;
 	d->open_delay_t = now;
 	d->open_self_charged = d->st.self_charged_ns;
-	pace_open(s, d, now);
+	pace_open(s, d, now, delay);
 }
 
 /*
@@ -679,7 +692,7 @@ static void delay_close(struct ls_session *s, struct ls_duty *d)
 			d->st.delay_situ_ns += (uint64_t)extra;
 		}
 	}
-	pace_close(s, d, now);
+	pace_close(s, d, now, delay);
 	d->gap_delay = delay;
 	d->gap_t = now;
 }
