@@ -19,7 +19,8 @@
 # bench/estimate.sh's), and what latscope measured the run lost: its windows' traffic
 # per second (open to detach's end) against its gaps', over the windows' share of the run
 # (overhead.traffic_lost_pct: the gaps are the control, in the same run, so the host's
-# drift over minutes is not in it, and neither is what a gap itself costs: the floor). Markdown on stdout (appended to $1 when given).
+# drift over minutes is not in it, and neither is what a gap itself costs: the floor).
+# Markdown on stdout (appended to $1 when given).
 # Servers: the example server (unary gRPC Fast with SPIN_US of CPU per request, 10 unless
 # given) and nghttpd (a 100-byte GET). At saturation means the server is what limits the
 # requests/s: each server's CPU over its runs alone is reported, and a row says so when it

@@ -119,7 +119,7 @@ struct ls_duty {
 	uint64_t pace_charged;       /* charged as the current window opened */
 	uint64_t pace_busy_open, pace_busy_gap; /* the targets' CPU and run-queue wait at those instants */
 	double pace_off_busy;        /* decaying sum over gaps: the targets' CPU and run-queue wait */
-	double pace_off_b, pace_off_t; /* decaying sums over gaps: the targets' traffic and the gaps' wall time */
+	double pace_off_b;           /* decaying sum over gaps (their wall time: off_wall): the targets' traffic */
 	double pace_on_b, pace_on_t; /* the same over windows from open to detach's end */
 	int whole_on;                /* attached for the whole of the step being measured */
 	struct duty_step second[SECOND_STEPS];
@@ -586,7 +586,9 @@ static uint64_t inflight(struct ls_session *s, uint64_t lo, uint64_t hi)
 }
 
 /*
- * A window opens: the gap's traffic joins the gaps' pace. The pace is read from the
+ * A window opens: the gap's traffic joins the gaps' pace (the gap's wall time joined
+ * off_wall in delay_open, which calls this: the counter is decided before the first
+ * gap, so the two sums cover the same gaps). The pace is read from the
  * targets' read/write bytes (/proc/PID/io), counted whether probes are on or not, once
  * the first window has shown that they follow the socket bytes (use_io).
  */
@@ -598,7 +600,6 @@ static void pace_open(struct ls_session *s, struct ls_duty *d, uint64_t now, uin
 		uint64_t b = since(bytes, d->pace_gap), t = now - d->gap_t;
 
 		d->pace_off_b = DELAY_DECAY * d->pace_off_b + (double)b;
-		d->pace_off_t = DELAY_DECAY * d->pace_off_t + (double)t;
 		d->pace_off_busy = DELAY_DECAY * d->pace_off_busy + (double)since(busy, d->pace_busy_gap);
 		d->st.pace_gap_bytes += b;
 		d->st.pace_gap_ns += t;
@@ -628,8 +629,8 @@ static void pace_close(struct ls_session *s, struct ls_duty *d, uint64_t now, ui
 	uint64_t bytes = io_bytes(s), span = now - d->open_delay_t, b = since(bytes, d->pace_open);
 	uint64_t busy = targets_cpu(s) + delay;
 	double lost, pace;
-	int idle = d->pace_off_t > 0 && d->pace_off_busy > 0 &&
-		   (double)since(busy, d->pace_busy_open) / (double)span < PACE_BUSY * d->pace_off_busy / d->pace_off_t;
+	int idle = d->off_wall > 0 && d->pace_off_busy > 0 &&
+		   (double)since(busy, d->pace_busy_open) / (double)span < PACE_BUSY * d->pace_off_busy / d->off_wall;
 
 	d->st.pace_idle_windows += d->use_io == 1 && idle;
 	if (d->use_io == 1 && !idle) {
@@ -637,8 +638,8 @@ static void pace_close(struct ls_session *s, struct ls_duty *d, uint64_t now, ui
 		d->pace_on_t = DELAY_DECAY * d->pace_on_t + (double)span;
 		d->st.pace_win_bytes += b;
 		d->st.pace_win_ns += span;
-		if (d->pace_off_t >= DELAY_MIN_NS && d->pace_off_b > 0 && d->pace_on_t > 0) {
-			pace = d->pace_on_b / d->pace_on_t / (d->pace_off_b / d->pace_off_t);
+		if (d->off_wall >= DELAY_MIN_NS && d->pace_off_b > 0 && d->pace_on_t > 0) {
+			pace = d->pace_on_b / d->pace_on_t / (d->pace_off_b / d->off_wall);
 			lost = pace < 1 ? (1 - pace) * (double)span * d->cpu_factor : 0;
 			lost -= (double)since(d->charged, d->pace_charged);
 			if (lost > 0) {
