@@ -62,6 +62,7 @@ static __always_inline int call_enter(struct lsk_thread *t, __u32 pid, __u32 coo
 	cl->fd = -1;
 	cl->arrival = 0;
 	cl->net_after = 0;
+	cl->rx_start = 0;
 	t->depth = d + 1;
 	if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_HANDSHAKE) {
 		struct ls_conn_key ck = { .conn = obj, .pid = pid };

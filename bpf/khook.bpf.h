@@ -135,8 +135,10 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 		if (cl && cl->start <= t0) {
 			cl->net_ns += dur;
 			cl->child_ns += dur;
-			if (arrival > cl->arrival)
+			if (arrival > cl->arrival) {
 				cl->arrival = arrival;
+				cl->rx_start = t0;
+			}
 			if (cl->arrival && t0 >= cl->arrival)
 				cl->net_after += dur;
 		}

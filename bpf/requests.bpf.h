@@ -391,12 +391,14 @@ __noinline int ls_h2_in_return(struct lsk_conn *c, __u32 pid, __u64 conn_id, __u
  * began, and the wait leaves the call's own time (the park is no kernel time). The call's
  * kernel time can exceed what followed the arrival (a receive that found nothing before
  * the park, long under emulation): then only the receive time that began after the
- * arrival (net_after) stays, and the call's own time is the rest of that span. A frame
- * of its own: 6.1 allows 512 bytes of stack for the whole call chain.
+ * arrival (net_after) stays, and the call's own time is the rest of that span. Between
+ * the arrival and the receive that read the bytes (rx), the goroutine waited for the
+ * scheduler to run it again: the bytes sat in the socket, which is queue, not TLS. A
+ * frame of its own: 6.1 allows 512 bytes of stack for the whole call chain.
  */
-__noinline int ls_read_waited(struct lsk_walk *w, __u64 arrival, __u64 net_after, __u64 now)
+__noinline int ls_read_waited(struct lsk_walk *w, __u64 arrival, __u64 net_after, __u64 rx, __u64 now)
 {
-	__u64 idle, after;
+	__u64 idle, after, wait;
 
 	if (!w || arrival <= w->start || arrival > now)
 		return 0;
@@ -409,6 +411,14 @@ __noinline int ls_read_waited(struct lsk_walk *w, __u64 arrival, __u64 net_after
 		w->self_ns = after - w->net_ns;
 	}
 	w->start = arrival;
+	if (rx <= arrival || rx > now)
+		return 0;
+	wait = rx - arrival;
+	if (wait > w->self_ns)
+		wait = w->self_ns;
+	w->self_ns -= wait;
+	w->start = arrival + wait;
+	w->queue = wait;
 	return 0;
 }
 
@@ -453,14 +463,14 @@ __noinline int ls_tls_data(struct lsk_handoff *h, struct lsk_thread *t)
 	w->start = start;
 	w->self_ns = h->self;
 	w->net_ns = cl->net_ns + net_in;
+	w->queue = !h->out && cl->arrival && cl->arrival < w->start ? w->start - cl->arrival : 0;
 	if (!h->out && h->g)
-		ls_read_waited(w, cl->arrival, cl->net_after, h->now);
+		ls_read_waited(w, cl->arrival, cl->net_after, cl->rx_start, h->now);
 	dir = h->out ? &c->out : &c->in;
 	w->buf = cl->buf;
 	w->len = h->bytes > 0x7fffffff ? 0x7fffffff : (__u32)h->bytes;
 	w->pid = h->pid;
 	w->conn = cl->obj;
-	w->queue = !h->out && cl->arrival && cl->arrival < w->start ? w->start - cl->arrival : 0;
 	w->out = h->out;
 	w->hd_flags = h->out ? LS_HD_OUT : 0;
 	w->is_h2 = c->is_h2;
