@@ -8,10 +8,12 @@
 # Servers: the example server (nghttp2) and the Go gRPC example (grpc-go), Slow (5 ms
 # injected) and Fast (nothing) over 4 long-lived connections at RPS requests/s in all.
 # The client's own latencies of the same runs (h2load --log-file, told apart by the 5 ms)
-# show what each trace's percentiles should be; in the budgeted runs they are also classed by
-# where each request started against the windows (in one, just after one closed, just
-# before one opened, elsewhere): what the windows' requests leave out. Markdown on stdout
-# (appended to $1).
+# show what each trace's percentiles should be: those of the requests it started while
+# traced, or in a budgeted run of those it started inside a window (the windows being on,
+# the server is slower or faster there than under full tracing; the trace reports what its
+# requests saw). In the budgeted runs they are also classed by where each request started
+# against the windows (in one, just after one closed, just before one opened, elsewhere):
+# what the windows' requests leave out. Markdown on stdout (appended to $1).
 # The budget (BUDGET=half, the default) is half of what full tracing cost in the first
 # round's run, as latscope measured it (probe_est_ns over the run): the probes are then on
 # about half the time whatever a hit costs on the machine, and the budgeted runs report
@@ -48,15 +50,21 @@ one() {
 	# The trace's span on the client's clock, and its records' clock against it (the summary's).
 	read -r t0 t1 off < <(trace_span "$TMP/t.json")
 	pct3() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%d %d %d\n", v[int((NR + 1) / 2)], v[int(NR * 0.99 + 0.5)], NR }'; }
+	[[ $mode == off ]] || classes "$t0" "$t1" "$off" > "$TMP/round.classes"
 	for m in "${METHODS[@]}"; do
 		jq -r --arg m "/$SVC/$m" 'select(.type == "request" and .method == $m) | .total_ns' "$TMP/t.json" |
 			pct3 >> "$TMP/$mode.$m"
-		# The client's latency of the requests it started while traced (us -> ns), Fast below half the injected delay.
-		awk -v m="$m" -v h=$((SLOW_MS * 500)) -v a="$t0" -v b="$t1" \
-			'$1 >= a && $1 < b && (m == "Fast") == ($3 < h) { print $3 * 1000 }' "$TMP/lat.log" |
-			pct3 >> "$TMP/$mode.$m.client"
+		# The client's latency of the requests the trace should report (us -> ns): all it started
+		# while traced, or, under a budget, those it started in a window. Fast: below half the
+		# injected delay.
+		if [[ $mode == off ]]; then
+			awk -v m="$m" -v h=$((SLOW_MS * 500)) -v a="$t0" -v b="$t1" \
+				'$1 >= a && $1 < b && (m == "Fast") == ($3 < h) { print $3 * 1000 }' "$TMP/lat.log"
+		else
+			awk -v m="$m" '$1 == m && $2 == "in" { print $3 }' "$TMP/round.classes"
+		fi | pct3 >> "$TMP/$mode.$m.client"
 	done
-	[[ $mode == off ]] || classes "$t0" "$t1" "$off" >> "$TMP/$mode.classes"
+	[[ $mode == off ]] || cat "$TMP/round.classes" >> "$TMP/$mode.classes"
 	# The requests the client started while traced.
 	real=$(awk -v a="$t0" -v b="$t1" '$1 >= a && $1 < b' "$TMP/lat.log" | wc -l)
 	jq -rs --arg real "$real" '
@@ -112,8 +120,8 @@ for server in $SERVERS; do
 	wait "$SPID" 2> /dev/null || true
 	say "$NAME:"
 	say ""
-	say "| method | trace | p50 (ms) | p99 (ms) | requests reported | p50 vs off | p99 vs off | client p50 / p99 (ms), same runs |"
-	say "|---|---|---|---|---|---|---|---|"
+	say "| method | trace | p50 (ms) | p99 (ms) | requests reported | p50 vs off | p99 vs off | the client's p50 / p99 (ms) of the requests it should report | p50 vs the client's |"
+	say "|---|---|---|---|---|---|---|---|---|"
 	for m in "${METHODS[@]}"; do
 		o50=$(cut -d' ' -f1 "$TMP/off.$m" | median)
 		o99=$(cut -d' ' -f2 "$TMP/off.$m" | median)
@@ -125,8 +133,9 @@ for server in $SERVERS; do
 			c99=$(cut -d' ' -f2 "$TMP/$mode.$m.client" | median)
 			say "$(awk -v m="$m" -v mode="$mode" -v a="$p50" -v b="$p99" -v n="$n" -v oa="$o50" -v ob="$o99" \
 				-v ca="$c50" -v cb="$c99" 'BEGIN {
-				printf "| %s | --overhead %s | %.3f | %.3f | %d | %+.1f%% | %+.1f%% | %.3f / %.3f |\n", m, mode,
-					a / 1e6, b / 1e6, n, 100 * (a - oa) / oa, 100 * (b - ob) / ob, ca / 1e6, cb / 1e6 }')"
+				printf "| %s | --overhead %s | %.3f | %.3f | %d | %+.1f%% | %+.1f%% | %.3f / %.3f | %+.1f%% |\n", m, mode,
+					a / 1e6, b / 1e6, n, 100 * (a - oa) / oa, 100 * (b - ob) / ob, ca / 1e6, cb / 1e6,
+					(ca > 0 ? 100 * (a - ca) / ca : 0) }')"
 		done
 	done
 	say ""
