@@ -135,9 +135,11 @@ static __always_inline void net_done(__u32 probe, __u64 sk, __u64 t0, long ret)
 		if (cl && cl->start <= t0) {
 			cl->net_ns += dur;
 			cl->child_ns += dur;
+			/* Newer bytes: the receive time that counts is from this receive on. */
 			if (arrival > cl->arrival) {
 				cl->arrival = arrival;
 				cl->rx_start = t0;
+				cl->net_after = 0;
 			}
 			if (cl->arrival && t0 >= cl->arrival)
 				cl->net_after += dur;

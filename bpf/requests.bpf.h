@@ -388,20 +388,29 @@ __noinline int ls_h2_in_return(struct lsk_conn *c, __u32 pid, __u64 conn_id, __u
 /*
  * Go's reader goroutine calls crypto/tls's Read before the next request comes and parks
  * inside it: the request starts when its bytes reached the socket, not when the read
- * began, and the wait leaves the call's own time (the park is no kernel time). The call's
- * kernel time can exceed what followed the arrival (a receive that found nothing before
- * the park, long under emulation): then only the receive time that began after the
- * arrival (net_after) stays, and the call's own time is the rest of that span. Between
- * the arrival and the receive that read the bytes (rx), the goroutine waited for the
- * scheduler to run it again: the bytes sat in the socket, which is queue, not TLS. A
- * frame of its own: 6.1 allows 512 bytes of stack for the whole call chain.
+ * began, and the wait leaves the call's own time (the park is no kernel time). Between
+ * the arrival and the receive that read the bytes (rx) the goroutine waited for the
+ * scheduler to run it again: the bytes sat in the socket, which is queue, not TLS; from
+ * rx on, the receives' time (net_after) is the call's kernel time and the rest its own.
+ * Without such a receive (rx before the arrival), the call's kernel time can exceed what
+ * followed the arrival (a receive that found nothing before the park, long under
+ * emulation): then only the receive time that began after the arrival stays. A frame of
+ * its own: 6.1 allows 512 bytes of stack for the whole call chain.
  */
 __noinline int ls_read_waited(struct lsk_walk *w, __u64 arrival, __u64 net_after, __u64 rx, __u64 now)
 {
-	__u64 idle, after, wait;
+	__u64 idle, after;
 
 	if (!w || arrival <= w->start || arrival > now)
 		return 0;
+	if (rx >= arrival && rx <= now) {
+		after = now - rx;
+		w->net_ns = net_after < after ? net_after : after;
+		w->self_ns = after - w->net_ns;
+		w->queue = rx - arrival;
+		w->start = rx;
+		return 0;
+	}
 	idle = arrival - w->start;
 	after = now - arrival;
 	if (w->self_ns > idle) {
@@ -411,14 +420,6 @@ __noinline int ls_read_waited(struct lsk_walk *w, __u64 arrival, __u64 net_after
 		w->self_ns = after - w->net_ns;
 	}
 	w->start = arrival;
-	if (rx <= arrival || rx > now)
-		return 0;
-	wait = rx - arrival;
-	if (wait > w->self_ns)
-		wait = w->self_ns;
-	w->self_ns -= wait;
-	w->start = arrival + wait;
-	w->queue = wait;
 	return 0;
 }
 

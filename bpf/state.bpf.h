@@ -31,7 +31,7 @@ struct lsk_call {
 	__s32 fd;
 	__u64 arrival;   /* when the last byte its kernel receives read reached the socket, 0: unknown */
 	__u64 net_after; /* kernel receive time that began at or after arrival (Go's park before it is not) */
-	__u64 rx_start;  /* when the kernel receive that read the bytes of arrival began */
+	__u64 rx_start;  /* when the kernel receive that read the bytes of arrival began (net_after is from it on) */
 };
 
 /* Decodes/encodes waiting to be matched with their request, per thread: one epoll round of
