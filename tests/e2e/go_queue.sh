@@ -44,5 +44,5 @@ check "queue p50 $((q50 / 1000)) us is most of the total's p50 $((tot50 / 1000))
 # under a slow uprobe), never the milliseconds of the wait.
 check "tls_in p90 $((t90 / 1000)) us stays below a tenth of the burn" test "$t90" -lt $((BURN_US * 100))
 bad=$(jq -s "[.[] | $F | select(((.phases | add) - .total_ns | fabs) > ([.total_ns * 0.01, 2000] | max))] | length" "$TMP/t.json")
-check "phases add up to the total within 1% ($bad of $n do not)" test $((bad * 100)) -le $((n * 3))
+check "phases add up to the total within 1% for >= 97% of requests ($bad of $n do not)" test $((bad * 100)) -le $((n * 3))
 assert_no_probes
