@@ -104,11 +104,14 @@ int main(int argc, char **argv)
 				nlinks++;
 			continue;
 		}
-		uo.retprobe = true;
-		links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_exit, pid, sites[i].open_path,
-								sites[i].offset, &uo);
-		if (links[nlinks])
-			nlinks++;
+		/* A return probe where latscope has one (not on mem_send or the frees: their entry only). */
+		if (c->flags & LS_CAT_RETPROBE) {
+			uo.retprobe = true;
+			links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_exit, pid, sites[i].open_path,
+									sites[i].offset, &uo);
+			if (links[nlinks])
+				nlinks++;
+		}
 		uo.retprobe = false;
 		links[nlinks] = bpf_program__attach_uprobe_opts(skel->progs.floor_enter, pid, sites[i].open_path,
 								sites[i].offset, &uo);

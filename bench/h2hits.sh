@@ -26,16 +26,17 @@ for _ in $(seq "$ROUNDS"); do
 done
 a=$(median < "$TMP/rps.none"); f=$(median < "$TMP/rps.floor"); l=$(median < "$TMP/rps.latscope")
 # Hits per request from the last latscope run: a library call is two uprobe hits (entry and
-# return); kernel hooks (TCP send/receive, data-ready) fire once each but have no floor here.
+# return) or one (an entry probe only: mem_send); kernel hooks (TCP send/receive, data-ready)
+# fire once each but have no floor here.
 
-read -r calls knet nreq < <(jq -r 'select(.type=="summary") |
-	"\([.probes[] | select(.probe | test("^tcp_") | not) | .calls] | add) \([.probes[] | select(.probe | test("^tcp_")) | .calls] | add) \([.requests[].count] | add)"' "$TMP/trace.json")
+read -r hits knet nreq < <(jq -r 'select(.type=="summary") |
+	"\([.probes[] | select(.probe | test("^tcp_") | not) | .hits] | add) \([.probes[] | select(.probe | test("^tcp_")) | .calls] | add) \([.requests[].count] | add)"' "$TMP/trace.json")
 echo "## Probe hits per request and cost per hit, example server (h2load -n $REQS -c 10 -m 10 -t 1, unary gRPC Fast, median of $ROUNDS interleaved runs)"
 echo ""
 echo "| configuration | req/s | uprobe hits per request | added time per request | per uprobe hit | vs floor |"
 echo "|---|---|---|---|---|---|"
-awk -v a="$a" -v f="$f" -v l="$l" -v c="$calls" -v k="$knet" -v n="$nreq" 'BEGIN {
-	h = 2 * c / n; df = 1e6 / f - 1e6 / a; dl = 1e6 / l - 1e6 / a
+awk -v a="$a" -v f="$f" -v l="$l" -v c="$hits" -v k="$knet" -v n="$nreq" 'BEGIN {
+	h = c / n; df = 1e6 / f - 1e6 / a; dl = 1e6 / l - 1e6 / a
 	printf "| no probes | %.0f | - | - | - | - |\n", a
 	printf "| empty programs at the same sites (floor) | %.0f | %.1f | %.2f us | %.2f us | 1.00x |\n", f, h, df, df / h
 	printf "| latscope trace (request model, slow-request records) | %.0f | %.1f (+ %.1f kernel TCP hook hits) | %.2f us | %.2f us | %.2fx |\n", l, h, k / n, dl, dl / h, dl / df

@@ -171,6 +171,72 @@ __noinline int ls_h2_seq(__u32 pid, __u64 sess, __u64 last_conn)
 	return 0;
 }
 
+/*
+ * nghttp2's mem_send is probed at its entry only. A server calls it until it
+ * returns 0 (a frame or so a call, the last call finding nothing) and then
+ * writes what it gathered: its HTTP/2 output time is the span from the run's
+ * first call to the thread's next write, less the probed calls that returned in
+ * between. A return probe would cost every call a second hit, the last one
+ * for nothing. A run the thread slept in (a call found nothing to send and the
+ * thread waited for work) or that a read ended is no output time: dropped.
+ */
+static __always_inline __u64 thread_nvcsw(void)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	return BPF_CORE_READ(task, nvcsw);
+}
+
+__noinline int ls_h2o_open(struct lsk_thread *t, __u32 probe, __u64 sess, __u64 now)
+{
+	__u64 nv = thread_nvcsw();
+
+	if (!t)
+		return 0;
+	ls_account_bytes(probe, 0);
+	if (t->h2o_start && t->h2o_sess == sess && t->h2o_nvcsw == nv) {
+		/*
+		 * A later call of the run: its hit lies inside the span. Its cost is not
+		 * output time: the trap's, as measured at start, and this program's own.
+		 */
+		if (probe < LS_PROBE_MAX)
+			t->h2o_child += entry_hit_ns[probe];
+		t->h2o_child += bpf_ktime_get_ns() - now;
+		return 0;
+	}
+	if (t->h2o_start)
+		count(LS_CNT_H2O_DROPPED);
+	t->h2o_start = now;
+	t->h2o_child = 0;
+	t->h2o_sess = sess;
+	t->h2o_nvcsw = nv;
+	return 0;
+}
+
+/* The thread writes to conn from end on (conn 0: it reads): its run of mem_send calls ends. */
+__noinline int ls_h2o_close(struct lsk_thread *t, __u32 pid, __u64 conn, __u64 end)
+{
+	__u64 sess, start, *known;
+	struct lsk_conn *c;
+
+	if (!t || !t->h2o_start)
+		return 0;
+	start = t->h2o_start + t->h2o_child;
+	sess = t->h2o_sess;
+	t->h2o_start = 0;
+	if (!conn || end < start || thread_nvcsw() != t->h2o_nvcsw) {
+		count(LS_CNT_H2O_DROPPED);
+		return 0;
+	}
+	known = bpf_map_lookup_elem(&sessions, &sess);
+	if (!known)
+		bpf_map_update_elem(&sessions, &sess, &conn, BPF_ANY);
+	c = get_conn(pid, conn);
+	if (c)
+		c->pend_h2_out += end - start;
+	return 0;
+}
+
 /* Entry of a library call, at the function (callsite = 0) or at a direct call to it (1). */
 static __always_inline int lib_enter(struct pt_regs *ctx, void *obj, void *buf, void *aux, const int callsite)
 {
@@ -193,11 +259,16 @@ static __always_inline int lib_enter(struct pt_regs *ctx, void *obj, void *buf, 
 	cl = top(t);
 	if (!callsite && cl && cl->sp == ret_sp && LS_COOKIE_PROBE(cl->cookie) == LS_COOKIE_PROBE(cookie))
 		return 0;
+	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_SEND)
+		return ls_h2o_open(t, LS_COOKIE_PROBE(cookie), (__u64)obj, bpf_ktime_get_ns());
+	if (t->h2o_start) {
+		if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_WRITE)
+			ls_h2o_close(t, id >> 32, (__u64)obj, bpf_ktime_get_ns());
+		else if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_READ || LS_COOKIE_KIND(cookie) == LS_KIND_H2_IN)
+			ls_h2o_close(t, id >> 32, 0, 0);
+	}
 	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_RECV)
 		ls_h2_seq(id >> 32, (__u64)obj, t->last_conn);
-	/* mem_send's result pointer is its second argument. */
-	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_SEND)
-		aux = buf;
 	/* A C++ function returning a class in memory: its first argument is the result slot. */
 	if (LS_COOKIE_CONV(cookie) == LS_ARG_SRET_OBJ)
 		obj = buf;
@@ -470,12 +541,7 @@ static __always_inline void h2_return(struct lsk_thread *t, struct lsk_call *cl,
 		return;
 	}
 	conn_id = known ? *known : t->last_conn;
-	/*
-	 * A mem_send that had nothing to send served no stream: its time would
-	 * land on the next response, possibly one whose request still waited in
-	 * the socket then (counted as its queue).
-	 */
-	if (!conn_id || (r->conv == LS_ARG_H2_MEM_SEND && !r->bytes))
+	if (!conn_id)
 		return;
 	c = get_conn(r->pid, conn_id);
 	if (c)
@@ -506,6 +572,9 @@ static __always_inline int call_return(void *ctx, struct lsk_thread *t, __u32 d,
 	r.self = r.total > cl->child_ns ? r.total - cl->child_ns : 0;
 	if (fold_into_parent(top(t), cl, r.kind, r.probe, r.total))
 		return 0;
+	/* An outermost call inside a run of mem_send calls (a data callback's encode) is not its output time. */
+	if (!d && t->h2o_start && cl->start >= t->h2o_start)
+		t->h2o_child += r.total;
 	ok = ls_call_result(&r, cl->aux);
 	if (r.kind == LS_KIND_TLS_HANDSHAKE && ok) {
 		__u64 *t0 = bpf_map_lookup_elem(&hs_start, &cl->obj);

@@ -46,6 +46,11 @@ __u64 window_lo = 0, window_hi = 0;
  * (0: unbounded), the window in which the overhead budget keeps the probes on.
  */
 __u64 req_lo = 0, req_hi = 0;
+/*
+ * Live-tunable: what a hit of an entry-only probe costs outside its program, as
+ * measured at start (ns, by probe id; see ls_h2o_open). 0: not known.
+ */
+__u32 entry_hit_ns[LS_PROBE_MAX];
 
 #define STACK_MAX 6
 #define BATCH_MAX 128   /* streams one buffer can carry */

@@ -552,6 +552,7 @@ enum ls_counter {
 	LS_CNT_SIO_IOV_CUT,    /* vectored socket calls with more segments than the syscall reader walks */
 	LS_CNT_H1_PLAIN_CONNS, /* connections the syscall reader recognised as plaintext HTTP/1 (a method token) */
 	LS_CNT_SSL_FD_WRONG,   /* TLS objects whose socket was taken from another's syscall, found out by a write without one */
+	LS_CNT_H2O_DROPPED,    /* mem_send spans not charged: the thread slept or read before it wrote (see ls_h2o_close) */
 	LS_CNT_MAX = 32,
 };
 

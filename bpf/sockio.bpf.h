@@ -390,6 +390,7 @@ static __always_inline int sio_io(struct pt_regs *regs, long nr, __u64 id, long 
 {
 	__u64 key = (id & ~0xffffffffULL) | (__u32)regs->di;
 	struct lsk_sys_call *sc;
+	struct lsk_thread *t;
 	struct lsk_sio *io;
 	__u32 zero = 0;
 
@@ -405,6 +406,10 @@ static __always_inline int sio_io(struct pt_regs *regs, long nr, __u64 id, long 
 	io->now = bpf_ktime_get_ns();
 	sc = bpf_map_lookup_elem(&sys_calls, &io->tid);
 	io->t0 = sc && sc->nr == nr && sc->ts <= io->now ? sc->ts : io->now;
+	/* A run of mem_send calls on this thread ends at its write (or, with no output, at a read). */
+	t = bpf_map_lookup_elem(&threads, &io->tid);
+	if (t && t->h2o_start)
+		ls_h2o_close(t, io->pid, io->out ? io->conn : 0, io->t0);
 	if (!ls_sio_begin(io))
 		return 0;
 	sio_walk(io);

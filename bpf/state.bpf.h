@@ -80,6 +80,13 @@ struct lsk_thread {
 	__u32 pair_seq; /* memory BIOs: this thread's call in proto_pairs (0: none) */
 	__u32 encoded; /* this thread ran an outermost encode (see proto_decode_by_thread_order) */
 	__u64 dec_fp;  /* the decode returning now: its message's last bytes (msg_fp_at), 0: unknown */
+	/*
+	 * HTTP/2 output of nghttp2's mem_send, probed at its entry only (ls_h2o_open):
+	 * from the first call of a run to the thread's next write, less the probed
+	 * calls that returned in between; the session, and the thread's voluntary
+	 * context switches when the run began.
+	 */
+	__u64 h2o_start, h2o_child, h2o_sess, h2o_nvcsw;
 	struct lsk_pending fin[FIN_MAX];
 	struct lsk_call c[STACK_MAX];
 };

@@ -149,7 +149,7 @@ static const struct {
 	{ LS_CNT_REQ_OUTSIDE, "requests_outside_window" },
 	{ LS_CNT_H2C_CONNS, "h2c_connections" }, { LS_CNT_SIO_IOV_CUT, "syscall_iovecs_cut" },
 	{ LS_CNT_H1_PLAIN_CONNS, "http1_plain_connections" },
-	{ LS_CNT_SSL_FD_WRONG, "tls_socket_corrected" },
+	{ LS_CNT_SSL_FD_WRONG, "tls_socket_corrected" }, { LS_CNT_H2O_DROPPED, "h2_out_spans_dropped" },
 };
 
 /* How phases were tied to a request where no fd or session said so, by name. */
@@ -315,6 +315,15 @@ static void text_budget(const struct trace_summary *s)
 		printf("duty cycling stopped, the probes stay attached: %s\n", d->failed);
 }
 
+/* A probe whose calls are counted but not timed (an entry probe only): no durations to show. */
+static int untimed(const struct probe_row *r)
+{
+	for (size_t i = 0; i < LS_HIST_BUCKETS; i++)
+		if (r->st.hist[i])
+			return 0;
+	return 1;
+}
+
 static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 {
 	char a[32], b[32], d[32];
@@ -330,11 +339,18 @@ static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 			snprintf(h, sizeof(h), "%llu", (unsigned long long)(r->st.calls * r->hits_per_call));
 			cli_fmt_ns(r->per_call, e, sizeof(e));
 		}
+		if (untimed(r)) {
+			snprintf(a, sizeof(a), "-");
+			snprintf(b, sizeof(b), "-");
+			snprintf(d, sizeof(d), "-");
+		} else {
+			cli_fmt_ns(ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.50), a, 32);
+			cli_fmt_ns(ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.99), b, 32);
+			cli_fmt_ns(r->st.dur_max_ns, d, 32);
+		}
 		printf("%-26s %10llu %10llu %10llu %14llu %10s %10s %10s %8s %9s\n", ls_probe_name(r->probe),
 		       (unsigned long long)r->st.calls, (unsigned long long)r->st.ok, (unsigned long long)r->st.fail,
-		       (unsigned long long)r->st.bytes, cli_fmt_ns(ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.50), a, 32),
-		       cli_fmt_ns(ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.99), b, 32),
-		       cli_fmt_ns(r->st.dur_max_ns, d, 32), h, e);
+		       (unsigned long long)r->st.bytes, a, b, d, h, e);
 	}
 	printf("handshakes completed: %llu, records dropped: %llu%s\n", (unsigned long long)s->handshakes,
 	       (unsigned long long)s->drops, s->drops ? " (ring buffer full: the counts and histograms are still exact)" : "");
@@ -588,9 +604,19 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 		jw_ku64(&w, "fail", r->st.fail);
 		jw_ku64(&w, "nested", r->st.nested);
 		jw_ku64(&w, "bytes", r->st.bytes);
-		jw_ku64(&w, "p50_ns", ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.50));
-		jw_ku64(&w, "p99_ns", ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.99));
-		jw_ku64(&w, "max_ns", r->st.dur_max_ns);
+		if (untimed(r)) {
+			/* Counted at its entry only: no duration (null, not 0). */
+			jw_key(&w, "p50_ns");
+			jw_null(&w);
+			jw_key(&w, "p99_ns");
+			jw_null(&w);
+			jw_key(&w, "max_ns");
+			jw_null(&w);
+		} else {
+			jw_ku64(&w, "p50_ns", ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.50));
+			jw_ku64(&w, "p99_ns", ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.99));
+			jw_ku64(&w, "max_ns", r->st.dur_max_ns);
+		}
 		if (r->hits_per_call) {
 			jw_kstr(&w, "placement", r->place);
 			jw_ku64(&w, "hits", r->st.calls * r->hits_per_call);

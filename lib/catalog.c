@@ -28,8 +28,9 @@ static const struct ls_catalog_entry catalog[] = {
 	 */
 	{ "nghttp2", "nghttp2_session_mem_recv2", "h2", LS_PROBE_H2_MEM_RECV2, LS_ARG_H2_MEM_RECV, LS_KIND_H2_IN,  LS_CAT_RETPROBE, NULL },
 	{ "nghttp2", "nghttp2_session_mem_recv",  "h2", LS_PROBE_H2_MEM_RECV,  LS_ARG_H2_MEM_RECV, LS_KIND_H2_IN,  LS_CAT_RETPROBE, "nghttp2_session_mem_recv2" },
-	{ "nghttp2", "nghttp2_session_mem_send2", "h2", LS_PROBE_H2_MEM_SEND2, LS_ARG_H2_MEM_SEND, LS_KIND_H2_OUT, LS_CAT_RETPROBE, NULL },
-	{ "nghttp2", "nghttp2_session_mem_send",  "h2", LS_PROBE_H2_MEM_SEND,  LS_ARG_H2_MEM_SEND, LS_KIND_H2_OUT, LS_CAT_RETPROBE, "nghttp2_session_mem_send2" },
+	/* mem_send: its entry only, timed to the thread's next write (ls_h2o_open in bpf/calls.bpf.h). */
+	{ "nghttp2", "nghttp2_session_mem_send2", "h2", LS_PROBE_H2_MEM_SEND2, LS_ARG_H2_MEM_SEND, LS_KIND_H2_OUT, 0, NULL },
+	{ "nghttp2", "nghttp2_session_mem_send",  "h2", LS_PROBE_H2_MEM_SEND,  LS_ARG_H2_MEM_SEND, LS_KIND_H2_OUT, 0, "nghttp2_session_mem_send2" },
 	{ "nghttp2", "nghttp2_session_send",      "h2", LS_PROBE_H2_SEND,      LS_ARG_H2_SESSION,  LS_KIND_H2_OUT, LS_CAT_RETPROBE, NULL },
 	{ "nghttp2", "nghttp2_session_recv",      "h2", LS_PROBE_H2_RECV,      LS_ARG_H2_SESSION,  LS_KIND_H2_IN,  LS_CAT_RETPROBE, NULL },
 	{ "nghttp2", "nghttp2_session_del",       "h2", LS_PROBE_H2_SESSION_DEL, LS_ARG_H2_SESSION, LS_KIND_H2_FREE, 0, NULL },

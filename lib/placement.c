@@ -983,15 +983,16 @@ static int place_one(struct ls_placements *p, const struct ls_site *site, enum l
 	ls_insn_classify(code, 16, site->vaddr, NULL, &pl->entry_insn);
 	/* Return side of an entry probe: the trampoline beats a single-stepped RET wherever a uretprobe is safe. */
 	pl->ret_kind = LS_RET_URETPROBE;
-	if (mode == LS_PLACE_ENTRY) {
-		snprintf(pl->why, sizeof(pl->why), "entry placement requested");
-		cost_of(p, pl);
-		return 0;
-	}
 	/* No return probe to save: the entry alone is the cheapest there is. */
 	if (!(c->flags & LS_CAT_RETPROBE)) {
 		pl->ret_kind = LS_RET_NONE;
-		snprintf(pl->why, sizeof(pl->why), "entry only (not timed)");
+		snprintf(pl->why, sizeof(pl->why), "%s", c->kind == LS_KIND_H2_OUT ? "entry only (timed to the thread's next write)" :
+							 "entry only (not timed)");
+		cost_of(p, pl);
+		return 0;
+	}
+	if (mode == LS_PLACE_ENTRY) {
+		snprintf(pl->why, sizeof(pl->why), "entry placement requested");
 		cost_of(p, pl);
 		return 0;
 	}

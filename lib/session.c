@@ -723,6 +723,7 @@ int ls_session_start(struct ls_session *s)
 	 */
 	if (s->attach_uprobes && s->nuprobes)
 		s->skel->bss->req_lo = ls_now_ns();
+	ls_session_entry_costs(s);
 	if (s->attach_uprobes && s->nuprobes && s->overhead_pct > 0 && (ret = ls_duty_start(s, s->overhead_pct)))
 		goto fail;
 	/* Costs measured at start are re-measured while attached (they move with the host's load). */

@@ -3,6 +3,10 @@
 
 #include <string.h>
 
+#include <bpf/libbpf.h>
+
+#include "latscope.skel.h"
+
 unsigned int ls_session_probe_call_cost(struct ls_session *s, unsigned int probe, unsigned int *hits_per_call,
 					const char **placement)
 {
@@ -18,11 +22,30 @@ unsigned int ls_session_probe_call_cost(struct ls_session *s, unsigned int probe
 
 		if (!sites[i].found || !pl || sites[i].entry->probe != probe)
 			continue;
-		*hits_per_call = pl->used == LS_PLACE_CALLSITE && pl->nok ? 2 + (pl->entry_probe ? 2 : 0) : 2;
+		*hits_per_call = pl->used == LS_PLACE_CALLSITE && pl->nok ? 2 + (pl->entry_probe ? 2 : 0) :
+				 pl->ret_kind == LS_RET_NONE ? 1 : 2;
 		*placement = pl->used != LS_PLACE_CALLSITE ? "entry" : pl->entry_probe ? "callsite+entry" : "callsite";
 		return pl->call_cost_ns;
 	}
 	return 0;
+}
+
+void ls_session_entry_costs(struct ls_session *s)
+{
+	const struct ls_placements *pls = ls_session_placements(s);
+	const struct ls_site *sites;
+	size_t n;
+
+	if (!s->skel)
+		return;
+	sites = ls_session_sites(s, &n);
+	for (size_t i = 0; i < n; i++) {
+		const struct ls_placement *pl = ls_placement_of(pls, i);
+		unsigned int p = sites[i].entry->probe;
+
+		if (sites[i].found && pl && pl->ret_kind == LS_RET_NONE && p < LS_PROBE_MAX)
+			s->skel->bss->entry_hit_ns[p] = pl->entry_insn.cost_ns;
+	}
 }
 
 void ls_session_probe_cost(struct ls_session *s, struct ls_probe_cost *out)

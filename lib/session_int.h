@@ -89,6 +89,8 @@ void ls_duty_step(struct ls_session *s);
 int ls_duty_wait_ms(struct ls_session *s, int timeout_ms);
 void ls_duty_free(struct ls_duty *d);
 /* The socket syscall entry hook, with the library probes' windows: 0 or -errno (s->err set). */
+/* Entry-only probes' trap costs, measured at start, into the programs (their spans leave them out). */
+void ls_session_entry_costs(struct ls_session *s);
 int ls_session_sys_enter_attach(struct ls_session *s);
 void ls_session_sys_enter_detach(struct ls_session *s);
 /*

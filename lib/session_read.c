@@ -81,6 +81,7 @@ int ls_session_poll(struct ls_session *s, int timeout_ms)
 
 		if (ls_calib_bg_take(s->calib, &c)) {
 			ls_placements_recost(s->place, &c);
+			ls_session_entry_costs(s);
 			ls_duty_rebase(s);
 		}
 	}

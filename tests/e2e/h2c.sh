@@ -114,6 +114,12 @@ check_target() {
 	check "$name: net_in and net_out > 0 for most requests ($nin of $n_all)" test "$nin" -ge $((n_all * 9 / 10))
 	tls=$(jq -s '[.[] | select(.type=="request" and (.phases.tls_in > 0 or .phases.tls_out > 0))] | length' "$T")
 	check "$name: no TLS time on a plaintext request ($tls)" test "$tls" -eq 0
+	# nghttp2's output time ends at the socket write its frames go out in (grpc-go's is Go's own).
+	if [[ $name != gogrpc ]]; then
+		h2o=$(jq -s '[.[] | select(.type=="request" and .phases.h2_out > 0)] | length' "$T")
+		check "$name: h2_out > 0 for most requests, ended at the write syscall ($h2o of $n_all)" \
+			test "$h2o" -ge $((n_all * 9 / 10))
+	fi
 	kill "$pid"
 }
 
