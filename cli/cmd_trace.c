@@ -333,8 +333,11 @@ static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 	       "HITS", "EST/CALL");
 	for (size_t i = 0; i < s->nrows; i++) {
 		const struct probe_row *r = &s->rows[i];
-		char e[32] = "-", h[24] = "-";
+		char e[32] = "-", h[24] = "-", y[24] = "-";
 
+		/* An entry probe alone sees no result: no bytes (mem_send), unless it counted some. */
+		if (!untimed(r) || r->st.bytes)
+			snprintf(y, sizeof(y), "%llu", (unsigned long long)r->st.bytes);
 		if (r->hits_per_call) {
 			snprintf(h, sizeof(h), "%llu", (unsigned long long)(r->st.calls * r->hits_per_call));
 			cli_fmt_ns(r->per_call, e, sizeof(e));
@@ -348,9 +351,9 @@ static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 			cli_fmt_ns(ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.99), b, 32);
 			cli_fmt_ns(r->st.dur_max_ns, d, 32);
 		}
-		printf("%-26s %10llu %10llu %10llu %14llu %10s %10s %10s %8s %9s\n", ls_probe_name(r->probe),
-		       (unsigned long long)r->st.calls, (unsigned long long)r->st.ok, (unsigned long long)r->st.fail,
-		       (unsigned long long)r->st.bytes, a, b, d, h, e);
+		printf("%-26s %10llu %10llu %10llu %14s %10s %10s %10s %8s %9s\n", ls_probe_name(r->probe),
+		       (unsigned long long)r->st.calls, (unsigned long long)r->st.ok, (unsigned long long)r->st.fail, y, a,
+		       b, d, h, e);
 	}
 	printf("handshakes completed: %llu, records dropped: %llu%s\n", (unsigned long long)s->handshakes,
 	       (unsigned long long)s->drops, s->drops ? " (ring buffer full: the counts and histograms are still exact)" : "");
@@ -603,7 +606,12 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 		jw_ku64(&w, "ok", r->st.ok);
 		jw_ku64(&w, "fail", r->st.fail);
 		jw_ku64(&w, "nested", r->st.nested);
-		jw_ku64(&w, "bytes", r->st.bytes);
+		if (untimed(r) && !r->st.bytes) {
+			jw_key(&w, "bytes");
+			jw_null(&w);
+		} else {
+			jw_ku64(&w, "bytes", r->st.bytes);
+		}
 		if (untimed(r)) {
 			/* Counted at its entry only: no duration (null, not 0). */
 			jw_key(&w, "p50_ns");
