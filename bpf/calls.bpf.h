@@ -178,7 +178,8 @@ __noinline int ls_h2_seq(__u32 pid, __u64 sess, __u64 last_conn)
  * first call to the thread's next write, less the probed calls that returned in
  * between. A return probe would cost every call a second hit, the last one
  * for nothing. A run the thread slept in (a call found nothing to send and the
- * thread waited for work) or that a read ended is no output time: dropped.
+ * thread waited for work), or that a read or the thread's return to its event
+ * loop's wait (sys_enter) ended, is no output time: dropped.
  */
 static __always_inline __u64 thread_nvcsw(void)
 {

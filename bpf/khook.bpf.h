@@ -46,6 +46,21 @@ static __always_inline int is_sock_io(long nr)
 	return 0;
 }
 
+static __always_inline int is_loop_wait(long nr)
+{
+	switch (nr) {
+	case 7:   /* poll */
+	case 23:  /* select */
+	case 232: /* epoll_wait */
+	case 270: /* pselect6 */
+	case 271: /* ppoll */
+	case 281: /* epoll_pwait */
+	case 441: /* epoll_pwait2 */
+		return 1;
+	}
+	return 0;
+}
+
 SEC("raw_tp/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -58,7 +73,16 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	struct lsk_call *cl;
 
 	LS_REJECT_IF(LS_FEAT_SYSCALLS);
-	if (!is_sock_io(nr) || !target_slot(id >> 32))
+	if (!is_sock_io(nr)) {
+		/* Back to its event loop's wait: a run of mem_send calls the thread did not write ends unwritten. */
+		if (is_loop_wait(nr) && target_slot(id >> 32)) {
+			t = bpf_map_lookup_elem(&threads, &tid);
+			if (t && t->h2o_start)
+				ls_h2o_close(t, id >> 32, 0, 0);
+		}
+		return 0;
+	}
+	if (!target_slot(id >> 32))
 		return 0;
 	sc.ts = bpf_ktime_get_ns();
 	sc.fd = (__s32)PT_REGS_PARM1_CORE_SYSCALL(regs);
