@@ -63,7 +63,7 @@ enum ls_argconv {
 	LS_ARG_SSL_RW_EX = 2,  /* int f(SSL *, void *buf, size_t num, size_t *done) */
 	LS_ARG_SSL_HS = 3,     /* int f(SSL *): 1 = handshake complete */
 	LS_ARG_H2_MEM_RECV = 4, /* ssize_t f(session *, const uint8_t *in, size_t inlen) */
-	LS_ARG_H2_MEM_SEND = 5, /* ssize_t f(session *, const uint8_t **data): ret = bytes to send */
+	LS_ARG_H2_MEM_SEND = 5, /* ssize_t f(session *, const uint8_t **data): entry only, timed to the next write */
 	LS_ARG_H2_SESSION = 6,  /* int f(session *): send/recv through callbacks */
 	LS_ARG_PTR_RESULT = 7,  /* returns a pointer: NULL on failure (protobuf_c_message_unpack) */
 	LS_ARG_SIZE_RESULT = 8, /* returns a size (protobuf_c_message_pack) */

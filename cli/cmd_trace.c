@@ -324,6 +324,17 @@ static int untimed(const struct probe_row *r)
 	return 1;
 }
 
+/* key: v, or null where the probe does not see it (not 0, which would read as measured). */
+static void ku64_seen(struct jw *w, const char *key, int seen, uint64_t v)
+{
+	if (seen) {
+		jw_ku64(w, key, v);
+		return;
+	}
+	jw_key(w, key);
+	jw_null(w);
+}
+
 static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 {
 	char a[32], b[32], d[32];
@@ -334,19 +345,19 @@ static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 	for (size_t i = 0; i < s->nrows; i++) {
 		const struct probe_row *r = &s->rows[i];
 		char e[32] = "-", h[24] = "-", y[24] = "-";
+		int timed = !untimed(r);
 
 		/* An entry probe alone sees no result: no bytes (mem_send), unless it counted some. */
-		if (!untimed(r) || r->st.bytes)
+		if (timed || r->st.bytes)
 			snprintf(y, sizeof(y), "%llu", (unsigned long long)r->st.bytes);
 		if (r->hits_per_call) {
 			snprintf(h, sizeof(h), "%llu", (unsigned long long)(r->st.calls * r->hits_per_call));
 			cli_fmt_ns(r->per_call, e, sizeof(e));
 		}
-		if (untimed(r)) {
-			snprintf(a, sizeof(a), "-");
-			snprintf(b, sizeof(b), "-");
-			snprintf(d, sizeof(d), "-");
-		} else {
+		snprintf(a, sizeof(a), "-");
+		snprintf(b, sizeof(b), "-");
+		snprintf(d, sizeof(d), "-");
+		if (timed) {
 			cli_fmt_ns(ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.50), a, 32);
 			cli_fmt_ns(ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.99), b, 32);
 			cli_fmt_ns(r->st.dur_max_ns, d, 32);
@@ -599,6 +610,7 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 	jw_arr(&w);
 	for (size_t i = 0; i < s->nrows; i++) {
 		const struct probe_row *r = &s->rows[i];
+		int timed = !untimed(r);
 
 		jw_obj(&w);
 		jw_kstr(&w, "probe", ls_probe_name(r->probe));
@@ -606,25 +618,10 @@ static void json_summary(struct trace_ctx *t, const struct trace_summary *s)
 		jw_ku64(&w, "ok", r->st.ok);
 		jw_ku64(&w, "fail", r->st.fail);
 		jw_ku64(&w, "nested", r->st.nested);
-		if (untimed(r) && !r->st.bytes) {
-			jw_key(&w, "bytes");
-			jw_null(&w);
-		} else {
-			jw_ku64(&w, "bytes", r->st.bytes);
-		}
-		if (untimed(r)) {
-			/* Counted at its entry only: no duration (null, not 0). */
-			jw_key(&w, "p50_ns");
-			jw_null(&w);
-			jw_key(&w, "p99_ns");
-			jw_null(&w);
-			jw_key(&w, "max_ns");
-			jw_null(&w);
-		} else {
-			jw_ku64(&w, "p50_ns", ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.50));
-			jw_ku64(&w, "p99_ns", ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.99));
-			jw_ku64(&w, "max_ns", r->st.dur_max_ns);
-		}
+		ku64_seen(&w, "bytes", timed || r->st.bytes, r->st.bytes);
+		ku64_seen(&w, "p50_ns", timed, ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.50));
+		ku64_seen(&w, "p99_ns", timed, ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.99));
+		ku64_seen(&w, "max_ns", timed, r->st.dur_max_ns);
 		if (r->hits_per_call) {
 			jw_kstr(&w, "placement", r->place);
 			jw_ku64(&w, "hits", r->st.calls * r->hits_per_call);
