@@ -169,7 +169,7 @@ stop_trace() {
 	[[ $TRACE_RC == 0 ]] || { cat "$1.err" >&2; fail "trace exited with $TRACE_RC"; }
 	S=$(jq -c 'select(.type == "summary")' "$1")
 	# For the log: whether the budget held its probes on all along (an exact count needs it).
-	jq -r '"trace: overhead \(.overhead.measured_pct // "-")% of a \(.overhead.budget_pct // "off")% budget, lowest duty \(.overhead.duty_min // "-"), sampled share \(.sampled_share // "-")"' <<< "$S"
+	jq -r 'if .overhead.budget_pct then "trace: overhead \(.overhead.measured_pct)% of a \(.overhead.budget_pct)% budget, lowest duty \(.overhead.duty_min), sampled share \(.sampled_share)" else "trace: no budget (--overhead off)" end' <<< "$S"
 }
 
 # start_ready NAME COMMAND...: start a test program that prints "ready" once set up, its
