@@ -5,10 +5,8 @@
 # refused for a full table, every exit is seen, and the threads map ends where it began
 # (no entry of a dead thread); nothing is left attached.
 . "$(dirname "$0")/../lib.sh"
-# This test needs every thread's calls seen at the load it drives. On a host where
-# a probe hit costs several times what it costs on another (a factor of 7-10 is known),
-# the default budget would rightly trace a share of the time; it fails with
-# LATSCOPE_OVERHEAD=0.5. So it traces everything.
+# Needs every thread's calls seen at the load it drives: past the budget where hits
+# cost ten times more (the rule in tests/lib.sh).
 export LATSCOPE_OVERHEAD=off
 
 N=${THREADS:-6000}

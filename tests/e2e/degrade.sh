@@ -10,10 +10,8 @@
 # - probes lists the feature groups and their state;
 # - the syscall reader rejected: a TLS server's requests are all still there.
 . "$(dirname "$0")/../lib.sh"
-# This test needs every TLS byte seen at the load it drives. On a host where
-# a probe hit costs several times what it costs on another (a factor of 7-10 is known),
-# the default budget would rightly trace a share of the time; it fails with
-# LATSCOPE_OVERHEAD=0.5. So it traces everything.
+# Needs every TLS byte seen at the load it drives: past the budget where hits
+# cost ten times more (the rule in tests/lib.sh).
 export LATSCOPE_OVERHEAD=off
 
 REQS=${REQS:-2000}

@@ -3,10 +3,8 @@
 # counts and bytes match what the run moved, handshakes match connections, and
 # kernel network records belong to the same connections.
 . "$(dirname "$0")/../lib.sh"
-# This test needs every TLS call and byte seen at the load it drives. On a host where
-# a probe hit costs several times what it costs on another (a factor of 7-10 is known),
-# the default budget would rightly trace a share of the time; it fails with
-# LATSCOPE_OVERHEAD=0.5. So it traces everything.
+# Needs every TLS call and byte seen at the load it drives: past the budget where hits
+# cost ten times more (the rule in tests/lib.sh).
 export LATSCOPE_OVERHEAD=off
 
 CONNS=${CONNS:-7}
