@@ -254,6 +254,8 @@ static __always_inline void attrib_out(struct lsk_walk *w, struct lsk_conn *c, s
 	if (b->flags & LS_BATCH_END_STREAM) {
 		__u32 n = t ? t->nfin : FIN_MAX;
 
+		r->flags |= LS_RQ_RESP_ENDED;
+
 		/* In a memory BIO the response has not reached the kernel yet: its send on this thread ends it. */
 		barrier_var(n);
 		if (w->bio && t && n < FIN_MAX) {
@@ -285,7 +287,8 @@ __noinline int ls_attrib_stream(struct lsk_walk *w, struct lsk_conn *c, struct l
 	k.stream = b->stream;
 	r = bpf_map_lookup_elem(&reqs, &k);
 	if (!r) {
-		if (w->out)
+		/* A reset alone: of a stream that ended before (or never was a request here). */
+		if (w->out && b->flags != LS_BATCH_RESET)
 			count(LS_CNT_REQ_UNMATCHED);
 		return 0;
 	}
@@ -297,6 +300,24 @@ __noinline int ls_attrib_stream(struct lsk_walk *w, struct lsk_conn *c, struct l
 		attrib_out(w, c, t, r, b, &k);
 	else
 		attrib_in(w, c, t, r, b);
+	/*
+	 * Reset before its response ended: no response to time. After it (finished above, or
+	 * waiting for its send), the reset only tells the peer to stop sending: the request
+	 * stands. (Finished above, r is gone: not read again.) The server's own reset comes in
+	 * order with its frames: forgotten now, counted. The client's may be read before the
+	 * walk of a write that ended the response is done (the write's bytes reached the client
+	 * before its call returned): marked, and user space's sweep forgets it a while later if
+	 * no response ended it (ls_session_poll()).
+	 */
+	if ((b->flags & LS_BATCH_RESET) && !(w->out && (b->flags & LS_BATCH_END_STREAM)) &&
+	    !(r->flags & LS_RQ_RESP_ENDED)) {
+		if (w->out) {
+			count(LS_CNT_REQ_RESET);
+			bpf_map_delete_elem(&reqs, &k);
+		} else if (!r->reset_at) {
+			r->reset_at = bpf_ktime_get_ns();
+		}
+	}
 	return 0;
 }
 

@@ -181,6 +181,7 @@ struct {
 
 struct lsk_req {
 	__u64 start;     /* first: user space's sweep reads it (ls_session_poll()) */
+	__u64 reset_at;  /* second, read there too: when the client reset the stream, 0: not */
 	__u64 ph[LS_PHASE_COUNT];
 	__u64 bytes_in, bytes_out;
 	__u16 shared;

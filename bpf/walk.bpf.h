@@ -257,9 +257,11 @@ static __always_inline void h2s_on_frame(struct lsk_walk *w, const struct h2s_fr
 			msg_fp_at(w, f->pay_off + f->len, f->len);
 		ls_batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, f->len);
 	} else if (f->type == H2_RST_STREAM) {
-		struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = f->stream };
-
-		bpf_map_delete_elem(&reqs, &k);
+		/*
+		 * Acted on after the walk, in the stream's turn: a server may end a response and
+		 * reset its stream in one write (grpc-go does when the client had not half-closed).
+		 */
+		ls_batch_add(w, f->stream, LS_BATCH_RESET, 0);
 	}
 }
 

@@ -150,6 +150,7 @@ static const struct {
 	{ LS_CNT_H2C_CONNS, "h2c_connections" }, { LS_CNT_SIO_IOV_CUT, "syscall_iovecs_cut" },
 	{ LS_CNT_H1_PLAIN_CONNS, "http1_plain_connections" },
 	{ LS_CNT_SSL_FD_WRONG, "tls_socket_corrected" }, { LS_CNT_H2O_DROPPED, "h2_out_spans_dropped" },
+	{ LS_CNT_REQ_RESET, "requests_reset" },
 };
 
 /* How phases were tied to a request where no fd or session said so, by name. */
@@ -1009,9 +1010,11 @@ int cmd_trace(int argc, char **argv)
 			break;
 		}
 	}
-	/* Whatever is still in the ring buffer belongs to this run. */
-	if (!t.out_err)
+	/* Whatever is still in the ring buffer belongs to this run; so do the streams just reset. */
+	if (!t.out_err) {
 		ls_session_poll(s, 0);
+		ls_session_sweep_resets(s);
+	}
 	if (!t.out_err && ret == EXIT_OK)
 		summary(s, &t, &c, ls_now_ns() - start, end_reason);
 	if (!t.out_err && ret == EXIT_OK && c.verbose && t.out != &json_sink)

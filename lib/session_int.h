@@ -39,6 +39,7 @@ struct ls_session {
 	uint32_t gone;             /* targets seen gone (bit per slot), removed from the targets map */
 	uint64_t last_sweep;       /* when requests of ended connections were last looked for */
 	uint64_t swept;            /* such requests deleted */
+	uint64_t reset_swept;      /* requests the client reset, deleted there when no response ended them */
 	size_t npids;
 	enum ls_khook want, khook;
 	char khook_report[1024];

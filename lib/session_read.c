@@ -13,49 +13,72 @@
 
 #define SWEEP_EVERY_NS 2000000000ull
 #define SWEEP_AGE_NS   2000000000ull
+#define SWEEP_RESET_NS 1000000000ull
 
-/* A request of a connection the kernel no longer holds (SSL_free ran) that began long enough ago. */
-static int orphaned(struct ls_session *s, const struct ls_req_key *k, void *val, uint64_t now)
+enum stale { LIVE, ORPHANED, RESET };
+
+/*
+ * A request that will never finish: its connection is gone from the kernel (SSL_free ran)
+ * and it began long enough ago, or the client reset its stream long enough ago (the server
+ * sends nothing for it after reading the reset; what it sent before has been walked by then).
+ */
+static enum stale stale(struct ls_session *s, const struct ls_req_key *k, void *val, uint64_t now, uint64_t reset_age)
 {
 	struct ls_conn_key ck = { .conn = k->conn, .pid = k->pid };
-	uint64_t start;
+	uint64_t head[2]; /* struct lsk_req's first fields: start, reset_at */
+	int conn_gone;
 
-	if (bpf_map__lookup_elem(s->skel->maps.conns, &ck, sizeof(ck), val, bpf_map__value_size(s->skel->maps.conns),
-				 0) == 0)
-		return 0;
+	conn_gone = bpf_map__lookup_elem(s->skel->maps.conns, &ck, sizeof(ck), val,
+					 bpf_map__value_size(s->skel->maps.conns), 0) != 0;
 	if (bpf_map__lookup_elem(s->skel->maps.reqs, k, sizeof(*k), val, bpf_map__value_size(s->skel->maps.reqs), 0))
-		return 0;
-	memcpy(&start, val, sizeof(start));
-	return start && start < now && now - start > SWEEP_AGE_NS;
+		return LIVE;
+	memcpy(head, val, sizeof(head));
+	if (head[1] && head[1] <= now && now - head[1] >= reset_age)
+		return RESET;
+	return conn_gone && head[0] && head[0] < now && now - head[0] > SWEEP_AGE_NS ? ORPHANED : LIVE;
+}
+
+static void sweep_one(struct ls_session *s, int fd, const struct ls_req_key *k, enum stale why)
+{
+	if (why == LIVE || bpf_map_delete_elem(fd, k))
+		return;
+	if (why == RESET)
+		s->reset_swept++;
+	else
+		s->swept++;
 }
 
 /*
- * Requests whose connection ended before their response (a client gone mid-request)
- * never finish: nothing in the kernel can find them at SSL_free. Deleted here, at
- * most every 2 s, when their connection has been gone a while; counted.
+ * Requests that never finish: of connections that ended before their response (a client
+ * gone mid-request; nothing in the kernel can find them at SSL_free), and of streams the
+ * client reset. Deleted here, at most every 2 s, a while after; counted.
  */
-static void sweep_requests(struct ls_session *s)
+static void sweep_requests(struct ls_session *s, uint64_t reset_age)
 {
 	struct ls_req_key key, next, *prev = NULL;
 	size_t vsz = bpf_map__value_size(s->skel->maps.reqs), csz = bpf_map__value_size(s->skel->maps.conns);
 	void *val = malloc(vsz > csz ? vsz : csz);
 	int fd = bpf_map__fd(s->skel->maps.reqs);
 	uint64_t now = ls_now_ns();
-	int drop = 0;
+	enum stale why = LIVE;
 
 	if (!val)
 		return;
 	/* A key is deleted once the walk has moved past it: from a deleted key it would start over. */
 	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		if (drop && bpf_map_delete_elem(fd, &key) == 0)
-			s->swept++;
+		sweep_one(s, fd, &key, why);
 		key = next;
 		prev = &key;
-		drop = orphaned(s, &key, val, now);
+		why = stale(s, &key, val, now, reset_age);
 	}
-	if (drop && bpf_map_delete_elem(fd, &key) == 0)
-		s->swept++;
+	sweep_one(s, fd, &key, why);
 	free(val);
+}
+
+void ls_session_sweep_resets(struct ls_session *s)
+{
+	if (s->skel)
+		sweep_requests(s, 0);
 }
 
 int ls_session_poll(struct ls_session *s, int timeout_ms)
@@ -67,7 +90,7 @@ int ls_session_poll(struct ls_session *s, int timeout_ms)
 		return ls_err(s->err, EINVAL, "session not started");
 	if (s->skel && now - s->last_sweep >= SWEEP_EVERY_NS) {
 		s->last_sweep = now;
-		sweep_requests(s);
+		sweep_requests(s, SWEEP_RESET_NS);
 	}
 	/* Records come without wake-ups: the wait usually runs to its timeout, then everything is drained. */
 	n = ring_buffer__poll(s->rb, ls_duty_wait_ms(s, timeout_ms));
@@ -362,7 +385,8 @@ uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which)
 		return 0;
 	for (int c = 0; c < s->ncpus; c++)
 		sum += vals[c];
-	return sum;
+	/* The server's resets are counted where they are read, the client's where they are forgotten. */
+	return sum + (which == LS_CNT_REQ_RESET ? s->reset_swept : 0);
 }
 
 /* Whether target i is still the process it was when the session began. */
