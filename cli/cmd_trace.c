@@ -374,6 +374,9 @@ static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 			printf("pid %d: %llu requests, p50 %s, p99 %s, max %s\n", (int)s->pids[i].pid,
 			       (unsigned long long)s->pids[i].count, cli_fmt_ns(s->pids[i].p50, a, 32),
 			       cli_fmt_ns(s->pids[i].p99, b, 32), cli_fmt_ns(s->pids[i].max, d, 32));
+	if (s->counters[LS_CNT_REQ_RESET])
+		printf("requests reset before their response ended (RST_STREAM: a client that gave up, a server that "
+		       "refused): %llu, not in the requests above\n", (unsigned long long)s->counters[LS_CNT_REQ_RESET]);
 	text_budget(s);
 	/* What the library probes cost the targets, from each one's placement (see `probes -v`). */
 	if (s->hits) {
