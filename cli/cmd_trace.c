@@ -339,10 +339,17 @@ static void ku64_seen(struct jw *w, const char *key, int seen, uint64_t v)
 static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 {
 	char a[32], b[32], d[32];
+	int wname = 26; /* the probe column: as wide as its longest name (Go's are long) */
 
-	printf("\nsummary: %.2fs, kernel hook %s, %s\n%-26s %10s %10s %10s %14s %10s %10s %10s %8s %9s\n",
-	       (double)s->elapsed_ns / 1e9, s->khook, s->end, "PROBE", "CALLS", "OK", "FAIL", "BYTES", "P50", "P99", "MAX",
-	       "HITS", "EST/CALL");
+	for (size_t i = 0; i < s->nrows; i++) {
+		size_t len = strlen(ls_probe_name(s->rows[i].probe));
+
+		if (len > (size_t)wname && len < 128)
+			wname = (int)len;
+	}
+	printf("\nsummary: %.2fs, kernel hook %s, %s\n%-*s %10s %10s %10s %14s %10s %10s %10s %8s %9s\n",
+	       (double)s->elapsed_ns / 1e9, s->khook, s->end, wname, "PROBE", "CALLS", "OK", "FAIL", "BYTES", "P50", "P99",
+	       "MAX", "HITS", "EST/CALL");
 	for (size_t i = 0; i < s->nrows; i++) {
 		const struct probe_row *r = &s->rows[i];
 		char e[32] = "-", h[24] = "-", y[24] = "-";
@@ -363,7 +370,7 @@ static void text_summary(struct trace_ctx *t, const struct trace_summary *s)
 			cli_fmt_ns(ls_hist_quantile(r->st.hist, LS_HIST_BUCKETS, 0.99), b, 32);
 			cli_fmt_ns(r->st.dur_max_ns, d, 32);
 		}
-		printf("%-26s %10llu %10llu %10llu %14s %10s %10s %10s %8s %9s\n", ls_probe_name(r->probe),
+		printf("%-*s %10llu %10llu %10llu %14s %10s %10s %10s %8s %9s\n", wname, ls_probe_name(r->probe),
 		       (unsigned long long)r->st.calls, (unsigned long long)r->st.ok, (unsigned long long)r->st.fail, y, a,
 		       b, d, h, e);
 	}
