@@ -257,11 +257,16 @@ static __always_inline void h2s_on_frame(struct lsk_walk *w, const struct h2s_fr
 			msg_fp_at(w, f->pay_off + f->len, f->len);
 		ls_batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, f->len);
 	} else if (f->type == H2_RST_STREAM) {
+		struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = f->stream };
+
 		/*
 		 * Acted on after the walk, in the stream's turn: a server may end a response and
 		 * reset its stream in one write (grpc-go does when the client had not half-closed).
+		 * Only a stream with a request open takes a place in the batch (a peer may reset
+		 * many streams at once).
 		 */
-		ls_batch_add(w, f->stream, LS_BATCH_RESET, 0);
+		if (bpf_map_lookup_elem(&reqs, &k))
+			ls_batch_add(w, f->stream, LS_BATCH_RESET, 0);
 	}
 }
 
