@@ -76,6 +76,7 @@ struct target {
 /* latscope's own costs, summed over the sessions that ended and the one running. */
 struct health {
 	uint64_t drops;
+	uint64_t resets; /* requests reset before their response ended */
 	uint64_t calls[LS_PROBE_COUNT];
 	uint64_t est_ns, cpu_ns;
 	double sampled_share, duty; /* the running session's overhead budget (1 without one) */
@@ -234,6 +235,7 @@ static void health_now(struct export *x, struct health *h)
 		h->duty = d.duty;
 	}
 	h->drops += ls_session_counter(x->s, LS_CNT_RB_DROPS);
+	h->resets += ls_session_counter(x->s, LS_CNT_REQ_RESET);
 	for (unsigned int p = 0; p < LS_PROBE_COUNT; p++) {
 		struct ls_stats st;
 		unsigned int hits;
@@ -326,6 +328,10 @@ static void write_health(struct export *x, FILE *f)
 	fprintf(f, "# HELP latscope_dropped_records_total Records lost because the ring buffer was full.\n"
 		   "# TYPE latscope_dropped_records_total counter\nlatscope_dropped_records_total %llu\n",
 		(unsigned long long)h.drops);
+	fprintf(f, "# HELP latscope_reset_requests_total Requests whose stream was reset before their response ended "
+		   "(RST_STREAM: a client that gave up, a server that refused): not in the request metrics.\n"
+		   "# TYPE latscope_reset_requests_total counter\nlatscope_reset_requests_total %llu\n",
+		(unsigned long long)h.resets);
 	fprintf(f, "# HELP latscope_probe_calls_total Calls each probed function returned from.\n"
 		   "# TYPE latscope_probe_calls_total counter\n");
 	for (unsigned int p = 0; p < LS_PROBE_COUNT; p++)
@@ -441,6 +447,7 @@ static void session_end(struct export *x)
 		return;
 	if (ls_session_poll(x->s, 0) < 0)
 		xlog(x, "error", 0, "%s", ls_session_error(x->s));
+	ls_session_sweep_resets(x->s);
 	/* The interval so far goes out before its session does. */
 	profile_push(x);
 	health_now(x, &h);

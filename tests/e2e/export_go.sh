@@ -2,7 +2,8 @@
 # latscope export on the grpc-go server: every call the client made is counted under
 # its method with gRPC's status (names from grpc-go's operateHeaders, status from the
 # response's HPACK), Slow's 20 ms handler lands in its bucket, and the server, whose
-# goroutine stacks a uretprobe would corrupt, still serves after export detaches.
+# goroutine stacks a uretprobe would corrupt, still serves after export detaches. Calls
+# the client cancels (a reset stream, no response) are counted apart, not as requests.
 . "$(dirname "$0")/../lib.sh"
 # Needs every call seen at the load it drives: past the budget where hits
 # cost ten times more (the rule in tests/lib.sh).
@@ -35,6 +36,18 @@ b20=$(metric 'rpc_server_call_duration_seconds_bucket{service_name="gogrpc-serve
 b25=$(metric 'rpc_server_call_duration_seconds_bucket{service_name="gogrpc-server",rpc_system_name="grpc",rpc_method="latscope.gogrpc.Echo/Slow",rpc_status_code="OK",le="0.025"}')
 check "Slow: none under 20 ms, the median in (0.02, 0.025] ($b20 at or under 20 ms, $b25 of $slow at or under 25 ms)" \
 	test "$b20" -eq 0 -a $((2 * b25)) -ge "$slow"
+# Calls the client gives up on 5 ms into Slow's 20: each one reset (forgotten a second or
+# two later, then counted), or answered should the reset have crossed the response.
+gogrpc_client -c 1 -n 10 -mix SlowCancel -cancel-ms 5 > "$TMP/cancel.txt" 2>&1 || { cat "$TMP/cancel.txt"; fail "SlowCancel failed"; }
+cancelled=$(sed -n 's/^SlowCancel ok \([0-9]*\) failed 0$/\1/p' "$TMP/cancel.txt")
+for i in $(seq 100); do
+	resets=$(metric 'latscope_reset_requests_total ')
+	answered=$(($(metric "${SEL}Slow\",rpc_status_code=\"OK\"}") - slow))
+	((resets + answered >= cancelled)) && break
+	sleep 0.1
+done
+check "the $cancelled cancelled calls: $resets in latscope_reset_requests_total, $answered answered" \
+	test "$cancelled" -eq 10 -a $((resets + answered)) -eq "$cancelled"
 kill -TERM "$EXP_PID"
 rc=0
 wait "$EXP_PID" || rc=$?
