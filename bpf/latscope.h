@@ -253,8 +253,8 @@ struct ls_stats {
 
 /*
  * Keys of the conns and reqs maps: user space walks reqs to delete the requests of
- * connections that ended before their response, and of streams the client reset
- * (ls_session_poll()).
+ * connections that ended before their response, and of streams the client reset with
+ * NO_ERROR and no response seen (ls_session_poll()).
  */
 /*
  * Connection ids of the syscall reader (plaintext HTTP/2 from socket syscalls,
@@ -554,7 +554,7 @@ enum ls_counter {
 	LS_CNT_H1_PLAIN_CONNS, /* connections the syscall reader recognised as plaintext HTTP/1 (a method token) */
 	LS_CNT_SSL_FD_WRONG,   /* TLS objects whose socket was taken from another's syscall, found out by a write without one */
 	LS_CNT_H2O_DROPPED,    /* mem_send spans not charged: the thread slept or read before it wrote (see ls_h2o_close) */
-	LS_CNT_REQ_RESET,      /* requests the server reset before their response ended: not recorded (and see ls_session_counter) */
+	LS_CNT_REQ_RESET,      /* requests reset before their response ended: not recorded (and see ls_session_counter) */
 	LS_CNT_MAX = 32,
 };
 

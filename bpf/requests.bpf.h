@@ -288,7 +288,7 @@ __noinline int ls_attrib_stream(struct lsk_walk *w, struct lsk_conn *c, struct l
 	r = bpf_map_lookup_elem(&reqs, &k);
 	if (!r) {
 		/* A reset alone: of a stream that ended before (or never was a request here). */
-		if (w->out && b->flags != LS_BATCH_RESET)
+		if (w->out && (b->flags & ~(LS_BATCH_RESET | LS_BATCH_RESET_DONE)))
 			count(LS_CNT_REQ_UNMATCHED);
 		return 0;
 	}
@@ -304,14 +304,15 @@ __noinline int ls_attrib_stream(struct lsk_walk *w, struct lsk_conn *c, struct l
 	 * Reset before its response ended: no response to time. After it (finished above, or
 	 * waiting for its send), the reset only tells the peer to stop sending: the request
 	 * stands. (Finished above, r is gone: not read again.) The server's own reset comes in
-	 * order with its frames: forgotten now, counted. The client's may be read before the
-	 * walk of a write that ended the response is done (the write's bytes reached the client
-	 * before its call returned): marked, and user space's sweep forgets it a while later if
-	 * no response ended it (ls_session_poll()).
+	 * order with its frames, and a client's that gives up (CANCEL, or any error): forgotten
+	 * now, counted. A client's NO_ERROR says it has its response, which the walk of the write
+	 * that ended it may not have seen yet (the write's bytes reached the client before its
+	 * call returned): marked, and user space's sweep forgets it a while later if no response
+	 * ended it (ls_session_poll()). Only those wait: a flood of resets leaves nothing behind.
 	 */
 	if ((b->flags & LS_BATCH_RESET) && !(w->out && (b->flags & LS_BATCH_END_STREAM)) &&
 	    !(r->flags & LS_RQ_RESP_ENDED)) {
-		if (w->out) {
+		if (w->out || !(b->flags & LS_BATCH_RESET_DONE)) {
 			count(LS_CNT_REQ_RESET);
 			bpf_map_delete_elem(&reqs, &k);
 		} else if (!r->reset_at) {

@@ -219,6 +219,30 @@ __noinline int ls_open_request(struct lsk_walk *w, __u32 stream)
 	return 0;
 }
 
+/*
+ * A RST_STREAM frame's batch flags: 0 for a stream with no request open (it takes no place
+ * in the batch: a peer may reset many streams at once); LS_BATCH_RESET_DONE with its code
+ * NO_ERROR, the peer having had all it wanted (see ls_attrib_stream), also when the code is
+ * in the next buffer. Its own frame, a leaf: the walk's deepest calls stay as they were
+ * (older verifiers add their frames up to at most 512 bytes).
+ */
+__noinline __u32 ls_reset_flags(struct lsk_walk *w, __u32 stream, __u32 pay_off, __u32 avail)
+{
+	struct ls_req_key k = {};
+	__u32 code = 0;
+
+	if (!w)
+		return 0;
+	k.conn = w->conn;
+	k.pid = w->pid;
+	k.stream = stream;
+	if (!bpf_map_lookup_elem(&reqs, &k))
+		return 0;
+	if (avail >= 4 && bpf_probe_read_user(&code, sizeof(code), (const void *)(w->buf + pay_off)))
+		code = 0;
+	return LS_BATCH_RESET | (code ? 0 : LS_BATCH_RESET_DONE);
+}
+
 /* The frame splitter (bpf/h2split.h) walks the scratch's buffer; its events act here. */
 static __always_inline void ls_walk_frames(struct lsk_walk *w);
 struct lsk_h2hdr {
@@ -257,16 +281,14 @@ static __always_inline void h2s_on_frame(struct lsk_walk *w, const struct h2s_fr
 			msg_fp_at(w, f->pay_off + f->len, f->len);
 		ls_batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, f->len);
 	} else if (f->type == H2_RST_STREAM) {
-		struct ls_req_key k = { .conn = w->conn, .pid = w->pid, .stream = f->stream };
-
 		/*
 		 * Acted on after the walk, in the stream's turn: a server may end a response and
 		 * reset its stream in one write (grpc-go does when the client had not half-closed).
-		 * Only a stream with a request open takes a place in the batch (a peer may reset
-		 * many streams at once).
 		 */
-		if (bpf_map_lookup_elem(&reqs, &k))
-			ls_batch_add(w, f->stream, LS_BATCH_RESET, 0);
+		__u32 fl = ls_reset_flags(w, f->stream, f->pay_off, f->avail);
+
+		if (fl)
+			ls_batch_add(w, f->stream, fl, 0);
 	}
 }
 

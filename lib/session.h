@@ -219,7 +219,7 @@ void ls_session_probe_cost(struct ls_session *s, struct ls_probe_cost *out);
 
 /* Requests deleted because their connection ended before their response (ls_session_poll()). */
 uint64_t ls_session_swept(const struct ls_session *s);
-/* At the end of a run: forget the requests whose stream the client reset however recently (counted). */
+/* At the end of a run: forget the requests whose stream the client ended (NO_ERROR) however recently (counted). */
 void ls_session_sweep_resets(struct ls_session *s);
 
 /* A global counter (enum ls_counter) summed over CPUs. */

@@ -19,8 +19,8 @@ enum stale { LIVE, ORPHANED, RESET };
 
 /*
  * A request that will never finish: its connection is gone from the kernel (SSL_free ran)
- * and it began long enough ago, or the client reset its stream long enough ago (the server
- * sends nothing for it after reading the reset; what it sent before has been walked by then).
+ * and it began long enough ago, or the client reset its stream (NO_ERROR: it had its
+ * response) long enough ago that the write of that response would have been walked.
  */
 static enum stale stale(struct ls_session *s, const struct ls_req_key *k, void *val, uint64_t now, uint64_t reset_age)
 {
@@ -51,7 +51,8 @@ static void sweep_one(struct ls_session *s, int fd, const struct ls_req_key *k, 
 /*
  * Requests that never finish: of connections that ended before their response (a client
  * gone mid-request; nothing in the kernel can find them at SSL_free), and of streams the
- * client reset. Deleted here, at most every 2 s, a while after; counted.
+ * client reset saying it had its response when none was seen. Deleted here, at most every
+ * 2 s, a while after; counted.
  */
 static void sweep_requests(struct ls_session *s, uint64_t reset_age)
 {
@@ -385,7 +386,7 @@ uint64_t ls_session_counter(struct ls_session *s, enum ls_counter which)
 		return 0;
 	for (int c = 0; c < s->ncpus; c++)
 		sum += vals[c];
-	/* The server's resets are counted where they are read, the client's where they are forgotten. */
+	/* Resets are counted where they are read, a client's NO_ERROR without a response where it is forgotten. */
 	return sum + (which == LS_CNT_REQ_RESET ? s->reset_swept : 0);
 }
 
