@@ -61,8 +61,7 @@ __u32 entry_hit_ns[LS_PROBE_MAX];
 /* What a buffer's batch entry saw of its stream (struct lsk_batch_ent.flags). */
 #define LS_BATCH_END_STREAM 0x1 /* END_STREAM: the request (in) or response (out) is whole */
 #define LS_BATCH_HEADERS    0x2 /* a HEADERS frame: in a response, where it starts */
-#define LS_BATCH_RESET      0x4 /* RST_STREAM: after the stream's other frames in the buffer */
-#define LS_BATCH_RESET_DONE 0x8 /* its code NO_ERROR: the peer had what it wanted (a client: its response) */
+#define LS_BATCH_RESET      0x4 /* the server's RST_STREAM: after the stream's other frames in the buffer */
 #define LS_RQ_RESP_STARTED (1u << 15) /* internal: response HEADERS seen */
 #define LS_RQ_DEC_QUEUED   (1u << 14) /* internal: its memory-BIO target noted in proto_pairs */
 #define LS_RQ_READ_WHOLE   (1u << 13) /* internal: queued for its decode on the thread that read its end */

@@ -287,8 +287,8 @@ __noinline int ls_attrib_stream(struct lsk_walk *w, struct lsk_conn *c, struct l
 	k.stream = b->stream;
 	r = bpf_map_lookup_elem(&reqs, &k);
 	if (!r) {
-		/* A reset alone: of a stream that ended before (or never was a request here). */
-		if (w->out && (b->flags & ~(LS_BATCH_RESET | LS_BATCH_RESET_DONE)))
+		/* A reset alone: of a stream that ended before. */
+		if (w->out && b->flags != LS_BATCH_RESET)
 			count(LS_CNT_REQ_UNMATCHED);
 		return 0;
 	}
@@ -301,23 +301,14 @@ __noinline int ls_attrib_stream(struct lsk_walk *w, struct lsk_conn *c, struct l
 	else
 		attrib_in(w, c, t, r, b);
 	/*
-	 * Reset before its response ended: no response to time. After it (finished above, or
-	 * waiting for its send), the reset only tells the peer to stop sending: the request
-	 * stands. (Finished above, r is gone: not read again.) The server's own reset comes in
-	 * order with its frames, and a client's that gives up (CANCEL, or any error): forgotten
-	 * now, counted. A client's NO_ERROR says it has its response, which the walk of the write
-	 * that ended it may not have seen yet (the write's bytes reached the client before its
-	 * call returned): marked, and user space's sweep forgets it a while later if no response
-	 * ended it (ls_session_poll()). Only those wait: a flood of resets leaves nothing behind.
+	 * The server reset the stream (ls_reset): before its response ended, there is no
+	 * response to time: forgotten, counted. After it (finished above, or waiting for its
+	 * send), the reset only tells the client to stop sending: the request stands. (Finished
+	 * above, r is gone: not read again.)
 	 */
-	if ((b->flags & LS_BATCH_RESET) && !(w->out && (b->flags & LS_BATCH_END_STREAM)) &&
-	    !(r->flags & LS_RQ_RESP_ENDED)) {
-		if (w->out || !(b->flags & LS_BATCH_RESET_DONE)) {
-			count(LS_CNT_REQ_RESET);
-			bpf_map_delete_elem(&reqs, &k);
-		} else if (!r->reset_at) {
-			r->reset_at = bpf_ktime_get_ns();
-		}
+	if ((b->flags & LS_BATCH_RESET) && w->out && !(b->flags & LS_BATCH_END_STREAM) && !(r->flags & LS_RQ_RESP_ENDED)) {
+		count(LS_CNT_REQ_RESET);
+		bpf_map_delete_elem(&reqs, &k);
 	}
 	return 0;
 }

@@ -220,27 +220,44 @@ __noinline int ls_open_request(struct lsk_walk *w, __u32 stream)
 }
 
 /*
- * A RST_STREAM frame's batch flags: 0 for a stream with no request open (it takes no place
- * in the batch: a peer may reset many streams at once); LS_BATCH_RESET_DONE with its code
- * NO_ERROR, the peer having had all it wanted (see ls_attrib_stream), also when the code is
- * in the next buffer. Its own frame, a leaf: the walk's deepest calls stay as they were
- * (older verifiers add their frames up to at most 512 bytes).
+ * A RST_STREAM frame of a stream with a request open. A client's is acted on here: the
+ * walk's attribution of a read ends no request, so no order is owed. One that gives up
+ * (CANCEL, any error) ends the request, counted; NO_ERROR says the client has its
+ * response, whose write may not have been walked yet (its bytes reach the client before
+ * the call returns): marked, and user space's sweep forgets it a while later if no
+ * response ended it (ls_session_poll()). A flood of resets takes no place in the batch
+ * and leaves nothing behind. The server's is acted on after the walk, in its stream's
+ * turn (LS_BATCH_RESET): a server may end a response and reset the stream in one write
+ * (grpc-go does when the client had not half-closed). Its own frame, a leaf: the walk's
+ * deepest calls stay as they were (older verifiers add their frames up to 512 bytes).
  */
-__noinline __u32 ls_reset_flags(struct lsk_walk *w, __u32 stream, __u32 pay_off, __u32 avail)
+__noinline __u32 ls_reset(struct lsk_walk *w, __u32 stream, __u32 pay_off, __u32 avail)
 {
 	struct ls_req_key k = {};
-	__u32 code = 0;
+	struct lsk_req *r;
+	__u32 code = 0; /* NO_ERROR, also when the code is in the next buffer */
 
 	if (!w)
 		return 0;
 	k.conn = w->conn;
 	k.pid = w->pid;
 	k.stream = stream;
-	if (!bpf_map_lookup_elem(&reqs, &k))
+	r = bpf_map_lookup_elem(&reqs, &k);
+	if (!r)
 		return 0;
+	if (w->out)
+		return LS_BATCH_RESET;
 	if (avail >= 4 && bpf_probe_read_user(&code, sizeof(code), (const void *)(w->buf + pay_off)))
 		code = 0;
-	return LS_BATCH_RESET | (code ? 0 : LS_BATCH_RESET_DONE);
+	if (r->flags & LS_RQ_RESP_ENDED)
+		return 0;
+	if (code) {
+		count(LS_CNT_REQ_RESET);
+		bpf_map_delete_elem(&reqs, &k);
+	} else if (!r->reset_at) {
+		r->reset_at = bpf_ktime_get_ns();
+	}
+	return 0;
 }
 
 /* The frame splitter (bpf/h2split.h) walks the scratch's buffer; its events act here. */
@@ -281,11 +298,7 @@ static __always_inline void h2s_on_frame(struct lsk_walk *w, const struct h2s_fr
 			msg_fp_at(w, f->pay_off + f->len, f->len);
 		ls_batch_add(w, f->stream, (f->flags & H2_F_END_STREAM) ? LS_BATCH_END_STREAM : 0, f->len);
 	} else if (f->type == H2_RST_STREAM) {
-		/*
-		 * Acted on after the walk, in the stream's turn: a server may end a response and
-		 * reset its stream in one write (grpc-go does when the client had not half-closed).
-		 */
-		__u32 fl = ls_reset_flags(w, f->stream, f->pay_off, f->avail);
+		__u32 fl = ls_reset(w, f->stream, f->pay_off, f->avail);
 
 		if (fl)
 			ls_batch_add(w, f->stream, fl, 0);
