@@ -26,16 +26,17 @@ static enum stale stale(struct ls_session *s, const struct ls_req_key *k, void *
 {
 	struct ls_conn_key ck = { .conn = k->conn, .pid = k->pid };
 	uint64_t head[2]; /* struct lsk_req's first fields: start, reset_at */
-	int conn_gone;
 
-	conn_gone = bpf_map__lookup_elem(s->skel->maps.conns, &ck, sizeof(ck), val,
-					 bpf_map__value_size(s->skel->maps.conns), 0) != 0;
 	if (bpf_map__lookup_elem(s->skel->maps.reqs, k, sizeof(*k), val, bpf_map__value_size(s->skel->maps.reqs), 0))
 		return LIVE;
 	memcpy(head, val, sizeof(head));
 	if (head[1] && head[1] <= now && now - head[1] >= reset_age)
 		return RESET;
-	return conn_gone && head[0] && head[0] < now && now - head[0] > SWEEP_AGE_NS ? ORPHANED : LIVE;
+	/* Its connection looked up only for a request old enough: most are not, one lookup each. */
+	if (!head[0] || head[0] >= now || now - head[0] <= SWEEP_AGE_NS)
+		return LIVE;
+	return bpf_map__lookup_elem(s->skel->maps.conns, &ck, sizeof(ck), val, bpf_map__value_size(s->skel->maps.conns),
+				    0) != 0 ? ORPHANED : LIVE;
 }
 
 static void sweep_one(struct ls_session *s, int fd, const struct ls_req_key *k, enum stale why)
