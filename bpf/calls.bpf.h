@@ -198,11 +198,18 @@ __noinline int ls_h2o_open(struct lsk_thread *t, __u32 probe, __u64 sess, __u64 
 	if (t->h2o_start && t->h2o_sess == sess && t->h2o_nvcsw == nv) {
 		/*
 		 * A later call of the run: its hit lies inside the span. Its cost is not
-		 * output time: the trap's, as measured at start, and this program's own.
+		 * output time: this program's own, timed here, and the trap's, taken off
+		 * when the run ends. The time since the last hit's program holds one
+		 * trap: the shortest such gap bounds what a trap can have cost.
 		 */
-		if (probe < LS_PROBE_MAX)
-			t->h2o_child += entry_hit_ns[probe];
-		t->h2o_child += bpf_ktime_get_ns() - now;
+		__u64 gap = now > t->h2o_mark ? now - t->h2o_mark : 0, end;
+
+		if (!t->h2o_later || gap < t->h2o_gap)
+			t->h2o_gap = gap;
+		t->h2o_later++;
+		end = bpf_ktime_get_ns();
+		t->h2o_child += end - now;
+		t->h2o_mark = end;
 		return 0;
 	}
 	if (t->h2o_start)
@@ -211,6 +218,9 @@ __noinline int ls_h2o_open(struct lsk_thread *t, __u32 probe, __u64 sess, __u64 
 	t->h2o_child = 0;
 	t->h2o_sess = sess;
 	t->h2o_nvcsw = nv;
+	t->h2o_later = 0;
+	t->h2o_probe = probe;
+	t->h2o_mark = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -222,6 +232,18 @@ __noinline int ls_h2o_close(struct lsk_thread *t, __u32 pid, __u64 conn, __u64 e
 
 	if (!t || !t->h2o_start)
 		return 0;
+	/*
+	 * The later hits' traps at their cost measured at start, but never more than
+	 * the shortest gap between two hits: a cost that was measured high, or that
+	 * fell since, would otherwise take the whole span and more.
+	 */
+	if (t->h2o_later) {
+		__u64 per = t->h2o_probe < LS_PROBE_MAX ? entry_hit_ns[t->h2o_probe & (LS_PROBE_MAX - 1)] : 0;
+
+		if (per > t->h2o_gap)
+			per = t->h2o_gap;
+		t->h2o_child += per * t->h2o_later;
+	}
 	start = t->h2o_start + t->h2o_child;
 	sess = t->h2o_sess;
 	t->h2o_start = 0;
@@ -574,8 +596,10 @@ static __always_inline int call_return(void *ctx, struct lsk_thread *t, __u32 d,
 	if (fold_into_parent(top(t), cl, r.kind, r.probe, r.total))
 		return 0;
 	/* An outermost call inside a run of mem_send calls (a data callback's encode) is not its output time. */
-	if (!d && t->h2o_start && cl->start >= t->h2o_start)
+	if (!d && t->h2o_start && cl->start >= t->h2o_start) {
 		t->h2o_child += r.total;
+		t->h2o_mark += r.total;
+	}
 	ok = ls_call_result(&r, cl->aux);
 	if (r.kind == LS_KIND_TLS_HANDSHAKE && ok) {
 		__u64 *t0 = bpf_map_lookup_elem(&hs_start, &cl->obj);

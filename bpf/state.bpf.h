@@ -84,9 +84,13 @@ struct lsk_thread {
 	 * HTTP/2 output of nghttp2's mem_send, probed at its entry only (ls_h2o_open):
 	 * from the first call of a run to the thread's next write, less the probed
 	 * calls that returned in between; the session, and the thread's voluntary
-	 * context switches when the run began.
+	 * context switches when the run began. The later calls' traps are taken
+	 * off at the end (ls_h2o_close): h2o_mark is where the last hit's program
+	 * ended (moved on by the probed calls since), h2o_gap the shortest time from
+	 * a mark to the next hit, h2o_later how many hits followed the first.
 	 */
-	__u64 h2o_start, h2o_child, h2o_sess, h2o_nvcsw;
+	__u64 h2o_start, h2o_child, h2o_sess, h2o_nvcsw, h2o_mark, h2o_gap;
+	__u32 h2o_later, h2o_probe;
 	struct lsk_pending fin[FIN_MAX];
 	struct lsk_call c[STACK_MAX];
 };

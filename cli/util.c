@@ -225,6 +225,9 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
 		cli_error("invalid LATSCOPE_OVERHEAD '%s' (a percentage in (0, 100], or off)", getenv("LATSCOPE_OVERHEAD"));
 		return EXIT_RUNTIME;
 	}
+	/* LATSCOPE_TEST_COST_SCALE=F: a test switch, every measured cost taken F times (a cost gone stale). */
+	if (getenv("LATSCOPE_TEST_COST_SCALE"))
+		ls_calibrate_scale(strtod(getenv("LATSCOPE_TEST_COST_SCALE"), NULL));
 	/* What a probe hit costs on this machine: placement chooses by it, and every cost printed is it. */
 	if (geteuid() == 0 && ls_calibrate(&costs, err) == 0) {
 		so->costs = &costs;

@@ -152,6 +152,14 @@ static int attach(struct ls_links *links, struct bpf_program *prog, calib_fn fn,
 
 /* Whether the kernel has uprobe_multi links: -1 until read. */
 static int has_multi = -1;
+/* See ls_calibrate_scale. */
+static double test_scale = 1.0;
+
+void ls_calibrate_scale(double f)
+{
+	if (f > 0)
+		test_scale = f;
+}
 
 static int calibrate(struct ls_costs *out, char *err, int wait)
 {
@@ -209,7 +217,7 @@ static int calibrate(struct ls_costs *out, char *err, int wait)
 	for (size_t i = 0; i < sizeof(probed) / sizeof(probed[0]); i++) {
 		double d = per_call(probed[i].fn, n) - base[i];
 
-		out->ns[probed[i].kind] = d > 0 ? (unsigned int)(d + 0.5) : 0;
+		out->ns[probed[i].kind] = d > 0 ? (unsigned int)(d * test_scale + 0.5) : 0;
 		if (probed[i].kind == LS_COST_K_TRAMPOLINE)
 			nop5 = d;
 	}
@@ -217,7 +225,7 @@ static int calibrate(struct ls_costs *out, char *err, int wait)
 	{
 		double d = per_call(ls_calib_uret, n) - ubase - nop5;
 
-		out->ns[LS_COST_K_URETPROBE] = d > 0 ? (unsigned int)(d + 0.5) : 0;
+		out->ns[LS_COST_K_URETPROBE] = d > 0 ? (unsigned int)(d * test_scale + 0.5) : 0;
 	}
 	out->measured = 1;
 	snprintf(out->how, sizeof(out->how), "measured here: %u hits of empty programs per class, best of 3, in CPU time", n);
