@@ -598,7 +598,8 @@ static __always_inline int call_return(void *ctx, struct lsk_thread *t, __u32 d,
 	/* An outermost call inside a run of mem_send calls (a data callback's encode) is not its output time. */
 	if (!d && t->h2o_start && cl->start >= t->h2o_start) {
 		t->h2o_child += r.total;
-		t->h2o_mark += r.total;
+		/* Not a gap between two hits: one that began before the last hit's mark holds hits. */
+		t->h2o_mark = cl->start >= t->h2o_mark ? t->h2o_mark + r.total : now;
 	}
 	ok = ls_call_result(&r, cl->aux);
 	if (r.kind == LS_KIND_TLS_HANDSHAKE && ok) {
