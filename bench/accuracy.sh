@@ -3,7 +3,8 @@
 # afford, runs of `trace --overhead off` and `trace --overhead $BUDGET` (a budget that
 # keeps the probes attached only part of the time at that load), interleaved round by
 # round on the same server and connections, compared per method: p50 and p99 of the
-# requests each run reported, the share of time traced, the share of reported requests
+# requests the runs of each mode reported, over all rounds (short rounds, many of them:
+# the host's speed drifts over minutes, by a factor of two on some), the share of time traced, the share of reported requests
 # that are named, and latscope's estimate of the request count against h2load's.
 # Servers: the example server (nghttp2) and the Go gRPC example (grpc-go), Slow (5 ms
 # injected) and Fast (nothing) over 4 long-lived connections at RPS requests/s in all.
@@ -18,18 +19,21 @@
 # round's run, as latscope measured it (probe_est_ns over the run): the probes are then on
 # about half the time whatever a hit costs on the machine, and the budgeted runs report
 # enough requests for a p99. A number sets it instead.
-# Usage: bench/accuracy.sh [OUT]   (SECS=8 ROUNDS=3 RPS=1000 BUDGET=half SERVERS="h2server gogrpc")
+# Usage: bench/accuracy.sh [OUT]   (SECS=4 ROUNDS=8 RPS=1000 BUDGET=half SERVERS="h2server gogrpc")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 OUT=${1:-/dev/null}
-SECS=${SECS:-8}
-ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-4}
+ROUNDS=${ROUNDS:-8}
 RPS=${RPS:-1000}
 BUDGET_ASKED=${BUDGET:-half}
 SERVERS=${SERVERS:-h2server gogrpc}
 METHODS=(Fast Slow)
 SLOW_MS=5
+
+# Values on stdin: "p50 p99 count".
+pct3() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%d %d %d\n", v[int((NR + 1) / 2)], v[int(NR * 0.99 + 0.5)], NR }'; }
 
 # one MODE: one run of SECS under trace --overhead MODE; per method "p50 p99 count" appended
 # to $TMP/MODE.METHOD, and "sampled_share named_share estimated/real" to $TMP/MODE.acct.
@@ -49,11 +53,10 @@ one() {
 	wait "$l" || fail "h2load failed"
 	# The trace's span on the client's clock, and its records' clock against it (the summary's).
 	read -r t0 t1 off < <(trace_span "$TMP/t.json")
-	pct3() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%d %d %d\n", v[int((NR + 1) / 2)], v[int(NR * 0.99 + 0.5)], NR }'; }
 	[[ $mode == off ]] || classes "$t0" "$t1" "$off" > "$TMP/round.classes"
 	for m in "${METHODS[@]}"; do
 		jq -r --arg m "/$SVC/$m" 'select(.type == "request" and .method == $m) | .total_ns' "$TMP/t.json" |
-			pct3 >> "$TMP/$mode.$m"
+			tee -a "$TMP/$mode.$m.pool" | pct3 >> "$TMP/$mode.$m"
 		# The client's latency of the requests the trace should report (us -> ns): all it started
 		# while traced, or, under a budget, those it started in a window. Fast: below half the
 		# injected delay.
@@ -62,7 +65,7 @@ one() {
 				'$1 >= a && $1 < b && (m == "Fast") == ($3 < h) { print $3 * 1000 }' "$TMP/lat.log"
 		else
 			awk -v m="$m" '$1 == m && $2 == "in" { print $3 }' "$TMP/round.classes"
-		fi | pct3 >> "$TMP/$mode.$m.client"
+		fi | tee -a "$TMP/$mode.$m.client.pool" | pct3 >> "$TMP/$mode.$m.client"
 	done
 	[[ $mode == off ]] || cat "$TMP/round.classes" >> "$TMP/$mode.classes"
 	# The requests the client started while traced.
@@ -120,21 +123,22 @@ for server in $SERVERS; do
 	wait "$SPID" 2> /dev/null || true
 	say "$NAME:"
 	say ""
-	say "| method | trace | p50 (ms) | p99 (ms) | requests reported | p50 vs off | p99 vs off | the client's p50 / p99 (ms) of the requests it should report | p50 vs the client's |"
-	say "|---|---|---|---|---|---|---|---|---|"
+	say "| method | trace | p50 (ms) | p99 (ms) | requests reported | p50 vs off | p99 vs off | median of the rounds' p50 / p99 vs off | the client's p50 / p99 (ms) of the requests it should report | p50 vs the client's |"
+	say "|---|---|---|---|---|---|---|---|---|---|"
 	for m in "${METHODS[@]}"; do
-		o50=$(cut -d' ' -f1 "$TMP/off.$m" | median)
-		o99=$(cut -d' ' -f2 "$TMP/off.$m" | median)
+		read -r o50 o99 _ < <(pct3 < "$TMP/off.$m.pool")
+		r50=$(cut -d' ' -f1 "$TMP/off.$m" | median)
+		r99=$(cut -d' ' -f2 "$TMP/off.$m" | median)
 		for mode in off "$BUDGET"; do
-			p50=$(cut -d' ' -f1 "$TMP/$mode.$m" | median)
-			p99=$(cut -d' ' -f2 "$TMP/$mode.$m" | median)
-			n=$(cut -d' ' -f3 "$TMP/$mode.$m" | median)
-			c50=$(cut -d' ' -f1 "$TMP/$mode.$m.client" | median)
-			c99=$(cut -d' ' -f2 "$TMP/$mode.$m.client" | median)
+			read -r p50 p99 n < <(pct3 < "$TMP/$mode.$m.pool")
+			read -r c50 c99 _ < <(pct3 < "$TMP/$mode.$m.client.pool")
+			q50=$(cut -d' ' -f1 "$TMP/$mode.$m" | median)
+			q99=$(cut -d' ' -f2 "$TMP/$mode.$m" | median)
 			say "$(awk -v m="$m" -v mode="$mode" -v a="$p50" -v b="$p99" -v n="$n" -v oa="$o50" -v ob="$o99" \
-				-v ca="$c50" -v cb="$c99" 'BEGIN {
-				printf "| %s | --overhead %s | %.3f | %.3f | %d | %+.1f%% | %+.1f%% | %.3f / %.3f | %+.1f%% |\n", m, mode,
-					a / 1e6, b / 1e6, n, 100 * (a - oa) / oa, 100 * (b - ob) / ob, ca / 1e6, cb / 1e6,
+				-v ca="$c50" -v cb="$c99" -v qa="$q50" -v qb="$q99" -v ra="$r50" -v rb="$r99" 'BEGIN {
+				printf "| %s | --overhead %s | %.3f | %.3f | %d | %+.1f%% | %+.1f%% | %+.1f%% / %+.1f%% | %.3f / %.3f | %+.1f%% |\n", m, mode,
+					a / 1e6, b / 1e6, n, 100 * (a - oa) / oa, 100 * (b - ob) / ob,
+					100 * (qa - ra) / ra, 100 * (qb - rb) / rb, ca / 1e6, cb / 1e6,
 					(ca > 0 ? 100 * (a - ca) / ca : 0) }')"
 		done
 	done
@@ -159,4 +163,8 @@ for server in $SERVERS; do
 	done
 	say ""
 done
-say "Medians of $ROUNDS rounds of $SECS s traced each (latscope attached 1 s into the load), the two runs interleaved; $RPS requests/s over 4 connections."
+say "$ROUNDS rounds of $SECS s traced each (latscope attached 1 s into the load), the two runs interleaved; $RPS requests/s over 4 connections."
+say "Percentiles over the requests of all rounds of a mode (the rounds interleaved, the host's drift meets both alike);"
+say "the shares and ratios are medians of the rounds. A round's budgeted run reports a third of full tracing's requests"
+say "or fewer: its own p99 is its second-largest value or so, a noisier estimate (the medians of the rounds' percentiles,"
+say "one more column, for comparison)."
