@@ -224,8 +224,11 @@ __noinline int ls_h2o_open(struct lsk_thread *t, __u32 probe, __u64 sess, __u64 
 	return 0;
 }
 
-/* The thread writes to conn from end on (conn 0: it reads): its run of mem_send calls ends. */
-__noinline int ls_h2o_close(struct lsk_thread *t, __u32 pid, __u64 conn, __u64 end)
+/*
+ * The thread writes to conn from end on (conn 0: it reads): its run of mem_send calls ends.
+ * trap: the probe whose entry hit came just before end (a TLS write's), LS_PROBE_MAX for none.
+ */
+__noinline int ls_h2o_close(struct lsk_thread *t, __u32 pid, __u64 conn, __u64 end, __u32 trap)
 {
 	__u64 sess, start, *known;
 	struct lsk_conn *c;
@@ -238,11 +241,25 @@ __noinline int ls_h2o_close(struct lsk_thread *t, __u32 pid, __u64 conn, __u64 e
 	 * fell since, would otherwise take the whole span and more.
 	 */
 	if (t->h2o_later) {
-		__u64 per = t->h2o_probe < LS_PROBE_MAX ? entry_hit_ns[t->h2o_probe & (LS_PROBE_MAX - 1)] : 0;
+		__u32 p = t->h2o_probe;
+		__u64 per;
+
+		barrier_var(p);
+		per = p < LS_PROBE_MAX ? entry_hit_ns[p & (LS_PROBE_MAX - 1)] : 0;
 
 		if (per > t->h2o_gap)
 			per = t->h2o_gap;
 		t->h2o_child += per * t->h2o_later;
+	}
+	/* The write's own trap, within the time since the last hit. */
+	if (trap < LS_PROBE_MAX && end > t->h2o_mark) {
+		__u64 w;
+
+		/* Keeps the mask: the compiler would drop it after the test, and the verifier needs it. */
+		barrier_var(trap);
+		w = entry_hit_ns[trap & (LS_PROBE_MAX - 1)];
+
+		t->h2o_child += w < end - t->h2o_mark ? w : end - t->h2o_mark;
 	}
 	start = t->h2o_start + t->h2o_child;
 	sess = t->h2o_sess;
@@ -286,9 +303,9 @@ static __always_inline int lib_enter(struct pt_regs *ctx, void *obj, void *buf, 
 		return ls_h2o_open(t, LS_COOKIE_PROBE(cookie), (__u64)obj, bpf_ktime_get_ns());
 	if (t->h2o_start) {
 		if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_WRITE)
-			ls_h2o_close(t, id >> 32, (__u64)obj, bpf_ktime_get_ns());
+			ls_h2o_close(t, id >> 32, (__u64)obj, bpf_ktime_get_ns(), LS_COOKIE_PROBE(cookie));
 		else if (LS_COOKIE_KIND(cookie) == LS_KIND_TLS_READ || LS_COOKIE_KIND(cookie) == LS_KIND_H2_IN)
-			ls_h2o_close(t, id >> 32, 0, 0);
+			ls_h2o_close(t, id >> 32, 0, 0, LS_PROBE_MAX);
 	}
 	if (LS_COOKIE_CONV(cookie) == LS_ARG_H2_MEM_RECV)
 		ls_h2_seq(id >> 32, (__u64)obj, t->last_conn);

@@ -78,7 +78,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		if (is_loop_wait(nr) && target_slot(id >> 32)) {
 			t = bpf_map_lookup_elem(&threads, &tid);
 			if (t && t->h2o_start)
-				ls_h2o_close(t, id >> 32, 0, 0);
+				ls_h2o_close(t, id >> 32, 0, 0, LS_PROBE_MAX);
 		}
 		return 0;
 	}

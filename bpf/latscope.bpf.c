@@ -47,8 +47,8 @@ __u64 window_lo = 0, window_hi = 0;
  */
 __u64 req_lo = 0, req_hi = 0;
 /*
- * Live-tunable: what a hit of an entry-only probe costs outside its program, as
- * measured at start (ns, by probe id; see ls_h2o_open). 0: not known.
+ * Live-tunable: what a probe's entry hit costs outside its program, as measured
+ * at start (ns, by probe id; see ls_h2o_open, ls_h2o_close). 0: not known.
  */
 __u32 entry_hit_ns[LS_PROBE_MAX];
 

@@ -409,7 +409,7 @@ static __always_inline int sio_io(struct pt_regs *regs, long nr, __u64 id, long 
 	/* A run of mem_send calls on this thread ends at its write (or, with no output, at a read). */
 	t = bpf_map_lookup_elem(&threads, &io->tid);
 	if (t && t->h2o_start)
-		ls_h2o_close(t, io->pid, io->out ? io->conn : 0, io->t0);
+		ls_h2o_close(t, io->pid, io->out ? io->conn : 0, io->t0, LS_PROBE_MAX);
 	if (!ls_sio_begin(io))
 		return 0;
 	sio_walk(io);

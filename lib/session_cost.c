@@ -43,7 +43,7 @@ void ls_session_entry_costs(struct ls_session *s)
 		const struct ls_placement *pl = ls_placement_of(pls, i);
 		unsigned int p = sites[i].entry->probe;
 
-		if (sites[i].found && pl && pl->ret_kind == LS_RET_NONE && p < LS_PROBE_MAX)
+		if (sites[i].found && pl && p < LS_PROBE_MAX)
 			s->skel->bss->entry_hit_ns[p] = pl->entry_insn.cost_ns;
 	}
 }
