@@ -246,7 +246,6 @@ __noinline int ls_h2o_close(struct lsk_thread *t, __u32 pid, __u64 conn, __u64 e
 
 		barrier_var(p);
 		per = p < LS_PROBE_MAX ? entry_hit_ns[p & (LS_PROBE_MAX - 1)] : 0;
-
 		if (per > t->h2o_gap)
 			per = t->h2o_gap;
 		t->h2o_child += per * t->h2o_later;
@@ -258,7 +257,6 @@ __noinline int ls_h2o_close(struct lsk_thread *t, __u32 pid, __u64 conn, __u64 e
 		/* Keeps the mask: the compiler would drop it after the test, and the verifier needs it. */
 		barrier_var(trap);
 		w = entry_hit_ns[trap & (LS_PROBE_MAX - 1)];
-
 		t->h2o_child += w < end - t->h2o_mark ? w : end - t->h2o_mark;
 	}
 	start = t->h2o_start + t->h2o_child;
