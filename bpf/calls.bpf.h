@@ -224,6 +224,19 @@ __noinline int ls_h2o_open(struct lsk_thread *t, __u32 probe, __u64 sess, __u64 
 	return 0;
 }
 
+/* What an entry hit of probe p costs outside its program, as measured at start, at most bound. */
+static __always_inline __u64 entry_hit_within(__u32 p, __u64 bound)
+{
+	__u64 c;
+
+	if (p >= LS_PROBE_MAX)
+		return 0;
+	/* Keeps the mask: the compiler would drop it after the test, and the verifier needs it. */
+	barrier_var(p);
+	c = entry_hit_ns[p & (LS_PROBE_MAX - 1)];
+	return c < bound ? c : bound;
+}
+
 /*
  * The thread writes to conn from end on (conn 0: it reads): its run of mem_send calls ends.
  * trap: the probe whose entry hit came just before end (a TLS write's), LS_PROBE_MAX for none.
@@ -240,25 +253,11 @@ __noinline int ls_h2o_close(struct lsk_thread *t, __u32 pid, __u64 conn, __u64 e
 	 * the shortest gap between two hits: a cost that was measured high, or that
 	 * fell since, would otherwise take the whole span and more.
 	 */
-	if (t->h2o_later) {
-		__u32 p = t->h2o_probe;
-		__u64 per;
-
-		barrier_var(p);
-		per = p < LS_PROBE_MAX ? entry_hit_ns[p & (LS_PROBE_MAX - 1)] : 0;
-		if (per > t->h2o_gap)
-			per = t->h2o_gap;
-		t->h2o_child += per * t->h2o_later;
-	}
+	if (t->h2o_later)
+		t->h2o_child += entry_hit_within(t->h2o_probe, t->h2o_gap) * t->h2o_later;
 	/* The write's own trap, within the time since the last hit. */
-	if (trap < LS_PROBE_MAX && end > t->h2o_mark) {
-		__u64 w;
-
-		/* Keeps the mask: the compiler would drop it after the test, and the verifier needs it. */
-		barrier_var(trap);
-		w = entry_hit_ns[trap & (LS_PROBE_MAX - 1)];
-		t->h2o_child += w < end - t->h2o_mark ? w : end - t->h2o_mark;
-	}
+	if (end > t->h2o_mark)
+		t->h2o_child += entry_hit_within(trap, end - t->h2o_mark);
 	start = t->h2o_start + t->h2o_child;
 	sess = t->h2o_sess;
 	t->h2o_start = 0;
