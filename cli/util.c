@@ -1,5 +1,6 @@
 #include "cli.h"
 #include "calibrate.h"
+#include "uprobe_multi.h"
 #include "jsonw.h"
 #include "feature.h"
 #include "util.h"
@@ -207,7 +208,7 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
 	static struct ls_costs costs; /* referenced by the session's placements while it lives */
 	const struct ls_site *sites;
 	char err[LS_ERR_LEN];
-	uint64_t t0 = ls_now_ns();
+	uint64_t t0;
 	size_t n;
 
 	*out = NULL;
@@ -228,7 +229,13 @@ int cli_session_start(const struct cli_common *c, struct ls_session_opts *so, st
 	/* LATSCOPE_TEST_COST_SCALE=F: a test switch, every measured cost taken F times (a cost gone stale). */
 	if (getenv("LATSCOPE_TEST_COST_SCALE"))
 		ls_calibrate_scale(strtod(getenv("LATSCOPE_TEST_COST_SCALE"), NULL));
-	/* What a probe hit costs on this machine: placement chooses by it, and every cost printed is it. */
+	/*
+	 * What a probe hit costs on this machine: placement chooses by it, and every cost printed is it.
+	 * The time printed is the measurement's own: the kernel's features, read from its BTF first
+	 * (and remembered for the session), are not part of it.
+	 */
+	ls_kernel_has_uprobe_multi("/sys/kernel/btf/vmlinux");
+	t0 = ls_now_ns();
 	if (geteuid() == 0 && ls_calibrate(&costs, err) == 0) {
 		so->costs = &costs;
 		if (c->verbose)
