@@ -18,7 +18,9 @@
 # The budget (BUDGET=half, the default) is half of what full tracing cost in the first
 # round's run, as latscope measured it (probe_est_ns over the run): the probes are then on
 # about half the time whatever a hit costs on the machine, and the budgeted runs report
-# enough requests for a p99. A number sets it instead.
+# enough requests for a p99. A number sets it instead; BUDGET=100, which full tracing does
+# not reach at this load, compares full tracing with itself: the host's own noise in the
+# same table.
 # Usage: bench/accuracy.sh [OUT]   (SECS=4 ROUNDS=8 RPS=1000 BUDGET=half SERVERS="h2server gogrpc")
 set -euo pipefail
 cd "$(dirname "$0")/.."
