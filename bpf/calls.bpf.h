@@ -167,7 +167,13 @@ __noinline int ls_h2_seq(__u32 pid, __u64 sess, __u64 last_conn)
 	e->session = sess;
 	e->seq = seq;
 	e->blocks = c->blocks_in;
-	bpf_ringbuf_submit(e, rb_flags());
+	/*
+	 * User space reads the table from the target when this record arrives: woken now, not at
+	 * its next poll, so that a connection about to close is still there to read (once per
+	 * joined connection and window: a rare wake-up).
+	 */
+	count(LS_CNT_RB_WAKEUPS);
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }
 

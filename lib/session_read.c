@@ -94,7 +94,10 @@ int ls_session_poll(struct ls_session *s, int timeout_ms)
 		s->last_sweep = now;
 		sweep_requests(s, SWEEP_RESET_NS);
 	}
-	/* Records come without wake-ups: the wait usually runs to its timeout, then everything is drained. */
+	/*
+	 * Records come without wake-ups (but for a joined connection's decoder state, read from the
+	 * target on arrival): the wait usually runs to its timeout, then everything is drained.
+	 */
 	n = ring_buffer__poll(s->rb, ls_duty_wait_ms(s, timeout_ms));
 	if (n < 0 && n != -EINTR)
 		return ls_err(s->err, -n, "ring buffer poll: %s", strerror(-n));
