@@ -9,7 +9,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 
-/* The last answer and whose BTF it came from: a kernel's BTF takes tens of ms to parse. */
+/* The latest answer and whose BTF it came from: a kernel's BTF takes tens of ms to parse. */
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
 static char seen_path[PATH_MAX];
 static int seen_has = -1;
@@ -27,12 +27,12 @@ int ls_kernel_has_uprobe_multi(const char *btf_path)
 	}
 	btf = btf__parse(btf_path, NULL);
 	has = btf && btf__find_by_name_kind(btf, "bpf_uprobe_multi_link", BTF_KIND_STRUCT) >= 0;
-	btf__free(btf);
 	/* A file that did not parse is not remembered: the next call tries again. */
 	if (btf && strlen(btf_path) < sizeof(seen_path)) {
 		strcpy(seen_path, btf_path);
 		seen_has = has;
 	}
+	btf__free(btf);
 	pthread_mutex_unlock(&seen_lock);
 	return has;
 }

@@ -11,7 +11,10 @@
 
 #define LS_BPF_TRACE_UPROBE_MULTI 48 /* enum bpf_attach_type, Linux 6.6 uapi */
 
-/* 1 when the kernel described by btf_path has uprobe_multi links, else 0. Remembered per path. */
+/*
+ * 1 when the kernel described by btf_path has uprobe_multi links, else 0 (the latest path's
+ * answer is remembered).
+ */
 int ls_kernel_has_uprobe_multi(const char *btf_path);
 
 /* One link for n uprobes of prog_fd in path, for pid. Returns the link fd, or -1 with errno set. */
