@@ -528,7 +528,7 @@ struct ls_offcpu_rec {
 /* Per-CPU counters that are not per probe. */
 enum ls_counter {
 	LS_CNT_RB_DROPS = 0,   /* records lost: ring buffer full */
-	LS_CNT_RB_WAKEUPS,     /* forced wake-ups past the fill threshold */
+	LS_CNT_RB_WAKEUPS,     /* forced wake-ups: past the fill threshold, or an LS_REC_H2SEQ */
 	LS_CNT_STALE,          /* in-flight entries replaced because their return never came */
 	LS_CNT_DEPTH,          /* calls nested deeper than the per-thread stack holds */
 	LS_CNT_H2_DESYNC,      /* buffers whose HTTP/2 framing could not be followed */
