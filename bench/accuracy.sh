@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # What the overhead budget costs in truth: at a fixed moderate load that full tracing can
 # afford, runs of `trace --overhead off` and `trace --overhead $BUDGET` (a budget that
-# keeps the probes attached only part of the time at that load), interleaved round by
-# round on the same server and connections, compared per method: p50 and p99 of the
-# requests the runs of each mode reported, over all rounds (short rounds, many of them:
-# the host's speed drifts over minutes, by a factor of two on some), the share of time traced, the share of reported requests
-# that are named, and latscope's estimate of the request count against h2load's.
+# keeps the probes attached only part of the time at that load), one of each a round on
+# the same server, connections and load, compared per method: p50 and p99 of the requests
+# the runs of each mode reported, over all rounds (short rounds, many of them: each
+# round's load falls differently, and the host's speed drifts over minutes), the share of
+# time traced, the share of reported requests that are named, and latscope's estimate of
+# the request count against h2load's.
 # Servers: the example server (nghttp2) and the Go gRPC example (grpc-go), Slow (5 ms
 # injected) and Fast (nothing) over 4 long-lived connections at RPS requests/s in all.
 # The client's own latencies of the same runs (h2load --log-file, told apart by the 5 ms)
@@ -21,13 +22,13 @@
 # enough requests for a p99. A number sets it instead; BUDGET=100, which full tracing does
 # not reach at this load, compares full tracing with itself: the host's own noise in the
 # same table.
-# Usage: bench/accuracy.sh [OUT]   (SECS=4 ROUNDS=8 RPS=1000 BUDGET=half SERVERS="h2server gogrpc")
+# Usage: bench/accuracy.sh [OUT]   (SECS=3 ROUNDS=30 RPS=1000 BUDGET=half SERVERS="h2server gogrpc")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 OUT=${1:-/dev/null}
-SECS=${SECS:-4}
-ROUNDS=${ROUNDS:-8}
+SECS=${SECS:-3}
+ROUNDS=${ROUNDS:-30}
 RPS=${RPS:-1000}
 BUDGET_ASKED=${BUDGET:-half}
 SERVERS=${SERVERS:-h2server gogrpc}
@@ -37,22 +38,18 @@ SLOW_MS=5
 # Values on stdin: "p50 p99 count" ("0 0 0" when none: a round keeps its line).
 pct3() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%d %d %d\n", v[int((NR + 1) / 2)], v[int(NR * 0.99 + 0.5)], NR; else print "0 0 0" }'; }
 
-# one MODE: one run of SECS under trace --overhead MODE; per method "p50 p99 count" appended
-# to $TMP/MODE.METHOD, and "sampled_share named_share estimated/real" to $TMP/MODE.acct.
+# one MODE: one run of SECS under trace --overhead MODE, on the round's load (round); per
+# method "p50 p99 count" appended to $TMP/MODE.METHOD, and "sampled_share named_share
+# estimated/real" to $TMP/MODE.acct. Read after the load has ended (h2load's log complete).
 one() {
-	local mode=$1 t l real t0 t1 off
-	# 4 connections, each at RPS/4 requests/s, the two methods in turn on each. The load runs
-	# first and latscope attaches to it under way, as to a service: a budget's first window
-	# (whole from attach) then sees the steady load, not h2load's start. h2load appends to
-	# its log: each run starts a new one.
-	rm -f "$TMP/lat.log"
-	echo_load $((SECS + 5)) "$RPS" "$SVC" --log-file="$TMP/lat.log"
-	l=$LOAD_PID
-	sleep 1
-	"$LATSCOPE" trace -p "$SPID" --overhead "$mode" --json --all -v -d "$SECS" > "$TMP/t.json" 2> "$TMP/t.err" &
-	t=$!
-	wait "$t" || fail "latscope trace --overhead $mode failed"
-	wait "$l" || fail "h2load failed"
+	"$LATSCOPE" trace -p "$SPID" --overhead "$1" --json --all -v -d "$SECS" > "$TMP/t.$1.json" 2> "$TMP/t.err" ||
+		fail "latscope trace --overhead $1 failed"
+}
+
+# tally MODE: the run of one MODE, against the client's log of the round.
+tally() {
+	local mode=$1 real t0 t1 off
+	cp "$TMP/t.$mode.json" "$TMP/t.json"
 	# The trace's span on the client's clock, and its records' clock against it (the summary's).
 	read -r t0 t1 off < <(trace_span "$TMP/t.json")
 	[[ $mode == off ]] || classes "$t0" "$t1" "$off" > "$TMP/round.classes"
@@ -78,8 +75,18 @@ one() {
 		(.[] | select(.type == "summary")) as $s |
 		[($s.sampled_share // 1), (if $n > 0 then $named / $n else 0 end),
 		 (($s.requests_estimated // $n) / ($real | tonumber))] | @tsv' "$TMP/t.json" >> "$TMP/$mode.acct"
-	# What full tracing cost, % of a CPU: half of it is the budget when BUDGET=half.
-	[[ $mode != off ]] || jq -r 'select(.type == "summary") | 100 * .probe_est_ns / .duration_ns' "$TMP/t.json" > "$TMP/full_cost"
+	# The round on stderr, to follow the host's state: each method's p50 (ms), the per-hit cost
+	# measured at start (traps, ns), the BPF time per uprobe program run (ns), the server's CPU
+	# over the run (% of one) and the share of time traced.
+	jq -rs --arg mode "$mode" --arg svc "$SVC" '
+		def p50(m): [.[] | select(.type == "request" and .method == m) | .total_ns] | sort |
+			if length > 0 then .[(length - 1) / 2 | floor] / 1e6 else 0 end;
+		def ratio(a; b): if (b // 0) > 0 then (a / b | floor) else "-" end;
+		(.[] | select(.type == "summary")) as $s |
+		"\($mode): Fast p50 \(p50("/" + $svc + "/Fast")) ms, Slow p50 \(p50("/" + $svc + "/Slow")) ms, " +
+		"trap \(ratio($s.probe_trap_est_ns; $s.probe_hits)) ns per hit, BPF \(ratio($s.bpf_uprobe_ns; $s.bpf_uprobe_runs)) ns per uprobe run, " +
+		"server \(ratio(100 * $s.target_cpu_ns; $s.duration_ns))% of a CPU, share \($s.sampled_share // 1)"' \
+		"$TMP/t.json" >&2
 }
 
 # classes T0 T1 OFF: "method class latency_ns" of each request the client started between T0 and
@@ -115,18 +122,34 @@ for server in $SERVERS; do
 	fi
 	# Rounds in the order off, budget, budget, off, off, budget, ...: a drift of the host's speed
 	# over the run meets both modes alike, not the one that always runs second.
+	# Both runs of a round on one load: h2load's four connections send on timers of their own,
+	# in phase or not as each start happens to fall, and a 0.2 ms method's median moves with
+	# that by a factor of two (requests that arrive together are served one after another)
+	# from one h2load to the next under the same trace. The load runs first and latscope
+	# attaches to it under way, as to a service: a budget's first window (whole from attach)
+	# sees the steady load, not h2load's start. Rounds in the order off, budget, budget, off,
+	# off, budget, ...: a drift of the host's speed over the run meets both modes alike, not
+	# the one that always runs second.
 	for r in $(seq "$ROUNDS"); do
+		rm -f "$TMP/lat.log"
+		echo_load $((2 * SECS + 8)) "$RPS" "$SVC" --log-file="$TMP/lat.log"
+		sleep 1
 		if ((r % 2 == 0)); then
-			one "$BUDGET"
-			one off
-			continue
+			order=("$BUDGET" off)
+		else
+			order=(off "${BUDGET:-}")
 		fi
-		one off
+		one "${order[0]}"
 		if [[ $r == 1 ]]; then
+			jq -r 'select(.type == "summary") | 100 * .probe_est_ns / .duration_ns' "$TMP/t.off.json" > "$TMP/full_cost"
 			BUDGET=$BUDGET_ASKED
 			[[ $BUDGET != half ]] || BUDGET=$(awk '{ printf "%.2g", $1 / 2 }' "$TMP/full_cost")
+			order[1]=$BUDGET
 		fi
-		one "$BUDGET"
+		one "${order[1]}"
+		wait "$LOAD_PID" || fail "h2load failed"
+		tally "${order[0]}"
+		tally "${order[1]}"
 	done
 	kill "$SPID"
 	wait "$SPID" 2> /dev/null || true
@@ -186,8 +209,8 @@ for server in $SERVERS; do
 	done
 	say ""
 done
-say "$ROUNDS rounds of $SECS s traced each (latscope attached 1 s into the load), the two runs interleaved (off first in odd rounds,"
-say "second in even ones); $RPS requests/s over 4 connections."
+say "$ROUNDS rounds of $SECS s traced each way, one after the other on one h2load per round (latscope attached 1 s into"
+say "it; off first in odd rounds, second in even ones); $RPS requests/s over 4 connections."
 say "Percentiles over the requests of all rounds of a mode (the rounds interleaved, the host's drift meets both alike);"
 say "the shares and ratios are medians of the rounds. A round's budgeted run reports a third of full tracing's requests"
 say "or fewer: its own p99 is its second-largest value or so, a noisier estimate (the medians of the rounds' percentiles,"
