@@ -38,15 +38,16 @@ SLOW_MS=5
 # Values on stdin: "p50 p99 count" ("0 0 0" when none: a round keeps its line).
 pct3() { sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%d %d %d\n", v[int((NR + 1) / 2)], v[int(NR * 0.99 + 0.5)], NR; else print "0 0 0" }'; }
 
-# one MODE: one run of SECS under trace --overhead MODE, on the round's load (round); per
-# method "p50 p99 count" appended to $TMP/MODE.METHOD, and "sampled_share named_share
-# estimated/real" to $TMP/MODE.acct. Read after the load has ended (h2load's log complete).
+# one MODE: one run of SECS under trace --overhead MODE on the round's load, its records to
+# $TMP/t.MODE.json.
 one() {
 	"$LATSCOPE" trace -p "$SPID" --overhead "$1" --json --all -v -d "$SECS" > "$TMP/t.$1.json" 2> "$TMP/t.err" ||
 		fail "latscope trace --overhead $1 failed"
 }
 
-# tally MODE: the run of one MODE, against the client's log of the round.
+# tally MODE: the run of MODE against the client's log of the round, read after the load has
+# ended (h2load's log complete): per method "p50 p99 count" appended to $TMP/MODE.METHOD,
+# and "sampled_share named_share estimated/real" to $TMP/MODE.acct.
 tally() {
 	local mode=$1 real t0 t1 off
 	cp "$TMP/t.$mode.json" "$TMP/t.json"
@@ -120,8 +121,6 @@ for server in $SERVERS; do
 		start_h2server --method Slow:sleep=$SLOW_MS
 		SPID=$H2SERVER_PID SVC=latscope.example.Echo NAME="example server (nghttp2: names from HPACK, tables read after gaps)"
 	fi
-	# Rounds in the order off, budget, budget, off, off, budget, ...: a drift of the host's speed
-	# over the run meets both modes alike, not the one that always runs second.
 	# Both runs of a round on one load: h2load's four connections send on timers of their own,
 	# in phase or not as each start happens to fall, and a 0.2 ms method's median moves with
 	# that by a factor of two (requests that arrive together are served one after another)
