@@ -130,7 +130,7 @@ for server in $SERVERS; do
 	# off, budget, ...: a drift of the host's speed over the run meets both modes alike, not
 	# the one that always runs second.
 	for r in $(seq "$ROUNDS"); do
-		rm -f "$TMP/lat.log"
+		rm -f "$TMP/lat.log" # h2load appends to its log: each round's starts a new one
 		echo_load $((2 * SECS + 8)) "$RPS" "$SVC" --log-file="$TMP/lat.log"
 		sleep 1
 		if ((r % 2 == 0)); then
